@@ -1,0 +1,120 @@
+//! The platform boundary. A [`Driver`] reports what runs ([`FleetState`]) and makes the
+//! fleet look like an [`Action`] says. It declares [`Capabilities`] so impossible plans are
+//! refused before they start, and classifies its errors so the engine knows whether to retry.
+
+use crate::model::{Action, FleetState, Target};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a driver can do. Plans are checked against this before a rollout starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Can split traffic by percentage between revisions (Gateway API, ALB, HAProxy).
+    pub weighted_traffic: bool,
+    /// Can run two revisions of a service side by side.
+    pub side_by_side: bool,
+    /// Has a platform-native rolling update (Kubernetes RollingUpdate, ECS min/max percent).
+    pub native_rolling: bool,
+    /// Manages feature-flag percentages.
+    pub feature_flags: bool,
+    /// Can expose a revision on a preview route without production traffic (blue-green).
+    pub preview: bool,
+}
+
+impl Capabilities {
+    /// Everything: what the simulator offers by default.
+    pub const ALL: Capabilities = Capabilities {
+        weighted_traffic: true,
+        side_by_side: true,
+        native_rolling: true,
+        feature_flags: true,
+        preview: true,
+    };
+}
+
+/// Whether retrying an operation may help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Try again with backoff: timeouts, throttling, a busy socket, a conflict.
+    Transient,
+    /// Retrying will not help: unknown image, bad configuration, missing permission.
+    Permanent,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorKind::Transient => "transient",
+            ErrorKind::Permanent => "permanent",
+        })
+    }
+}
+
+/// A driver failure, classified, with the platform's own message kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind} driver error during {operation}: {message}")]
+pub struct DriverError {
+    /// Retry or give up.
+    pub kind: ErrorKind,
+    /// What was being done (`observe`, `deploy web-v2 x3`).
+    pub operation: String,
+    /// The platform's message.
+    pub message: String,
+}
+
+impl DriverError {
+    /// A transient failure.
+    pub fn transient(operation: impl Into<String>, message: impl Into<String>) -> Self {
+        DriverError {
+            kind: ErrorKind::Transient,
+            operation: operation.into(),
+            message: message.into(),
+        }
+    }
+    /// A permanent failure.
+    pub fn permanent(operation: impl Into<String>, message: impl Into<String>) -> Self {
+        DriverError {
+            kind: ErrorKind::Permanent,
+            operation: operation.into(),
+            message: message.into(),
+        }
+    }
+    /// True if a retry may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Transient
+    }
+}
+
+/// Platform operations, and nothing else.
+///
+/// Contract (see `docs/architecture.md` for how Kubernetes, ECS and Compose map onto it):
+/// - `observe` is read-only and reports every revision of the target that has replicas or
+///   traffic;
+/// - `apply` is idempotent and returns once the platform *accepted* the change; readiness is
+///   then seen through `observe`;
+/// - errors are classified [`ErrorKind::Transient`] or [`ErrorKind::Permanent`].
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Driver: Send + Sync {
+    /// What this driver can do.
+    fn capabilities(&self) -> Capabilities;
+    /// What runs now.
+    async fn observe(&self, target: &Target) -> Result<FleetState, DriverError>;
+    /// Make the fleet look like `action` says.
+    async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError>;
+}
+
+#[async_trait]
+impl<T: Driver + ?Sized> Driver for std::sync::Arc<T> {
+    fn capabilities(&self) -> Capabilities {
+        (**self).capabilities()
+    }
+    async fn observe(&self, target: &Target) -> Result<FleetState, DriverError> {
+        (**self).observe(target).await
+    }
+    async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
+        (**self).apply(target, action).await
+    }
+}

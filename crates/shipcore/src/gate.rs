@@ -1,0 +1,73 @@
+//! Gates answer "may this proceed?": before a rollout (the blocking checklist) and inside it
+//! (manual approval, promotion windows). The engine checks them in order; the first `Block`
+//! stops the rollout before anything changes.
+
+use crate::model::{Revision, Target};
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A gate's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum GateOutcome {
+    /// Go on.
+    Pass,
+    /// Stop the rollout; the reason goes into the record.
+    Block {
+        /// Why.
+        reason: String,
+    },
+    /// Not yet; ask again later.
+    Wait {
+        /// When to ask again.
+        #[serde(with = "crate::time::serde_duration")]
+        retry_after: Duration,
+        /// What is awaited.
+        reason: String,
+    },
+}
+
+impl GateOutcome {
+    /// A block with a reason.
+    pub fn block(reason: impl Into<String>) -> Self {
+        GateOutcome::Block {
+            reason: reason.into(),
+        }
+    }
+    /// A wait with a reason.
+    pub fn wait(retry_after: Duration, reason: impl Into<String>) -> Self {
+        GateOutcome::Wait {
+            retry_after,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a gate is told about the rollout it guards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateContext {
+    /// Rollout id.
+    pub rollout_id: String,
+    /// Where.
+    pub target: Target,
+    /// What is being deployed.
+    pub candidate: Revision,
+    /// What runs now, if anything.
+    pub stable: Option<Revision>,
+    /// The time the engine sees (simulated or real).
+    pub now: Timestamp,
+    /// Approvals given through the rollout handle so far.
+    pub approvals: Vec<String>,
+}
+
+/// May the rollout proceed?
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Gate: Send + Sync {
+    /// Name used in plans and records.
+    fn name(&self) -> &str;
+    /// Check now. Errors are the gate's own business: report them as `Block` or `Wait`.
+    async fn check(&self, ctx: &GateContext) -> GateOutcome;
+}

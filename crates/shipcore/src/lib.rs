@@ -1,0 +1,25 @@
+//! # shipcore
+//!
+//! Ship code to production safely, as a library: plan a rollout with a [`strategy`], run it
+//! with a deterministic, journaled [`engine`] against any [`driver`], judge it with
+//! [`validator`]s and roll back automatically.
+//!
+//! The engine core is pure (`Rollout::handle(input) -> effects`); time, randomness and I/O
+//! enter only through the [`clock::Clock`], [`driver::Driver`], [`validator::Validator`],
+//! [`metrics::MetricsSource`] and [`journal::Journal`] traits.
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod driver;
+pub mod engine;
+pub mod gate;
+pub mod journal;
+pub mod metrics;
+pub mod model;
+pub mod notifier;
+pub mod strategy;
+pub mod time;
+pub mod validator;
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,13 @@
+//! The data the engine, strategies and drivers exchange: revisions, the fleet as a driver
+//! observes it, the actions a driver performs, and plans made of steps. All of it is plain,
+//! serializable data, so a plan can be printed, stored and replayed.
+
+mod action;
+mod fleet;
+mod plan;
+mod revision;
+
+pub use action::{Action, WeightSet};
+pub use fleet::{FleetState, RevisionState};
+pub use plan::{AnalysisPolicy, AnalysisStep, InconclusiveAction, Plan, Step};
+pub use revision::{Revision, RevisionId, Role, Target};

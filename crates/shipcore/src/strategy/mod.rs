@@ -1,0 +1,77 @@
+//! Strategies turn a rollout's context into a [`Plan`]: pure, synchronous, no I/O. Each
+//! validates its own input and refuses, with a [`PlanError`] naming the field, what the
+//! driver cannot do.
+
+use crate::driver::Capabilities;
+use crate::model::{Plan, Revision, Target};
+use serde::{Deserialize, Serialize};
+
+/// What a strategy plans from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanContext {
+    /// Where.
+    pub target: Target,
+    /// What runs now (none on a first deploy).
+    pub stable: Option<Revision>,
+    /// What to deploy.
+    pub candidate: Revision,
+    /// Replicas the service should end with.
+    pub replicas: u32,
+    /// What the driver can do.
+    pub capabilities: Capabilities,
+}
+
+/// A plan could not be made: names the field and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PlanError {
+    /// A value is out of range or inconsistent.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// The offending field (`steps[2].percent`, `max_surge`).
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The plan needs something the driver cannot do.
+    #[error(
+        "{field}: needs the driver capability `{capability}`, which this driver does not have"
+    )]
+    Unsupported {
+        /// The field that needs it.
+        field: String,
+        /// The missing [`Capabilities`] field.
+        capability: String,
+    },
+}
+
+impl PlanError {
+    /// An invalid-value error.
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        PlanError::Invalid {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+    /// A missing-capability error.
+    pub fn unsupported(field: impl Into<String>, capability: impl Into<String>) -> Self {
+        PlanError::Unsupported {
+            field: field.into(),
+            capability: capability.into(),
+        }
+    }
+    /// The field the error is about.
+    pub fn field(&self) -> &str {
+        match self {
+            PlanError::Invalid { field, .. } | PlanError::Unsupported { field, .. } => field,
+        }
+    }
+}
+
+/// Makes a plan. Pure and synchronous: the same context always gives the same plan.
+pub trait Strategy: Send + Sync {
+    /// Short name (`canary`, `rolling`).
+    fn name(&self) -> &'static str;
+    /// The plan for `ctx`, or why there cannot be one.
+    fn plan(&self, ctx: &PlanContext) -> Result<Plan, PlanError>;
+}

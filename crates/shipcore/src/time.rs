@@ -1,0 +1,225 @@
+//! Time as data: a [`Timestamp`] is milliseconds since the Unix epoch, so the engine can
+//! compare, store and replay instants without reading a clock. Durations in configuration
+//! are written as `"30s"`, `"5m"`, `"1h30m"`, `"250ms"` (or a bare number of seconds).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::time::Duration;
+
+/// An instant, in milliseconds since the Unix epoch (simulated or real).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// The epoch itself; simulations start here unless told otherwise.
+    pub const ZERO: Timestamp = Timestamp(0);
+
+    /// Milliseconds since the epoch.
+    pub fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// This instant plus `d`, saturating.
+    pub fn plus(self, d: Duration) -> Timestamp {
+        Timestamp(
+            self.0
+                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
+        )
+    }
+
+    /// Time elapsed from `earlier` to `self` (zero if `earlier` is later).
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+
+    /// Current wall-clock time.
+    pub fn now_utc() -> Timestamp {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(d.as_millis() as u64)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", format_duration(Duration::from_millis(self.0)))
+    }
+}
+
+/// Error parsing a duration string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid duration {input:?}: {problem} (write e.g. \"30s\", \"5m\", \"1h30m\", \"250ms\")")]
+pub struct DurationParseError {
+    /// The text that was given.
+    pub input: String,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+/// Parses `"1h30m"`, `"90s"`, `"250ms"`, `"2d"` or a bare number of seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(shipcore::time::parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+/// assert!(shipcore::time::parse_duration("ten minutes").is_err());
+/// ```
+pub fn parse_duration(input: &str) -> Result<Duration, DurationParseError> {
+    let err = |problem| DurationParseError {
+        input: input.to_string(),
+        problem,
+    };
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(err("empty"));
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total: u128 = 0;
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if start == i {
+            return Err(err("expected a number before each unit"));
+        }
+        let n: u128 = s[start..i].parse().map_err(|_| err("number too large"))?;
+        let ustart = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let unit_ms: u128 = match &s[ustart..i] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => return Err(err("missing unit (ms, s, m, h, d)")),
+            _ => return Err(err("unknown unit (use ms, s, m, h, d)")),
+        };
+        total = total
+            .checked_add(n.checked_mul(unit_ms).ok_or_else(|| err("too large"))?)
+            .ok_or_else(|| err("too large"))?;
+    }
+    if total > u64::MAX as u128 {
+        return Err(err("too large"));
+    }
+    Ok(Duration::from_millis(total as u64))
+}
+
+/// Formats a duration compactly: `1h2m3s`, `250ms`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let mut out = String::new();
+    let (h, rem) = (ms / 3_600_000, ms % 3_600_000);
+    let (m, rem) = (rem / 60_000, rem % 60_000);
+    let (s, rem_ms) = (rem / 1000, rem % 1000);
+    if h > 0 {
+        out += &format!("{h}h");
+    }
+    if m > 0 {
+        out += &format!("{m}m");
+    }
+    if s > 0 || rem_ms > 0 {
+        if rem_ms > 0 {
+            out += &format!("{s}.{rem_ms:03}s");
+        } else {
+            out += &format!("{s}s");
+        }
+    }
+    out
+}
+
+/// Serde support for `Duration` as a human string (`"30s"`); accepts numbers as seconds.
+///
+/// Use with `#[serde(with = "shipcore::time::serde_duration")]`.
+pub mod serde_duration {
+    use super::*;
+
+    /// Serializes as `"1m30s"`.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+
+    /// Deserializes from `"1m30s"` or a number of seconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) => Ok(Duration::from_secs(n)),
+            Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Serde support for `Option<Duration>` as a human string or null.
+pub mod serde_opt_duration {
+    use super::*;
+
+    /// Serializes `Some(d)` as `"30s"`, `None` as null.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes from `"30s"`, a number of seconds, or null.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct W(#[serde(with = "super::serde_duration")] Duration);
+        Ok(Option::<W>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_formats_round_trip() {
+        for (text, ms) in [
+            ("250ms", 250),
+            ("30s", 30_000),
+            ("1h30m", 5_400_000),
+            ("2d", 172_800_000),
+            ("45", 45_000),
+        ] {
+            let d = parse_duration(text).unwrap();
+            assert_eq!(d.as_millis(), ms, "{text}");
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input_with_reason() {
+        assert_eq!(parse_duration("").unwrap_err().problem, "empty");
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert!(parse_duration("5x")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown unit"));
+        assert!(parse_duration("m5")
+            .unwrap_err()
+            .to_string()
+            .contains("number"));
+        assert!(parse_duration("99999999999999999999999d").is_err());
+    }
+}
