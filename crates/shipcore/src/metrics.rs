@@ -58,6 +58,7 @@ pub struct Sample {
     /// When.
     pub at: Timestamp,
     /// The value; may be NaN or infinite.
+    #[serde(with = "crate::time::serde_f64")]
     pub value: f64,
 }
 

@@ -189,6 +189,44 @@ pub mod serde_opt_duration {
     }
 }
 
+/// Serde support for `f64` that keeps NaN and infinities (JSON has no such numbers):
+/// finite values are numbers, others the strings `"NaN"`, `"inf"`, `"-inf"`.
+pub mod serde_f64 {
+    use super::*;
+
+    /// Serializes finite values as numbers, others as strings.
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else if v.is_nan() {
+            s.serialize_str("NaN")
+        } else if *v > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("-inf")
+        }
+    }
+
+    /// Deserializes a number or one of `"NaN"`, `"inf"`, `"+Inf"`, `"-inf"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Num(n) => Ok(n),
+            Raw::Text(t) => match t.to_ascii_lowercase().as_str() {
+                "nan" => Ok(f64::NAN),
+                "inf" | "+inf" | "infinity" => Ok(f64::INFINITY),
+                "-inf" | "-infinity" => Ok(f64::NEG_INFINITY),
+                _ => t.parse().map_err(|_| serde::de::Error::custom(format!("{t:?} is not a number"))),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,9 @@ pub enum Outcome {
 pub struct Measurement {
     /// Metric name (`error_rate`, `latency_p95`, `http_status`).
     pub name: String,
-    /// The value (may be NaN: then the verdict is not a pass).
+    /// The value (may be NaN: then the verdict is not a pass). Non-finite values are
+    /// written as the strings `"NaN"`, `"inf"`, `"-inf"` so they survive JSON.
+    #[serde(with = "crate::time::serde_f64")]
     pub value: f64,
     /// The threshold or baseline it was compared with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,1 +1,18 @@
-//! The rollout engine.
+//! The rollout engine: a pure, deterministic state machine ([`Rollout`]) that turns inputs
+//! into effects, and an async [`Runner`] that performs the effects against a driver,
+//! validators, gates and notifiers, journaling every input before it is handled.
+
+mod analysis;
+mod event;
+mod io;
+mod machine;
+mod ops;
+mod phase;
+mod spec;
+
+pub use analysis::{AnalysisRun, Decision};
+pub use event::{AnalysisResult, AnalysisScope, Event, EventKind};
+pub use io::{Command, Effect, Input, MeasureResult, Stamped};
+pub use machine::Rollout;
+pub use phase::{Phase, RolloutStatus};
+pub use spec::{FailurePolicy, RetryPolicy, RolloutSpec};

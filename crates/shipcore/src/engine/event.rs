@@ -1,0 +1,185 @@
+//! The rollout's event log: what the engine decided and saw, in order. Derived from the
+//! journaled inputs, so replaying a journal reproduces it byte for byte. Records and reports
+//! are built from it.
+
+use super::io::{Command, MeasureResult};
+use super::phase::Phase;
+use crate::driver::DriverError;
+use crate::gate::GateOutcome;
+use crate::model::{Action, FleetState, Role};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// How an analysis run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisResult {
+    /// Healthy.
+    Passed,
+    /// Unhealthy (failure or error limit exceeded).
+    Failed,
+    /// Too many inconclusive measurements.
+    Inconclusive,
+}
+
+/// Which analysis a measurement belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum AnalysisScope {
+    /// An analysis step.
+    Step {
+        /// Step index.
+        step: usize,
+    },
+    /// The background analysis.
+    Background,
+    /// Verification of stable after a rollback.
+    RollbackVerification,
+}
+
+/// One entry of the event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When.
+    pub at: Timestamp,
+    /// What.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The rollout began.
+    Started {
+        /// Rollout id.
+        id: String,
+        /// Service.
+        service: String,
+        /// Environment.
+        environment: String,
+        /// Candidate version.
+        version: String,
+        /// Stable version, if any.
+        previous_version: Option<String>,
+        /// Strategy name.
+        strategy: String,
+        /// Number of steps.
+        steps: usize,
+    },
+    /// The plan was refused before anything ran.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// A gate answered.
+    GateChecked {
+        /// Gate name.
+        gate: String,
+        /// Its answer.
+        outcome: GateOutcome,
+    },
+    /// A step began.
+    StepStarted {
+        /// Index.
+        step: usize,
+        /// What it does.
+        description: String,
+    },
+    /// A step completed.
+    StepCompleted {
+        /// Index.
+        step: usize,
+    },
+    /// An action was sent to the driver.
+    ActionRequested {
+        /// Request id.
+        id: u64,
+        /// The action.
+        action: Action,
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+    /// The driver accepted an action.
+    ActionApplied {
+        /// Request id.
+        id: u64,
+    },
+    /// The driver failed an action or an observation.
+    DriverFailed {
+        /// Request id.
+        id: u64,
+        /// The error.
+        error: DriverError,
+        /// Whether the engine will try again.
+        will_retry: bool,
+    },
+    /// A revision reached its replica count.
+    Converged {
+        /// Which role.
+        role: Role,
+        /// Replica count reached.
+        replicas: u32,
+        /// The fleet as observed.
+        fleet: FleetState,
+    },
+    /// Validators measured once.
+    Measured {
+        /// Which analysis.
+        scope: AnalysisScope,
+        /// Measurement number, from 1.
+        number: u32,
+        /// Results.
+        results: Vec<MeasureResult>,
+    },
+    /// An analysis run ended.
+    AnalysisCompleted {
+        /// Which analysis.
+        scope: AnalysisScope,
+        /// How.
+        result: AnalysisResult,
+        /// Summary for people.
+        message: String,
+    },
+    /// The rollout paused.
+    Paused {
+        /// Why.
+        reason: String,
+    },
+    /// An operator command arrived.
+    CommandReceived {
+        /// The command.
+        command: Command,
+        /// Whether it was applied (or ignored, and why).
+        accepted: bool,
+        /// Explanation when ignored.
+        note: String,
+    },
+    /// A failure happened (the policy decides what follows).
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// A rollback began.
+    RollbackStarted {
+        /// Why.
+        reason: String,
+    },
+    /// The phase changed.
+    PhaseChanged {
+        /// From.
+        from: Phase,
+        /// To.
+        to: Phase,
+    },
+    /// The rollout settled in a phase that needs no engine work.
+    Finished {
+        /// Final phase.
+        phase: Phase,
+        /// Why it ended this way.
+        reason: String,
+    },
+    /// The runner restarted from the journal.
+    Resumed,
+}

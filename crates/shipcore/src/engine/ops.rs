@@ -1,0 +1,111 @@
+//! How plan steps, a full promotion and a rollback expand into primitive operations the
+//! machine executes one at a time: apply an action, wait for readiness, sleep, wait for a
+//! person, analyse, check a gate, verify. Pure.
+
+use super::spec::RolloutSpec;
+use crate::driver::Capabilities;
+use crate::model::{Action, AnalysisStep, FleetState, Role, Step, WeightSet};
+use std::time::Duration;
+
+/// A primitive operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Op {
+    Apply(Action),
+    AwaitReady { role: Role, replicas: u32 },
+    Sleep(Duration),
+    WaitPromotion,
+    Analyze(AnalysisStep),
+    Gate(String),
+    Verify(Vec<String>),
+}
+
+fn route(spec: &RolloutSpec, candidate_percent: u8) -> Action {
+    let mut weights = Vec::with_capacity(2);
+    if let Some(stable) = &spec.stable {
+        weights.push((stable.id.clone(), 100 - candidate_percent.min(100)));
+        weights.push((spec.candidate.id.clone(), candidate_percent.min(100)));
+    } else {
+        weights.push((spec.candidate.id.clone(), 100));
+    }
+    Action::Route { weights: WeightSet(weights) }
+}
+
+fn deploy(spec: &RolloutSpec, role: Role, replicas: u32) -> Option<Action> {
+    let revision = match role {
+        Role::Candidate => spec.candidate.clone(),
+        Role::Stable => spec.stable.clone()?,
+    };
+    Some(Action::Deploy { revision, replicas })
+}
+
+/// The operations of one step.
+pub(crate) fn expand_step(step: &Step, spec: &RolloutSpec, caps: &Capabilities) -> Vec<Op> {
+    match step {
+        Step::Scale { role, replicas } => match deploy(spec, *role, *replicas) {
+            Some(action) => vec![Op::Apply(action), Op::AwaitReady { role: *role, replicas: *replicas }],
+            None => vec![],
+        },
+        Step::SetWeight { percent } if caps.weighted_traffic => vec![Op::Apply(route(spec, *percent))],
+        Step::SetWeight { .. } => vec![],
+        Step::SetFlag { flag, percent } => vec![Op::Apply(Action::SetFlag { flag: flag.clone(), percent: *percent })],
+        Step::Pause { duration: Some(d) } => vec![Op::Sleep(*d)],
+        Step::Pause { duration: None } => vec![Op::WaitPromotion],
+        Step::Analysis(a) => vec![Op::Analyze(a.clone())],
+        Step::Gate { gates } => gates.iter().cloned().map(Op::Gate).collect(),
+        Step::Promote if caps.weighted_traffic => vec![Op::Apply(route(spec, 100))],
+        Step::Promote => vec![],
+        Step::Retire { role, after } => {
+            let revision = match role {
+                Role::Candidate => Some(spec.candidate.id.clone()),
+                Role::Stable => spec.stable.as_ref().map(|s| s.id.clone()),
+            };
+            match revision {
+                Some(revision) => vec![Op::Sleep(*after), Op::Apply(Action::Retire { revision })],
+                None => vec![],
+            }
+        }
+    }
+}
+
+/// Straight to the end state: candidate at full capacity with all traffic, stable retired.
+pub(crate) fn promote_full_ops(spec: &RolloutSpec, caps: &Capabilities) -> Vec<Op> {
+    let replicas = spec.plan.replicas;
+    let mut ops = vec![
+        Op::Apply(Action::Deploy { revision: spec.candidate.clone(), replicas }),
+        Op::AwaitReady { role: Role::Candidate, replicas },
+    ];
+    if caps.weighted_traffic {
+        ops.push(Op::Apply(route(spec, 100)));
+    }
+    if let Some(stable) = &spec.stable {
+        ops.push(Op::Apply(Action::Retire { revision: stable.id.clone() }));
+    }
+    ops
+}
+
+/// Restore stable: traffic first (if stable still has ready replicas), then capacity, then
+/// traffic again (idempotent), then retire the candidate, then verify stable's health.
+pub(crate) fn rollback_ops(spec: &RolloutSpec, caps: &Capabilities, fleet: Option<&FleetState>) -> Vec<Op> {
+    let mut ops = Vec::new();
+    let Some(stable) = &spec.stable else {
+        // First deploy: there is nothing to restore, only the candidate to remove.
+        ops.push(Op::Apply(Action::Retire { revision: spec.candidate.id.clone() }));
+        return ops;
+    };
+    let stable_serving = fleet.map(|f| f.ready_of(&stable.id) > 0).unwrap_or(false);
+    if caps.weighted_traffic && stable_serving {
+        ops.push(Op::Apply(route(spec, 0)));
+    }
+    if let Some(action) = deploy(spec, Role::Stable, spec.plan.replicas) {
+        ops.push(Op::Apply(action));
+    }
+    ops.push(Op::AwaitReady { role: Role::Stable, replicas: spec.plan.replicas });
+    if caps.weighted_traffic {
+        ops.push(Op::Apply(Action::Route { weights: WeightSet(vec![(stable.id.clone(), 100)]) }));
+    }
+    ops.push(Op::Apply(Action::Retire { revision: spec.candidate.id.clone() }));
+    if !spec.health_validators.is_empty() {
+        ops.push(Op::Verify(spec.health_validators.clone()));
+    }
+    ops
+}

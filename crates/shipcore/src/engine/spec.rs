@@ -1,0 +1,195 @@
+//! What a rollout is asked to do: the revisions, the plan, the checks around it and the
+//! policies for deadlines, retries and failure. Serializable, validated with errors that
+//! name the field.
+
+use crate::model::{AnalysisStep, Plan, Revision, Target};
+use crate::strategy::PlanError;
+use crate::time::serde_duration;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What happens when a rollout fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    /// Restore the stable revision automatically (default).
+    #[default]
+    Rollback,
+    /// Stop where it is and wait for a person (irreversible migrations): the rollout enters
+    /// `Frozen`; `retry` re-runs the failed step, `abort` rolls back.
+    Freeze,
+}
+
+/// Bounded retries of transient driver errors, with exponential backoff (no jitter, so runs
+/// are deterministic).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts per operation, the first included.
+    pub max_attempts: u32,
+    /// Wait before the second attempt.
+    #[serde(with = "serde_duration")]
+    pub initial_backoff: Duration,
+    /// Longest wait between attempts.
+    #[serde(with = "serde_duration")]
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 5, initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(30) }
+    }
+}
+
+impl RetryPolicy {
+    /// Wait before attempt `attempt + 1` (attempt counts from 1).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u64.checked_shl(attempt.saturating_sub(1).min(30)).unwrap_or(u64::MAX);
+        let ms = (self.initial_backoff.as_millis() as u64).saturating_mul(factor);
+        Duration::from_millis(ms).min(self.max_backoff)
+    }
+}
+
+fn default_deadline() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_poll() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// A rollout request.
+///
+/// ```
+/// use shipcore::engine::RolloutSpec;
+/// use shipcore::model::{Plan, Revision, Step, Role, Target};
+/// let spec = RolloutSpec::new(
+///     "r1",
+///     Target::new("web", "production"),
+///     Some(Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1.0.0")),
+///     Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2.0.0"),
+///     Plan { strategy: "recreate".into(), replicas: 3, steps: vec![
+///         Step::Scale { role: Role::Stable, replicas: 0 },
+///         Step::Scale { role: Role::Candidate, replicas: 3 },
+///         Step::Retire { role: Role::Stable, after: Default::default() },
+///     ]},
+/// );
+/// assert!(spec.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutSpec {
+    /// Unique id (also the journal's name).
+    pub id: String,
+    /// Where.
+    pub target: Target,
+    /// What runs now (none on a first deploy).
+    pub stable: Option<Revision>,
+    /// What to deploy.
+    pub candidate: Revision,
+    /// The steps.
+    pub plan: Plan,
+    /// Gates checked in order before anything changes.
+    #[serde(default)]
+    pub gates: Vec<String>,
+    /// Analysis running in the background from the first step to the end.
+    #[serde(default)]
+    pub background_analysis: Option<AnalysisStep>,
+    /// Validators that prove the stable revision healthy after a rollback.
+    #[serde(default)]
+    pub health_validators: Vec<String>,
+    /// Longest time a step may take to make progress (default 600 s, as Argo and Kubernetes).
+    #[serde(default = "default_deadline", with = "serde_duration")]
+    pub progress_deadline: Duration,
+    /// Roll back or freeze on failure.
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+    /// How often to observe the fleet while waiting for it to converge.
+    #[serde(default = "default_poll", with = "serde_duration")]
+    pub poll_interval: Duration,
+    /// Retries of transient driver errors.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+}
+
+impl RolloutSpec {
+    /// A spec with default policies.
+    pub fn new(id: impl Into<String>, target: Target, stable: Option<Revision>, candidate: Revision, plan: Plan) -> Self {
+        RolloutSpec {
+            id: id.into(),
+            target,
+            stable,
+            candidate,
+            plan,
+            gates: vec![],
+            background_analysis: None,
+            health_validators: vec![],
+            progress_deadline: default_deadline(),
+            failure_policy: FailurePolicy::Rollback,
+            poll_interval: default_poll(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Checks the values that do not depend on a driver. Errors name the field.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let id_ok = !self.id.is_empty()
+            && self.id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !self.id.starts_with('.');
+        if !id_ok {
+            return Err(PlanError::invalid("id", format!("{:?} must be non-empty and use only letters, digits, '-', '_', '.'", self.id)));
+        }
+        if self.target.service.trim().is_empty() {
+            return Err(PlanError::invalid("target.service", "must not be empty"));
+        }
+        if let Some(stable) = &self.stable {
+            if stable.id == self.candidate.id {
+                return Err(PlanError::invalid("candidate.id", format!("{} is also the stable revision's id", stable.id)));
+            }
+        }
+        if self.progress_deadline.is_zero() {
+            return Err(PlanError::invalid("progress_deadline", "must be greater than zero"));
+        }
+        if self.poll_interval.is_zero() {
+            return Err(PlanError::invalid("poll_interval", "must be greater than zero"));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(PlanError::invalid("retry.max_attempts", "must be at least 1"));
+        }
+        if let Some(bg) = &self.background_analysis {
+            bg.policy.validate("background_analysis.policy")?;
+            if bg.validators.is_empty() {
+                return Err(PlanError::invalid("background_analysis.validators", "needs at least one validator"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every validator name the spec refers to.
+    pub fn validator_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.health_validators.clone();
+        if let Some(bg) = &self.background_analysis {
+            names.extend(bg.validators.iter().cloned());
+        }
+        for step in &self.plan.steps {
+            if let crate::model::Step::Analysis(a) = step {
+                names.extend(a.validators.iter().cloned());
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Every gate name the spec refers to.
+    pub fn gate_names(&self) -> Vec<String> {
+        let mut names = self.gates.clone();
+        for step in &self.plan.steps {
+            if let crate::model::Step::Gate { gates } = step {
+                names.extend(gates.iter().cloned());
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+}
