@@ -4,15 +4,19 @@
 
 mod analysis;
 mod event;
+mod handle;
 mod io;
 mod machine;
 mod ops;
 mod phase;
+mod runner;
 mod spec;
 
 pub use analysis::{AnalysisRun, Decision};
+pub use handle::{HandleClosed, RolloutHandle};
 pub use event::{AnalysisResult, AnalysisScope, Event, EventKind};
 pub use io::{Command, Effect, Input, MeasureResult, Stamped};
 pub use machine::Rollout;
 pub use phase::{Phase, RolloutStatus};
+pub use runner::{RunError, RunReport, Runner, RunnerBuilder};
 pub use spec::{FailurePolicy, RetryPolicy, RolloutSpec};

@@ -1,0 +1,410 @@
+//! The async runner: performs a [`Rollout`]'s effects against the driver, validators,
+//! gates, notifiers and clock, journaling every input *before* the machine handles it.
+//! `start` begins a rollout; `resume` replays a journal and continues where it stopped.
+
+use super::event::{Event, EventKind};
+use super::handle::RolloutHandle;
+use super::io::{Command, Effect, Input, MeasureResult, Stamped};
+use super::machine::Rollout;
+use super::phase::{Phase, RolloutStatus};
+use super::spec::RolloutSpec;
+use crate::clock::Clock;
+use crate::driver::Driver;
+use crate::gate::{Gate, GateContext};
+use crate::journal::{Journal, JournalError};
+use crate::model::{FleetState, Role};
+use crate::notifier::Notifier;
+use crate::strategy::PlanError;
+use crate::time::Timestamp;
+use crate::validator::{ValidationContext, Validator};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+/// Why a run could not start or continue.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The spec or plan is invalid for this driver.
+    #[error("rollout refused: {0}")]
+    Plan(#[from] PlanError),
+    /// A validator named by the spec is not registered with the runner.
+    #[error("validator {name:?} is named by the rollout but not registered (registered: {known})")]
+    UnknownValidator {
+        /// The missing name.
+        name: String,
+        /// Registered names.
+        known: String,
+    },
+    /// A gate named by the spec is not registered with the runner.
+    #[error("gate {name:?} is named by the rollout but not registered (registered: {known})")]
+    UnknownGate {
+        /// The missing name.
+        name: String,
+        /// Registered names.
+        known: String,
+    },
+    /// The journal failed; the rollout stopped where it was and can be resumed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// `start` on a journal that already holds a rollout (use `resume`).
+    #[error("the journal already holds rollout {0:?}; resume it instead of starting again")]
+    AlreadyStarted(String),
+    /// `resume` on an empty journal.
+    #[error("the journal is empty: nothing to resume")]
+    NothingToResume,
+    /// A journal entry is not a valid input.
+    #[error("journal entry {seq} is not a valid input: {message}")]
+    BadEntry {
+        /// Entry number.
+        seq: u64,
+        /// Decoder message.
+        message: String,
+    },
+}
+
+impl RunError {
+    /// True when retrying later (after fixing storage) may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RunError::Journal(JournalError::Io { .. }))
+    }
+}
+
+/// What a finished (or stopped) run leaves.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Where the rollout stands.
+    pub status: RolloutStatus,
+    /// The whole event log, replayed part included.
+    pub events: Vec<Event>,
+    /// The last fleet the engine observed.
+    pub fleet: Option<FleetState>,
+}
+
+type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Runs rollouts. Build with [`Runner::builder`].
+pub struct Runner {
+    driver: Arc<dyn Driver>,
+    clock: Arc<dyn Clock>,
+    journal: Arc<dyn Journal>,
+    validators: BTreeMap<String, Arc<dyn Validator>>,
+    gates: BTreeMap<String, Arc<dyn Gate>>,
+    notifiers: Vec<Arc<dyn Notifier>>,
+    on_event: Option<EventHook>,
+    scheduled: VecDeque<(Timestamp, Command)>,
+    commands_tx: Option<mpsc::UnboundedSender<Command>>,
+    commands_rx: mpsc::UnboundedReceiver<Command>,
+    status_tx: watch::Sender<RolloutStatus>,
+}
+
+/// Builds a [`Runner`].
+pub struct RunnerBuilder {
+    runner: Runner,
+}
+
+impl RunnerBuilder {
+    /// Registers a validator under its name.
+    pub fn validator(mut self, v: Arc<dyn Validator>) -> Self {
+        self.runner.validators.insert(v.name().to_string(), v);
+        self
+    }
+    /// Registers a gate under its name.
+    pub fn gate(mut self, g: Arc<dyn Gate>) -> Self {
+        self.runner.gates.insert(g.name().to_string(), g);
+        self
+    }
+    /// Adds a notifier.
+    pub fn notifier(mut self, n: Arc<dyn Notifier>) -> Self {
+        self.runner.notifiers.push(n);
+        self
+    }
+    /// Calls `f` for every event as it is recorded (live output).
+    pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.runner.on_event = Some(Arc::new(f));
+        self
+    }
+    /// Delivers `cmd` when engine time reaches `at`: a scripted operator, deterministic
+    /// under a simulated clock.
+    pub fn command_at(mut self, at: Timestamp, cmd: Command) -> Self {
+        let pos = self.runner.scheduled.iter().position(|(t, _)| *t > at).unwrap_or(self.runner.scheduled.len());
+        self.runner.scheduled.insert(pos, (at, cmd));
+        self
+    }
+    /// The runner.
+    pub fn build(self) -> Runner {
+        self.runner
+    }
+}
+
+fn pending_status() -> RolloutStatus {
+    RolloutStatus { id: String::new(), phase: Phase::Pending, step: 0, steps: 0, reason: None }
+}
+
+impl Runner {
+    /// A builder with the three required parts.
+    pub fn builder(driver: Arc<dyn Driver>, clock: Arc<dyn Clock>, journal: Arc<dyn Journal>) -> RunnerBuilder {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (status_tx, _) = watch::channel(pending_status());
+        RunnerBuilder {
+            runner: Runner {
+                driver,
+                clock,
+                journal,
+                validators: BTreeMap::new(),
+                gates: BTreeMap::new(),
+                notifiers: Vec::new(),
+                on_event: None,
+                scheduled: VecDeque::new(),
+                commands_tx: Some(tx),
+                commands_rx: rx,
+                status_tx,
+            },
+        }
+    }
+
+    /// A remote control. Take handles before running: the runner stops waiting for
+    /// commands once every handle is dropped.
+    pub fn handle(&self) -> RolloutHandle {
+        let (dead_tx, _) = mpsc::unbounded_channel();
+        RolloutHandle {
+            commands: self.commands_tx.clone().unwrap_or(dead_tx),
+            status: self.status_tx.subscribe(),
+        }
+    }
+
+    /// Checks a spec against this runner's driver and registries without running anything
+    /// (a dry run's last check).
+    pub fn preflight(&self, spec: &RolloutSpec) -> Result<(), RunError> {
+        spec.validate()?;
+        spec.plan.validate(&self.driver.capabilities())?;
+        for name in spec.validator_names() {
+            if !self.validators.contains_key(&name) {
+                let known = self.validators.keys().cloned().collect::<Vec<_>>().join(", ");
+                return Err(RunError::UnknownValidator { name, known });
+            }
+        }
+        for name in spec.gate_names() {
+            if !self.gates.contains_key(&name) {
+                let known = self.gates.keys().cloned().collect::<Vec<_>>().join(", ");
+                return Err(RunError::UnknownGate { name, known });
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a new rollout on an empty journal and drives it until it settles (or waits for
+    /// a person with no handle left to ask).
+    pub async fn start(&mut self, spec: RolloutSpec) -> Result<RunReport, RunError> {
+        self.preflight(&spec)?;
+        if let Some(first) = self.journal.read_all().await?.first() {
+            let id = first.payload.pointer("/spec/id").and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            return Err(RunError::AlreadyStarted(id));
+        }
+        let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
+        let mut machine = Rollout::new();
+        let mut events = Vec::new();
+        let mut queue = VecDeque::new();
+        let caps = self.driver.capabilities();
+        self.feed(&mut machine, Input::Start { spec: Box::new(spec), capabilities: caps }, &mut queue).await?;
+        self.drive(&mut machine, queue, &mut events).instrument(span).await?;
+        Ok(RunReport { status: machine.status(), events, fleet: machine.last_fleet().cloned() })
+    }
+
+    /// Replays the journal to rebuild the rollout exactly, then continues it: whatever was
+    /// in flight when the previous runner stopped is re-issued (actions are idempotent).
+    pub async fn resume(&mut self) -> Result<RunReport, RunError> {
+        let entries = self.journal.read_all().await?;
+        if entries.is_empty() {
+            return Err(RunError::NothingToResume);
+        }
+        let mut machine = Rollout::new();
+        let mut events = Vec::new();
+        for entry in entries {
+            let stamped: Stamped = serde_json::from_value(entry.payload)
+                .map_err(|e| RunError::BadEntry { seq: entry.seq, message: e.to_string() })?;
+            for effect in machine.handle(&stamped) {
+                if let Effect::Record(ev) = effect {
+                    events.push(ev);
+                }
+            }
+        }
+        let Some(spec) = machine.spec().cloned() else { return Err(RunError::NothingToResume) };
+        self.preflight(&spec)?;
+        // A simulated clock continues from the journal's last instant; a real one is later.
+        if self.clock.now() < machine.now() {
+            self.clock.sleep_until(machine.now()).await;
+        }
+        let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment, resumed = true);
+        let mut queue = VecDeque::new();
+        if !machine.phase().is_settled() {
+            self.feed(&mut machine, Input::Resumed, &mut queue).await?;
+        }
+        self.drive(&mut machine, queue, &mut events).instrument(span).await?;
+        Ok(RunReport { status: machine.status(), events, fleet: machine.last_fleet().cloned() })
+    }
+
+    /// Journals `input` (flushed), then lets the machine handle it.
+    async fn feed(&self, machine: &mut Rollout, input: Input, queue: &mut VecDeque<Effect>) -> Result<(), RunError> {
+        let stamped = Stamped::new(self.clock.now().max(machine.now()), input);
+        let payload = serde_json::to_value(&stamped).map_err(|e| JournalError::Codec(e.to_string()))?;
+        self.journal.append(&payload).await?;
+        queue.extend(machine.handle(&stamped));
+        self.status_tx.send_replace(machine.status());
+        Ok(())
+    }
+
+    async fn drive(&mut self, machine: &mut Rollout, mut queue: VecDeque<Effect>, events: &mut Vec<Event>) -> Result<(), RunError> {
+        // Only external handles keep the runner waiting for commands.
+        self.commands_tx = None;
+        let mut timers: BTreeSet<(Timestamp, u64)> = BTreeSet::new();
+        let mut step_span = tracing::Span::none();
+        loop {
+            while let Ok(cmd) = self.commands_rx.try_recv() {
+                self.feed(machine, Input::Command(cmd), &mut queue).await?;
+            }
+            if let Some(effect) = queue.pop_front() {
+                self.perform(machine, effect, &mut queue, &mut timers, events, &mut step_span).await?;
+                continue;
+            }
+            let settled = machine.phase().is_settled();
+            let next_timer = if settled { None } else { timers.first().copied() };
+            let next_cmd = self.scheduled.front().map(|(t, _)| *t);
+            match (next_timer, next_cmd) {
+                (_, Some(at)) if next_timer.map(|(t, _)| at <= t).unwrap_or(true) => {
+                    self.clock.sleep_until(at).await;
+                    if let Some((_, cmd)) = self.scheduled.pop_front() {
+                        self.feed(machine, Input::Command(cmd), &mut queue).await?;
+                    }
+                }
+                (Some((at, id)), _) => {
+                    tokio::select! {
+                        biased;
+                        cmd = self.commands_rx.recv(), if !self.commands_rx.is_closed() => {
+                            if let Some(cmd) = cmd {
+                                self.feed(machine, Input::Command(cmd), &mut queue).await?;
+                            }
+                        }
+                        _ = self.clock.sleep_until(at) => {
+                            timers.remove(&(at, id));
+                            self.feed(machine, Input::TimerFired { id }, &mut queue).await?;
+                        }
+                    }
+                }
+                (None, _) if settled => return Ok(()),
+                (None, _) => match self.commands_rx.recv().await {
+                    // Waiting for a person.
+                    Some(cmd) => self.feed(machine, Input::Command(cmd), &mut queue).await?,
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    async fn perform(
+        &self,
+        machine: &mut Rollout,
+        effect: Effect,
+        queue: &mut VecDeque<Effect>,
+        timers: &mut BTreeSet<(Timestamp, u64)>,
+        events: &mut Vec<Event>,
+        step_span: &mut tracing::Span,
+    ) -> Result<(), RunError> {
+        let Some(spec) = machine.spec().cloned() else { return Ok(()) };
+        let target = &spec.target;
+        match effect {
+            Effect::Record(ev) => {
+                log_event(&ev);
+                if let EventKind::StepStarted { step, description } = &ev.kind {
+                    *step_span = tracing::info_span!("step", index = step, what = %description);
+                }
+                if let Some(hook) = &self.on_event {
+                    hook(&ev);
+                }
+                events.push(ev);
+            }
+            Effect::Notify(n) => {
+                for notifier in &self.notifiers {
+                    if let Err(e) = notifier.notify(&n).await {
+                        tracing::warn!(error = %e, "notifier failed; the rollout goes on");
+                    }
+                }
+            }
+            Effect::WakeAt { id, at } => {
+                timers.insert((at, id));
+            }
+            Effect::CancelTimer { id } => timers.retain(|(_, t)| *t != id),
+            Effect::Apply { id, action } => {
+                let result = self.driver.apply(target, &action).instrument(step_span.clone()).await;
+                let input = match result {
+                    Ok(()) => Input::Applied { id },
+                    Err(error) => Input::ApplyFailed { id, error },
+                };
+                self.feed(machine, input, queue).await?;
+            }
+            Effect::Observe { id } => {
+                let input = match self.driver.observe(target).instrument(step_span.clone()).await {
+                    Ok(fleet) => Input::Observed { id, fleet },
+                    Err(error) => Input::ObserveFailed { id, error },
+                };
+                self.feed(machine, input, queue).await?;
+            }
+            Effect::Measure { id, validators, subject } => {
+                let ctx = match subject {
+                    Role::Candidate => ValidationContext::new(&spec.id, target, &spec.candidate, spec.stable.as_ref(), self.clock.now()),
+                    Role::Stable => {
+                        let judged = spec.stable.as_ref().unwrap_or(&spec.candidate);
+                        ValidationContext::new(&spec.id, target, judged, None, self.clock.now())
+                    }
+                };
+                let mut results = Vec::with_capacity(validators.len());
+                for name in &validators {
+                    let result = match self.validators.get(name) {
+                        Some(v) => match v.validate(&ctx).instrument(step_span.clone()).await {
+                            Ok(verdict) => MeasureResult::Verdict(verdict),
+                            Err(e) => MeasureResult::Error(e),
+                        },
+                        None => MeasureResult::Error(crate::validator::ValidatorError {
+                            validator: name.clone(),
+                            message: "not registered with the runner".into(),
+                        }),
+                    };
+                    results.push(result);
+                }
+                self.feed(machine, Input::Measured { id, results }, queue).await?;
+            }
+            Effect::CheckGate { id, gate, approvals } => {
+                let ctx = GateContext {
+                    rollout_id: spec.id.clone(),
+                    target: target.clone(),
+                    candidate: spec.candidate.clone(),
+                    stable: spec.stable.clone(),
+                    now: self.clock.now(),
+                    approvals,
+                };
+                let outcome = match self.gates.get(&gate) {
+                    Some(g) => g.check(&ctx).instrument(step_span.clone()).await,
+                    None => crate::gate::GateOutcome::block(format!("gate {gate:?} is not registered with the runner")),
+                };
+                self.feed(machine, Input::GateChecked { id, outcome }, queue).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn log_event(ev: &Event) {
+    match &ev.kind {
+        EventKind::Failed { reason } | EventKind::RollbackStarted { reason } => tracing::warn!(at = ev.at.0, %reason, "{}", kind_name(ev)),
+        EventKind::Finished { phase, reason } => tracing::info!(at = ev.at.0, %phase, %reason, "finished"),
+        _ => tracing::debug!(at = ev.at.0, event = kind_name(ev)),
+    }
+}
+
+fn kind_name(ev: &Event) -> &'static str {
+    match &ev.kind {
+        EventKind::Failed { .. } => "failed",
+        EventKind::RollbackStarted { .. } => "rollback started",
+        _ => "event",
+    }
+}
