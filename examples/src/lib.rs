@@ -1,1 +1,78 @@
-//! Runnable examples live in this crate as `[[example]]` targets.
+//! Shared helpers for the runnable examples: a printer that turns the engine's event log
+//! into lines a person wants to watch scroll by.
+
+use shipcore::engine::{AnalysisScope, Event, EventKind, MeasureResult};
+use shipcore::gate::GateOutcome;
+use shipcore::time::format_duration;
+use std::time::Duration;
+
+/// `t+1m30s` for an event time relative to the rollout's start.
+fn clock(ev: &Event, start: u64) -> String {
+    format!("t+{:<8}", format_duration(Duration::from_millis(ev.at.0.saturating_sub(start))))
+}
+
+fn results(results: &[MeasureResult]) -> String {
+    results
+        .iter()
+        .map(|r| match r {
+            MeasureResult::Verdict(v) => {
+                let ms: Vec<String> = v
+                    .measurements
+                    .iter()
+                    .map(|m| match m.threshold {
+                        Some(t) => format!("{}={:.4}{} (limit {:.4})", m.name, m.value, m.unit, t),
+                        None => format!("{}={:.4}{}", m.name, m.value, m.unit),
+                    })
+                    .collect();
+                format!("{} {:?} {}", v.validator, v.outcome, ms.join(", "))
+            }
+            MeasureResult::Error(e) => format!("{} ERROR {}", e.validator, e.message),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One line for an event, or `None` for events not worth a line.
+pub fn describe(ev: &Event, start: u64) -> Option<String> {
+    let t = clock(ev, start);
+    let line = match &ev.kind {
+        EventKind::Started { id, service, environment, version, previous_version, strategy, steps } => format!(
+            "{t} ▶ rollout {id}: {service} {} → {version} in {environment}, {strategy} in {steps} steps",
+            previous_version.as_deref().unwrap_or("(none)")
+        ),
+        EventKind::Rejected { reason } => format!("{t} ✖ plan rejected: {reason}"),
+        EventKind::GateChecked { gate, outcome } => match outcome {
+            GateOutcome::Pass => format!("{t}   gate {gate}: pass"),
+            GateOutcome::Block { reason } => format!("{t}   gate {gate}: BLOCKED — {reason}"),
+            GateOutcome::Wait { reason, .. } => format!("{t}   gate {gate}: waiting — {reason}"),
+        },
+        EventKind::StepStarted { step, description } => format!("{t} ■ step {}: {description}", step + 1),
+        EventKind::ActionRequested { action, attempt, .. } => {
+            let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+            format!("{t}     → {}{again}", action.describe())
+        }
+        EventKind::DriverFailed { error, will_retry, .. } => {
+            format!("{t}     ! driver: {error}{}", if *will_retry { " — retrying" } else { "" })
+        }
+        EventKind::Converged { role, replicas, .. } => format!("{t}     ✓ {role} ready: {replicas} replica(s)"),
+        EventKind::Measured { scope, number, results: r } => {
+            let which = match scope {
+                AnalysisScope::Step { .. } => "analysis",
+                AnalysisScope::Background => "background",
+                AnalysisScope::RollbackVerification => "verify stable",
+            };
+            format!("{t}     {which} #{number}: {}", results(r))
+        }
+        EventKind::AnalysisCompleted { result, message, .. } => format!("{t}     ⇒ analysis {result:?}: {message}"),
+        EventKind::Paused { reason } => format!("{t} ⏸ paused: {reason}"),
+        EventKind::CommandReceived { command, accepted, note } => {
+            format!("{t} ⌨ operator {command:?}{}", if *accepted { String::new() } else { format!(" ignored: {note}") })
+        }
+        EventKind::Failed { reason } => format!("{t} ✖ FAILED: {reason}"),
+        EventKind::RollbackStarted { reason } => format!("{t} ↩ ROLLING BACK: {reason}"),
+        EventKind::Finished { phase, reason } => format!("{t} ● finished: {phase} — {reason}"),
+        EventKind::Resumed => format!("{t} ⟳ resumed from journal"),
+        EventKind::StepCompleted { .. } | EventKind::ActionApplied { .. } | EventKind::PhaseChanged { .. } => return None,
+    };
+    Some(line)
+}
