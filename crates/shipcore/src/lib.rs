@@ -13,13 +13,16 @@ pub mod clock;
 pub mod driver;
 pub mod engine;
 pub mod gate;
+pub mod gates;
 pub mod journal;
 pub mod metrics;
 pub mod model;
 pub mod notifier;
+pub mod notify;
 pub mod strategy;
 pub mod time;
 pub mod validator;
+pub mod version;
 
 #[cfg(feature = "testing")]
 pub mod testing;

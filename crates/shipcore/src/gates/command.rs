@@ -1,0 +1,316 @@
+//! The command gate: runs a program (no shell unless asked), with a timeout; exit code 0
+//! passes. The tail of stdout and stderr goes into the block reason and stays available as
+//! [`CommandGate::last_run`]. On timeout the whole process group is killed.
+
+use super::config::{check_name, ConfigError};
+use crate::gate::{Gate, GateContext, GateOutcome};
+use crate::time::{format_duration, serde_duration};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::time::{timeout_at, Instant};
+
+/// Configuration of a [`CommandGate`].
+///
+/// ```
+/// let c: shipcore::gates::CommandConfig = serde_json::from_str(
+///     r#"{"name": "tests", "program": "npm", "args": ["test"], "timeout": "10m"}"#).unwrap();
+/// assert_eq!(c.build().unwrap().config().args, vec!["test"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandConfig {
+    /// Gate name.
+    pub name: String,
+    /// The program to run (looked up in `PATH`), or with `shell` a shell command line.
+    pub program: String,
+    /// Its arguments, passed as they are (no shell word splitting).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Run `program` through `sh -c` (then `args` must be empty).
+    #[serde(default)]
+    pub shell: bool,
+    /// How long the command may run before it is killed (default 10m).
+    #[serde(default = "default_timeout", with = "serde_duration")]
+    pub timeout: Duration,
+    /// Working directory (default: the current one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// How many bytes of the end of stdout and of stderr to keep (default 2000).
+    #[serde(default = "default_tail")]
+    pub tail_bytes: usize,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn default_tail() -> usize {
+    2000
+}
+
+impl CommandConfig {
+    /// A config running `program args…` with the default timeout.
+    pub fn new(name: impl Into<String>, program: impl Into<String>, args: &[&str]) -> Self {
+        CommandConfig {
+            name: name.into(),
+            program: program.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            shell: false,
+            timeout: default_timeout(),
+            cwd: None,
+            env: BTreeMap::new(),
+            tail_bytes: default_tail(),
+        }
+    }
+
+    /// Checks the values and builds the gate.
+    pub fn build(&self) -> Result<CommandGate, ConfigError> {
+        check_name(&self.name)?;
+        if self.program.trim().is_empty() {
+            return Err(ConfigError::new("program", "must not be empty"));
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new("timeout", "must be greater than zero"));
+        }
+        if self.shell && !self.args.is_empty() {
+            return Err(ConfigError::new(
+                "args",
+                "must be empty when shell is true (put the whole command line in program)",
+            ));
+        }
+        Ok(CommandGate {
+            cfg: self.clone(),
+            last: Mutex::new(None),
+        })
+    }
+}
+
+/// What one run of the command did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandRun {
+    /// The command as shown to people.
+    pub command: String,
+    /// Exit code, if the program exited normally.
+    pub exit_code: Option<i32>,
+    /// It ran past the timeout and was killed.
+    pub timed_out: bool,
+    /// It could not be started (or waited for): why.
+    pub error: Option<String>,
+    /// The end of its standard output.
+    pub stdout_tail: String,
+    /// The end of its standard error.
+    pub stderr_tail: String,
+    /// Wall time it took.
+    #[serde(with = "serde_duration")]
+    pub duration: Duration,
+}
+
+impl CommandRun {
+    /// Exit code 0 within the timeout.
+    pub fn passed(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out && self.error.is_none()
+    }
+
+    fn describe_failure(&self, timeout: Duration) -> String {
+        let what = if let Some(e) = &self.error {
+            format!("could not run `{}`: {e}", self.command)
+        } else if self.timed_out {
+            format!(
+                "`{}` timed out after {} and was killed",
+                self.command,
+                format_duration(timeout)
+            )
+        } else {
+            match self.exit_code {
+                Some(code) => format!("`{}` exited with code {code}", self.command),
+                None => format!("`{}` was killed by a signal", self.command),
+            }
+        };
+        let mut out = what;
+        for (label, tail) in [("stdout", &self.stdout_tail), ("stderr", &self.stderr_tail)] {
+            if !tail.trim().is_empty() {
+                out += &format!("\n{label} (tail):\n{}", tail.trim_end());
+            }
+        }
+        out
+    }
+}
+
+/// Runs a program; exit code 0 passes, anything else blocks with the output tail.
+#[derive(Debug)]
+pub struct CommandGate {
+    cfg: CommandConfig,
+    last: Mutex<Option<CommandRun>>,
+}
+
+impl CommandGate {
+    /// The configuration it runs.
+    pub fn config(&self) -> &CommandConfig {
+        &self.cfg
+    }
+
+    /// The most recent run, with its output tails.
+    pub fn last_run(&self) -> Option<CommandRun> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn display(&self) -> String {
+        if self.cfg.shell || self.cfg.args.is_empty() {
+            self.cfg.program.clone()
+        } else {
+            format!("{} {}", self.cfg.program, self.cfg.args.join(" "))
+        }
+    }
+
+    /// Runs the command once for `ctx` (its rollout is exported as `SHIPCORE_*` variables).
+    pub async fn run(&self, ctx: &GateContext) -> CommandRun {
+        let started = Instant::now();
+        let mut cmd = if self.cfg.shell {
+            let mut c = tokio::process::Command::new("sh");
+            c.arg("-c").arg(&self.cfg.program);
+            c
+        } else {
+            let mut c = tokio::process::Command::new(&self.cfg.program);
+            c.args(&self.cfg.args);
+            c
+        };
+        if let Some(dir) = &self.cfg.cwd {
+            cmd.current_dir(dir);
+        }
+        cmd.envs(&self.cfg.env)
+            .env("SHIPCORE_ROLLOUT_ID", &ctx.rollout_id)
+            .env("SHIPCORE_SERVICE", &ctx.target.service)
+            .env("SHIPCORE_ENVIRONMENT", &ctx.target.environment)
+            .env("SHIPCORE_VERSION", ctx.candidate.version.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        cmd.process_group(0);
+
+        let mut run = CommandRun {
+            command: self.display(),
+            exit_code: None,
+            timed_out: false,
+            error: None,
+            stdout_tail: String::new(),
+            stderr_tail: String::new(),
+            duration: Duration::ZERO,
+        };
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                run.error = Some(e.to_string());
+                return run;
+            }
+        };
+        let keep = self.cfg.tail_bytes;
+        let out_buf = Arc::new(Mutex::new(Vec::new()));
+        let err_buf = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            readers.push(tokio::spawn(read_tail(out, out_buf.clone(), keep)));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.push(tokio::spawn(read_tail(err, err_buf.clone(), keep)));
+        }
+
+        let pid = child.id();
+        let deadline = started + self.cfg.timeout;
+        match timeout_at(deadline, child.wait()).await {
+            Ok(Ok(status)) => run.exit_code = status.code(),
+            Ok(Err(e)) => run.error = Some(format!("waiting for it failed: {e}")),
+            Err(_) => {
+                run.timed_out = true;
+                kill_group(pid, &mut child).await;
+            }
+        }
+        // Background children may keep the pipes open after the program exited: give the
+        // readers a moment, then kill what is left of the process group.
+        let grace = Instant::now() + Duration::from_secs(1);
+        let mut lingering = false;
+        for r in &mut readers {
+            if timeout_at(grace, &mut *r).await.is_err() {
+                lingering = true;
+            }
+        }
+        if lingering {
+            kill_group(pid, &mut child).await;
+            for r in readers {
+                r.abort();
+            }
+        }
+        run.stdout_tail = tail_text(&out_buf, keep);
+        run.stderr_tail = tail_text(&err_buf, keep);
+        run.duration = started.elapsed();
+        run
+    }
+}
+
+async fn read_tail<R: AsyncRead + Unpin>(mut r: R, buf: Arc<Mutex<Vec<u8>>>, keep: usize) {
+    let mut chunk = [0u8; 8192];
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());
+                b.extend_from_slice(&chunk[..n]);
+                if b.len() > keep.saturating_mul(2).max(8192) {
+                    let cut = b.len() - keep;
+                    b.drain(..cut);
+                }
+            }
+        }
+    }
+}
+
+fn tail_text(buf: &Mutex<Vec<u8>>, keep: usize) -> String {
+    let b = buf.lock().unwrap_or_else(|e| e.into_inner());
+    let start = b.len().saturating_sub(keep);
+    String::from_utf8_lossy(&b[start..]).into_owned()
+}
+
+async fn kill_group(pid: Option<u32>, child: &mut tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = pid {
+        // The child leads its own process group (process_group(0)), so -pid names it.
+        let _ = tokio::process::Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{pid}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+    let _ = child.start_kill();
+    let _ = timeout_at(Instant::now() + Duration::from_secs(1), child.wait()).await;
+}
+
+#[async_trait]
+impl Gate for CommandGate {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    async fn check(&self, ctx: &GateContext) -> GateOutcome {
+        let run = self.run(ctx).await;
+        let outcome = if run.passed() {
+            GateOutcome::Pass
+        } else {
+            GateOutcome::block(run.describe_failure(self.cfg.timeout))
+        };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
+        outcome
+    }
+}

@@ -1,0 +1,211 @@
+//! The HTTP gate: an endpoint (staging health, an approval service) answers with an expected
+//! status and, optionally, a JSON field equal to a value. Failures block, or wait and retry
+//! when `retry_after` is set (an approval endpoint that says "not yet").
+
+use super::config::{check_name, ConfigError};
+use crate::gate::{Gate, GateContext, GateOutcome};
+use crate::time::{serde_duration, serde_opt_duration};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A JSON field that must equal a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonExpect {
+    /// Where: a dotted path (`data.status`, `checks.0.ok`) or a JSON pointer (`/data/status`).
+    pub path: String,
+    /// The value it must have.
+    pub equals: serde_json::Value,
+}
+
+/// Configuration of an [`HttpGate`].
+///
+/// ```
+/// let c: shipcore::gates::HttpConfig = serde_json::from_str(r#"{"name": "staging",
+///     "url": "http://127.0.0.1:8080/health", "json": {"path": "status", "equals": "ok"}}"#)
+///     .unwrap();
+/// assert!(c.build().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Gate name.
+    pub name: String,
+    /// The URL to call (http or https).
+    pub url: String,
+    /// HTTP method (default GET).
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Request headers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON request body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+    /// Statuses that pass (default: any 2xx).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_status: Vec<u16>,
+    /// A JSON field of the response that must have a value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<JsonExpect>,
+    /// Request timeout (default 10s).
+    #[serde(default = "default_timeout", with = "serde_duration")]
+    pub timeout: Duration,
+    /// When set, a wrong answer is `Wait` (ask again after this long) instead of `Block`.
+    #[serde(
+        default,
+        with = "serde_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_after: Option<Duration>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl HttpConfig {
+    /// A GET of `url` expecting any 2xx.
+    pub fn get(name: impl Into<String>, url: impl Into<String>) -> Self {
+        HttpConfig {
+            name: name.into(),
+            url: url.into(),
+            method: default_method(),
+            headers: BTreeMap::new(),
+            body: None,
+            expect_status: Vec::new(),
+            json: None,
+            timeout: default_timeout(),
+            retry_after: None,
+        }
+    }
+
+    /// Checks the values and builds the gate.
+    pub fn build(&self) -> Result<HttpGate, ConfigError> {
+        check_name(&self.name)?;
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|e| ConfigError::new("url", format!("{:?} is not a URL: {e}", self.url)))?;
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return Err(ConfigError::new("url", "must be http or https"));
+        }
+        let method = reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| {
+                ConfigError::new("method", format!("{:?} is not a method", self.method))
+            })?;
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new("timeout", "must be greater than zero"));
+        }
+        if self.retry_after == Some(Duration::ZERO) {
+            return Err(ConfigError::new("retry_after", "must be greater than zero"));
+        }
+        if let Some(bad) = self
+            .expect_status
+            .iter()
+            .find(|s| !(100..=599).contains(*s))
+        {
+            return Err(ConfigError::new(
+                "expect_status",
+                format!("{bad} is not an HTTP status (100..=599)"),
+            ));
+        }
+        if let Some(j) = &self.json {
+            if j.path.trim().is_empty() {
+                return Err(ConfigError::new("json.path", "must not be empty"));
+            }
+        }
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
+        Ok(HttpGate {
+            cfg: self.clone(),
+            url,
+            method,
+            client,
+        })
+    }
+}
+
+/// Calls an endpoint and compares the answer.
+#[derive(Debug)]
+pub struct HttpGate {
+    cfg: HttpConfig,
+    url: reqwest::Url,
+    method: reqwest::Method,
+    client: reqwest::Client,
+}
+
+impl HttpGate {
+    /// Calls the endpoint: `Ok(())` when the answer is as expected, else why not.
+    pub async fn probe(&self) -> Result<(), String> {
+        let mut req = self.client.request(self.method.clone(), self.url.clone());
+        for (k, v) in &self.cfg.headers {
+            req = req.header(k, v);
+        }
+        if let Some(body) = &self.cfg.body {
+            req = req.json(body);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("{} {} failed: {e}", self.method, self.url))?;
+        let status = resp.status().as_u16();
+        let status_ok = if self.cfg.expect_status.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            self.cfg.expect_status.contains(&status)
+        };
+        if !status_ok {
+            let want = if self.cfg.expect_status.is_empty() {
+                "2xx".to_string()
+            } else {
+                format!("{:?}", self.cfg.expect_status)
+            };
+            return Err(format!("{} answered {status}, expected {want}", self.url));
+        }
+        let Some(expect) = &self.cfg.json else {
+            return Ok(());
+        };
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("{} did not answer JSON: {e}", self.url))?;
+        let pointer = if expect.path.starts_with('/') {
+            expect.path.clone()
+        } else {
+            format!("/{}", expect.path.replace('.', "/"))
+        };
+        match body.pointer(&pointer) {
+            Some(v) if *v == expect.equals => Ok(()),
+            Some(v) => Err(format!(
+                "{}: field {} is {v}, expected {}",
+                self.url, expect.path, expect.equals
+            )),
+            None => Err(format!(
+                "{}: field {} is missing (expected {})",
+                self.url, expect.path, expect.equals
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Gate for HttpGate {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    async fn check(&self, _ctx: &GateContext) -> GateOutcome {
+        match (self.probe().await, self.cfg.retry_after) {
+            (Ok(()), _) => GateOutcome::Pass,
+            (Err(why), Some(retry)) => GateOutcome::wait(retry, why),
+            (Err(why), None) => GateOutcome::block(why),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! [`Notifier`](crate::notifier::Notifier) implementations: a webhook (Slack-compatible JSON)
+//! and a log notifier (tracing), with the message templates that turn a
+//! [`Notification`](crate::notifier::Notification) into text.
+
+mod log;
+mod templates;
+mod webhook;
+
+pub use log::LogNotifier;
+pub use templates::{kind, rollout_id, TemplateError, Templates};
+pub use webhook::WebhookNotifier;
