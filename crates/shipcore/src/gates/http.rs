@@ -151,10 +151,18 @@ impl HttpGate {
         if let Some(body) = &self.cfg.body {
             req = req.json(body);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("{} {} failed: {e}", self.method, self.url))?;
+        let resp = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                format!(
+                    "{} {} timed out after {}",
+                    self.method,
+                    self.url,
+                    crate::time::format_duration(self.cfg.timeout)
+                )
+            } else {
+                format!("{} {} failed: {e}", self.method, self.url)
+            }
+        })?;
         let status = resp.status().as_u16();
         let status_ok = if self.cfg.expect_status.is_empty() {
             (200..300).contains(&status)
