@@ -1,0 +1,102 @@
+//! Validator configuration as data: [`ValidatorConfig`] is tagged by `"type"`, rejects
+//! unknown fields, and [`ValidatorConfig::build`] checks the values and makes the validator.
+//! Every problem is a [`ConfigError`] naming the field.
+
+use super::ThresholdConfig;
+use crate::metrics::MetricsSource;
+use crate::validator::Validator;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A configuration value is wrong: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid validator configuration: {field}: {problem}")]
+pub struct ConfigError {
+    /// The field, as a path (`critical`, `metrics[1].tolerance`; `<json>` for syntax errors).
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl ConfigError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The same error with `prefix` in front of the field name (`prefix.field`).
+    pub fn within(self, prefix: &str) -> Self {
+        ConfigError {
+            field: format!("{prefix}.{}", self.field),
+            problem: self.problem,
+        }
+    }
+}
+
+/// What validators need from outside their configuration.
+#[derive(Clone, Default)]
+pub struct ValidatorDeps {
+    /// Where metric validators (threshold, baseline, judge) get their numbers.
+    pub metrics: Option<Arc<dyn MetricsSource>>,
+}
+
+impl ValidatorDeps {
+    /// Dependencies with a metrics source.
+    pub fn with_metrics(metrics: Arc<dyn MetricsSource>) -> Self {
+        ValidatorDeps {
+            metrics: Some(metrics),
+        }
+    }
+
+    /// The metrics source, or an error saying the validator needs one.
+    pub fn metrics(&self) -> Result<Arc<dyn MetricsSource>, ConfigError> {
+        self.metrics.clone().ok_or_else(|| {
+            ConfigError::new(
+                "metrics",
+                "this validator queries metrics, but no metrics source was given",
+            )
+        })
+    }
+}
+
+impl std::fmt::Debug for ValidatorDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidatorDeps")
+            .field("metrics", &self.metrics.as_ref().map(|_| "<MetricsSource>"))
+            .finish()
+    }
+}
+
+/// Any built-in validator, as configuration. Serialized with a `"type"` tag:
+/// `{"type": "metric_threshold", "name": "errors", "query": "...", "critical": 0.05}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ValidatorConfig {
+    /// A metric past a warning / critical level (for a duration).
+    MetricThreshold(ThresholdConfig),
+}
+
+impl ValidatorConfig {
+    /// Parses one validator from JSON; syntax and unknown-field errors are reported with
+    /// field `<json>` and serde's message (which names the field).
+    pub fn from_json(text: &str) -> Result<ValidatorConfig, ConfigError> {
+        serde_json::from_str(text).map_err(|e| ConfigError::new("<json>", e.to_string()))
+    }
+
+    /// The validator's name.
+    pub fn name(&self) -> &str {
+        match self {
+            ValidatorConfig::MetricThreshold(c) => &c.name,
+        }
+    }
+
+    /// Checks the values and builds the validator.
+    pub fn build(&self, deps: &ValidatorDeps) -> Result<Arc<dyn Validator>, ConfigError> {
+        Ok(match self {
+            ValidatorConfig::MetricThreshold(c) => Arc::new(c.build(deps.metrics()?)?),
+        })
+    }
+}

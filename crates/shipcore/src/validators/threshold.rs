@@ -1,0 +1,241 @@
+//! The metric threshold validator: one query (a template rendered with the context's
+//! variables) compared with a warning and a critical level, failing only when the critical
+//! level has been breached for a `for` duration, as a Prometheus alert fires after `for`.
+//!
+//! Semantics, judged on engine time (`ValidationContext::now`):
+//! - value past critical: the validator remembers since when (per rollout id + candidate
+//!   revision). While that lasted less than `for`, the verdict is **Pass** with a message
+//!   `pending: above critical 0.05 for 30s of 2m` (Prometheus "pending": not firing yet, so a
+//!   pending breach does not use up the analysis' inconclusive budget). Once it lasted
+//!   `>= for`, **Fail**. With `for = 0` a single breach fails.
+//! - value within critical: the pending clock resets. Past the warning level: **Pass** with a
+//!   `warning:` message and an extra measurement named `<name>.warning`.
+//! - empty result: **Inconclusive** ("no data"); NaN / infinite / several series:
+//!   **Inconclusive** naming the problem. Missing data neither starts nor resets the pending
+//!   clock (a crashed canary often reports nothing).
+//! - query error or an unknown template variable: `Err(ValidatorError)`.
+//!
+//! This validator makes instant queries at `now`; it does not use range queries.
+
+use super::config::ConfigError;
+use super::{finite, non_empty, num, render, verr};
+use crate::metrics::{MetricQuery, MetricsSource};
+use crate::time::{format_duration, serde_duration, Timestamp};
+use crate::validator::{
+    Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
+};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Which side of a level is bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailWhen {
+    /// Values above the level are bad (error rate, latency). The default.
+    #[default]
+    Above,
+    /// Values below the level are bad (success rate, throughput).
+    Below,
+}
+
+impl FailWhen {
+    /// Whether `value` is past `level` on the bad side (strictly).
+    pub fn breached(self, value: f64, level: f64) -> bool {
+        match self {
+            FailWhen::Above => value > level,
+            FailWhen::Below => value < level,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            FailWhen::Above => "above",
+            FailWhen::Below => "below",
+        }
+    }
+}
+
+/// Configuration of a [`MetricThreshold`].
+///
+/// ```
+/// let c: shipcore::validators::ThresholdConfig = serde_json::from_str(r#"{
+///     "name": "error-rate", "query": "error_rate{revision=\"{{revision}}\"}",
+///     "warning": 0.01, "critical": 0.05, "for": "2m"}"#).unwrap();
+/// assert_eq!(c.for_duration, std::time::Duration::from_secs(120));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdConfig {
+    /// Validator name (also the measurement name).
+    pub name: String,
+    /// Query template; `{{revision}}`, `{{service}}` etc. come from the context's variables.
+    pub query: String,
+    /// Which side is bad (default `above`).
+    #[serde(default)]
+    pub fail_when: FailWhen,
+    /// Past this level the verdict still passes but says `warning`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<f64>,
+    /// Past this level (for `for`) the verdict fails.
+    pub critical: f64,
+    /// How long the critical level must be breached before failing (default 0: at once).
+    #[serde(rename = "for", default, with = "serde_duration")]
+    pub for_duration: Duration,
+    /// Unit for people (`ratio`, `s`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+}
+
+impl ThresholdConfig {
+    /// A threshold failing at once when `query` is above `critical`.
+    pub fn above(name: impl Into<String>, query: impl Into<String>, critical: f64) -> Self {
+        ThresholdConfig {
+            name: name.into(),
+            query: query.into(),
+            fail_when: FailWhen::Above,
+            warning: None,
+            critical,
+            for_duration: Duration::ZERO,
+            unit: String::new(),
+        }
+    }
+
+    /// Checks the values.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        non_empty("name", &self.name)?;
+        non_empty("query", &self.query)?;
+        finite("critical", self.critical)?;
+        if let Some(w) = self.warning {
+            finite("warning", w)?;
+            if self.fail_when.breached(w, self.critical) {
+                return Err(ConfigError::new(
+                    "warning",
+                    format!(
+                        "{} is past the critical level {} (fail_when: {}); the warning level \
+                         must come before the critical one",
+                        num(w),
+                        num(self.critical),
+                        self.fail_when.word()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the values and builds the validator.
+    pub fn build(&self, source: Arc<dyn MetricsSource>) -> Result<MetricThreshold, ConfigError> {
+        self.check()?;
+        Ok(MetricThreshold {
+            cfg: self.clone(),
+            source,
+            breaches: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// Compares one metric with warning and critical levels; see the module docs for semantics.
+pub struct MetricThreshold {
+    cfg: ThresholdConfig,
+    source: Arc<dyn MetricsSource>,
+    /// Since when the critical level is breached, per (rollout id, candidate revision).
+    breaches: Mutex<HashMap<(String, String), Timestamp>>,
+}
+
+impl std::fmt::Debug for MetricThreshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricThreshold")
+            .field("cfg", &self.cfg)
+            .finish()
+    }
+}
+
+impl MetricThreshold {
+    /// The configuration.
+    pub fn config(&self) -> &ThresholdConfig {
+        &self.cfg
+    }
+
+    /// Records a breach at `now` and returns since when it lasts, or clears it.
+    fn track(&self, key: (String, String), breached: bool, now: Timestamp) -> Option<Timestamp> {
+        let mut map = match self.breaches.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if breached {
+            Some(*map.entry(key).or_insert(now))
+        } else {
+            map.remove(&key);
+            None
+        }
+    }
+}
+
+#[async_trait]
+impl Validator for MetricThreshold {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
+        let c = &self.cfg;
+        let expr = render(&c.name, &c.query, &ctx.vars)?;
+        let result = self
+            .source
+            .query(&MetricQuery::at(expr.clone(), ctx.now))
+            .await
+            .map_err(|e| verr(&c.name, e.to_string()))?;
+        let value = match result.single_value() {
+            Ok(v) => v,
+            Err(problem) => {
+                return Ok(Verdict::new(
+                    &c.name,
+                    Outcome::Inconclusive,
+                    format!("{expr}: {problem}"),
+                ))
+            }
+        };
+        let side = c.fail_when.word();
+        let m = Measurement::new(&c.name, value, Some(c.critical), &c.unit);
+        let key = (ctx.rollout_id.clone(), ctx.candidate.id.0.clone());
+        let breached = c.fail_when.breached(value, c.critical);
+        if let Some(since) = self.track(key, breached, ctx.now) {
+            let lasted = ctx.now.since(since);
+            let (outcome, prefix) = if lasted >= c.for_duration {
+                (Outcome::Fail, "")
+            } else {
+                (Outcome::Pass, "pending: ")
+            };
+            let msg = format!(
+                "{prefix}{} = {} {side} critical {} for {} of {}",
+                c.name,
+                num(value),
+                num(c.critical),
+                format_duration(lasted),
+                format_duration(c.for_duration)
+            );
+            return Ok(Verdict::new(&c.name, outcome, msg).with(m));
+        }
+        if let Some(w) = c.warning.filter(|w| c.fail_when.breached(value, *w)) {
+            let msg = format!(
+                "warning: {} = {} {side} warning {} (critical {})",
+                c.name,
+                num(value),
+                num(w),
+                num(c.critical)
+            );
+            let wm = Measurement::new(format!("{}.warning", c.name), value, Some(w), &c.unit);
+            return Ok(Verdict::new(&c.name, Outcome::Pass, msg).with(m).with(wm));
+        }
+        let msg = format!(
+            "{} = {} within critical {}",
+            c.name,
+            num(value),
+            num(c.critical)
+        );
+        Ok(Verdict::new(&c.name, Outcome::Pass, msg).with(m))
+    }
+}
