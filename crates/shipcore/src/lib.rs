@@ -22,6 +22,7 @@ pub mod notify;
 pub mod strategy;
 pub mod time;
 pub mod validator;
+pub mod validators;
 pub mod version;
 
 #[cfg(feature = "testing")]
