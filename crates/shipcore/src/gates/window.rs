@@ -378,10 +378,22 @@ impl DeployWindow {
                 "{why}; next window opens {} ({}, in {})",
                 self.local(next),
                 self.local_full(next),
-                format_duration(std::time::Duration::from_secs(next.since(now).as_secs()))
+                human(next.since(now))
             ),
             None => format!("{why}; no window opens within a year"),
         })
+    }
+}
+
+/// `2d17h`, `3h`, `45m` (whole seconds).
+fn human(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let rest = std::time::Duration::from_secs(rest);
+    match (days, rest.is_zero()) {
+        (0, _) => format_duration(rest),
+        (d, true) => format!("{d}d"),
+        (d, false) => format!("{d}d{}", format_duration(rest)),
     }
 }
 
