@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -184,11 +185,9 @@ impl FileLock {
     }
 
     fn aside(&self, path: &Path, what: &str) -> PathBuf {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        path.with_extension(format!("{what}.{}.{nanos}", self.pid))
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        path.with_extension(format!("{what}.{}.{n}", self.pid))
     }
 
     fn read(path: &Path) -> Result<Option<LockHolder>, LockError> {
@@ -204,21 +203,47 @@ impl FileLock {
         }
     }
 
-    /// Moves a stale lock away; puts it back if someone replaced it in between.
-    fn break_stale(&self, path: &Path, stale: &LockHolder) -> Result<(), LockError> {
-        let moved = self.aside(path, "stale");
-        match std::fs::rename(path, &moved) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Self::io(path, e)),
+    /// Removes a stale lock under a "breaker" file created exclusively, so that of several
+    /// processes racing to take over the same stale lock only one removes it (and never a
+    /// fresh lock that replaced it). Returns false when another process is breaking it.
+    fn break_stale(&self, path: &Path, stale: &LockHolder) -> Result<bool, LockError> {
+        let breaker = path.with_extension("lock.break");
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&breaker)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                // A breaker that crashed mid-way leaves its file: clear it after a while.
+                let abandoned = std::fs::metadata(&breaker)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > BREAKER_ABANDONED);
+                if abandoned {
+                    let _ = std::fs::remove_file(&breaker);
+                }
+                return Ok(false);
+            }
+            Err(e) => return Err(Self::io(&breaker, e)),
         }
-        if Self::read(&moved).ok().flatten().as_ref() != Some(stale) {
-            let _ = std::fs::hard_link(&moved, path);
-        }
-        let _ = std::fs::remove_file(&moved);
-        Ok(())
+        let result = match Self::read(path) {
+            Ok(Some(h)) if &h == stale => match std::fs::remove_file(path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+                Err(e) => Err(Self::io(path, e)),
+            },
+            Ok(_) => Ok(true),
+            Err(e) => Err(e),
+        };
+        let _ = std::fs::remove_file(&breaker);
+        result
     }
 }
+
+/// A breaker file older than this was left by a crashed process.
+const BREAKER_ABANDONED: Duration = Duration::from_secs(10);
 
 #[async_trait]
 impl RolloutLock for FileLock {
@@ -240,7 +265,7 @@ impl RolloutLock for FileLock {
             path: path.display().to_string(),
             problem: e.to_string(),
         })?;
-        for _ in 0..5 {
+        for _ in 0..200 {
             let tmp = self.aside(&path, "new");
             std::fs::write(&tmp, &body).map_err(|e| Self::io(&tmp, e))?;
             let linked = std::fs::hard_link(&tmp, &path);
@@ -274,8 +299,11 @@ impl RolloutLock for FileLock {
                 }
                 Some(h) => {
                     let _ = std::fs::remove_file(&tmp);
-                    tracing::warn!(lock = %key, holder = %h, "taking over a stale rollout lock");
-                    self.break_stale(&path, &h)?;
+                    if self.break_stale(&path, &h)? {
+                        tracing::warn!(lock = %key, holder = %h, "removed a stale rollout lock");
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
                 }
                 None => {
                     let _ = std::fs::remove_file(&tmp);
@@ -283,8 +311,8 @@ impl RolloutLock for FileLock {
             }
         }
         match Self::read(&path)? {
-            Some(h) => Ok(LockOutcome::Held(h)),
-            None => Err(LockError::Io {
+            Some(h) if !self.is_stale(&h, now) => Ok(LockOutcome::Held(h)),
+            _ => Err(LockError::Io {
                 path: path.display().to_string(),
                 problem: "the lock kept changing hands; try again".into(),
             }),
