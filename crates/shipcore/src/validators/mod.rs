@@ -17,9 +17,11 @@
 //! ```
 
 mod config;
+mod mann_whitney;
 mod threshold;
 
 pub use config::{ConfigError, ValidatorConfig, ValidatorDeps};
+pub use mann_whitney::{erfc, mann_whitney_u, normal_sf, MannWhitney, MwMethod, EXACT_MAX_TOTAL};
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
 
 use crate::metrics::render_template;

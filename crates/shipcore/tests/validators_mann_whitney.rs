@@ -1,0 +1,146 @@
+//! Mann–Whitney U against known values. Provenance: every expected value below was computed
+//! with SciPy 1.17.1, `scipy.stats.mannwhitneyu(x, y, method=...)` (two-sided, continuity
+//! correction on), except where noted.
+
+#![allow(clippy::unwrap_used)]
+
+use shipcore::validators::{mann_whitney_u, normal_sf, MwMethod};
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * b.abs().max(1e-300)
+}
+
+#[test]
+fn scipy_docs_example_exact() {
+    // SciPy docs example (males vs females): method="exact" -> U=17, p=0.1111111111111111.
+    let r = mann_whitney_u(&[19., 22., 16., 29., 24.], &[20., 11., 17., 12.]).unwrap();
+    assert_eq!(r.method, MwMethod::Exact);
+    assert_eq!((r.u_x, r.u_y), (17.0, 3.0));
+    assert!(
+        close(r.p_value, 0.111_111_111_111_111_1, 1e-12),
+        "{}",
+        r.p_value
+    );
+    // Swapping the samples swaps U and keeps p.
+    let s = mann_whitney_u(&[20., 11., 17., 12.], &[19., 22., 16., 29., 24.]).unwrap();
+    assert_eq!(s.u_x, 3.0);
+    assert_eq!(s.p_value, r.p_value);
+    assert!(r.shift > 0.0 && s.shift < 0.0);
+}
+
+#[test]
+fn exact_small_samples() {
+    // By hand: x entirely below y, 3 vs 3: P(U=0) = 1/C(6,3) = 1/20, two-sided p = 0.1.
+    let r = mann_whitney_u(&[1., 2., 3.], &[4., 5., 6.]).unwrap();
+    assert_eq!(r.u_x, 0.0);
+    assert!(close(r.p_value, 0.1, 1e-12));
+    assert_eq!(r.shift, -3.0);
+    // SciPy: x=[1.1,2.3,0.7,3.4,2.2,1.9,2.8], y=[3.1,4.2,2.9,3.8,5.1,4.4,3.3,2.5],
+    // method="exact" -> U=5, p=0.005905205905205905.
+    let r = mann_whitney_u(
+        &[1.1, 2.3, 0.7, 3.4, 2.2, 1.9, 2.8],
+        &[3.1, 4.2, 2.9, 3.8, 5.1, 4.4, 3.3, 2.5],
+    )
+    .unwrap();
+    assert_eq!(r.u_x, 5.0);
+    assert!(
+        close(r.p_value, 0.005_905_205_905_205_905, 1e-10),
+        "{}",
+        r.p_value
+    );
+    // SciPy: a=1..20, b=a+7.5: method="exact" -> U=78, p=0.0006675619675571311.
+    let a: Vec<f64> = (1..=20).map(f64::from).collect();
+    let b: Vec<f64> = a.iter().map(|v| v + 7.5).collect();
+    let r = mann_whitney_u(&a, &b).unwrap();
+    assert_eq!(r.method, MwMethod::Exact);
+    assert_eq!(r.u_x, 78.0);
+    assert!(
+        close(r.p_value, 0.000_667_561_967_557_131_1, 1e-9),
+        "{}",
+        r.p_value
+    );
+}
+
+#[test]
+fn normal_approximation_with_ties() {
+    // ClickHouse test 01560_mann_whitney.sql (and SciPy): 20 vs 20 with ties ->
+    // U=223, p=0.5426959774289482.
+    let left = [
+        310., 195., 530., 155., 530., 245., 385., 450., 465., 545., 170., 180., 125., 180., 230.,
+        75., 430., 480., 495., 295.,
+    ];
+    let right = [
+        116., 171., 176., 421., 111., 326., 481., 111., 346., 441., 261., 411., 206., 521., 456.,
+        446., 296., 51., 426., 261.,
+    ];
+    let r = mann_whitney_u(&left, &right).unwrap();
+    assert_eq!(r.method, MwMethod::Asymptotic);
+    assert_eq!((r.u_x, r.u_y), (223.0, 177.0));
+    assert!(
+        close(r.p_value, 0.542_695_977_428_948_2, 1e-10),
+        "{}",
+        r.p_value
+    );
+    // SciPy: error rates, canary d vs baseline c (10 vs 10, ties) -> U=100,
+    // p=0.00017861448837368162.
+    let c = [
+        0.01, 0.012, 0.011, 0.013, 0.01, 0.012, 0.011, 0.0105, 0.0115, 0.0125,
+    ];
+    let d = [
+        0.05, 0.052, 0.049, 0.051, 0.055, 0.048, 0.05, 0.053, 0.047, 0.054,
+    ];
+    let r = mann_whitney_u(&d, &c).unwrap();
+    assert_eq!(r.u_x, 100.0);
+    assert!(
+        close(r.p_value, 0.000_178_614_488_373_681_62, 1e-9),
+        "{}",
+        r.p_value
+    );
+}
+
+#[test]
+fn big_samples_use_the_approximation() {
+    // SciPy: x = [(i*7) % 23 for i in range(30)], y = [(i*5) % 29 + 3.5 for i in range(25)]
+    // (ties inside x), method="asymptotic" -> U=230, p=0.014573639621813936.
+    let x: Vec<f64> = (0..30).map(|i| f64::from(i * 7 % 23)).collect();
+    let y: Vec<f64> = (0..25).map(|i| f64::from(i * 5 % 29) + 3.5).collect();
+    let r = mann_whitney_u(&x, &y).unwrap();
+    assert_eq!(r.method, MwMethod::Asymptotic);
+    assert_eq!(r.u_x, 230.0);
+    assert!(
+        close(r.p_value, 0.014_573_639_621_813_936, 1e-10),
+        "{}",
+        r.p_value
+    );
+    // SciPy: 21 vs 20 without ties (41 values: past the exact limit), method="asymptotic" ->
+    // U=204, p=0.8859338919440062.
+    let x: Vec<f64> = (0..21).map(|i| f64::from(i * 7 % 23)).collect();
+    let y: Vec<f64> = (0..20).map(|i| f64::from(i * 5 % 23) + 0.5).collect();
+    let r = mann_whitney_u(&x, &y).unwrap();
+    assert_eq!(r.method, MwMethod::Asymptotic);
+    assert_eq!(r.u_x, 204.0);
+    assert!(
+        close(r.p_value, 0.885_933_891_944_006_2, 1e-10),
+        "{}",
+        r.p_value
+    );
+}
+
+#[test]
+fn degenerate_inputs() {
+    assert!(mann_whitney_u(&[], &[1.0]).is_none());
+    assert!(mann_whitney_u(&[f64::NAN], &[1.0]).is_none());
+    assert!(mann_whitney_u(&[1.0, f64::INFINITY], &[1.0]).is_none());
+    // All tied: no evidence of a difference.
+    let r = mann_whitney_u(&[2.0; 5], &[2.0; 7]).unwrap();
+    assert_eq!(r.p_value, 1.0);
+    assert_eq!(r.shift, 0.0);
+}
+
+#[test]
+fn normal_tail() {
+    // SciPy: norm.sf(1.959963984540054) = 0.025; norm.sf(0) = 0.5; norm.sf(-1) = 0.8413447460685429.
+    assert!(close(normal_sf(1.959_963_984_540_054), 0.025, 1e-12));
+    assert_eq!(normal_sf(0.0), 0.5);
+    assert!(close(normal_sf(-1.0), 0.841_344_746_068_542_9, 1e-14));
+}
