@@ -1,5 +1,6 @@
 //! Manual approval: through the rollout handle (GateContext.approvals) or a file, with a
 //! timeout measured on the engine's time that stops or continues.
+#![allow(clippy::unwrap_used)]
 
 use shipcore::clock::{Clock, SimClock};
 use shipcore::gate::{Gate, GateContext, GateOutcome};

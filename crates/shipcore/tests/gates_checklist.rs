@@ -1,5 +1,6 @@
 //! The blocking checklist built from configuration: gates checked in order, the first that
 //! does not pass stops it, and the result names it. Severity presets.
+#![allow(clippy::unwrap_used)]
 
 use shipcore::gate::{Gate, GateContext, GateOutcome};
 use shipcore::gates::{check_all, GateConfig, Severity};

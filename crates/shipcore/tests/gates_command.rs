@@ -1,5 +1,6 @@
 //! Command gate: real processes (`true`, `false`, `sh -c …`), exit codes, output tails,
 //! timeouts that kill the whole process group.
+#![allow(clippy::unwrap_used)]
 
 use shipcore::gate::{Gate, GateContext, GateOutcome};
 use shipcore::gates::{CommandConfig, GateConfig};

@@ -1,4 +1,5 @@
 //! File gate: existence and age, judged against the engine's time (`GateContext.now`).
+#![allow(clippy::unwrap_used)]
 
 use shipcore::gate::{Gate, GateContext, GateOutcome};
 use shipcore::gates::{FileConfig, FileGate, GateConfig};

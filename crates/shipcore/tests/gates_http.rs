@@ -1,4 +1,5 @@
 //! HTTP gate against a real local HTTP server on 127.0.0.1 that records what it received.
+#![allow(clippy::unwrap_used)]
 
 use shipcore::gate::{Gate, GateContext, GateOutcome};
 use shipcore::gates::{GateConfig, HttpConfig, JsonExpect};

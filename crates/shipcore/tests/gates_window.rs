@@ -1,5 +1,6 @@
 //! Deploy windows and freezes in named time zones, on explicit instants and the simulated
 //! clock, across DST changes.
+#![allow(clippy::unwrap_used)]
 
 use shipcore::clock::{Clock, SimClock};
 use shipcore::gate::{Gate, GateContext, GateOutcome};

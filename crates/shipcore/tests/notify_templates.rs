@@ -1,4 +1,5 @@
 //! Message templates and the log notifier (captured through a tracing subscriber).
+#![allow(clippy::unwrap_used)]
 
 use shipcore::notifier::{Notification, Notifier};
 use shipcore::notify::{LogNotifier, Templates};

@@ -1,4 +1,5 @@
 //! Webhook notifier against a local HTTP server on 127.0.0.1 that records what it received.
+#![allow(clippy::unwrap_used)]
 
 use shipcore::notifier::{Notification, Notifier};
 use shipcore::notify::{Templates, WebhookNotifier};

@@ -1,5 +1,6 @@
 //! Release tags on a real temporary git repository: conventional commits since the last
 //! tag, the next version, and an annotated tag carrying the changelog excerpt.
+#![allow(clippy::unwrap_used)]
 
 use semver::Version;
 use shipcore::version::{GitError, GitRepo, VersionError};
