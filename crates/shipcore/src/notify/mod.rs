@@ -2,10 +2,12 @@
 //! and a log notifier (tracing), with the message templates that turn a
 //! [`Notification`](crate::notifier::Notification) into text.
 
+mod config;
 mod log;
 mod templates;
 mod webhook;
 
+pub use config::{NotifierConfig, NotifierConfigError};
 pub use log::LogNotifier;
 pub use templates::{kind, rollout_id, TemplateError, Templates};
 pub use webhook::WebhookNotifier;

@@ -1,0 +1,105 @@
+//! Notifier configuration as data: [`NotifierConfig`] is tagged by `"type"` (`webhook`,
+//! `log`), rejects unknown fields, and [`NotifierConfig::build`] checks the values.
+
+use super::{LogNotifier, Templates, WebhookNotifier};
+use crate::notifier::Notifier;
+use crate::time::serde_duration;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A notifier configuration value is wrong: which field, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid notifier configuration: {field}: {problem}")]
+pub struct NotifierConfigError {
+    /// The field (`url`, `timeout`, `templates.finished`).
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+fn err(field: impl Into<String>, problem: impl Into<String>) -> NotifierConfigError {
+    NotifierConfigError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Any built-in notifier, as configuration.
+///
+/// ```
+/// let c: shipcore::notify::NotifierConfig = serde_json::from_str(
+///     r#"{"type": "webhook", "url": "https://hooks.example.invalid/T0/B0", "timeout": "5s"}"#)
+///     .unwrap();
+/// assert!(c.build().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NotifierConfig {
+    /// POST Slack-compatible JSON to a URL.
+    Webhook {
+        /// Where (http or https).
+        url: String,
+        /// Request timeout (default 10s).
+        #[serde(default = "default_timeout", with = "serde_duration")]
+        timeout: Duration,
+        /// Send only `{"text": …}`, without Slack blocks.
+        #[serde(default)]
+        text_only: bool,
+        /// Message templates (omitted ones keep their defaults).
+        #[serde(default)]
+        templates: Templates,
+    },
+    /// Write notifications to the log (tracing).
+    Log {
+        /// Message templates.
+        #[serde(default)]
+        templates: Templates,
+    },
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl NotifierConfig {
+    /// Checks the values and builds the notifier.
+    pub fn build(&self) -> Result<Arc<dyn Notifier>, NotifierConfigError> {
+        let check = |t: &Templates| {
+            t.validate().map_err(|e| {
+                err(
+                    format!("templates.{}", e.field),
+                    format!(
+                        "unknown placeholder {{{}}} (available: {})",
+                        e.placeholder, e.available
+                    ),
+                )
+            })
+        };
+        match self {
+            NotifierConfig::Webhook {
+                url,
+                timeout,
+                text_only,
+                templates,
+            } => {
+                if timeout.is_zero() {
+                    return Err(err("timeout", "must be greater than zero"));
+                }
+                check(templates)?;
+                let mut n = WebhookNotifier::new(url)
+                    .map_err(|e| err("url", e.0))?
+                    .timeout(*timeout)
+                    .templates(templates.clone());
+                if *text_only {
+                    n = n.text_only();
+                }
+                Ok(Arc::new(n))
+            }
+            NotifierConfig::Log { templates } => {
+                check(templates)?;
+                Ok(Arc::new(LogNotifier::new().templates(templates.clone())))
+            }
+        }
+    }
+}
