@@ -2,7 +2,7 @@
 //! unknown fields, and [`ValidatorConfig::build`] checks the values and makes the validator.
 //! Every problem is a [`ConfigError`] naming the field.
 
-use super::ThresholdConfig;
+use super::{BaselineConfig, ThresholdConfig};
 use crate::metrics::MetricsSource;
 use crate::validator::Validator;
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,8 @@ impl std::fmt::Debug for ValidatorDeps {
 pub enum ValidatorConfig {
     /// A metric past a warning / critical level (for a duration).
     MetricThreshold(ThresholdConfig),
+    /// The candidate compared with the stable revision.
+    Baseline(BaselineConfig),
 }
 
 impl ValidatorConfig {
@@ -90,6 +92,7 @@ impl ValidatorConfig {
     pub fn name(&self) -> &str {
         match self {
             ValidatorConfig::MetricThreshold(c) => &c.name,
+            ValidatorConfig::Baseline(c) => &c.name,
         }
     }
 
@@ -97,6 +100,7 @@ impl ValidatorConfig {
     pub fn build(&self, deps: &ValidatorDeps) -> Result<Arc<dyn Validator>, ConfigError> {
         Ok(match self {
             ValidatorConfig::MetricThreshold(c) => Arc::new(c.build(deps.metrics()?)?),
+            ValidatorConfig::Baseline(c) => Arc::new(c.build(deps.metrics()?)?),
         })
     }
 }

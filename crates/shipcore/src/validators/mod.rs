@@ -16,16 +16,19 @@
 //! assert_eq!(err.field, "metrics");
 //! ```
 
+mod baseline;
 mod config;
 mod mann_whitney;
 mod threshold;
 
+pub use baseline::{BaselineConfig, BaselineRule, BaselineValidator, SampleSize};
 pub use config::{ConfigError, ValidatorConfig, ValidatorDeps};
 pub use mann_whitney::{erfc, mann_whitney_u, normal_sf, MannWhitney, MwMethod, EXACT_MAX_TOTAL};
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
 
-use crate::metrics::render_template;
-use crate::validator::ValidatorError;
+use crate::metrics::{render_template, MetricQuery, MetricsSource, ValueProblem};
+use crate::time::Timestamp;
+use crate::validator::{Outcome, ValidationContext, ValidatorError};
 use std::collections::BTreeMap;
 
 /// Renders a query or URL template, naming the validator when a variable is missing.
@@ -79,4 +82,45 @@ pub(crate) fn finite(field: &str, value: f64) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// The context's variables with the stable revision in the candidate's place
+/// (`{{revision}}` → stable revision id, `{{version}}` → stable version); `None` without a
+/// stable revision.
+pub(crate) fn stable_vars(ctx: &ValidationContext) -> Option<BTreeMap<String, String>> {
+    let stable = ctx.stable.as_ref()?;
+    let mut vars = ctx.vars.clone();
+    vars.insert("revision".into(), stable.id.0.clone());
+    vars.insert("version".into(), stable.version.to_string());
+    Some(vars)
+}
+
+/// Renders `template` with `vars` and runs it as an instant query at `now`: the rendered
+/// expression and its single value or why there is none. A failed query is an error.
+pub(crate) async fn instant_value(
+    validator: &str,
+    source: &dyn MetricsSource,
+    template: &str,
+    vars: &BTreeMap<String, String>,
+    now: Timestamp,
+) -> Result<(String, Result<f64, ValueProblem>), ValidatorError> {
+    let expr = render(validator, template, vars)?;
+    let result = source
+        .query(&MetricQuery::at(expr.clone(), now))
+        .await
+        .map_err(|e| verr(validator, e.to_string()))?;
+    Ok((expr, result.single_value()))
+}
+
+/// Combines outcomes: any fail fails, else any inconclusive is inconclusive, else pass.
+pub(crate) fn combine(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
+    let mut out = Outcome::Pass;
+    for o in outcomes {
+        match o {
+            Outcome::Fail => return Outcome::Fail,
+            Outcome::Inconclusive => out = Outcome::Inconclusive,
+            Outcome::Pass => {}
+        }
+    }
+    out
 }
