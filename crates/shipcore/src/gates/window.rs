@@ -301,8 +301,8 @@ impl DeployWindow {
         self.freeze_at(t).is_none() && self.in_rules(t)
     }
 
-    /// The first instant at or after `t` when deploys are allowed (`None` if no window
-    /// opens within about a year).
+    /// The first instant at or after `t` when deploys are allowed (`None` if none is found
+    /// within 2000 steps from window to window and freeze to freeze).
     pub fn next_open(&self, t: Timestamp) -> Option<Timestamp> {
         let mut c = t;
         for _ in 0..2000 {
@@ -380,7 +380,7 @@ impl DeployWindow {
                 self.local_full(next),
                 human(next.since(now))
             ),
-            None => format!("{why}; no window opens within a year"),
+            None => format!("{why}; no open window found (check the windows and freezes)"),
         })
     }
 }
