@@ -15,6 +15,7 @@ mod checklist;
 mod command;
 mod config;
 mod file;
+mod file_lock;
 mod http;
 mod lock;
 mod severity;
@@ -25,10 +26,9 @@ pub use checklist::{check_all, ChecklistEntry, ChecklistResult};
 pub use command::{CommandConfig, CommandGate, CommandRun};
 pub use config::{ConfigError, GateConfig};
 pub use file::{FileConfig, FileGate};
+pub use file_lock::FileLock;
 pub use http::{HttpConfig, HttpGate, JsonExpect};
-pub use lock::{
-    FileLock, LockConfig, LockError, LockGate, LockHolder, LockKey, LockOutcome, RolloutLock,
-};
+pub use lock::{LockConfig, LockError, LockGate, LockHolder, LockKey, LockOutcome, RolloutLock};
 pub use severity::Severity;
 pub use window::{
     DeployWindow, Freeze, FreezePeriod, Weekday, WindowConfig, WindowPreset, WindowRule,
