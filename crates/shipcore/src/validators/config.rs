@@ -2,7 +2,7 @@
 //! unknown fields, and [`ValidatorConfig::build`] checks the values and makes the validator.
 //! Every problem is a [`ConfigError`] naming the field.
 
-use super::{BaselineConfig, ThresholdConfig};
+use super::{BaselineConfig, JudgeConfig, ThresholdConfig};
 use crate::metrics::MetricsSource;
 use crate::validator::Validator;
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,8 @@ pub enum ValidatorConfig {
     MetricThreshold(ThresholdConfig),
     /// The candidate compared with the stable revision.
     Baseline(BaselineConfig),
+    /// Canary vs stable samples judged with a Mann–Whitney U test and a weighted score.
+    Judge(JudgeConfig),
 }
 
 impl ValidatorConfig {
@@ -93,6 +95,7 @@ impl ValidatorConfig {
         match self {
             ValidatorConfig::MetricThreshold(c) => &c.name,
             ValidatorConfig::Baseline(c) => &c.name,
+            ValidatorConfig::Judge(c) => &c.name,
         }
     }
 
@@ -101,6 +104,7 @@ impl ValidatorConfig {
         Ok(match self {
             ValidatorConfig::MetricThreshold(c) => Arc::new(c.build(deps.metrics()?)?),
             ValidatorConfig::Baseline(c) => Arc::new(c.build(deps.metrics()?)?),
+            ValidatorConfig::Judge(c) => Arc::new(c.build(deps.metrics()?)?),
         })
     }
 }

@@ -18,11 +18,13 @@
 
 mod baseline;
 mod config;
+mod judge;
 mod mann_whitney;
 mod threshold;
 
 pub use baseline::{BaselineConfig, BaselineRule, BaselineValidator, SampleSize};
 pub use config::{ConfigError, ValidatorConfig, ValidatorDeps};
+pub use judge::{Direction, JudgeConfig, JudgeMetric, ScoreThresholds, StatisticalJudge};
 pub use mann_whitney::{erfc, mann_whitney_u, normal_sf, MannWhitney, MwMethod, EXACT_MAX_TOTAL};
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
 

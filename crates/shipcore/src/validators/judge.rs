@@ -1,0 +1,449 @@
+//! The statistical judge, in the manner of Kayenta's classifier: for each metric, a range
+//! query over the last `window` for the candidate and for the stable revision (one template,
+//! `{{revision}}` rendered per side), a two-sided Mann–Whitney U test, and an effect size.
+//!
+//! Per metric: fewer than `min_samples` finite values on a side (or none, or a non-finite
+//! result) is **no data**. Otherwise the metric is *high* when the test is significant
+//! (`p < 1 - confidence`) and the relative shift `HL / |median(stable)|` (HL = Hodges–Lehmann
+//! estimate, the median of all canary − stable differences) is above `tolerance`; *low* when
+//! significant and below `-tolerance`; else it passes. A median of zero on the stable side
+//! makes any nonzero shift infinitely large. Whether high or low is bad is the metric's
+//! `direction` (`increase`, `decrease`, `either`).
+//!
+//! The judgement: score = 100 × (weight of passing metrics) / (weight of metrics with data;
+//! metrics with `must_have_data` count as failing when they have none). A bad *critical*
+//! metric fails the whole judgement; a critical metric without data makes it inconclusive;
+//! no metric with data is inconclusive; score >= `pass` (default 95) passes, >= `marginal`
+//! (default 75) is inconclusive ("marginal"), below fails. Defaults: confidence 0.98,
+//! tolerance 0.25, at least 10 samples per side.
+
+use super::config::ConfigError;
+use super::mann_whitney::{mann_whitney_u, median_in_place};
+use super::{finite, non_empty, num, render, stable_vars, verr};
+use crate::metrics::{MetricQuery, MetricsSource, QueryRange};
+use crate::time::{serde_duration, Timestamp};
+use crate::validator::{
+    Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
+};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which change of a metric is bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Higher is worse (errors, latency). The default.
+    #[default]
+    Increase,
+    /// Lower is worse (throughput, success rate).
+    Decrease,
+    /// Any significant change is bad.
+    Either,
+}
+
+/// One metric the judge compares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeMetric {
+    /// Metric name (measurements are `<name>.effect` and `<name>.p_value`).
+    pub name: String,
+    /// Query template (range query), rendered per side.
+    pub query: String,
+    /// Which change is bad (default `increase`).
+    #[serde(default)]
+    pub direction: Direction,
+    /// Weight in the score (default 1).
+    #[serde(default = "one")]
+    pub weight: f64,
+    /// A bad critical metric fails the judgement whatever the score.
+    #[serde(default)]
+    pub critical: bool,
+    /// No data counts as a failing metric instead of being left out of the score.
+    #[serde(default)]
+    pub must_have_data: bool,
+    /// Effect-size tolerance for this metric (default: the judge's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Score thresholds (0..=100).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreThresholds {
+    /// At or above: pass (default 95).
+    #[serde(default = "default_pass")]
+    pub pass: f64,
+    /// At or above (and below `pass`): marginal, inconclusive (default 75). Below: fail.
+    #[serde(default = "default_marginal")]
+    pub marginal: f64,
+}
+
+fn default_pass() -> f64 {
+    95.0
+}
+fn default_marginal() -> f64 {
+    75.0
+}
+
+impl Default for ScoreThresholds {
+    fn default() -> Self {
+        ScoreThresholds {
+            pass: default_pass(),
+            marginal: default_marginal(),
+        }
+    }
+}
+
+/// Configuration of a [`StatisticalJudge`].
+///
+/// ```
+/// let c: shipcore::validators::JudgeConfig = serde_json::from_str(r#"{
+///   "name": "judge", "window": "10m", "step": "30s",
+///   "metrics": [
+///     {"name": "errors", "query": "error_rate{revision=\"{{revision}}\"}", "critical": true},
+///     {"name": "p95", "query": "latency_p95{revision=\"{{revision}}\"}", "weight": 2}
+///   ]}"#).unwrap();
+/// assert_eq!(c.confidence, 0.98);
+/// assert!(c.check().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeConfig {
+    /// Validator name.
+    pub name: String,
+    /// The metrics compared.
+    pub metrics: Vec<JudgeMetric>,
+    /// Length of the range queried, ending at the context's `now`.
+    #[serde(with = "serde_duration")]
+    pub window: Duration,
+    /// Resolution of the range query (default 30s).
+    #[serde(default = "default_step", with = "serde_duration")]
+    pub step: Duration,
+    /// Confidence level of the test (default 0.98: significant when p < 0.02).
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    /// Relative effect size below which a significant change still passes (default 0.25).
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Fewer finite samples than this on a side is no data (default 10, at least 3).
+    #[serde(default = "default_min_samples")]
+    pub min_samples: usize,
+    /// Score thresholds.
+    #[serde(default)]
+    pub thresholds: ScoreThresholds,
+}
+
+fn default_step() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_confidence() -> f64 {
+    0.98
+}
+fn default_tolerance() -> f64 {
+    0.25
+}
+fn default_min_samples() -> usize {
+    10
+}
+
+impl JudgeConfig {
+    /// Checks the values.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        non_empty("name", &self.name)?;
+        if self.metrics.is_empty() {
+            return Err(ConfigError::new("metrics", "must hold at least one metric"));
+        }
+        let mut names = HashSet::new();
+        for (i, m) in self.metrics.iter().enumerate() {
+            let at = |e: ConfigError| e.within(&format!("metrics[{i}]"));
+            non_empty("name", &m.name).map_err(at)?;
+            non_empty("query", &m.query).map_err(at)?;
+            if !names.insert(m.name.as_str()) {
+                return Err(at(ConfigError::new(
+                    "name",
+                    format!("{:?} is used twice", m.name),
+                )));
+            }
+            finite("weight", m.weight).map_err(at)?;
+            if m.weight <= 0.0 {
+                return Err(at(ConfigError::new("weight", "must be greater than zero")));
+            }
+            if let Some(t) = m.tolerance {
+                check_tolerance(t).map_err(at)?;
+            }
+        }
+        if self.window.is_zero() {
+            return Err(ConfigError::new("window", "must be greater than zero"));
+        }
+        if self.step.is_zero() || self.step > self.window {
+            return Err(ConfigError::new(
+                "step",
+                "must be greater than zero and at most the window",
+            ));
+        }
+        if !(self.confidence > 0.5 && self.confidence < 1.0) {
+            return Err(ConfigError::new(
+                "confidence",
+                "must be between 0.5 and 1 (e.g. 0.98)",
+            ));
+        }
+        check_tolerance(self.tolerance)?;
+        if self.min_samples < 3 {
+            return Err(ConfigError::new("min_samples", "must be at least 3"));
+        }
+        let t = self.thresholds;
+        finite("thresholds.pass", t.pass)?;
+        finite("thresholds.marginal", t.marginal)?;
+        if !(0.0..=100.0).contains(&t.pass) {
+            return Err(ConfigError::new(
+                "thresholds.pass",
+                "must be within 0..=100",
+            ));
+        }
+        if !(0.0..=t.pass).contains(&t.marginal) {
+            return Err(ConfigError::new(
+                "thresholds.marginal",
+                "must be within 0..=pass",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the values and builds the validator.
+    pub fn build(&self, source: Arc<dyn MetricsSource>) -> Result<StatisticalJudge, ConfigError> {
+        self.check()?;
+        Ok(StatisticalJudge {
+            cfg: self.clone(),
+            source,
+        })
+    }
+}
+
+fn check_tolerance(t: f64) -> Result<(), ConfigError> {
+    finite("tolerance", t)?;
+    if t < 0.0 {
+        return Err(ConfigError::new("tolerance", "must not be negative"));
+    }
+    Ok(())
+}
+
+/// How one metric was classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Pass,
+    High,
+    Low,
+    NoData,
+}
+
+/// Compares canary and stable samples metric by metric; see the module docs.
+pub struct StatisticalJudge {
+    cfg: JudgeConfig,
+    source: Arc<dyn MetricsSource>,
+}
+
+impl std::fmt::Debug for StatisticalJudge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatisticalJudge")
+            .field("cfg", &self.cfg)
+            .finish()
+    }
+}
+
+impl StatisticalJudge {
+    /// The finite samples of one side, or why there are too few.
+    async fn samples(
+        &self,
+        m: &JudgeMetric,
+        side: &str,
+        vars: &BTreeMap<String, String>,
+        now: Timestamp,
+    ) -> Result<Result<Vec<f64>, String>, ValidatorError> {
+        let name = &self.cfg.name;
+        let expr = render(name, &m.query, vars)?;
+        let start = Timestamp(now.0.saturating_sub(self.cfg.window.as_millis() as u64));
+        let q = MetricQuery {
+            expr: expr.clone(),
+            at: Some(now),
+            range: Some(QueryRange {
+                start,
+                end: now,
+                step: self.cfg.step,
+            }),
+        };
+        let result = self
+            .source
+            .query(&q)
+            .await
+            .map_err(|e| verr(name, e.to_string()))?;
+        Ok(match result.all_values() {
+            Err(p) => Err(format!("{side}: {p}")),
+            Ok(v) if v.len() < self.cfg.min_samples => Err(format!(
+                "{side}: {} samples, need {}",
+                v.len(),
+                self.cfg.min_samples
+            )),
+            Ok(v) => Ok(v),
+        })
+    }
+
+    /// Classifies one metric; adds its measurements; returns the class and a note.
+    fn classify(
+        &self,
+        m: &JudgeMetric,
+        cand: &[f64],
+        stable: &[f64],
+        v: &mut Verdict,
+    ) -> (Class, String) {
+        let Some(mw) = mann_whitney_u(cand, stable) else {
+            return (Class::NoData, "no usable samples".into());
+        };
+        let tolerance = m.tolerance.unwrap_or(self.cfg.tolerance);
+        let alpha = 1.0 - self.cfg.confidence;
+        let mut base = stable.to_vec();
+        let scale = median_in_place(&mut base).abs();
+        let effect = if mw.shift == 0.0 {
+            0.0
+        } else if scale == 0.0 {
+            f64::INFINITY.copysign(mw.shift)
+        } else {
+            mw.shift / scale
+        };
+        v.measurements.push(Measurement::new(
+            format!("{}.effect", m.name),
+            effect,
+            Some(tolerance),
+            "",
+        ));
+        v.measurements.push(Measurement::new(
+            format!("{}.p_value", m.name),
+            mw.p_value,
+            Some(alpha),
+            "",
+        ));
+        let significant = mw.p_value < alpha;
+        let class = if significant && effect > tolerance {
+            Class::High
+        } else if significant && effect < -tolerance {
+            Class::Low
+        } else {
+            Class::Pass
+        };
+        let effect_text = if effect.is_finite() {
+            format!("{:+.1}%", effect * 100.0)
+        } else {
+            format!("{:+} from a zero median", num(mw.shift))
+        };
+        (class, format!("{effect_text}, p={}", fmt_p(mw.p_value)))
+    }
+}
+
+fn fmt_p(p: f64) -> String {
+    if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        num(p)
+    }
+}
+
+#[async_trait]
+impl Validator for StatisticalJudge {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
+        let c = &self.cfg;
+        let Some(svars) = stable_vars(ctx) else {
+            return Ok(Verdict::new(
+                &c.name,
+                Outcome::Inconclusive,
+                "no stable revision to compare with (first deploy?)",
+            ));
+        };
+        let mut v = Verdict::new(&c.name, Outcome::Pass, "");
+        let (mut total, mut good) = (0.0, 0.0);
+        let (mut critical_bad, mut critical_nodata) = (Vec::new(), Vec::new());
+        let mut notes = Vec::new();
+        for m in &c.metrics {
+            let cand = self.samples(m, "candidate", &ctx.vars, ctx.now).await?;
+            let stable = self.samples(m, "stable", &svars, ctx.now).await?;
+            let (class, note) = match (cand, stable) {
+                (Ok(a), Ok(b)) => self.classify(m, &a, &b, &mut v),
+                (Err(e), _) | (_, Err(e)) => (Class::NoData, e),
+            };
+            let bad = match class {
+                Class::High => matches!(m.direction, Direction::Increase | Direction::Either),
+                Class::Low => matches!(m.direction, Direction::Decrease | Direction::Either),
+                Class::NoData => m.must_have_data,
+                Class::Pass => false,
+            };
+            let label = match (class, bad) {
+                (Class::NoData, _) => "no data",
+                (Class::High, true) => "HIGH",
+                (Class::Low, true) => "LOW",
+                (Class::High, false) => "higher (allowed)",
+                (Class::Low, false) => "lower (allowed)",
+                (Class::Pass, _) => "pass",
+            };
+            notes.push(format!("{} {label} ({note})", m.name));
+            if class != Class::NoData || m.must_have_data {
+                total += m.weight;
+                if !bad {
+                    good += m.weight;
+                }
+            }
+            if m.critical && bad {
+                critical_bad.push(m.name.as_str());
+            } else if m.critical && class == Class::NoData {
+                critical_nodata.push(m.name.as_str());
+            }
+        }
+        let t = c.thresholds;
+        let score = if total > 0.0 {
+            100.0 * good / total
+        } else {
+            f64::NAN
+        };
+        v.measurements
+            .push(Measurement::new("score", score, Some(t.pass), ""));
+        let (outcome, head) = if !critical_bad.is_empty() {
+            (
+                Outcome::Fail,
+                format!("critical metric failed: {}", critical_bad.join(", ")),
+            )
+        } else if total == 0.0 {
+            (Outcome::Inconclusive, "no metric has data".to_string())
+        } else if score < t.marginal {
+            (
+                Outcome::Fail,
+                format!("score {} below marginal {}", num(score), num(t.marginal)),
+            )
+        } else if !critical_nodata.is_empty() {
+            (
+                Outcome::Inconclusive,
+                format!(
+                    "critical metric without data: {}",
+                    critical_nodata.join(", ")
+                ),
+            )
+        } else if score < t.pass {
+            (
+                Outcome::Inconclusive,
+                format!("marginal: score {} below pass {}", num(score), num(t.pass)),
+            )
+        } else {
+            (Outcome::Pass, format!("score {}", num(score)))
+        };
+        v.outcome = outcome;
+        v.message = format!("{head}; {}", notes.join("; "));
+        Ok(v)
+    }
+}
