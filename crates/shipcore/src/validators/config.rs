@@ -2,7 +2,7 @@
 //! unknown fields, and [`ValidatorConfig::build`] checks the values and makes the validator.
 //! Every problem is a [`ConfigError`] naming the field.
 
-use super::{BaselineConfig, JudgeConfig, ThresholdConfig};
+use super::{BaselineConfig, HttpHealthConfig, JudgeConfig, SmokeConfig, ThresholdConfig};
 use crate::metrics::MetricsSource;
 use crate::validator::Validator;
 use serde::{Deserialize, Serialize};
@@ -81,6 +81,10 @@ pub enum ValidatorConfig {
     Baseline(BaselineConfig),
     /// Canary vs stable samples judged with a Mann–Whitney U test and a weighted score.
     Judge(JudgeConfig),
+    /// A health endpoint: status, JSON body, version, dependencies.
+    HttpHealth(HttpHealthConfig),
+    /// A list of requests with expected statuses and body fields.
+    Smoke(SmokeConfig),
 }
 
 impl ValidatorConfig {
@@ -96,6 +100,8 @@ impl ValidatorConfig {
             ValidatorConfig::MetricThreshold(c) => &c.name,
             ValidatorConfig::Baseline(c) => &c.name,
             ValidatorConfig::Judge(c) => &c.name,
+            ValidatorConfig::HttpHealth(c) => &c.name,
+            ValidatorConfig::Smoke(c) => &c.name,
         }
     }
 
@@ -105,6 +111,8 @@ impl ValidatorConfig {
             ValidatorConfig::MetricThreshold(c) => Arc::new(c.build(deps.metrics()?)?),
             ValidatorConfig::Baseline(c) => Arc::new(c.build(deps.metrics()?)?),
             ValidatorConfig::Judge(c) => Arc::new(c.build(deps.metrics()?)?),
+            ValidatorConfig::HttpHealth(c) => Arc::new(c.build()?),
+            ValidatorConfig::Smoke(c) => Arc::new(c.build()?),
         })
     }
 }

@@ -18,14 +18,22 @@
 
 mod baseline;
 mod config;
+mod http;
+mod http_health;
+mod json_path;
 mod judge;
 mod mann_whitney;
+mod smoke;
 mod threshold;
 
 pub use baseline::{BaselineConfig, BaselineRule, BaselineValidator, SampleSize};
 pub use config::{ConfigError, ValidatorConfig, ValidatorDeps};
+pub use http::Unreachable;
+pub use http_health::{HttpHealth, HttpHealthConfig};
+pub use json_path::json_lookup;
 pub use judge::{Direction, JudgeConfig, JudgeMetric, ScoreThresholds, StatisticalJudge};
 pub use mann_whitney::{erfc, mann_whitney_u, normal_sf, MannWhitney, MwMethod, EXACT_MAX_TOTAL};
+pub use smoke::{BodyExpect, SmokeConfig, SmokeRequest, SmokeTests};
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
 
 use crate::metrics::{render_template, MetricQuery, MetricsSource, ValueProblem};

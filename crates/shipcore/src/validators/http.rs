@@ -1,0 +1,150 @@
+//! HTTP plumbing shared by the health and smoke validators: checked configuration pieces,
+//! one request with its status, latency and body, and what an unreachable endpoint means.
+
+use super::config::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// What an endpoint that cannot be reached (refused, DNS, timeout) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unreachable {
+    /// A validator error: the measurement could not be taken; it counts toward the
+    /// analysis' consecutive-error limit (a blip is retried). The default.
+    #[default]
+    Error,
+    /// A failed verdict: not answering is unhealthy.
+    Fail,
+}
+
+/// Checks that `template` is an http(s) URL once its `{{variables}}` are filled in.
+pub(crate) fn check_url_template(field: &str, template: &str) -> Result<(), ConfigError> {
+    let mut probe = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        probe.push_str(&rest[..start]);
+        match rest[start..].find("}}") {
+            Some(end) => {
+                probe.push('x');
+                rest = &rest[start + end + 2..];
+            }
+            None => {
+                return Err(ConfigError::new(field, "has a `{{` without a closing `}}`"));
+            }
+        }
+    }
+    probe.push_str(rest);
+    let url = reqwest::Url::parse(&probe)
+        .map_err(|e| ConfigError::new(field, format!("{template:?} is not a URL: {e}")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(ConfigError::new(field, "must be an http or https URL"));
+    }
+    Ok(())
+}
+
+/// Parses an HTTP method.
+pub(crate) fn parse_method(field: &str, method: &str) -> Result<reqwest::Method, ConfigError> {
+    reqwest::Method::from_bytes(method.trim().to_ascii_uppercase().as_bytes())
+        .map_err(|_| ConfigError::new(field, format!("{method:?} is not an HTTP method")))
+}
+
+/// Checks a list of expected statuses.
+pub(crate) fn check_statuses(field: &str, statuses: &[u16]) -> Result<(), ConfigError> {
+    match statuses.iter().find(|s| !(100..=599).contains(*s)) {
+        Some(bad) => Err(ConfigError::new(
+            field,
+            format!("{bad} is not an HTTP status (100..=599)"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks a timeout.
+pub(crate) fn check_timeout(field: &str, timeout: Duration) -> Result<(), ConfigError> {
+    if timeout.is_zero() {
+        return Err(ConfigError::new(field, "must be greater than zero"));
+    }
+    Ok(())
+}
+
+/// Whether `status` is expected (`expected` empty: any 2xx).
+pub(crate) fn status_ok(expected: &[u16], status: u16) -> bool {
+    if expected.is_empty() {
+        (200..300).contains(&status)
+    } else {
+        expected.contains(&status)
+    }
+}
+
+/// The expected statuses for messages.
+pub(crate) fn status_text(expected: &[u16]) -> String {
+    if expected.is_empty() {
+        "2xx".into()
+    } else {
+        let v: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        v.join(" or ")
+    }
+}
+
+/// Builds a client with a whole-request timeout.
+pub(crate) fn client(field: &str, timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| ConfigError::new(field, format!("cannot build an HTTP client: {e}")))
+}
+
+/// One answer.
+pub(crate) struct Fetched {
+    pub status: u16,
+    pub latency_ms: f64,
+    pub body: Vec<u8>,
+}
+
+/// A request body: JSON, or a string sent as is.
+pub(crate) fn with_body(
+    req: reqwest::RequestBuilder,
+    body: Option<&serde_json::Value>,
+) -> reqwest::RequestBuilder {
+    match body {
+        None => req,
+        Some(serde_json::Value::String(s)) => req.body(s.clone()),
+        Some(v) => req.json(v),
+    }
+}
+
+/// Sends one request and reads the whole answer; the error says what went wrong.
+pub(crate) async fn fetch(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    body: Option<&serde_json::Value>,
+    timeout: Duration,
+) -> Result<Fetched, String> {
+    let mut req = client.request(method.clone(), url);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    req = with_body(req, body);
+    let started = Instant::now();
+    let describe = |e: reqwest::Error| {
+        if e.is_timeout() {
+            format!(
+                "{method} {url} timed out after {}",
+                crate::time::format_duration(timeout)
+            )
+        } else {
+            format!("{method} {url} failed: {e}")
+        }
+    };
+    let resp = req.send().await.map_err(describe)?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map_err(describe)?.to_vec();
+    Ok(Fetched {
+        status,
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+        body,
+    })
+}
