@@ -2,7 +2,9 @@
 //! unknown fields, and [`ValidatorConfig::build`] checks the values and makes the validator.
 //! Every problem is a [`ConfigError`] naming the field.
 
-use super::{BaselineConfig, HttpHealthConfig, JudgeConfig, SmokeConfig, ThresholdConfig};
+use super::{
+    BaselineConfig, HttpHealthConfig, JudgeConfig, LogPatternConfig, SmokeConfig, ThresholdConfig,
+};
 use crate::metrics::MetricsSource;
 use crate::validator::Validator;
 use serde::{Deserialize, Serialize};
@@ -85,6 +87,8 @@ pub enum ValidatorConfig {
     HttpHealth(HttpHealthConfig),
     /// A list of requests with expected statuses and body fields.
     Smoke(SmokeConfig),
+    /// Lines matching a pattern in a log file or a command's output.
+    LogPattern(LogPatternConfig),
 }
 
 impl ValidatorConfig {
@@ -102,6 +106,7 @@ impl ValidatorConfig {
             ValidatorConfig::Judge(c) => &c.name,
             ValidatorConfig::HttpHealth(c) => &c.name,
             ValidatorConfig::Smoke(c) => &c.name,
+            ValidatorConfig::LogPattern(c) => &c.name,
         }
     }
 
@@ -113,6 +118,7 @@ impl ValidatorConfig {
             ValidatorConfig::Judge(c) => Arc::new(c.build(deps.metrics()?)?),
             ValidatorConfig::HttpHealth(c) => Arc::new(c.build()?),
             ValidatorConfig::Smoke(c) => Arc::new(c.build()?),
+            ValidatorConfig::LogPattern(c) => Arc::new(c.build()?),
         })
     }
 }
