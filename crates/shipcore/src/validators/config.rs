@@ -110,6 +110,28 @@ impl ValidatorConfig {
         }
     }
 
+    /// Checks the values without building (no dependencies needed).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match self {
+            ValidatorConfig::MetricThreshold(c) => c.check(),
+            ValidatorConfig::Baseline(c) => c.check(),
+            ValidatorConfig::Judge(c) => c.check(),
+            ValidatorConfig::HttpHealth(c) => c.check(),
+            ValidatorConfig::Smoke(c) => c.check(),
+            ValidatorConfig::LogPattern(c) => c.check(),
+        }
+    }
+
+    /// Whether the validator needs [`ValidatorDeps::metrics`].
+    pub fn needs_metrics(&self) -> bool {
+        matches!(
+            self,
+            ValidatorConfig::MetricThreshold(_)
+                | ValidatorConfig::Baseline(_)
+                | ValidatorConfig::Judge(_)
+        )
+    }
+
     /// Checks the values and builds the validator.
     pub fn build(&self, deps: &ValidatorDeps) -> Result<Arc<dyn Validator>, ConfigError> {
         Ok(match self {

@@ -1,6 +1,14 @@
-//! Concrete [`Validator`](crate::validator::Validator)s: metric thresholds with a "for"
-//! duration, canary-vs-stable baseline comparison, a statistical judge (Mann–Whitney U),
-//! HTTP health, smoke tests and log patterns; plus the [`ValidatorConfig`] that builds them.
+//! Concrete [`Validator`](crate::validator::Validator)s, each a configuration (serde, unknown
+//! fields rejected, [`ValidatorConfig`] tagged by `"type"`) that is checked and built:
+//!
+//! | `type` | config | validator |
+//! |---|---|---|
+//! | `metric_threshold` | [`ThresholdConfig`] | [`MetricThreshold`]: warning/critical levels, a `for` duration on engine time |
+//! | `baseline` | [`BaselineConfig`] | [`BaselineValidator`]: canary vs stable, ratio/tolerance rules, min samples |
+//! | `judge` | [`JudgeConfig`] | [`StatisticalJudge`]: Mann–Whitney per metric, effect size, weighted score |
+//! | `http_health` | [`HttpHealthConfig`] | [`HttpHealth`]: status, JSON `status`, version, dependencies |
+//! | `smoke` | [`SmokeConfig`] | [`SmokeTests`]: requests with expected statuses and JSON-path checks |
+//! | `log_pattern` | [`LogPatternConfig`] | [`LogPattern`]: matching lines in new log output or a command's output |
 //!
 //! No data, NaN and query errors are never a pass: empty results and non-finite values give
 //! [`Outcome::Inconclusive`](crate::validator::Outcome::Inconclusive) with the problem named,
