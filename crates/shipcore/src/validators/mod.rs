@@ -11,7 +11,7 @@
 //! | `log_pattern` | [`LogPatternConfig`] | [`LogPattern`]: matching lines in new log output or a command's output |
 //!
 //! No data, NaN and query errors are never a pass: empty results and non-finite values give
-//! [`Outcome::Inconclusive`](crate::validator::Outcome::Inconclusive) with the problem named,
+//! [`Outcome::Inconclusive`] with the problem named,
 //! and a failed query is a [`ValidatorError`] (it counts toward the consecutive-error limit).
 //!
 //! ```
