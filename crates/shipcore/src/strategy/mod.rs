@@ -2,6 +2,30 @@
 //! validates its own input and refuses, with a [`PlanError`] naming the field, what the
 //! driver cannot do.
 
+mod blue_green;
+mod canary;
+mod canary_step;
+mod codedeploy;
+mod config;
+mod feature_flag;
+mod int_or_percent;
+mod linear;
+mod recreate;
+mod rolling;
+mod support;
+
+pub use blue_green::BlueGreen;
+pub use canary::{Canary, TrafficMode};
+pub use canary_step::{CanaryStep, PauseSpec};
+pub use codedeploy::from_codedeploy_name;
+pub use config::StrategyConfig;
+pub use feature_flag::FeatureFlag;
+pub use int_or_percent::IntOrPercent;
+pub use linear::Linear;
+pub use recreate::Recreate;
+pub use rolling::Rolling;
+pub use support::MAX_PLAN_STEPS;
+
 use crate::driver::Capabilities;
 use crate::model::{Plan, Revision, Target};
 use serde::{Deserialize, Serialize};

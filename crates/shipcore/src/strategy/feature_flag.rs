@@ -1,0 +1,152 @@
+//! Feature-flag rollout: the code is deployed dark, then a flag turns the feature on for a
+//! growing percentage of users, with waits and analyses between the steps.
+
+use super::support::{check_opt_analysis, check_percentages, check_replicas, finish, prefixed};
+use super::{PauseSpec, PlanContext, PlanError, Rolling, Strategy};
+use crate::model::{AnalysisStep, Plan, Role, Step};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Set `flag` to each of `percentages` in turn (1..=100, increasing, ending at 100), with
+/// `pause` then `analysis` between two settings. Needs the `feature_flags` capability
+/// (refused naming `flag`).
+///
+/// The code behind the flag must run first:
+/// * when the candidate is a new revision, the flag is set to 0% (the feature stays dark
+///   while code changes), the candidate replaces stable by a [`Rolling`] update
+///   configured by `deploy` (default 25% / 25%; its errors name `deploy.…`), is promoted,
+///   then the flag steps run and stable is retired at the end;
+/// * on a first deploy the flag is set to 0%, the candidate scaled up and promoted, then
+///   the flag steps run;
+/// * when the candidate *is* the stable revision (the code is already out; only the flag
+///   changes), the plan makes sure it runs `replicas` replicas and runs the flag steps; it
+///   has no promote and no retire, which would act on the one running revision.
+///
+/// ```
+/// use shipcore::driver::Capabilities;
+/// use shipcore::model::{Revision, Role, Step, Target};
+/// use shipcore::strategy::{FeatureFlag, PlanContext, Strategy};
+/// use std::time::Duration;
+/// let v2 = Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2");
+/// let ctx = PlanContext {
+///     target: Target::new("web", "production"),
+///     stable: Some(v2.clone()),
+///     candidate: v2,
+///     replicas: 2,
+///     capabilities: Capabilities { feature_flags: true, ..Default::default() },
+/// };
+/// let ff: FeatureFlag = serde_json::from_str(
+///     r#"{"flag": "new-checkout", "percentages": [5, 50, 100], "pause": "1h"}"#,
+/// ).unwrap();
+/// let plan = ff.plan(&ctx).unwrap();
+/// let set = |percent| Step::SetFlag { flag: "new-checkout".into(), percent };
+/// let hour = Step::Pause { duration: Some(Duration::from_secs(3600)) };
+/// assert_eq!(plan.steps, vec![
+///     Step::Scale { role: Role::Candidate, replicas: 2 },
+///     set(5), hour.clone(), set(50), hour, set(100),
+/// ]);
+/// assert!(plan.validate(&ctx.capabilities).is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureFlag {
+    /// The flag's name in the flag service.
+    pub flag: String,
+    /// Percent of users at each step.
+    pub percentages: Vec<u32>,
+    /// Wait between steps: `"1h"`, or `{}` until an operator promotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseSpec>,
+    /// Analysis between steps (after the pause).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisStep>,
+    /// How the code is rolled out when the candidate is a new revision.
+    #[serde(default)]
+    pub deploy: Rolling,
+}
+
+impl FeatureFlag {
+    fn check(&self) -> Result<Vec<u8>, PlanError> {
+        if self.flag.trim().is_empty() {
+            return Err(PlanError::invalid("flag", "must not be empty"));
+        }
+        if self.percentages.is_empty() {
+            return Err(PlanError::invalid("percentages", "needs at least one step"));
+        }
+        let entries = self.percentages.iter().copied().enumerate();
+        let percents = check_percentages(entries, |i| format!("percentages[{i}]"))?;
+        if percents.last() != Some(&100) {
+            return Err(PlanError::invalid(
+                "percentages",
+                "the last step must be 100: a rollout ends with the feature on for everyone",
+            ));
+        }
+        check_opt_analysis(&self.analysis, "analysis")?;
+        Ok(percents)
+    }
+
+    fn flag_steps(&self, percents: &[u8], out: &mut Vec<Step>) {
+        for (i, p) in percents.iter().enumerate() {
+            if i > 0 {
+                out.extend(self.pause.map(|p| Step::Pause { duration: p.0 }));
+                out.extend(self.analysis.clone().map(Step::Analysis));
+            }
+            out.push(Step::SetFlag {
+                flag: self.flag.clone(),
+                percent: *p,
+            });
+        }
+    }
+}
+
+impl Strategy for FeatureFlag {
+    fn name(&self) -> &'static str {
+        "feature_flag"
+    }
+
+    fn plan(&self, ctx: &PlanContext) -> Result<Plan, PlanError> {
+        check_replicas(ctx)?;
+        let percents = self.check()?;
+        if !ctx.capabilities.feature_flags {
+            return Err(PlanError::unsupported("flag", "feature_flags"));
+        }
+        let dark = Step::SetFlag {
+            flag: self.flag.clone(),
+            percent: 0,
+        };
+        let mut out = Vec::new();
+        match &ctx.stable {
+            Some(stable) if stable.id == ctx.candidate.id => {
+                out.push(Step::Scale {
+                    role: Role::Candidate,
+                    replicas: ctx.replicas,
+                });
+                self.flag_steps(&percents, &mut out);
+            }
+            Some(_) => {
+                out.push(dark);
+                let code = self
+                    .deploy
+                    .batches(ctx)
+                    .map_err(|e| prefixed(e, "deploy"))?;
+                out.extend(code);
+                out.push(Step::Promote);
+                self.flag_steps(&percents, &mut out);
+                out.push(Step::Retire {
+                    role: Role::Stable,
+                    after: Duration::ZERO,
+                });
+            }
+            None => {
+                out.push(dark);
+                out.push(Step::Scale {
+                    role: Role::Candidate,
+                    replicas: ctx.replicas,
+                });
+                out.push(Step::Promote);
+                self.flag_steps(&percents, &mut out);
+            }
+        }
+        finish(self.name(), ctx, out, "percentages")
+    }
+}

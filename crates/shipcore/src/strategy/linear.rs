@@ -1,0 +1,151 @@
+//! Linear: shift a fixed percent of traffic to the candidate every interval until it has
+//! all of it, as AWS CodeDeploy's `Linear10PercentEvery1Minutes`.
+
+use super::canary::resolve_traffic;
+use super::codedeploy::{parse_codedeploy_name, CodeDeployName, FIELD};
+use super::support::{check_distinct, check_opt_analysis, check_replicas};
+use super::{Canary, CanaryStep, PauseSpec, PlanContext, PlanError, Strategy, TrafficMode};
+use crate::model::{AnalysisStep, Plan};
+use crate::time::serde_duration;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// `percent` more traffic every `interval`: weights `p, 2p, …` below 100, each followed by
+/// a wait of `interval` and then the optional `analysis`; then the candidate gets 100%.
+///
+/// It plans as a [`Canary`] with those steps, so the same traffic modes apply (router
+/// weights, or a replica ratio on drivers without them) and the same end: promote, retire
+/// stable after `scale_down_delay`. Refusals name `traffic` (weights demanded but not
+/// available) or `percent` (the driver cannot run two revisions side by side).
+///
+/// ```
+/// use shipcore::driver::Capabilities;
+/// use shipcore::model::{Revision, Role, Step, Target};
+/// use shipcore::strategy::{Linear, PlanContext, Strategy};
+/// use std::time::Duration;
+/// let ctx = PlanContext {
+///     target: Target::new("web", "production"),
+///     stable: Some(Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1")),
+///     candidate: Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2"),
+///     replicas: 2,
+///     capabilities: Capabilities::ALL,
+/// };
+/// let linear = Linear::new(40, Duration::from_secs(60));
+/// let plan = linear.plan(&ctx).unwrap();
+/// let minute = Step::Pause { duration: Some(Duration::from_secs(60)) };
+/// assert_eq!(plan.steps, vec![
+///     Step::Scale { role: Role::Candidate, replicas: 1 },
+///     Step::SetWeight { percent: 40 },
+///     minute.clone(),
+///     Step::Scale { role: Role::Candidate, replicas: 2 },
+///     Step::SetWeight { percent: 80 },
+///     minute,
+///     Step::Promote,
+///     Step::Retire { role: Role::Stable, after: Duration::from_secs(30) },
+/// ]);
+/// assert!(plan.validate(&ctx.capabilities).is_ok());
+/// assert_eq!(Linear::from_codedeploy_name("Linear10PercentEvery1Minutes").unwrap(),
+///            Linear::new(10, Duration::from_secs(60)));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Linear {
+    /// Percent of traffic added at each increment (1..=100).
+    pub percent: u32,
+    /// Time between increments.
+    #[serde(with = "serde_duration")]
+    pub interval: Duration,
+    /// Analysis at the end of each increment's wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisStep>,
+    /// Router weights, replica ratio, or whichever the driver offers (default).
+    #[serde(default)]
+    pub traffic: TrafficMode,
+    /// How long stable stays after the promotion (default 30s).
+    #[serde(default = "default_scale_down_delay", with = "serde_duration")]
+    pub scale_down_delay: Duration,
+}
+
+fn default_scale_down_delay() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Linear {
+    /// `percent` every `interval`, other settings at their defaults.
+    pub fn new(percent: u32, interval: Duration) -> Self {
+        Linear {
+            percent,
+            interval,
+            analysis: None,
+            traffic: TrafficMode::Auto,
+            scale_down_delay: default_scale_down_delay(),
+        }
+    }
+
+    /// A CodeDeploy linear configuration by name: `Linear10PercentEvery1Minutes`, also
+    /// with a `CodeDeployDefault.` and an `ECS`/`Lambda` prefix. Other names (canary,
+    /// all-at-once, unknown) are refused with the reason; see
+    /// [`from_codedeploy_name`](super::from_codedeploy_name) for all of them.
+    pub fn from_codedeploy_name(name: &str) -> Result<Linear, PlanError> {
+        match parse_codedeploy_name(name)? {
+            CodeDeployName::Linear { percent, interval } => Ok(Linear::new(percent, interval)),
+            other => Err(PlanError::invalid(
+                FIELD,
+                format!(
+                    "{name:?} is {} configuration, not a linear one (Linear<N>PercentEvery<M>Minutes)",
+                    other.kind()
+                ),
+            )),
+        }
+    }
+
+    /// The canary this linear rollout is, after checking its own fields.
+    pub fn to_canary(&self) -> Result<Canary, PlanError> {
+        let percent = match u8::try_from(self.percent) {
+            Ok(p) if (1..=100).contains(&p) => p,
+            _ => {
+                return Err(PlanError::invalid(
+                    "percent",
+                    format!("{} is not within 1..=100", self.percent),
+                ))
+            }
+        };
+        if self.interval.is_zero() {
+            return Err(PlanError::invalid("interval", "must be greater than zero"));
+        }
+        check_opt_analysis(&self.analysis, "analysis")?;
+        let mut steps = Vec::new();
+        let mut weight = percent;
+        while weight < 100 {
+            steps.push(CanaryStep::SetWeight(u32::from(weight)));
+            steps.push(CanaryStep::Pause(PauseSpec(Some(self.interval))));
+            if let Some(a) = &self.analysis {
+                steps.push(CanaryStep::Analysis(a.clone()));
+            }
+            weight = weight.saturating_add(percent);
+        }
+        Ok(Canary {
+            steps,
+            traffic: self.traffic,
+            scale_down_delay: self.scale_down_delay,
+        })
+    }
+}
+
+impl Strategy for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn plan(&self, ctx: &PlanContext) -> Result<Plan, PlanError> {
+        check_replicas(ctx)?;
+        check_distinct(ctx)?;
+        let canary = self.to_canary()?;
+        if ctx.stable.is_some() {
+            resolve_traffic(self.traffic, &ctx.capabilities, "percent")?;
+        }
+        let mut plan = canary.plan(ctx)?;
+        plan.strategy = self.name().to_string();
+        Ok(plan)
+    }
+}

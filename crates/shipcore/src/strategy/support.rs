@@ -1,0 +1,284 @@
+//! Checks and arithmetic the built-in strategies share: replica counts, analysis and gate
+//! steps, percent-of-replicas rounding, and the common end of every plan.
+
+use super::{PlanContext, PlanError};
+use crate::model::{AnalysisStep, Plan, Role, Step};
+use std::time::Duration;
+
+/// Longest plan a built-in strategy makes. A configuration that would need more steps
+/// (a rolling update of a million replicas one at a time) is refused rather than planned.
+pub const MAX_PLAN_STEPS: usize = 10_000;
+
+/// `ctx.replicas` must be at least 1.
+pub(crate) fn check_replicas(ctx: &PlanContext) -> Result<(), PlanError> {
+    if ctx.replicas == 0 {
+        return Err(PlanError::invalid("replicas", "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// The candidate must be a different revision from the stable one: steps on the two roles
+/// would otherwise act on one revision (retiring stable would remove the candidate).
+pub(crate) fn check_distinct(ctx: &PlanContext) -> Result<(), PlanError> {
+    if let Some(stable) = &ctx.stable {
+        if stable.id == ctx.candidate.id {
+            return Err(PlanError::invalid(
+                "candidate",
+                format!(
+                    "revision {} is already the stable revision; there is nothing to deploy",
+                    stable.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The rules [`Plan::validate`] applies to an analysis step, with errors naming `field`.
+pub(crate) fn check_analysis(a: &AnalysisStep, field: &str) -> Result<(), PlanError> {
+    if a.validators.is_empty() {
+        return Err(PlanError::invalid(
+            format!("{field}.validators"),
+            "an analysis needs at least one validator",
+        ));
+    }
+    if let Some(i) = a.validators.iter().position(|v| v.trim().is_empty()) {
+        return Err(PlanError::invalid(
+            format!("{field}.validators[{i}]"),
+            "must not be empty",
+        ));
+    }
+    a.policy.validate(&format!("{field}.policy"))?;
+    if a.policy.count.is_none() {
+        return Err(PlanError::invalid(
+            format!("{field}.policy.count"),
+            "an analysis step must have a count (only background analysis runs until stopped)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an optional analysis.
+pub(crate) fn check_opt_analysis(a: &Option<AnalysisStep>, field: &str) -> Result<(), PlanError> {
+    match a {
+        Some(a) => check_analysis(a, field),
+        None => Ok(()),
+    }
+}
+
+/// A gate step needs at least one gate, and names are not blank.
+pub(crate) fn check_gates(gates: &[String], field: &str) -> Result<(), PlanError> {
+    if gates.is_empty() {
+        return Err(PlanError::invalid(
+            field,
+            "a gate step needs at least one gate",
+        ));
+    }
+    if let Some(i) = gates.iter().position(|g| g.trim().is_empty()) {
+        return Err(PlanError::invalid(
+            format!("{field}[{i}]"),
+            "must not be empty",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a list of percentages: each within 1..=100 and strictly increasing. `field(i)`
+/// names entry `i` in errors. Returns them as `u8`.
+pub(crate) fn check_percentages(
+    values: impl IntoIterator<Item = (usize, u32)>,
+    field: impl Fn(usize) -> String,
+) -> Result<Vec<u8>, PlanError> {
+    let mut out: Vec<u8> = Vec::new();
+    for (i, v) in values {
+        let p = match u8::try_from(v) {
+            Ok(p) if (1..=100).contains(&p) => p,
+            _ => {
+                return Err(PlanError::invalid(
+                    field(i),
+                    format!("{v} is not within 1..=100"),
+                ))
+            }
+        };
+        if let Some(&prev) = out.last() {
+            if p <= prev {
+                return Err(PlanError::invalid(
+                    field(i),
+                    format!("{p} must be greater than the previous value {prev}"),
+                ));
+            }
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// Replicas that carry `percent` of `replicas`: rounded up, at least 1, at most `replicas`.
+///
+/// `share(10, 15) == 2`, `share(3, 1) == 1`, `share(4, 100) == 4`.
+pub(crate) fn share(replicas: u32, percent: u8) -> u32 {
+    let exact = (u64::from(replicas) * u64::from(percent.min(100))).div_ceil(100);
+    u32::try_from(exact)
+        .unwrap_or(replicas)
+        .clamp(1, replicas.max(1))
+}
+
+/// `part` as a percentage of `total`, rounded to the nearest; 100 when `total` is 0.
+pub(crate) fn ratio_percent(part: u32, total: u32) -> u8 {
+    if total == 0 {
+        return 100;
+    }
+    let p = (u64::from(part.min(total)) * 100 + u64::from(total) / 2) / u64::from(total);
+    u8::try_from(p).unwrap_or(100)
+}
+
+/// Prefixes the field an error names (`deploy` + `max_surge` = `deploy.max_surge`).
+pub(crate) fn prefixed(err: PlanError, prefix: &str) -> PlanError {
+    match err {
+        PlanError::Invalid { field, problem } => PlanError::Invalid {
+            field: format!("{prefix}.{field}"),
+            problem,
+        },
+        PlanError::Unsupported { field, capability } => PlanError::Unsupported {
+            field: format!("{prefix}.{field}"),
+            capability,
+        },
+    }
+}
+
+/// The common end: all traffic to the candidate, then the stable revision retired after
+/// `delay` (when there is one).
+pub(crate) fn promote_and_retire(ctx: &PlanContext, steps: &mut Vec<Step>, delay: Duration) {
+    steps.push(Step::Promote);
+    if ctx.stable.is_some() {
+        steps.push(Step::Retire {
+            role: Role::Stable,
+            after: delay,
+        });
+    }
+}
+
+/// A plan named `strategy` for `ctx.replicas`, refused if it grew past [`MAX_PLAN_STEPS`].
+pub(crate) fn finish(
+    strategy: &str,
+    ctx: &PlanContext,
+    steps: Vec<Step>,
+    too_long_field: &str,
+) -> Result<Plan, PlanError> {
+    if steps.len() > MAX_PLAN_STEPS {
+        return Err(PlanError::invalid(
+            too_long_field,
+            format!(
+                "the plan would have {} steps, more than the limit of {MAX_PLAN_STEPS}",
+                steps.len()
+            ),
+        ));
+    }
+    Ok(Plan {
+        strategy: strategy.to_string(),
+        replicas: ctx.replicas,
+        steps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn share_rounds_up_within_bounds() {
+        assert_eq!(share(10, 15), 2);
+        assert_eq!(share(3, 1), 1);
+        assert_eq!(share(4, 100), 4);
+        assert_eq!(share(4, 25), 1);
+        assert_eq!(share(4, 26), 2);
+        assert_eq!(share(u32::MAX, 100), u32::MAX);
+        assert_eq!(share(u32::MAX, 50), u32::MAX / 2 + 1);
+    }
+
+    #[test]
+    fn ratio_rounds_to_nearest() {
+        assert_eq!(ratio_percent(1, 3), 33);
+        assert_eq!(ratio_percent(2, 3), 67);
+        assert_eq!(ratio_percent(3, 3), 100);
+        assert_eq!(ratio_percent(0, 3), 0);
+        assert_eq!(ratio_percent(0, 0), 100);
+        assert_eq!(ratio_percent(u32::MAX, u32::MAX), 100);
+    }
+
+    #[test]
+    fn percentages_must_be_in_range_and_increasing() {
+        let f = |i: usize| format!("p[{i}]");
+        let ok = check_percentages([10u32, 50, 100].into_iter().enumerate(), f);
+        assert_eq!(ok.unwrap(), vec![10, 50, 100]);
+        let e = check_percentages([10u32, 10].into_iter().enumerate(), f).unwrap_err();
+        assert_eq!(e.field(), "p[1]");
+        let e = check_percentages([0u32].into_iter().enumerate(), f).unwrap_err();
+        assert_eq!(e.field(), "p[0]");
+        let e = check_percentages([5u32, 101].into_iter().enumerate(), f).unwrap_err();
+        assert!(e.to_string().contains("101 is not within 1..=100"), "{e}");
+        let e = check_percentages([5u32, 300].into_iter().enumerate(), f).unwrap_err();
+        assert_eq!(e.field(), "p[1]");
+    }
+
+    #[test]
+    fn analysis_rules_match_plan_validate() {
+        let mut a = AnalysisStep {
+            validators: vec![],
+            policy: Default::default(),
+        };
+        assert_eq!(check_analysis(&a, "x").unwrap_err().field(), "x.validators");
+        a.validators = vec!["ok".into(), " ".into()];
+        assert_eq!(
+            check_analysis(&a, "x").unwrap_err().field(),
+            "x.validators[1]"
+        );
+        a.validators = vec!["ok".into()];
+        a.policy.count = None;
+        assert_eq!(
+            check_analysis(&a, "x").unwrap_err().field(),
+            "x.policy.count"
+        );
+        a.policy.count = Some(0);
+        assert_eq!(
+            check_analysis(&a, "x").unwrap_err().field(),
+            "x.policy.count"
+        );
+        a.policy.count = Some(3);
+        a.policy.interval = Duration::ZERO;
+        assert_eq!(
+            check_analysis(&a, "x").unwrap_err().field(),
+            "x.policy.interval"
+        );
+    }
+
+    #[test]
+    fn gates_need_names() {
+        assert_eq!(check_gates(&[], "g").unwrap_err().field(), "g");
+        assert_eq!(
+            check_gates(&["a".into(), "".into()], "g")
+                .unwrap_err()
+                .field(),
+            "g[1]"
+        );
+        assert!(check_gates(&["a".into()], "g").is_ok());
+    }
+}
+
+/// A context for unit tests: `web-v1` stable (when `with_stable`), `web-v2` candidate.
+#[cfg(test)]
+pub(crate) fn test_ctx(
+    replicas: u32,
+    caps: crate::driver::Capabilities,
+    with_stable: bool,
+) -> PlanContext {
+    use crate::model::{Revision, Target};
+    let rev = |id: &str, v: u64| Revision::new(id, semver::Version::new(v, 0, 0), id);
+    PlanContext {
+        target: Target::new("web", "production"),
+        stable: with_stable.then(|| rev("web-v1", 1)),
+        candidate: rev("web-v2", 2),
+        replicas,
+        capabilities: caps,
+    }
+}
