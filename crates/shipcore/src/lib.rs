@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod notifier;
 pub mod notify;
+pub mod record;
 pub mod strategy;
 pub mod time;
 pub mod validator;

@@ -1,0 +1,55 @@
+//! Rebuilds a rollout's event log from its journal by replaying every journaled input
+//! through a fresh [`Rollout`] and keeping the `Effect::Record` events, exactly as the
+//! runner does when it resumes. Nothing is performed: no driver, no clock.
+
+use super::deployment::DeploymentRecord;
+use super::meta::RecordMeta;
+use super::RecordError;
+use crate::engine::{Effect, Event, Rollout, RolloutSpec, Stamped};
+use crate::journal::Journal;
+
+/// What a journal replays to.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    /// The event log, in order.
+    pub events: Vec<Event>,
+    /// The rollout's request (from the journal's `start` input), if the journal has one.
+    pub spec: Option<RolloutSpec>,
+}
+
+/// Replays `journal` through the engine and returns its event log.
+///
+/// Errors: the journal's own errors, or [`RecordError::BadEntry`] naming the entry that is
+/// not a valid engine input.
+pub async fn replay_journal(journal: &dyn Journal) -> Result<Replayed, RecordError> {
+    let mut machine = Rollout::new();
+    let mut events = Vec::new();
+    for entry in journal.read_all().await? {
+        let stamped: Stamped =
+            serde_json::from_value(entry.payload).map_err(|e| RecordError::BadEntry {
+                seq: entry.seq,
+                message: e.to_string(),
+            })?;
+        for effect in machine.handle(&stamped) {
+            if let Effect::Record(ev) = effect {
+                events.push(ev);
+            }
+        }
+    }
+    Ok(Replayed {
+        events,
+        spec: machine.spec().cloned(),
+    })
+}
+
+impl DeploymentRecord {
+    /// Reads `journal`, replays it through the engine and builds the record. The journal's
+    /// rollout spec fills what the events lack (artifacts; identity of a rejected plan).
+    pub async fn from_journal(
+        journal: &dyn Journal,
+        meta: &RecordMeta,
+    ) -> Result<Self, RecordError> {
+        let replayed = replay_journal(journal).await?;
+        Self::build(&replayed.events, meta, replayed.spec.as_ref())
+    }
+}
