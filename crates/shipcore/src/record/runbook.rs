@@ -117,12 +117,15 @@ fn rollback_lines(spec: &RolloutSpec, caps: &Capabilities) -> Vec<String> {
     lines
 }
 
-fn step_note(step: &Step, caps: &Capabilities) -> Option<&'static str> {
+fn step_note(step: &Step, caps: &Capabilities, policy: FailurePolicy) -> Option<&'static str> {
     match step {
         Step::SetWeight { .. } | Step::Promote if !caps.weighted_traffic => {
             Some("no-op on this driver: it cannot split traffic by weight")
         }
-        Step::Analysis(_) => Some("failure rolls back (see the thresholds below)"),
+        Step::Analysis(_) => Some(match policy {
+            FailurePolicy::Rollback => "failure rolls back; thresholds below",
+            FailurePolicy::Freeze => "failure freezes the rollout; thresholds below",
+        }),
         Step::Pause { duration: None } => Some("waits for `handle.promote()`"),
         _ => None,
     }
@@ -216,8 +219,8 @@ pub fn runbook(spec: &RolloutSpec, caps: &Capabilities) -> String {
 
     out += "\n## Steps\n\n";
     for (i, step) in spec.plan.steps.iter().enumerate() {
-        let note = step_note(step, caps)
-            .map(|n| format!(" ({n})"))
+        let note = step_note(step, caps, spec.failure_policy)
+            .map(|n| format!(" — {n}"))
             .unwrap_or_default();
         let _ = writeln!(out, "{}. {}{note}", i + 1, step.describe());
     }
@@ -248,7 +251,7 @@ pub fn runbook(spec: &RolloutSpec, caps: &Capabilities) -> String {
     out += "\nIf any of these fails, the rollout ends `rollback_failed`: a person must act. `handle.retry()` runs the rollback again.\n";
 
     out += "\n## Rolling back by hand\n\n";
-    out += "Through the engine: call `abort()` on the rollout's `RolloutHandle` (or resume its journal with a runner built with \
+    out += "Through the engine: `handle.abort()` on the rollout's `RolloutHandle` (or resume its journal with a runner built with \
 `command_at(now, Command::Abort)`); the engine then runs the procedure above and records it. A command line \
 (`abort <rollout id>`) is future work.\n\n";
     out += "Without the engine: perform the same actions, in the same order, with the platform's own tools, and check each \
