@@ -157,3 +157,150 @@ impl Strategy for BlueGreen {
         finish(self.name(), ctx, steps, "steps")
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::driver::Capabilities;
+    use crate::strategy::support::test_ctx;
+
+    fn analysis(name: &str) -> AnalysisStep {
+        AnalysisStep {
+            validators: vec![name.into()],
+            policy: Default::default(),
+        }
+    }
+
+    #[test]
+    fn full_plan_in_argo_order() {
+        let bg = BlueGreen {
+            preview_replicas: Some(2),
+            auto_promotion_after: Some(Duration::from_secs(600)),
+            pre_promotion_analysis: Some(analysis("smoke")),
+            post_promotion_analysis: Some(analysis("errors")),
+            scale_down_delay: Duration::from_secs(120),
+        };
+        let ctx = test_ctx(5, Capabilities::ALL, true);
+        let plan = bg.plan(&ctx).unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::SetWeight { percent: 0 },
+                Step::Scale {
+                    role: Role::Candidate,
+                    replicas: 2
+                },
+                Step::Analysis(analysis("smoke")),
+                Step::Pause {
+                    duration: Some(Duration::from_secs(600))
+                },
+                Step::Scale {
+                    role: Role::Candidate,
+                    replicas: 5
+                },
+                Step::Promote,
+                Step::Analysis(analysis("errors")),
+                Step::Retire {
+                    role: Role::Stable,
+                    after: Duration::from_secs(120)
+                },
+            ]
+        );
+        assert!(plan.validate(&ctx.capabilities).is_ok());
+    }
+
+    #[test]
+    fn immediate_auto_promotion_has_no_pause_and_full_preview_no_second_scale() {
+        let bg = BlueGreen {
+            auto_promotion_after: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        let plan = bg.plan(&test_ctx(3, Capabilities::ALL, true)).unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::SetWeight { percent: 0 },
+                Step::Scale {
+                    role: Role::Candidate,
+                    replicas: 3
+                },
+                Step::Promote,
+                Step::Retire {
+                    role: Role::Stable,
+                    after: Duration::from_secs(30)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn switch_needs_weights_and_side_by_side() {
+        let bg = BlueGreen::default();
+        let no_weights = Capabilities {
+            side_by_side: true,
+            preview: true,
+            ..Default::default()
+        };
+        let e = bg.plan(&test_ctx(3, no_weights, true)).unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::unsupported("preview_replicas", "weighted_traffic")
+        );
+        let no_side = Capabilities {
+            weighted_traffic: true,
+            ..Default::default()
+        };
+        let e = bg.plan(&test_ctx(3, no_side, true)).unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::unsupported("preview_replicas", "side_by_side")
+        );
+        // A first deploy has nothing to switch from.
+        let plan = bg
+            .plan(&test_ctx(3, Capabilities::default(), false))
+            .unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::Scale {
+                    role: Role::Candidate,
+                    replicas: 3
+                },
+                Step::Promote
+            ]
+        );
+        assert!(plan.validate(&Capabilities::default()).is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let ctx = test_ctx(3, Capabilities::ALL, true);
+        for preview in [0, 4] {
+            let bg = BlueGreen {
+                preview_replicas: Some(preview),
+                ..Default::default()
+            };
+            let e = bg.plan(&ctx).unwrap_err();
+            assert_eq!(e.field(), "preview_replicas", "{preview}");
+        }
+        let bg = BlueGreen {
+            post_promotion_analysis: Some(AnalysisStep {
+                validators: vec![],
+                policy: Default::default(),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            bg.plan(&ctx).unwrap_err().field(),
+            "post_promotion_analysis.validators"
+        );
+        assert_eq!(
+            BlueGreen::default()
+                .plan(&test_ctx(0, Capabilities::ALL, true))
+                .unwrap_err()
+                .field(),
+            "replicas"
+        );
+    }
+}

@@ -21,9 +21,9 @@ pub enum TrafficMode {
     Auto,
     /// Exact router weights; refused (field `traffic`) without `weighted_traffic`.
     Weighted,
-    /// Replica ratio: the candidate gets `ceil(replicas × weight / 100)` replicas (at least
-    /// 1) and stable the rest; traffic follows replicas (a router, if any, is set to the
-    /// same ratio).
+    /// Replica ratio: the candidate gets `ceil(replicas × weight / 100)` replicas (at
+    /// least one) and stable the rest; traffic follows replicas (a router, if any, is set
+    /// to the same ratio).
     Replicas,
 }
 
@@ -237,5 +237,198 @@ impl Strategy for Canary {
         }
         promote_and_retire(ctx, &mut out, self.scale_down_delay);
         finish(self.name(), ctx, out, "steps")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::AnalysisStep;
+    use crate::strategy::support::test_ctx;
+    use crate::strategy::PauseSpec;
+
+    const SIDE: Capabilities = Capabilities {
+        side_by_side: true,
+        weighted_traffic: false,
+        native_rolling: false,
+        feature_flags: false,
+        preview: false,
+    };
+
+    fn canary(steps: Vec<CanaryStep>) -> Canary {
+        Canary {
+            steps,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn weights_must_be_in_range_and_increasing() {
+        let ctx = test_ctx(4, Capabilities::ALL, true);
+        let pause = CanaryStep::Pause(PauseSpec(None));
+        for (weights, field) in [
+            (vec![10, 10], "steps[2].set_weight"),
+            (vec![50, 20], "steps[2].set_weight"),
+            (vec![0, 20], "steps[0].set_weight"),
+            (vec![10, 101], "steps[2].set_weight"),
+            (vec![10, 4_000_000_000], "steps[2].set_weight"),
+        ] {
+            let steps = vec![
+                CanaryStep::SetWeight(weights[0]),
+                pause.clone(),
+                CanaryStep::SetWeight(weights[1]),
+            ];
+            let e = canary(steps).plan(&ctx).unwrap_err();
+            assert_eq!(e.field(), field, "{weights:?}: {e}");
+        }
+        // The same checks apply on a first deploy, where the steps are skipped.
+        let e = canary(vec![CanaryStep::SetWeight(0)])
+            .plan(&test_ctx(4, Capabilities::ALL, false))
+            .unwrap_err();
+        assert_eq!(e.field(), "steps[0].set_weight");
+    }
+
+    #[test]
+    fn replica_ratio_without_router() {
+        let c = canary(vec![
+            CanaryStep::SetWeight(10),
+            CanaryStep::SetWeight(20),
+            CanaryStep::Pause(PauseSpec(Some(Duration::from_secs(60)))),
+            CanaryStep::SetWeight(50),
+        ]);
+        let plan = c.plan(&test_ctx(4, SIDE, true)).unwrap();
+        let scale = |role, replicas| Step::Scale { role, replicas };
+        use Role::*;
+        assert_eq!(
+            plan.steps,
+            vec![
+                // 10% and 20% of 4 both round up to 1 replica: the second changes nothing.
+                scale(Candidate, 1),
+                scale(Stable, 3),
+                Step::Pause {
+                    duration: Some(Duration::from_secs(60))
+                },
+                scale(Candidate, 2),
+                scale(Stable, 2),
+                scale(Candidate, 4),
+                scale(Stable, 0),
+                Step::Promote,
+                Step::Retire {
+                    role: Stable,
+                    after: Duration::from_secs(30)
+                },
+            ]
+        );
+        assert!(plan.validate(&SIDE).is_ok());
+    }
+
+    #[test]
+    fn replica_mode_on_a_router_keeps_weights_in_step_with_replicas() {
+        let c = Canary {
+            steps: vec![CanaryStep::SetWeight(30)],
+            traffic: TrafficMode::Replicas,
+            ..Default::default()
+        };
+        let plan = c.plan(&test_ctx(3, Capabilities::ALL, true)).unwrap();
+        use Role::*;
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::Scale {
+                    role: Candidate,
+                    replicas: 1
+                },
+                Step::SetWeight { percent: 33 },
+                Step::Scale {
+                    role: Stable,
+                    replicas: 2
+                },
+                Step::Scale {
+                    role: Candidate,
+                    replicas: 3
+                },
+                Step::SetWeight { percent: 100 },
+                Step::Scale {
+                    role: Stable,
+                    replicas: 0
+                },
+                Step::Promote,
+                Step::Retire {
+                    role: Stable,
+                    after: Duration::from_secs(30)
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn insisting_on_weights_is_refused_without_a_router() {
+        let c = Canary {
+            steps: vec![CanaryStep::SetWeight(10)],
+            traffic: TrafficMode::Weighted,
+            ..Default::default()
+        };
+        let e = c.plan(&test_ctx(4, SIDE, true)).unwrap_err();
+        assert_eq!(e, PlanError::unsupported("traffic", "weighted_traffic"));
+        let e = canary(vec![])
+            .plan(&test_ctx(4, Capabilities::default(), true))
+            .unwrap_err();
+        assert_eq!(e, PlanError::unsupported("steps", "side_by_side"));
+    }
+
+    #[test]
+    fn first_deploy_skips_the_steps() {
+        let c = canary(vec![
+            CanaryStep::SetWeight(10),
+            CanaryStep::Pause(PauseSpec(None)),
+        ]);
+        let plan = c
+            .plan(&test_ctx(2, Capabilities::default(), false))
+            .unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::Scale {
+                    role: Role::Candidate,
+                    replicas: 2
+                },
+                Step::Promote
+            ]
+        );
+    }
+
+    #[test]
+    fn analysis_and_gate_steps_are_checked_and_kept() {
+        let ctx = test_ctx(2, Capabilities::ALL, true);
+        let good = AnalysisStep {
+            validators: vec!["errors".into()],
+            policy: Default::default(),
+        };
+        let c = canary(vec![
+            CanaryStep::SetWeight(50),
+            CanaryStep::Analysis(good.clone()),
+            CanaryStep::Gate(vec!["approval".into()]),
+        ]);
+        let plan = c.plan(&ctx).unwrap();
+        assert_eq!(plan.steps[2], Step::Analysis(good.clone()));
+        assert_eq!(
+            plan.steps[3],
+            Step::Gate {
+                gates: vec!["approval".into()]
+            }
+        );
+        assert!(plan.validate(&ctx.capabilities).is_ok());
+
+        let mut bad = good;
+        bad.policy.interval = Duration::ZERO;
+        let e = canary(vec![CanaryStep::Analysis(bad)])
+            .plan(&ctx)
+            .unwrap_err();
+        assert_eq!(e.field(), "steps[0].analysis.policy.interval");
+        let e = canary(vec![CanaryStep::SetWeight(5), CanaryStep::Gate(vec![])])
+            .plan(&ctx)
+            .unwrap_err();
+        assert_eq!(e.field(), "steps[1].gate");
     }
 }

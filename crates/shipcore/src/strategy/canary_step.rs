@@ -108,6 +108,7 @@ impl<'de> Deserialize<'de> for PauseSpec {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -143,6 +143,7 @@ pub fn from_codedeploy_name(name: &str) -> Result<StrategyConfig, PlanError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -150,3 +150,130 @@ impl Strategy for FeatureFlag {
         finish(self.name(), ctx, out, "percentages")
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::driver::Capabilities;
+    use crate::strategy::support::test_ctx;
+    use crate::strategy::IntOrPercent;
+
+    fn ff(percentages: Vec<u32>) -> FeatureFlag {
+        FeatureFlag {
+            flag: "new-checkout".into(),
+            percentages,
+            pause: Some(PauseSpec(None)),
+            analysis: None,
+            deploy: Rolling::default(),
+        }
+    }
+
+    fn set(percent: u8) -> Step {
+        Step::SetFlag {
+            flag: "new-checkout".into(),
+            percent,
+        }
+    }
+
+    #[test]
+    fn new_code_goes_out_dark_then_the_flag_rises() {
+        let mut f = ff(vec![10, 100]);
+        f.deploy = Rolling {
+            max_surge: IntOrPercent::Count(2),
+            max_unavailable: IntOrPercent::Count(0),
+            ..Default::default()
+        };
+        let caps = Capabilities {
+            feature_flags: true,
+            side_by_side: true,
+            ..Default::default()
+        };
+        let plan = f.plan(&test_ctx(2, caps, true)).unwrap();
+        use Role::*;
+        assert_eq!(
+            plan.steps,
+            vec![
+                set(0),
+                Step::Scale {
+                    role: Candidate,
+                    replicas: 2
+                },
+                Step::Scale {
+                    role: Stable,
+                    replicas: 0
+                },
+                Step::Promote,
+                set(10),
+                Step::Pause { duration: None },
+                set(100),
+                Step::Retire {
+                    role: Stable,
+                    after: Duration::ZERO
+                },
+            ]
+        );
+        assert!(plan.validate(&caps).is_ok());
+        // The code rollout's own refusals name the nested field.
+        let no_side = Capabilities {
+            feature_flags: true,
+            ..Default::default()
+        };
+        let e = f.plan(&test_ctx(2, no_side, true)).unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::unsupported("deploy.max_unavailable", "side_by_side")
+        );
+    }
+
+    #[test]
+    fn first_deploy_scales_up_dark() {
+        let caps = Capabilities {
+            feature_flags: true,
+            ..Default::default()
+        };
+        let plan = ff(vec![100]).plan(&test_ctx(3, caps, false)).unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![
+                set(0),
+                Step::Scale {
+                    role: Role::Candidate,
+                    replicas: 3
+                },
+                Step::Promote,
+                set(100),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let caps = Capabilities::ALL;
+        let ctx = test_ctx(3, caps, true);
+        for (f, field) in [
+            (ff(vec![]), "percentages"),
+            (ff(vec![5, 5, 100]), "percentages[1]"),
+            (ff(vec![0, 100]), "percentages[0]"),
+            (ff(vec![5, 50]), "percentages"),
+            (ff(vec![5, 500]), "percentages[1]"),
+            (
+                FeatureFlag {
+                    flag: " ".into(),
+                    ..ff(vec![100])
+                },
+                "flag",
+            ),
+        ] {
+            assert_eq!(f.plan(&ctx).unwrap_err().field(), field, "{f:?}");
+        }
+        let no_flags = Capabilities {
+            feature_flags: false,
+            ..caps
+        };
+        let e = ff(vec![100])
+            .plan(&test_ctx(3, no_flags, true))
+            .unwrap_err();
+        assert_eq!(e, PlanError::unsupported("flag", "feature_flags"));
+    }
+}

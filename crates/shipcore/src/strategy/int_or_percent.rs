@@ -124,6 +124,7 @@ impl<'de> Deserialize<'de> for IntOrPercent {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

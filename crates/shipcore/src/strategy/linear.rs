@@ -149,3 +149,95 @@ impl Strategy for Linear {
         Ok(plan)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::driver::Capabilities;
+    use crate::model::{Role, Step};
+    use crate::strategy::support::test_ctx;
+
+    #[test]
+    fn thirty_percent_steps_then_the_rest() {
+        let mut linear = Linear::new(30, Duration::from_secs(120));
+        linear.analysis = Some(AnalysisStep {
+            validators: vec!["errors".into()],
+            policy: Default::default(),
+        });
+        let ctx = test_ctx(10, Capabilities::ALL, true);
+        let plan = linear.plan(&ctx).unwrap();
+        assert_eq!(plan.strategy, "linear");
+        let weights: Vec<u8> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::SetWeight { percent } => Some(*percent),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(weights, vec![30, 60, 90]);
+        // Each increment: scale, weight, wait, analysis.
+        assert!(
+            matches!(plan.steps[2], Step::Pause { duration: Some(d) } if d == Duration::from_secs(120))
+        );
+        assert!(matches!(plan.steps[3], Step::Analysis(_)));
+        assert_eq!(plan.steps[plan.steps.len() - 2], Step::Promote);
+        assert!(plan.steps.contains(&Step::Scale {
+            role: Role::Candidate,
+            replicas: 10
+        }));
+        assert!(plan.validate(&ctx.capabilities).is_ok());
+    }
+
+    #[test]
+    fn bad_values_and_missing_capabilities_name_linear_fields() {
+        let ctx = test_ctx(4, Capabilities::ALL, true);
+        for p in [0, 101] {
+            let e = Linear::new(p, Duration::from_secs(60))
+                .plan(&ctx)
+                .unwrap_err();
+            assert_eq!(e.field(), "percent");
+        }
+        let e = Linear::new(10, Duration::ZERO).plan(&ctx).unwrap_err();
+        assert_eq!(e.field(), "interval");
+        let no_side = Capabilities {
+            weighted_traffic: true,
+            ..Default::default()
+        };
+        let e = Linear::new(10, Duration::from_secs(60)).plan(&test_ctx(4, no_side, true));
+        assert_eq!(
+            e.unwrap_err(),
+            PlanError::unsupported("percent", "side_by_side")
+        );
+        let mut weighted = Linear::new(10, Duration::from_secs(60));
+        weighted.traffic = TrafficMode::Weighted;
+        let side_only = Capabilities {
+            side_by_side: true,
+            ..Default::default()
+        };
+        let e = weighted.plan(&test_ctx(4, side_only, true)).unwrap_err();
+        assert_eq!(e, PlanError::unsupported("traffic", "weighted_traffic"));
+    }
+
+    #[test]
+    fn hundred_percent_is_all_at_once() {
+        let plan = Linear::new(100, Duration::from_secs(60))
+            .plan(&test_ctx(2, Capabilities::ALL, true))
+            .unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::Scale {
+                    role: Role::Candidate,
+                    replicas: 2
+                },
+                Step::Promote,
+                Step::Retire {
+                    role: Role::Stable,
+                    after: Duration::from_secs(30)
+                },
+            ]
+        );
+    }
+}

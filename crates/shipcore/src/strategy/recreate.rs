@@ -60,3 +60,50 @@ impl Strategy for Recreate {
         finish(self.name(), ctx, steps, "replicas")
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::driver::Capabilities;
+    use crate::strategy::support::test_ctx;
+
+    #[test]
+    fn first_deploy_and_any_driver() {
+        let plan = Recreate {}
+            .plan(&test_ctx(2, Capabilities::default(), false))
+            .unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::Scale {
+                    role: Role::Candidate,
+                    replicas: 2
+                },
+                Step::Promote
+            ]
+        );
+        for caps in [Capabilities::default(), Capabilities::ALL] {
+            let plan = Recreate {}.plan(&test_ctx(5, caps, true)).unwrap();
+            assert_eq!(
+                plan.steps[0],
+                Step::Scale {
+                    role: Role::Stable,
+                    replicas: 0
+                }
+            );
+            assert!(plan.validate(&caps).is_ok());
+        }
+    }
+
+    #[test]
+    fn zero_replicas_and_same_revision_are_refused() {
+        let e = Recreate {}
+            .plan(&test_ctx(0, Capabilities::ALL, true))
+            .unwrap_err();
+        assert_eq!(e.field(), "replicas");
+        let mut ctx = test_ctx(1, Capabilities::ALL, true);
+        ctx.stable = Some(ctx.candidate.clone());
+        assert_eq!(Recreate {}.plan(&ctx).unwrap_err().field(), "candidate");
+    }
+}

@@ -156,7 +156,9 @@ impl Rolling {
                 ));
             }
             let before = (cand, stable);
-            let next_cand = r.min(r.saturating_add(surge).saturating_sub(stable));
+            // In u64: replicas + surge may not fit in a u32.
+            let room = (u64::from(r) + u64::from(surge)).saturating_sub(u64::from(stable));
+            let next_cand = u32::try_from(room.min(u64::from(r))).unwrap_or(r);
             if next_cand > cand {
                 cand = next_cand;
                 steps.push(Step::Scale {
@@ -165,7 +167,8 @@ impl Rolling {
                 });
             }
             let next_stable = stable.min(r.saturating_sub(unavailable).saturating_sub(cand));
-            if weighted {
+            // Traffic moves to the candidate once it has replicas, before stable shrinks.
+            if weighted && cand > 0 {
                 let w = ratio_percent(cand, cand.saturating_add(next_stable));
                 if w != weight {
                     weight = w;
@@ -211,5 +214,200 @@ impl Strategy for Rolling {
         let mut steps = self.batches(ctx)?;
         promote_and_retire(ctx, &mut steps, Duration::ZERO);
         finish(self.name(), ctx, steps, SURGE_AND_UNAVAILABLE)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::driver::Capabilities;
+    use crate::strategy::support::test_ctx;
+
+    const SIDE: Capabilities = Capabilities {
+        side_by_side: true,
+        weighted_traffic: false,
+        native_rolling: false,
+        feature_flags: false,
+        preview: false,
+    };
+
+    fn rolling(surge: IntOrPercent, unavailable: IntOrPercent) -> Rolling {
+        Rolling {
+            max_surge: surge,
+            max_unavailable: unavailable,
+            ..Default::default()
+        }
+    }
+
+    fn scales(plan: &Plan) -> Vec<(Role, u32)> {
+        plan.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Scale { role, replicas } => Some((*role, *replicas)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn kubernetes_defaults_on_ten_replicas() {
+        // 25% surge of 10 = 3 (up), 25% unavailable = 2 (down): ready >= 8, total <= 13.
+        let plan = Rolling::default().plan(&test_ctx(10, SIDE, true)).unwrap();
+        use Role::*;
+        assert_eq!(
+            scales(&plan),
+            vec![
+                (Candidate, 3),
+                (Stable, 5),
+                (Candidate, 8),
+                (Stable, 0),
+                (Candidate, 10)
+            ]
+        );
+        assert_eq!(plan.steps[plan.steps.len() - 2], Step::Promote);
+        assert!(plan.validate(&SIDE).is_ok());
+    }
+
+    #[test]
+    fn both_zero_is_refused_naming_both_fields() {
+        let r = rolling(IntOrPercent::Percent(10), IntOrPercent::Count(0));
+        // 10% of 5 rounds up to 1 for a surge: fine.
+        assert!(r.plan(&test_ctx(5, SIDE, true)).is_ok());
+        let r = rolling(IntOrPercent::Count(0), IntOrPercent::Percent(10));
+        // 10% of 5 rounds down to 0 for unavailability, and surge is 0.
+        let e = r.plan(&test_ctx(5, SIDE, true)).unwrap_err();
+        assert_eq!(e.field(), "max_surge, max_unavailable");
+        let text = e.to_string();
+        assert!(
+            text.contains("max_surge (0)") && text.contains("max_unavailable (10%)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn without_side_by_side_only_all_down_then_up() {
+        let r = rolling(IntOrPercent::Count(1), IntOrPercent::Count(1));
+        let caps = Capabilities {
+            native_rolling: true,
+            ..Default::default()
+        };
+        let e = r.plan(&test_ctx(3, caps, true)).unwrap_err();
+        assert_eq!(e, PlanError::unsupported("max_unavailable", "side_by_side"));
+        let r = rolling(IntOrPercent::Count(0), IntOrPercent::Percent(100));
+        let plan = r.plan(&test_ctx(3, caps, true)).unwrap();
+        assert_eq!(scales(&plan), vec![(Role::Stable, 0), (Role::Candidate, 3)]);
+        assert!(plan.validate(&caps).is_ok());
+        // A first deploy needs no side-by-side at all.
+        let plan = Rolling::default().plan(&test_ctx(3, caps, false)).unwrap();
+        assert_eq!(
+            plan.steps,
+            vec![
+                Step::Scale {
+                    role: Role::Candidate,
+                    replicas: 3
+                },
+                Step::Promote
+            ]
+        );
+    }
+
+    #[test]
+    fn weights_follow_replicas_on_a_router() {
+        let caps = Capabilities::ALL;
+        let r = rolling(IntOrPercent::Count(1), IntOrPercent::Count(0));
+        let plan = r.plan(&test_ctx(4, caps, true)).unwrap();
+        let scale = |role, replicas| Step::Scale { role, replicas };
+        let w = |percent| Step::SetWeight { percent };
+        use Role::*;
+        assert_eq!(
+            plan.steps,
+            vec![
+                scale(Candidate, 1),
+                w(25),
+                scale(Stable, 3),
+                scale(Candidate, 2),
+                w(50),
+                scale(Stable, 2),
+                scale(Candidate, 3),
+                w(75),
+                scale(Stable, 1),
+                scale(Candidate, 4),
+                w(100),
+                scale(Stable, 0),
+                Step::Promote,
+                Step::Retire {
+                    role: Stable,
+                    after: Duration::ZERO
+                },
+            ]
+        );
+        assert!(plan.validate(&caps).is_ok());
+    }
+
+    #[test]
+    fn analysis_and_pause_between_batches_only() {
+        let r = Rolling {
+            max_surge: IntOrPercent::Count(1),
+            max_unavailable: IntOrPercent::Count(0),
+            analysis: Some(AnalysisStep {
+                validators: vec!["errors".into()],
+                policy: Default::default(),
+            }),
+            pause: Some(Duration::from_secs(60)),
+        };
+        let plan = r.plan(&test_ctx(3, SIDE, true)).unwrap();
+        let kinds: Vec<&str> = plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Scale {
+                    role: Role::Candidate,
+                    ..
+                } => "c",
+                Step::Scale {
+                    role: Role::Stable, ..
+                } => "s",
+                Step::Analysis(_) => "a",
+                Step::Pause { .. } => "p",
+                Step::Promote => "P",
+                Step::Retire { .. } => "R",
+                _ => "?",
+            })
+            .collect();
+        assert_eq!(kinds.join(""), "csapcsapcsPR");
+        assert!(plan.validate(&SIDE).is_ok());
+
+        let mut bad = r.clone();
+        bad.analysis.as_mut().unwrap().policy.count = None;
+        let e = bad.plan(&test_ctx(3, SIDE, true)).unwrap_err();
+        assert_eq!(e.field(), "analysis.policy.count");
+    }
+
+    #[test]
+    fn refuses_plans_too_long_instead_of_exhausting_memory() {
+        let r = rolling(IntOrPercent::Count(1), IntOrPercent::Count(0));
+        let e = r.plan(&test_ctx(1_000_000, SIDE, true)).unwrap_err();
+        assert_eq!(e.field(), "max_surge, max_unavailable");
+        assert!(e.to_string().contains("raise max_surge"), "{e}");
+        let r = rolling(IntOrPercent::Percent(25), IntOrPercent::Count(0));
+        let plan = r
+            .plan(&test_ctx(u32::MAX, Capabilities::ALL, true))
+            .unwrap();
+        assert!(plan.steps.len() < 30, "{}", plan.describe());
+    }
+
+    #[test]
+    fn bad_context_is_refused() {
+        let e = Rolling::default()
+            .plan(&test_ctx(0, SIDE, true))
+            .unwrap_err();
+        assert_eq!(e.field(), "replicas");
+        let mut ctx = test_ctx(3, SIDE, true);
+        ctx.candidate = ctx.stable.clone().unwrap();
+        assert_eq!(
+            Rolling::default().plan(&ctx).unwrap_err().field(),
+            "candidate"
+        );
     }
 }

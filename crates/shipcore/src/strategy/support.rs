@@ -181,7 +181,26 @@ pub(crate) fn finish(
     })
 }
 
+/// A context for unit tests: `web-v1` stable (when `with_stable`), `web-v2` candidate.
 #[cfg(test)]
+pub(crate) fn test_ctx(
+    replicas: u32,
+    caps: crate::driver::Capabilities,
+    with_stable: bool,
+) -> PlanContext {
+    use crate::model::{Revision, Target};
+    let rev = |id: &str, v: u64| Revision::new(id, semver::Version::new(v, 0, 0), id);
+    PlanContext {
+        target: Target::new("web", "production"),
+        stable: with_stable.then(|| rev("web-v1", 1)),
+        candidate: rev("web-v2", 2),
+        replicas,
+        capabilities: caps,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -262,23 +281,5 @@ mod tests {
             "g[1]"
         );
         assert!(check_gates(&["a".into()], "g").is_ok());
-    }
-}
-
-/// A context for unit tests: `web-v1` stable (when `with_stable`), `web-v2` candidate.
-#[cfg(test)]
-pub(crate) fn test_ctx(
-    replicas: u32,
-    caps: crate::driver::Capabilities,
-    with_stable: bool,
-) -> PlanContext {
-    use crate::model::{Revision, Target};
-    let rev = |id: &str, v: u64| Revision::new(id, semver::Version::new(v, 0, 0), id);
-    PlanContext {
-        target: Target::new("web", "production"),
-        stable: with_stable.then(|| rev("web-v1", 1)),
-        candidate: rev("web-v2", 2),
-        replicas,
-        capabilities: caps,
     }
 }
