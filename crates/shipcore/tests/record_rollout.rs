@@ -1,7 +1,10 @@
 //! Records and reports of a real rollout on the in-memory platform and a simulated clock:
 //! a canary whose second analysis fails and rolls back. The record's JSON shape, the record
 //! rebuilt from the journal, the comparison table, the ship report and the runbook.
+#![allow(clippy::unwrap_used)]
 
+// tests/common is shared (not ours); its `find` has lifetimes clippy calls needless.
+#[allow(clippy::needless_lifetimes)]
 mod common;
 
 use common::*;
@@ -371,6 +374,17 @@ fn runbook_without_weights_or_stable_says_so() {
         "no routing without weighted traffic:\n{md}"
     );
     assert!(md.contains("promote candidate (all traffic) — no-op on this driver"));
+
+    spec.failure_policy = shipcore::engine::FailurePolicy::Freeze;
+    let md = runbook(&spec, &caps);
+    assert!(
+        md.contains("x3 every 1m — failure freezes the rollout"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| On failure | freeze and wait for a person"),
+        "{md}"
+    );
 
     let mut first = the_spec();
     first.stable = None;

@@ -302,6 +302,7 @@ fn verdict_word(s: CheckStatus) -> &'static str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::model::{Revision, WeightSet};

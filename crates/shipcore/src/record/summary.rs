@@ -226,6 +226,7 @@ impl ValidationSummary {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::time::Timestamp;
@@ -336,8 +337,10 @@ mod tests {
                 verdict("health", Outcome::Pass, &[]),
             ],
         )];
-        let mut meta = RecordMeta::default();
-        meta.health_checks = Some(vec!["readiness".into()]);
+        let meta = RecordMeta {
+            health_checks: Some(vec!["readiness".into()]),
+            ..Default::default()
+        };
         assert_eq!(
             ValidationSummary::from_events(&events, &meta).health_check,
             CheckStatus::Failed

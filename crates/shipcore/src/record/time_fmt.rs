@@ -139,6 +139,7 @@ pub fn parse_iso8601(text: &str) -> Result<Timestamp, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
