@@ -244,6 +244,17 @@ async fn records_come_from_a_file_journal_too() {
         (DeploymentStatus::Success, "1970-01-01T00:00:00Z")
     );
     assert!(record.rollback.is_none());
+    let md = shipcore::record::ship_report(&record, None);
+    assert!(md.contains("**Status: SUCCESS**"), "{md}");
+    assert!(
+        md.contains("No rollback happened. To roll back")
+            && md.contains("`RolloutHandle::abort()` restores 1.0.0"),
+        "{md}"
+    );
+    assert!(
+        md.contains("start a new rollout of 1.0.0 (artifact `web:1.0.0`)"),
+        "{md}"
+    );
     assert_eq!(
         serde_json::to_value(&record).unwrap()["rollback"],
         serde_json::Value::Null

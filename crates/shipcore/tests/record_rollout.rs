@@ -421,3 +421,110 @@ async fn an_operator_abort_is_recorded_as_such() {
     assert_eq!(rb.started_at, "2024-01-15T14:31:30Z");
     assert_eq!(record.validation.health_check, CheckStatus::NotRun);
 }
+
+#[tokio::test]
+async fn frozen_and_paused_rollouts_are_recorded_as_such() {
+    let driver = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
+    let mut s = spec(canary_plan(2, "bad"));
+    s.failure_policy = shipcore::engine::FailurePolicy::Freeze;
+    let mut runner = Runner::builder(
+        driver,
+        Arc::new(SimClock::new(START)),
+        Arc::new(MemoryJournal::new()),
+    )
+    .validator(FnValidator::constant("bad", Outcome::Fail))
+    .build();
+    let report = runner.start(s).await.unwrap();
+    assert_eq!(report.status.phase, Phase::Frozen);
+    let record = DeploymentRecord::from_report(&report, &RecordMeta::default()).unwrap();
+    assert_eq!(record.status, DeploymentStatus::Frozen);
+    assert!(record.rollback.is_none(), "a freeze does not roll back");
+    assert!(
+        record
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("analysis failed"),
+        "{:?}",
+        record.reason
+    );
+
+    // Waiting for a promotion with nobody holding a handle: the runner returns, paused.
+    let driver = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
+    let plan = Plan {
+        strategy: "blue_green".into(),
+        replicas: 2,
+        steps: vec![
+            Step::Scale {
+                role: Role::Candidate,
+                replicas: 2,
+            },
+            Step::Pause { duration: None },
+            Step::Promote,
+        ],
+    };
+    let mut runner = Runner::builder(
+        driver,
+        Arc::new(SimClock::new(START)),
+        Arc::new(MemoryJournal::new()),
+    )
+    .build();
+    let report = runner.start(spec(plan)).await.unwrap();
+    let record = DeploymentRecord::from_report(&report, &RecordMeta::default()).unwrap();
+    assert_eq!(
+        (record.status, record.finished_at.as_deref()),
+        (DeploymentStatus::InProgress, None)
+    );
+    assert_eq!(
+        serde_json::to_value(&record).unwrap()["status"],
+        "in_progress"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_rollback_is_a_new_attempt() {
+    let driver = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let flaky = FnValidator::new("flaky", move |_| {
+        let first = c.fetch_add(1, Ordering::SeqCst) == 0;
+        Ok(Verdict::new(
+            "flaky",
+            if first { Outcome::Fail } else { Outcome::Pass },
+            "checked",
+        ))
+    });
+    let mut runner = Runner::builder(
+        driver,
+        Arc::new(SimClock::new(START)),
+        Arc::new(MemoryJournal::new()),
+    )
+    .validator(flaky)
+    .command_at(
+        START.plus(Duration::from_secs(3600)),
+        shipcore::engine::Command::Retry,
+    )
+    .build();
+    let report = runner.start(spec(canary_plan(2, "flaky"))).await.unwrap();
+    assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
+    let record = DeploymentRecord::from_report(&report, &RecordMeta::default()).unwrap();
+    assert_eq!(
+        (record.status, record.attempts),
+        (DeploymentStatus::Success, 2)
+    );
+    assert!(
+        record.rollback.is_none(),
+        "the final attempt did not roll back"
+    );
+    let flaky = &record.validation.validators[0];
+    assert_eq!(
+        (flaky.passed, flaky.failed),
+        (6, 0),
+        "only the final attempt is summarized"
+    );
+    assert_eq!(
+        record.deployed_at, "2024-01-15T14:30:00Z",
+        "deployedAt is the first start"
+    );
+    assert!(record.duration_ms > 3_600_000);
+}
