@@ -1,0 +1,474 @@
+//! [`SimMetrics`]: a [`MetricsSource`] whose numbers follow the [`SimDriver`] it watches:
+//! each revision's injected error rate and latency, weighted by the traffic the platform
+//! routes right now, with small seeded noise.
+//!
+//! # Query vocabulary
+//!
+//! `metric` or `metric{label="value", ...}` (single or double quotes, `=` matchers only):
+//!
+//! | metric | value |
+//! |---|---|
+//! | `error_rate` | fraction of failed requests over the last minute, 0..=1 |
+//! | `latency_p50`, `latency_p95`, `latency_p99` | latency quantile, **seconds** |
+//! | `request_rate` | requests per second |
+//!
+//! Labels: `revision` (id), `version` (semver), `service`, `environment`, `namespace`.
+//! With `revision` or `version` the answer has one series per matching revision that
+//! *serves traffic* (weight > 0 and at least one ready instance); without them, one series
+//! per matching target: the traffic-weighted mix of its revisions (traffic routed to a
+//! revision with no ready instance counts as failed requests; latency mixes the log-normal
+//! distributions of the serving revisions).
+//!
+//! No traffic is no data: a revision with 0 weight or 0 ready instances gives an **empty
+//! vector**, never a zero. An unknown metric, label or syntax is
+//! [`MetricsErrorKind::BadQuery`]. Range queries answer a matrix with one sample per step,
+//! each computed from the platform's current instances at that instant (the simulator
+//! keeps no history). Noise depends only on the seed, the expression and the instant, so
+//! the same query at the same instant gives the same answer.
+//!
+//! Tests can force answers per expression: [`SimMetrics::inject_nan`],
+//! [`SimMetrics::inject_empty`], [`SimMetrics::inject_value`], [`SimMetrics::inject_error`].
+
+use super::rng::{mix64, SimRng};
+use super::sim_driver::SimDriver;
+use super::sim_query::{parse, SimMetric, SimQuery};
+use super::sim_state::{RevisionView, SimSnapshot, TargetRun};
+use crate::metrics::{
+    MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
+};
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Most samples a range query may ask for (as Prometheus).
+pub const MAX_RANGE_POINTS: u64 = 11_000;
+
+/// The error rate is measured over this many seconds of requests (sets the noise).
+const WINDOW_SECS: f64 = 60.0;
+
+/// A forced answer for one expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricsInjection {
+    /// One series whose value is NaN (Prometheus' 0/0).
+    NaN,
+    /// An empty vector.
+    Empty,
+    /// One series with this value.
+    Value(f64),
+    /// The query fails.
+    Error {
+        /// What kind of failure.
+        kind: MetricsErrorKind,
+        /// The message.
+        message: String,
+    },
+}
+
+/// Simulated metrics for the platform a [`SimDriver`] simulates (see the module docs for the
+/// query vocabulary). Cloning gives another handle sharing injections and counters.
+///
+/// ```
+/// use shipcore::clock::SimClock;
+/// use shipcore::metrics::{MetricQuery, MetricsSource, ValueProblem};
+/// use shipcore::model::{Revision, Target};
+/// use shipcore::testing::{Failure, SimDriver, SimMetrics};
+/// use std::sync::Arc;
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let sim = SimDriver::new(Arc::new(SimClock::default()), 1);
+/// let v1 = Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1");
+/// sim.seed_stable(&Target::new("web", "production"), &v1, 3);
+/// sim.inject(&v1, Failure::error_rate(0.2)).unwrap();
+/// let metrics = SimMetrics::new(&sim, 7);
+/// let r = metrics.query(&MetricQuery::instant("error_rate{revision=\"web-v1\"}")).await.unwrap();
+/// assert!((r.single_value().unwrap() - 0.2).abs() < 0.05);
+/// let none = metrics.query(&MetricQuery::instant("error_rate{revision=\"web-v9\"}")).await.unwrap();
+/// assert_eq!(none.single_value(), Err(ValueProblem::Empty));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct SimMetrics {
+    driver: SimDriver,
+    seed: u64,
+    noise: f64,
+    injected: Arc<Mutex<BTreeMap<String, MetricsInjection>>>,
+    queries: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for SimMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimMetrics")
+            .field("seed", &self.seed)
+            .field("noise", &self.noise)
+            .field("queries", &self.query_count())
+            .finish()
+    }
+}
+
+impl SimMetrics {
+    /// Metrics of `driver`'s platform, with noise seeded by `seed`.
+    pub fn new(driver: &SimDriver, seed: u64) -> Self {
+        SimMetrics {
+            driver: driver.clone(),
+            seed,
+            noise: 1.0,
+            injected: Arc::new(Mutex::new(BTreeMap::new())),
+            queries: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Scales the noise (0 gives exact values; default 1). Negative or non-finite counts as 0.
+    pub fn with_noise(mut self, scale: f64) -> Self {
+        self.noise = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            0.0
+        };
+        self
+    }
+
+    fn injections(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, MetricsInjection>> {
+        self.injected.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forces the answer to `expr` (matched after trimming) until cleared.
+    pub fn inject(&self, expr: &str, injection: MetricsInjection) {
+        self.injections().insert(expr.trim().to_string(), injection);
+    }
+    /// `expr` answers one NaN sample.
+    pub fn inject_nan(&self, expr: &str) {
+        self.inject(expr, MetricsInjection::NaN);
+    }
+    /// `expr` answers an empty vector.
+    pub fn inject_empty(&self, expr: &str) {
+        self.inject(expr, MetricsInjection::Empty);
+    }
+    /// `expr` answers `value`.
+    pub fn inject_value(&self, expr: &str, value: f64) {
+        self.inject(expr, MetricsInjection::Value(value));
+    }
+    /// `expr` fails with `kind` and `message`.
+    pub fn inject_error(&self, expr: &str, kind: MetricsErrorKind, message: impl Into<String>) {
+        self.inject(
+            expr,
+            MetricsInjection::Error {
+                kind,
+                message: message.into(),
+            },
+        );
+    }
+    /// Removes the injection for `expr`.
+    pub fn clear(&self, expr: &str) {
+        self.injections().remove(expr.trim());
+    }
+    /// Removes every injection.
+    pub fn clear_all(&self) {
+        self.injections().clear();
+    }
+    /// Queries answered so far (including failed ones).
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    fn noise_rng(&self, expr: &str, at: Timestamp, series: usize) -> SimRng {
+        // FNV-1a of the expression, mixed with the seed, the instant and the series.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in expr.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        SimRng::new(mix64(
+            self.seed ^ mix64(h ^ mix64(at.0 ^ ((series as u64) << 48))),
+        ))
+    }
+
+    /// The series of `q` at `t` (labels, value) with noise.
+    fn evaluate(
+        &self,
+        expr: &str,
+        q: &SimQuery,
+        snap: &SimSnapshot,
+        t: Timestamp,
+    ) -> Vec<(BTreeMap<String, String>, f64)> {
+        let mut out = Vec::new();
+        let per_revision = q.label("revision").is_some() || q.label("version").is_some();
+        for run in snap.targets.values().filter(|r| target_matches(q, r)) {
+            let views = run.view(&snap.config, t);
+            if per_revision {
+                for v in views.iter().filter(|v| serves(v) && revision_matches(q, v)) {
+                    let mut labels = target_labels(run);
+                    labels.insert("revision".into(), v.run.revision.id.0.clone());
+                    labels.insert("version".into(), v.run.revision.version.to_string());
+                    let rps = snap.config.request_rate * v.weight as f64 / 100.0;
+                    let exact = match q.metric {
+                        SimMetric::ErrorRate => v.behaviour.error_rate,
+                        SimMetric::Latency(p) => v.behaviour.latency.quantile_ms(p) / 1000.0,
+                        SimMetric::RequestRate => rps,
+                    };
+                    out.push((labels, exact, rps));
+                }
+            } else if let Some((exact, rps)) =
+                service_value(q.metric, &views, snap.config.request_rate)
+            {
+                out.push((target_labels(run), exact, rps));
+            }
+        }
+        out.into_iter()
+            .enumerate()
+            .map(|(i, (labels, exact, rps))| {
+                let mut rng = self.noise_rng(expr, t, i);
+                (labels, self.noisy(q.metric, exact, rps, &mut rng))
+            })
+            .collect()
+    }
+
+    fn noisy(&self, metric: SimMetric, exact: f64, rps: f64, rng: &mut SimRng) -> f64 {
+        if self.noise == 0.0 {
+            return exact;
+        }
+        match metric {
+            SimMetric::ErrorRate => {
+                // Binomial sampling error of a one-minute window, normal approximation.
+                let n = (rps * WINDOW_SECS).max(1.0);
+                let sd = (exact * (1.0 - exact) / n).sqrt();
+                rng.normal(exact, sd * self.noise).clamp(0.0, 1.0)
+            }
+            SimMetric::Latency(_) => exact * rng.normal(0.0, 0.05 * self.noise).exp(),
+            SimMetric::RequestRate => exact * rng.normal(1.0, 0.02 * self.noise).max(0.0),
+        }
+    }
+
+    fn answer(&self, query: &MetricQuery) -> Result<QueryResult, MetricsError> {
+        let expr = query.expr.trim();
+        let now = self.driver.clock().now();
+        let at = query.at.unwrap_or(now);
+        let times: Vec<Timestamp> = match &query.range {
+            None => vec![at],
+            Some(r) => range_times(expr, r.start, r.end, r.step)?,
+        };
+        let injected = self.injections().get(expr).cloned();
+        if let Some(inj) = injected {
+            let one = |v: f64| Series {
+                labels: BTreeMap::new(),
+                samples: times.iter().map(|&t| Sample { at: t, value: v }).collect(),
+            };
+            let series = match inj {
+                MetricsInjection::Error { kind, message } => {
+                    return Err(MetricsError::new(kind, expr, message))
+                }
+                MetricsInjection::Empty => vec![],
+                MetricsInjection::NaN => vec![one(f64::NAN)],
+                MetricsInjection::Value(v) => vec![one(v)],
+            };
+            return Ok(shape(query, series));
+        }
+        let q = parse(expr)?;
+        let mut series: BTreeMap<BTreeMap<String, String>, Vec<Sample>> = BTreeMap::new();
+        self.driver.with_state(|snap| {
+            for &t in &times {
+                for (labels, value) in self.evaluate(expr, &q, snap, t) {
+                    series
+                        .entry(labels)
+                        .or_default()
+                        .push(Sample { at: t, value });
+                }
+            }
+        });
+        let series = series
+            .into_iter()
+            .map(|(labels, samples)| Series { labels, samples })
+            .collect();
+        Ok(shape(query, series))
+    }
+}
+
+fn shape(query: &MetricQuery, series: Vec<Series>) -> QueryResult {
+    if query.range.is_some() {
+        QueryResult::Matrix(series)
+    } else {
+        QueryResult::Vector(series)
+    }
+}
+
+fn range_times(
+    expr: &str,
+    start: Timestamp,
+    end: Timestamp,
+    step: std::time::Duration,
+) -> Result<Vec<Timestamp>, MetricsError> {
+    let bad = |m: String| MetricsError::new(MetricsErrorKind::BadQuery, expr, m);
+    let step_ms = step.as_millis() as u64;
+    if step_ms == 0 {
+        return Err(bad("range step must be at least 1ms".into()));
+    }
+    if end < start {
+        return Err(bad(format!("range end {end} is before its start {start}")));
+    }
+    let points = (end.0 - start.0) / step_ms + 1;
+    if points > MAX_RANGE_POINTS {
+        return Err(bad(format!(
+            "range asks for {points} points; at most {MAX_RANGE_POINTS} (use a larger step)"
+        )));
+    }
+    Ok((0..points)
+        .map(|i| Timestamp(start.0 + i * step_ms))
+        .collect())
+}
+
+fn serves(v: &RevisionView<'_>) -> bool {
+    v.weight > 0 && v.ready > 0
+}
+
+fn target_matches(q: &SimQuery, run: &TargetRun) -> bool {
+    q.label("service").is_none_or(|s| s == run.target.service)
+        && q.label("environment")
+            .is_none_or(|e| e == run.target.environment)
+        && q.label("namespace")
+            .is_none_or(|n| n == run.target.namespace.as_deref().unwrap_or(""))
+}
+
+fn revision_matches(q: &SimQuery, v: &RevisionView<'_>) -> bool {
+    q.label("revision").is_none_or(|r| r == v.run.revision.id.0)
+        && q.label("version")
+            .is_none_or(|ver| ver == v.run.revision.version.to_string())
+}
+
+fn target_labels(run: &TargetRun) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    labels.insert("service".into(), run.target.service.clone());
+    labels.insert("environment".into(), run.target.environment.clone());
+    if let Some(ns) = &run.target.namespace {
+        labels.insert("namespace".into(), ns.clone());
+    }
+    labels
+}
+
+/// The whole target's value and request rate, or `None` when it gets no traffic.
+fn service_value(
+    metric: SimMetric,
+    views: &[RevisionView<'_>],
+    request_rate: f64,
+) -> Option<(f64, f64)> {
+    let routed: f64 = views.iter().map(|v| v.weight as f64).sum();
+    if routed == 0.0 {
+        return None;
+    }
+    let rps = request_rate * routed / 100.0;
+    let serving: Vec<&RevisionView<'_>> = views.iter().filter(|v| serves(v)).collect();
+    let value = match metric {
+        SimMetric::RequestRate => rps,
+        SimMetric::ErrorRate => {
+            // Traffic routed to a revision without ready instances fails (503).
+            let failed: f64 = views
+                .iter()
+                .map(|v| {
+                    let w = v.weight as f64;
+                    if serves(v) {
+                        w * v.behaviour.error_rate
+                    } else {
+                        w
+                    }
+                })
+                .sum();
+            failed / routed
+        }
+        SimMetric::Latency(p) => {
+            if serving.is_empty() {
+                return None;
+            }
+            mixture_quantile(&serving, p) / 1000.0
+        }
+    };
+    Some((value, rps))
+}
+
+/// The `p` quantile (ms) of the traffic-weighted mixture of the revisions' log-normals.
+fn mixture_quantile(serving: &[&RevisionView<'_>], p: f64) -> f64 {
+    let comps: Vec<(f64, f64, f64)> = serving
+        .iter()
+        .map(|v| {
+            let l = v.behaviour.latency;
+            let sigma = (l.p95_ms / l.p50_ms).ln() / 1.644_853_626_951_472_2;
+            (v.weight as f64, l.p50_ms.ln(), sigma)
+        })
+        .collect();
+    let total: f64 = comps.iter().map(|c| c.0).sum();
+    let cdf = |x: f64| {
+        comps
+            .iter()
+            .map(|&(w, mu, sigma)| {
+                let f = if sigma > 0.0 {
+                    normal_cdf((x - mu) / sigma)
+                } else if x >= mu {
+                    1.0
+                } else {
+                    0.0
+                };
+                w * f
+            })
+            .sum::<f64>()
+            / total
+    };
+    let spread = comps.iter().map(|c| c.2).fold(0.0, f64::max) * 10.0 + 1.0;
+    let mut lo = comps.iter().map(|c| c.1).fold(f64::INFINITY, f64::min) - spread;
+    let mut hi = comps.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max) + spread;
+    for _ in 0..80 {
+        let mid = 0.5 * (lo + hi);
+        if cdf(mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (0.5 * (lo + hi)).exp()
+}
+
+/// Standard normal CDF (Abramowitz–Stegun 7.1.26 erf, absolute error below 1.5e-7).
+fn normal_cdf(z: f64) -> f64 {
+    let x = z.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x);
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erf = 1.0 - poly * (-x * x).exp();
+    if z >= 0.0 {
+        0.5 * (1.0 + erf)
+    } else {
+        0.5 * (1.0 - erf)
+    }
+}
+
+#[async_trait]
+impl MetricsSource for SimMetrics {
+    async fn query(&self, query: &MetricQuery) -> Result<QueryResult, MetricsError> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.answer(query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_cdf_matches_known_values() {
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(1.644_853_6) - 0.95).abs() < 1e-6);
+        assert!((normal_cdf(-1.959_964) - 0.025).abs() < 1e-6);
+    }
+
+    #[test]
+    fn range_times_are_inclusive_and_bounded() {
+        let d = std::time::Duration::from_secs(30);
+        let t = range_times("x", Timestamp(0), Timestamp(60_000), d).unwrap();
+        assert_eq!(t, vec![Timestamp(0), Timestamp(30_000), Timestamp(60_000)]);
+        let e = range_times("x", Timestamp(0), Timestamp(u64::MAX / 2), d).unwrap_err();
+        assert!(e.message.contains("at most 11000"), "{}", e.message);
+        let e = range_times("x", Timestamp(10), Timestamp(0), d).unwrap_err();
+        assert!(e.message.contains("before its start"), "{}", e.message);
+        let e =
+            range_times("x", Timestamp(0), Timestamp(10), std::time::Duration::ZERO).unwrap_err();
+        assert_eq!(e.kind, MetricsErrorKind::BadQuery);
+    }
+}

@@ -1,0 +1,175 @@
+//! The query vocabulary of [`SimMetrics`](super::SimMetrics): `metric{label="value", ...}`
+//! with a handful of metric names and `=` matchers only. Parsing only; evaluation lives
+//! with the metrics source.
+
+use crate::metrics::{MetricsError, MetricsErrorKind};
+
+/// The metrics the simulator knows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SimMetric {
+    /// Fraction of failed requests over the last minute (0..=1).
+    ErrorRate,
+    /// Latency quantile in seconds (0.5, 0.95 or 0.99).
+    Latency(f64),
+    /// Requests per second.
+    RequestRate,
+}
+
+impl SimMetric {
+    /// Every metric name, for error messages.
+    pub const NAMES: &'static str =
+        "error_rate, latency_p50, latency_p95, latency_p99, request_rate";
+
+    fn from_name(name: &str) -> Option<SimMetric> {
+        Some(match name {
+            "error_rate" => SimMetric::ErrorRate,
+            "latency_p50" => SimMetric::Latency(0.5),
+            "latency_p95" => SimMetric::Latency(0.95),
+            "latency_p99" => SimMetric::Latency(0.99),
+            "request_rate" => SimMetric::RequestRate,
+            _ => return None,
+        })
+    }
+}
+
+/// Labels a selector may use.
+pub const LABELS: [&str; 5] = ["revision", "version", "service", "environment", "namespace"];
+
+/// A parsed query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimQuery {
+    /// Which metric.
+    pub metric: SimMetric,
+    /// `label = value` matchers, in the order written.
+    pub matchers: Vec<(String, String)>,
+}
+
+impl SimQuery {
+    /// The value a label must have, if the query says.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.matchers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses `error_rate`, `latency_p95{revision="web-v2"}`,
+/// `request_rate{service="web", environment='production'}`.
+pub fn parse(expr: &str) -> Result<SimQuery, MetricsError> {
+    let bad = |msg: String| MetricsError::new(MetricsErrorKind::BadQuery, expr, msg);
+    let s = expr.trim();
+    let name_end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    let name = &s[..name_end];
+    if name.is_empty() {
+        return Err(bad(format!(
+            "expected a metric name ({}) at the start of the query",
+            SimMetric::NAMES
+        )));
+    }
+    let metric = SimMetric::from_name(name).ok_or_else(|| {
+        bad(format!(
+            "unknown metric {name:?}; the simulator knows {}",
+            SimMetric::NAMES
+        ))
+    })?;
+    let rest = s[name_end..].trim();
+    let mut matchers = Vec::new();
+    if rest.is_empty() {
+        return Ok(SimQuery { metric, matchers });
+    }
+    let Some(inner) = rest.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
+        return Err(bad(format!(
+            "expected `{{label=\"value\", ...}}` after {name}, found {rest:?}"
+        )));
+    };
+    let mut cur = inner.trim();
+    while !cur.is_empty() {
+        let eq = cur
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(cur.len());
+        let label = &cur[..eq];
+        if !LABELS.contains(&label) {
+            return Err(bad(format!(
+                "unknown label {label:?}; selectors may use {}",
+                LABELS.join(", ")
+            )));
+        }
+        cur = cur[eq..].trim_start();
+        if cur.starts_with("!=") || cur.starts_with("=~") || cur.starts_with("!~") {
+            return Err(bad(format!(
+                "label {label}: only exact `=` matchers are supported"
+            )));
+        }
+        let Some(after) = cur.strip_prefix('=') else {
+            return Err(bad(format!(
+                "label {label}: expected `=` and a quoted value"
+            )));
+        };
+        cur = after.trim_start();
+        let quote = cur.chars().next().filter(|c| *c == '"' || *c == '\'');
+        let Some(q) = quote else {
+            return Err(bad(format!("label {label}: the value must be quoted")));
+        };
+        let Some(close) = cur[1..].find(q) else {
+            return Err(bad(format!("label {label}: unterminated quoted value")));
+        };
+        let value = &cur[1..1 + close];
+        if matchers.iter().any(|(k, _)| k == label) {
+            return Err(bad(format!("label {label} is given twice")));
+        }
+        matchers.push((label.to_string(), value.to_string()));
+        cur = cur[close + 2..].trim_start();
+        if let Some(after) = cur.strip_prefix(',') {
+            cur = after.trim_start();
+        } else if !cur.is_empty() {
+            return Err(bad(format!(
+                "expected `,` or `}}` after label {label}, found {cur:?}"
+            )));
+        }
+    }
+    Ok(SimQuery { metric, matchers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_and_selectors() {
+        let q = parse("error_rate").unwrap();
+        assert_eq!(q.metric, SimMetric::ErrorRate);
+        assert!(q.matchers.is_empty());
+        let q = parse(" latency_p95{ revision = \"web-v2\" , service='web', } ").unwrap();
+        assert_eq!(q.metric, SimMetric::Latency(0.95));
+        assert_eq!(q.label("revision"), Some("web-v2"));
+        assert_eq!(q.label("service"), Some("web"));
+        assert_eq!(q.label("version"), None);
+        assert_eq!(
+            parse("request_rate{}").unwrap().metric,
+            SimMetric::RequestRate
+        );
+    }
+
+    #[test]
+    fn errors_are_bad_queries_that_say_what_is_wrong() {
+        for (expr, needle) in [
+            ("cpu_usage", "unknown metric \"cpu_usage\""),
+            ("", "expected a metric name"),
+            ("error_rate{pod=\"x\"}", "unknown label \"pod\""),
+            ("error_rate{revision!=\"x\"}", "only exact `=`"),
+            ("error_rate{revision=x}", "must be quoted"),
+            ("error_rate{revision=\"x}", "unterminated"),
+            ("error_rate{revision=\"x\" version=\"1\"}", "expected `,`"),
+            ("error_rate{revision=\"a\",revision=\"b\"}", "twice"),
+            ("rate(error_rate[5m])", "unknown metric \"rate\""),
+            ("error_rate[5m]", "expected `{label"),
+        ] {
+            let e = parse(expr).unwrap_err();
+            assert_eq!(e.kind, MetricsErrorKind::BadQuery, "{expr}");
+            assert!(e.message.contains(needle), "{expr}: {}", e.message);
+        }
+    }
+}

@@ -1,0 +1,591 @@
+//! The simulated platform's state as plain data ([`SimSnapshot`]) and the pure rules that
+//! change it: deploy, scale, route, retire, flags, and readiness/weights as seen at an instant.
+//! No clock and no lock here: callers pass `now`.
+
+use super::rng::SimRng;
+use super::sim_config::{Behaviour, CrashLoop, SimConfig};
+use crate::driver::DriverError;
+use crate::model::{Action, FleetState, Revision, RevisionId, RevisionState, Target, WeightSet};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the snapshot layout.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// One running instance (a pod, a task, a container).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Unique within the simulator.
+    pub id: u64,
+    /// When it was started.
+    pub started_at: Timestamp,
+    /// When it passes readiness (unless its version crash-loops).
+    pub ready_at: Timestamp,
+}
+
+impl Instance {
+    /// Whether it is ready at `now` under `crash`.
+    pub fn is_ready(&self, now: Timestamp, crash: Option<CrashLoop>) -> bool {
+        if now < self.ready_at {
+            return false;
+        }
+        match crash {
+            None => true,
+            Some(CrashLoop { after: None }) => false,
+            Some(CrashLoop { after: Some(d) }) => now < self.ready_at.plus(d),
+        }
+    }
+}
+
+/// One revision on one target, with its instances (desired replicas = instance count).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionRun {
+    /// What runs.
+    pub revision: Revision,
+    /// Its instances, oldest first.
+    pub instances: Vec<Instance>,
+}
+
+/// Everything one target runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetRun {
+    /// Which target.
+    pub target: Target,
+    /// Revisions in the order they were first deployed.
+    pub revisions: Vec<RevisionRun>,
+    /// The traffic split last routed, or `None` when traffic follows ready replicas.
+    #[serde(default)]
+    pub routes: Option<Vec<(RevisionId, u8)>>,
+    /// Feature flags (name → percent).
+    #[serde(default)]
+    pub flags: BTreeMap<String, u8>,
+}
+
+/// How many driver calls were made, by kind (the 1-based numbers scripted faults refer to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CallCounts {
+    /// All calls (`observe` and `apply`).
+    pub total: u64,
+    /// `observe` calls.
+    pub observe: u64,
+    /// `apply` calls.
+    pub apply: u64,
+}
+
+/// Which counter a scripted fault watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallKind {
+    /// Any call.
+    Any,
+    /// `observe` calls only.
+    Observe,
+    /// `apply` calls only.
+    Apply,
+}
+
+/// "Fail the `n`th call of this kind with this error" (fires once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptedFault {
+    /// Which counter.
+    pub on: CallKind,
+    /// 1-based call number.
+    pub n: u64,
+    /// The error (its `operation` is filled in from the call).
+    pub error: DriverError,
+}
+
+/// The whole simulated platform, serializable: restore it in another process and it goes on
+/// exactly as this one would.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimSnapshot {
+    /// Layout version ([`SNAPSHOT_FORMAT`]).
+    pub format: u32,
+    /// Clock reading when the snapshot was taken (restore the clock to it).
+    pub taken_at: Timestamp,
+    /// Configuration and injected failures.
+    pub config: SimConfig,
+    /// The driver's random generator (transient faults).
+    pub rng: SimRng,
+    /// Calls made so far.
+    pub calls: CallCounts,
+    /// Next instance id.
+    pub next_instance: u64,
+    /// Targets by their display name (`ns/service@environment`).
+    pub targets: BTreeMap<String, TargetRun>,
+    /// Scripted faults not yet fired.
+    #[serde(default)]
+    pub scripted: Vec<ScriptedFault>,
+    /// Artifacts whose deployment fails permanently, with the platform's message.
+    #[serde(default)]
+    pub bad_artifacts: BTreeMap<String, String>,
+}
+
+impl SimSnapshot {
+    /// An empty platform.
+    pub fn new(config: SimConfig) -> Self {
+        SimSnapshot {
+            format: SNAPSHOT_FORMAT,
+            taken_at: Timestamp::ZERO,
+            rng: SimRng::new(config.seed),
+            config,
+            calls: CallCounts::default(),
+            next_instance: 1,
+            targets: BTreeMap::new(),
+            scripted: Vec::new(),
+            bad_artifacts: BTreeMap::new(),
+        }
+    }
+
+    /// The run of a target, if it has any.
+    pub fn target(&self, target: &Target) -> Option<&TargetRun> {
+        self.targets.get(&target.to_string())
+    }
+
+    fn target_mut(&mut self, target: &Target) -> &mut TargetRun {
+        self.targets
+            .entry(target.to_string())
+            .or_insert_with(|| TargetRun {
+                target: target.clone(),
+                revisions: Vec::new(),
+                routes: None,
+                flags: BTreeMap::new(),
+            })
+    }
+
+    fn new_instances(
+        &mut self,
+        n: u32,
+        now: Timestamp,
+        boot: std::time::Duration,
+    ) -> Vec<Instance> {
+        let first = self.next_instance;
+        self.next_instance += n as u64;
+        (0..n as u64)
+            .map(|i| Instance {
+                id: first + i,
+                started_at: now,
+                ready_at: now.plus(boot),
+            })
+            .collect()
+    }
+
+    /// Replaces whatever `target` runs with `replicas` ready instances of `revision`.
+    pub fn seed_stable(
+        &mut self,
+        target: &Target,
+        revision: &Revision,
+        replicas: u32,
+        now: Timestamp,
+    ) {
+        let instances = self.new_instances(replicas, now, std::time::Duration::ZERO);
+        let t = self.target_mut(target);
+        t.revisions = vec![RevisionRun {
+            revision: revision.clone(),
+            instances,
+        }];
+        t.routes = None;
+    }
+
+    /// The fleet of `target` at `now`.
+    pub fn fleet(&self, target: &Target, now: Timestamp) -> FleetState {
+        match self.target(target) {
+            Some(t) => t.fleet(&self.config, now),
+            None => FleetState::default(),
+        }
+    }
+
+    /// Applies one action at `now`: the platform's rules, without faults.
+    pub fn apply(
+        &mut self,
+        target: &Target,
+        action: &Action,
+        now: Timestamp,
+    ) -> Result<(), DriverError> {
+        let op = || action.describe();
+        let caps = self.config.capabilities;
+        match action {
+            Action::Deploy { revision, replicas } => {
+                if revision.id.0.trim().is_empty() {
+                    return Err(DriverError::permanent(
+                        op(),
+                        "revision id must not be empty",
+                    ));
+                }
+                if let Some(msg) = self.bad_artifacts.get(&revision.artifact) {
+                    return Err(DriverError::permanent(op(), msg.clone()));
+                }
+                if !caps.side_by_side && *replicas > 0 {
+                    if let Some(other) = self.target(target).and_then(|t| {
+                        t.revisions
+                            .iter()
+                            .find(|r| r.revision.id != revision.id && !r.instances.is_empty())
+                    }) {
+                        return Err(DriverError::permanent(
+                            op(),
+                            format!(
+                                "this platform cannot run two revisions side by side and {} still has {} replicas (capability side_by_side is off)",
+                                other.revision.id,
+                                other.instances.len()
+                            ),
+                        ));
+                    }
+                }
+                let b = self.config.behaviour(revision);
+                let existing = self.target(target).and_then(|t| {
+                    t.revisions
+                        .iter()
+                        .position(|r| r.revision.id == revision.id)
+                        .map(|i| (i, t.revisions[i].revision != *revision))
+                });
+                match existing {
+                    Some((i, true)) => {
+                        // A new spec under the same id: every instance is replaced.
+                        let fresh = self.new_instances(*replicas, now, b.boot);
+                        let run = &mut self.target_mut(target).revisions[i];
+                        run.revision = revision.clone();
+                        run.instances = fresh;
+                    }
+                    Some((i, false)) => self.resize(target, i, *replicas, now, b),
+                    None => {
+                        let instances = self.new_instances(*replicas, now, b.boot);
+                        self.target_mut(target).revisions.push(RevisionRun {
+                            revision: revision.clone(),
+                            instances,
+                        });
+                    }
+                }
+                Ok(())
+            }
+            Action::Scale { revision, replicas } => {
+                let found = self.target(target).and_then(|t| {
+                    t.revisions
+                        .iter()
+                        .position(|r| &r.revision.id == revision)
+                        .map(|i| (i, self.config.behaviour(&t.revisions[i].revision)))
+                });
+                let Some((i, b)) = found else {
+                    return Err(DriverError::permanent(
+                        op(),
+                        format!(
+                            "revision {revision} is not deployed on {target} (known: {})",
+                            self.known(target)
+                        ),
+                    ));
+                };
+                self.resize(target, i, *replicas, now, b);
+                Ok(())
+            }
+            Action::Route { weights } => {
+                if !caps.weighted_traffic {
+                    return Err(DriverError::permanent(
+                        op(),
+                        "this platform cannot split traffic by weight (capability weighted_traffic is off)",
+                    ));
+                }
+                let routes = self
+                    .check_route(target, weights)
+                    .map_err(|m| DriverError::permanent(op(), m))?;
+                self.target_mut(target).routes = Some(routes);
+                Ok(())
+            }
+            Action::Retire { revision } => {
+                let key = target.to_string();
+                if let Some(t) = self.targets.get_mut(&key) {
+                    t.revisions.retain(|r| &r.revision.id != revision);
+                    if let Some(routes) = &mut t.routes {
+                        routes.retain(|(r, _)| r != revision);
+                        if routes.is_empty() {
+                            t.routes = None;
+                        }
+                    }
+                    if t.revisions.is_empty() && t.flags.is_empty() {
+                        self.targets.remove(&key);
+                    }
+                }
+                Ok(())
+            }
+            Action::SetFlag { flag, percent } => {
+                if !caps.feature_flags {
+                    return Err(DriverError::permanent(
+                        op(),
+                        "this platform manages no feature flags (capability feature_flags is off)",
+                    ));
+                }
+                if flag.trim().is_empty() {
+                    return Err(DriverError::permanent(op(), "flag name must not be empty"));
+                }
+                if *percent > 100 {
+                    return Err(DriverError::permanent(
+                        op(),
+                        format!("flag percent {percent} is not within 0..=100"),
+                    ));
+                }
+                self.target_mut(target).flags.insert(flag.clone(), *percent);
+                Ok(())
+            }
+        }
+    }
+
+    fn known(&self, target: &Target) -> String {
+        let names: Vec<&str> = self
+            .target(target)
+            .map(|t| t.revisions.iter().map(|r| r.revision.id.as_str()).collect())
+            .unwrap_or_default();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    fn check_route(
+        &self,
+        target: &Target,
+        weights: &WeightSet,
+    ) -> Result<Vec<(RevisionId, u8)>, String> {
+        let listed: Vec<String> = weights.0.iter().map(|(r, w)| format!("{r}={w}%")).collect();
+        if weights.total() != 100 {
+            return Err(format!(
+                "route weights must sum to 100, got {} ({})",
+                weights.total(),
+                listed.join(" ")
+            ));
+        }
+        let mut routes = Vec::with_capacity(weights.0.len());
+        for (i, (id, w)) in weights.0.iter().enumerate() {
+            if weights.0[..i].iter().any(|(other, _)| other == id) {
+                return Err(format!(
+                    "route names revision {id} twice ({})",
+                    listed.join(" ")
+                ));
+            }
+            let known = self
+                .target(target)
+                .is_some_and(|t| t.revisions.iter().any(|r| &r.revision.id == id));
+            if !known {
+                if *w > 0 {
+                    return Err(format!(
+                        "route sends {w}% to revision {id}, which is not deployed on {target} (known: {})",
+                        self.known(target)
+                    ));
+                }
+                // A zero weight for a revision that is gone is harmless (a retried rollback).
+                continue;
+            }
+            routes.push((id.clone(), *w));
+        }
+        Ok(routes)
+    }
+
+    /// Sets revision `i` of `target` to `replicas`: new instances boot from `now`; scaling
+    /// down removes not-ready instances first, then the newest.
+    fn resize(&mut self, target: &Target, i: usize, replicas: u32, now: Timestamp, b: Behaviour) {
+        let count = self.target_mut(target).revisions[i].instances.len();
+        let want = replicas as usize;
+        if want > count {
+            let fresh = self.new_instances((want - count) as u32, now, b.boot);
+            self.target_mut(target).revisions[i].instances.extend(fresh);
+        } else if want < count {
+            let run = &mut self.target_mut(target).revisions[i];
+            // Sort key: not-ready before ready, then newest (highest id) first.
+            let mut order: Vec<(bool, std::cmp::Reverse<u64>)> = run
+                .instances
+                .iter()
+                .map(|x| (x.is_ready(now, b.crash), std::cmp::Reverse(x.id)))
+                .collect();
+            order.sort_unstable();
+            let doomed: Vec<u64> = order[..count - want].iter().map(|(_, id)| id.0).collect();
+            run.instances.retain(|x| !doomed.contains(&x.id));
+        }
+    }
+}
+
+/// One revision as the platform serves it at an instant.
+#[derive(Debug, Clone)]
+pub struct RevisionView<'a> {
+    /// The run.
+    pub run: &'a RevisionRun,
+    /// Its resolved behaviour.
+    pub behaviour: Behaviour,
+    /// Ready instances.
+    pub ready: u32,
+    /// Traffic share, percent.
+    pub weight: u8,
+}
+
+impl TargetRun {
+    /// Every revision with readiness and weight at `now`.
+    pub fn view(&self, config: &SimConfig, now: Timestamp) -> Vec<RevisionView<'_>> {
+        let mut views: Vec<RevisionView<'_>> = self
+            .revisions
+            .iter()
+            .map(|run| {
+                let behaviour = config.behaviour(&run.revision);
+                let ready = run
+                    .instances
+                    .iter()
+                    .filter(|x| x.is_ready(now, behaviour.crash))
+                    .count() as u32;
+                RevisionView {
+                    run,
+                    behaviour,
+                    ready,
+                    weight: 0,
+                }
+            })
+            .collect();
+        match (&self.routes, config.capabilities.weighted_traffic) {
+            (Some(routes), true) => {
+                for v in &mut views {
+                    v.weight = routes
+                        .iter()
+                        .find(|(id, _)| *id == v.run.revision.id)
+                        .map(|(_, w)| *w)
+                        .unwrap_or(0);
+                }
+            }
+            _ => {
+                let shares = ready_shares(&views.iter().map(|v| v.ready).collect::<Vec<_>>());
+                for (v, w) in views.iter_mut().zip(shares) {
+                    v.weight = w;
+                }
+            }
+        }
+        views
+    }
+
+    /// The fleet at `now`.
+    pub fn fleet(&self, config: &SimConfig, now: Timestamp) -> FleetState {
+        let revisions = self
+            .view(config, now)
+            .into_iter()
+            .map(|v| RevisionState {
+                revision: v.run.revision.id.clone(),
+                desired: v.run.instances.len() as u32,
+                ready: v.ready,
+                updated: v.run.instances.len() as u32,
+                weight: v.weight,
+            })
+            .collect();
+        FleetState {
+            revisions,
+            flags: self.flags.clone(),
+        }
+    }
+}
+
+/// Percent shares proportional to `ready`, summing to 100 when any is ready (largest
+/// remainder; ties go to the earlier revision).
+pub fn ready_shares(ready: &[u32]) -> Vec<u8> {
+    let total: u64 = ready.iter().map(|&r| r as u64).sum();
+    if total == 0 {
+        return vec![0; ready.len()];
+    }
+    let mut shares: Vec<u8> = ready
+        .iter()
+        .map(|&r| (r as u64 * 100 / total) as u8)
+        .collect();
+    let given: u64 = shares.iter().map(|&s| s as u64).sum();
+    let mut by_remainder: Vec<(u64, usize)> = ready
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| (r as u64 * 100 % total, i))
+        .collect();
+    // Largest remainder first; on a tie the earlier index first.
+    by_remainder.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(_, i) in by_remainder.iter().take((100 - given) as usize) {
+        shares[i] += 1;
+    }
+    shares
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn t() -> Target {
+        Target::new("web", "prod")
+    }
+    fn rev(id: &str) -> Revision {
+        Revision::new(id, "1.0.0".parse().unwrap(), format!("web:{id}"))
+    }
+    fn deploy(s: &mut SimSnapshot, id: &str, n: u32, now: u64) -> Result<(), DriverError> {
+        s.apply(
+            &t(),
+            &Action::Deploy {
+                revision: rev(id),
+                replicas: n,
+            },
+            Timestamp(now),
+        )
+    }
+
+    #[test]
+    fn ready_shares_sum_to_100_and_are_deterministic() {
+        assert_eq!(ready_shares(&[1, 1, 1]), vec![34, 33, 33]);
+        assert_eq!(ready_shares(&[3, 0]), vec![100, 0]);
+        assert_eq!(ready_shares(&[0, 0]), vec![0, 0]);
+        assert_eq!(ready_shares(&[1, 2]), vec![33, 67]);
+        assert_eq!(ready_shares(&[2, 1]), vec![67, 33]);
+        for n in 1..30u32 {
+            let v = ready_shares(&[n, 7, 30 - n]);
+            assert_eq!(v.iter().map(|&x| x as u32).sum::<u32>(), 100, "{n}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn scale_down_removes_not_ready_then_newest() {
+        let mut s = SimSnapshot::new(SimConfig::default());
+        deploy(&mut s, "a", 2, 0).unwrap(); // ids 1, 2 ready at 10 s
+        deploy(&mut s, "a", 4, 20_000).unwrap(); // ids 3, 4 ready at 30 s
+        deploy(&mut s, "a", 3, 25_000).unwrap(); // removes 4 (not ready, newest)
+        let ids: Vec<u64> = s.target(&t()).unwrap().revisions[0]
+            .instances
+            .iter()
+            .map(|x| x.id)
+            .collect();
+        assert_eq!(ids, vec![1, 2, 3]);
+        deploy(&mut s, "a", 1, 40_000).unwrap(); // all ready: removes newest 3 then 2
+        let ids: Vec<u64> = s.target(&t()).unwrap().revisions[0]
+            .instances
+            .iter()
+            .map(|x| x.id)
+            .collect();
+        assert_eq!(ids, vec![1]);
+    }
+
+    #[test]
+    fn crash_after_makes_instances_unready_later() {
+        let x = Instance {
+            id: 1,
+            started_at: Timestamp(0),
+            ready_at: Timestamp(10_000),
+        };
+        let crash = Some(CrashLoop {
+            after: Some(Duration::from_secs(30)),
+        });
+        assert!(!x.is_ready(Timestamp(9_999), crash));
+        assert!(x.is_ready(Timestamp(10_000), crash));
+        assert!(x.is_ready(Timestamp(39_999), crash));
+        assert!(!x.is_ready(Timestamp(40_000), crash));
+        assert!(!x.is_ready(Timestamp(50_000), Some(CrashLoop { after: None })));
+    }
+
+    #[test]
+    fn retire_of_the_last_revision_forgets_the_target() {
+        let mut s = SimSnapshot::new(SimConfig::default());
+        deploy(&mut s, "a", 1, 0).unwrap();
+        s.apply(
+            &t(),
+            &Action::Retire {
+                revision: "a".into(),
+            },
+            Timestamp(0),
+        )
+        .unwrap();
+        assert!(s.targets.is_empty());
+    }
+}
