@@ -1,5 +1,6 @@
 //! The fleet simulator as a driver: boot over simulated time, scaling, routing rules,
 //! retire, capabilities, failure injection, API faults and determinism.
+#![allow(clippy::unwrap_used)]
 
 use shipcore::clock::{Clock, SimClock};
 use shipcore::driver::{Capabilities, Driver, DriverError, ErrorKind};

@@ -1,6 +1,7 @@
 //! The mockall mocks of every trait (feature `mock`), each used through an `Arc<dyn Trait>`
 //! as the engine holds them, with expectations on arguments and call counts.
 #![cfg(feature = "mock")]
+#![allow(clippy::unwrap_used)]
 
 use shipcore::clock::{Clock, MockClock};
 use shipcore::driver::{Capabilities, Driver, DriverError, MockDriver};

@@ -319,18 +319,27 @@ fn serves(v: &RevisionView<'_>) -> bool {
     v.weight > 0 && v.ready > 0
 }
 
+/// True when the query does not constrain `label` or asks for exactly `have`.
+fn label_ok(q: &SimQuery, label: &str, have: &str) -> bool {
+    q.label(label).map_or(true, |want| want == have)
+}
+
 fn target_matches(q: &SimQuery, run: &TargetRun) -> bool {
-    q.label("service").is_none_or(|s| s == run.target.service)
-        && q.label("environment")
-            .is_none_or(|e| e == run.target.environment)
-        && q.label("namespace")
-            .is_none_or(|n| n == run.target.namespace.as_deref().unwrap_or(""))
+    label_ok(q, "service", &run.target.service)
+        && label_ok(q, "environment", &run.target.environment)
+        && label_ok(
+            q,
+            "namespace",
+            run.target.namespace.as_deref().unwrap_or(""),
+        )
 }
 
 fn revision_matches(q: &SimQuery, v: &RevisionView<'_>) -> bool {
-    q.label("revision").is_none_or(|r| r == v.run.revision.id.0)
-        && q.label("version")
-            .is_none_or(|ver| ver == v.run.revision.version.to_string())
+    label_ok(q, "revision", v.run.revision.id.as_str())
+        && q.label("version").map_or(true, |want| {
+            want.parse::<semver::Version>()
+                .is_ok_and(|w| w == v.run.revision.version)
+        })
 }
 
 fn target_labels(run: &TargetRun) -> BTreeMap<String, String> {
@@ -448,6 +457,7 @@ impl MetricsSource for SimMetrics {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -134,6 +134,7 @@ pub fn parse(expr: &str) -> Result<SimQuery, MetricsError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

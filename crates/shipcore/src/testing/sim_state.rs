@@ -502,6 +502,7 @@ pub fn ready_shares(ready: &[u32]) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::time::Duration;

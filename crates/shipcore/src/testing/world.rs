@@ -72,7 +72,7 @@ impl SimWorld {
     }
 
     fn assemble(clock: Arc<SimClock>, driver: SimDriver, seed: u64) -> Self {
-        let metrics = SimMetrics::new(&driver, mix64(seed ^ 0x6d65_7472_6963_73));
+        let metrics = SimMetrics::new(&driver, mix64(seed ^ 0x006d_6574_7269_6373));
         SimWorld {
             clock,
             driver,
