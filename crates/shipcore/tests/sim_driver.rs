@@ -585,3 +585,23 @@ async fn a_corrupt_state_file_is_refused() {
         .unwrap_err();
     assert!(matches!(e, SimError::Io { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn recorded_actions_are_those_the_platform_accepted() {
+    let (_c, d) = sim(1);
+    d.apply(&web(), &deploy(&v1(), 1)).await.unwrap();
+    assert!(d.actions().is_empty(), "off by default");
+    d.record_actions(true);
+    d.fail_next_apply(ErrorKind::Transient, "throttled");
+    assert!(d.apply(&web(), &deploy(&v2(), 1)).await.is_err());
+    assert!(d.apply(&web(), &route(&[(&v1(), 50)])).await.is_err());
+    d.apply(&web(), &deploy(&v2(), 1)).await.unwrap();
+    d.set_transient_fault_rate(1.0).unwrap();
+    d.set_lost_response_share(1.0).unwrap();
+    let retire = Action::Retire { revision: v1().id };
+    assert!(d.apply(&web(), &retire).await.is_err());
+    assert_eq!(d.actions(), vec![deploy(&v2(), 1), retire]);
+    assert_eq!(d.applied()[0].0, web());
+    d.record_actions(false);
+    assert!(d.applied().is_empty());
+}

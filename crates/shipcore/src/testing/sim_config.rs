@@ -3,7 +3,7 @@
 //! All of it is serializable, because it is part of a [`SimSnapshot`](super::SimSnapshot).
 
 use crate::driver::Capabilities;
-use crate::model::Revision;
+use crate::model::{Revision, RevisionId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -230,6 +230,20 @@ impl FaultKey {
     }
     /// Key by version.
     pub fn version(v: semver::Version) -> Self {
+        FaultKey::Version(v)
+    }
+}
+
+impl From<&RevisionId> for FaultKey {
+    /// Keys by revision id.
+    fn from(id: &RevisionId) -> Self {
+        FaultKey::Revision(id.0.clone())
+    }
+}
+
+impl From<semver::Version> for FaultKey {
+    /// Keys by version.
+    fn from(v: semver::Version) -> Self {
         FaultKey::Version(v)
     }
 }

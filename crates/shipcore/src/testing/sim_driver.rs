@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 struct Inner {
     snap: SimSnapshot,
     persist: Option<PathBuf>,
+    /// Accepted actions, when recording (not part of the platform's state).
+    log: Option<Vec<(Target, Action)>>,
 }
 
 /// A simulated platform. Cloning gives another handle to the same platform (as
@@ -26,7 +28,9 @@ struct Inner {
 ///   computed from the clock when observed. A changed artifact or version under the same id
 ///   replaces every instance.
 /// - Scaling down removes not-ready instances first, then the newest. `Scale` of an unknown
-///   revision is a permanent error; `Retire` of an absent one succeeds.
+///   revision is a permanent error; `Retire` of an absent one succeeds. A retired revision
+///   leaves the routed split (the rest keep their weights; with none left, weights follow
+///   ready replicas again).
 /// - `Route` weights must sum to 100 and name deployed revisions (a 0 weight for an absent
 ///   revision is ignored). Until a route is applied, or without `weighted_traffic`, weights
 ///   follow ready replicas. Without `weighted_traffic`, `Route` is a permanent error; without
@@ -100,6 +104,7 @@ impl SimDriver {
             inner: Arc::new(Mutex::new(Inner {
                 snap,
                 persist: None,
+                log: None,
             })),
         }
     }
@@ -192,6 +197,23 @@ impl SimDriver {
         self.lock().snap.fleet(target, now)
     }
 
+    /// Starts (or stops and forgets) recording the actions the platform accepted. Off by
+    /// default, so long simulations keep no history.
+    pub fn record_actions(&self, on: bool) {
+        self.lock().log = if on { Some(Vec::new()) } else { None };
+    }
+
+    /// Actions the platform accepted since recording started, with their targets (a change
+    /// whose response was lost counts: the platform made it).
+    pub fn applied(&self) -> Vec<(Target, Action)> {
+        self.lock().log.clone().unwrap_or_default()
+    }
+
+    /// [`SimDriver::applied`] without the targets.
+    pub fn actions(&self) -> Vec<Action> {
+        self.applied().into_iter().map(|(_, a)| a).collect()
+    }
+
     /// Calls made so far.
     pub fn calls(&self) -> CallCounts {
         self.lock().snap.calls
@@ -259,10 +281,13 @@ impl SimDriver {
         self.mutate(|s| s.bad_artifacts.insert(a, m));
     }
 
+    /// One driver call: count it, fire scripted or seeded faults, run `body`, record an
+    /// accepted `action`, persist.
     fn call(
         &self,
         kind: CallKind,
         op: impl Fn() -> String,
+        action: Option<(&Target, &Action)>,
         body: impl FnOnce(&mut SimSnapshot, Timestamp) -> Result<(), DriverError>,
     ) -> Result<(), DriverError> {
         let now = self.clock.now();
@@ -280,6 +305,7 @@ impl SimDriver {
             }
         };
         let total = s.calls.total;
+        let mut changed = false;
         let result = match take_scripted(s, kind, n_kind, total) {
             Some(mut e) => {
                 e.operation = op();
@@ -293,6 +319,7 @@ impl SimDriver {
                     let mut result = Ok(());
                     if lost {
                         result = body(s, now);
+                        changed = result.is_ok();
                     }
                     match result {
                         Err(e) => Err(e),
@@ -309,10 +336,15 @@ impl SimDriver {
                         )),
                     }
                 } else {
-                    body(s, now)
+                    let result = body(s, now);
+                    changed = result.is_ok();
+                    result
                 }
             }
         };
+        if let (true, Some((t, a)), Some(log)) = (changed, action, guard.log.as_mut()) {
+            log.push((t.clone(), a.clone()));
+        }
         if let Err(e) = write_snapshot(&mut guard, now) {
             if result.is_ok() {
                 return Err(DriverError::transient(op(), e.to_string()));
@@ -379,6 +411,7 @@ impl Driver for SimDriver {
         self.call(
             CallKind::Observe,
             || format!("observe {target}"),
+            None,
             |s, now| {
                 fleet = Some(s.fleet(target, now));
                 Ok(())
@@ -391,6 +424,7 @@ impl Driver for SimDriver {
         self.call(
             CallKind::Apply,
             || action.describe(),
+            Some((target, action)),
             |s, now| s.apply(target, action, now),
         )
     }
