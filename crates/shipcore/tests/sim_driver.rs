@@ -605,3 +605,22 @@ async fn recorded_actions_are_those_the_platform_accepted() {
     d.record_actions(false);
     assert!(d.applied().is_empty());
 }
+
+#[tokio::test]
+async fn a_persisting_world_resumes_platform_and_clock() {
+    use shipcore::testing::SimWorld;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("world.json");
+    let first = SimWorld::persisting(77, &path).unwrap();
+    first.driver.seed_stable(&web(), &v1(), 2);
+    first.advance(secs(90));
+    first.driver.apply(&web(), &deploy(&v2(), 1)).await.unwrap();
+    let before = first.driver.snapshot();
+    drop(first);
+
+    let second = SimWorld::persisting(1, &path).unwrap();
+    assert_eq!(second.now(), Timestamp(90_000));
+    assert_eq!(second.driver.snapshot(), before);
+    second.advance(secs(10));
+    assert_eq!(second.driver.fleet(&web()).ready_of(&v2().id), 1);
+}

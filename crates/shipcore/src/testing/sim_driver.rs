@@ -111,10 +111,12 @@ impl SimDriver {
 
     /// Persists the platform to `path` after every driver call (written to a temporary file,
     /// then renamed over `path`). If `path` already holds a snapshot it replaces this
-    /// platform's state, so a second process picks up where the first stopped.
+    /// platform's state, so a second process picks up where the first stopped; restore the
+    /// clock from `with_state(|s| s.taken_at)` (as [`SimWorld::persisting`](super::SimWorld::persisting) does).
+    /// A new file is written at once; the snapshot's `taken_at` is the latest clock reading.
     pub fn persisting_to(self, path: impl AsRef<Path>) -> Result<Self, SimError> {
         let path = path.as_ref().to_path_buf();
-        match std::fs::read(&path) {
+        let loaded = match std::fs::read(&path) {
             Ok(bytes) => {
                 let snap: SimSnapshot =
                     serde_json::from_slice(&bytes).map_err(|e| SimError::Corrupt {
@@ -123,20 +125,23 @@ impl SimDriver {
                     })?;
                 check_snapshot(&snap)?;
                 self.lock().snap = snap;
+                true
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => {
                 return Err(SimError::Io {
                     path: path.display().to_string(),
                     message: e.to_string(),
                 })
             }
-        }
+        };
         {
             let mut s = self.lock();
             s.persist = Some(path);
-            let now = self.clock.now();
-            write_snapshot(&mut s, now)?;
+            if !loaded {
+                let now = self.clock.now();
+                write_snapshot(&mut s, now)?;
+            }
         }
         Ok(self)
     }
@@ -384,7 +389,8 @@ fn write_snapshot(inner: &mut Inner, now: Timestamp) -> Result<(), SimError> {
     let Some(path) = &inner.persist else {
         return Ok(());
     };
-    inner.snap.taken_at = now;
+    // Never rewinds: a driver rebuilt on a clock that was not restored keeps the later time.
+    inner.snap.taken_at = inner.snap.taken_at.max(now);
     let io = |e: std::io::Error| SimError::Io {
         path: path.display().to_string(),
         message: e.to_string(),
