@@ -1,0 +1,398 @@
+//! [`Router`] on HAProxy's runtime API (the admin stats socket): endpoints live in
+//! pre-declared server slots of one backend (`server sN 127.0.0.1:9 disabled` lines), and
+//! are assigned with `set server B/S addr`, weighted with `set server B/S weight`, drained
+//! and retired with `set server B/S state drain|maint`: no reload, no dropped connection.
+
+use super::{endpoint_weights, EndpointStatus, RevisionRoute, Router, RouterError};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// HAProxy's largest server weight.
+pub const MAX_WEIGHT: u32 = 256;
+/// Admin-state bits that mean maintenance (forced, inherited, resolver, hostname).
+const ADMIN_MAINT: u32 = 0x01 | 0x02 | 0x20 | 0x40;
+/// Admin-state bits that mean draining (forced, inherited).
+const ADMIN_DRAIN: u32 = 0x08 | 0x10;
+/// Answers of the runtime API that mean the command failed.
+const FAILURES: &[&str] = &[
+    "no such",
+    "unknown command",
+    "permission denied",
+    "require ",
+    "invalid",
+    "unknown keyword",
+    "cannot",
+    "can't",
+    "not allowed",
+    "failed",
+];
+
+/// A server slot's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    /// In maintenance: a free slot, or taken out of service.
+    Maint,
+    /// Draining: finishes open connections, takes no new ones.
+    Drain,
+    /// Ready and passing health checks: takes traffic.
+    Up,
+    /// Ready but failing (or not yet passing) health checks.
+    Down,
+}
+
+/// One `server` line of the backend as `show servers state` and `show stat` report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    /// Server name (`s0`).
+    pub name: String,
+    /// Address it points at.
+    pub addr: SocketAddr,
+    /// User weight.
+    pub weight: u32,
+    /// State.
+    pub state: ServerState,
+    /// Current sessions.
+    pub sessions: u64,
+}
+
+/// Steers one HAProxy backend through its admin socket.
+#[derive(Debug, Clone)]
+pub struct HaproxyRouter {
+    socket: PathBuf,
+    backend: String,
+    timeout: Duration,
+}
+
+impl HaproxyRouter {
+    /// A router for `backend` through the admin socket at `socket` (`stats socket PATH
+    /// level admin`).
+    pub fn new(socket: impl Into<PathBuf>, backend: impl Into<String>) -> Self {
+        HaproxyRouter {
+            socket: socket.into(),
+            backend: backend.into(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The admin socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Sends one runtime API command and returns HAProxy's answer.
+    pub async fn command(&self, cmd: &str) -> Result<String, RouterError> {
+        let work = async {
+            let mut s = tokio::net::UnixStream::connect(&self.socket)
+                .await
+                .map_err(|e| {
+                    RouterError::transient(format!(
+                        "HAProxy runtime API at {} is unreachable: {e}",
+                        self.socket.display()
+                    ))
+                })?;
+            s.write_all(format!("{cmd}\n").as_bytes())
+                .await
+                .map_err(|e| {
+                    RouterError::transient(format!("HAProxy runtime API: sending {cmd:?}: {e}"))
+                })?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.map_err(|e| {
+                RouterError::transient(format!(
+                    "HAProxy runtime API: reading answer to {cmd:?}: {e}"
+                ))
+            })?;
+            Ok(out)
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| {
+                RouterError::transient(format!("HAProxy runtime API: {cmd:?} timed out"))
+            })?
+    }
+
+    /// Sends a `set` command; an answer that reports a failure is a permanent error.
+    async fn set(&self, cmd: &str) -> Result<(), RouterError> {
+        let answer = self.command(cmd).await?;
+        let lower = answer.to_ascii_lowercase();
+        if FAILURES.iter().any(|f| lower.contains(f)) {
+            return Err(RouterError::permanent(format!(
+                "HAProxy refused {cmd:?}: {}",
+                answer.trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every server slot of the backend.
+    pub async fn slots(&self) -> Result<Vec<Slot>, RouterError> {
+        let state = self
+            .command(&format!("show servers state {}", self.backend))
+            .await?;
+        let stat = self.command("show stat").await?;
+        parse_slots(&state, &stat, &self.backend)
+    }
+}
+
+/// Parses `show servers state <backend>` (version 1) joined with `show stat` sessions.
+fn parse_slots(state: &str, stat: &str, backend: &str) -> Result<Vec<Slot>, RouterError> {
+    let lower = state.to_ascii_lowercase();
+    if lower.contains("can't find backend") || lower.contains("no such backend") {
+        return Err(RouterError::permanent(format!(
+            "HAProxy has no backend {backend:?}: {}",
+            state.trim()
+        )));
+    }
+    let mut lines = state.lines();
+    let header: Vec<&str> = lines
+        .find(|l| l.starts_with("# "))
+        .map(|l| l.trim_start_matches("# ").split_whitespace().collect())
+        .ok_or_else(|| {
+            RouterError::transient(format!("unreadable `show servers state` answer: {state:?}"))
+        })?;
+    let col = |name: &str| {
+        header.iter().position(|h| *h == name).ok_or_else(|| {
+            RouterError::permanent(format!("`show servers state` has no column {name}"))
+        })
+    };
+    let (c_be, c_name, c_addr, c_op, c_admin, c_w, c_port) = (
+        col("be_name")?,
+        col("srv_name")?,
+        col("srv_addr")?,
+        col("srv_op_state")?,
+        col("srv_admin_state")?,
+        col("srv_uweight")?,
+        col("srv_port")?,
+    );
+    let sessions = parse_sessions(stat, backend);
+    let mut slots = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let get = |i: usize| f.get(i).copied().unwrap_or("");
+        if get(c_be) != backend {
+            continue;
+        }
+        let num = |i: usize| get(i).parse::<u32>().unwrap_or(0);
+        let ip: IpAddr = get(c_addr).parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let port = get(c_port).parse::<u16>().unwrap_or(0);
+        let (admin, op) = (num(c_admin), num(c_op));
+        let state = if admin & ADMIN_MAINT != 0 {
+            ServerState::Maint
+        } else if admin & ADMIN_DRAIN != 0 {
+            ServerState::Drain
+        } else if op == 2 || op == 1 {
+            ServerState::Up
+        } else {
+            ServerState::Down
+        };
+        let name = get(c_name).to_string();
+        slots.push(Slot {
+            sessions: sessions.get(&name).copied().unwrap_or(0),
+            name,
+            addr: SocketAddr::new(ip, port),
+            weight: num(c_w),
+            state,
+        });
+    }
+    Ok(slots)
+}
+
+/// Current sessions (`scur`) per server of `backend` from `show stat` CSV.
+fn parse_sessions(stat: &str, backend: &str) -> BTreeMap<String, u64> {
+    let mut lines = stat.lines();
+    let Some(header) = lines.next() else {
+        return BTreeMap::new();
+    };
+    let cols: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let pos = |n: &str| cols.iter().position(|c| *c == n);
+    let (Some(px), Some(sv), Some(scur)) = (pos("pxname"), pos("svname"), pos("scur")) else {
+        return BTreeMap::new();
+    };
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f.get(px) == Some(&backend))
+        .filter_map(|f| Some((f.get(sv)?.to_string(), f.get(scur)?.parse().unwrap_or(0))))
+        .collect()
+}
+
+#[async_trait]
+impl Router for HaproxyRouter {
+    async fn apply(&self, table: &[RevisionRoute]) -> Result<(), RouterError> {
+        let slots = self.slots().await?;
+        let b = &self.backend;
+        let ready: BTreeMap<SocketAddr, bool> = table
+            .iter()
+            .flat_map(|r| r.endpoints.iter().map(|e| (e.addr, e.ready)))
+            .collect();
+        let desired = endpoint_weights(table, MAX_WEIGHT);
+        let wanted = |a: &SocketAddr| desired.iter().any(|(d, _)| d == a);
+        let mut used: Vec<String> = Vec::new();
+        let mut assignments = Vec::new();
+        for (addr, weight) in &desired {
+            if let Some(s) = slots
+                .iter()
+                .find(|s| s.addr == *addr && s.state != ServerState::Maint)
+            {
+                used.push(s.name.clone());
+                if s.weight != *weight {
+                    self.set(&format!("set server {b}/{} weight {weight}", s.name))
+                        .await?;
+                }
+                if s.state == ServerState::Drain {
+                    self.set(&format!("set server {b}/{} state ready", s.name))
+                        .await?;
+                }
+            } else {
+                assignments.push((*addr, *weight));
+            }
+        }
+        // Take out of service what is no longer wanted (already drained by the caller).
+        for s in slots
+            .iter()
+            .filter(|s| s.state != ServerState::Maint && !wanted(&s.addr))
+        {
+            self.set(&format!("set server {b}/{} state maint", s.name))
+                .await?;
+        }
+        for (addr, weight) in assignments {
+            // A free slot: in maintenance and not in use; one that last held this address first.
+            let free = slots
+                .iter()
+                .filter(|s| s.state == ServerState::Maint || !wanted(&s.addr))
+                .filter(|s| !used.contains(&s.name))
+                .min_by_key(|s| (s.addr != addr, s.name.clone()));
+            let Some(slot) = free else {
+                return Err(RouterError::permanent(format!(
+                    "HAProxy backend {b:?} has no free server slot for {addr}: declare more `server` lines (disabled) than instances can ever run at once"
+                )));
+            };
+            used.push(slot.name.clone());
+            let s = &slot.name;
+            self.set(&format!("set server {b}/{s} state maint")).await?;
+            self.set(&format!(
+                "set server {b}/{s} addr {} port {}",
+                addr.ip(),
+                addr.port()
+            ))
+            .await?;
+            self.set(&format!("set server {b}/{s} weight {weight}"))
+                .await?;
+            if ready.get(&addr).copied().unwrap_or(false) {
+                self.set(&format!("set server {b}/{s} state ready")).await?;
+            } else {
+                // Not ready yet: it enters service only once HAProxy's own check passes.
+                self.set(&format!(
+                    "set server {b}/{s} state ready; set server {b}/{s} health down"
+                ))
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn drain(&self, endpoints: &[SocketAddr], timeout: Duration) -> Result<(), RouterError> {
+        let b = &self.backend;
+        let targets: Vec<Slot> = self
+            .slots()
+            .await?
+            .into_iter()
+            .filter(|s| s.state != ServerState::Maint && endpoints.contains(&s.addr))
+            .collect();
+        for s in &targets {
+            self.set(&format!("set server {b}/{} state drain", s.name))
+                .await?;
+        }
+        let names: Vec<&str> = targets.iter().map(|s| s.name.as_str()).collect();
+        let start = Instant::now();
+        loop {
+            let busy: u64 = parse_sessions(&self.command("show stat").await?, b)
+                .iter()
+                .filter(|(n, _)| names.contains(&n.as_str()))
+                .map(|(_, c)| *c)
+                .sum();
+            if busy == 0 {
+                return Ok(());
+            }
+            if start.elapsed() >= timeout {
+                tracing::warn!(backend = %b, sessions = busy, "drain timeout reached with connections still open");
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn status(&self) -> Result<Vec<EndpointStatus>, RouterError> {
+        Ok(self
+            .slots()
+            .await?
+            .into_iter()
+            .filter(|s| s.state != ServerState::Maint)
+            .map(|s| EndpointStatus {
+                name: s.name,
+                addr: s.addr,
+                weight: s.weight,
+                state: s.state,
+                sessions: s.sessions,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured from HAProxy 2.6.12: s0 up (CMAINT left from `disabled` in the config),
+    /// s1 ready but down, s2 free, s3 draining.
+    const STATE: &str = "1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+3 app 1 s0 127.0.0.1 2 4 100 0 2 15 3 2 6 0 0 0 - 35009 - 0 0 - - 0
+3 app 2 s1 127.0.0.1 0 4 100 0 0 8 2 0 6 0 0 0 - 35999 - 0 0 - - 0
+3 app 3 s2 127.0.0.1 0 5 0 0 1 1 0 0 14 0 0 0 - 9 - 0 0 - - 0
+3 app 4 s3 127.0.0.1 2 12 50 0 1 1 0 0 14 0 0 0 - 40000 - 0 0 - - 0
+";
+    const STAT: &str = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,status,weight
+fe,FRONTEND,0,0,3,5,,10,OPEN,
+app,s0,0,0,1,2,,8,UP,100
+app,s1,0,0,0,0,,0,DOWN,100
+app,s2,0,0,0,0,,0,MAINT,0
+app,s3,0,0,2,2,,4,DRAIN,50
+app,BACKEND,0,0,3,5,,12,UP,150
+";
+
+    #[test]
+    fn parses_slots_with_states_and_sessions() {
+        let slots = parse_slots(STATE, STAT, "app").unwrap();
+        let view: Vec<(&str, String, u32, ServerState, u64)> = slots
+            .iter()
+            .map(|s| {
+                (
+                    s.name.as_str(),
+                    s.addr.to_string(),
+                    s.weight,
+                    s.state,
+                    s.sessions,
+                )
+            })
+            .collect();
+        assert_eq!(
+            view,
+            vec![
+                ("s0", "127.0.0.1:35009".into(), 100, ServerState::Up, 1),
+                ("s1", "127.0.0.1:35999".into(), 100, ServerState::Down, 0),
+                ("s2", "127.0.0.1:9".into(), 0, ServerState::Maint, 0),
+                ("s3", "127.0.0.1:40000".into(), 50, ServerState::Drain, 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_backend_is_permanent() {
+        let e = parse_slots("Can't find backend.\n", "", "nope").unwrap_err();
+        assert_eq!(e.kind, shipcore::driver::ErrorKind::Permanent);
+        assert!(e.message.contains("nope"), "{e}");
+    }
+}

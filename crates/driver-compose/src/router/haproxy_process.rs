@@ -1,0 +1,189 @@
+//! A private HAProxy for tests and local development: a generated configuration (frontend
+//! on a loopback port, one backend of disabled server slots with health checks, an admin
+//! stats socket) in a folder, the process started in the foreground and stopped (by pid)
+//! when dropped.
+
+use super::HaproxyRouter;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaproxySpec {
+    /// The `haproxy` binary.
+    pub bin: PathBuf,
+    /// Folder for the configuration, the admin socket and the log.
+    pub dir: PathBuf,
+    /// Frontend port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Backend name.
+    pub backend: String,
+    /// Server slots declared (disabled) in the backend.
+    pub slots: usize,
+    /// HTTP health check path; `None` checks with a TCP connect.
+    pub health_path: Option<String>,
+    /// Time between health checks.
+    pub check_interval: Duration,
+    /// Retry a failed connection or empty answer on another server (`retry-on`).
+    pub retries: bool,
+}
+
+impl HaproxySpec {
+    /// 16 slots in backend `app`, HTTP checks of `/health` every 500 ms, retries on.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        HaproxySpec {
+            bin: "haproxy".into(),
+            dir: dir.into(),
+            port: 0,
+            backend: "app".into(),
+            slots: 16,
+            health_path: Some("/health".into()),
+            check_interval: Duration::from_millis(500),
+            retries: true,
+        }
+    }
+
+    /// The admin socket path.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("admin.sock")
+    }
+
+    /// The configuration for a frontend on `listen`.
+    ///
+    /// ```
+    /// let spec = shipcore_driver_compose::router::HaproxySpec::new("/tmp/h");
+    /// let cfg = spec.config(([127, 0, 0, 1], 18080).into());
+    /// assert!(cfg.contains("bind 127.0.0.1:18080"));
+    /// assert!(cfg.contains("stats socket /tmp/h/admin.sock mode 600 level admin"));
+    /// assert!(cfg.contains("server s15 127.0.0.1:9"));
+    /// ```
+    pub fn config(&self, listen: SocketAddr) -> String {
+        let ms = self.check_interval.as_millis().max(100);
+        let mut c = format!(
+            "global\n    stats socket {sock} mode 600 level admin\n    maxconn 4096\n\n\
+             defaults\n    mode http\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n",
+            sock = self.socket().display()
+        );
+        if self.retries {
+            c += "    option redispatch\n    retries 3\n    retry-on conn-failure empty-response response-timeout\n";
+        }
+        c += &format!(
+            "\nfrontend shipcore_in\n    bind {listen}\n    default_backend {b}\n\nbackend {b}\n    balance roundrobin\n",
+            b = self.backend
+        );
+        if let Some(path) = &self.health_path {
+            c += &format!("    option httpchk GET {path}\n    http-check expect status 200\n");
+        }
+        c += &format!(
+            "    default-server check inter {ms}ms fastinter {ms}ms downinter {ms}ms rise 1 fall 2 weight 0 disabled\n"
+        );
+        for i in 0..self.slots {
+            c += &format!("    server s{i} 127.0.0.1:9\n");
+        }
+        c
+    }
+}
+
+/// A running HAProxy, stopped when dropped.
+#[derive(Debug)]
+pub struct HaproxyProcess {
+    child: Child,
+    listen: SocketAddr,
+    spec: HaproxySpec,
+}
+
+impl HaproxyProcess {
+    /// Writes the configuration and starts HAProxy; returns once its admin socket answers.
+    pub async fn start(spec: HaproxySpec) -> Result<HaproxyProcess, String> {
+        std::fs::create_dir_all(&spec.dir)
+            .map_err(|e| format!("creating {}: {e}", spec.dir.display()))?;
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = if spec.port == 0 {
+                free_port()?
+            } else {
+                spec.port
+            };
+            let listen = SocketAddr::from(([127, 0, 0, 1], port));
+            let cfg_path = spec.dir.join("haproxy.cfg");
+            std::fs::write(&cfg_path, spec.config(listen))
+                .map_err(|e| format!("writing {}: {e}", cfg_path.display()))?;
+            let log_path = spec.dir.join("haproxy.log");
+            let log = std::fs::File::create(&log_path)
+                .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+            let _ = std::fs::remove_file(spec.socket());
+            let child = Command::new(&spec.bin)
+                .arg("-db")
+                .arg("-f")
+                .arg(&cfg_path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .map_err(|e| {
+                    format!(
+                        "cannot start {} (install it: scripts/e2e/haproxy.sh install): {e}",
+                        spec.bin.display()
+                    )
+                })?;
+            let mut p = HaproxyProcess {
+                child,
+                listen,
+                spec: spec.clone(),
+            };
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = p.child.try_wait() {
+                    break;
+                }
+                if p.router().command("show info").await.is_ok() {
+                    return Ok(p);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            last = std::fs::read_to_string(&log_path).unwrap_or_default();
+            drop(p);
+            if spec.port != 0 {
+                break;
+            }
+        }
+        Err(format!("HAProxy did not start: {last}"))
+    }
+
+    /// The frontend address.
+    pub fn addr(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A router for its backend.
+    pub fn router(&self) -> HaproxyRouter {
+        HaproxyRouter::new(self.spec.socket(), self.spec.backend.clone())
+    }
+
+    /// What it was started with.
+    pub fn spec(&self) -> &HaproxySpec {
+        &self.spec
+    }
+}
+
+impl Drop for HaproxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| format!("finding a free port: {e}"))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free port: {e}"))
+}
