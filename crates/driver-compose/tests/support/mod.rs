@@ -336,11 +336,14 @@ pub fn web_yaml(image: &str, fixed_port: Option<u16>) -> String {
     y
 }
 
-/// HAProxy in a temporary folder with `slots` server slots, checking `/health`.
+/// HAProxy in a temporary folder with `slots` server slots, checking `/health`. The tests
+/// turn HAProxy's own retries off, so the figures show what the update itself costs
+/// rather than what a forgiving proxy hides.
 pub async fn haproxy(env: &Env, dir: &Path, slots: usize) -> HaproxyProcess {
     let mut spec = HaproxySpec::new(dir.join("haproxy"));
     spec.bin = env.haproxy_bin.clone();
     spec.slots = slots;
+    spec.retries = false;
     spec.check_interval = Duration::from_millis(300);
     HaproxyProcess::start(spec)
         .await
