@@ -26,7 +26,8 @@ pub struct HaproxySpec {
     pub health_path: Option<String>,
     /// Time between health checks.
     pub check_interval: Duration,
-    /// Retry a failed connection or empty answer on another server (`retry-on`).
+    /// Retry a failed connection or empty answer on another server (`retry-on`); when
+    /// false, no retry at all (`retries 0`), so every failure reaches the client.
     pub retries: bool,
 }
 
@@ -68,6 +69,9 @@ impl HaproxySpec {
         );
         if self.retries {
             c += "    option redispatch\n    retries 3\n    retry-on conn-failure empty-response response-timeout\n";
+        } else {
+            // HAProxy retries failed connections 3 times by default.
+            c += "    retries 0\n";
         }
         c += &format!(
             "\nfrontend shipcore_in\n    bind {listen}\n    default_backend {b}\n\nbackend {b}\n    balance roundrobin\n",

@@ -185,12 +185,15 @@ fn build_images(env: &Env) -> Result<Images, String> {
     )?;
     std::fs::copy(&bin, dir.path().join("probe")).map_err(|e| e.to_string())?;
     let demo = "localhost/shipcore-demo:latest";
-    let has_demo = env
-        .podman()
-        .args(["image", "exists", demo])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    // SHIPCORE_E2E_COMPOSE_APP=tiny forces the fixture even when the demo image exists.
+    let force_tiny = std::env::var("SHIPCORE_E2E_COMPOSE_APP").ok().as_deref() == Some("tiny");
+    let has_demo = !force_tiny
+        && env
+            .podman()
+            .args(["image", "exists", demo])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
     let mut tags = Vec::new();
     for (tag, version) in [("v1", "1.0.0"), ("v2", "2.0.0")] {
         let containerfile = if has_demo {
