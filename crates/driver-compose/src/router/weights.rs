@@ -6,8 +6,8 @@ use super::RevisionRoute;
 use std::net::SocketAddr;
 
 /// Weights for every endpoint in `table`, at most `max` (HAProxy: 256). A revision with
-/// share `p` and `n` ready endpoints gives each of its endpoints (ready or not) `p / n`,
-/// scaled; share 0 gives 0. Splits finer than `1/max` per endpoint (1% over ten endpoints
+/// share `p` and `n` ready endpoints gives each of its endpoints (ready or not) `p / n`
+/// (`n` counts all its endpoints while none is ready), scaled; share 0 gives 0. Splits finer than `1/max` per endpoint (1% over ten endpoints
 /// beside 99% on one) cannot be expressed: the small side keeps weight 1.
 ///
 /// ```
@@ -24,8 +24,10 @@ use std::net::SocketAddr;
 /// ```
 pub fn endpoint_weights(table: &[RevisionRoute], max: u32) -> Vec<(SocketAddr, u32)> {
     let per = |r: &RevisionRoute| {
-        let ready = r.endpoints.iter().filter(|e| e.ready).count().max(1);
-        f64::from(r.share) / ready as f64
+        let ready = r.endpoints.iter().filter(|e| e.ready).count();
+        // Split over the ready endpoints; over all of them while none is known ready.
+        let n = if ready > 0 { ready } else { r.endpoints.len() }.max(1);
+        f64::from(r.share) / n as f64
     };
     let top = table.iter().map(per).fold(0.0_f64, f64::max);
     let mut out = Vec::new();
@@ -123,5 +125,12 @@ mod tests {
             .iter()
             .all(|(_, w)| *w == 0));
         assert!(endpoint_weights(&[], 256).is_empty());
+        // None ready yet: the share is split over all of them.
+        let table = [route("v1", 75, 0, 2, 1000), route("v2", 25, 0, 1, 2000)];
+        let w: Vec<u32> = endpoint_weights(&table, 256)
+            .iter()
+            .map(|(_, w)| *w)
+            .collect();
+        assert_eq!(w, [256, 256, 171]);
     }
 }
