@@ -87,6 +87,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod discovery;
 mod driver;
 pub mod engine_api;
 pub mod error;

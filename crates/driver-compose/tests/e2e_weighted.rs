@@ -144,6 +144,12 @@ async fn side_by_side_weights_shift_through_haproxy_without_failed_requests() {
         .unwrap();
     let fleet = driver.observe(&target).await.unwrap();
     assert_eq!((fleet.weight_of(&v1.id), fleet.weight_of(&v2.id)), (50, 50));
+    // A new driver (a resumed rollout in another process) sees the same fleet: state lives
+    // in the containers' labels and the shares file, not in the driver's memory.
+    let fresh = ComposeDriver::new(project.config())
+        .unwrap()
+        .with_router(Arc::new(proxy.router()));
+    assert_eq!(fresh.observe(&target).await.unwrap(), fleet);
     let mark = load.snapshot();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let half = load.snapshot().since(&mark);
