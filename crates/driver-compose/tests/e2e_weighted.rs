@@ -1,7 +1,8 @@
 //! End to end on real parts: Podman's Docker-compatible socket, docker-compose v2.40 and
 //! HAProxy 2.6. Revision v1 x3 is deployed and seen ready; v2 x3 is deployed beside it;
 //! traffic moves 0 → 50 → 100 through HAProxy's runtime API while a bounded load loop on
-//! loopback counts failed requests; v1 is retired (drained first). The figures are printed.
+//! loopback counts failed requests; v1 is retired (drained first); v2 is scaled 3 → 1 → 3
+//! while it takes all the traffic. The figures are printed.
 //!
 //! Runs only with SHIPCORE_E2E=1 (fails loudly if a part is missing); skipped otherwise.
 #![allow(clippy::unwrap_used)]
@@ -194,9 +195,37 @@ async fn side_by_side_weights_shift_through_haproxy_without_failed_requests() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let total = load.finish();
     let fleet = driver.observe(&target).await.unwrap();
     assert!(fleet.get(&v1.id).is_none(), "v1 still observed: {fleet:?}");
+
+    // Scale v2 down while it takes all the traffic: the two leaving are drained first.
+    let t0 = Instant::now();
+    driver
+        .apply(
+            &target,
+            &Action::Deploy {
+                revision: v2.clone(),
+                replicas: 1,
+            },
+        )
+        .await
+        .unwrap();
+    eprintln!("v2 3 -> 1 under load took {:?}", t0.elapsed());
+    assert_eq!(router.status().await.unwrap().len(), 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    driver
+        .apply(
+            &target,
+            &Action::Scale {
+                revision: v2.id.clone(),
+                replicas: 3,
+            },
+        )
+        .await
+        .unwrap();
+    support::wait_ready(&driver, &target, "v2", 3, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let total = load.finish();
     assert_eq!(
         (
             fleet.desired_of(&v2.id),
