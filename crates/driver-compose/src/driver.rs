@@ -9,7 +9,7 @@ use crate::engine_api::{Endpoint as EngineEndpoint, EngineClient};
 use crate::project::ProjectModel;
 use crate::ps::{self, Container};
 use crate::revision::{check_artifact, check_revision, service_name};
-use crate::router::{Endpoint, RevisionRoute, Router};
+use crate::router::{Endpoint, RevisionRoute, Router, ServerState};
 use crate::shares::{effective, freeze_for_newcomer, proportional, Live, ShareStore, Shares};
 use async_trait::async_trait;
 use shipcore::driver::{Capabilities, Driver, DriverError};
@@ -36,7 +36,8 @@ pub struct Instance {
     pub state: String,
     /// Healthcheck status (empty without one).
     pub health: String,
-    /// Running, healthy (when it has a healthcheck) and passing the HTTP probe (when set).
+    /// Running, healthy (when it has a healthcheck), passing the HTTP probe (when set) and,
+    /// behind a router, registered and up there.
     pub ready: bool,
     /// Host address of the traffic port, when published.
     pub addr: Option<SocketAddr>,
@@ -250,18 +251,39 @@ impl ComposeDriver {
             })?);
         }
         results.sort_by_key(|(i, _, _)| *i);
+        // Behind a router, ready also means the router sends it traffic: registered and up
+        // by the router's own health check (so a Route right after readiness never points at
+        // servers the proxy still holds down).
+        let routed_up: Option<Vec<SocketAddr>> = match &self.router {
+            Some(router) => Some(
+                router
+                    .status()
+                    .await
+                    .map_err(|e| e.into_driver("observe router"))?
+                    .into_iter()
+                    .filter(|s| s.state == ServerState::Up)
+                    .map(|s| s.addr)
+                    .collect(),
+            ),
+            None => None,
+        };
         Ok(results
             .into_iter()
             .filter_map(|(i, health, ready)| {
                 let c = containers.get(i)?;
+                let addr = c.published(self.cfg.port);
+                let in_service = match &routed_up {
+                    Some(up) => addr.is_some_and(|a| up.contains(&a)),
+                    None => true,
+                };
                 Some(Instance {
                     revision: c.revision_of(&self.cfg.service)?,
                     name: c.name.clone(),
                     id: c.id.clone(),
                     state: c.state.clone(),
                     health,
-                    ready,
-                    addr: c.published(self.cfg.port),
+                    ready: ready && in_service,
+                    addr,
                 })
             })
             .collect())

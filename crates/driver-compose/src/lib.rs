@@ -45,7 +45,9 @@
 //!
 //! A container is ready when it runs, its compose healthcheck (if it has one) says
 //! `healthy`, and the optional [`HttpProbe`] (the driver's own `GET` to the published port)
-//! answers the expected status. Podman without systemd schedules no healthchecks; with
+//! answers the expected status; behind a router it must also be registered and up there
+//! (passing the proxy's own health check), so that shifting traffic to a revision the
+//! driver calls ready never meets servers the proxy still holds down. Podman without systemd schedules no healthchecks; with
 //! [`HealthcheckRunner::Auto`] the driver notices Podman and runs each check itself once
 //! per `observe`.
 //!
