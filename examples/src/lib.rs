@@ -8,7 +8,10 @@ use std::time::Duration;
 
 /// `t+1m30s` for an event time relative to the rollout's start.
 fn clock(ev: &Event, start: u64) -> String {
-    format!("t+{:<8}", format_duration(Duration::from_millis(ev.at.0.saturating_sub(start))))
+    format!(
+        "t+{:<8}",
+        format_duration(Duration::from_millis(ev.at.0.saturating_sub(start)))
+    )
 }
 
 fn results(results: &[MeasureResult]) -> String {

@@ -8,6 +8,7 @@
 //! enter only through the [`clock::Clock`], [`driver::Driver`], [`validator::Validator`],
 //! [`metrics::MetricsSource`] and [`journal::Journal`] traits.
 #![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod clock;
 pub mod driver;

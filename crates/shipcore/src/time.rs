@@ -221,7 +221,9 @@ pub mod serde_f64 {
                 "nan" => Ok(f64::NAN),
                 "inf" | "+inf" | "infinity" => Ok(f64::INFINITY),
                 "-inf" | "-infinity" => Ok(f64::NEG_INFINITY),
-                _ => t.parse().map_err(|_| serde::de::Error::custom(format!("{t:?} is not a number"))),
+                _ => t
+                    .parse()
+                    .map_err(|_| serde::de::Error::custom(format!("{t:?} is not a number"))),
             },
         }
     }

@@ -2,6 +2,7 @@
 //! faults: traffic weights stay valid, every rollout ends fully on one revision (or in a
 //! state that says a person must act, with the reason recorded), and replaying the journal
 //! rebuilds the same state and the same event log.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -38,38 +39,66 @@ fn case() -> impl Strategy<Value = Case> {
         0u32..3,
         any::<bool>(),
     )
-        .prop_map(|(replicas, weights, pause_secs, verdicts, faults, failure_limit, with_health)| Case {
-            replicas,
-            weights: weights.into_iter().collect(),
-            pause_secs,
-            verdicts,
-            faults,
-            failure_limit,
-            with_health,
-        })
+        .prop_map(
+            |(replicas, weights, pause_secs, verdicts, faults, failure_limit, with_health)| Case {
+                replicas,
+                weights: weights.into_iter().collect(),
+                pause_secs,
+                verdicts,
+                faults,
+                failure_limit,
+                with_health,
+            },
+        )
 }
 
 fn plan(c: &Case) -> Plan {
-    let mut steps = vec![Step::Scale { role: Role::Candidate, replicas: 1.max(c.replicas / 2) }];
+    let mut steps = vec![Step::Scale {
+        role: Role::Candidate,
+        replicas: 1.max(c.replicas / 2),
+    }];
     for (i, w) in c.weights.iter().enumerate() {
         steps.push(Step::SetWeight { percent: *w });
         if let Some(p) = c.pause_secs.get(i) {
-            steps.push(Step::Pause { duration: Some(Duration::from_secs(*p)) });
+            steps.push(Step::Pause {
+                duration: Some(Duration::from_secs(*p)),
+            });
         }
         steps.push(Step::Analysis(AnalysisStep {
             validators: vec!["v".into()],
-            policy: AnalysisPolicy { failure_limit: c.failure_limit, ..AnalysisPolicy::every(Duration::from_secs(30), 2) },
+            policy: AnalysisPolicy {
+                failure_limit: c.failure_limit,
+                ..AnalysisPolicy::every(Duration::from_secs(30), 2)
+            },
         }));
     }
-    steps.push(Step::Scale { role: Role::Candidate, replicas: c.replicas });
+    steps.push(Step::Scale {
+        role: Role::Candidate,
+        replicas: c.replicas,
+    });
     steps.push(Step::Promote);
-    steps.push(Step::Retire { role: Role::Stable, after: Duration::from_secs(10) });
-    Plan { strategy: "canary".into(), replicas: c.replicas, steps }
+    steps.push(Step::Retire {
+        role: Role::Stable,
+        after: Duration::from_secs(10),
+    });
+    Plan {
+        strategy: "canary".into(),
+        replicas: c.replicas,
+        steps,
+    }
 }
 
 /// Runs a case; returns the final phase, the journal and the driver.
-fn run(c: &Case) -> (shipcore::engine::RunReport, Vec<serde_json::Value>, Arc<FakeDriver>) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+fn run(
+    c: &Case,
+) -> (
+    shipcore::engine::RunReport,
+    Vec<serde_json::Value>,
+    Arc<FakeDriver>,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), c.replicas);
         let mut faults = Vec::new();
@@ -99,16 +128,37 @@ fn run(c: &Case) -> (shipcore::engine::RunReport, Vec<serde_json::Value>, Arc<Fa
             };
             Ok(Verdict::new("v", outcome, "scripted"))
         });
-        let driver = Arc::new(FaultyDriver { inner: d.clone(), faults: std::sync::Mutex::new(faults.into()) });
+        let driver = Arc::new(FaultyDriver {
+            inner: d.clone(),
+            faults: std::sync::Mutex::new(faults.into()),
+        });
         let journal = Arc::new(MemoryJournal::new());
-        let mut spec = RolloutSpec::new("prop", shipcore::model::Target::new("web", "prod"), Some(v1()), v2(), plan(c));
+        let mut spec = RolloutSpec::new(
+            "prop",
+            shipcore::model::Target::new("web", "prod"),
+            Some(v1()),
+            v2(),
+            plan(c),
+        );
         if c.with_health {
             spec.health_validators = vec!["v".into()];
         }
         spec.background_analysis = None;
-        let mut r = Runner::builder(driver, Arc::new(SimClock::new(Timestamp::ZERO)), journal.clone()).validator(v).build();
+        let mut r = Runner::builder(
+            driver,
+            Arc::new(SimClock::new(Timestamp::ZERO)),
+            journal.clone(),
+        )
+        .validator(v)
+        .build();
         let report = r.start(spec).await.unwrap();
-        let entries = journal.read_all().await.unwrap().into_iter().map(|e| e.payload).collect();
+        let entries = journal
+            .read_all()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.payload)
+            .collect();
         (report, entries, d)
     })
 }
@@ -124,7 +174,10 @@ impl shipcore::driver::Driver for FaultyDriver {
     fn capabilities(&self) -> Capabilities {
         self.inner.caps
     }
-    async fn observe(&self, t: &shipcore::model::Target) -> Result<shipcore::model::FleetState, DriverError> {
+    async fn observe(
+        &self,
+        t: &shipcore::model::Target,
+    ) -> Result<shipcore::model::FleetState, DriverError> {
         self.inner.observe(t).await
     }
     async fn apply(&self, t: &shipcore::model::Target, a: &Action) -> Result<(), DriverError> {

@@ -1,5 +1,6 @@
 //! End-to-end behaviour of the engine through the runner, on an in-memory platform and a
 //! simulated clock: success, rollback order, deadlines, retries, policies, commands, gates.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -16,23 +17,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn runner(driver: Arc<FakeDriver>) -> shipcore::engine::RunnerBuilder {
-    Runner::builder(driver, Arc::new(SimClock::new(Timestamp::ZERO)), Arc::new(MemoryJournal::new()))
+    Runner::builder(
+        driver,
+        Arc::new(SimClock::new(Timestamp::ZERO)),
+        Arc::new(MemoryJournal::new()),
+    )
 }
 
 #[tokio::test]
 async fn canary_succeeds_and_ends_fully_on_candidate() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 4);
-    let mut r = runner(d.clone()).validator(FnValidator::constant("ok", Outcome::Pass)).build();
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .build();
     let report = r.start(spec(canary_plan(4, "ok"))).await.unwrap();
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
     let f = d.fleet();
     assert_eq!(f.revisions.len(), 1);
-    assert_eq!((f.revisions[0].revision.as_str(), f.revisions[0].ready, f.revisions[0].weight), ("web-v2", 4, 100));
+    assert_eq!(
+        (
+            f.revisions[0].revision.as_str(),
+            f.revisions[0].ready,
+            f.revisions[0].weight
+        ),
+        ("web-v2", 4, 100)
+    );
     // Two analyses of 3 measurements each, 60 s apart, and a 30 s retire delay.
-    let measured = report.events.iter().filter(|e| matches!(e.kind, EventKind::Measured { .. })).count();
+    let measured = report
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Measured { .. }))
+        .count();
     assert_eq!(measured, 6);
     let end = report.events.last().unwrap().at;
-    assert!(end >= Timestamp(2 * 2 * 60_000 + 30_000), "simulated time advanced: {end:?}");
+    assert!(
+        end >= Timestamp(2 * 2 * 60_000 + 30_000),
+        "simulated time advanced: {end:?}"
+    );
 }
 
 #[tokio::test]
@@ -40,7 +61,11 @@ async fn failing_analysis_rolls_back_traffic_first_then_capacity_then_retire() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 4);
     let mut r = runner(d.clone())
         .validator(FnValidator::new("err", |ctx| {
-            let outcome = if ctx.candidate.id.as_str() == "web-v2" { Outcome::Fail } else { Outcome::Pass };
+            let outcome = if ctx.candidate.id.as_str() == "web-v2" {
+                Outcome::Fail
+            } else {
+                Outcome::Pass
+            };
             Ok(Verdict::new("err", outcome, "error rate 12% > 5%"))
         }))
         .build();
@@ -48,52 +73,103 @@ async fn failing_analysis_rolls_back_traffic_first_then_capacity_then_retire() {
     s.health_validators = vec!["err".into()];
     let report = r.start(s).await.unwrap();
     assert_eq!(report.status.phase, Phase::RolledBack);
-    assert!(report.status.reason.as_deref().unwrap().contains("error rate 12%"), "{:?}", report.status.reason);
+    assert!(
+        report
+            .status
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("error rate 12%"),
+        "{:?}",
+        report.status.reason
+    );
     let actions = d.actions();
-    let rb = actions.iter().position(|a| matches!(a, Action::Route { weights } if weights.of(&v1().id) == 100)).unwrap();
-    assert!(matches!(&actions[rb + 1], Action::Deploy { revision, replicas: 4 } if revision.id == v1().id), "{actions:?}");
-    assert!(matches!(&actions[rb + 2], Action::Route { weights } if *weights == WeightSet(vec![(v1().id, 100)])));
+    let rb = actions
+        .iter()
+        .position(|a| matches!(a, Action::Route { weights } if weights.of(&v1().id) == 100))
+        .unwrap();
+    assert!(
+        matches!(&actions[rb + 1], Action::Deploy { revision, replicas: 4 } if revision.id == v1().id),
+        "{actions:?}"
+    );
+    assert!(
+        matches!(&actions[rb + 2], Action::Route { weights } if *weights == WeightSet(vec![(v1().id, 100)]))
+    );
     assert!(matches!(&actions[rb + 3], Action::Retire { revision } if *revision == v2().id));
     let f = d.fleet();
     assert_eq!(f.revisions.len(), 1);
-    assert_eq!((f.revisions[0].revision.as_str(), f.revisions[0].ready, f.revisions[0].weight), ("web-v1", 4, 100));
+    assert_eq!(
+        (
+            f.revisions[0].revision.as_str(),
+            f.revisions[0].ready,
+            f.revisions[0].weight
+        ),
+        ("web-v1", 4, 100)
+    );
     // Verification of stable ran and passed.
-    assert!(find(&report.events, |k| matches!(k, EventKind::AnalysisCompleted {
-        scope: shipcore::engine::AnalysisScope::RollbackVerification, result: shipcore::engine::AnalysisResult::Passed, .. })).is_some());
+    assert!(find(&report.events, |k| matches!(
+        k,
+        EventKind::AnalysisCompleted {
+            scope: shipcore::engine::AnalysisScope::RollbackVerification,
+            result: shipcore::engine::AnalysisResult::Passed,
+            ..
+        }
+    ))
+    .is_some());
 }
 
 #[tokio::test]
 async fn rollback_verification_failure_ends_in_rollback_failed() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
-    let mut r = runner(d.clone()).validator(FnValidator::constant("bad", Outcome::Fail)).build();
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("bad", Outcome::Fail))
+        .build();
     let mut s = spec(canary_plan(2, "bad"));
     s.health_validators = vec!["bad".into()];
     let report = r.start(s).await.unwrap();
     assert_eq!(report.status.phase, Phase::RollbackFailed);
     let reason = report.status.reason.unwrap();
-    assert!(reason.contains("rollback failed") && reason.contains("analysis failed"), "{reason}");
+    assert!(
+        reason.contains("rollback failed") && reason.contains("analysis failed"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
 async fn progress_deadline_triggers_rollback() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
     d.never_ready(&v2());
-    let mut r = runner(d.clone()).validator(FnValidator::constant("ok", Outcome::Pass)).build();
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .build();
     let mut s = spec(canary_plan(2, "ok"));
     s.progress_deadline = Duration::from_secs(30);
     let report = r.start(s).await.unwrap();
     assert_eq!(report.status.phase, Phase::RolledBack);
     let reason = report.status.reason.unwrap();
-    assert!(reason.contains("progress deadline of 30s exceeded") && reason.contains("0/1 ready"), "{reason}");
-    let failed_at = find(&report.events, |k| matches!(k, EventKind::Failed { .. })).unwrap().at;
-    assert!(failed_at >= Timestamp(30_000) && failed_at < Timestamp(40_000), "{failed_at:?}");
+    assert!(
+        reason.contains("progress deadline of 30s exceeded") && reason.contains("0/1 ready"),
+        "{reason}"
+    );
+    let failed_at = find(&report.events, |k| matches!(k, EventKind::Failed { .. }))
+        .unwrap()
+        .at;
+    assert!(
+        failed_at >= Timestamp(30_000) && failed_at < Timestamp(40_000),
+        "{failed_at:?}"
+    );
 }
 
 #[tokio::test]
 async fn transient_errors_are_retried_with_backoff_then_succeed() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
-    d.fail_next_applies(vec![DriverError::transient("deploy", "throttled"), DriverError::transient("deploy", "throttled")]);
-    let mut r = runner(d.clone()).validator(FnValidator::constant("ok", Outcome::Pass)).build();
+    d.fail_next_applies(vec![
+        DriverError::transient("deploy", "throttled"),
+        DriverError::transient("deploy", "throttled"),
+    ]);
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .build();
     let report = r.start(spec(canary_plan(2, "ok"))).await.unwrap();
     assert_eq!(report.status.phase, Phase::Succeeded);
     let retries: Vec<_> = report
@@ -121,19 +197,38 @@ async fn transient_errors_are_retried_with_backoff_then_succeed() {
 #[tokio::test]
 async fn retries_are_bounded_and_permanent_errors_fail_at_once() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
-    d.fail_next_applies((0..5).map(|_| DriverError::transient("deploy", "socket busy")).collect());
-    let mut r = runner(d.clone()).validator(FnValidator::constant("ok", Outcome::Pass)).build();
+    d.fail_next_applies(
+        (0..5)
+            .map(|_| DriverError::transient("deploy", "socket busy"))
+            .collect(),
+    );
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .build();
     let report = r.start(spec(canary_plan(2, "ok"))).await.unwrap();
     assert_eq!(report.status.phase, Phase::RolledBack);
     assert!(report.status.reason.unwrap().contains("after 5 attempt(s)"));
 
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
-    d.fail_next_applies(vec![DriverError::permanent("deploy", "image web:2.0.0 not found")]);
-    let mut r = runner(d.clone()).validator(FnValidator::constant("ok", Outcome::Pass)).build();
+    d.fail_next_applies(vec![DriverError::permanent(
+        "deploy",
+        "image web:2.0.0 not found",
+    )]);
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .build();
     let report = r.start(spec(canary_plan(2, "ok"))).await.unwrap();
     assert_eq!(report.status.phase, Phase::RolledBack);
-    assert!(report.status.reason.unwrap().contains("image web:2.0.0 not found"));
-    let failures = report.events.iter().filter(|e| matches!(e.kind, EventKind::DriverFailed { .. })).count();
+    assert!(report
+        .status
+        .reason
+        .unwrap()
+        .contains("image web:2.0.0 not found"));
+    let failures = report
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::DriverFailed { .. }))
+        .count();
     assert_eq!(failures, 1, "a permanent error is not retried");
 }
 
@@ -158,9 +253,13 @@ async fn freeze_policy_waits_for_a_person_then_retry_reruns_the_step() {
 
     // A person retries: a new runner resumes from the same journal with the command.
     let journal = Arc::new(MemoryJournal::new());
-    let mut r1 = Runner::builder(d.clone(), Arc::new(SimClock::new(Timestamp::ZERO)), journal.clone())
-        .validator(flaky.clone())
-        .build();
+    let mut r1 = Runner::builder(
+        d.clone(),
+        Arc::new(SimClock::new(Timestamp::ZERO)),
+        journal.clone(),
+    )
+    .validator(flaky.clone())
+    .build();
     calls.store(0, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(r1.start(s).await.unwrap().status.phase, Phase::Frozen);
     let mut r2 = Runner::builder(d.clone(), Arc::new(SimClock::new(Timestamp::ZERO)), journal)
@@ -182,7 +281,10 @@ async fn abort_rolls_back_and_ends_aborted() {
     assert_eq!(report.status.phase, Phase::Aborted);
     assert_eq!(d.fleet().weight_of(&v1().id), 100);
     assert_eq!(d.fleet().get(&v2().id), None);
-    let cmd = find(&report.events, |k| matches!(k, EventKind::CommandReceived { accepted: true, .. })).unwrap();
+    let cmd = find(&report.events, |k| {
+        matches!(k, EventKind::CommandReceived { accepted: true, .. })
+    })
+    .unwrap();
     assert_eq!(cmd.at, Timestamp(90_000));
 }
 
@@ -193,26 +295,46 @@ async fn indefinite_pause_waits_for_promotion() {
         strategy: "blue_green".into(),
         replicas: 2,
         steps: vec![
-            Step::Scale { role: Role::Candidate, replicas: 2 },
+            Step::Scale {
+                role: Role::Candidate,
+                replicas: 2,
+            },
             Step::Pause { duration: None },
             Step::Promote,
-            Step::Retire { role: Role::Stable, after: Duration::from_secs(30) },
+            Step::Retire {
+                role: Role::Stable,
+                after: Duration::from_secs(30),
+            },
         ],
     };
     // Without anyone to promote, the runner stops in Paused.
     let mut r = runner(d.clone()).build();
     let report = r.start(spec(plan.clone())).await.unwrap();
     assert_eq!(report.status.phase, Phase::Paused);
-    assert_eq!(d.fleet().weight_of(&v1().id), 100, "no traffic switched before promotion");
+    assert_eq!(
+        d.fleet().weight_of(&v1().id),
+        100,
+        "no traffic switched before promotion"
+    );
 
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
-    let mut r = runner(d.clone()).command_at(Timestamp(600_000), Command::Promote { full: false }).build();
+    let mut r = runner(d.clone())
+        .command_at(Timestamp(600_000), Command::Promote { full: false })
+        .build();
     let report = r.start(spec(plan)).await.unwrap();
     assert_eq!(report.status.phase, Phase::Succeeded);
     let switched = report
         .events
         .iter()
-        .find(|e| matches!(&e.kind, EventKind::ActionRequested { action: Action::Route { .. }, .. }))
+        .find(|e| {
+            matches!(
+                &e.kind,
+                EventKind::ActionRequested {
+                    action: Action::Route { .. },
+                    ..
+                }
+            )
+        })
         .unwrap();
     assert_eq!(switched.at, Timestamp(600_000));
 }
@@ -228,7 +350,10 @@ async fn operator_pause_holds_the_next_step_until_resume() {
     let report = r.start(spec(canary_plan(2, "ok"))).await.unwrap();
     assert_eq!(report.status.phase, Phase::Succeeded);
     // The step after the analysis in progress at 10 s did not start before the resume.
-    let step3 = find(&report.events, |k| matches!(k, EventKind::StepStarted { step: 3, .. })).unwrap();
+    let step3 = find(&report.events, |k| {
+        matches!(k, EventKind::StepStarted { step: 3, .. })
+    })
+    .unwrap();
     assert_eq!(step3.at, Timestamp(3_600_000));
 }
 
@@ -243,23 +368,42 @@ async fn promote_full_skips_to_the_end_state() {
     assert_eq!(report.status.phase, Phase::Succeeded);
     assert!(report.status.reason.unwrap().contains("promoted in full"));
     let f = d.fleet();
-    assert_eq!((f.revisions.len(), f.ready_of(&v2().id), f.weight_of(&v2().id)), (1, 3, 100));
+    assert_eq!(
+        (
+            f.revisions.len(),
+            f.ready_of(&v2().id),
+            f.weight_of(&v2().id)
+        ),
+        (1, 3, 100)
+    );
 }
 
 #[tokio::test]
 async fn a_blocking_gate_stops_before_anything_changes() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
     let mut s = spec(canary_plan(2, "ok"));
-    s.gates = vec!["tests-pass".into(), "deploy-window".into(), "never-reached".into()];
+    s.gates = vec![
+        "tests-pass".into(),
+        "deploy-window".into(),
+        "never-reached".into(),
+    ];
     let mut r = runner(d.clone())
         .validator(FnValidator::constant("ok", Outcome::Pass))
         .gate(FnGate::new("tests-pass", |_| GateOutcome::Pass))
-        .gate(FnGate::new("deploy-window", |_| GateOutcome::block("Friday 16:00: next window opens Monday 09:00")))
-        .gate(FnGate::new("never-reached", |_| panic!("gates after a block must not run")))
+        .gate(FnGate::new("deploy-window", |_| {
+            GateOutcome::block("Friday 16:00: next window opens Monday 09:00")
+        }))
+        .gate(FnGate::new("never-reached", |_| {
+            panic!("gates after a block must not run")
+        }))
         .build();
     let report = r.start(s).await.unwrap();
     assert_eq!(report.status.phase, Phase::Blocked);
-    assert!(report.status.reason.unwrap().contains("deploy-window blocked: Friday"));
+    assert!(report
+        .status
+        .reason
+        .unwrap()
+        .contains("deploy-window blocked: Friday"));
     assert!(d.actions().is_empty(), "nothing changed: {:?}", d.actions());
 }
 
@@ -267,7 +411,12 @@ async fn a_blocking_gate_stops_before_anything_changes() {
 async fn a_waiting_gate_is_asked_again_and_approval_releases_it() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
     let mut plan = canary_plan(2, "ok");
-    plan.steps.insert(3, Step::Gate { gates: vec!["approval".into()] });
+    plan.steps.insert(
+        3,
+        Step::Gate {
+            gates: vec!["approval".into()],
+        },
+    );
     let mut r = runner(d.clone())
         .validator(FnValidator::constant("ok", Outcome::Pass))
         .gate(FnGate::new("approval", |ctx| {
@@ -277,30 +426,58 @@ async fn a_waiting_gate_is_asked_again_and_approval_releases_it() {
                 GateOutcome::wait(Duration::from_secs(3600), "waiting for release manager")
             }
         }))
-        .command_at(Timestamp(1_000_000), Command::Approve { gate: "approval".into() })
+        .command_at(
+            Timestamp(1_000_000),
+            Command::Approve {
+                gate: "approval".into(),
+            },
+        )
         .build();
     let report = r.start(spec(plan)).await.unwrap();
     assert_eq!(report.status.phase, Phase::Succeeded);
-    let passed = find(&report.events, |k| matches!(k, EventKind::GateChecked { outcome: GateOutcome::Pass, .. })).unwrap();
-    assert_eq!(passed.at, Timestamp(1_000_000), "approval re-checks the gate at once");
+    let passed = find(&report.events, |k| {
+        matches!(
+            k,
+            EventKind::GateChecked {
+                outcome: GateOutcome::Pass,
+                ..
+            }
+        )
+    })
+    .unwrap();
+    assert_eq!(
+        passed.at,
+        Timestamp(1_000_000),
+        "approval re-checks the gate at once"
+    );
 }
 
 #[tokio::test]
 async fn bad_specs_are_refused_before_anything_runs() {
     let d = FakeDriver::with_stable(Capabilities::default(), &v1(), 2);
-    let mut r = runner(d.clone()).validator(FnValidator::constant("ok", Outcome::Pass)).build();
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .build();
     let err = r.start(spec(canary_plan(2, "ok"))).await.unwrap_err();
-    assert!(matches!(&err, RunError::Plan(e) if e.field() == "steps[1].percent"), "{err}");
+    assert!(
+        matches!(&err, RunError::Plan(e) if e.field() == "steps[1].percent"),
+        "{err}"
+    );
     assert!(err.to_string().contains("weighted_traffic"), "{err}");
 
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
     let mut r = runner(d.clone()).build();
     let err = r.start(spec(canary_plan(2, "missing"))).await.unwrap_err();
-    assert!(matches!(&err, RunError::UnknownValidator { name, .. } if name == "missing"), "{err}");
+    assert!(
+        matches!(&err, RunError::UnknownValidator { name, .. } if name == "missing"),
+        "{err}"
+    );
 
     let mut s = spec(canary_plan(2, "ok"));
     s.plan.replicas = 0;
-    let mut r = runner(d.clone()).validator(FnValidator::constant("ok", Outcome::Pass)).build();
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .build();
     let err = r.start(s).await.unwrap_err();
     assert!(err.to_string().contains("replicas"), "{err}");
     assert!(d.actions().is_empty());
@@ -311,7 +488,9 @@ async fn first_deploy_rollback_only_removes_the_candidate() {
     let d = FakeDriver::new(Capabilities::ALL);
     let mut s = spec(canary_plan(2, "bad"));
     s.stable = None;
-    let mut r = runner(d.clone()).validator(FnValidator::constant("bad", Outcome::Fail)).build();
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("bad", Outcome::Fail))
+        .build();
     let report = r.start(s).await.unwrap();
     assert_eq!(report.status.phase, Phase::RolledBack);
     assert!(d.fleet().revisions.is_empty());
@@ -321,17 +500,30 @@ async fn first_deploy_rollback_only_removes_the_candidate() {
 async fn background_analysis_failure_rolls_back_mid_pause() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
     let mut plan = canary_plan(2, "ok");
-    plan.steps.insert(2, Step::Pause { duration: Some(Duration::from_secs(3600)) });
+    plan.steps.insert(
+        2,
+        Step::Pause {
+            duration: Some(Duration::from_secs(3600)),
+        },
+    );
     let mut s = spec(plan);
     s.background_analysis = Some(shipcore::model::AnalysisStep {
         validators: vec!["latency".into()],
-        policy: shipcore::model::AnalysisPolicy { count: None, failure_limit: 2, ..Default::default() },
+        policy: shipcore::model::AnalysisPolicy {
+            count: None,
+            failure_limit: 2,
+            ..Default::default()
+        },
     });
     let mut r = runner(d.clone())
         .validator(FnValidator::constant("ok", Outcome::Pass))
         .validator(FnValidator::new("latency", |ctx| {
             let bad = ctx.now >= Timestamp(600_000);
-            Ok(Verdict::new("latency", if bad { Outcome::Fail } else { Outcome::Pass }, "p95"))
+            Ok(Verdict::new(
+                "latency",
+                if bad { Outcome::Fail } else { Outcome::Pass },
+                "p95",
+            ))
         }))
         .build();
     let report = r.start(s).await.unwrap();
@@ -339,5 +531,9 @@ async fn background_analysis_failure_rolls_back_mid_pause() {
     let failed = find(&report.events, |k| matches!(k, EventKind::Failed { .. })).unwrap();
     // Fails at the third failing measurement (limit 2): 600 s, 660 s, 720 s.
     assert_eq!(failed.at, Timestamp(720_000));
-    assert!(report.status.reason.unwrap().contains("background analysis failed"));
+    assert!(report
+        .status
+        .reason
+        .unwrap()
+        .contains("background analysis failed"));
 }

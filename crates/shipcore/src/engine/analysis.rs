@@ -37,7 +37,12 @@ pub struct AnalysisRun {
 impl AnalysisRun {
     /// A new run of `step`.
     pub fn new(step: AnalysisStep) -> Self {
-        AnalysisRun { step, taken: 0, consecutive_passes: 0, counters: BTreeMap::new() }
+        AnalysisRun {
+            step,
+            taken: 0,
+            consecutive_passes: 0,
+            counters: BTreeMap::new(),
+        }
     }
 
     /// The analysis being run.
@@ -56,7 +61,12 @@ impl AnalysisRun {
         let policy = &self.step.policy;
         let mut all_pass = !results.is_empty();
         for (i, r) in results.iter().enumerate() {
-            let name = self.step.validators.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+            let name = self
+                .step
+                .validators
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("#{i}"));
             let c = self.counters.entry(name.clone()).or_default();
             match r {
                 MeasureResult::Error(e) => {
@@ -65,7 +75,10 @@ impl AnalysisRun {
                     if c.consecutive_errors > policy.consecutive_error_limit {
                         return Decision::Done(
                             AnalysisResult::Failed,
-                            format!("{name}: {} errors in a row (limit {}): {}", c.consecutive_errors, policy.consecutive_error_limit, e.message),
+                            format!(
+                                "{name}: {} errors in a row (limit {}): {}",
+                                c.consecutive_errors, policy.consecutive_error_limit, e.message
+                            ),
                         );
                     }
                 }
@@ -79,7 +92,10 @@ impl AnalysisRun {
                             if c.failed > policy.failure_limit {
                                 return Decision::Done(
                                     AnalysisResult::Failed,
-                                    format!("{name} failed {} time(s) (limit {}): {}", c.failed, policy.failure_limit, v.message),
+                                    format!(
+                                        "{name} failed {} time(s) (limit {}): {}",
+                                        c.failed, policy.failure_limit, v.message
+                                    ),
                                 );
                             }
                         }
@@ -100,10 +116,17 @@ impl AnalysisRun {
                 }
             }
         }
-        self.consecutive_passes = if all_pass { self.consecutive_passes + 1 } else { 0 };
+        self.consecutive_passes = if all_pass {
+            self.consecutive_passes + 1
+        } else {
+            0
+        };
         if let Some(limit) = policy.consecutive_success_limit {
             if self.consecutive_passes >= limit {
-                return Decision::Done(AnalysisResult::Passed, format!("{limit} passing measurement(s) in a row"));
+                return Decision::Done(
+                    AnalysisResult::Passed,
+                    format!("{limit} passing measurement(s) in a row"),
+                );
             }
         }
         if let Some(count) = policy.count {
@@ -111,7 +134,10 @@ impl AnalysisRun {
                 let failed: u32 = self.counters.values().map(|c| c.failed).sum();
                 return Decision::Done(
                     AnalysisResult::Passed,
-                    format!("{} measurement(s), {failed} failure(s) within the limit of {}", self.taken, policy.failure_limit),
+                    format!(
+                        "{} measurement(s), {failed} failure(s) within the limit of {}",
+                        self.taken, policy.failure_limit
+                    ),
                 );
             }
         }
@@ -127,13 +153,19 @@ mod tests {
     use std::time::Duration;
 
     fn run(policy: AnalysisPolicy) -> AnalysisRun {
-        AnalysisRun::new(AnalysisStep { validators: vec!["v".into()], policy })
+        AnalysisRun::new(AnalysisStep {
+            validators: vec!["v".into()],
+            policy,
+        })
     }
     fn verdict(o: Outcome) -> Vec<MeasureResult> {
         vec![MeasureResult::Verdict(Verdict::new("v", o, ""))]
     }
     fn error() -> Vec<MeasureResult> {
-        vec![MeasureResult::Error(ValidatorError { validator: "v".into(), message: "down".into() })]
+        vec![MeasureResult::Error(ValidatorError {
+            validator: "v".into(),
+            message: "down".into(),
+        })]
     }
 
     #[test]
@@ -141,43 +173,70 @@ mod tests {
         let mut r = run(AnalysisPolicy::every(Duration::from_secs(1), 3));
         assert_eq!(r.record(&verdict(Outcome::Pass)), Decision::Continue);
         assert_eq!(r.record(&verdict(Outcome::Pass)), Decision::Continue);
-        assert!(matches!(r.record(&verdict(Outcome::Pass)), Decision::Done(AnalysisResult::Passed, _)));
+        assert!(matches!(
+            r.record(&verdict(Outcome::Pass)),
+            Decision::Done(AnalysisResult::Passed, _)
+        ));
     }
 
     #[test]
     fn fails_past_failure_limit() {
-        let mut r = run(AnalysisPolicy { failure_limit: 1, ..AnalysisPolicy::every(Duration::from_secs(1), 5) });
+        let mut r = run(AnalysisPolicy {
+            failure_limit: 1,
+            ..AnalysisPolicy::every(Duration::from_secs(1), 5)
+        });
         assert_eq!(r.record(&verdict(Outcome::Fail)), Decision::Continue);
-        assert!(matches!(r.record(&verdict(Outcome::Fail)), Decision::Done(AnalysisResult::Failed, _)));
+        assert!(matches!(
+            r.record(&verdict(Outcome::Fail)),
+            Decision::Done(AnalysisResult::Failed, _)
+        ));
     }
 
     #[test]
     fn inconclusive_never_passes_and_trips_its_limit() {
         let mut r = run(AnalysisPolicy::every(Duration::from_secs(1), 1));
-        assert!(matches!(r.record(&verdict(Outcome::Inconclusive)), Decision::Done(AnalysisResult::Inconclusive, _)));
+        assert!(matches!(
+            r.record(&verdict(Outcome::Inconclusive)),
+            Decision::Done(AnalysisResult::Inconclusive, _)
+        ));
     }
 
     #[test]
     fn errors_reset_on_a_verdict_and_fail_past_the_limit() {
-        let mut r = run(AnalysisPolicy { consecutive_error_limit: 2, ..AnalysisPolicy::every(Duration::from_secs(1), 10) });
+        let mut r = run(AnalysisPolicy {
+            consecutive_error_limit: 2,
+            ..AnalysisPolicy::every(Duration::from_secs(1), 10)
+        });
         assert_eq!(r.record(&error()), Decision::Continue);
         assert_eq!(r.record(&error()), Decision::Continue);
         assert_eq!(r.record(&verdict(Outcome::Pass)), Decision::Continue);
         assert_eq!(r.record(&error()), Decision::Continue);
         assert_eq!(r.record(&error()), Decision::Continue);
-        assert!(matches!(r.record(&error()), Decision::Done(AnalysisResult::Failed, _)));
+        assert!(matches!(
+            r.record(&error()),
+            Decision::Done(AnalysisResult::Failed, _)
+        ));
     }
 
     #[test]
     fn consecutive_success_limit_ends_early() {
-        let mut r = run(AnalysisPolicy { consecutive_success_limit: Some(2), ..AnalysisPolicy::every(Duration::from_secs(1), 10) });
+        let mut r = run(AnalysisPolicy {
+            consecutive_success_limit: Some(2),
+            ..AnalysisPolicy::every(Duration::from_secs(1), 10)
+        });
         assert_eq!(r.record(&verdict(Outcome::Pass)), Decision::Continue);
-        assert!(matches!(r.record(&verdict(Outcome::Pass)), Decision::Done(AnalysisResult::Passed, _)));
+        assert!(matches!(
+            r.record(&verdict(Outcome::Pass)),
+            Decision::Done(AnalysisResult::Passed, _)
+        ));
     }
 
     #[test]
     fn unbounded_run_never_passes_by_count() {
-        let mut r = run(AnalysisPolicy { count: None, ..Default::default() });
+        let mut r = run(AnalysisPolicy {
+            count: None,
+            ..Default::default()
+        });
         for _ in 0..100 {
             assert_eq!(r.record(&verdict(Outcome::Pass)), Decision::Continue);
         }

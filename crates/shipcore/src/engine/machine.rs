@@ -40,14 +40,40 @@ enum Wait {
 
 #[derive(Debug, Clone)]
 enum Running {
-    Apply { id: u64, action: Action, attempt: u32 },
-    Backoff { timer: u64, action: Action, attempt: u32 },
-    AwaitReady { role: Role, replicas: u32, deadline: Timestamp, wait: Wait, failures: u32 },
-    Sleep { timer: u64 },
+    Apply {
+        id: u64,
+        action: Action,
+        attempt: u32,
+    },
+    Backoff {
+        timer: u64,
+        action: Action,
+        attempt: u32,
+    },
+    AwaitReady {
+        role: Role,
+        replicas: u32,
+        deadline: Timestamp,
+        wait: Wait,
+        failures: u32,
+    },
+    Sleep {
+        timer: u64,
+    },
     WaitPromotion,
-    Analysis { run: AnalysisRun, wait: Wait },
-    Gate { name: String, wait: Wait },
-    Verify { validators: Vec<String>, attempt: u32, wait: Wait },
+    Analysis {
+        run: AnalysisRun,
+        wait: Wait,
+    },
+    Gate {
+        name: String,
+        wait: Wait,
+    },
+    Verify {
+        validators: Vec<String>,
+        attempt: u32,
+        wait: Wait,
+    },
 }
 
 impl Running {
@@ -66,7 +92,14 @@ impl Running {
         }
     }
     fn waits_for_person(&self) -> bool {
-        matches!(self, Running::WaitPromotion | Running::Analysis { wait: Wait::Person, .. })
+        matches!(
+            self,
+            Running::WaitPromotion
+                | Running::Analysis {
+                    wait: Wait::Person,
+                    ..
+                }
+        )
     }
 }
 
@@ -251,7 +284,11 @@ impl Rollout {
     }
 
     fn measure(&mut self, out: &mut Vec<Effect>, validators: Vec<String>, subject: Role) -> u64 {
-        self.request(out, |id| Effect::Measure { id, validators, subject })
+        self.request(out, |id| Effect::Measure {
+            id,
+            validators,
+            subject,
+        })
     }
 
     fn set_phase(&mut self, out: &mut Vec<Effect>, to: Phase) {
@@ -306,7 +343,12 @@ impl Rollout {
         self.caps = caps;
         let check = spec.validate().and_then(|_| spec.plan.validate(&caps));
         if let Err(e) = check {
-            self.record(out, EventKind::Rejected { reason: e.to_string() });
+            self.record(
+                out,
+                EventKind::Rejected {
+                    reason: e.to_string(),
+                },
+            );
             self.finish(Phase::Blocked, format!("plan rejected: {e}"), out);
             return;
         }
@@ -337,7 +379,11 @@ impl Rollout {
         self.operator_paused = false;
         self.reason = None;
         self.set_phase(out, Phase::Gating);
-        let gates = self.spec.as_ref().map(|s| s.gates.clone()).unwrap_or_default();
+        let gates = self
+            .spec
+            .as_ref()
+            .map(|s| s.gates.clone())
+            .unwrap_or_default();
         self.ops = gates.into_iter().map(Op::Gate).collect();
     }
 
@@ -363,14 +409,21 @@ impl Rollout {
                     self.start_background(out);
                 }
                 Stage::Steps => {
-                    let Some(spec) = self.spec.clone() else { return };
+                    let Some(spec) = self.spec.clone() else {
+                        return;
+                    };
                     if self.step_active {
                         self.step_active = false;
                         self.record(out, EventKind::StepCompleted { step: self.step });
                         out.push(Effect::Notify(Notification::StepPassed {
                             rollout_id: spec.id.clone(),
                             step: self.step,
-                            description: spec.plan.steps.get(self.step).map(|s| s.describe()).unwrap_or_default(),
+                            description: spec
+                                .plan
+                                .steps
+                                .get(self.step)
+                                .map(|s| s.describe())
+                                .unwrap_or_default(),
                         }));
                         self.step += 1;
                     }
@@ -387,7 +440,13 @@ impl Rollout {
                     let step = &spec.plan.steps[self.step];
                     self.ops = expand_step(step, &spec, &self.caps).into();
                     self.step_active = true;
-                    self.record(out, EventKind::StepStarted { step: self.step, description: step.describe() });
+                    self.record(
+                        out,
+                        EventKind::StepStarted {
+                            step: self.step,
+                            description: step.describe(),
+                        },
+                    );
                 }
                 Stage::Promoting => {
                     self.finish(Phase::Succeeded, "promoted in full by operator".into(), out);
@@ -404,23 +463,43 @@ impl Rollout {
     }
 
     fn start_background(&mut self, out: &mut Vec<Effect>) {
-        let Some(step) = self.spec.as_ref().and_then(|s| s.background_analysis.clone()) else { return };
+        let Some(step) = self
+            .spec
+            .as_ref()
+            .and_then(|s| s.background_analysis.clone())
+        else {
+            return;
+        };
         let delay = step.policy.initial_delay;
         let wait = if delay.is_zero() {
             self.measure(out, step.validators.clone(), Role::Candidate)
         } else {
             self.timer(out, delay)
         };
-        self.background = Some(Background { run: AnalysisRun::new(step), wait });
+        self.background = Some(Background {
+            run: AnalysisRun::new(step),
+            wait,
+        });
     }
 
     fn start_op(&mut self, op: Op, out: &mut Vec<Effect>) {
         match op {
             Op::Apply(action) => self.send_apply(action, 1, out),
             Op::AwaitReady { role, replicas } => {
-                let deadline = self.now.plus(self.spec.as_ref().map(|s| s.progress_deadline).unwrap_or_default());
+                let deadline = self.now.plus(
+                    self.spec
+                        .as_ref()
+                        .map(|s| s.progress_deadline)
+                        .unwrap_or_default(),
+                );
                 let id = self.observe(out);
-                self.current = Some(Running::AwaitReady { role, replicas, deadline, wait: Wait::Request(id), failures: 0 });
+                self.current = Some(Running::AwaitReady {
+                    role,
+                    replicas,
+                    deadline,
+                    wait: Wait::Request(id),
+                    failures: 0,
+                });
             }
             Op::Sleep(d) if d.is_zero() => {}
             Op::Sleep(d) => {
@@ -438,15 +517,25 @@ impl Rollout {
                 } else {
                     Wait::Timer(self.timer(out, delay))
                 };
-                self.current = Some(Running::Analysis { run: AnalysisRun::new(step), wait });
+                self.current = Some(Running::Analysis {
+                    run: AnalysisRun::new(step),
+                    wait,
+                });
             }
             Op::Gate(name) => {
                 let id = self.check_gate(&name, out);
-                self.current = Some(Running::Gate { name, wait: Wait::Request(id) });
+                self.current = Some(Running::Gate {
+                    name,
+                    wait: Wait::Request(id),
+                });
             }
             Op::Verify(validators) => {
                 let id = self.measure(out, validators.clone(), Role::Stable);
-                self.current = Some(Running::Verify { validators, attempt: 1, wait: Wait::Request(id) });
+                self.current = Some(Running::Verify {
+                    validators,
+                    attempt: 1,
+                    wait: Wait::Request(id),
+                });
             }
         }
     }
@@ -454,14 +543,29 @@ impl Rollout {
     fn check_gate(&mut self, name: &str, out: &mut Vec<Effect>) -> u64 {
         let approvals = self.approvals.clone();
         let gate = name.to_string();
-        self.request(out, |id| Effect::CheckGate { id, gate, approvals })
+        self.request(out, |id| Effect::CheckGate {
+            id,
+            gate,
+            approvals,
+        })
     }
 
     fn send_apply(&mut self, action: Action, attempt: u32, out: &mut Vec<Effect>) {
         let a = action.clone();
         let id = self.request(out, |id| Effect::Apply { id, action: a });
-        self.record(out, EventKind::ActionRequested { id, action: action.clone(), attempt });
-        self.current = Some(Running::Apply { id, action, attempt });
+        self.record(
+            out,
+            EventKind::ActionRequested {
+                id,
+                action: action.clone(),
+                attempt,
+            },
+        );
+        self.current = Some(Running::Apply {
+            id,
+            action,
+            attempt,
+        });
     }
 
     fn pause_for_person(&mut self, reason: String, out: &mut Vec<Effect>) {
@@ -475,21 +579,43 @@ impl Rollout {
         self.stage = Stage::Done;
         self.set_phase(out, phase);
         self.reason = Some(reason.clone());
-        self.record(out, EventKind::Finished { phase, reason: reason.clone() });
-        out.push(Effect::Notify(Notification::Finished { rollout_id: self.rollout_id(), phase: phase.to_string(), reason }));
+        self.record(
+            out,
+            EventKind::Finished {
+                phase,
+                reason: reason.clone(),
+            },
+        );
+        out.push(Effect::Notify(Notification::Finished {
+            rollout_id: self.rollout_id(),
+            phase: phase.to_string(),
+            reason,
+        }));
     }
 
     /// A failure: the policy decides between rollback and freeze.
     fn fail(&mut self, reason: String, out: &mut Vec<Effect>) {
-        self.record(out, EventKind::Failed { reason: reason.clone() });
+        self.record(
+            out,
+            EventKind::Failed {
+                reason: reason.clone(),
+            },
+        );
         match self.stage {
             Stage::Rollback => {
-                let why = format!("rollback failed: {reason} (the rollback was started because: {})", self.rollback_reason);
+                let why = format!(
+                    "rollback failed: {reason} (the rollback was started because: {})",
+                    self.rollback_reason
+                );
                 self.finish(Phase::RollbackFailed, why, out);
             }
             Stage::Gating => self.finish(Phase::Blocked, reason, out),
             Stage::Steps | Stage::Promoting => {
-                let policy = self.spec.as_ref().map(|s| s.failure_policy).unwrap_or_default();
+                let policy = self
+                    .spec
+                    .as_ref()
+                    .map(|s| s.failure_policy)
+                    .unwrap_or_default();
                 match policy {
                     FailurePolicy::Rollback => self.start_rollback(reason, Phase::RolledBack, out),
                     FailurePolicy::Freeze => {
@@ -513,8 +639,16 @@ impl Rollout {
         self.operator_paused = false;
         self.set_phase(out, Phase::RollingBack);
         self.reason = Some(reason.clone());
-        self.record(out, EventKind::RollbackStarted { reason: reason.clone() });
-        out.push(Effect::Notify(Notification::RollbackStarted { rollout_id: self.rollout_id(), reason }));
+        self.record(
+            out,
+            EventKind::RollbackStarted {
+                reason: reason.clone(),
+            },
+        );
+        out.push(Effect::Notify(Notification::RollbackStarted {
+            rollout_id: self.rollout_id(),
+            reason,
+        }));
         if let Some(spec) = self.spec.clone() {
             self.ops = rollback_ops(&spec, &self.caps, self.last_fleet.as_ref()).into();
         }
@@ -530,23 +664,65 @@ impl Rollout {
     }
 
     fn on_apply_failed(&mut self, error: &DriverError, out: &mut Vec<Effect>) {
-        let Some(Running::Apply { id, action, attempt }) = self.current.take() else { return };
-        let max = self.spec.as_ref().map(|s| s.retry.max_attempts).unwrap_or(1);
+        let Some(Running::Apply {
+            id,
+            action,
+            attempt,
+        }) = self.current.take()
+        else {
+            return;
+        };
+        let max = self
+            .spec
+            .as_ref()
+            .map(|s| s.retry.max_attempts)
+            .unwrap_or(1);
         let will_retry = error.is_transient() && attempt < max;
-        self.record(out, EventKind::DriverFailed { id, error: error.clone(), will_retry });
+        self.record(
+            out,
+            EventKind::DriverFailed {
+                id,
+                error: error.clone(),
+                will_retry,
+            },
+        );
         if will_retry {
-            let backoff = self.spec.as_ref().map(|s| s.retry.backoff(attempt)).unwrap_or_default();
+            let backoff = self
+                .spec
+                .as_ref()
+                .map(|s| s.retry.backoff(attempt))
+                .unwrap_or_default();
             let timer = self.timer(out, backoff);
-            self.current = Some(Running::Backoff { timer, action, attempt });
+            self.current = Some(Running::Backoff {
+                timer,
+                action,
+                attempt,
+            });
         } else {
-            let tries = if error.is_transient() { format!(" after {attempt} attempt(s)") } else { String::new() };
-            self.fail(format!("{} failed{tries}: {}", action.describe(), error.message), out);
+            let tries = if error.is_transient() {
+                format!(" after {attempt} attempt(s)")
+            } else {
+                String::new()
+            };
+            self.fail(
+                format!("{} failed{tries}: {}", action.describe(), error.message),
+                out,
+            );
         }
     }
 
     fn on_observed(&mut self, id: u64, fleet: &FleetState, out: &mut Vec<Effect>) {
         self.last_fleet = Some(fleet.clone());
-        let Some(Running::AwaitReady { role, replicas, deadline, wait, failures }) = self.current.clone() else { return };
+        let Some(Running::AwaitReady {
+            role,
+            replicas,
+            deadline,
+            wait,
+            failures,
+        }) = self.current.clone()
+        else {
+            return;
+        };
         if wait != Wait::Request(id) {
             return;
         }
@@ -557,35 +733,89 @@ impl Rollout {
         let (desired, ready) = (fleet.desired_of(&rev), fleet.ready_of(&rev));
         if desired == replicas && ready == replicas {
             self.current = None;
-            self.record(out, EventKind::Converged { role, replicas, fleet: fleet.clone() });
+            self.record(
+                out,
+                EventKind::Converged {
+                    role,
+                    replicas,
+                    fleet: fleet.clone(),
+                },
+            );
         } else if self.now >= deadline {
-            let limit = self.spec.as_ref().map(|s| format_duration(s.progress_deadline)).unwrap_or_default();
+            let limit = self
+                .spec
+                .as_ref()
+                .map(|s| format_duration(s.progress_deadline))
+                .unwrap_or_default();
             self.current = None;
             self.fail(
                 format!("progress deadline of {limit} exceeded: {rev} ({role}) has {ready}/{replicas} ready replicas (desired {desired})"),
                 out,
             );
         } else {
-            let poll = self.spec.as_ref().map(|s| s.poll_interval).unwrap_or_default();
+            let poll = self
+                .spec
+                .as_ref()
+                .map(|s| s.poll_interval)
+                .unwrap_or_default();
             let timer = self.timer(out, poll);
-            self.current = Some(Running::AwaitReady { role, replicas, deadline, wait: Wait::Timer(timer), failures });
+            self.current = Some(Running::AwaitReady {
+                role,
+                replicas,
+                deadline,
+                wait: Wait::Timer(timer),
+                failures,
+            });
         }
     }
 
     fn on_observe_failed(&mut self, error: &DriverError, out: &mut Vec<Effect>) {
-        let Some(Running::AwaitReady { role, replicas, deadline, wait, failures }) = self.current.clone() else { return };
+        let Some(Running::AwaitReady {
+            role,
+            replicas,
+            deadline,
+            wait,
+            failures,
+        }) = self.current.clone()
+        else {
+            return;
+        };
         let Wait::Request(id) = wait else { return };
-        let max = self.spec.as_ref().map(|s| s.retry.max_attempts).unwrap_or(1);
+        let max = self
+            .spec
+            .as_ref()
+            .map(|s| s.retry.max_attempts)
+            .unwrap_or(1);
         let failures = failures + 1;
         let will_retry = error.is_transient() && failures < max && self.now < deadline;
-        self.record(out, EventKind::DriverFailed { id, error: error.clone(), will_retry });
+        self.record(
+            out,
+            EventKind::DriverFailed {
+                id,
+                error: error.clone(),
+                will_retry,
+            },
+        );
         if will_retry {
-            let backoff = self.spec.as_ref().map(|s| s.retry.backoff(failures)).unwrap_or_default();
+            let backoff = self
+                .spec
+                .as_ref()
+                .map(|s| s.retry.backoff(failures))
+                .unwrap_or_default();
             let timer = self.timer(out, backoff);
-            self.current = Some(Running::AwaitReady { role, replicas, deadline, wait: Wait::Timer(timer), failures });
+            self.current = Some(Running::AwaitReady {
+                role,
+                replicas,
+                deadline,
+                wait: Wait::Timer(timer),
+                failures,
+            });
         } else {
             self.current = None;
-            self.fail(format!("observing the fleet failed: {}", error.message), out);
+            self.fail(
+                format!("observing the fleet failed: {}", error.message),
+                out,
+            );
         }
     }
 
@@ -599,14 +829,31 @@ impl Rollout {
             Some(Running::Analysis { mut run, wait }) if wait == Wait::Request(id) => {
                 let scope = AnalysisScope::Step { step: self.step };
                 let decision = run.record(results);
-                self.record(out, EventKind::Measured { scope: scope.clone(), number: run.taken(), results: results.to_vec() });
+                self.record(
+                    out,
+                    EventKind::Measured {
+                        scope: scope.clone(),
+                        number: run.taken(),
+                        results: results.to_vec(),
+                    },
+                );
                 match decision {
                     Decision::Continue => {
                         let timer = self.timer(out, run.step().policy.interval);
-                        self.current = Some(Running::Analysis { run, wait: Wait::Timer(timer) });
+                        self.current = Some(Running::Analysis {
+                            run,
+                            wait: Wait::Timer(timer),
+                        });
                     }
                     Decision::Done(result, message) => {
-                        self.record(out, EventKind::AnalysisCompleted { scope, result, message: message.clone() });
+                        self.record(
+                            out,
+                            EventKind::AnalysisCompleted {
+                                scope,
+                                result,
+                                message: message.clone(),
+                            },
+                        );
                         match result {
                             AnalysisResult::Passed => self.current = None,
                             AnalysisResult::Failed => {
@@ -614,24 +861,42 @@ impl Rollout {
                                 self.fail(format!("analysis failed: {message}"), out);
                             }
                             AnalysisResult::Inconclusive => {
-                                if run.step().policy.on_inconclusive == crate::model::InconclusiveAction::Fail {
+                                if run.step().policy.on_inconclusive
+                                    == crate::model::InconclusiveAction::Fail
+                                {
                                     self.current = None;
                                     self.fail(format!("analysis inconclusive: {message}"), out);
                                 } else {
-                                    self.current = Some(Running::Analysis { run, wait: Wait::Person });
-                                    self.pause_for_person(format!("analysis inconclusive: {message}"), out);
+                                    self.current = Some(Running::Analysis {
+                                        run,
+                                        wait: Wait::Person,
+                                    });
+                                    self.pause_for_person(
+                                        format!("analysis inconclusive: {message}"),
+                                        out,
+                                    );
                                 }
                             }
                         }
                     }
                 }
             }
-            Some(Running::Verify { validators, attempt, wait }) if wait == Wait::Request(id) => {
+            Some(Running::Verify {
+                validators,
+                attempt,
+                wait,
+            }) if wait == Wait::Request(id) => {
                 let healthy = !results.is_empty()
-                    && results.iter().all(|r| matches!(r, MeasureResult::Verdict(v) if v.outcome == Outcome::Pass));
+                    && results.iter().all(
+                        |r| matches!(r, MeasureResult::Verdict(v) if v.outcome == Outcome::Pass),
+                    );
                 self.record(
                     out,
-                    EventKind::Measured { scope: AnalysisScope::RollbackVerification, number: attempt, results: results.to_vec() },
+                    EventKind::Measured {
+                        scope: AnalysisScope::RollbackVerification,
+                        number: attempt,
+                        results: results.to_vec(),
+                    },
                 );
                 if healthy {
                     self.current = None;
@@ -644,9 +909,17 @@ impl Rollout {
                         },
                     );
                 } else if attempt < VERIFY_ATTEMPTS {
-                    let poll = self.spec.as_ref().map(|s| s.poll_interval).unwrap_or_default();
+                    let poll = self
+                        .spec
+                        .as_ref()
+                        .map(|s| s.poll_interval)
+                        .unwrap_or_default();
                     let timer = self.timer(out, poll);
-                    self.current = Some(Running::Verify { validators, attempt, wait: Wait::Timer(timer) });
+                    self.current = Some(Running::Verify {
+                        validators,
+                        attempt,
+                        wait: Wait::Timer(timer),
+                    });
                 } else {
                     self.current = None;
                     let detail: Vec<String> = results.iter().map(describe_result).collect();
@@ -658,7 +931,13 @@ impl Rollout {
                             message: detail.join("; "),
                         },
                     );
-                    self.fail(format!("stable is not healthy after {attempt} checks: {}", detail.join("; ")), out);
+                    self.fail(
+                        format!(
+                            "stable is not healthy after {attempt} checks: {}",
+                            detail.join("; ")
+                        ),
+                        out,
+                    );
                 }
             }
             _ => {}
@@ -666,11 +945,17 @@ impl Rollout {
     }
 
     fn on_background_measured(&mut self, results: &[MeasureResult], out: &mut Vec<Effect>) {
-        let Some(mut bg) = self.background.take() else { return };
+        let Some(mut bg) = self.background.take() else {
+            return;
+        };
         let decision = bg.run.record(results);
         self.record(
             out,
-            EventKind::Measured { scope: AnalysisScope::Background, number: bg.run.taken(), results: results.to_vec() },
+            EventKind::Measured {
+                scope: AnalysisScope::Background,
+                number: bg.run.taken(),
+                results: results.to_vec(),
+            },
         );
         match decision {
             Decision::Continue => {
@@ -678,16 +963,30 @@ impl Rollout {
                 self.background = Some(bg);
             }
             Decision::Done(result, message) => {
-                self.record(out, EventKind::AnalysisCompleted { scope: AnalysisScope::Background, result, message: message.clone() });
+                self.record(
+                    out,
+                    EventKind::AnalysisCompleted {
+                        scope: AnalysisScope::Background,
+                        result,
+                        message: message.clone(),
+                    },
+                );
                 match result {
                     AnalysisResult::Passed => {}
-                    AnalysisResult::Failed => self.fail(format!("background analysis failed: {message}"), out),
+                    AnalysisResult::Failed => {
+                        self.fail(format!("background analysis failed: {message}"), out)
+                    }
                     AnalysisResult::Inconclusive => {
-                        if bg.run.step().policy.on_inconclusive == crate::model::InconclusiveAction::Fail {
+                        if bg.run.step().policy.on_inconclusive
+                            == crate::model::InconclusiveAction::Fail
+                        {
                             self.fail(format!("background analysis inconclusive: {message}"), out);
                         } else {
                             self.operator_paused = true;
-                            self.pause_for_person(format!("background analysis inconclusive: {message}"), out);
+                            self.pause_for_person(
+                                format!("background analysis inconclusive: {message}"),
+                                out,
+                            );
                         }
                     }
                 }
@@ -696,8 +995,16 @@ impl Rollout {
     }
 
     fn on_gate(&mut self, outcome: &GateOutcome, out: &mut Vec<Effect>) {
-        let Some(Running::Gate { name, .. }) = self.current.clone() else { return };
-        self.record(out, EventKind::GateChecked { gate: name.clone(), outcome: outcome.clone() });
+        let Some(Running::Gate { name, .. }) = self.current.clone() else {
+            return;
+        };
+        self.record(
+            out,
+            EventKind::GateChecked {
+                gate: name.clone(),
+                outcome: outcome.clone(),
+            },
+        );
         match outcome {
             GateOutcome::Pass => self.current = None,
             GateOutcome::Block { reason } => {
@@ -709,10 +1016,16 @@ impl Rollout {
                     self.fail(why, out);
                 }
             }
-            GateOutcome::Wait { retry_after, reason } => {
+            GateOutcome::Wait {
+                retry_after,
+                reason,
+            } => {
                 let timer = self.timer(out, *retry_after);
                 self.reason = Some(format!("waiting on gate {name}: {reason}"));
-                self.current = Some(Running::Gate { name, wait: Wait::Timer(timer) });
+                self.current = Some(Running::Gate {
+                    name,
+                    wait: Wait::Timer(timer),
+                });
             }
         }
     }
@@ -728,28 +1041,58 @@ impl Rollout {
                 return;
             }
         }
-        let Some(current) = self.current.clone() else { return };
+        let Some(current) = self.current.clone() else {
+            return;
+        };
         if current.waiting_on() != Some(id) {
             return;
         }
         match current {
-            Running::Backoff { action, attempt, .. } => self.send_apply(action, attempt + 1, out),
+            Running::Backoff {
+                action, attempt, ..
+            } => self.send_apply(action, attempt + 1, out),
             Running::Sleep { .. } => self.current = None,
-            Running::AwaitReady { role, replicas, deadline, failures, .. } => {
+            Running::AwaitReady {
+                role,
+                replicas,
+                deadline,
+                failures,
+                ..
+            } => {
                 let req = self.observe(out);
-                self.current = Some(Running::AwaitReady { role, replicas, deadline, wait: Wait::Request(req), failures });
+                self.current = Some(Running::AwaitReady {
+                    role,
+                    replicas,
+                    deadline,
+                    wait: Wait::Request(req),
+                    failures,
+                });
             }
             Running::Analysis { run, .. } => {
                 let req = self.measure(out, run.step().validators.clone(), Role::Candidate);
-                self.current = Some(Running::Analysis { run, wait: Wait::Request(req) });
+                self.current = Some(Running::Analysis {
+                    run,
+                    wait: Wait::Request(req),
+                });
             }
             Running::Gate { name, .. } => {
                 let req = self.check_gate(&name, out);
-                self.current = Some(Running::Gate { name, wait: Wait::Request(req) });
+                self.current = Some(Running::Gate {
+                    name,
+                    wait: Wait::Request(req),
+                });
             }
-            Running::Verify { validators, attempt, .. } => {
+            Running::Verify {
+                validators,
+                attempt,
+                ..
+            } => {
                 let req = self.measure(out, validators.clone(), Role::Stable);
-                self.current = Some(Running::Verify { validators, attempt: attempt + 1, wait: Wait::Request(req) });
+                self.current = Some(Running::Verify {
+                    validators,
+                    attempt: attempt + 1,
+                    wait: Wait::Request(req),
+                });
             }
             Running::Apply { .. } | Running::WaitPromotion => {}
         }
@@ -763,7 +1106,14 @@ impl Rollout {
             Ok(()) => (true, String::new()),
             Err(note) => (false, note),
         };
-        self.record(out, EventKind::CommandReceived { command: cmd.clone(), accepted, note });
+        self.record(
+            out,
+            EventKind::CommandReceived {
+                command: cmd.clone(),
+                accepted,
+                note,
+            },
+        );
     }
 
     fn apply_command(&mut self, cmd: &Command, out: &mut Vec<Effect>) -> Result<(), String> {
@@ -778,7 +1128,11 @@ impl Rollout {
                 Ok(())
             }
             Command::Resume => {
-                let waiting = self.current.as_ref().map(|c| c.waits_for_person()).unwrap_or(false);
+                let waiting = self
+                    .current
+                    .as_ref()
+                    .map(|c| c.waits_for_person())
+                    .unwrap_or(false);
                 if !in_steps || !(self.operator_paused || waiting) {
                     return Err(format!("nothing to resume in phase {}", self.phase));
                 }
@@ -793,7 +1147,12 @@ impl Rollout {
             Command::Promote { full: false } => {
                 let skippable = matches!(
                     self.current,
-                    Some(Running::WaitPromotion | Running::Sleep { .. } | Running::Analysis { .. } | Running::Gate { .. })
+                    Some(
+                        Running::WaitPromotion
+                            | Running::Sleep { .. }
+                            | Running::Analysis { .. }
+                            | Running::Gate { .. }
+                    )
                 );
                 if !in_steps || !(skippable || self.operator_paused) {
                     return Err("promote skips a pause, analysis or gate; the current step is changing the fleet".into());
@@ -810,7 +1169,9 @@ impl Rollout {
                     return Err(format!("cannot promote in phase {}", self.phase));
                 }
                 self.cancel_all(out);
-                let Some(spec) = self.spec.clone() else { return Err("not started".into()) };
+                let Some(spec) = self.spec.clone() else {
+                    return Err("not started".into());
+                };
                 self.stage = Stage::Promoting;
                 self.step = spec.plan.steps.len();
                 self.step_active = false;
@@ -821,7 +1182,11 @@ impl Rollout {
             }
             Command::Abort => match self.stage {
                 Stage::Gating => {
-                    self.finish(Phase::Aborted, "aborted by operator before any change".into(), out);
+                    self.finish(
+                        Phase::Aborted,
+                        "aborted by operator before any change".into(),
+                        out,
+                    );
                     Ok(())
                 }
                 Stage::Steps | Stage::Promoting | Stage::Frozen => {
@@ -855,11 +1220,18 @@ impl Rollout {
                     self.approvals.push(gate.clone());
                 }
                 // Re-check a waiting gate of that name at once.
-                if let Some(Running::Gate { name, wait: Wait::Timer(t) }) = self.current.clone() {
+                if let Some(Running::Gate {
+                    name,
+                    wait: Wait::Timer(t),
+                }) = self.current.clone()
+                {
                     if &name == gate {
                         self.forget(t, out);
                         let req = self.check_gate(&name, out);
-                        self.current = Some(Running::Gate { name, wait: Wait::Request(req) });
+                        self.current = Some(Running::Gate {
+                            name,
+                            wait: Wait::Request(req),
+                        });
                     }
                 }
                 Ok(())

@@ -13,8 +13,8 @@ mod runner;
 mod spec;
 
 pub use analysis::{AnalysisRun, Decision};
-pub use handle::{HandleClosed, RolloutHandle};
 pub use event::{AnalysisResult, AnalysisScope, Event, EventKind};
+pub use handle::{HandleClosed, RolloutHandle};
 pub use io::{Command, Effect, Input, MeasureResult, Stamped};
 pub use machine::Rollout;
 pub use phase::{Phase, RolloutStatus};

@@ -27,7 +27,9 @@ fn route(spec: &RolloutSpec, candidate_percent: u8) -> Action {
     } else {
         weights.push((spec.candidate.id.clone(), 100));
     }
-    Action::Route { weights: WeightSet(weights) }
+    Action::Route {
+        weights: WeightSet(weights),
+    }
 }
 
 fn deploy(spec: &RolloutSpec, role: Role, replicas: u32) -> Option<Action> {
@@ -42,12 +44,23 @@ fn deploy(spec: &RolloutSpec, role: Role, replicas: u32) -> Option<Action> {
 pub(crate) fn expand_step(step: &Step, spec: &RolloutSpec, caps: &Capabilities) -> Vec<Op> {
     match step {
         Step::Scale { role, replicas } => match deploy(spec, *role, *replicas) {
-            Some(action) => vec![Op::Apply(action), Op::AwaitReady { role: *role, replicas: *replicas }],
+            Some(action) => vec![
+                Op::Apply(action),
+                Op::AwaitReady {
+                    role: *role,
+                    replicas: *replicas,
+                },
+            ],
             None => vec![],
         },
-        Step::SetWeight { percent } if caps.weighted_traffic => vec![Op::Apply(route(spec, *percent))],
+        Step::SetWeight { percent } if caps.weighted_traffic => {
+            vec![Op::Apply(route(spec, *percent))]
+        }
         Step::SetWeight { .. } => vec![],
-        Step::SetFlag { flag, percent } => vec![Op::Apply(Action::SetFlag { flag: flag.clone(), percent: *percent })],
+        Step::SetFlag { flag, percent } => vec![Op::Apply(Action::SetFlag {
+            flag: flag.clone(),
+            percent: *percent,
+        })],
         Step::Pause { duration: Some(d) } => vec![Op::Sleep(*d)],
         Step::Pause { duration: None } => vec![Op::WaitPromotion],
         Step::Analysis(a) => vec![Op::Analyze(a.clone())],
@@ -71,25 +84,39 @@ pub(crate) fn expand_step(step: &Step, spec: &RolloutSpec, caps: &Capabilities) 
 pub(crate) fn promote_full_ops(spec: &RolloutSpec, caps: &Capabilities) -> Vec<Op> {
     let replicas = spec.plan.replicas;
     let mut ops = vec![
-        Op::Apply(Action::Deploy { revision: spec.candidate.clone(), replicas }),
-        Op::AwaitReady { role: Role::Candidate, replicas },
+        Op::Apply(Action::Deploy {
+            revision: spec.candidate.clone(),
+            replicas,
+        }),
+        Op::AwaitReady {
+            role: Role::Candidate,
+            replicas,
+        },
     ];
     if caps.weighted_traffic {
         ops.push(Op::Apply(route(spec, 100)));
     }
     if let Some(stable) = &spec.stable {
-        ops.push(Op::Apply(Action::Retire { revision: stable.id.clone() }));
+        ops.push(Op::Apply(Action::Retire {
+            revision: stable.id.clone(),
+        }));
     }
     ops
 }
 
 /// Restore stable: traffic first (if stable still has ready replicas), then capacity, then
 /// traffic again (idempotent), then retire the candidate, then verify stable's health.
-pub(crate) fn rollback_ops(spec: &RolloutSpec, caps: &Capabilities, fleet: Option<&FleetState>) -> Vec<Op> {
+pub(crate) fn rollback_ops(
+    spec: &RolloutSpec,
+    caps: &Capabilities,
+    fleet: Option<&FleetState>,
+) -> Vec<Op> {
     let mut ops = Vec::new();
     let Some(stable) = &spec.stable else {
         // First deploy: there is nothing to restore, only the candidate to remove.
-        ops.push(Op::Apply(Action::Retire { revision: spec.candidate.id.clone() }));
+        ops.push(Op::Apply(Action::Retire {
+            revision: spec.candidate.id.clone(),
+        }));
         return ops;
     };
     let stable_serving = fleet.map(|f| f.ready_of(&stable.id) > 0).unwrap_or(false);
@@ -99,11 +126,18 @@ pub(crate) fn rollback_ops(spec: &RolloutSpec, caps: &Capabilities, fleet: Optio
     if let Some(action) = deploy(spec, Role::Stable, spec.plan.replicas) {
         ops.push(Op::Apply(action));
     }
-    ops.push(Op::AwaitReady { role: Role::Stable, replicas: spec.plan.replicas });
+    ops.push(Op::AwaitReady {
+        role: Role::Stable,
+        replicas: spec.plan.replicas,
+    });
     if caps.weighted_traffic {
-        ops.push(Op::Apply(Action::Route { weights: WeightSet(vec![(stable.id.clone(), 100)]) }));
+        ops.push(Op::Apply(Action::Route {
+            weights: WeightSet(vec![(stable.id.clone(), 100)]),
+        }));
     }
-    ops.push(Op::Apply(Action::Retire { revision: spec.candidate.id.clone() }));
+    ops.push(Op::Apply(Action::Retire {
+        revision: spec.candidate.id.clone(),
+    }));
     if !spec.health_validators.is_empty() {
         ops.push(Op::Verify(spec.health_validators.clone()));
     }

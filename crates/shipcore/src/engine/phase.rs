@@ -38,12 +38,20 @@ impl Phase {
     pub fn is_settled(self) -> bool {
         matches!(
             self,
-            Phase::Succeeded | Phase::RolledBack | Phase::RollbackFailed | Phase::Aborted | Phase::Frozen | Phase::Blocked
+            Phase::Succeeded
+                | Phase::RolledBack
+                | Phase::RollbackFailed
+                | Phase::Aborted
+                | Phase::Frozen
+                | Phase::Blocked
         )
     }
     /// True for the phases that end a rollout for good (`retry` may still start it again).
     pub fn is_terminal(self) -> bool {
-        matches!(self, Phase::Succeeded | Phase::RolledBack | Phase::Aborted | Phase::Blocked)
+        matches!(
+            self,
+            Phase::Succeeded | Phase::RolledBack | Phase::Aborted | Phase::Blocked
+        )
     }
     /// True when a person must act.
     pub fn needs_person(self) -> bool {

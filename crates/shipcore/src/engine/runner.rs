@@ -127,7 +127,12 @@ impl RunnerBuilder {
     /// Delivers `cmd` when engine time reaches `at`: a scripted operator, deterministic
     /// under a simulated clock.
     pub fn command_at(mut self, at: Timestamp, cmd: Command) -> Self {
-        let pos = self.runner.scheduled.iter().position(|(t, _)| *t > at).unwrap_or(self.runner.scheduled.len());
+        let pos = self
+            .runner
+            .scheduled
+            .iter()
+            .position(|(t, _)| *t > at)
+            .unwrap_or(self.runner.scheduled.len());
         self.runner.scheduled.insert(pos, (at, cmd));
         self
     }
@@ -138,12 +143,22 @@ impl RunnerBuilder {
 }
 
 fn pending_status() -> RolloutStatus {
-    RolloutStatus { id: String::new(), phase: Phase::Pending, step: 0, steps: 0, reason: None }
+    RolloutStatus {
+        id: String::new(),
+        phase: Phase::Pending,
+        step: 0,
+        steps: 0,
+        reason: None,
+    }
 }
 
 impl Runner {
     /// A builder with the three required parts.
-    pub fn builder(driver: Arc<dyn Driver>, clock: Arc<dyn Clock>, journal: Arc<dyn Journal>) -> RunnerBuilder {
+    pub fn builder(
+        driver: Arc<dyn Driver>,
+        clock: Arc<dyn Clock>,
+        journal: Arc<dyn Journal>,
+    ) -> RunnerBuilder {
         let (tx, rx) = mpsc::unbounded_channel();
         let (status_tx, _) = watch::channel(pending_status());
         RunnerBuilder {
@@ -180,7 +195,12 @@ impl Runner {
         spec.plan.validate(&self.driver.capabilities())?;
         for name in spec.validator_names() {
             if !self.validators.contains_key(&name) {
-                let known = self.validators.keys().cloned().collect::<Vec<_>>().join(", ");
+                let known = self
+                    .validators
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 return Err(RunError::UnknownValidator { name, known });
             }
         }
@@ -198,7 +218,12 @@ impl Runner {
     pub async fn start(&mut self, spec: RolloutSpec) -> Result<RunReport, RunError> {
         self.preflight(&spec)?;
         if let Some(first) = self.journal.read_all().await?.first() {
-            let id = first.payload.pointer("/spec/id").and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            let id = first
+                .payload
+                .pointer("/spec/id")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?")
+                .to_string();
             return Err(RunError::AlreadyStarted(id));
         }
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
@@ -206,9 +231,23 @@ impl Runner {
         let mut events = Vec::new();
         let mut queue = VecDeque::new();
         let caps = self.driver.capabilities();
-        self.feed(&mut machine, Input::Start { spec: Box::new(spec), capabilities: caps }, &mut queue).await?;
-        self.drive(&mut machine, queue, &mut events).instrument(span).await?;
-        Ok(RunReport { status: machine.status(), events, fleet: machine.last_fleet().cloned() })
+        self.feed(
+            &mut machine,
+            Input::Start {
+                spec: Box::new(spec),
+                capabilities: caps,
+            },
+            &mut queue,
+        )
+        .await?;
+        self.drive(&mut machine, queue, &mut events)
+            .instrument(span)
+            .await?;
+        Ok(RunReport {
+            status: machine.status(),
+            events,
+            fleet: machine.last_fleet().cloned(),
+        })
     }
 
     /// Replays the journal to rebuild the rollout exactly, then continues it: whatever was
@@ -221,15 +260,20 @@ impl Runner {
         let mut machine = Rollout::new();
         let mut events = Vec::new();
         for entry in entries {
-            let stamped: Stamped = serde_json::from_value(entry.payload)
-                .map_err(|e| RunError::BadEntry { seq: entry.seq, message: e.to_string() })?;
+            let stamped: Stamped =
+                serde_json::from_value(entry.payload).map_err(|e| RunError::BadEntry {
+                    seq: entry.seq,
+                    message: e.to_string(),
+                })?;
             for effect in machine.handle(&stamped) {
                 if let Effect::Record(ev) = effect {
                     events.push(ev);
                 }
             }
         }
-        let Some(spec) = machine.spec().cloned() else { return Err(RunError::NothingToResume) };
+        let Some(spec) = machine.spec().cloned() else {
+            return Err(RunError::NothingToResume);
+        };
         self.preflight(&spec)?;
         // A simulated clock continues from the journal's last instant; a real one is later.
         if self.clock.now() < machine.now() {
@@ -240,21 +284,38 @@ impl Runner {
         if !machine.phase().is_settled() {
             self.feed(&mut machine, Input::Resumed, &mut queue).await?;
         }
-        self.drive(&mut machine, queue, &mut events).instrument(span).await?;
-        Ok(RunReport { status: machine.status(), events, fleet: machine.last_fleet().cloned() })
+        self.drive(&mut machine, queue, &mut events)
+            .instrument(span)
+            .await?;
+        Ok(RunReport {
+            status: machine.status(),
+            events,
+            fleet: machine.last_fleet().cloned(),
+        })
     }
 
     /// Journals `input` (flushed), then lets the machine handle it.
-    async fn feed(&self, machine: &mut Rollout, input: Input, queue: &mut VecDeque<Effect>) -> Result<(), RunError> {
+    async fn feed(
+        &self,
+        machine: &mut Rollout,
+        input: Input,
+        queue: &mut VecDeque<Effect>,
+    ) -> Result<(), RunError> {
         let stamped = Stamped::new(self.clock.now().max(machine.now()), input);
-        let payload = serde_json::to_value(&stamped).map_err(|e| JournalError::Codec(e.to_string()))?;
+        let payload =
+            serde_json::to_value(&stamped).map_err(|e| JournalError::Codec(e.to_string()))?;
         self.journal.append(&payload).await?;
         queue.extend(machine.handle(&stamped));
         self.status_tx.send_replace(machine.status());
         Ok(())
     }
 
-    async fn drive(&mut self, machine: &mut Rollout, mut queue: VecDeque<Effect>, events: &mut Vec<Event>) -> Result<(), RunError> {
+    async fn drive(
+        &mut self,
+        machine: &mut Rollout,
+        mut queue: VecDeque<Effect>,
+        events: &mut Vec<Event>,
+    ) -> Result<(), RunError> {
         // Only external handles keep the runner waiting for commands.
         self.commands_tx = None;
         let mut timers: BTreeSet<(Timestamp, u64)> = BTreeSet::new();
@@ -264,11 +325,23 @@ impl Runner {
                 self.feed(machine, Input::Command(cmd), &mut queue).await?;
             }
             if let Some(effect) = queue.pop_front() {
-                self.perform(machine, effect, &mut queue, &mut timers, events, &mut step_span).await?;
+                self.perform(
+                    machine,
+                    effect,
+                    &mut queue,
+                    &mut timers,
+                    events,
+                    &mut step_span,
+                )
+                .await?;
                 continue;
             }
             let settled = machine.phase().is_settled();
-            let next_timer = if settled { None } else { timers.first().copied() };
+            let next_timer = if settled {
+                None
+            } else {
+                timers.first().copied()
+            };
             let next_cmd = self.scheduled.front().map(|(t, _)| *t);
             match (next_timer, next_cmd) {
                 (_, Some(at)) if next_timer.map(|(t, _)| at <= t).unwrap_or(true) => {
@@ -310,7 +383,9 @@ impl Runner {
         events: &mut Vec<Event>,
         step_span: &mut tracing::Span,
     ) -> Result<(), RunError> {
-        let Some(spec) = machine.spec().cloned() else { return Ok(()) };
+        let Some(spec) = machine.spec().cloned() else {
+            return Ok(());
+        };
         let target = &spec.target;
         match effect {
             Effect::Record(ev) => {
@@ -335,7 +410,11 @@ impl Runner {
             }
             Effect::CancelTimer { id } => timers.retain(|(_, t)| *t != id),
             Effect::Apply { id, action } => {
-                let result = self.driver.apply(target, &action).instrument(step_span.clone()).await;
+                let result = self
+                    .driver
+                    .apply(target, &action)
+                    .instrument(step_span.clone())
+                    .await;
                 let input = match result {
                     Ok(()) => Input::Applied { id },
                     Err(error) => Input::ApplyFailed { id, error },
@@ -343,15 +422,30 @@ impl Runner {
                 self.feed(machine, input, queue).await?;
             }
             Effect::Observe { id } => {
-                let input = match self.driver.observe(target).instrument(step_span.clone()).await {
+                let input = match self
+                    .driver
+                    .observe(target)
+                    .instrument(step_span.clone())
+                    .await
+                {
                     Ok(fleet) => Input::Observed { id, fleet },
                     Err(error) => Input::ObserveFailed { id, error },
                 };
                 self.feed(machine, input, queue).await?;
             }
-            Effect::Measure { id, validators, subject } => {
+            Effect::Measure {
+                id,
+                validators,
+                subject,
+            } => {
                 let ctx = match subject {
-                    Role::Candidate => ValidationContext::new(&spec.id, target, &spec.candidate, spec.stable.as_ref(), self.clock.now()),
+                    Role::Candidate => ValidationContext::new(
+                        &spec.id,
+                        target,
+                        &spec.candidate,
+                        spec.stable.as_ref(),
+                        self.clock.now(),
+                    ),
                     Role::Stable => {
                         let judged = spec.stable.as_ref().unwrap_or(&spec.candidate);
                         ValidationContext::new(&spec.id, target, judged, None, self.clock.now())
@@ -371,9 +465,14 @@ impl Runner {
                     };
                     results.push(result);
                 }
-                self.feed(machine, Input::Measured { id, results }, queue).await?;
+                self.feed(machine, Input::Measured { id, results }, queue)
+                    .await?;
             }
-            Effect::CheckGate { id, gate, approvals } => {
+            Effect::CheckGate {
+                id,
+                gate,
+                approvals,
+            } => {
                 let ctx = GateContext {
                     rollout_id: spec.id.clone(),
                     target: target.clone(),
@@ -384,9 +483,12 @@ impl Runner {
                 };
                 let outcome = match self.gates.get(&gate) {
                     Some(g) => g.check(&ctx).instrument(step_span.clone()).await,
-                    None => crate::gate::GateOutcome::block(format!("gate {gate:?} is not registered with the runner")),
+                    None => crate::gate::GateOutcome::block(format!(
+                        "gate {gate:?} is not registered with the runner"
+                    )),
                 };
-                self.feed(machine, Input::GateChecked { id, outcome }, queue).await?;
+                self.feed(machine, Input::GateChecked { id, outcome }, queue)
+                    .await?;
             }
         }
         Ok(())
@@ -395,8 +497,12 @@ impl Runner {
 
 fn log_event(ev: &Event) {
     match &ev.kind {
-        EventKind::Failed { reason } | EventKind::RollbackStarted { reason } => tracing::warn!(at = ev.at.0, %reason, "{}", kind_name(ev)),
-        EventKind::Finished { phase, reason } => tracing::info!(at = ev.at.0, %phase, %reason, "finished"),
+        EventKind::Failed { reason } | EventKind::RollbackStarted { reason } => {
+            tracing::warn!(at = ev.at.0, %reason, "{}", kind_name(ev))
+        }
+        EventKind::Finished { phase, reason } => {
+            tracing::info!(at = ev.at.0, %phase, %reason, "finished")
+        }
         _ => tracing::debug!(at = ev.at.0, event = kind_name(ev)),
     }
 }

@@ -37,14 +37,20 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 5, initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(30) }
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
     }
 }
 
 impl RetryPolicy {
     /// Wait before attempt `attempt + 1` (attempt counts from 1).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u64.checked_shl(attempt.saturating_sub(1).min(30)).unwrap_or(u64::MAX);
+        let factor = 1u64
+            .checked_shl(attempt.saturating_sub(1).min(30))
+            .unwrap_or(u64::MAX);
         let ms = (self.initial_backoff.as_millis() as u64).saturating_mul(factor);
         Duration::from_millis(ms).min(self.max_backoff)
     }
@@ -113,7 +119,13 @@ pub struct RolloutSpec {
 
 impl RolloutSpec {
     /// A spec with default policies.
-    pub fn new(id: impl Into<String>, target: Target, stable: Option<Revision>, candidate: Revision, plan: Plan) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        target: Target,
+        stable: Option<Revision>,
+        candidate: Revision,
+        plan: Plan,
+    ) -> Self {
         RolloutSpec {
             id: id.into(),
             target,
@@ -133,32 +145,56 @@ impl RolloutSpec {
     /// Checks the values that do not depend on a driver. Errors name the field.
     pub fn validate(&self) -> Result<(), PlanError> {
         let id_ok = !self.id.is_empty()
-            && self.id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && !self.id.starts_with('.');
         if !id_ok {
-            return Err(PlanError::invalid("id", format!("{:?} must be non-empty and use only letters, digits, '-', '_', '.'", self.id)));
+            return Err(PlanError::invalid(
+                "id",
+                format!(
+                    "{:?} must be non-empty and use only letters, digits, '-', '_', '.'",
+                    self.id
+                ),
+            ));
         }
         if self.target.service.trim().is_empty() {
             return Err(PlanError::invalid("target.service", "must not be empty"));
         }
         if let Some(stable) = &self.stable {
             if stable.id == self.candidate.id {
-                return Err(PlanError::invalid("candidate.id", format!("{} is also the stable revision's id", stable.id)));
+                return Err(PlanError::invalid(
+                    "candidate.id",
+                    format!("{} is also the stable revision's id", stable.id),
+                ));
             }
         }
         if self.progress_deadline.is_zero() {
-            return Err(PlanError::invalid("progress_deadline", "must be greater than zero"));
+            return Err(PlanError::invalid(
+                "progress_deadline",
+                "must be greater than zero",
+            ));
         }
         if self.poll_interval.is_zero() {
-            return Err(PlanError::invalid("poll_interval", "must be greater than zero"));
+            return Err(PlanError::invalid(
+                "poll_interval",
+                "must be greater than zero",
+            ));
         }
         if self.retry.max_attempts == 0 {
-            return Err(PlanError::invalid("retry.max_attempts", "must be at least 1"));
+            return Err(PlanError::invalid(
+                "retry.max_attempts",
+                "must be at least 1",
+            ));
         }
         if let Some(bg) = &self.background_analysis {
             bg.policy.validate("background_analysis.policy")?;
             if bg.validators.is_empty() {
-                return Err(PlanError::invalid("background_analysis.validators", "needs at least one validator"));
+                return Err(PlanError::invalid(
+                    "background_analysis.validators",
+                    "needs at least one validator",
+                ));
             }
         }
         Ok(())

@@ -1,12 +1,15 @@
 //! A minimal in-memory platform for engine tests: instant readiness (unless told a revision
 //! never becomes ready), scripted driver failures, validators and gates from closures.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use async_trait::async_trait;
 use shipcore::driver::{Capabilities, Driver, DriverError};
 use shipcore::engine::{Event, EventKind, RolloutSpec};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::model::{Action, FleetState, Plan, Revision, RevisionId, RevisionState, Role, Step, Target};
+use shipcore::model::{
+    Action, FleetState, Plan, Revision, RevisionId, RevisionState, Role, Step, Target,
+};
 use shipcore::validator::{Outcome, ValidationContext, Validator, ValidatorError, Verdict};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,11 +29,18 @@ pub struct FakeDriver {
 
 impl FakeDriver {
     pub fn new(caps: Capabilities) -> Arc<Self> {
-        Arc::new(FakeDriver { caps, state: Mutex::new(FakeState::default()) })
+        Arc::new(FakeDriver {
+            caps,
+            state: Mutex::new(FakeState::default()),
+        })
     }
     pub fn with_stable(caps: Capabilities, rev: &Revision, replicas: u32) -> Arc<Self> {
         let d = Self::new(caps);
-        d.state.lock().unwrap().revisions.insert(rev.id.clone(), (replicas, 100));
+        d.state
+            .lock()
+            .unwrap()
+            .revisions
+            .insert(rev.id.clone(), (replicas, 100));
         d
     }
     pub fn fail_next_applies(&self, errors: Vec<DriverError>) {
@@ -55,7 +65,10 @@ impl FakeDriver {
                 weight: *w,
             })
             .collect();
-        FleetState { revisions, flags: Default::default() }
+        FleetState {
+            revisions,
+            flags: Default::default(),
+        }
     }
 }
 
@@ -79,7 +92,10 @@ impl Driver for FakeDriver {
                 s.revisions.insert(revision.id.clone(), (*replicas, w));
             }
             Action::Scale { revision, replicas } => {
-                let e = s.revisions.get_mut(revision).ok_or_else(|| DriverError::permanent("scale", "unknown revision"))?;
+                let e = s
+                    .revisions
+                    .get_mut(revision)
+                    .ok_or_else(|| DriverError::permanent("scale", "unknown revision"))?;
                 e.0 = *replicas;
             }
             Action::Route { weights } => {
@@ -109,12 +125,20 @@ pub struct FnValidator {
 }
 
 impl FnValidator {
-    pub fn new(name: &str, f: impl Fn(&ValidationContext) -> Result<Verdict, ValidatorError> + Send + Sync + 'static) -> Arc<Self> {
-        Arc::new(FnValidator { name: name.into(), f: Box::new(f) })
+    pub fn new(
+        name: &str,
+        f: impl Fn(&ValidationContext) -> Result<Verdict, ValidatorError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(FnValidator {
+            name: name.into(),
+            f: Box::new(f),
+        })
     }
     pub fn constant(name: &str, outcome: Outcome) -> Arc<Self> {
         let n = name.to_string();
-        Self::new(name, move |_| Ok(Verdict::new(n.clone(), outcome, format!("{outcome:?}"))))
+        Self::new(name, move |_| {
+            Ok(Verdict::new(n.clone(), outcome, format!("{outcome:?}")))
+        })
     }
 }
 
@@ -134,8 +158,14 @@ pub struct FnGate {
 }
 
 impl FnGate {
-    pub fn new(name: &str, f: impl Fn(&GateContext) -> GateOutcome + Send + Sync + 'static) -> Arc<Self> {
-        Arc::new(FnGate { name: name.into(), f: Box::new(f) })
+    pub fn new(
+        name: &str,
+        f: impl Fn(&GateContext) -> GateOutcome + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(FnGate {
+            name: name.into(),
+            f: Box::new(f),
+        })
     }
 }
 
@@ -168,29 +198,49 @@ pub fn canary_plan(replicas: u32, validator: &str) -> Plan {
         strategy: "canary".into(),
         replicas,
         steps: vec![
-            Step::Scale { role: Role::Candidate, replicas: 1 },
+            Step::Scale {
+                role: Role::Candidate,
+                replicas: 1,
+            },
             Step::SetWeight { percent: 10 },
             analysis(),
-            Step::Scale { role: Role::Candidate, replicas },
+            Step::Scale {
+                role: Role::Candidate,
+                replicas,
+            },
             Step::SetWeight { percent: 50 },
             analysis(),
             Step::Promote,
-            Step::Retire { role: Role::Stable, after: std::time::Duration::from_secs(30) },
+            Step::Retire {
+                role: Role::Stable,
+                after: std::time::Duration::from_secs(30),
+            },
         ],
     }
 }
 
 pub fn spec(plan: Plan) -> RolloutSpec {
-    RolloutSpec::new("r1", Target::new("web", "production"), Some(v1()), v2(), plan)
+    RolloutSpec::new(
+        "r1",
+        Target::new("web", "production"),
+        Some(v1()),
+        v2(),
+        plan,
+    )
 }
 
 pub fn kinds(events: &[Event]) -> Vec<String> {
     events
         .iter()
-        .map(|e| serde_json::to_value(&e.kind).unwrap()["event"].as_str().unwrap().to_string())
+        .map(|e| {
+            serde_json::to_value(&e.kind).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
-pub fn find<'a>(events: &'a [Event], pred: impl Fn(&EventKind) -> bool) -> Option<&'a Event> {
+pub fn find(events: &[Event], pred: impl Fn(&EventKind) -> bool) -> Option<&Event> {
     events.iter().find(|e| pred(&e.kind))
 }
