@@ -29,3 +29,8 @@ pub mod version;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+/// The README's code blocks, compiled and run as doc tests so the front door never rots.
+#[cfg(all(doctest, feature = "testing"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
