@@ -2,6 +2,7 @@
 //! between phases; P2 (a routine release) pauses longest. Each also sets the post-deploy
 //! monitoring window.
 
+use crate::model::Monitoring;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -57,6 +58,19 @@ impl Severity {
                 Severity::P1 => 4,
                 Severity::P2 => 24,
             }
+    }
+
+    /// The post-deploy monitoring of this severity: `validators` every minute for
+    /// [`monitoring_window`](Self::monitoring_window). Place it with
+    /// [`Plan::with_monitoring`](crate::model::Plan::with_monitoring).
+    ///
+    /// ```
+    /// use shipcore::gates::Severity;
+    /// let m = Severity::P0.monitoring(&["error-rate"]);
+    /// assert_eq!(m.to_step().unwrap().policy.count, Some(60));
+    /// ```
+    pub fn monitoring(self, validators: &[&str]) -> Monitoring {
+        Monitoring::new(validators, self.monitoring_window())
     }
 }
 

@@ -4,10 +4,12 @@
 
 mod action;
 mod fleet;
+mod monitoring;
 mod plan;
 mod revision;
 
 pub use action::{Action, WeightSet};
 pub use fleet::{FleetState, RevisionState};
+pub use monitoring::Monitoring;
 pub use plan::{AnalysisPolicy, AnalysisStep, InconclusiveAction, Plan, Step};
 pub use revision::{Revision, RevisionId, Role, Target};
