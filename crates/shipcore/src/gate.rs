@@ -1,7 +1,9 @@
 //! Gates answer "may this proceed?": before a rollout (the blocking checklist) and inside it
 //! (manual approval, promotion windows). The engine checks them in order; the first `Block`
-//! stops the rollout before anything changes.
+//! stops the rollout before anything changes. A gate that takes something (a lock) gives it
+//! back in [`Gate::on_finish`] when the rollout ends.
 
+use crate::engine::Phase;
 use crate::model::{Revision, Target};
 use crate::time::Timestamp;
 use async_trait::async_trait;
@@ -70,4 +72,13 @@ pub trait Gate: Send + Sync {
     fn name(&self) -> &str;
     /// Check now. Errors are the gate's own business: report them as `Block` or `Wait`.
     async fn check(&self, ctx: &GateContext) -> GateOutcome;
+    /// The rollout this gate guarded ended for good (`phase` is terminal: succeeded, rolled
+    /// back, aborted or blocked): give back what `check` took. Called by the runner on every
+    /// gate the rollout names, whether it passed, blocked or was never reached, and again when
+    /// an ended rollout is resumed, so it must be idempotent. Errors are the gate's own
+    /// business (log them). Not called while a person must act (frozen, rollback failed).
+    /// Default: nothing.
+    async fn on_finish(&self, ctx: &GateContext, phase: Phase) {
+        let _ = (ctx, phase);
+    }
 }

@@ -279,6 +279,10 @@ impl Runner {
         if self.clock.now() < machine.now() {
             self.clock.sleep_until(machine.now()).await;
         }
+        if machine.phase().is_terminal() {
+            // The previous runner may have stopped before telling the gates.
+            self.finish_gates(&spec, machine.phase()).await;
+        }
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment, resumed = true);
         let mut queue = VecDeque::new();
         if !machine.phase().is_settled() {
@@ -389,6 +393,11 @@ impl Runner {
         let target = &spec.target;
         match effect {
             Effect::Record(ev) => {
+                if let EventKind::Finished { phase, .. } = &ev.kind {
+                    if phase.is_terminal() {
+                        self.finish_gates(&spec, *phase).await;
+                    }
+                }
                 log_event(&ev);
                 if let EventKind::StepStarted { step, description } = &ev.kind {
                     *step_span = tracing::info_span!("step", index = step, what = %description);
@@ -473,14 +482,7 @@ impl Runner {
                 gate,
                 approvals,
             } => {
-                let ctx = GateContext {
-                    rollout_id: spec.id.clone(),
-                    target: target.clone(),
-                    candidate: spec.candidate.clone(),
-                    stable: spec.stable.clone(),
-                    now: self.clock.now(),
-                    approvals,
-                };
+                let ctx = self.gate_context(&spec, approvals);
                 let outcome = match self.gates.get(&gate) {
                     Some(g) => g.check(&ctx).instrument(step_span.clone()).await,
                     None => crate::gate::GateOutcome::block(format!(
@@ -492,6 +494,27 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    fn gate_context(&self, spec: &RolloutSpec, approvals: Vec<String>) -> GateContext {
+        GateContext {
+            rollout_id: spec.id.clone(),
+            target: spec.target.clone(),
+            candidate: spec.candidate.clone(),
+            stable: spec.stable.clone(),
+            now: self.clock.now(),
+            approvals,
+        }
+    }
+
+    /// Tells every gate the spec names that the rollout ended for good (locks are released).
+    async fn finish_gates(&self, spec: &RolloutSpec, phase: Phase) {
+        let ctx = self.gate_context(spec, Vec::new());
+        for name in spec.gate_names() {
+            if let Some(gate) = self.gates.get(&name) {
+                gate.on_finish(&ctx, phase).await;
+            }
+        }
     }
 }
 

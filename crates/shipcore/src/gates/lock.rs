@@ -172,8 +172,10 @@ impl LockConfig {
 }
 
 /// Takes the rollout lock for the target; blocks (or waits) while another rollout holds it.
-/// The lock stays taken after the check: release it with [`LockGate::release`] when the
-/// rollout ends.
+/// The lock stays taken after the check for the whole rollout; the runner releases it
+/// through [`Gate::on_finish`] when the rollout ends for good (succeeded, rolled back,
+/// aborted, blocked by a later gate). A rollout that is frozen or whose rollback failed
+/// keeps it: a person must act first. [`LockGate::release`] releases it by hand.
 pub struct LockGate {
     name: String,
     lock: Arc<dyn RolloutLock>,
@@ -239,6 +241,17 @@ impl Gate for LockGate {
                 }
             }
             Err(e) => GateOutcome::block(format!("cannot take the rollout lock for {key}: {e}")),
+        }
+    }
+
+    async fn on_finish(&self, ctx: &GateContext, phase: crate::engine::Phase) {
+        match self.release(ctx).await {
+            Ok(()) => tracing::debug!(rollout = %ctx.rollout_id, %phase, "rollout lock released"),
+            // Never ours (the lock blocked this rollout): nothing to give back.
+            Err(LockError::NotHolder { .. }) => {}
+            Err(e) => {
+                tracing::warn!(rollout = %ctx.rollout_id, error = %e, "could not release the rollout lock; it goes stale after its ttl")
+            }
         }
     }
 }
