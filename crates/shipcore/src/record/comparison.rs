@@ -105,6 +105,7 @@ fn note(name: &str, order: &mut Vec<String>) {
 fn baseline_of(name: &str) -> Option<&str> {
     name.strip_suffix("_baseline")
         .or_else(|| name.strip_suffix("-baseline"))
+        .or_else(|| name.strip_suffix(".baseline"))
         .filter(|m| !m.is_empty())
 }
 

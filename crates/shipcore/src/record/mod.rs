@@ -34,11 +34,12 @@
 //! **Comparison table** ([`Comparison`]): one column per analysis step, in step order (a
 //! re-run step keeps only its last run). A row per measurement name. Every number is the
 //! *mean* of the finite values it stands for. The **baseline** of metric `m` is the mean of
-//! the measurements named `m_baseline` (or `m-baseline`): validators that compare the
-//! candidate with stable report stable's value under that name; without one the baseline
-//! cell is empty. The **threshold** column is the last `Measurement::threshold` reported
-//! for `m`. A cell fails when a verdict that reported `m` in that phase failed
-//! (inconclusive likewise); the row's result is its worst cell.
+//! the measurements named `m_baseline` (or `m-baseline`, or `m.baseline` as
+//! [`BaselineValidator`](crate::validators::BaselineValidator) names them): validators
+//! that compare the candidate with stable report stable's value under that name; without
+//! one the baseline cell is empty. The **threshold** column is the last
+//! `Measurement::threshold` reported for `m`. A cell fails when a verdict that reported `m`
+//! in that phase failed (inconclusive likewise); the row's result is its worst cell.
 //!
 //! **Time** is written as ISO 8601 UTC (`2024-01-15T14:30:00Z`, with `.mmm` when the
 //! instant has milliseconds); see [`time_fmt`].
