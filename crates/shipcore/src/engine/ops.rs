@@ -80,7 +80,22 @@ pub(crate) fn expand_step(step: &Step, spec: &RolloutSpec, caps: &Capabilities) 
     }
 }
 
-/// Straight to the end state: candidate at full capacity with all traffic, stable retired.
+/// Every flag the plan sets, with the last percent it sets it to, in order of first use.
+fn plan_flags(spec: &RolloutSpec) -> Vec<(String, u8)> {
+    let mut flags: Vec<(String, u8)> = Vec::new();
+    for step in &spec.plan.steps {
+        if let Step::SetFlag { flag, percent } = step {
+            match flags.iter_mut().find(|(f, _)| f == flag) {
+                Some(entry) => entry.1 = *percent,
+                None => flags.push((flag.clone(), *percent)),
+            }
+        }
+    }
+    flags
+}
+
+/// Straight to the end state: candidate at full capacity with all traffic, stable retired,
+/// flags at the plan's final percentages.
 pub(crate) fn promote_full_ops(spec: &RolloutSpec, caps: &Capabilities) -> Vec<Op> {
     let replicas = spec.plan.replicas;
     let mut ops = vec![
@@ -96,6 +111,9 @@ pub(crate) fn promote_full_ops(spec: &RolloutSpec, caps: &Capabilities) -> Vec<O
     if caps.weighted_traffic {
         ops.push(Op::Apply(route(spec, 100)));
     }
+    for (flag, percent) in plan_flags(spec) {
+        ops.push(Op::Apply(Action::SetFlag { flag, percent }));
+    }
     if let Some(stable) = &spec.stable {
         ops.push(Op::Apply(Action::Retire {
             revision: stable.id.clone(),
@@ -104,14 +122,18 @@ pub(crate) fn promote_full_ops(spec: &RolloutSpec, caps: &Capabilities) -> Vec<O
     ops
 }
 
-/// Restore stable: traffic first (if stable still has ready replicas), then capacity, then
-/// traffic again (idempotent), then retire the candidate, then verify stable's health.
+/// Restore stable: every flag the plan touched off first (instant, and it stops the new
+/// behaviour), traffic (if stable still has ready replicas), then capacity, then traffic
+/// again (idempotent), then retire the candidate, then verify stable's health.
 pub(crate) fn rollback_ops(
     spec: &RolloutSpec,
     caps: &Capabilities,
     fleet: Option<&FleetState>,
 ) -> Vec<Op> {
-    let mut ops = Vec::new();
+    let mut ops: Vec<Op> = plan_flags(spec)
+        .into_iter()
+        .map(|(flag, _)| Op::Apply(Action::SetFlag { flag, percent: 0 }))
+        .collect();
     let Some(stable) = &spec.stable else {
         // First deploy: there is nothing to restore, only the candidate to remove.
         ops.push(Op::Apply(Action::Retire {
