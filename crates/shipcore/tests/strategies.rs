@@ -398,7 +398,7 @@ fn arb_config() -> impl Strategy<Value = StrategyConfig> {
         arb_blue_green().prop_map(StrategyConfig::BlueGreen),
         arb_canary().prop_map(StrategyConfig::Canary),
         arb_linear().prop_map(StrategyConfig::Linear),
-        Just(StrategyConfig::Recreate(Recreate {})),
+        Just(StrategyConfig::Recreate(Recreate::default())),
         arb_feature_flag().prop_map(StrategyConfig::FeatureFlag),
     ]
 }
@@ -646,7 +646,9 @@ fn samples() -> Vec<StrategyConfig> {
             analysis: Some(analysis()),
             ..Linear::new(25, Duration::from_secs(60))
         }),
-        StrategyConfig::Recreate(Recreate {}),
+        StrategyConfig::Recreate(Recreate {
+            analysis: Some(analysis()),
+        }),
         StrategyConfig::FeatureFlag(FeatureFlag {
             flag: "new-checkout".into(),
             percentages: vec![1, 25, 100],

@@ -1,17 +1,19 @@
 //! Recreate: stop every stable replica, then start the candidate. Downtime by design, for
 //! services that cannot run two versions at once (exclusive locks, schema changes).
 
-use super::support::{check_distinct, check_replicas, finish, promote_and_retire};
+use super::support::{check_analysis, check_distinct, check_replicas, finish, promote_and_retire};
 use super::{PlanContext, PlanError, Strategy};
-use crate::model::{Plan, Role, Step};
+use crate::model::{AnalysisStep, Plan, Role, Step};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Scale stable to 0, then the candidate to `replicas`, promote, retire stable.
+/// Scale stable to 0, then the candidate to `replicas`, verify it with `analysis` (if
+/// any; a failure recreates stable), promote, retire stable.
 ///
 /// Needs no capability: never two revisions at once, no traffic split (on a driver with
 /// weighted traffic the promote routes everything to the candidate). Written `{}` (or
-/// `{"type": "recreate"}` in a [`StrategyConfig`](super::StrategyConfig)).
+/// `{"type": "recreate"}` in a [`StrategyConfig`](super::StrategyConfig)), with an
+/// optional `analysis` of the candidate once it is up.
 ///
 /// ```
 /// use shipcore::driver::Capabilities;
@@ -35,7 +37,11 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Recreate {}
+pub struct Recreate {
+    /// Analysis of the candidate at full capacity, before it is promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisStep>,
+}
 
 impl Strategy for Recreate {
     fn name(&self) -> &'static str {
@@ -45,6 +51,9 @@ impl Strategy for Recreate {
     fn plan(&self, ctx: &PlanContext) -> Result<Plan, PlanError> {
         check_replicas(ctx)?;
         check_distinct(ctx)?;
+        if let Some(a) = &self.analysis {
+            check_analysis(a, "analysis")?;
+        }
         let mut steps = Vec::new();
         if ctx.stable.is_some() {
             steps.push(Step::Scale {
@@ -56,6 +65,9 @@ impl Strategy for Recreate {
             role: Role::Candidate,
             replicas: ctx.replicas,
         });
+        if let Some(a) = &self.analysis {
+            steps.push(Step::Analysis(a.clone()));
+        }
         promote_and_retire(ctx, &mut steps, Duration::ZERO);
         finish(self.name(), ctx, steps, "replicas")
     }
@@ -70,7 +82,7 @@ mod tests {
 
     #[test]
     fn first_deploy_and_any_driver() {
-        let plan = Recreate {}
+        let plan = Recreate::default()
             .plan(&test_ctx(2, Capabilities::default(), false))
             .unwrap();
         assert_eq!(
@@ -84,7 +96,7 @@ mod tests {
             ]
         );
         for caps in [Capabilities::default(), Capabilities::ALL] {
-            let plan = Recreate {}.plan(&test_ctx(5, caps, true)).unwrap();
+            let plan = Recreate::default().plan(&test_ctx(5, caps, true)).unwrap();
             assert_eq!(
                 plan.steps[0],
                 Step::Scale {
@@ -98,12 +110,15 @@ mod tests {
 
     #[test]
     fn zero_replicas_and_same_revision_are_refused() {
-        let e = Recreate {}
+        let e = Recreate::default()
             .plan(&test_ctx(0, Capabilities::ALL, true))
             .unwrap_err();
         assert_eq!(e.field(), "replicas");
         let mut ctx = test_ctx(1, Capabilities::ALL, true);
         ctx.stable = Some(ctx.candidate.clone());
-        assert_eq!(Recreate {}.plan(&ctx).unwrap_err().field(), "candidate");
+        assert_eq!(
+            Recreate::default().plan(&ctx).unwrap_err().field(),
+            "candidate"
+        );
     }
 }
