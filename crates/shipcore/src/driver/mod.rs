@@ -118,3 +118,9 @@ impl<T: Driver + ?Sized> Driver for std::sync::Arc<T> {
         (**self).apply(target, action).await
     }
 }
+
+mod layer;
+pub use layer::{
+    Counted, DriverExt, DriverLayer, DriverStats, DryRun, DryRunLayer, StatsLayer, StatsSnapshot,
+    Timeout, TimeoutLayer,
+};
