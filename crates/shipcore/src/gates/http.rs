@@ -119,6 +119,18 @@ impl HttpConfig {
                 return Err(ConfigError::new("json.path", "must not be empty"));
             }
         }
+        for (name, value) in &self.headers {
+            let field = || format!("headers.{name}");
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError::new(field(), "is not a valid HTTP header name"));
+            }
+            if reqwest::header::HeaderValue::from_str(value).is_err() {
+                return Err(ConfigError::new(
+                    field(),
+                    "is not a valid HTTP header value (control characters or line breaks)",
+                ));
+            }
+        }
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .build()

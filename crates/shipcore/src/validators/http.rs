@@ -43,6 +43,28 @@ pub(crate) fn check_url_template(field: &str, template: &str) -> Result<(), Conf
     Ok(())
 }
 
+/// Checks that every header has a valid HTTP name and value (`field.<name>` otherwise).
+pub(crate) fn check_headers(
+    field: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    for (name, value) in headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ConfigError::new(
+                format!("{field}.{name}"),
+                format!("{name:?} is not a valid HTTP header name"),
+            ));
+        }
+        if reqwest::header::HeaderValue::from_str(value).is_err() {
+            return Err(ConfigError::new(
+                format!("{field}.{name}"),
+                "is not a valid HTTP header value (control characters or line breaks)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses an HTTP method.
 pub(crate) fn parse_method(field: &str, method: &str) -> Result<reqwest::Method, ConfigError> {
     reqwest::Method::from_bytes(method.trim().to_ascii_uppercase().as_bytes())

@@ -10,8 +10,8 @@
 
 use super::config::ConfigError;
 use super::http::{
-    check_statuses, check_timeout, check_url_template, client, fetch, status_ok, status_text,
-    Unreachable,
+    check_headers, check_statuses, check_timeout, check_url_template, client, fetch, status_ok,
+    status_text, Unreachable,
 };
 use super::{non_empty, num, render, verr};
 use crate::time::{serde_duration, serde_opt_duration};
@@ -102,6 +102,7 @@ impl HttpHealthConfig {
     pub fn check(&self) -> Result<(), ConfigError> {
         non_empty("name", &self.name)?;
         check_url_template("url", &self.url)?;
+        check_headers("headers", &self.headers)?;
         check_statuses("expect_status", &self.expect_status)?;
         check_timeout("timeout", self.timeout)?;
         if let Some(m) = self.max_latency {

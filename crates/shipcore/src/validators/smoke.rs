@@ -11,8 +11,8 @@
 
 use super::config::ConfigError;
 use super::http::{
-    check_statuses, check_timeout, check_url_template, client, fetch, parse_method, status_ok,
-    status_text, Unreachable,
+    check_headers, check_statuses, check_timeout, check_url_template, client, fetch, parse_method,
+    status_ok, status_text, Unreachable,
 };
 use super::json_path::{check_path, json_lookup};
 use super::{non_empty, render, verr};
@@ -130,6 +130,7 @@ impl SmokeConfig {
     pub fn check(&self) -> Result<(), ConfigError> {
         non_empty("name", &self.name)?;
         check_url_template("base_url", &self.base_url)?;
+        check_headers("headers", &self.headers)?;
         check_timeout("timeout", self.timeout)?;
         if self.requests.is_empty() {
             return Err(ConfigError::new(
@@ -142,6 +143,7 @@ impl SmokeConfig {
             parse_method("method", &r.method).map_err(at)?;
             check_url_template("path", &format!("{}{}", self.base_url, r.path)).map_err(at)?;
             check_statuses("expect_status", &r.expect_status).map_err(at)?;
+            check_headers("headers", &r.headers).map_err(at)?;
             for (j, e) in r.expect.iter().enumerate() {
                 check_path(&e.path)
                     .map_err(|p| at(ConfigError::new(format!("expect[{j}].path"), p)))?;
