@@ -2,7 +2,8 @@
 //! errors and +300 ms), a real Prometheus scraping them every second, bounded load on
 //! loopback, and shipcore's MetricThreshold and BaselineValidator judging through
 //! PrometheusSource with the ready-made queries. Then Prometheus is killed mid-analysis and
-//! the source must answer Unavailable, never a value.
+//! the source must answer Unavailable, never a value (what the engine then does with an
+//! analysis is tested in tests/e2e_canary.rs).
 //!
 //! Runs only with SHIPCORE_E2E=1 (fails loudly if Prometheus is missing); skipped otherwise.
 #![allow(clippy::unwrap_used)]
