@@ -17,7 +17,7 @@ use shipcore::clock::{Clock, SystemClock};
 use shipcore::engine::{AnalysisResult, EventKind, MeasureResult, Phase};
 use shipcore::metrics::{render_template, MetricQuery};
 use shipcore::model::{AnalysisPolicy, InconclusiveAction};
-use shipcore::record::{DeploymentRecord, DeploymentStatus, RecordMeta};
+use shipcore::record::{CheckStatus, DeploymentRecord, DeploymentStatus, RecordMeta};
 use shipcore::validator::{Outcome, ValidationContext};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,8 +32,10 @@ async fn bad_v2_is_rolled_back_by_real_prometheus_and_recorded() {
     wait_for_samples(src.as_ref(), &[v1(), v2()], 100.0).await;
     eprintln!("v1 {} / v2 {} (bad)", st.v1.addr, st.v2.addr);
 
-    let policy = AnalysisPolicy::every(Duration::from_secs(2), 3);
-    let (report, driver) = run(canary(policy), &src, |_| {}).await;
+    // The same validators, run on stable after the rollback, verify that v1 is healthy.
+    let mut spec = canary(AnalysisPolicy::every(Duration::from_secs(2), 3));
+    spec.health_validators = vec!["error-rate".into(), "latency-p95".into()];
+    let (report, driver) = run(spec, &src, |_| {}).await;
 
     assert_eq!(
         report.status.phase,
@@ -55,6 +57,7 @@ async fn bad_v2_is_rolled_back_by_real_prometheus_and_recorded() {
     let rollback = record.rollback.as_ref().unwrap();
     assert!(rollback.reason.contains("analysis failed"), "{rollback:?}");
     assert_eq!(rollback.restored_version.as_deref(), Some("1.0.0"));
+    assert_eq!(rollback.verification, CheckStatus::Passed, "{rollback:?}");
     let v = &record.validation;
     let err = v.error_rate.unwrap();
     assert!((0.05..0.2).contains(&err), "v2 error rate {err}");
