@@ -57,7 +57,8 @@
 //! [`ComposeConfig::state_dir`]. A revision deployed beside serving ones starts at 0% (the
 //! current split is written down first), which is what canary and blue-green plans expect.
 //! When no routed revision has a ready container (first deploy, or every routed container
-//! down), traffic follows ready replicas instead of going nowhere. Without a router,
+//! down), traffic follows ready replicas instead of going nowhere (containers, while none
+//! is ready yet, so the proxy takes them in as soon as its health checks pass). Without a router,
 //! `observe` reports each revision's share of ready replicas (what the network alias gives).
 //!
 //! ## Errors
@@ -94,6 +95,8 @@ mod driver;
 pub mod engine_api;
 pub mod error;
 pub mod http;
+pub mod preflight;
+pub mod preview;
 pub mod project;
 pub mod ps;
 pub mod revision;
@@ -102,3 +105,5 @@ pub mod shares;
 
 pub use config::{ComposeCli, ComposeConfig, ConfigError, HealthcheckRunner, HttpProbe};
 pub use driver::{ComposeDriver, Instance};
+pub use preflight::ComposePreflight;
+pub use preview::PreviewHealth;

@@ -67,7 +67,9 @@ pub fn proportional(counts: &[(RevisionId, u32)]) -> Shares {
 /// The shares in force. When some live revision with a positive stored share has a ready
 /// container, the stored shares hold (live revisions not named get 0). Otherwise (no
 /// `Route` yet, or every routed revision is gone or down) traffic follows ready replicas,
-/// so a proxy never sends everything to nowhere.
+/// so a proxy never sends everything to nowhere; while nothing is ready at all (a first
+/// deploy) it follows containers, so the proxy already has them weighted and sends them
+/// traffic as soon as its own health checks pass, with no later sync needed.
 pub fn effective(stored: &Shares, live: &[Live]) -> Shares {
     let routed = live
         .iter()
@@ -83,10 +85,14 @@ pub fn effective(stored: &Shares, live: &[Live]) -> Shares {
         }
         s
     } else {
+        let any_ready = live.iter().any(|l| l.ready > 0);
         proportional(
             &live
                 .iter()
-                .map(|l| (l.revision.clone(), l.ready))
+                .map(|l| {
+                    let n = if any_ready { l.ready } else { l.containers };
+                    (l.revision.clone(), n)
+                })
                 .collect::<Vec<_>>(),
         )
     }
@@ -276,6 +282,20 @@ mod tests {
             "all of v1 is down: v2 serves rather than nobody"
         );
         assert_eq!(effective(&Shares::new(), &[]), Shares::new());
+    }
+
+    #[test]
+    fn a_first_deploy_with_nothing_ready_yet_is_weighted_by_containers() {
+        // The router gets these weights at the deploy's own sync; if they were 0 (by ready
+        // replicas) the proxy would send nothing until some later action synced it again.
+        assert_eq!(
+            effective(&Shares::new(), &[live("v1", 3, 0)]),
+            shares(&[("v1", 100)])
+        );
+        assert_eq!(
+            effective(&Shares::new(), &[live("v1", 3, 0), live("v2", 1, 0)]),
+            shares(&[("v1", 75), ("v2", 25)])
+        );
     }
 
     #[test]

@@ -145,7 +145,7 @@ impl ComposeDriver {
             .await
     }
 
-    fn check_target(&self, op: &str, target: &Target) -> Result<(), DriverError> {
+    pub(crate) fn check_target(&self, op: &str, target: &Target) -> Result<(), DriverError> {
         if target.service != self.cfg.service {
             return Err(DriverError::permanent(
                 op,
