@@ -7,6 +7,11 @@
 //! install it; without it each test prints why it is skipped and passes.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod engine;
+pub mod naive;
+pub mod prom;
+pub mod scenario;
+
 use shipcore::driver::Driver;
 use shipcore::model::{FleetState, RevisionId, Target};
 use shipcore_driver_compose::engine_api::{Endpoint, EngineClient};
@@ -137,6 +142,9 @@ impl Env {
 pub struct Images {
     pub v1: String,
     pub v2: String,
+    /// Version 2.0.0 gone bad: 10% of application requests answer 500, +300 ms each
+    /// (demo-service only; with tiny_http it is the same as `v2`).
+    pub v2_bad: String,
     /// What the application is (`demo-service` or `tiny_http`).
     pub app: &'static str,
 }
@@ -195,9 +203,13 @@ fn build_images(env: &Env) -> Result<Images, String> {
             .map(|s| s.success())
             .unwrap_or(false);
     let mut tags = Vec::new();
-    for (tag, version) in [("v1", "1.0.0"), ("v2", "2.0.0")] {
+    for (tag, version, faults) in [
+        ("v1", "1.0.0", ""),
+        ("v2", "2.0.0", ""),
+        ("v2-bad", "2.0.0", " ERROR_RATE=0.1 LATENCY_MS=300"),
+    ] {
         let containerfile = if has_demo {
-            format!("FROM {demo}\nCOPY probe /probe\nENV VERSION={version}\n")
+            format!("FROM {demo}\nCOPY probe /probe\nENV VERSION={version}{faults}\n")
         } else {
             format!("FROM scratch\nCOPY tiny_http /app\nCOPY probe /probe\nENTRYPOINT [\"/app\"]\nCMD [\"serve\", \"--port\", \"8080\", \"--version\", \"{version}\"]\n")
         };
@@ -219,13 +231,11 @@ fn build_images(env: &Env) -> Result<Images, String> {
     } else {
         "tiny_http"
     };
-    eprintln!(
-        "test images: {} and {} (application: {app})",
-        tags[0], tags[1]
-    );
+    eprintln!("test images: {} (application: {app})", tags.join(", "));
     Ok(Images {
         v1: tags[0].clone(),
         v2: tags[1].clone(),
+        v2_bad: tags[2].clone(),
         app,
     })
 }
@@ -266,14 +276,12 @@ impl Project {
 
     /// The driver configuration for service `web`, port 8080, `/health` probe.
     pub fn config(&self) -> ComposeConfig {
-        let mut cfg = ComposeConfig::new(self.name.clone(), "web", [self.file.clone()], 8080);
-        cfg.cli = ComposeCli::standalone(self.env.compose_bin.clone());
-        cfg.docker_host = Some(self.env.docker_host.clone());
-        cfg.http_probe = Some(HttpProbe::get("/health"));
-        cfg.state_dir = self.dir.path().join("state");
-        cfg.drain_timeout = Duration::from_secs(3);
-        cfg.command_timeout = Duration::from_secs(90);
-        cfg
+        config_for(
+            &self.env,
+            &self.name,
+            &self.file,
+            &self.dir.path().join("state"),
+        )
     }
 
     /// Containers of the project, any state (by the engine, not by the driver).
@@ -326,6 +334,20 @@ impl Drop for Project {
                 .output();
         }
     }
+}
+
+/// The tests' driver configuration for project `name`, service `web` in `file`, port
+/// 8080, `/health` probe, traffic shares kept under `state_dir` (a child process that
+/// resumes a rollout builds the same one).
+pub fn config_for(env: &Env, name: &str, file: &Path, state_dir: &Path) -> ComposeConfig {
+    let mut cfg = ComposeConfig::new(name, "web", [file.to_path_buf()], 8080);
+    cfg.cli = ComposeCli::standalone(env.compose_bin.clone());
+    cfg.docker_host = Some(env.docker_host.clone());
+    cfg.http_probe = Some(HttpProbe::get("/health"));
+    cfg.state_dir = state_dir.to_path_buf();
+    cfg.drain_timeout = Duration::from_secs(3);
+    cfg.command_timeout = Duration::from_secs(90);
+    cfg
 }
 
 /// Compose YAML for `web` on `image`; `ports` adds a fixed published port (naive test).
@@ -385,6 +407,8 @@ pub struct Tally {
     pub by_version: BTreeMap<String, u64>,
     /// Failures by kind (status code or error).
     pub failures: BTreeMap<String, u64>,
+    /// When each version (as in `by_version`) first answered.
+    pub first_at: BTreeMap<String, Instant>,
 }
 
 impl Tally {
@@ -408,8 +432,21 @@ impl Tally {
             failed: self.failed - earlier.failed,
             by_version: diff(&self.by_version, &earlier.by_version),
             failures: diff(&self.failures, &earlier.failures),
+            first_at: self.first_at.clone(),
         }
     }
+}
+
+/// The load every engine-vs-naive comparison uses: 4 workers, a new connection every 5 ms
+/// each, at most 400k requests or 5 minutes.
+pub fn standard_load(addr: SocketAddr) -> Load {
+    Load::start(
+        addr,
+        4,
+        Duration::from_millis(5),
+        400_000,
+        Duration::from_secs(300),
+    )
 }
 
 /// A bounded load loop on a loopback address: `workers` threads, each sending `GET /` on a
@@ -451,6 +488,7 @@ impl Load {
                                     .find(|v| body.contains(v))
                                     .unwrap_or("other");
                                 *t.by_version.entry(v.to_string()).or_default() += 1;
+                                t.first_at.entry(v.to_string()).or_insert_with(Instant::now);
                             }
                             Err(kind) => {
                                 t.failed += 1;

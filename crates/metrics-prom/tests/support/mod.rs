@@ -151,18 +151,26 @@ impl Prometheus {
     /// Starts Prometheus (job `demo`, target labels `service="web"` and `revision`) and
     /// waits until it is ready.
     pub fn start(targets: &[Target]) -> Prometheus {
-        let bin = prometheus_bin();
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = String::from(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: demo\n    static_configs:\n",
-        );
+        let mut scrape = String::from("  - job_name: demo\n    static_configs:\n");
         for t in targets {
-            cfg.push_str(&format!(
+            scrape.push_str(&format!(
                 "      - targets: ['{}']\n        labels: {{service: 'web', revision: '{}'}}\n",
                 t.addr, t.revision
             ));
         }
+        Prometheus::start_with(&scrape)
+    }
+
+    /// Starts Prometheus with a 1 s scrape and evaluation interval and `scrape_configs`
+    /// (YAML list entries, indented two spaces), and waits until it is ready. Used by the
+    /// Compose driver's e2e tests with a `file_sd_configs` job.
+    pub fn start_with(scrape_configs: &str) -> Prometheus {
+        let bin = prometheus_bin();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n{scrape_configs}"
+        );
         let cfg_path = dir.path().join("prometheus.yml");
         std::fs::write(&cfg_path, cfg).unwrap();
         let mut last_log = String::new();
