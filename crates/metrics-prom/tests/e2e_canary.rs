@@ -212,9 +212,6 @@ async fn no_data_is_inconclusive_and_the_policy_pauses_or_rolls_back() {
 /// Prometheus down for a whole analysis under the default limits (consecutive_error_limit
 /// 4, count 3): every measurement is an error, and the run must not pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine bug: AnalysisRun passes by count when every measurement errored below \
-            consecutive_error_limit (crates/shipcore/src/engine/analysis.rs); run with \
-            --ignored once fixed"]
 async fn prometheus_down_for_a_whole_analysis_never_passes_with_default_limits() {
     if !support::e2e_or_skip("e2e_canary") {
         return;

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Counters {
+    #[serde(default)]
+    passed: u32,
     failed: u32,
     inconclusive: u32,
     consecutive_errors: u32,
@@ -85,7 +87,7 @@ impl AnalysisRun {
                 MeasureResult::Verdict(v) => {
                     c.consecutive_errors = 0;
                     match v.outcome {
-                        Outcome::Pass => {}
+                        Outcome::Pass => c.passed += 1,
                         Outcome::Fail => {
                             all_pass = false;
                             c.failed += 1;
@@ -131,6 +133,18 @@ impl AnalysisRun {
         }
         if let Some(count) = policy.count {
             if self.taken >= count {
+                // Errors and inconclusive verdicts within their limits are tolerated gaps,
+                // never passes: a validator that never passed leaves the run inconclusive.
+                if let Some((name, c)) = self.silent_validator(results.len()) {
+                    return Decision::Done(
+                        AnalysisResult::Inconclusive,
+                        format!(
+                            "{name}: no passing measurement in {} ({} error(s) in a row, {} \
+                             inconclusive): nothing to judge the candidate by",
+                            self.taken, c.consecutive_errors, c.inconclusive
+                        ),
+                    );
+                }
                 let failed: u32 = self.counters.values().map(|c| c.failed).sum();
                 return Decision::Done(
                     AnalysisResult::Passed,
@@ -142,6 +156,18 @@ impl AnalysisRun {
             }
         }
         Decision::Continue
+    }
+
+    /// The first validator (in step order) that has not passed once, with its counters.
+    fn silent_validator(&self, measured: usize) -> Option<(String, Counters)> {
+        let names = self.step.validators.iter().cloned();
+        let names = names.chain((self.step.validators.len()..measured).map(|i| format!("#{i}")));
+        names
+            .map(|name| {
+                let c = self.counters.get(&name).cloned().unwrap_or_default();
+                (name, c)
+            })
+            .find(|(_, c)| c.passed == 0)
     }
 }
 
@@ -215,6 +241,62 @@ mod tests {
         assert!(matches!(
             r.record(&error()),
             Decision::Done(AnalysisResult::Failed, _)
+        ));
+    }
+
+    #[test]
+    fn errors_within_the_limit_for_a_whole_run_are_inconclusive_not_a_pass() {
+        // Argo's default limits: 4 errors in a row allowed, 3 measurements. A metrics
+        // backend down for the whole run must not let the candidate through.
+        let mut r = run(AnalysisPolicy::every(Duration::from_secs(1), 3));
+        assert_eq!(r.record(&error()), Decision::Continue);
+        assert_eq!(r.record(&error()), Decision::Continue);
+        let Decision::Done(result, message) = r.record(&error()) else {
+            panic!("the run should end after its count");
+        };
+        assert_eq!(result, AnalysisResult::Inconclusive);
+        assert!(
+            message.contains("v: no passing measurement in 3"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_validator_that_never_passed_holds_the_run_even_if_another_did() {
+        let mut r = AnalysisRun::new(AnalysisStep {
+            validators: vec!["errors".into(), "latency".into()],
+            policy: AnalysisPolicy {
+                inconclusive_limit: 5,
+                ..AnalysisPolicy::every(Duration::from_secs(1), 2)
+            },
+        });
+        let round = || {
+            vec![
+                MeasureResult::Verdict(Verdict::new("errors", Outcome::Pass, "")),
+                MeasureResult::Verdict(Verdict::new("latency", Outcome::Inconclusive, "NaN")),
+            ]
+        };
+        assert_eq!(r.record(&round()), Decision::Continue);
+        assert!(matches!(
+            r.record(&round()),
+            Decision::Done(AnalysisResult::Inconclusive, m) if m.starts_with("latency:")
+        ));
+    }
+
+    #[test]
+    fn gaps_within_the_limits_still_pass_when_each_validator_passed() {
+        let mut r = run(AnalysisPolicy {
+            inconclusive_limit: 1,
+            ..AnalysisPolicy::every(Duration::from_secs(1), 3)
+        });
+        assert_eq!(r.record(&error()), Decision::Continue);
+        assert_eq!(
+            r.record(&verdict(Outcome::Inconclusive)),
+            Decision::Continue
+        );
+        assert!(matches!(
+            r.record(&verdict(Outcome::Pass)),
+            Decision::Done(AnalysisResult::Passed, _)
         ));
     }
 
