@@ -197,21 +197,20 @@ fn parent(bad: bool, points: usize, rng: &mut SimRng) -> usize {
             std::thread::sleep(Duration::from_micros(200));
         }
         if !finished {
-            child.kill().unwrap(); // SIGKILL
+            // SIGKILL; the child may have finished in the meantime, which `wait` tells.
+            let _ = child.kill();
         }
         let status = child.wait().unwrap();
-        if !finished {
-            assert!(
-                !status.success(),
-                "kill point {k}: the child was not killed"
-            );
+        if status.success() {
+            // It ended on its own before the kill: resuming an ended journal must still
+            // give the same end state.
+            assert_eq!(read_outcome(dir.path()), expected, "seed {seed}, unkilled run");
+        } else {
             killed += 1;
         }
+        // A kill can land after the outcome was written but before the process exited.
+        let _ = std::fs::remove_file(dir.path().join("outcome.json"));
         let at = lines(&journal_path);
-        assert!(
-            !dir.path().join("outcome.json").exists(),
-            "kill point {k}: killed after it finished"
-        );
         let status = finish(spawn_child(dir.path(), seed, bad), "resumed child");
         assert!(status.success(), "kill point {k}: the resumed child failed");
         at_lines.push(at);
