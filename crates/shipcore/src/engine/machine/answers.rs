@@ -1,0 +1,169 @@
+//! The platform's answers: an action accepted or failed (retry with backoff, or fail), an
+//! observation (readiness against the deadline) or a failed observation.
+
+use super::*;
+
+impl Rollout {
+    pub(super) fn on_applied(&mut self, id: u64, out: &mut Vec<Effect>) {
+        if matches!(&self.current, Some(Running::Apply { id: cur, .. }) if *cur == id) {
+            self.current = None;
+            self.record(out, EventKind::ActionApplied { id });
+        }
+    }
+
+    pub(super) fn on_apply_failed(&mut self, error: &DriverError, out: &mut Vec<Effect>) {
+        let Some(Running::Apply {
+            id,
+            action,
+            attempt,
+        }) = self.current.take()
+        else {
+            return;
+        };
+        let max = self
+            .spec
+            .as_ref()
+            .map(|s| s.retry.max_attempts)
+            .unwrap_or(1);
+        let will_retry = error.is_transient() && attempt < max;
+        self.record(
+            out,
+            EventKind::DriverFailed {
+                id,
+                error: error.clone(),
+                will_retry,
+            },
+        );
+        if will_retry {
+            let backoff = self
+                .spec
+                .as_ref()
+                .map(|s| s.retry.backoff(attempt))
+                .unwrap_or_default();
+            let timer = self.timer(out, backoff);
+            self.current = Some(Running::Backoff {
+                timer,
+                action,
+                attempt,
+            });
+        } else {
+            let tries = if error.is_transient() {
+                format!(" after {attempt} attempt(s)")
+            } else {
+                String::new()
+            };
+            self.fail(
+                format!("{} failed{tries}: {}", action.describe(), error.message),
+                out,
+            );
+        }
+    }
+
+    pub(super) fn on_observed(&mut self, id: u64, fleet: &FleetState, out: &mut Vec<Effect>) {
+        self.last_fleet = Some(fleet.clone());
+        let Some(Running::AwaitReady {
+            role,
+            replicas,
+            deadline,
+            wait,
+            failures,
+        }) = self.current.clone()
+        else {
+            return;
+        };
+        if wait != Wait::Request(id) {
+            return;
+        }
+        let Some(rev) = self.revision(role).map(|r| r.id.clone()) else {
+            self.current = None;
+            return;
+        };
+        let (desired, ready) = (fleet.desired_of(&rev), fleet.ready_of(&rev));
+        if desired == replicas && ready == replicas {
+            self.current = None;
+            self.record(
+                out,
+                EventKind::Converged {
+                    role,
+                    replicas,
+                    fleet: fleet.clone(),
+                },
+            );
+        } else if self.now >= deadline {
+            let limit = self
+                .spec
+                .as_ref()
+                .map(|s| format_duration(s.progress_deadline))
+                .unwrap_or_default();
+            self.current = None;
+            self.fail(
+                format!("progress deadline of {limit} exceeded: {rev} ({role}) has {ready}/{replicas} ready replicas (desired {desired})"),
+                out,
+            );
+        } else {
+            let poll = self
+                .spec
+                .as_ref()
+                .map(|s| s.poll_interval)
+                .unwrap_or_default();
+            let timer = self.timer(out, poll);
+            self.current = Some(Running::AwaitReady {
+                role,
+                replicas,
+                deadline,
+                wait: Wait::Timer(timer),
+                failures,
+            });
+        }
+    }
+
+    pub(super) fn on_observe_failed(&mut self, error: &DriverError, out: &mut Vec<Effect>) {
+        let Some(Running::AwaitReady {
+            role,
+            replicas,
+            deadline,
+            wait,
+            failures,
+        }) = self.current.clone()
+        else {
+            return;
+        };
+        let Wait::Request(id) = wait else { return };
+        let max = self
+            .spec
+            .as_ref()
+            .map(|s| s.retry.max_attempts)
+            .unwrap_or(1);
+        let failures = failures + 1;
+        let will_retry = error.is_transient() && failures < max && self.now < deadline;
+        self.record(
+            out,
+            EventKind::DriverFailed {
+                id,
+                error: error.clone(),
+                will_retry,
+            },
+        );
+        if will_retry {
+            let backoff = self
+                .spec
+                .as_ref()
+                .map(|s| s.retry.backoff(failures))
+                .unwrap_or_default();
+            let timer = self.timer(out, backoff);
+            self.current = Some(Running::AwaitReady {
+                role,
+                replicas,
+                deadline,
+                wait: Wait::Timer(timer),
+                failures,
+            });
+        } else {
+            self.current = None;
+            self.fail(
+                format!("observing the fleet failed: {}", error.message),
+                out,
+            );
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Operator commands (pause, resume, promote, abort, retry, approve): accepted or refused
+//! with a note, each recorded as an event.
+
+use super::*;
+
+impl Rollout {
+    pub(super) fn on_command(&mut self, cmd: &Command, out: &mut Vec<Effect>) {
+        let result = self.apply_command(cmd, out);
+        let (accepted, note) = match result {
+            Ok(()) => (true, String::new()),
+            Err(note) => (false, note),
+        };
+        self.record(
+            out,
+            EventKind::CommandReceived {
+                command: cmd.clone(),
+                accepted,
+                note,
+            },
+        );
+    }
+
+    pub(super) fn apply_command(
+        &mut self,
+        cmd: &Command,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), String> {
+        let in_steps = self.stage == Stage::Steps;
+        match cmd {
+            Command::Pause => {
+                if !in_steps {
+                    return Err(format!("cannot pause in phase {}", self.phase));
+                }
+                self.operator_paused = true;
+                self.pause_for_person("paused by operator".into(), out);
+                Ok(())
+            }
+            Command::Resume => {
+                let waiting = self
+                    .current
+                    .as_ref()
+                    .map(|c| c.waits_for_person())
+                    .unwrap_or(false);
+                if !in_steps || !(self.operator_paused || waiting) {
+                    return Err(format!("nothing to resume in phase {}", self.phase));
+                }
+                self.operator_paused = false;
+                if waiting {
+                    self.current = None;
+                }
+                self.set_phase(out, Phase::Progressing);
+                self.reason = None;
+                Ok(())
+            }
+            Command::Promote { full: false } => {
+                let skippable = matches!(
+                    self.current,
+                    Some(
+                        Running::WaitPromotion
+                            | Running::Sleep { .. }
+                            | Running::Analysis { .. }
+                            | Running::Gate { .. }
+                    )
+                );
+                if !in_steps || !(skippable || self.operator_paused) {
+                    return Err("promote skips a pause, analysis or gate; the current step is changing the fleet".into());
+                }
+                if skippable {
+                    self.cancel_current(out);
+                    self.ops.clear();
+                }
+                self.operator_paused = false;
+                Ok(())
+            }
+            Command::Promote { full: true } => {
+                if !in_steps {
+                    return Err(format!("cannot promote in phase {}", self.phase));
+                }
+                self.cancel_all(out);
+                let Some(spec) = self.spec.clone() else {
+                    return Err("not started".into());
+                };
+                self.stage = Stage::Promoting;
+                self.step = spec.plan.steps.len();
+                self.step_active = false;
+                self.operator_paused = false;
+                self.set_phase(out, Phase::Promoting);
+                self.ops = promote_full_ops(&spec, &self.caps).into();
+                Ok(())
+            }
+            Command::Abort => match self.stage {
+                Stage::Gating => {
+                    self.finish(
+                        Phase::Aborted,
+                        "aborted by operator before any change".into(),
+                        out,
+                    );
+                    Ok(())
+                }
+                Stage::Steps | Stage::Promoting | Stage::Frozen => {
+                    self.start_rollback("aborted by operator".into(), Phase::Aborted, out);
+                    Ok(())
+                }
+                _ => Err(format!("cannot abort in phase {}", self.phase)),
+            },
+            Command::Retry => match (self.stage, self.phase) {
+                (Stage::Frozen, _) => {
+                    self.stage = Stage::Steps;
+                    self.reason = None;
+                    self.set_phase(out, Phase::Progressing);
+                    self.start_background(out);
+                    Ok(())
+                }
+                (Stage::Done, Phase::RollbackFailed) => {
+                    let reason = self.rollback_reason.clone();
+                    let end = self.rollback_end;
+                    self.start_rollback(reason, end, out);
+                    Ok(())
+                }
+                (Stage::Done, Phase::RolledBack | Phase::Aborted | Phase::Blocked) => {
+                    self.begin_gating(out);
+                    Ok(())
+                }
+                _ => Err(format!("nothing to retry in phase {}", self.phase)),
+            },
+            Command::Approve { gate } => {
+                if !self.approvals.contains(gate) {
+                    self.approvals.push(gate.clone());
+                }
+                // Re-check a waiting gate of that name at once.
+                if let Some(Running::Gate {
+                    name,
+                    wait: Wait::Timer(t),
+                }) = self.current.clone()
+                {
+                    if &name == gate {
+                        self.forget(t, out);
+                        let req = self.check_gate(&name, out);
+                        self.current = Some(Running::Gate {
+                            name,
+                            wait: Wait::Request(req),
+                        });
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Judgments and time: analysis and verification measurements, background analysis, gate
+//! outcomes and timers firing.
+
+use super::*;
+
+impl Rollout {
+    pub(super) fn on_measured(
+        &mut self,
+        id: u64,
+        results: &[MeasureResult],
+        out: &mut Vec<Effect>,
+    ) {
+        if let Some(bg) = &self.background {
+            if bg.wait == id {
+                return self.on_background_measured(results, out);
+            }
+        }
+        match self.current.clone() {
+            Some(Running::Analysis { mut run, wait }) if wait == Wait::Request(id) => {
+                let scope = AnalysisScope::Step { step: self.step };
+                let decision = run.record(results);
+                self.record(
+                    out,
+                    EventKind::Measured {
+                        scope: scope.clone(),
+                        number: run.taken(),
+                        results: results.to_vec(),
+                    },
+                );
+                match decision {
+                    Decision::Continue => {
+                        let timer = self.timer(out, run.step().policy.interval);
+                        self.current = Some(Running::Analysis {
+                            run,
+                            wait: Wait::Timer(timer),
+                        });
+                    }
+                    Decision::Done(result, message) => {
+                        self.record(
+                            out,
+                            EventKind::AnalysisCompleted {
+                                scope,
+                                result,
+                                message: message.clone(),
+                            },
+                        );
+                        match result {
+                            AnalysisResult::Passed => self.current = None,
+                            AnalysisResult::Failed => {
+                                self.current = None;
+                                self.fail(format!("analysis failed: {message}"), out);
+                            }
+                            AnalysisResult::Inconclusive => {
+                                if run.step().policy.on_inconclusive
+                                    == crate::model::InconclusiveAction::Fail
+                                {
+                                    self.current = None;
+                                    self.fail(format!("analysis inconclusive: {message}"), out);
+                                } else {
+                                    self.current = Some(Running::Analysis {
+                                        run,
+                                        wait: Wait::Person,
+                                    });
+                                    self.pause_for_person(
+                                        format!("analysis inconclusive: {message}"),
+                                        out,
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Some(Running::Verify {
+                validators,
+                attempt,
+                wait,
+            }) if wait == Wait::Request(id) => {
+                let healthy = !results.is_empty()
+                    && results.iter().all(
+                        |r| matches!(r, MeasureResult::Verdict(v) if v.outcome == Outcome::Pass),
+                    );
+                self.record(
+                    out,
+                    EventKind::Measured {
+                        scope: AnalysisScope::RollbackVerification,
+                        number: attempt,
+                        results: results.to_vec(),
+                    },
+                );
+                if healthy {
+                    self.current = None;
+                    self.record(
+                        out,
+                        EventKind::AnalysisCompleted {
+                            scope: AnalysisScope::RollbackVerification,
+                            result: AnalysisResult::Passed,
+                            message: "stable is healthy".into(),
+                        },
+                    );
+                } else if attempt < VERIFY_ATTEMPTS {
+                    let poll = self
+                        .spec
+                        .as_ref()
+                        .map(|s| s.poll_interval)
+                        .unwrap_or_default();
+                    let timer = self.timer(out, poll);
+                    self.current = Some(Running::Verify {
+                        validators,
+                        attempt,
+                        wait: Wait::Timer(timer),
+                    });
+                } else {
+                    self.current = None;
+                    let detail: Vec<String> = results.iter().map(describe_result).collect();
+                    self.record(
+                        out,
+                        EventKind::AnalysisCompleted {
+                            scope: AnalysisScope::RollbackVerification,
+                            result: AnalysisResult::Failed,
+                            message: detail.join("; "),
+                        },
+                    );
+                    self.fail(
+                        format!(
+                            "stable is not healthy after {attempt} checks: {}",
+                            detail.join("; ")
+                        ),
+                        out,
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_background_measured(
+        &mut self,
+        results: &[MeasureResult],
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(mut bg) = self.background.take() else {
+            return;
+        };
+        let decision = bg.run.record(results);
+        self.record(
+            out,
+            EventKind::Measured {
+                scope: AnalysisScope::Background,
+                number: bg.run.taken(),
+                results: results.to_vec(),
+            },
+        );
+        match decision {
+            Decision::Continue => {
+                bg.wait = self.timer(out, bg.run.step().policy.interval);
+                self.background = Some(bg);
+            }
+            Decision::Done(result, message) => {
+                self.record(
+                    out,
+                    EventKind::AnalysisCompleted {
+                        scope: AnalysisScope::Background,
+                        result,
+                        message: message.clone(),
+                    },
+                );
+                match result {
+                    AnalysisResult::Passed => {}
+                    AnalysisResult::Failed => {
+                        self.fail(format!("background analysis failed: {message}"), out)
+                    }
+                    AnalysisResult::Inconclusive => {
+                        if bg.run.step().policy.on_inconclusive
+                            == crate::model::InconclusiveAction::Fail
+                        {
+                            self.fail(format!("background analysis inconclusive: {message}"), out);
+                        } else {
+                            self.operator_paused = true;
+                            self.pause_for_person(
+                                format!("background analysis inconclusive: {message}"),
+                                out,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_gate(&mut self, outcome: &GateOutcome, out: &mut Vec<Effect>) {
+        let Some(Running::Gate { name, .. }) = self.current.clone() else {
+            return;
+        };
+        self.record(
+            out,
+            EventKind::GateChecked {
+                gate: name.clone(),
+                outcome: outcome.clone(),
+            },
+        );
+        match outcome {
+            GateOutcome::Pass => self.current = None,
+            GateOutcome::Block { reason } => {
+                self.current = None;
+                let why = format!("gate {name} blocked: {reason}");
+                if self.stage == Stage::Gating {
+                    self.finish(Phase::Blocked, why, out);
+                } else {
+                    self.fail(why, out);
+                }
+            }
+            GateOutcome::Wait {
+                retry_after,
+                reason,
+            } => {
+                let timer = self.timer(out, *retry_after);
+                self.reason = Some(format!("waiting on gate {name}: {reason}"));
+                self.current = Some(Running::Gate {
+                    name,
+                    wait: Wait::Timer(timer),
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_timer(&mut self, id: u64, out: &mut Vec<Effect>) {
+        if let Some(bg) = &self.background {
+            if bg.wait == id {
+                let validators = bg.run.step().validators.clone();
+                let wait = self.measure(out, validators, Role::Candidate);
+                if let Some(bg) = &mut self.background {
+                    bg.wait = wait;
+                }
+                return;
+            }
+        }
+        let Some(current) = self.current.clone() else {
+            return;
+        };
+        if current.waiting_on() != Some(id) {
+            return;
+        }
+        match current {
+            Running::Backoff {
+                action, attempt, ..
+            } => self.send_apply(action, attempt + 1, out),
+            Running::Sleep { .. } => self.current = None,
+            Running::AwaitReady {
+                role,
+                replicas,
+                deadline,
+                failures,
+                ..
+            } => {
+                let req = self.observe(out);
+                self.current = Some(Running::AwaitReady {
+                    role,
+                    replicas,
+                    deadline,
+                    wait: Wait::Request(req),
+                    failures,
+                });
+            }
+            Running::Analysis { run, .. } => {
+                let req = self.measure(out, run.step().validators.clone(), Role::Candidate);
+                self.current = Some(Running::Analysis {
+                    run,
+                    wait: Wait::Request(req),
+                });
+            }
+            Running::Gate { name, .. } => {
+                let req = self.check_gate(&name, out);
+                self.current = Some(Running::Gate {
+                    name,
+                    wait: Wait::Request(req),
+                });
+            }
+            Running::Verify {
+                validators,
+                attempt,
+                ..
+            } => {
+                let req = self.measure(out, validators.clone(), Role::Stable);
+                self.current = Some(Running::Verify {
+                    validators,
+                    attempt: attempt + 1,
+                    wait: Wait::Request(req),
+                });
+            }
+            Running::Apply { .. } | Running::WaitPromotion => {}
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! The rollout state machine: `Rollout::handle(&Stamped) -> Vec<Effect>`. Pure: no clock,
+//! no I/O, no randomness. Every request it makes carries an id and stays *outstanding* until
+//! answered, so after a crash `Input::Resumed` re-issues exactly what was in flight.
+
+use super::analysis::{AnalysisRun, Decision};
+use super::event::{AnalysisResult, AnalysisScope, Event, EventKind};
+use super::io::{Command, Effect, Input, MeasureResult, Stamped};
+use super::ops::{expand_step, promote_full_ops, rollback_ops, Op};
+use super::phase::{Phase, RolloutStatus};
+use super::spec::{FailurePolicy, RolloutSpec};
+use crate::driver::{Capabilities, DriverError};
+use crate::gate::GateOutcome;
+use crate::model::{Action, FleetState, Revision, Role};
+use crate::notifier::Notification;
+use crate::time::{format_duration, Timestamp};
+use crate::validator::Outcome;
+use std::collections::{BTreeMap, VecDeque};
+
+mod answers;
+mod commands;
+mod judgments;
+mod lifecycle;
+
+/// Attempts at verifying stable's health after a rollback before giving up.
+const VERIFY_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    NotStarted,
+    Gating,
+    Steps,
+    Promoting,
+    Rollback,
+    Frozen,
+    Done,
+}
+
+/// What the op in flight waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    Request(u64),
+    Timer(u64),
+    Person,
+}
+
+#[derive(Debug, Clone)]
+enum Running {
+    Apply {
+        id: u64,
+        action: Action,
+        attempt: u32,
+    },
+    Backoff {
+        timer: u64,
+        action: Action,
+        attempt: u32,
+    },
+    AwaitReady {
+        role: Role,
+        replicas: u32,
+        deadline: Timestamp,
+        wait: Wait,
+        failures: u32,
+    },
+    Sleep {
+        timer: u64,
+    },
+    WaitPromotion,
+    Analysis {
+        run: AnalysisRun,
+        wait: Wait,
+    },
+    Gate {
+        name: String,
+        wait: Wait,
+    },
+    Verify {
+        validators: Vec<String>,
+        attempt: u32,
+        wait: Wait,
+    },
+}
+
+impl Running {
+    fn waiting_on(&self) -> Option<u64> {
+        match self {
+            Running::Apply { id, .. } => Some(*id),
+            Running::Backoff { timer, .. } | Running::Sleep { timer } => Some(*timer),
+            Running::AwaitReady { wait, .. }
+            | Running::Analysis { wait, .. }
+            | Running::Gate { wait, .. }
+            | Running::Verify { wait, .. } => match wait {
+                Wait::Request(id) | Wait::Timer(id) => Some(*id),
+                Wait::Person => None,
+            },
+            Running::WaitPromotion => None,
+        }
+    }
+    fn waits_for_person(&self) -> bool {
+        matches!(
+            self,
+            Running::WaitPromotion
+                | Running::Analysis {
+                    wait: Wait::Person,
+                    ..
+                }
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Background {
+    run: AnalysisRun,
+    wait: u64,
+}
+
+/// A rollout as a deterministic state machine.
+///
+/// Feed it [`Stamped`] inputs; perform the [`Effect`]s it returns and feed back their
+/// results. The same inputs always produce the same effects, so a journal of inputs is
+/// enough to rebuild it.
+///
+/// ```
+/// use shipcore::engine::{Rollout, Stamped, Input, Effect, RolloutSpec};
+/// use shipcore::driver::Capabilities;
+/// use shipcore::model::{Plan, Revision, Step, Role, Target};
+/// use shipcore::time::Timestamp;
+///
+/// let spec = RolloutSpec::new("r1", Target::new("web", "prod"), None,
+///     Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1"),
+///     Plan { strategy: "recreate".into(), replicas: 2,
+///            steps: vec![Step::Scale { role: Role::Candidate, replicas: 2 }] });
+/// let mut r = Rollout::new();
+/// let effects = r.handle(&Stamped::new(Timestamp(0), Input::Start {
+///     spec: Box::new(spec), capabilities: Capabilities::ALL }));
+/// // No gates: the first step starts at once and asks the driver to deploy.
+/// assert!(effects.iter().any(|e| matches!(e, Effect::Apply { .. })));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    spec: Option<Box<RolloutSpec>>,
+    caps: Capabilities,
+    phase: Phase,
+    reason: Option<String>,
+    stage: Stage,
+    step: usize,
+    step_active: bool,
+    ops: VecDeque<Op>,
+    current: Option<Running>,
+    operator_paused: bool,
+    background: Option<Background>,
+    outstanding: BTreeMap<u64, Effect>,
+    next_id: u64,
+    now: Timestamp,
+    last_fleet: Option<FleetState>,
+    approvals: Vec<String>,
+    rollback_end: Phase,
+    rollback_reason: String,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Rollout {
+    /// A rollout waiting for `Input::Start`.
+    pub fn new() -> Self {
+        Rollout {
+            spec: None,
+            caps: Capabilities::default(),
+            phase: Phase::Pending,
+            reason: None,
+            stage: Stage::NotStarted,
+            step: 0,
+            step_active: false,
+            ops: VecDeque::new(),
+            current: None,
+            operator_paused: false,
+            background: None,
+            outstanding: BTreeMap::new(),
+            next_id: 1,
+            now: Timestamp::ZERO,
+            last_fleet: None,
+            approvals: Vec::new(),
+            rollback_end: Phase::RolledBack,
+            rollback_reason: String::new(),
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The spec, once started.
+    pub fn spec(&self) -> Option<&RolloutSpec> {
+        self.spec.as_deref()
+    }
+
+    /// The last fleet observation.
+    pub fn last_fleet(&self) -> Option<&FleetState> {
+        self.last_fleet.as_ref()
+    }
+
+    /// The latest input time seen.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Requests sent and not yet answered (re-issued on resume).
+    pub fn outstanding(&self) -> impl Iterator<Item = &Effect> {
+        self.outstanding.values()
+    }
+
+    /// A snapshot for callers.
+    pub fn status(&self) -> RolloutStatus {
+        RolloutStatus {
+            id: self.spec.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+            phase: self.phase,
+            step: self.step,
+            steps: self.spec.as_ref().map(|s| s.plan.steps.len()).unwrap_or(0),
+            reason: self.reason.clone(),
+        }
+    }
+
+    /// Handles one input and returns the effects to perform, in order.
+    pub fn handle(&mut self, input: &Stamped) -> Vec<Effect> {
+        let mut out = Vec::new();
+        self.now = self.now.max(input.at);
+        match &input.input {
+            Input::Start { spec, capabilities } => self.on_start(spec, *capabilities, &mut out),
+            Input::Resumed => self.on_resumed(&mut out),
+            Input::Command(cmd) => self.on_command(cmd, &mut out),
+            answer => {
+                let id = match answer {
+                    Input::Observed { id, .. }
+                    | Input::ObserveFailed { id, .. }
+                    | Input::Applied { id }
+                    | Input::ApplyFailed { id, .. }
+                    | Input::Measured { id, .. }
+                    | Input::GateChecked { id, .. }
+                    | Input::TimerFired { id } => *id,
+                    _ => return out,
+                };
+                // An answer to nothing outstanding is stale (cancelled or already handled).
+                if self.outstanding.remove(&id).is_none() {
+                    return out;
+                }
+                match answer {
+                    Input::Observed { fleet, .. } => self.on_observed(id, fleet, &mut out),
+                    Input::ObserveFailed { error, .. } => self.on_observe_failed(error, &mut out),
+                    Input::Applied { .. } => self.on_applied(id, &mut out),
+                    Input::ApplyFailed { error, .. } => self.on_apply_failed(error, &mut out),
+                    Input::Measured { results, .. } => self.on_measured(id, results, &mut out),
+                    Input::GateChecked { outcome, .. } => self.on_gate(outcome, &mut out),
+                    Input::TimerFired { .. } => self.on_timer(id, &mut out),
+                    _ => {}
+                }
+            }
+        }
+        self.pump(&mut out);
+        out
+    }
+
+    // ---- emitting -------------------------------------------------------------------
+
+    fn record(&self, out: &mut Vec<Effect>, kind: EventKind) {
+        out.push(Effect::Record(Event { at: self.now, kind }));
+    }
+
+    fn request(&mut self, out: &mut Vec<Effect>, make: impl FnOnce(u64) -> Effect) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let effect = make(id);
+        self.outstanding.insert(id, effect.clone());
+        out.push(effect);
+        id
+    }
+
+    fn timer(&mut self, out: &mut Vec<Effect>, after: std::time::Duration) -> u64 {
+        let at = self.now.plus(after);
+        self.request(out, |id| Effect::WakeAt { id, at })
+    }
+
+    fn observe(&mut self, out: &mut Vec<Effect>) -> u64 {
+        self.request(out, |id| Effect::Observe { id })
+    }
+
+    fn measure(&mut self, out: &mut Vec<Effect>, validators: Vec<String>, subject: Role) -> u64 {
+        self.request(out, |id| Effect::Measure {
+            id,
+            validators,
+            subject,
+        })
+    }
+
+    fn set_phase(&mut self, out: &mut Vec<Effect>, to: Phase) {
+        if self.phase != to {
+            let from = self.phase;
+            self.phase = to;
+            self.record(out, EventKind::PhaseChanged { from, to });
+        }
+    }
+
+    fn forget(&mut self, id: u64, out: &mut Vec<Effect>) {
+        if let Some(Effect::WakeAt { id, .. }) = self.outstanding.remove(&id) {
+            out.push(Effect::CancelTimer { id });
+        }
+    }
+
+    fn cancel_current(&mut self, out: &mut Vec<Effect>) {
+        if let Some(id) = self.current.take().and_then(|c| c.waiting_on()) {
+            self.forget(id, out);
+        }
+    }
+
+    fn cancel_all(&mut self, out: &mut Vec<Effect>) {
+        let ids: Vec<u64> = self.outstanding.keys().copied().collect();
+        for id in ids {
+            self.forget(id, out);
+        }
+        self.current = None;
+        self.ops.clear();
+        self.background = None;
+    }
+
+    fn rollout_id(&self) -> String {
+        self.spec.as_ref().map(|s| s.id.clone()).unwrap_or_default()
+    }
+
+    fn revision(&self, role: Role) -> Option<&Revision> {
+        let spec = self.spec.as_ref()?;
+        match role {
+            Role::Candidate => Some(&spec.candidate),
+            Role::Stable => spec.stable.as_ref(),
+        }
+    }
+}
+
+fn describe_result(r: &MeasureResult) -> String {
+    match r {
+        MeasureResult::Verdict(v) => format!("{}: {:?} {}", v.validator, v.outcome, v.message),
+        MeasureResult::Error(e) => format!("{}: error {}", e.validator, e.message),
+    }
+}
