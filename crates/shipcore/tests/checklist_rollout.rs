@@ -259,6 +259,7 @@ async fn every_gate_passes_the_canary_beats_its_baseline_and_monitoring_keeps_it
         labels[0].ends_with("(10%)") && labels[1].ends_with("(50%)"),
         "{labels:?}"
     );
+    assert!(labels[2].starts_with("Monitoring (step "), "{labels:?}");
     let row = |m: &str| comparison.rows.iter().find(|r| r.metric == m).unwrap();
     let err = row("error_rate");
     assert_eq!(

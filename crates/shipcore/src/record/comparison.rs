@@ -5,7 +5,7 @@
 use super::summary::CheckStatus;
 use super::{final_attempt, fmt_num, md_cell};
 use crate::engine::{AnalysisResult, AnalysisScope, Event, EventKind, MeasureResult};
-use crate::model::{Action, RevisionId};
+use crate::model::{Action, RevisionId, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -91,6 +91,8 @@ impl Mean {
 #[derive(Default)]
 struct PhaseData {
     weight: Option<u8>,
+    /// Measured after the candidate was promoted: the post-deploy monitoring window.
+    monitoring: bool,
     result: Option<AnalysisResult>,
     metrics: BTreeMap<String, (Mean, CheckStatus)>,
     baselines: BTreeMap<String, Mean>,
@@ -129,6 +131,7 @@ impl Comparison {
         let candidate = candidate_id(events);
         let attempt = final_attempt(events);
         let mut weight: Option<u8> = None;
+        let mut promoted = false;
         let mut phases: BTreeMap<usize, PhaseData> = BTreeMap::new();
         let mut order: Vec<String> = Vec::new();
         let mut units: BTreeMap<String, String> = BTreeMap::new();
@@ -141,8 +144,9 @@ impl Comparison {
                 } => {
                     weight = candidate.as_ref().map(|c| weights.of(c));
                 }
-                EventKind::StepStarted { step, .. } => {
+                EventKind::StepStarted { step, description } => {
                     phases.remove(step);
+                    promoted |= description == &Step::Promote.describe();
                 }
                 EventKind::AnalysisCompleted {
                     scope: AnalysisScope::Step { step },
@@ -159,6 +163,7 @@ impl Comparison {
                     let phase = phases.entry(*step).or_default();
                     if phase.metrics.is_empty() && phase.baselines.is_empty() {
                         phase.weight = weight;
+                        phase.monitoring = promoted;
                     }
                     for r in results {
                         let MeasureResult::Verdict(v) = r else {
@@ -197,9 +202,10 @@ impl Comparison {
             .iter()
             .map(|(step, p)| PhaseColumn {
                 step: *step,
-                label: match p.weight {
-                    Some(w) => format!("Step {} ({w}%)", step + 1),
-                    None => format!("Step {}", step + 1),
+                label: match (p.monitoring, p.weight) {
+                    (true, _) => format!("Monitoring (step {})", step + 1),
+                    (false, Some(w)) => format!("Step {} ({w}%)", step + 1),
+                    (false, None) => format!("Step {}", step + 1),
                 },
                 candidate_weight: p.weight,
                 result: p.result,
