@@ -61,6 +61,16 @@
 //! is ready yet, so the proxy takes them in as soon as its health checks pass). Without a router,
 //! `observe` reports each revision's share of ready replicas (what the network alias gives).
 //!
+//! ## Around the engine
+//!
+//! [`ComposePreflight`] is a pre-rollout gate: the engine answers, the compose files load
+//! and define the service, the target is the driver's and the candidate's image exists, or
+//! the rollout is blocked with the driver's message before anything changes.
+//! [`PreviewHealth`] runs shipcore's HTTP health check against every container of the
+//! judged revision through its own published port: a blue-green preview check before any
+//! production traffic, or the stable revision's check after a rollback.
+//! [`discovery::prometheus_targets`] lists the containers for Prometheus' file_sd.
+//!
 //! ## Errors
 //!
 //! Input problems (unknown service, bad compose file, missing compose file, unknown image,

@@ -1,7 +1,8 @@
 //! Shared parts of the Compose driver's end-to-end tests: finding the real components
 //! (Podman's Docker-compatible socket, docker-compose v2, HAProxy, podman for builds),
 //! building the test images, a compose project in a temporary folder torn down on drop,
-//! a bounded load loop on loopback, and waiting for readiness.
+//! a bounded load loop on loopback, and waiting for readiness. Submodules: `engine` (the
+//! real Runner), `prom` (a file_sd Prometheus), `naive` (the baseline), `scenario`.
 //!
 //! Runs only with SHIPCORE_E2E=1: then a missing part fails the test loudly, saying how to
 //! install it; without it each test prints why it is skipped and passes.
@@ -26,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const HOW: &str = "run: scripts/e2e/podman.sh install && scripts/e2e/podman.sh up && scripts/e2e/haproxy.sh install && eval \"$(scripts/e2e/podman.sh env)\"";
+const HOW: &str = "run scripts/ci/e2e-compose.sh, or by hand: scripts/e2e/podman.sh install && scripts/e2e/podman.sh up && scripts/e2e/haproxy.sh install && scripts/e2e/prometheus.sh install && scripts/e2e/build-demo-image.sh && eval \"$(scripts/e2e/podman.sh env)\"";
 
 /// The real components, found.
 #[derive(Debug, Clone)]
