@@ -306,9 +306,7 @@ impl Runner {
         queue: &mut VecDeque<Effect>,
     ) -> Result<(), RunError> {
         let stamped = Stamped::new(self.clock.now().max(machine.now()), input);
-        let payload =
-            serde_json::to_value(&stamped).map_err(|e| JournalError::Codec(e.to_string()))?;
-        self.journal.append(&payload).await?;
+        self.journal.append_input(&stamped).await?;
         queue.extend(machine.handle(&stamped));
         self.status_tx.send_replace(machine.status());
         Ok(())

@@ -1,11 +1,20 @@
 use super::{Entry, Journal, JournalError};
+use crate::engine::Stamped;
 use async_trait::async_trait;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+
+/// One entry as kept: JSON appended as such, or an engine input kept as it is (encoded when
+/// read, so runs pay no JSON per transition).
+#[derive(Debug)]
+enum Kept {
+    Json(serde_json::Value),
+    Input(Stamped),
+}
 
 /// A journal kept in memory: for tests, simulations and benchmarks.
 #[derive(Debug, Default)]
 pub struct MemoryJournal {
-    entries: Mutex<Vec<Entry>>,
+    entries: Mutex<Vec<Kept>>,
 }
 
 impl MemoryJournal {
@@ -15,25 +24,47 @@ impl MemoryJournal {
     }
     /// A copy of the entries, for assertions.
     pub fn entries(&self) -> Vec<Entry> {
-        self.entries.lock().map(|e| e.clone()).unwrap_or_default()
+        self.encoded().unwrap_or_default()
+    }
+    fn lock(&self) -> Result<MutexGuard<'_, Vec<Kept>>, JournalError> {
+        self.entries
+            .lock()
+            .map_err(|_| JournalError::Codec("journal lock poisoned".into()))
+    }
+    fn encoded(&self) -> Result<Vec<Entry>, JournalError> {
+        let kept = self.lock()?;
+        let mut out = Vec::with_capacity(kept.len());
+        for (seq, k) in kept.iter().enumerate() {
+            let payload = match k {
+                Kept::Json(v) => v.clone(),
+                Kept::Input(i) => {
+                    serde_json::to_value(i).map_err(|e| JournalError::Codec(e.to_string()))?
+                }
+            };
+            out.push(Entry {
+                seq: seq as u64,
+                payload,
+            });
+        }
+        Ok(out)
+    }
+    fn push(&self, k: Kept) -> Result<u64, JournalError> {
+        let mut e = self.lock()?;
+        let seq = e.len() as u64;
+        e.push(k);
+        Ok(seq)
     }
 }
 
 #[async_trait]
 impl Journal for MemoryJournal {
     async fn append(&self, payload: &serde_json::Value) -> Result<u64, JournalError> {
-        let mut e = self
-            .entries
-            .lock()
-            .map_err(|_| JournalError::Codec("journal lock poisoned".into()))?;
-        let seq = e.len() as u64;
-        e.push(Entry {
-            seq,
-            payload: payload.clone(),
-        });
-        Ok(seq)
+        self.push(Kept::Json(payload.clone()))
     }
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError> {
-        Ok(self.entries())
+        self.encoded()
+    }
+    async fn append_input(&self, input: &Stamped) -> Result<u64, JournalError> {
+        self.push(Kept::Input(input.clone()))
     }
 }

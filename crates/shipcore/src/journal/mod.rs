@@ -8,6 +8,7 @@ mod memory;
 pub use file::FileJournal;
 pub use memory::MemoryJournal;
 
+use crate::engine::Stamped;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -55,4 +56,12 @@ pub trait Journal: Send + Sync {
     async fn append(&self, payload: &serde_json::Value) -> Result<u64, JournalError>;
     /// Reads every intact entry, in order.
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError>;
+    /// Appends one engine input (what the runner calls). The default encodes it as JSON and
+    /// calls [`Journal::append`]; a journal in memory may keep the input as it is and encode
+    /// it when read, so a run pays no JSON per transition.
+    async fn append_input(&self, input: &Stamped) -> Result<u64, JournalError> {
+        let payload =
+            serde_json::to_value(input).map_err(|e| JournalError::Codec(e.to_string()))?;
+        self.append(&payload).await
+    }
 }
