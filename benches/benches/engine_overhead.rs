@@ -1,0 +1,124 @@
+//! The runner's overhead: the one-hour canary run by the runner against the same canary as a
+//! hand-written loop making the same driver, validator and clock calls, both on a fresh
+//! simulator (zero latency, in memory). Target: runner ≤ 1.05 × hand-written.
+#![allow(clippy::unwrap_used)]
+
+use criterion::{BatchSize, Criterion};
+use shipcore::engine::Phase;
+use shipcore::journal::{Journal, MemoryJournal};
+use shipcore_benches::{
+    canary_spec, error_rate, hand_written_canary, sim_runner, world, NullJournal,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type JournalFactory = fn() -> Arc<dyn Journal>;
+
+const JOURNALS: [(&str, JournalFactory); 2] = [
+    ("memory_journal", || Arc::new(MemoryJournal::new())),
+    ("null_journal", || Arc::new(NullJournal::new())),
+];
+
+fn runner_once(rt: &tokio::runtime::Runtime, journal: JournalFactory) -> Duration {
+    let w = world(7);
+    let mut runner = sim_runner(&w, journal()).unwrap();
+    let spec = canary_spec("bench", &w).unwrap();
+    let t = Instant::now();
+    let report = rt.block_on(runner.start(spec)).unwrap();
+    let took = t.elapsed();
+    assert_eq!(report.status.phase, Phase::Succeeded);
+    drop((runner, report, w));
+    took
+}
+
+fn hand_once(rt: &tokio::runtime::Runtime) -> Duration {
+    let w = world(7);
+    let validator = error_rate(&w).unwrap();
+    let spec = canary_spec("bench", &w).unwrap();
+    let t = Instant::now();
+    rt.block_on(hand_written_canary(&w.driver, &*w.clock, &validator, &spec))
+        .unwrap();
+    let took = t.elapsed();
+    drop((validator, spec, w));
+    took
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn criterion_runs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let mut group = c.benchmark_group("engine_overhead");
+    group.bench_function("hand_written", |b| {
+        b.iter_batched(
+            || {
+                let w = world(7);
+                let validator = error_rate(&w).unwrap();
+                let spec = canary_spec("bench", &w).unwrap();
+                (w, validator, spec)
+            },
+            |(w, validator, spec)| {
+                rt.block_on(hand_written_canary(&w.driver, &*w.clock, &validator, &spec))
+                    .unwrap();
+                w
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    for (name, journal) in JOURNALS {
+        group.bench_function(format!("runner_{name}"), |b| {
+            b.iter_batched(
+                || {
+                    let w = world(7);
+                    let runner = sim_runner(&w, journal()).unwrap();
+                    let spec = canary_spec("bench", &w).unwrap();
+                    (w, runner, spec)
+                },
+                |(w, mut runner, spec)| {
+                    let report = rt.block_on(runner.start(spec)).unwrap();
+                    assert_eq!(report.status.phase, Phase::Succeeded);
+                    (w, runner, report)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// Interleaved repetitions, so both sides see the same machine load; medians and ratio.
+fn ratio(rt: &tokio::runtime::Runtime, reps: usize) {
+    for _ in 0..reps / 10 + 1 {
+        hand_once(rt);
+        runner_once(rt, JOURNALS[0].1);
+    }
+    let mut hand = Vec::with_capacity(reps);
+    let mut runs: Vec<Vec<Duration>> = vec![Vec::with_capacity(reps); JOURNALS.len()];
+    for _ in 0..reps {
+        hand.push(hand_once(rt));
+        for (i, (_, journal)) in JOURNALS.iter().enumerate() {
+            runs[i].push(runner_once(rt, *journal));
+        }
+    }
+    let hand = median(hand);
+    println!("engine_overhead ({reps} interleaved repetitions, medians):");
+    println!("  hand-written loop          {hand:>10.1?}");
+    for ((name, _), run) in JOURNALS.iter().zip(runs) {
+        let run = median(run);
+        let r = run.as_secs_f64() / hand.as_secs_f64();
+        let verdict = if r <= 1.05 { "met" } else { "missed" };
+        println!("  runner, {name:<18} {run:>10.1?}  ratio {r:.3}x (target <= 1.05x: {verdict})");
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let test_mode = std::env::args().any(|a| a == "--test");
+    let mut c = Criterion::default().configure_from_args();
+    criterion_runs(&mut c, &rt);
+    c.final_summary();
+    ratio(&rt, if test_mode { 3 } else { 201 });
+}
