@@ -308,7 +308,14 @@ impl Runner {
         let stamped = Stamped::new(self.clock.now().max(machine.now()), input);
         self.journal.append_input(&stamped).await?;
         queue.extend(machine.handle(&stamped));
-        self.status_tx.send_replace(machine.status());
+        // Watchers are woken only by a change; most inputs change nothing they can see.
+        self.status_tx.send_if_modified(|status| {
+            let changed = machine.status_differs(status);
+            if changed {
+                *status = machine.status();
+            }
+            changed
+        });
         Ok(())
     }
 
@@ -385,7 +392,7 @@ impl Runner {
         events: &mut Vec<Event>,
         step_span: &mut tracing::Span,
     ) -> Result<(), RunError> {
-        let Some(spec) = machine.spec().cloned() else {
+        let Some(spec) = machine.shared_spec() else {
             return Ok(());
         };
         let target = &spec.target;

@@ -15,7 +15,8 @@ impl Rollout {
                 return self.on_background_measured(results, out);
             }
         }
-        match self.current.clone() {
+        // Taken, not cloned (an analysis run is large); every arm sets what comes next.
+        match self.current.take() {
             Some(Running::Analysis { mut run, wait }) if wait == Wait::Request(id) => {
                 let scope = AnalysisScope::Step { step: self.step };
                 let decision = run.record(results);
@@ -130,7 +131,7 @@ impl Rollout {
                     );
                 }
             }
-            _ => {}
+            other => self.current = other,
         }
     }
 
@@ -235,10 +236,12 @@ impl Rollout {
                 return;
             }
         }
-        let Some(current) = self.current.clone() else {
+        // Taken, not cloned; every arm sets what comes next.
+        let Some(current) = self.current.take() else {
             return;
         };
         if current.waiting_on() != Some(id) {
+            self.current = Some(current);
             return;
         }
         match current {
@@ -288,7 +291,7 @@ impl Rollout {
                     wait: Wait::Request(req),
                 });
             }
-            Running::Apply { .. } | Running::WaitPromotion => {}
+            still @ (Running::Apply { .. } | Running::WaitPromotion) => self.current = Some(still),
         }
     }
 }

@@ -13,7 +13,7 @@ impl Rollout {
         if self.stage != Stage::NotStarted {
             return;
         }
-        self.spec = Some(Box::new(spec.clone()));
+        self.spec = Some(std::sync::Arc::new(spec.clone()));
         self.caps = caps;
         let check = spec.validate().and_then(|_| spec.plan.validate(&caps));
         if let Err(e) = check {
@@ -63,7 +63,7 @@ impl Rollout {
 
     pub(super) fn on_resumed(&mut self, out: &mut Vec<Effect>) {
         self.record(out, EventKind::Resumed);
-        out.extend(self.outstanding.values().cloned());
+        out.extend(self.outstanding.iter().map(|(_, e)| e.clone()));
     }
 
     /// Starts ops and steps until something waits.

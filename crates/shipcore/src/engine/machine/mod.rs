@@ -14,7 +14,8 @@ use crate::model::{Action, FleetState, Revision, Role};
 use crate::notifier::Notification;
 use crate::time::{format_duration, Timestamp};
 use crate::validator::Outcome;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 mod answers;
 mod commands;
@@ -138,7 +139,7 @@ struct Background {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Rollout {
-    spec: Option<Box<RolloutSpec>>,
+    spec: Option<Arc<RolloutSpec>>,
     caps: Capabilities,
     phase: Phase,
     reason: Option<String>,
@@ -149,7 +150,8 @@ pub struct Rollout {
     current: Option<Running>,
     operator_paused: bool,
     background: Option<Background>,
-    outstanding: BTreeMap<u64, Effect>,
+    /// Requests in flight, in id order (ids only grow, so pushing keeps the order).
+    outstanding: Vec<(u64, Effect)>,
     next_id: u64,
     now: Timestamp,
     last_fleet: Option<FleetState>,
@@ -179,7 +181,7 @@ impl Rollout {
             current: None,
             operator_paused: false,
             background: None,
-            outstanding: BTreeMap::new(),
+            outstanding: Vec::new(),
             next_id: 1,
             now: Timestamp::ZERO,
             last_fleet: None,
@@ -199,6 +201,12 @@ impl Rollout {
         self.spec.as_deref()
     }
 
+    /// The spec, once started, shared: a cheap handle for callers that keep it while they
+    /// feed the machine (the runner does, for every effect).
+    pub fn shared_spec(&self) -> Option<Arc<RolloutSpec>> {
+        self.spec.clone()
+    }
+
     /// The last fleet observation.
     pub fn last_fleet(&self) -> Option<&FleetState> {
         self.last_fleet.as_ref()
@@ -211,7 +219,7 @@ impl Rollout {
 
     /// Requests sent and not yet answered (re-issued on resume).
     pub fn outstanding(&self) -> impl Iterator<Item = &Effect> {
-        self.outstanding.values()
+        self.outstanding.iter().map(|(_, e)| e)
     }
 
     /// A snapshot for callers.
@@ -225,9 +233,22 @@ impl Rollout {
         }
     }
 
+    /// Whether `status` no longer describes this rollout (cheaper than building a new one).
+    pub(crate) fn status_differs(&self, status: &RolloutStatus) -> bool {
+        let (id, steps) = match &self.spec {
+            Some(s) => (s.id.as_str(), s.plan.steps.len()),
+            None => ("", 0),
+        };
+        status.phase != self.phase
+            || status.step != self.step
+            || status.steps != steps
+            || status.reason != self.reason
+            || status.id != id
+    }
+
     /// Handles one input and returns the effects to perform, in order.
     pub fn handle(&mut self, input: &Stamped) -> Vec<Effect> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(4);
         self.now = self.now.max(input.at);
         match &input.input {
             Input::Start { spec, capabilities } => self.on_start(spec, *capabilities, &mut out),
@@ -245,7 +266,7 @@ impl Rollout {
                     _ => return out,
                 };
                 // An answer to nothing outstanding is stale (cancelled or already handled).
-                if self.outstanding.remove(&id).is_none() {
+                if self.take_outstanding(id).is_none() {
                     return out;
                 }
                 match answer {
@@ -274,7 +295,7 @@ impl Rollout {
         let id = self.next_id;
         self.next_id += 1;
         let effect = make(id);
-        self.outstanding.insert(id, effect.clone());
+        self.outstanding.push((id, effect.clone()));
         out.push(effect);
         id
     }
@@ -304,8 +325,14 @@ impl Rollout {
         }
     }
 
+    /// Removes request `id` from the outstanding ones and returns it.
+    fn take_outstanding(&mut self, id: u64) -> Option<Effect> {
+        let i = self.outstanding.iter().position(|(r, _)| *r == id)?;
+        Some(self.outstanding.remove(i).1)
+    }
+
     fn forget(&mut self, id: u64, out: &mut Vec<Effect>) {
-        if let Some(Effect::WakeAt { id, .. }) = self.outstanding.remove(&id) {
+        if let Some(Effect::WakeAt { id, .. }) = self.take_outstanding(id) {
             out.push(Effect::CancelTimer { id });
         }
     }
@@ -317,7 +344,7 @@ impl Rollout {
     }
 
     fn cancel_all(&mut self, out: &mut Vec<Effect>) {
-        let ids: Vec<u64> = self.outstanding.keys().copied().collect();
+        let ids: Vec<u64> = self.outstanding.iter().map(|(id, _)| *id).collect();
         for id in ids {
             self.forget(id, out);
         }
