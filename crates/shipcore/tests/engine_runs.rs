@@ -537,3 +537,25 @@ async fn background_analysis_failure_rolls_back_mid_pause() {
         .unwrap()
         .contains("background analysis failed"));
 }
+
+#[tokio::test]
+async fn live_observers_see_each_action_before_the_platform_is_asked() {
+    // The hook runs while the driver has not yet been called for that action: the count
+    // of actions the driver applied equals the number of earlier requests.
+    let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 4);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (driver, log) = (d.clone(), seen.clone());
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .on_event(move |ev| {
+            if let EventKind::ActionRequested { attempt: 1, .. } = ev.kind {
+                log.lock().unwrap().push(driver.actions().len());
+            }
+        })
+        .build();
+    let report = r.start(spec(canary_plan(4, "ok"))).await.unwrap();
+    assert_eq!(report.status.phase, Phase::Succeeded);
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() > 3, "{seen:?}");
+    assert_eq!(seen, (0..seen.len()).collect::<Vec<_>>());
+}

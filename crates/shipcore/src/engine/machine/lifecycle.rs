@@ -225,16 +225,18 @@ impl Rollout {
     }
 
     pub(super) fn send_apply(&mut self, action: Action, attempt: u32, out: &mut Vec<Effect>) {
-        let a = action.clone();
-        let id = self.request(out, |id| Effect::Apply { id, action: a });
+        // The event goes out before the request, so live observers see the action when it
+        // is asked for, not once the platform has answered.
         self.record(
             out,
             EventKind::ActionRequested {
-                id,
+                id: self.next_id,
                 action: action.clone(),
                 attempt,
             },
         );
+        let a = action.clone();
+        let id = self.request(out, |id| Effect::Apply { id, action: a });
         self.current = Some(Running::Apply {
             id,
             action,
