@@ -41,7 +41,7 @@ cargo test -p demo-service
 runs="${SHIPCORE_DETECTION_RUNS:-0}"
 if [ "$runs" -gt 0 ]; then
   step "detection-time benchmark ($runs runs)"
-  SHIPCORE_BENCH_RUNS="$runs" cargo run -q -p metrics-prom --example detection_time
+  SHIPCORE_BENCH_RUNS="$runs" cargo bench -q -p metrics-prom --bench detection_time
 fi
 
 step "done in $((SECONDS - t0)) s"

@@ -1,7 +1,7 @@
 //! Real parts for the end-to-end test and the detection benchmark: demo-service processes,
 //! a Prometheus process scraping them every second (config and data in a tempdir), and a
 //! bounded load generator on loopback. Every process is killed when its guard drops.
-//! Shared by tests/e2e_prometheus.rs and examples/detection_time.rs (via `#[path]`).
+//! Shared by tests/e2e_prometheus.rs and benches/detection_time.rs (via `#[path]`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};

@@ -8,7 +8,7 @@
 //! 5 s from v2's start) runs shipcore's MetricThreshold validators through PrometheusSource:
 //! error rate > 5% and p95 > 250 ms over a 10 s window. Prints every run and the median.
 //!
-//!     SHIPCORE_E2E=1 cargo run -p metrics-prom --example detection_time
+//!     SHIPCORE_E2E=1 cargo bench -p metrics-prom --bench detection_time
 //!
 //! `SHIPCORE_BENCH_RUNS` sets the number of runs (default 5). Without SHIPCORE_E2E=1 it
 //! only says that it skipped. A failing verdict before the onset counts as a false alarm and
