@@ -10,7 +10,7 @@
 #
 # which includes the engine-driven ones (e2e_rollout_*: rolling vs naive recreate,
 # blue-green, bad canary rolled back on real Prometheus metrics, SIGKILL + resume, bad
-# input). SHIPCORE_FIGURES_RUNS=N (default 0: skipped) also runs the figures example with
+# input). SHIPCORE_FIGURES_RUNS=N (default 0: skipped) also runs the rollout_figures bench with
 # N runs and prints its medians. Takes about 9 minutes on 2 cores from scratch.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -67,7 +67,7 @@ rm -f "$log"
 runs="${SHIPCORE_FIGURES_RUNS:-0}"
 if [ "$runs" -gt 0 ]; then
   step "figures example ($runs runs)"
-  SHIPCORE_BENCH_RUNS="$runs" cargo run -q -p shipcore-driver-compose --example figures
+  SHIPCORE_BENCH_RUNS="$runs" cargo bench -q -p shipcore-driver-compose --bench rollout_figures
 fi
 
 step "done in $((SECONDS - t0)) s"

@@ -4,7 +4,7 @@
 //! real Prometheus (blast radius, the naive deploy's failures for the same exposure, time
 //! to detect, time to finish the rollback). Every run prints its own line too.
 //!
-//!     SHIPCORE_E2E=1 SHIPCORE_BENCH_RUNS=3 cargo run -p shipcore-driver-compose --example figures
+//!     SHIPCORE_E2E=1 SHIPCORE_BENCH_RUNS=3 cargo bench -p shipcore-driver-compose --bench rollout_figures
 //!
 //! Needs what the e2e tests need (scripts/ci/e2e-compose.sh installs and starts it all);
 //! without SHIPCORE_E2E=1 it says so and exits. `SHIPCORE_BENCH_RUNS` defaults to 3.
