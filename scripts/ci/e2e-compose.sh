@@ -66,7 +66,7 @@ rm -f "$log"
 
 runs="${SHIPCORE_FIGURES_RUNS:-0}"
 if [ "$runs" -gt 0 ]; then
-  step "figures example ($runs runs)"
+  step "rollout_figures bench ($runs runs)"
   SHIPCORE_BENCH_RUNS="$runs" cargo bench -q -p shipcore-driver-compose --bench rollout_figures
 fi
 

@@ -33,7 +33,7 @@ fn secs(d: Duration) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let Some(env) = support::env("the figures example").await else {
+    let Some(env) = support::env("the rollout_figures bench").await else {
         return;
     };
     let runs: usize = std::env::var("SHIPCORE_BENCH_RUNS")
