@@ -2,29 +2,46 @@
 //! allocated and their peak, so a benchmark can report the memory a workload holds at once.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
-/// The system allocator, counting. Install with `#[global_allocator]`.
-#[derive(Debug, Default)]
+/// The system allocator, counting while told to. Install with `#[global_allocator]`.
+///
+/// Counting is on from the start. Shared counters cost threads that allocate at once, so a
+/// benchmark can turn counting off to time a workload and on to weigh it; figures are only
+/// meaningful between the start and end of a counted stretch (`current` may drift by what
+/// one stretch allocates and another frees).
+#[derive(Debug)]
 pub struct CountingAlloc {
-    current: AtomicUsize,
-    peak: AtomicUsize,
+    counting: AtomicBool,
+    current: AtomicIsize,
+    peak: AtomicIsize,
+}
+
+impl Default for CountingAlloc {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl CountingAlloc {
     /// A fresh counter (usable in a `static`).
     pub const fn new() -> Self {
         CountingAlloc {
-            current: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
+            counting: AtomicBool::new(true),
+            current: AtomicIsize::new(0),
+            peak: AtomicIsize::new(0),
         }
     }
-    /// Bytes allocated and not yet freed.
-    pub fn current(&self) -> usize {
+    /// Turns counting on or off.
+    pub fn set_counting(&self, on: bool) {
+        self.counting.store(on, Ordering::SeqCst);
+    }
+    /// Bytes allocated and not yet freed (while counting).
+    pub fn current(&self) -> isize {
         self.current.load(Ordering::Relaxed)
     }
     /// The most bytes allocated at once since the last [`CountingAlloc::reset_peak`].
-    pub fn peak(&self) -> usize {
+    pub fn peak(&self) -> isize {
         self.peak.load(Ordering::Relaxed)
     }
     /// Starts a new peak from the current figure.
@@ -32,11 +49,16 @@ impl CountingAlloc {
         self.peak.store(self.current(), Ordering::Relaxed);
     }
     fn grew(&self, bytes: usize) {
-        let now = self.current.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        self.peak.fetch_max(now, Ordering::Relaxed);
+        if self.counting.load(Ordering::Relaxed) {
+            let bytes = bytes as isize;
+            let now = self.current.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        }
     }
     fn shrank(&self, bytes: usize) {
-        self.current.fetch_sub(bytes, Ordering::Relaxed);
+        if self.counting.load(Ordering::Relaxed) {
+            self.current.fetch_sub(bytes as isize, Ordering::Relaxed);
+        }
     }
 }
 

@@ -1,11 +1,12 @@
 //! Shared setup of shipcore's benchmarks (issue 2): the one-hour canary on the simulator,
 //! its recorded journal, a hand-written loop making the same calls, a journal that keeps
-//! nothing, and a counting global allocator for memory figures.
+//! nothing, calls made slower, and a counting global allocator for memory figures.
 
 pub mod alloc;
 pub mod canary;
 pub mod hand;
 pub mod null_journal;
+pub mod slow;
 pub mod yield_clock;
 
 pub use alloc::CountingAlloc;
@@ -16,4 +17,5 @@ pub use canary::{
 };
 pub use hand::{hand_written_canary, HandError, HandReport};
 pub use null_journal::NullJournal;
+pub use slow::Slow;
 pub use yield_clock::YieldingClock;

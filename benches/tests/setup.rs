@@ -87,19 +87,22 @@ async fn the_hand_written_loop_makes_the_runners_calls() {
 }
 
 #[tokio::test]
-async fn the_canary_runs_on_a_null_journal_and_a_yielding_clock() {
-    let w = world(3);
-    let journal = Arc::new(NullJournal::new());
-    let yielding = YieldingClock(w.clock.clone());
-    let spec = canary_spec("bench", &w).unwrap();
-    let validator = Arc::new(error_rate(&w).unwrap());
-    let report =
-        shipcore::engine::Runner::builder(w.driver_arc(), Arc::new(yielding), journal.clone())
+async fn both_shapes_succeed_on_a_null_journal_and_a_yielding_clock() {
+    for shape in [Shape::SHORT, Shape::ONE_HOUR] {
+        let w = world(3);
+        let journal = Arc::new(NullJournal::new());
+        let spec = shaped_spec("bench", &w, shape).unwrap();
+        let validator = Arc::new(error_rate(&w).unwrap());
+        let clock = Arc::new(YieldingClock(w.clock.clone()));
+        let report = shipcore::engine::Runner::builder(w.driver_arc(), clock, journal.clone())
             .validator(validator)
             .build()
             .start(spec)
             .await
             .unwrap();
-    assert_eq!(report.status.phase, Phase::Succeeded);
-    assert!(journal.appended() > 100);
+        assert_eq!(report.status.phase, Phase::Succeeded, "{shape:?}");
+        let expected = shape.weights.len() * shape.measurements as usize;
+        assert_eq!(measured(&report.events), expected, "{shape:?}");
+        assert!(journal.appended() as usize > 2 * expected);
+    }
 }
