@@ -204,7 +204,11 @@ fn parent(bad: bool, points: usize, rng: &mut SimRng) -> usize {
         if status.success() {
             // It ended on its own before the kill: resuming an ended journal must still
             // give the same end state.
-            assert_eq!(read_outcome(dir.path()), expected, "seed {seed}, unkilled run");
+            assert_eq!(
+                read_outcome(dir.path()),
+                expected,
+                "seed {seed}, unkilled run"
+            );
         } else {
             killed += 1;
         }
