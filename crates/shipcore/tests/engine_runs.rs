@@ -559,3 +559,28 @@ async fn live_observers_see_each_action_before_the_platform_is_asked() {
     assert!(seen.len() > 3, "{seen:?}");
     assert_eq!(seen, (0..seen.len()).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn without_kept_events_the_report_is_empty_and_the_hook_still_sees_everything() {
+    let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 4);
+    let kept = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .build()
+        .start(spec(canary_plan(4, "ok")))
+        .await
+        .unwrap();
+    let streamed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = streamed.clone();
+    let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 4);
+    let report = runner(d)
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .keep_events(false)
+        .on_event(move |ev| sink.lock().unwrap().push(ev.clone()))
+        .build()
+        .start(spec(canary_plan(4, "ok")))
+        .await
+        .unwrap();
+    assert_eq!(report.status, kept.status);
+    assert!(report.events.is_empty());
+    assert_eq!(*streamed.lock().unwrap(), kept.events);
+}

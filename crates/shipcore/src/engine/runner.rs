@@ -75,7 +75,7 @@ impl RunError {
 pub struct RunReport {
     /// Where the rollout stands.
     pub status: RolloutStatus,
-    /// The whole event log, replayed part included.
+    /// The whole event log, replayed part included (empty with `keep_events(false)`).
     pub events: Vec<Event>,
     /// The last fleet the engine observed.
     pub fleet: Option<FleetState>,
@@ -92,6 +92,7 @@ pub struct Runner {
     gates: BTreeMap<String, Arc<dyn Gate>>,
     notifiers: Vec<Arc<dyn Notifier>>,
     on_event: Option<EventHook>,
+    keep_events: bool,
     scheduled: VecDeque<(Timestamp, Command)>,
     commands_tx: Option<mpsc::UnboundedSender<Command>>,
     commands_rx: mpsc::UnboundedReceiver<Command>,
@@ -122,6 +123,14 @@ impl RunnerBuilder {
     /// Calls `f` for every event as it is recorded (live output).
     pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
         self.runner.on_event = Some(Arc::new(f));
+        self
+    }
+    /// Whether [`RunReport::events`] holds the event log (default `true`). A process running
+    /// thousands of rollouts streams events through [`on_event`](Self::on_event) instead,
+    /// and keeps a few kilobytes per rollout less; the journal still holds everything, and
+    /// [`record::replay_journal`](crate::record::replay_journal) rebuilds the log from it.
+    pub fn keep_events(mut self, keep: bool) -> Self {
+        self.runner.keep_events = keep;
         self
     }
     /// Delivers `cmd` when engine time reaches `at`: a scripted operator, deterministic
@@ -170,6 +179,7 @@ impl Runner {
                 gates: BTreeMap::new(),
                 notifiers: Vec::new(),
                 on_event: None,
+                keep_events: true,
                 scheduled: VecDeque::new(),
                 commands_tx: Some(tx),
                 commands_rx: rx,
@@ -267,7 +277,9 @@ impl Runner {
                 })?;
             for effect in machine.handle(&stamped) {
                 if let Effect::Record(ev) = effect {
-                    events.push(ev);
+                    if self.keep_events {
+                        events.push(ev);
+                    }
                 }
             }
         }
@@ -410,7 +422,9 @@ impl Runner {
                 if let Some(hook) = &self.on_event {
                     hook(&ev);
                 }
-                events.push(ev);
+                if self.keep_events {
+                    events.push(ev);
+                }
             }
             Effect::Notify(n) => {
                 for notifier in &self.notifiers {
