@@ -1,6 +1,7 @@
 //! 10,000 canaries running at once in one tokio runtime, each on its own simulated world and
 //! clock, journaling to a journal that keeps nothing: wall time, and heap from a counting
-//! global allocator. Targets: ≤ 1 s and ≤ 20 KB per rollout (medians of repetitions).
+//! global allocator, with each runner keeping its event log and with events streamed
+//! through a hook instead. Targets: ≤ 1 s and ≤ 20 KB per rollout (medians of repetitions).
 #![allow(clippy::unwrap_used)]
 
 use shipcore::engine::{Phase, RolloutSpec, Runner};
@@ -33,24 +34,36 @@ struct Figures {
     most_alive: usize,
 }
 
-fn one(i: usize, shape: Shape) -> (Runner, RolloutSpec) {
+/// Events streamed through `on_event` by runners that do not keep them.
+static STREAMED: AtomicUsize = AtomicUsize::new(0);
+
+/// `keep`: each runner keeps its event log for its report (the default); otherwise it
+/// streams events through a hook (counted here) and keeps none, as a process running
+/// thousands of rollouts would, sending them to its own store.
+fn one(i: usize, shape: Shape, keep: bool) -> (Runner, RolloutSpec) {
     let w = world(i as u64);
     let spec = shaped_spec(&format!("r{i}"), &w, shape).unwrap();
     let validator = Arc::new(error_rate(&w).unwrap());
     let clock = Arc::new(YieldingClock(w.clock.clone()));
-    let runner = Runner::builder(w.driver_arc(), clock, Arc::new(NullJournal::new()))
-        .validator(validator)
-        .build();
+    let mut builder =
+        Runner::builder(w.driver_arc(), clock, Arc::new(NullJournal::new())).validator(validator);
+    if !keep {
+        builder = builder.keep_events(false).on_event(|_| {
+            STREAMED.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    let runner = builder.build();
     (runner, spec)
 }
 
 /// Builds every rollout, starts them all, waits for all.
-fn run_all(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Figures {
+fn run_all(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape, keep: bool) -> Figures {
     let base = ALLOC.current();
     ALLOC.reset_peak();
     MOST_ALIVE.store(0, Ordering::Relaxed);
     let started = Instant::now();
-    let ready: Vec<_> = (0..rollouts).map(|i| one(i, shape)).collect();
+    STREAMED.store(0, Ordering::Relaxed);
+    let ready: Vec<_> = (0..rollouts).map(|i| one(i, shape, keep)).collect();
     let setup_time = started.elapsed();
     let setup = ALLOC.current() - base;
     let succeeded = rt.block_on(async {
@@ -82,6 +95,12 @@ fn run_all(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Figur
     });
     let wall = started.elapsed();
     assert_eq!(succeeded, rollouts, "every rollout must succeed");
+    if !keep {
+        assert!(
+            STREAMED.load(Ordering::Relaxed) > rollouts * 10,
+            "the hooks saw every rollout's events"
+        );
+    }
     Figures {
         setup_time,
         wall,
@@ -102,12 +121,31 @@ fn kb(bytes: isize, rollouts: usize) -> f64 {
 
 /// Times `reps` runs with the allocator not counting (its shared counters would slow
 /// threads down), then weighs `reps` runs with it counting.
-fn measure(rt: &tokio::runtime::Runtime, name: &str, shape: Shape, rollouts: usize, reps: usize) {
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    shape: Shape,
+    keep: bool,
+    rollouts: usize,
+    reps: usize,
+) {
+    let name = &format!(
+        "{name}/{}",
+        if keep {
+            "events_kept"
+        } else {
+            "events_streamed"
+        }
+    );
     ALLOC.set_counting(false);
-    run_all(rt, rollouts / 10, shape); // warm-up: workers, allocator arenas
-    let timed: Vec<Figures> = (0..reps).map(|_| run_all(rt, rollouts, shape)).collect();
+    run_all(rt, rollouts / 10, shape, keep); // warm-up: workers, allocator arenas
+    let timed: Vec<Figures> = (0..reps)
+        .map(|_| run_all(rt, rollouts, shape, keep))
+        .collect();
     ALLOC.set_counting(true);
-    let weighed: Vec<Figures> = (0..reps).map(|_| run_all(rt, rollouts, shape)).collect();
+    let weighed: Vec<Figures> = (0..reps)
+        .map(|_| run_all(rt, rollouts, shape, keep))
+        .collect();
     for (rep, (t, w)) in timed.iter().zip(&weighed).enumerate() {
         println!(
             "  {name} repetition {}: {:.3?} ({:.3?} of it setting up), {} running at most; \
@@ -161,12 +199,15 @@ fn main() {
             .build(),
     }
     .unwrap();
-    measure(&rt, "short_canary", Shape::SHORT, rollouts, reps);
-    measure(
-        &rt,
-        "one_hour_canary",
-        Shape::ONE_HOUR,
-        rollouts,
-        reps.min(3),
-    );
+    for keep in [true, false] {
+        measure(&rt, "short_canary", Shape::SHORT, keep, rollouts, reps);
+        measure(
+            &rt,
+            "one_hour_canary",
+            Shape::ONE_HOUR,
+            keep,
+            rollouts,
+            reps.min(3),
+        );
+    }
 }
