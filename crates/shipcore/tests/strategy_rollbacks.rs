@@ -3,9 +3,11 @@
 //! analysis part-way through the plan and the engine rolls back fully onto stable.
 #![allow(clippy::unwrap_used)]
 
+mod sim_rollout;
+
 use shipcore::engine::{Event, EventKind, Phase, RolloutSpec, Runner};
 use shipcore::journal::MemoryJournal;
-use shipcore::model::{Action, AnalysisPolicy, AnalysisStep, Revision, Target};
+use shipcore::model::{Action, AnalysisPolicy, AnalysisStep};
 use shipcore::strategy::{
     BlueGreen, Canary, CanaryStep, FeatureFlag, Linear, PauseSpec, PlanContext, Recreate, Rolling,
     Strategy, StrategyConfig,
@@ -17,14 +19,17 @@ use std::time::Duration;
 
 const REPLICAS: u32 = 4;
 
-fn target() -> Target {
-    Target::new("web", "production")
-}
-fn v1() -> Revision {
-    Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1.0.0")
-}
-fn v2() -> Revision {
-    Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2.0.0")
+use sim_rollout::{target, v1, v2};
+
+/// What each strategy plans from: v1 serving, v2 to deploy, on the world's driver.
+fn context(world: &SimWorld) -> PlanContext {
+    PlanContext {
+        target: target(),
+        stable: Some(v1()),
+        candidate: v2(),
+        replicas: REPLICAS,
+        capabilities: world.driver_arc().capabilities(),
+    }
 }
 
 fn analysis() -> AnalysisStep {
@@ -84,15 +89,7 @@ async fn run(config: &StrategyConfig, bad: bool) -> (SimWorld, Vec<Event>, Phase
             .inject(&v2(), Failure::error_rate(0.2))
             .unwrap();
     }
-    let plan = config
-        .plan(&PlanContext {
-            target: target(),
-            stable: Some(v1()),
-            candidate: v2(),
-            replicas: REPLICAS,
-            capabilities: world.driver_arc().capabilities(),
-        })
-        .unwrap();
+    let plan = config.plan(&context(&world)).unwrap();
     let validator =
         ThresholdConfig::above("error-rate", r#"error_rate{revision="{{revision}}"}"#, 0.05)
             .build(world.metrics_arc())
@@ -109,23 +106,8 @@ async fn run(config: &StrategyConfig, bad: bool) -> (SimWorld, Vec<Event>, Phase
     (world, report.events, report.status.phase)
 }
 
-/// `(revision, desired, ready, weight)` of every revision still running or routed.
 fn fleet(world: &SimWorld) -> Vec<(String, u32, u32, u8)> {
-    world
-        .driver
-        .fleet(&target())
-        .revisions
-        .iter()
-        .filter(|r| r.desired > 0 || r.ready > 0 || r.weight > 0)
-        .map(|r| {
-            (
-                r.revision.as_str().to_string(),
-                r.desired,
-                r.ready,
-                r.weight,
-            )
-        })
-        .collect()
+    sim_rollout::end_state(&world.driver.fleet(&target()))
 }
 
 #[tokio::test]
@@ -136,7 +118,7 @@ async fn every_strategy_takes_a_healthy_candidate_all_the_way() {
         assert_eq!(phase, Phase::Succeeded, "{name}");
         assert_eq!(
             fleet(&world),
-            vec![("web-v2".to_string(), REPLICAS, REPLICAS, 100)],
+            vec![(v2().id.as_str().to_string(), REPLICAS, REPLICAS, 100)],
             "{name}"
         );
         if name == "feature_flag" {
@@ -154,7 +136,7 @@ async fn every_strategy_rolls_a_failing_candidate_back_part_way_through() {
         assert_eq!(phase, Phase::RolledBack, "{name}");
         assert_eq!(
             fleet(&world),
-            vec![("web-v1".to_string(), REPLICAS, REPLICAS, 100)],
+            vec![(v1().id.as_str().to_string(), REPLICAS, REPLICAS, 100)],
             "{name}: stable at full capacity with all traffic, candidate gone"
         );
         // Part-way: the candidate had been deployed and judged, and the failure came from
@@ -178,17 +160,7 @@ async fn every_strategy_rolls_a_failing_candidate_back_part_way_through() {
             })
             .max()
             .unwrap();
-        let steps = config
-            .plan(&PlanContext {
-                target: target(),
-                stable: Some(v1()),
-                candidate: v2(),
-                replicas: REPLICAS,
-                capabilities: world.driver_arc().capabilities(),
-            })
-            .unwrap()
-            .steps
-            .len();
+        let steps = config.plan(&context(&world)).unwrap().steps.len();
         assert!(
             last_step + 1 < steps,
             "{name}: failed at step {} of {steps}",
