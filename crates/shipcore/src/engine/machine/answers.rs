@@ -20,27 +20,8 @@ impl Rollout {
         else {
             return;
         };
-        let max = self
-            .spec
-            .as_ref()
-            .map(|s| s.retry.max_attempts)
-            .unwrap_or(1);
-        let will_retry = error.is_transient() && attempt < max;
-        self.record(
-            out,
-            EventKind::DriverFailed {
-                id,
-                error: error.clone(),
-                will_retry,
-            },
-        );
-        if will_retry {
-            let backoff = self
-                .spec
-                .as_ref()
-                .map(|s| s.retry.backoff(attempt))
-                .unwrap_or_default();
-            let timer = self.timer(out, backoff);
+        let will_retry = error.is_transient() && attempt < self.max_attempts();
+        if let Some(timer) = self.driver_failed(id, error, will_retry, attempt, out) {
             self.current = Some(Running::Backoff {
                 timer,
                 action,
@@ -129,28 +110,10 @@ impl Rollout {
             return;
         };
         let Wait::Request(id) = wait else { return };
-        let max = self
-            .spec
-            .as_ref()
-            .map(|s| s.retry.max_attempts)
-            .unwrap_or(1);
         let failures = failures + 1;
-        let will_retry = error.is_transient() && failures < max && self.now < deadline;
-        self.record(
-            out,
-            EventKind::DriverFailed {
-                id,
-                error: error.clone(),
-                will_retry,
-            },
-        );
-        if will_retry {
-            let backoff = self
-                .spec
-                .as_ref()
-                .map(|s| s.retry.backoff(failures))
-                .unwrap_or_default();
-            let timer = self.timer(out, backoff);
+        let will_retry =
+            error.is_transient() && failures < self.max_attempts() && self.now < deadline;
+        if let Some(timer) = self.driver_failed(id, error, will_retry, failures, out) {
             self.current = Some(Running::AwaitReady {
                 role,
                 replicas,
@@ -165,5 +128,41 @@ impl Rollout {
                 out,
             );
         }
+    }
+
+    fn max_attempts(&self) -> u32 {
+        self.spec
+            .as_ref()
+            .map(|s| s.retry.max_attempts)
+            .unwrap_or(1)
+    }
+
+    /// Records a driver failure; when it will be retried, starts the backoff timer for
+    /// `attempt` and returns its id.
+    fn driver_failed(
+        &mut self,
+        id: u64,
+        error: &DriverError,
+        will_retry: bool,
+        attempt: u32,
+        out: &mut Vec<Effect>,
+    ) -> Option<u64> {
+        self.record(
+            out,
+            EventKind::DriverFailed {
+                id,
+                error: error.clone(),
+                will_retry,
+            },
+        );
+        if !will_retry {
+            return None;
+        }
+        let backoff = self
+            .spec
+            .as_ref()
+            .map(|s| s.retry.backoff(attempt))
+            .unwrap_or_default();
+        Some(self.timer(out, backoff))
     }
 }
