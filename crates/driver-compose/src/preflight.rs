@@ -1,7 +1,8 @@
-//! A pre-rollout [`Gate`] for the Compose driver: before anything changes, the engine must
-//! answer, the compose files must load and define the service, the rollout's target must be
-//! the driver's, and the candidate's image must exist. A bad input blocks the rollout with
-//! the driver's own message (which names the problem); nothing is created.
+//! The Compose driver's preflight as a [`Gate`]: the engine must answer, the compose files
+//! must load and define the service, the target must be the driver's, and the candidate's
+//! image must exist. The engine already runs the same checks through `Driver::preflight`
+//! before a rollout starts; the gate re-checks them inside a plan (a `Gate` step before the
+//! promotion, say), blocking with the driver's own message.
 
 use crate::ComposeDriver;
 use async_trait::async_trait;

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use shipcore::driver::{
     Capabilities, Driver, DriverError, DriverExt, DryRunLayer, ErrorKind, StatsLayer, TimeoutLayer,
 };
-use shipcore::engine::Phase;
+use shipcore::engine::{Phase, RunError};
 use shipcore::journal::MemoryJournal;
 use shipcore::model::{Action, FleetState, Target};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -113,4 +113,54 @@ async fn a_dry_run_observes_the_platform_but_never_changes_it() {
         before
     );
     assert_eq!(dry.actions(), vec![(sim_rollout::target(), deploy)]);
+}
+
+/// Refuses every candidate in preflight, as a driver does for an unknown image.
+struct Refuses(Arc<dyn Driver>);
+
+#[async_trait]
+impl Driver for Refuses {
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+    async fn observe(&self, target: &Target) -> Result<FleetState, DriverError> {
+        self.0.observe(target).await
+    }
+    async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
+        self.0.apply(target, action).await
+    }
+    async fn preflight(
+        &self,
+        _target: &Target,
+        candidate: &shipcore::model::Revision,
+    ) -> Result<(), DriverError> {
+        Err(DriverError::permanent(
+            "preflight",
+            format!("image {} does not exist", candidate.artifact),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_driver_preflight_refusal_stops_the_rollout_before_anything_is_journaled_or_changed() {
+    let world = sim_rollout::world(9, false);
+    world.driver.record_actions(true);
+    let journal = Arc::new(MemoryJournal::new());
+    // Through the layers too: each forwards the preflight.
+    let stats = StatsLayer::new();
+    let driver = Refuses(world.driver_arc())
+        .layer(TimeoutLayer::new(Duration::from_secs(1)))
+        .layer(stats)
+        .layer(DryRunLayer::new());
+    let mut runner = sim_rollout::runner(&world, Arc::new(driver), journal.clone());
+    let err = runner.start(sim_rollout::spec()).await.unwrap_err();
+    assert!(matches!(err, RunError::Preflight(_)), "{err}");
+    assert!(!err.is_transient());
+    assert!(
+        err.to_string()
+            .contains("image checkout:1.5.0 does not exist"),
+        "{err}"
+    );
+    assert!(journal.entries().is_empty());
+    assert!(world.driver.actions().is_empty());
 }

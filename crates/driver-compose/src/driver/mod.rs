@@ -208,6 +208,17 @@ impl Driver for ComposeDriver {
         }
     }
 
+    /// The target is this driver's, the engine answers, the compose files load and define
+    /// the service, and the candidate's image exists: what [`ComposePreflight`] checks as a
+    /// gate, run by the engine on its own before a rollout starts.
+    ///
+    /// [`ComposePreflight`]: crate::ComposePreflight
+    async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
+        self.check_target("preflight", target)?;
+        self.validate().await?;
+        self.validate_revision(candidate).await
+    }
+
     async fn observe(&self, target: &Target) -> Result<FleetState, DriverError> {
         self.check_target("observe", target)?;
         self.model().await?;

@@ -22,7 +22,7 @@
 //! ```
 
 use super::{Capabilities, Driver, DriverError, ErrorKind};
-use crate::model::{Action, FleetState, Target};
+use crate::model::{Action, FleetState, Revision, Target};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,6 +110,12 @@ impl<D: Driver> Driver for Timeout<D> {
         tokio::time::timeout(limit, self.inner.apply(target, action))
             .await
             .map_err(|_| timed_out(action.describe(), limit))?
+    }
+    async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
+        let limit = self.limits.apply;
+        tokio::time::timeout(limit, self.inner.preflight(target, candidate))
+            .await
+            .map_err(|_| timed_out(format!("preflight {target}"), limit))?
     }
 }
 
@@ -217,6 +223,9 @@ impl<D: Driver> Driver for Counted<D> {
         self.stats.count(&self.stats.apply_ok, started, &result);
         result
     }
+    async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
+        self.inner.preflight(target, candidate).await
+    }
 }
 
 /// Observes the real platform but never changes it: every action is accepted and written
@@ -261,6 +270,9 @@ impl<D: Driver> Driver for DryRun<D> {
     }
     async fn observe(&self, target: &Target) -> Result<FleetState, DriverError> {
         self.inner.observe(target).await
+    }
+    async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
+        self.inner.preflight(target, candidate).await
     }
     async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
         let mut log = self

@@ -2,7 +2,7 @@
 //! fleet look like an [`Action`] says. It declares [`Capabilities`] so impossible plans are
 //! refused before they start, and classifies its errors so the engine knows whether to retry.
 
-use crate::model::{Action, FleetState, Target};
+use crate::model::{Action, FleetState, Revision, Target};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -104,6 +104,14 @@ pub trait Driver: Send + Sync {
     async fn observe(&self, target: &Target) -> Result<FleetState, DriverError>;
     /// Make the fleet look like `action` says.
     async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError>;
+    /// Checks, before anything changes, that `candidate` can be deployed to `target`: the
+    /// service exists, the configuration loads, the artifact is there. The runner calls it
+    /// before a rollout starts and refuses the rollout with this error
+    /// (`RunError::Preflight`), so bad input never half-applies. Default: nothing to check.
+    async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
+        let _ = (target, candidate);
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -116,6 +124,9 @@ impl<T: Driver + ?Sized> Driver for std::sync::Arc<T> {
     }
     async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
         (**self).apply(target, action).await
+    }
+    async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
+        (**self).preflight(target, candidate).await
     }
 }
 

@@ -9,7 +9,7 @@ use super::machine::Rollout;
 use super::phase::{Phase, RolloutStatus};
 use super::spec::RolloutSpec;
 use crate::clock::Clock;
-use crate::driver::Driver;
+use crate::driver::{Driver, DriverError};
 use crate::gate::{Gate, GateContext};
 use crate::journal::{Journal, JournalError};
 use crate::model::{FleetState, Role};
@@ -47,6 +47,10 @@ pub enum RunError {
     /// The journal failed; the rollout stopped where it was and can be resumed.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The driver found, before anything changed, that the candidate cannot be deployed
+    /// (unknown service, bad configuration, missing artifact). Nothing was journaled.
+    #[error("rollout refused by the driver's preflight: {0}")]
+    Preflight(DriverError),
     /// `start` on a journal that already holds a rollout (use `resume`).
     #[error("the journal already holds rollout {0:?}; resume it instead of starting again")]
     AlreadyStarted(String),
@@ -66,7 +70,11 @@ pub enum RunError {
 impl RunError {
     /// True when retrying later (after fixing storage) may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, RunError::Journal(JournalError::Io { .. }))
+        match self {
+            RunError::Journal(JournalError::Io { .. }) => true,
+            RunError::Preflight(e) => e.is_transient(),
+            _ => false,
+        }
     }
 }
 
@@ -224,7 +232,9 @@ impl Runner {
     }
 
     /// Starts a new rollout on an empty journal and drives it until it settles (or waits for
-    /// a person with no handle left to ask).
+    /// a person with no handle left to ask). Before anything is journaled or changed, the
+    /// spec is checked ([`preflight`](Self::preflight)) and so is the driver's
+    /// [`Driver::preflight`]; either refusal returns an error and leaves the platform as it was.
     pub async fn start(&mut self, spec: RolloutSpec) -> Result<RunReport, RunError> {
         self.preflight(&spec)?;
         if let Some(first) = self.journal.read_all().await?.first() {
@@ -236,6 +246,10 @@ impl Runner {
                 .to_string();
             return Err(RunError::AlreadyStarted(id));
         }
+        self.driver
+            .preflight(&spec.target, &spec.candidate)
+            .await
+            .map_err(RunError::Preflight)?;
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
         let mut machine = Rollout::new();
         let mut events = Vec::new();
