@@ -81,4 +81,11 @@ pub trait Gate: Send + Sync {
     async fn on_finish(&self, ctx: &GateContext, phase: Phase) {
         let _ = (ctx, phase);
     }
+    /// Called while the rollout runs (when a step starts and after each analysis
+    /// measurement), so a gate that holds something for the rollout can keep it: the lock
+    /// gate refreshes its lock, which would otherwise go stale during a long monitoring
+    /// window. Errors are the gate's own business (log them). Default: nothing.
+    async fn keep_alive(&self, ctx: &GateContext) {
+        let _ = ctx;
+    }
 }

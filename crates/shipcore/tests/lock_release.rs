@@ -264,3 +264,58 @@ async fn resuming_an_ended_rollout_gives_back_a_lock_left_behind() {
     assert_eq!(resumed.status.phase, Phase::Succeeded);
     assert_eq!(holder(&lock).await, None);
 }
+
+/// Measures whether the rollout still holds its lock: another rollout trying to take it
+/// must be refused, whatever the hour.
+struct LockProbe(Arc<FileLock>);
+
+#[async_trait]
+impl Validator for LockProbe {
+    fn name(&self) -> &str {
+        "lock-probe"
+    }
+    async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
+        let key = LockKey::for_target(&web());
+        let outcome = self.0.acquire(&key, "intruder", ctx.now).await.unwrap();
+        let held = matches!(outcome, shipcore::gates::LockOutcome::Held(_));
+        let (o, msg) = if held {
+            (Outcome::Pass, "still held")
+        } else {
+            (Outcome::Fail, "an intruder took the lock")
+        };
+        Ok(Verdict::new("lock-probe", o, msg))
+    }
+}
+
+#[tokio::test]
+async fn the_lock_is_kept_fresh_through_a_watch_longer_than_its_ttl() {
+    // A 6 h lock and a 24 h post-deploy watch measured every 30 min: without refreshes
+    // the lock would go stale at hour 6 and another rollout could take it.
+    let dir = tempfile::tempdir().unwrap();
+    let (gate, file_lock) = lock_in(dir.path());
+    let w = world();
+    let mut plan = plan(None);
+    plan.steps[2] = Step::Analysis(AnalysisStep {
+        validators: vec!["lock-probe".into()],
+        policy: AnalysisPolicy::every(Duration::from_secs(1800), 48),
+    });
+    let mut s = RolloutSpec::new("long", web(), Some(v1()), v2(), plan);
+    s.gates = vec!["lock".into()];
+    let r = Runner::builder(
+        w.driver_arc(),
+        w.clock_arc(),
+        Arc::new(MemoryJournal::new()),
+    )
+    .validator(Arc::new(Const("health", Outcome::Pass)))
+    .validator(Arc::new(LockProbe(file_lock.clone())))
+    .gate(gate)
+    .build();
+    let report = run(r, s).await;
+    assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
+    assert!(
+        w.now().0 >= 23 * 3600 * 1000,
+        "most of a day went by: {}",
+        w.now()
+    );
+    assert_eq!(holder(&file_lock).await, None, "released at the end");
+}

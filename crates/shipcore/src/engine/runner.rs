@@ -433,6 +433,12 @@ impl Runner {
                 if let EventKind::StepStarted { step, description } = &ev.kind {
                     *step_span = tracing::info_span!("step", index = step, what = %description);
                 }
+                if matches!(
+                    ev.kind,
+                    EventKind::StepStarted { .. } | EventKind::Measured { .. }
+                ) {
+                    self.keep_gates_alive(&spec).await;
+                }
                 if let Some(hook) = &self.on_event {
                     hook(&ev);
                 }
@@ -537,6 +543,19 @@ impl Runner {
             stable: spec.stable.clone(),
             now: self.clock.now(),
             approvals,
+        }
+    }
+
+    /// Lets every gate the spec names keep what it holds for the rollout (locks refreshed).
+    async fn keep_gates_alive(&self, spec: &RolloutSpec) {
+        if self.gates.is_empty() {
+            return;
+        }
+        let ctx = self.gate_context(spec, Vec::new());
+        for name in spec.gate_names() {
+            if let Some(gate) = self.gates.get(&name) {
+                gate.keep_alive(&ctx).await;
+            }
         }
     }
 

@@ -244,6 +244,19 @@ impl Gate for LockGate {
         }
     }
 
+    async fn keep_alive(&self, ctx: &GateContext) {
+        let key = LockKey::for_target(&ctx.target);
+        match self.lock.acquire(&key, &ctx.rollout_id, ctx.now).await {
+            Ok(LockOutcome::Acquired) => {}
+            Ok(LockOutcome::Held(h)) => {
+                tracing::warn!(rollout = %ctx.rollout_id, lock = %key, holder = %h, "the rollout lock was taken over while the rollout ran")
+            }
+            Err(e) => {
+                tracing::warn!(rollout = %ctx.rollout_id, lock = %key, error = %e, "could not refresh the rollout lock")
+            }
+        }
+    }
+
     async fn on_finish(&self, ctx: &GateContext, phase: crate::engine::Phase) {
         match self.release(ctx).await {
             Ok(()) => tracing::debug!(rollout = %ctx.rollout_id, %phase, "rollout lock released"),
