@@ -82,11 +82,7 @@ impl Rollout {
                 out,
             );
         } else {
-            let poll = self
-                .spec
-                .as_ref()
-                .map(|s| s.poll_interval)
-                .unwrap_or_default();
+            let poll = self.poll_interval();
             let timer = self.timer(out, poll);
             self.current = Some(Running::AwaitReady {
                 role,
@@ -128,6 +124,14 @@ impl Rollout {
                 out,
             );
         }
+    }
+
+    /// How long to wait between observations (and verification attempts).
+    pub(super) fn poll_interval(&self) -> std::time::Duration {
+        self.spec
+            .as_ref()
+            .map(|s| s.poll_interval)
+            .unwrap_or_default()
     }
 
     fn max_attempts(&self) -> u32 {

@@ -100,11 +100,7 @@ impl Rollout {
                         },
                     );
                 } else if attempt < VERIFY_ATTEMPTS {
-                    let poll = self
-                        .spec
-                        .as_ref()
-                        .map(|s| s.poll_interval)
-                        .unwrap_or_default();
+                    let poll = self.poll_interval();
                     let timer = self.timer(out, poll);
                     self.current = Some(Running::Verify {
                         validators,
