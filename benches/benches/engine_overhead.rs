@@ -7,7 +7,8 @@ use criterion::{BatchSize, Criterion};
 use shipcore::engine::{Phase, Runner};
 use shipcore::journal::{Journal, MemoryJournal};
 use shipcore_benches::{
-    canary_spec, error_rate, hand_written_canary, sim_runner, world, NullJournal, Slow,
+    canary_spec, error_rate, hand_written_canary, prepared_canary, run_prepared, world,
+    NullJournal, Slow,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,17 +91,8 @@ fn criterion_runs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     for (name, journal) in JOURNALS {
         group.bench_function(format!("runner_{name}"), |b| {
             b.iter_batched(
-                || {
-                    let w = world(7);
-                    let runner = sim_runner(&w, journal()).unwrap();
-                    let spec = canary_spec("bench", &w).unwrap();
-                    (w, runner, spec)
-                },
-                |(w, mut runner, spec)| {
-                    let report = rt.block_on(runner.start(spec)).unwrap();
-                    assert_eq!(report.status.phase, Phase::Succeeded);
-                    (w, runner, report)
-                },
+                || prepared_canary(journal()).unwrap(),
+                |prepared| run_prepared(rt, prepared),
                 BatchSize::PerIteration,
             )
         });

@@ -3,9 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use shipcore::engine::Phase;
 use shipcore::journal::MemoryJournal;
-use shipcore_benches::{canary_spec, sim_runner, world};
+use shipcore_benches::{prepared_canary, run_prepared};
 use std::sync::Arc;
 
 fn one_hour(c: &mut Criterion) {
@@ -15,18 +14,9 @@ fn one_hour(c: &mut Criterion) {
     let mut group = c.benchmark_group("one_hour_canary");
     group.bench_function("simulated", |b| {
         b.iter_batched(
-            || {
-                let w = world(7);
-                let runner = sim_runner(&w, Arc::new(MemoryJournal::new())).unwrap();
-                let spec = canary_spec("bench", &w).unwrap();
-                (w, runner, spec)
-            },
+            || prepared_canary(Arc::new(MemoryJournal::new())).unwrap(),
             // The world, runner (with its journal) and report are dropped untimed.
-            |(w, mut runner, spec)| {
-                let report = rt.block_on(runner.start(spec)).unwrap();
-                assert_eq!(report.status.phase, Phase::Succeeded);
-                (w, runner, report)
-            },
+            |prepared| run_prepared(&rt, prepared),
             BatchSize::PerIteration,
         )
     });

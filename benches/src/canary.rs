@@ -152,6 +152,31 @@ pub fn sim_runner(world: &SimWorld, journal: Arc<dyn Journal>) -> Result<Runner,
     )
 }
 
+/// A fresh world, runner and canary spec, ready to time: the setup half of a criterion
+/// `iter_batched`.
+pub fn prepared_canary(
+    journal: Arc<dyn Journal>,
+) -> Result<(SimWorld, Runner, RolloutSpec), SetupError> {
+    let w = world(7);
+    let runner = sim_runner(&w, journal)?;
+    let spec = canary_spec("bench", &w)?;
+    Ok((w, runner, spec))
+}
+
+/// Runs a [`prepared_canary`] on `rt` and checks that it succeeded: the timed half. The
+/// world and runner come back so that dropping them is not timed.
+pub fn run_prepared(
+    rt: &tokio::runtime::Runtime,
+    (w, mut runner, spec): (SimWorld, Runner, RolloutSpec),
+) -> (SimWorld, Runner, RunReport) {
+    let report = rt.block_on(runner.start(spec));
+    let report = match report {
+        Ok(r) if r.status.phase == shipcore::engine::Phase::Succeeded => r,
+        other => panic!("the benchmarked canary did not succeed: {other:?}"),
+    };
+    (w, runner, report)
+}
+
 /// Runs the canary to its end and checks that it succeeded.
 pub async fn run_canary(
     world: &SimWorld,
