@@ -121,11 +121,11 @@ async fn prometheus_stopped_mid_analysis_fails_the_run_and_never_passes() {
     })
     .await;
 
-    let measured: Vec<&Vec<MeasureResult>> = report
+    let measured: Vec<&[MeasureResult]> = report
         .events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Measured { results, .. } => Some(results),
+            EventKind::Measured { results, .. } => Some(&results[..]),
             _ => None,
         })
         .collect();

@@ -6,12 +6,10 @@ use super::event::AnalysisResult;
 use super::io::MeasureResult;
 use crate::model::AnalysisStep;
 use crate::validator::Outcome;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Counters {
-    #[serde(default)]
     passed: u32,
     failed: u32,
     inconclusive: u32,
@@ -28,28 +26,37 @@ pub enum Decision {
 }
 
 /// One analysis run's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalysisRun {
     step: AnalysisStep,
+    /// The step's validator names, shared by every measurement request of the run.
+    names: Arc<[String]>,
     taken: u32,
     consecutive_passes: u32,
-    counters: BTreeMap<String, Counters>,
+    /// Per result position (the validators in step order, then any extra results).
+    counters: Vec<Counters>,
 }
 
 impl AnalysisRun {
     /// A new run of `step`.
     pub fn new(step: AnalysisStep) -> Self {
         AnalysisRun {
+            names: step.validators.iter().cloned().collect(),
+            counters: vec![Counters::default(); step.validators.len()],
             step,
             taken: 0,
             consecutive_passes: 0,
-            counters: BTreeMap::new(),
         }
     }
 
     /// The analysis being run.
     pub fn step(&self) -> &AnalysisStep {
         &self.step
+    }
+
+    /// The validators each measurement runs, in order (a cheap shared handle).
+    pub fn validators(&self) -> Arc<[String]> {
+        self.names.clone()
     }
 
     /// Measurements taken so far.
@@ -60,16 +67,13 @@ impl AnalysisRun {
     /// Takes one measurement's results into account and decides.
     pub fn record(&mut self, results: &[MeasureResult]) -> Decision {
         self.taken += 1;
+        if self.counters.len() < results.len() {
+            self.counters.resize(results.len(), Counters::default());
+        }
         let policy = &self.step.policy;
         let mut all_pass = !results.is_empty();
         for (i, r) in results.iter().enumerate() {
-            let name = self
-                .step
-                .validators
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| format!("#{i}"));
-            let c = self.counters.entry(name.clone()).or_default();
+            let c = &mut self.counters[i];
             match r {
                 MeasureResult::Error(e) => {
                     all_pass = false;
@@ -78,8 +82,11 @@ impl AnalysisRun {
                         return Decision::Done(
                             AnalysisResult::Failed,
                             format!(
-                                "{name}: {} errors in a row (limit {}): {}",
-                                c.consecutive_errors, policy.consecutive_error_limit, e.message
+                                "{}: {} errors in a row (limit {}): {}",
+                                name_of(&self.names, i),
+                                c.consecutive_errors,
+                                policy.consecutive_error_limit,
+                                e.message
                             ),
                         );
                     }
@@ -95,8 +102,11 @@ impl AnalysisRun {
                                 return Decision::Done(
                                     AnalysisResult::Failed,
                                     format!(
-                                        "{name} failed {} time(s) (limit {}): {}",
-                                        c.failed, policy.failure_limit, v.message
+                                        "{} failed {} time(s) (limit {}): {}",
+                                        name_of(&self.names, i),
+                                        c.failed,
+                                        policy.failure_limit,
+                                        v.message
                                     ),
                                 );
                             }
@@ -108,8 +118,11 @@ impl AnalysisRun {
                                 return Decision::Done(
                                     AnalysisResult::Inconclusive,
                                     format!(
-                                        "{name} inconclusive {} time(s) (limit {}): {}",
-                                        c.inconclusive, policy.inconclusive_limit, v.message
+                                        "{} inconclusive {} time(s) (limit {}): {}",
+                                        name_of(&self.names, i),
+                                        c.inconclusive,
+                                        policy.inconclusive_limit,
+                                        v.message
                                     ),
                                 );
                             }
@@ -145,7 +158,7 @@ impl AnalysisRun {
                         ),
                     );
                 }
-                let failed: u32 = self.counters.values().map(|c| c.failed).sum();
+                let failed: u32 = self.counters.iter().map(|c| c.failed).sum();
                 return Decision::Done(
                     AnalysisResult::Passed,
                     format!(
@@ -160,15 +173,18 @@ impl AnalysisRun {
 
     /// The first validator (in step order) that has not passed once, with its counters.
     fn silent_validator(&self, measured: usize) -> Option<(String, Counters)> {
-        let names = self.step.validators.iter().cloned();
-        let names = names.chain((self.step.validators.len()..measured).map(|i| format!("#{i}")));
-        names
-            .map(|name| {
-                let c = self.counters.get(&name).cloned().unwrap_or_default();
-                (name, c)
-            })
+        let positions = self.names.len().max(measured);
+        (0..positions)
+            .map(|i| self.counters.get(i).cloned().unwrap_or_default())
+            .enumerate()
             .find(|(_, c)| c.passed == 0)
+            .map(|(i, c)| (name_of(&self.names, i), c))
     }
+}
+
+/// The name of result `i`: its validator's, or `#i` for a result beyond them.
+fn name_of(names: &[String], i: usize) -> String {
+    names.get(i).cloned().unwrap_or_else(|| format!("#{i}"))
 }
 
 #[cfg(test)]

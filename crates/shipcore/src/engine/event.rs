@@ -9,6 +9,7 @@ use crate::gate::GateOutcome;
 use crate::model::{Action, FleetState, Role};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// How an analysis run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +132,7 @@ pub enum EventKind {
         /// Measurement number, from 1.
         number: u32,
         /// Results.
-        results: Vec<MeasureResult>,
+        results: Arc<[MeasureResult]>,
     },
     /// An analysis run ended.
     AnalysisCompleted {

@@ -10,6 +10,7 @@ use crate::notifier::Notification;
 use crate::time::Timestamp;
 use crate::validator::{ValidatorError, Verdict};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// An operator's instruction, given through a rollout handle or a command line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,7 +92,7 @@ pub enum Input {
         /// The request's id.
         id: u64,
         /// Results.
-        results: Vec<MeasureResult>,
+        results: Arc<[MeasureResult]>,
     },
     /// Answer to [`Effect::CheckGate`].
     GateChecked {
@@ -146,8 +147,8 @@ pub enum Effect {
     Measure {
         /// Request id.
         id: u64,
-        /// Validator names, in order.
-        validators: Vec<String>,
+        /// Validator names, in order (shared with the analysis that asks).
+        validators: Arc<[String]>,
         /// Whose health is judged (the candidate, or stable after a rollback).
         subject: Role,
     },

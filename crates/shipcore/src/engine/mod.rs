@@ -8,6 +8,7 @@ mod handle;
 mod io;
 mod machine;
 mod ops;
+mod pending;
 mod phase;
 mod runner;
 mod spec;

@@ -5,6 +5,7 @@
 use super::spec::RolloutSpec;
 use crate::driver::Capabilities;
 use crate::model::{Action, AnalysisStep, FleetState, Role, Step, WeightSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A primitive operation.
@@ -16,7 +17,7 @@ pub(crate) enum Op {
     WaitPromotion,
     Analyze(AnalysisStep),
     Gate(String),
-    Verify(Vec<String>),
+    Verify(Arc<[String]>),
 }
 
 fn route(spec: &RolloutSpec, candidate_percent: u8) -> Action {
@@ -161,7 +162,7 @@ pub(crate) fn rollback_ops(
         revision: spec.candidate.id.clone(),
     }));
     if !spec.health_validators.is_empty() {
-        ops.push(Op::Verify(spec.health_validators.clone()));
+        ops.push(Op::Verify(spec.health_validators.iter().cloned().collect()));
     }
     ops
 }

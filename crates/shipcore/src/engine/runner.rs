@@ -6,6 +6,7 @@ use super::event::{Event, EventKind};
 use super::handle::RolloutHandle;
 use super::io::{Command, Effect, Input, MeasureResult, Stamped};
 use super::machine::Rollout;
+use super::pending::Pending;
 use super::phase::{Phase, RolloutStatus};
 use super::spec::RolloutSpec;
 use crate::clock::Clock;
@@ -253,7 +254,7 @@ impl Runner {
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
         let mut machine = Rollout::new();
         let mut events = Vec::new();
-        let mut queue = VecDeque::new();
+        let mut queue = Pending::new(self.status_tx.borrow().clone());
         let caps = self.driver.capabilities();
         self.feed(
             &mut machine,
@@ -310,7 +311,7 @@ impl Runner {
             self.finish_gates(&spec, machine.phase()).await;
         }
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment, resumed = true);
-        let mut queue = VecDeque::new();
+        let mut queue = Pending::new(self.status_tx.borrow().clone());
         if !machine.phase().is_settled() {
             self.feed(&mut machine, Input::Resumed, &mut queue).await?;
         }
@@ -329,26 +330,19 @@ impl Runner {
         &self,
         machine: &mut Rollout,
         input: Input,
-        queue: &mut VecDeque<Effect>,
+        queue: &mut Pending,
     ) -> Result<(), RunError> {
         let stamped = Stamped::new(self.clock.now().max(machine.now()), input);
         self.journal.append_input(&stamped).await?;
-        queue.extend(machine.handle(&stamped));
-        // Watchers are woken only by a change; most inputs change nothing they can see.
-        self.status_tx.send_if_modified(|status| {
-            let changed = machine.status_differs(status);
-            if changed {
-                *status = machine.status();
-            }
-            changed
-        });
+        queue.handle(machine, &stamped);
+        queue.publish(machine, &self.status_tx);
         Ok(())
     }
 
     async fn drive(
         &mut self,
         machine: &mut Rollout,
-        mut queue: VecDeque<Effect>,
+        mut queue: Pending,
         events: &mut Vec<Event>,
     ) -> Result<(), RunError> {
         // Only external handles keep the runner waiting for commands.
@@ -413,7 +407,7 @@ impl Runner {
         &self,
         machine: &mut Rollout,
         effect: Effect,
-        queue: &mut VecDeque<Effect>,
+        queue: &mut Pending,
         timers: &mut BTreeSet<(Timestamp, u64)>,
         events: &mut Vec<Event>,
         step_span: &mut tracing::Span,
@@ -500,7 +494,7 @@ impl Runner {
                     }
                 };
                 let mut results = Vec::with_capacity(validators.len());
-                for name in &validators {
+                for name in validators.iter() {
                     let result = match self.validators.get(name) {
                         Some(v) => match v.validate(&ctx).instrument(step_span.clone()).await {
                             Ok(verdict) => MeasureResult::Verdict(verdict),
@@ -513,8 +507,15 @@ impl Runner {
                     };
                     results.push(result);
                 }
-                self.feed(machine, Input::Measured { id, results }, queue)
-                    .await?;
+                self.feed(
+                    machine,
+                    Input::Measured {
+                        id,
+                        results: results.into(),
+                    },
+                    queue,
+                )
+                .await?;
             }
             Effect::CheckGate {
                 id,

@@ -165,7 +165,7 @@ impl Comparison {
                         phase.weight = weight;
                         phase.monitoring = promoted;
                     }
-                    for r in results {
+                    for r in results.iter() {
                         let MeasureResult::Verdict(v) = r else {
                             continue;
                         };
@@ -329,7 +329,7 @@ mod tests {
         EventKind::Measured {
             scope: AnalysisScope::Step { step },
             number: 1,
-            results: vec![MeasureResult::Verdict(v)],
+            results: vec![MeasureResult::Verdict(v)].into(),
         }
     }
     fn route(w: u8) -> EventKind {

@@ -152,7 +152,7 @@ impl ValidationSummary {
             if *scope == AnalysisScope::RollbackVerification {
                 continue;
             }
-            for result in results {
+            for result in results.iter() {
                 let name = match result {
                     MeasureResult::Verdict(v) => &v.validator,
                     MeasureResult::Error(e) => &e.validator,
@@ -238,7 +238,7 @@ mod tests {
             kind: EventKind::Measured {
                 scope,
                 number: 1,
-                results,
+                results: results.into(),
             },
         }
     }

@@ -7,7 +7,7 @@ impl Rollout {
     pub(super) fn on_measured(
         &mut self,
         id: u64,
-        results: &[MeasureResult],
+        results: &Arc<[MeasureResult]>,
         out: &mut Vec<Effect>,
     ) {
         if let Some(bg) = &self.background {
@@ -25,7 +25,7 @@ impl Rollout {
                     EventKind::Measured {
                         scope: scope.clone(),
                         number: run.taken(),
-                        results: results.to_vec(),
+                        results: results.clone(),
                     },
                 );
                 match decision {
@@ -86,7 +86,7 @@ impl Rollout {
                     EventKind::Measured {
                         scope: AnalysisScope::RollbackVerification,
                         number: attempt,
-                        results: results.to_vec(),
+                        results: results.clone(),
                     },
                 );
                 if healthy {
@@ -133,7 +133,7 @@ impl Rollout {
 
     pub(super) fn on_background_measured(
         &mut self,
-        results: &[MeasureResult],
+        results: &Arc<[MeasureResult]>,
         out: &mut Vec<Effect>,
     ) {
         let Some(mut bg) = self.background.take() else {
@@ -145,7 +145,7 @@ impl Rollout {
             EventKind::Measured {
                 scope: AnalysisScope::Background,
                 number: bg.run.taken(),
-                results: results.to_vec(),
+                results: results.clone(),
             },
         );
         match decision {
@@ -224,7 +224,7 @@ impl Rollout {
     pub(super) fn on_timer(&mut self, id: u64, out: &mut Vec<Effect>) {
         if let Some(bg) = &self.background {
             if bg.wait == id {
-                let validators = bg.run.step().validators.clone();
+                let validators = bg.run.validators();
                 let wait = self.measure(out, validators, Role::Candidate);
                 if let Some(bg) = &mut self.background {
                     bg.wait = wait;
@@ -262,7 +262,7 @@ impl Rollout {
                 });
             }
             Running::Analysis { run, .. } => {
-                let req = self.measure(out, run.step().validators.clone(), Role::Candidate);
+                let req = self.measure(out, run.validators(), Role::Candidate);
                 self.current = Some(Running::Analysis {
                     run,
                     wait: Wait::Request(req),

@@ -145,15 +145,13 @@ impl Rollout {
             return;
         };
         let delay = step.policy.initial_delay;
+        let run = AnalysisRun::new(step);
         let wait = if delay.is_zero() {
-            self.measure(out, step.validators.clone(), Role::Candidate)
+            self.measure(out, run.validators(), Role::Candidate)
         } else {
             self.timer(out, delay)
         };
-        self.background = Some(Background {
-            run: AnalysisRun::new(step),
-            wait,
-        });
+        self.background = Some(Background { run, wait });
     }
 
     pub(super) fn start_op(&mut self, op: Op, out: &mut Vec<Effect>) {
@@ -186,15 +184,13 @@ impl Rollout {
             }
             Op::Analyze(step) => {
                 let delay = step.policy.initial_delay;
+                let run = AnalysisRun::new(step);
                 let wait = if delay.is_zero() {
-                    Wait::Request(self.measure(out, step.validators.clone(), Role::Candidate))
+                    Wait::Request(self.measure(out, run.validators(), Role::Candidate))
                 } else {
                     Wait::Timer(self.timer(out, delay))
                 };
-                self.current = Some(Running::Analysis {
-                    run: AnalysisRun::new(step),
-                    wait,
-                });
+                self.current = Some(Running::Analysis { run, wait });
             }
             Op::Gate(name) => {
                 let id = self.check_gate(&name, out);

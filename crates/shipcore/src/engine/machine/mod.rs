@@ -76,7 +76,7 @@ enum Running {
         wait: Wait,
     },
     Verify {
-        validators: Vec<String>,
+        validators: Arc<[String]>,
         attempt: u32,
         wait: Wait,
     },
@@ -249,11 +249,18 @@ impl Rollout {
     /// Handles one input and returns the effects to perform, in order.
     pub fn handle(&mut self, input: &Stamped) -> Vec<Effect> {
         let mut out = Vec::with_capacity(4);
+        self.handle_into(input, &mut out);
+        out
+    }
+
+    /// Handles one input and appends the effects to perform, in order, to `out`: the same as
+    /// [`handle`](Self::handle) without a new vector per input (the runner reuses one).
+    pub fn handle_into(&mut self, input: &Stamped, out: &mut Vec<Effect>) {
         self.now = self.now.max(input.at);
         match &input.input {
-            Input::Start { spec, capabilities } => self.on_start(spec, *capabilities, &mut out),
-            Input::Resumed => self.on_resumed(&mut out),
-            Input::Command(cmd) => self.on_command(cmd, &mut out),
+            Input::Start { spec, capabilities } => self.on_start(spec, *capabilities, out),
+            Input::Resumed => self.on_resumed(out),
+            Input::Command(cmd) => self.on_command(cmd, out),
             answer => {
                 let id = match answer {
                     Input::Observed { id, .. }
@@ -263,26 +270,25 @@ impl Rollout {
                     | Input::Measured { id, .. }
                     | Input::GateChecked { id, .. }
                     | Input::TimerFired { id } => *id,
-                    _ => return out,
+                    _ => return,
                 };
                 // An answer to nothing outstanding is stale (cancelled or already handled).
                 if self.take_outstanding(id).is_none() {
-                    return out;
+                    return;
                 }
                 match answer {
-                    Input::Observed { fleet, .. } => self.on_observed(id, fleet, &mut out),
-                    Input::ObserveFailed { error, .. } => self.on_observe_failed(error, &mut out),
-                    Input::Applied { .. } => self.on_applied(id, &mut out),
-                    Input::ApplyFailed { error, .. } => self.on_apply_failed(error, &mut out),
-                    Input::Measured { results, .. } => self.on_measured(id, results, &mut out),
-                    Input::GateChecked { outcome, .. } => self.on_gate(outcome, &mut out),
-                    Input::TimerFired { .. } => self.on_timer(id, &mut out),
+                    Input::Observed { fleet, .. } => self.on_observed(id, fleet, out),
+                    Input::ObserveFailed { error, .. } => self.on_observe_failed(error, out),
+                    Input::Applied { .. } => self.on_applied(id, out),
+                    Input::ApplyFailed { error, .. } => self.on_apply_failed(error, out),
+                    Input::Measured { results, .. } => self.on_measured(id, results, out),
+                    Input::GateChecked { outcome, .. } => self.on_gate(outcome, out),
+                    Input::TimerFired { .. } => self.on_timer(id, out),
                     _ => {}
                 }
             }
         }
-        self.pump(&mut out);
-        out
+        self.pump(out);
     }
 
     // ---- emitting -------------------------------------------------------------------
@@ -309,7 +315,7 @@ impl Rollout {
         self.request(out, |id| Effect::Observe { id })
     }
 
-    fn measure(&mut self, out: &mut Vec<Effect>, validators: Vec<String>, subject: Role) -> u64 {
+    fn measure(&mut self, out: &mut Vec<Effect>, validators: Arc<[String]>, subject: Role) -> u64 {
         self.request(out, |id| Effect::Measure {
             id,
             validators,
