@@ -18,7 +18,7 @@ impl Pending {
     /// Nothing waiting; handles were shown `published`.
     pub(super) fn new(published: RolloutStatus) -> Self {
         Pending {
-            effects: Vec::with_capacity(8),
+            effects: Vec::new(),
             head: 0,
             published,
         }

@@ -211,7 +211,7 @@ impl Runner {
     /// (a dry run's last check).
     pub fn preflight(&self, spec: &RolloutSpec) -> Result<(), RunError> {
         spec.validate()?;
-        spec.plan.validate(&self.driver.capabilities())?;
+        spec.plan.validate(&self.driver().capabilities())?;
         for name in spec.validator_names() {
             if !self.validators.contains_key(&name) {
                 let known = self
@@ -247,7 +247,7 @@ impl Runner {
                 .to_string();
             return Err(RunError::AlreadyStarted(id));
         }
-        self.driver
+        self.driver()
             .preflight(&spec.target, &spec.candidate)
             .await
             .map_err(RunError::Preflight)?;
@@ -255,7 +255,7 @@ impl Runner {
         let mut machine = Rollout::new();
         let mut events = Vec::new();
         let mut queue = Pending::new(self.status_tx.borrow().clone());
-        let caps = self.driver.capabilities();
+        let caps = self.driver().capabilities();
         self.feed(
             &mut machine,
             Input::Start {
@@ -303,8 +303,8 @@ impl Runner {
         };
         self.preflight(&spec)?;
         // A simulated clock continues from the journal's last instant; a real one is later.
-        if self.clock.now() < machine.now() {
-            self.clock.sleep_until(machine.now()).await;
+        if self.clock().now() < machine.now() {
+            self.clock().sleep_until(machine.now()).await;
         }
         if machine.phase().is_terminal() {
             // The previous runner may have stopped before telling the gates.
@@ -332,7 +332,7 @@ impl Runner {
         input: Input,
         queue: &mut Pending,
     ) -> Result<(), RunError> {
-        let stamped = Stamped::new(self.clock.now().max(machine.now()), input);
+        let stamped = Stamped::new(self.clock().now().max(machine.now()), input);
         self.journal.append_input(&stamped).await?;
         queue.handle(machine, &stamped);
         queue.publish(machine, &self.status_tx);
@@ -374,7 +374,7 @@ impl Runner {
             let next_cmd = self.scheduled.front().map(|(t, _)| *t);
             match (next_timer, next_cmd) {
                 (_, Some(at)) if next_timer.map(|(t, _)| at <= t).unwrap_or(true) => {
-                    self.clock.sleep_until(at).await;
+                    self.clock().sleep_until(at).await;
                     if let Some((_, cmd)) = self.scheduled.pop_front() {
                         self.feed(machine, Input::Command(cmd), &mut queue).await?;
                     }
@@ -387,7 +387,7 @@ impl Runner {
                                 self.feed(machine, Input::Command(cmd), &mut queue).await?;
                             }
                         }
-                        _ = self.clock.sleep_until(at) => {
+                        _ = (*self.clock).sleep_until(at) => {
                             timers.remove(&(at, id));
                             self.feed(machine, Input::TimerFired { id }, &mut queue).await?;
                         }
@@ -486,11 +486,11 @@ impl Runner {
                         target,
                         &spec.candidate,
                         spec.stable.as_ref(),
-                        self.clock.now(),
+                        self.clock().now(),
                     ),
                     Role::Stable => {
                         let judged = spec.stable.as_ref().unwrap_or(&spec.candidate);
-                        ValidationContext::new(&spec.id, target, judged, None, self.clock.now())
+                        ValidationContext::new(&spec.id, target, judged, None, self.clock().now())
                     }
                 };
                 let mut results = Vec::with_capacity(validators.len());
@@ -536,13 +536,24 @@ impl Runner {
         Ok(())
     }
 
+    /// The driver itself: calling through the `Arc` would go through `Arc`'s own `Driver`
+    /// impl and box every call's future twice.
+    fn driver(&self) -> &dyn Driver {
+        &*self.driver
+    }
+
+    /// The clock itself (not through `Arc`'s impl, for the same reason as the driver).
+    fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
     fn gate_context(&self, spec: &RolloutSpec, approvals: Vec<String>) -> GateContext {
         GateContext {
             rollout_id: spec.id.clone(),
             target: spec.target.clone(),
             candidate: spec.candidate.clone(),
             stable: spec.stable.clone(),
-            now: self.clock.now(),
+            now: self.clock().now(),
             approvals,
         }
     }
