@@ -26,6 +26,7 @@
 
 mod baseline;
 mod config;
+mod format;
 mod http;
 mod http_health;
 mod json_path;
@@ -45,6 +46,8 @@ pub use log_pattern::{LogPattern, LogPatternConfig, LogStart};
 pub use mann_whitney::{erfc, mann_whitney_u, normal_sf, MannWhitney, MwMethod, EXACT_MAX_TOTAL};
 pub use smoke::{BodyExpect, SmokeConfig, SmokeRequest, SmokeTests};
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
+
+pub(crate) use format::{version_string, Num};
 
 use crate::metrics::{render_template, MetricQuery, MetricsSource, ValueProblem};
 use crate::time::Timestamp;
@@ -71,18 +74,10 @@ pub(crate) fn verr(validator: &str, message: impl Into<String>) -> ValidatorErro
     }
 }
 
-/// Formats a number for messages: at most 4 decimals, trailing zeros dropped.
+/// Formats a number for messages: at most 4 decimals, trailing zeros dropped (see [`Num`],
+/// which writes the same text without a `String` of its own).
 pub(crate) fn num(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    let s = format!("{v:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".into()
-    } else {
-        s.to_string()
-    }
+    Num(v).to_string()
 }
 
 /// Checks that a name or template is not blank.
@@ -109,9 +104,9 @@ pub(crate) fn finite(field: &str, value: f64) -> Result<(), ConfigError> {
 /// stable revision.
 pub(crate) fn stable_vars(ctx: &ValidationContext) -> Option<BTreeMap<String, String>> {
     let stable = ctx.stable.as_ref()?;
-    let mut vars = ctx.vars.clone();
+    let mut vars = BTreeMap::clone(&ctx.vars);
     vars.insert("revision".into(), stable.id.0.clone());
-    vars.insert("version".into(), stable.version.to_string());
+    vars.insert("version".into(), version_string(&stable.version));
     Some(vars)
 }
 
@@ -124,12 +119,12 @@ pub(crate) async fn instant_value(
     vars: &BTreeMap<String, String>,
     now: Timestamp,
 ) -> Result<(String, Result<f64, ValueProblem>), ValidatorError> {
-    let expr = render(validator, template, vars)?;
+    let query = MetricQuery::at(render(validator, template, vars)?, now);
     let result = source
-        .query(&MetricQuery::at(expr.clone(), now))
+        .query(&query)
         .await
         .map_err(|e| verr(validator, e.to_string()))?;
-    Ok((expr, result.single_value()))
+    Ok((query.expr, result.single_value()))
 }
 
 /// Combines outcomes: any fail fails, else any inconclusive is inconclusive, else pass.

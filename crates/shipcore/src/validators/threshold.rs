@@ -18,7 +18,7 @@
 //! This validator makes instant queries at `now`; it does not use range queries.
 
 use super::config::ConfigError;
-use super::{finite, non_empty, num, render, verr};
+use super::{finite, non_empty, num, render, verr, Num};
 use crate::metrics::{MetricQuery, MetricsSource};
 use crate::time::{format_duration, serde_duration, Timestamp};
 use crate::validator::{
@@ -131,6 +131,8 @@ impl ThresholdConfig {
         self.check()?;
         Ok(MetricThreshold {
             cfg: self.clone(),
+            critical_text: num(self.critical),
+            for_text: format_duration(self.for_duration),
             source,
             breaches: Mutex::new(HashMap::new()),
         })
@@ -140,9 +142,14 @@ impl ThresholdConfig {
 /// Compares one metric with warning and critical levels; see the module docs for semantics.
 pub struct MetricThreshold {
     cfg: ThresholdConfig,
+    /// `num(cfg.critical)`, written into every message.
+    critical_text: String,
+    /// `format_duration(cfg.for_duration)`, written into breach messages.
+    for_text: String,
     source: Arc<dyn MetricsSource>,
-    /// Since when the critical level is breached, per (rollout id, candidate revision).
-    breaches: Mutex<HashMap<(String, String), Timestamp>>,
+    /// Since when the critical level is breached, per rollout id, then candidate revision
+    /// (nested so that both are looked up by `&str`, without building a key).
+    breaches: Mutex<HashMap<String, HashMap<String, Timestamp>>>,
 }
 
 impl std::fmt::Debug for MetricThreshold {
@@ -159,16 +166,36 @@ impl MetricThreshold {
         &self.cfg
     }
 
-    /// Records a breach at `now` and returns since when it lasts, or clears it.
-    fn track(&self, key: (String, String), breached: bool, now: Timestamp) -> Option<Timestamp> {
+    /// Records a breach of `rollout_id`'s `candidate` at `now` and returns since when it
+    /// lasts, or clears it. Strings are copied only when a new breach starts.
+    fn track(
+        &self,
+        rollout_id: &str,
+        candidate: &str,
+        breached: bool,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
         let mut map = match self.breaches.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
         if breached {
-            Some(*map.entry(key).or_insert(now))
+            let revisions = match map.get_mut(rollout_id) {
+                Some(r) => r,
+                None => map.entry(rollout_id.to_string()).or_default(),
+            };
+            if let Some(since) = revisions.get(candidate) {
+                return Some(*since);
+            }
+            revisions.insert(candidate.to_string(), now);
+            Some(now)
         } else {
-            map.remove(&key);
+            if let Some(revisions) = map.get_mut(rollout_id) {
+                revisions.remove(candidate);
+                if revisions.is_empty() {
+                    map.remove(rollout_id);
+                }
+            }
             None
         }
     }
@@ -182,10 +209,10 @@ impl Validator for MetricThreshold {
 
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
         let c = &self.cfg;
-        let expr = render(&c.name, &c.query, &ctx.vars)?;
+        let query = MetricQuery::at(render(&c.name, &c.query, &ctx.vars)?, ctx.now);
         let result = self
             .source
-            .query(&MetricQuery::at(expr.clone(), ctx.now))
+            .query(&query)
             .await
             .map_err(|e| verr(&c.name, e.to_string()))?;
         let value = match result.single_value() {
@@ -194,15 +221,14 @@ impl Validator for MetricThreshold {
                 return Ok(Verdict::new(
                     &c.name,
                     Outcome::Inconclusive,
-                    format!("{expr}: {problem}"),
+                    format!("{}: {problem}", query.expr),
                 ))
             }
         };
         let side = c.fail_when.word();
         let m = Measurement::new(&c.name, value, Some(c.critical), &c.unit);
-        let key = (ctx.rollout_id.clone(), ctx.candidate.id.0.clone());
         let breached = c.fail_when.breached(value, c.critical);
-        if let Some(since) = self.track(key, breached, ctx.now) {
+        if let Some(since) = self.track(&ctx.rollout_id, &ctx.candidate.id.0, breached, ctx.now) {
             let lasted = ctx.now.since(since);
             let (outcome, prefix) = if lasted >= c.for_duration {
                 (Outcome::Fail, "")
@@ -212,10 +238,10 @@ impl Validator for MetricThreshold {
             let msg = format!(
                 "{prefix}{} = {} {side} critical {} for {} of {}",
                 c.name,
-                num(value),
-                num(c.critical),
+                Num(value),
+                self.critical_text,
                 format_duration(lasted),
-                format_duration(c.for_duration)
+                self.for_text
             );
             return Ok(Verdict::new(&c.name, outcome, msg).with(m));
         }
@@ -223,19 +249,20 @@ impl Validator for MetricThreshold {
             let msg = format!(
                 "warning: {} = {} {side} warning {} (critical {})",
                 c.name,
-                num(value),
-                num(w),
-                num(c.critical)
+                Num(value),
+                Num(w),
+                self.critical_text
             );
             let wm = Measurement::new(format!("{}.warning", c.name), value, Some(w), &c.unit);
             return Ok(Verdict::new(&c.name, Outcome::Pass, msg).with(m).with(wm));
         }
-        let msg = format!(
-            "{} = {} within critical {}",
-            c.name,
-            num(value),
-            num(c.critical)
-        );
+        // The common case, written without `format!`: "<name> = <value> within critical <c>".
+        let mut msg = String::with_capacity(c.name.len() + self.critical_text.len() + 48);
+        msg.push_str(&c.name);
+        msg.push_str(" = ");
+        Num(value).push_to(&mut msg);
+        msg.push_str(" within critical ");
+        msg.push_str(&self.critical_text);
         Ok(Verdict::new(&c.name, Outcome::Pass, msg).with(m))
     }
 }
