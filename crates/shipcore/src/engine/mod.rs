@@ -10,6 +10,7 @@ mod machine;
 mod ops;
 mod pending;
 mod phase;
+mod registry;
 mod runner;
 mod spec;
 

@@ -8,6 +8,7 @@ use super::io::{Command, Effect, Input, MeasureResult, Stamped};
 use super::machine::Rollout;
 use super::pending::Pending;
 use super::phase::{Phase, RolloutStatus};
+use super::registry::Registry;
 use super::spec::RolloutSpec;
 use crate::clock::Clock;
 use crate::driver::{Driver, DriverError};
@@ -18,8 +19,8 @@ use crate::notifier::Notifier;
 use crate::strategy::PlanError;
 use crate::time::Timestamp;
 use crate::validator::{ValidationContext, Validator};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
@@ -97,15 +98,53 @@ pub struct Runner {
     driver: Arc<dyn Driver>,
     clock: Arc<dyn Clock>,
     journal: Arc<dyn Journal>,
-    validators: BTreeMap<String, Arc<dyn Validator>>,
-    gates: BTreeMap<String, Arc<dyn Gate>>,
+    validators: Registry<Arc<dyn Validator>>,
+    gates: Registry<Arc<dyn Gate>>,
     notifiers: Vec<Arc<dyn Notifier>>,
     on_event: Option<EventHook>,
     keep_events: bool,
     scheduled: VecDeque<(Timestamp, Command)>,
+    /// Made when the first handle is taken.
+    remote: OnceLock<Remote>,
+    /// Where the last run ended, for a handle taken afterwards.
+    ended: Option<RolloutStatus>,
+}
+
+/// A runner's remote control: the operator's commands in, the status out. Made when the
+/// first handle is taken, so a runner nobody holds a handle to (one of thousands in a
+/// process) allocates neither channel.
+struct Remote {
+    /// The runner's own sender, dropped when a run starts: from then on only handles keep
+    /// the channel open (and the runner waiting for a person).
     commands_tx: Option<mpsc::UnboundedSender<Command>>,
     commands_rx: mpsc::UnboundedReceiver<Command>,
     status_tx: watch::Sender<RolloutStatus>,
+}
+
+impl Remote {
+    /// Channels showing `status`; `live`: commands can still reach a run.
+    fn new(status: RolloutStatus, live: bool) -> Self {
+        let (tx, commands_rx) = mpsc::unbounded_channel();
+        let (status_tx, _) = watch::channel(status);
+        Remote {
+            commands_tx: live.then_some(tx),
+            commands_rx,
+            status_tx,
+        }
+    }
+}
+
+/// The next command from a handle; `None` when there is no handle left (or never was).
+async fn next_command(remote: &mut OnceLock<Remote>) -> Option<Command> {
+    match remote.get_mut() {
+        Some(r) => r.commands_rx.recv().await,
+        None => None,
+    }
+}
+
+/// Whether a handle may still send a command.
+fn commands_open(remote: &OnceLock<Remote>) -> bool {
+    remote.get().is_some_and(|r| !r.commands_rx.is_closed())
 }
 
 /// Builds a [`Runner`].
@@ -116,12 +155,14 @@ pub struct RunnerBuilder {
 impl RunnerBuilder {
     /// Registers a validator under its name.
     pub fn validator(mut self, v: Arc<dyn Validator>) -> Self {
-        self.runner.validators.insert(v.name().to_string(), v);
+        let name = v.name().to_string();
+        self.runner.validators.insert(&name, v);
         self
     }
     /// Registers a gate under its name.
     pub fn gate(mut self, g: Arc<dyn Gate>) -> Self {
-        self.runner.gates.insert(g.name().to_string(), g);
+        let name = g.name().to_string();
+        self.runner.gates.insert(&name, g);
         self
     }
     /// Adds a notifier.
@@ -177,22 +218,19 @@ impl Runner {
         clock: Arc<dyn Clock>,
         journal: Arc<dyn Journal>,
     ) -> RunnerBuilder {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (status_tx, _) = watch::channel(pending_status());
         RunnerBuilder {
             runner: Runner {
                 driver,
                 clock,
                 journal,
-                validators: BTreeMap::new(),
-                gates: BTreeMap::new(),
+                validators: Registry::default(),
+                gates: Registry::default(),
                 notifiers: Vec::new(),
                 on_event: None,
                 keep_events: true,
                 scheduled: VecDeque::new(),
-                commands_tx: Some(tx),
-                commands_rx: rx,
-                status_tx,
+                remote: OnceLock::new(),
+                ended: None,
             },
         }
     }
@@ -200,10 +238,22 @@ impl Runner {
     /// A remote control. Take handles before running: the runner stops waiting for
     /// commands once every handle is dropped.
     pub fn handle(&self) -> RolloutHandle {
+        let remote = self.remote.get_or_init(|| {
+            let status = self.ended.clone().unwrap_or_else(pending_status);
+            Remote::new(status, self.ended.is_none())
+        });
         let (dead_tx, _) = mpsc::unbounded_channel();
         RolloutHandle {
-            commands: self.commands_tx.clone().unwrap_or(dead_tx),
-            status: self.status_tx.subscribe(),
+            commands: remote.commands_tx.clone().unwrap_or(dead_tx),
+            status: remote.status_tx.subscribe(),
+        }
+    }
+
+    /// Where handles were last shown the rollout (pending when there is no handle).
+    fn shown_status(&self) -> RolloutStatus {
+        match self.remote.get() {
+            Some(r) => r.status_tx.borrow().clone(),
+            None => pending_status(),
         }
     }
 
@@ -213,19 +263,14 @@ impl Runner {
         spec.validate()?;
         spec.plan.validate(&self.driver().capabilities())?;
         for name in spec.validator_names() {
-            if !self.validators.contains_key(&name) {
-                let known = self
-                    .validators
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ");
+            if self.validators.get(&name).is_none() {
+                let known = self.validators.known();
                 return Err(RunError::UnknownValidator { name, known });
             }
         }
         for name in spec.gate_names() {
-            if !self.gates.contains_key(&name) {
-                let known = self.gates.keys().cloned().collect::<Vec<_>>().join(", ");
+            if self.gates.get(&name).is_none() {
+                let known = self.gates.known();
                 return Err(RunError::UnknownGate { name, known });
             }
         }
@@ -254,7 +299,7 @@ impl Runner {
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
         let mut machine = Rollout::new();
         let mut events = Vec::new();
-        let mut queue = Pending::new(self.status_tx.borrow().clone());
+        let mut queue = Pending::new(self.shown_status());
         let caps = self.driver().capabilities();
         self.feed(
             &mut machine,
@@ -265,9 +310,12 @@ impl Runner {
             &mut queue,
         )
         .await?;
-        self.drive(&mut machine, queue, &mut events)
+        let driven = self
+            .drive(&mut machine, queue, &mut events)
             .instrument(span)
-            .await?;
+            .await;
+        self.ended = Some(machine.status());
+        driven?;
         Ok(RunReport {
             status: machine.status(),
             events,
@@ -311,13 +359,16 @@ impl Runner {
             self.finish_gates(&spec, machine.phase()).await;
         }
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment, resumed = true);
-        let mut queue = Pending::new(self.status_tx.borrow().clone());
+        let mut queue = Pending::new(self.shown_status());
         if !machine.phase().is_settled() {
             self.feed(&mut machine, Input::Resumed, &mut queue).await?;
         }
-        self.drive(&mut machine, queue, &mut events)
+        let driven = self
+            .drive(&mut machine, queue, &mut events)
             .instrument(span)
-            .await?;
+            .await;
+        self.ended = Some(machine.status());
+        driven?;
         Ok(RunReport {
             status: machine.status(),
             events,
@@ -335,7 +386,9 @@ impl Runner {
         let stamped = Stamped::new(self.clock().now().max(machine.now()), input);
         self.journal.append_input(&stamped).await?;
         queue.handle(machine, &stamped);
-        queue.publish(machine, &self.status_tx);
+        if let Some(remote) = self.remote.get() {
+            queue.publish(machine, &remote.status_tx);
+        }
         Ok(())
     }
 
@@ -346,11 +399,17 @@ impl Runner {
         events: &mut Vec<Event>,
     ) -> Result<(), RunError> {
         // Only external handles keep the runner waiting for commands.
-        self.commands_tx = None;
+        if let Some(remote) = self.remote.get_mut() {
+            remote.commands_tx = None;
+        }
         let mut timers: BTreeSet<(Timestamp, u64)> = BTreeSet::new();
         let mut step_span = tracing::Span::none();
         loop {
-            while let Ok(cmd) = self.commands_rx.try_recv() {
+            while let Some(cmd) = self
+                .remote
+                .get_mut()
+                .and_then(|r| r.commands_rx.try_recv().ok())
+            {
                 self.feed(machine, Input::Command(cmd), &mut queue).await?;
             }
             if let Some(effect) = queue.pop_front() {
@@ -382,7 +441,7 @@ impl Runner {
                 (Some((at, id)), _) => {
                     tokio::select! {
                         biased;
-                        cmd = self.commands_rx.recv(), if !self.commands_rx.is_closed() => {
+                        cmd = next_command(&mut self.remote), if commands_open(&self.remote) => {
                             if let Some(cmd) = cmd {
                                 self.feed(machine, Input::Command(cmd), &mut queue).await?;
                             }
@@ -394,7 +453,7 @@ impl Runner {
                     }
                 }
                 (None, _) if settled => return Ok(()),
-                (None, _) => match self.commands_rx.recv().await {
+                (None, _) => match next_command(&mut self.remote).await {
                     // Waiting for a person.
                     Some(cmd) => self.feed(machine, Input::Command(cmd), &mut queue).await?,
                     None => return Ok(()),
