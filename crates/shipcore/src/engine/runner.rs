@@ -462,6 +462,8 @@ impl Runner {
         }
     }
 
+    /// Performs one effect; a request's answer is fed back to the machine. Rare, large work
+    /// (gates, notifiers) runs in boxed futures so it does not swell every rollout's task.
     async fn perform(
         &self,
         machine: &mut Rollout,
@@ -475,124 +477,157 @@ impl Runner {
             return Ok(());
         };
         let target = &spec.target;
-        match effect {
+        let answer = match effect {
             Effect::Record(ev) => {
-                if let EventKind::Finished { phase, .. } = &ev.kind {
-                    if phase.is_terminal() {
-                        self.finish_gates(&spec, *phase).await;
-                    }
-                }
-                log_event(&ev);
-                if let EventKind::StepStarted { step, description } = &ev.kind {
-                    *step_span = tracing::info_span!("step", index = step, what = %description);
-                }
-                if matches!(
-                    ev.kind,
-                    EventKind::StepStarted { .. } | EventKind::Measured { .. }
-                ) {
-                    self.keep_gates_alive(&spec).await;
-                }
-                if let Some(hook) = &self.on_event {
-                    hook(&ev);
-                }
-                if self.keep_events {
-                    events.push(ev);
-                }
+                self.record(&spec, ev, events, step_span).await;
+                None
             }
             Effect::Notify(n) => {
-                for notifier in &self.notifiers {
-                    if let Err(e) = notifier.notify(&n).await {
-                        tracing::warn!(error = %e, "notifier failed; the rollout goes on");
-                    }
+                if !self.notifiers.is_empty() {
+                    Box::pin(self.notify_all(&n)).await;
                 }
+                None
             }
             Effect::WakeAt { id, at } => {
                 timers.insert((at, id));
+                None
             }
-            Effect::CancelTimer { id } => timers.retain(|(_, t)| *t != id),
+            Effect::CancelTimer { id } => {
+                timers.retain(|(_, t)| *t != id);
+                None
+            }
             Effect::Apply { id, action } => {
-                let result = self
-                    .driver
-                    .apply(target, &action)
-                    .instrument(step_span.clone())
-                    .await;
-                let input = match result {
+                let applied = self.driver().apply(target, &action);
+                Some(match applied.instrument(step_span.clone()).await {
                     Ok(()) => Input::Applied { id },
                     Err(error) => Input::ApplyFailed { id, error },
-                };
-                self.feed(machine, input, queue).await?;
+                })
             }
             Effect::Observe { id } => {
-                let input = match self
-                    .driver
-                    .observe(target)
-                    .instrument(step_span.clone())
-                    .await
-                {
+                let observed = self.driver().observe(target);
+                Some(match observed.instrument(step_span.clone()).await {
                     Ok(fleet) => Input::Observed { id, fleet },
                     Err(error) => Input::ObserveFailed { id, error },
-                };
-                self.feed(machine, input, queue).await?;
+                })
             }
             Effect::Measure {
                 id,
                 validators,
                 subject,
             } => {
-                let ctx = match subject {
-                    Role::Candidate => ValidationContext::new(
-                        &spec.id,
-                        target,
-                        &spec.candidate,
-                        spec.stable.as_ref(),
-                        self.clock().now(),
-                    ),
-                    Role::Stable => {
-                        let judged = spec.stable.as_ref().unwrap_or(&spec.candidate);
-                        ValidationContext::new(&spec.id, target, judged, None, self.clock().now())
-                    }
-                };
-                let mut results = Vec::with_capacity(validators.len());
-                for name in validators.iter() {
-                    let result = match self.validators.get(name) {
-                        Some(v) => match v.validate(&ctx).instrument(step_span.clone()).await {
-                            Ok(verdict) => MeasureResult::Verdict(verdict),
-                            Err(e) => MeasureResult::Error(e),
-                        },
-                        None => MeasureResult::Error(crate::validator::ValidatorError {
-                            validator: name.clone(),
-                            message: "not registered with the runner".into(),
-                        }),
-                    };
-                    results.push(result);
-                }
-                self.feed(
-                    machine,
-                    Input::Measured {
-                        id,
-                        results: results.into(),
-                    },
-                    queue,
-                )
-                .await?;
+                let results = self.measure(&spec, &validators, subject, step_span).await;
+                Some(Input::Measured { id, results })
             }
             Effect::CheckGate {
                 id,
                 gate,
                 approvals,
             } => {
-                let ctx = self.gate_context(&spec, approvals);
-                let outcome = match self.gates.get(&gate) {
-                    Some(g) => g.check(&ctx).instrument(step_span.clone()).await,
-                    None => crate::gate::GateOutcome::block(format!(
-                        "gate {gate:?} is not registered with the runner"
-                    )),
-                };
-                self.feed(machine, Input::GateChecked { id, outcome }, queue)
-                    .await?;
+                let outcome = Box::pin(self.check_gate(&spec, &gate, approvals, step_span)).await;
+                Some(Input::GateChecked { id, outcome })
             }
+        };
+        if let Some(input) = answer {
+            self.feed(machine, input, queue).await?;
         }
         Ok(())
+    }
+
+    /// Hands an event to the gates (a step started, a measurement, the end), the log, the
+    /// hook and the report.
+    async fn record(
+        &self,
+        spec: &RolloutSpec,
+        ev: Event,
+        events: &mut Vec<Event>,
+        step_span: &mut tracing::Span,
+    ) {
+        if !self.gates.is_empty() {
+            match &ev.kind {
+                EventKind::Finished { phase, .. } if phase.is_terminal() => {
+                    Box::pin(self.finish_gates(spec, *phase)).await;
+                }
+                EventKind::StepStarted { .. } | EventKind::Measured { .. } => {
+                    Box::pin(self.keep_gates_alive(spec)).await;
+                }
+                _ => {}
+            }
+        }
+        log_event(&ev);
+        if let EventKind::StepStarted { step, description } = &ev.kind {
+            *step_span = tracing::info_span!("step", index = step, what = %description);
+        }
+        if let Some(hook) = &self.on_event {
+            hook(&ev);
+        }
+        if self.keep_events {
+            events.push(ev);
+        }
+    }
+
+    /// Runs `validators` once against `subject`, in order.
+    async fn measure(
+        &self,
+        spec: &RolloutSpec,
+        validators: &[String],
+        subject: Role,
+        step_span: &tracing::Span,
+    ) -> Arc<[MeasureResult]> {
+        let now = self.clock().now();
+        let ctx = match subject {
+            Role::Candidate => ValidationContext::new(
+                &spec.id,
+                &spec.target,
+                &spec.candidate,
+                spec.stable.as_ref(),
+                now,
+            ),
+            Role::Stable => {
+                let judged = spec.stable.as_ref().unwrap_or(&spec.candidate);
+                ValidationContext::new(&spec.id, &spec.target, judged, None, now)
+            }
+        };
+        let mut results = Vec::with_capacity(validators.len());
+        for name in validators {
+            let result = match self.validators.get(name) {
+                Some(v) => match v.validate(&ctx).instrument(step_span.clone()).await {
+                    Ok(verdict) => MeasureResult::Verdict(verdict),
+                    Err(e) => MeasureResult::Error(e),
+                },
+                None => MeasureResult::Error(crate::validator::ValidatorError {
+                    validator: name.clone(),
+                    message: "not registered with the runner".into(),
+                }),
+            };
+            results.push(result);
+        }
+        results.into()
+    }
+
+    /// Asks gate `name`.
+    async fn check_gate(
+        &self,
+        spec: &RolloutSpec,
+        name: &str,
+        approvals: Vec<String>,
+        step_span: &tracing::Span,
+    ) -> crate::gate::GateOutcome {
+        let ctx = self.gate_context(spec, approvals);
+        match self.gates.get(name) {
+            Some(g) => g.check(&ctx).instrument(step_span.clone()).await,
+            None => crate::gate::GateOutcome::block(format!(
+                "gate {name:?} is not registered with the runner"
+            )),
+        }
+    }
+
+    /// Tells every notifier; a failing one is logged and the rollout goes on.
+    async fn notify_all(&self, n: &crate::notifier::Notification) {
+        for notifier in &self.notifiers {
+            if let Err(e) = notifier.notify(n).await {
+                tracing::warn!(error = %e, "notifier failed; the rollout goes on");
+            }
+        }
     }
 
     /// The driver itself: calling through the `Arc` would go through `Arc`'s own `Driver`
