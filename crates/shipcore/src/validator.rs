@@ -5,8 +5,11 @@
 use crate::model::{Revision, Target};
 use crate::time::Timestamp;
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 /// The judgement of one measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,11 +115,16 @@ pub struct ValidationContext {
     pub now: Timestamp,
     /// Template variables: `service`, `environment`, `namespace`, `revision`, `stable_revision`,
     /// `version`, `stable_version`, `rollout_id`.
-    pub vars: BTreeMap<String, String>,
+    pub vars: TemplateVars,
 }
 
 impl ValidationContext {
     /// Builds the context and its template variables.
+    ///
+    /// The variables depend only on the rollout id, the target and the two revisions, so
+    /// the last few sets built on this thread are kept and shared ([`TemplateVars`] is
+    /// copy-on-write): an analysis measuring the same rollout every interval builds them
+    /// once.
     pub fn new(
         rollout_id: &str,
         target: &Target,
@@ -124,6 +132,258 @@ impl ValidationContext {
         stable: Option<&Revision>,
         now: Timestamp,
     ) -> Self {
+        ValidationContext {
+            rollout_id: rollout_id.to_string(),
+            target: target.clone(),
+            candidate: candidate.clone(),
+            stable: stable.cloned(),
+            now,
+            vars: shared_vars(rollout_id, target, candidate, stable),
+        }
+    }
+}
+
+/// Template variables of a [`ValidationContext`], name to value. It dereferences to the
+/// `BTreeMap<String, String>` it holds, so it reads (and is passed to
+/// [`render_template`](crate::metrics::render_template)) as one. Cloning is cheap: the map
+/// is shared, and the first change through a shared handle copies it, so changing one
+/// context's variables never changes another's.
+///
+/// ```
+/// use shipcore::model::{Revision, Target};
+/// use shipcore::time::Timestamp;
+/// use shipcore::validator::ValidationContext;
+/// let v2 = Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2");
+/// let ctx = ValidationContext::new("r1", &Target::new("web", "prod"), &v2, None, Timestamp(0));
+/// let mut other = ctx.clone();
+/// other.vars.insert("addr".into(), "127.0.0.1:80".into());
+/// assert_eq!(ctx.vars.get("version").map(String::as_str), Some("2.0.0"));
+/// assert!(!ctx.vars.contains_key("addr") && other.vars.contains_key("addr"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct TemplateVars(Arc<BTreeMap<String, String>>);
+
+impl TemplateVars {
+    /// No variables.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The map itself (copied only if it is shared).
+    pub fn into_map(self) -> BTreeMap<String, String> {
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
+    }
+}
+
+impl Deref for TemplateVars {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for TemplateVars {
+    /// Copies the map first if another handle shares it.
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<BTreeMap<String, String>> for TemplateVars {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        TemplateVars(Arc::new(map))
+    }
+}
+
+impl From<TemplateVars> for BTreeMap<String, String> {
+    fn from(vars: TemplateVars) -> Self {
+        vars.into_map()
+    }
+}
+
+impl FromIterator<(String, String)> for TemplateVars {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        TemplateVars(Arc::new(iter.into_iter().collect()))
+    }
+}
+
+impl<'a> IntoIterator for &'a TemplateVars {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl PartialEq<BTreeMap<String, String>> for TemplateVars {
+    fn eq(&self, other: &BTreeMap<String, String>) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl std::fmt::Debug for TemplateVars {
+    /// Exactly the map's `Debug`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for TemplateVars {
+    /// Exactly the map's serialization.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for TemplateVars {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::deserialize(deserializer).map(TemplateVars::from)
+    }
+}
+
+/// How many variable sets each thread keeps (a few rollouts measured in turn).
+const RECENT_VARS: usize = 4;
+
+/// One kept set of variables and what it was built from.
+struct RecentVars {
+    /// Rollout id, service, environment, namespace, candidate id and stable id, one after
+    /// the other; `ends` says where each one ends.
+    key: String,
+    ends: [usize; 6],
+    candidate_version: semver::Version,
+    /// The stable revision's version, `None` without a stable revision.
+    stable_version: Option<semver::Version>,
+    vars: TemplateVars,
+}
+
+/// The strings the variables are made of, in the order of [`RecentVars::key`].
+fn key_parts<'a>(
+    rollout_id: &'a str,
+    target: &'a Target,
+    candidate: &'a Revision,
+    stable: Option<&'a Revision>,
+) -> [&'a str; 6] {
+    [
+        rollout_id,
+        &target.service,
+        &target.environment,
+        target.namespace.as_deref().unwrap_or(""),
+        &candidate.id.0,
+        stable.map_or("", |s| s.id.0.as_str()),
+    ]
+}
+
+impl RecentVars {
+    fn matches(&self, parts: &[&str; 6], candidate: &Revision, stable: Option<&Revision>) -> bool {
+        let mut start = 0;
+        for (part, &end) in parts.iter().zip(&self.ends) {
+            if self.key.get(start..end) != Some(*part) {
+                return false;
+            }
+            start = end;
+        }
+        self.candidate_version == candidate.version
+            && self.stable_version.as_ref() == stable.map(|s| &s.version)
+    }
+}
+
+thread_local! {
+    static RECENT: RefCell<(Vec<RecentVars>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+/// The variables for these inputs: a kept set if this thread built one lately, else a new
+/// one (then kept, replacing the oldest).
+fn shared_vars(
+    rollout_id: &str,
+    target: &Target,
+    candidate: &Revision,
+    stable: Option<&Revision>,
+) -> TemplateVars {
+    let parts = key_parts(rollout_id, target, candidate, stable);
+    let found = RECENT.with(|recent| {
+        let recent = recent.borrow();
+        recent
+            .0
+            .iter()
+            .find(|r| r.matches(&parts, candidate, stable))
+            .map(|r| r.vars.clone())
+    });
+    if let Some(vars) = found {
+        return vars;
+    }
+    let vars = build_vars(rollout_id, target, candidate, stable);
+    let mut key = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    let mut ends = [0; 6];
+    for (part, end) in parts.iter().zip(&mut ends) {
+        key.push_str(part);
+        *end = key.len();
+    }
+    let kept = RecentVars {
+        key,
+        ends,
+        candidate_version: candidate.version.clone(),
+        stable_version: stable.map(|s| s.version.clone()),
+        vars: vars.clone(),
+    };
+    RECENT.with(|recent| {
+        let (kept_sets, next) = &mut *recent.borrow_mut();
+        if kept_sets.len() < RECENT_VARS {
+            kept_sets.push(kept);
+        } else {
+            kept_sets[*next] = kept;
+            *next = (*next + 1) % RECENT_VARS;
+        }
+    });
+    vars
+}
+
+/// Builds the variables (keys pushed in sorted order, so the map is built in one pass).
+fn build_vars(
+    rollout_id: &str,
+    target: &Target,
+    candidate: &Revision,
+    stable: Option<&Revision>,
+) -> TemplateVars {
+    use crate::validators::version_string;
+    let mut pairs: Vec<(String, String)> = Vec::with_capacity(8);
+    pairs.push(("environment".into(), target.environment.clone()));
+    pairs.push((
+        "namespace".into(),
+        target.namespace.clone().unwrap_or_default(),
+    ));
+    pairs.push(("revision".into(), candidate.id.0.clone()));
+    pairs.push(("rollout_id".into(), rollout_id.to_string()));
+    pairs.push(("service".into(), target.service.clone()));
+    if let Some(s) = stable {
+        pairs.push(("stable_revision".into(), s.id.0.clone()));
+        pairs.push(("stable_version".into(), version_string(&s.version)));
+    }
+    pairs.push(("version".into(), version_string(&candidate.version)));
+    pairs.into_iter().collect()
+}
+
+/// Is it healthy?
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait Validator: Send + Sync {
+    /// Name used in plans and records.
+    fn name(&self) -> &str;
+    /// Take one measurement and judge it.
+    async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError>;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The variables as `ValidationContext::new` built them before they were shared.
+    fn reference(
+        rollout_id: &str,
+        target: &Target,
+        candidate: &Revision,
+        stable: Option<&Revision>,
+    ) -> BTreeMap<String, String> {
         let mut vars = BTreeMap::new();
         vars.insert("rollout_id".into(), rollout_id.to_string());
         vars.insert("service".into(), target.service.clone());
@@ -138,23 +398,75 @@ impl ValidationContext {
             vars.insert("stable_revision".into(), s.id.0.clone());
             vars.insert("stable_version".into(), s.version.to_string());
         }
-        ValidationContext {
-            rollout_id: rollout_id.to_string(),
-            target: target.clone(),
-            candidate: candidate.clone(),
-            stable: stable.cloned(),
-            now,
-            vars,
+        vars
+    }
+
+    fn rev(id: &str, version: &str) -> Revision {
+        Revision::new(id, version.parse().unwrap(), "img")
+    }
+
+    #[test]
+    fn kept_variables_always_match_the_inputs() {
+        let web = Target::new("web", "prod");
+        let mut ns = web.clone();
+        ns.namespace = Some("team".into());
+        let mut empty_ns = web.clone();
+        empty_ns.namespace = Some(String::new());
+        let revs = [
+            rev("v2", "2.0.0"),
+            rev("v2", "2.0.1"),
+            rev("v2", "2.0.0-rc.1+b7"),
+            rev("v3", "2.0.0"),
+            rev("", "2.0.0"),
+        ];
+        let ids = ["r1", "r2", "r1v2", ""];
+        // Many more combinations than kept sets, each asked for twice in a row and again
+        // later, in an order that mixes hits and misses.
+        for round in 0..3 {
+            for id in ids {
+                for t in [&web, &ns, &empty_ns] {
+                    for c in &revs {
+                        for s in [None, Some(&revs[0]), Some(&revs[2]), Some(&revs[4])] {
+                            for _ in 0..2 {
+                                let ctx = ValidationContext::new(id, t, c, s, Timestamp(round));
+                                assert_eq!(
+                                    ctx.vars,
+                                    reference(id, t, c, s),
+                                    "{id} {t} {c:?} {s:?}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
-}
 
-/// Is it healthy?
-#[cfg_attr(feature = "mock", mockall::automock)]
-#[async_trait]
-pub trait Validator: Send + Sync {
-    /// Name used in plans and records.
-    fn name(&self) -> &str;
-    /// Take one measurement and judge it.
-    async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError>;
+    #[test]
+    fn changing_one_context_leaves_the_shared_variables_alone() {
+        let web = Target::new("web", "prod");
+        let v2 = rev("v2", "2.0.0");
+        let mut a = ValidationContext::new("r1", &web, &v2, None, Timestamp(0));
+        a.vars.insert("addr".into(), "127.0.0.1:1".into());
+        a.vars.insert("revision".into(), "other".into());
+        let b = ValidationContext::new("r1", &web, &v2, None, Timestamp(1));
+        assert_eq!(b.vars, reference("r1", &web, &v2, None));
+        assert_eq!(a.vars.get("revision").map(String::as_str), Some("other"));
+        assert_eq!(a.vars.clone().into_map().len(), 7);
+    }
+
+    #[test]
+    fn variables_print_and_serialize_as_the_map() {
+        let web = Target::new("web", "prod");
+        let ctx = ValidationContext::new("r1", &web, &rev("v2", "2.0.0"), None, Timestamp(0));
+        let map = reference("r1", &web, &rev("v2", "2.0.0"), None);
+        assert_eq!(format!("{:?}", ctx.vars), format!("{map:?}"));
+        assert_eq!(
+            serde_json::to_string(&ctx.vars).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+        let back: ValidationContext =
+            serde_json::from_str(&serde_json::to_string(&ctx).unwrap()).unwrap();
+        assert_eq!(back, ctx);
+    }
 }
