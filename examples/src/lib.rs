@@ -84,26 +84,51 @@ fn results(results: &[MeasureResult]) -> String {
 pub fn describe(ev: &Event, start: u64) -> Option<String> {
     let t = clock(ev, start);
     let line = match &ev.kind {
-        EventKind::Started { id, service, environment, version, previous_version, strategy, steps } => format!(
-            "{t} ▶ rollout {id}: {service} {} → {version} in {environment}, {strategy} in {steps} steps",
-            previous_version.as_deref().unwrap_or("(none)")
+        EventKind::Started(s) => format!(
+            "{t} ▶ rollout {}: {} {} → {} in {}, {} in {} steps",
+            s.id,
+            s.service,
+            s.previous_version.as_deref().unwrap_or("(none)"),
+            s.version,
+            s.environment,
+            s.strategy,
+            s.steps
         ),
         EventKind::Rejected { reason } => format!("{t} ✖ plan rejected: {reason}"),
-        EventKind::GateChecked { gate, outcome } => match outcome {
+        EventKind::GateChecked { gate, outcome } => match &**outcome {
             GateOutcome::Pass => format!("{t}   gate {gate}: pass"),
             GateOutcome::Block { reason } => format!("{t}   gate {gate}: BLOCKED — {reason}"),
             GateOutcome::Wait { reason, .. } => format!("{t}   gate {gate}: waiting — {reason}"),
         },
-        EventKind::StepStarted { step, description } => format!("{t} ■ step {}: {description}", step + 1),
-        EventKind::ActionRequested { action, attempt, .. } => {
-            let again = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+        EventKind::StepStarted { step, description } => {
+            format!("{t} ■ step {}: {description}", step + 1)
+        }
+        EventKind::ActionRequested {
+            action, attempt, ..
+        } => {
+            let again = if *attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
             format!("{t}     → {}{again}", action.describe())
         }
-        EventKind::DriverFailed { error, will_retry, .. } => {
-            format!("{t}     ! driver: {error}{}", if *will_retry { " — retrying" } else { "" })
+        EventKind::DriverFailed {
+            error, will_retry, ..
+        } => {
+            format!(
+                "{t}     ! driver: {error}{}",
+                if *will_retry { " — retrying" } else { "" }
+            )
         }
-        EventKind::Converged { role, replicas, .. } => format!("{t}     ✓ {role} ready: {replicas} replica(s)"),
-        EventKind::Measured { scope, number, results: r } => {
+        EventKind::Converged { role, replicas, .. } => {
+            format!("{t}     ✓ {role} ready: {replicas} replica(s)")
+        }
+        EventKind::Measured {
+            scope,
+            number,
+            results: r,
+        } => {
             let which = match scope {
                 AnalysisScope::Step { .. } => "analysis",
                 AnalysisScope::Background => "background",
@@ -111,16 +136,31 @@ pub fn describe(ev: &Event, start: u64) -> Option<String> {
             };
             format!("{t}     {which} #{number}: {}", results(r))
         }
-        EventKind::AnalysisCompleted { result, message, .. } => format!("{t}     ⇒ analysis {result:?}: {message}"),
+        EventKind::AnalysisCompleted {
+            result, message, ..
+        } => format!("{t}     ⇒ analysis {result:?}: {message}"),
         EventKind::Paused { reason } => format!("{t} ⏸ paused: {reason}"),
-        EventKind::CommandReceived { command, accepted, note } => {
-            format!("{t} ⌨ operator {command:?}{}", if *accepted { String::new() } else { format!(" ignored: {note}") })
+        EventKind::CommandReceived {
+            command,
+            accepted,
+            note,
+        } => {
+            format!(
+                "{t} ⌨ operator {command:?}{}",
+                if *accepted {
+                    String::new()
+                } else {
+                    format!(" ignored: {note}")
+                }
+            )
         }
         EventKind::Failed { reason } => format!("{t} ✖ FAILED: {reason}"),
         EventKind::RollbackStarted { reason } => format!("{t} ↩ ROLLING BACK: {reason}"),
         EventKind::Finished { phase, reason } => format!("{t} ● finished: {phase} — {reason}"),
         EventKind::Resumed => format!("{t} ⟳ resumed from journal"),
-        EventKind::StepCompleted { .. } | EventKind::ActionApplied { .. } | EventKind::PhaseChanged { .. } => return None,
+        EventKind::StepCompleted { .. }
+        | EventKind::ActionApplied { .. }
+        | EventKind::PhaseChanged { .. } => return None,
     };
     Some(line)
 }

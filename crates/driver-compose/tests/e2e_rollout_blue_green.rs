@@ -78,8 +78,9 @@ async fn engine_blue_green_switches_after_a_checked_preview_without_failed_reque
     assert_eq!(preview_passes, 3, "three preview checks of v2 x3");
     // v2 answered nothing before the switch; v1 went only after the delay.
     let is_route_all_v2 = |k: &EventKind| {
-        matches!(k, EventKind::ActionRequested { action: Action::Route { weights }, .. }
-            if weights.0.iter().any(|(r, w)| r.as_str() == "v2" && *w == 100))
+        matches!(k, EventKind::ActionRequested { action, .. }
+            if matches!(&**action, Action::Route { weights }
+                if weights.0.iter().any(|(r, w)| r.as_str() == "v2" && *w == 100)))
     };
     let switched = timeline.first(is_route_all_v2).unwrap();
     let first_v2 = tally.first_at["2.0.0"];
@@ -90,8 +91,8 @@ async fn engine_blue_green_switches_after_a_checked_preview_without_failed_reque
     );
     let retired = timeline
         .first(|k| {
-            matches!(k, EventKind::ActionRequested { action: Action::Retire { revision }, .. }
-                if revision.as_str() == "v1")
+            matches!(k, EventKind::ActionRequested { action, .. }
+                if matches!(&**action, Action::Retire { revision } if revision.as_str() == "v1"))
         })
         .unwrap();
     let kept = retired - switched;

@@ -329,10 +329,7 @@ async fn indefinite_pause_waits_for_promotion() {
         .find(|e| {
             matches!(
                 &e.kind,
-                EventKind::ActionRequested {
-                    action: Action::Route { .. },
-                    ..
-                }
+                EventKind::ActionRequested { action, .. } if matches!(&**action, Action::Route { .. })
             )
         })
         .unwrap();
@@ -438,10 +435,7 @@ async fn a_waiting_gate_is_asked_again_and_approval_releases_it() {
     let passed = find(&report.events, |k| {
         matches!(
             k,
-            EventKind::GateChecked {
-                outcome: GateOutcome::Pass,
-                ..
-            }
+            EventKind::GateChecked { outcome, .. } if **outcome == GateOutcome::Pass
         )
     })
     .unwrap();

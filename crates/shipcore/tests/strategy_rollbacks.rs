@@ -142,8 +142,8 @@ async fn every_strategy_rolls_a_failing_candidate_back_part_way_through() {
         // Part-way: the candidate had been deployed and judged, and the failure came from
         // an analysis, before the plan's last step.
         let deployed = events.iter().position(|e| {
-            matches!(&e.kind, EventKind::ActionRequested { action: Action::Deploy { revision, .. }, .. }
-                if revision.id == v2().id)
+            matches!(&e.kind, EventKind::ActionRequested { action, .. }
+                if matches!(&**action, Action::Deploy { revision, .. } if revision.id == v2().id))
         });
         let failed = events.iter().position(|e| {
             matches!(&e.kind, EventKind::Failed { reason } if reason.contains("analysis failed"))

@@ -38,6 +38,25 @@ pub enum AnalysisScope {
     RollbackVerification,
 }
 
+/// What [`EventKind::Started`] says about the rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartInfo {
+    /// Rollout id.
+    pub id: String,
+    /// Service.
+    pub service: String,
+    /// Environment.
+    pub environment: String,
+    /// Candidate version.
+    pub version: String,
+    /// Stable version, if any.
+    pub previous_version: Option<String>,
+    /// Strategy name.
+    pub strategy: String,
+    /// Number of steps.
+    pub steps: usize,
+}
+
 /// One entry of the event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -52,23 +71,8 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
-    /// The rollout began.
-    Started {
-        /// Rollout id.
-        id: String,
-        /// Service.
-        service: String,
-        /// Environment.
-        environment: String,
-        /// Candidate version.
-        version: String,
-        /// Stable version, if any.
-        previous_version: Option<String>,
-        /// Strategy name.
-        strategy: String,
-        /// Number of steps.
-        steps: usize,
-    },
+    /// The rollout began (boxed: the largest event, and there is one per rollout).
+    Started(Box<StartInfo>),
     /// The plan was refused before anything ran.
     Rejected {
         /// Why.
@@ -79,7 +83,7 @@ pub enum EventKind {
         /// Gate name.
         gate: String,
         /// Its answer.
-        outcome: GateOutcome,
+        outcome: Box<GateOutcome>,
     },
     /// A step began.
     StepStarted {
@@ -97,8 +101,8 @@ pub enum EventKind {
     ActionRequested {
         /// Request id.
         id: u64,
-        /// The action.
-        action: Action,
+        /// The action (shared with the request that carries it).
+        action: Arc<Action>,
         /// Attempt number, from 1.
         attempt: u32,
     },
@@ -112,7 +116,7 @@ pub enum EventKind {
         /// Request id.
         id: u64,
         /// The error.
-        error: DriverError,
+        error: Box<DriverError>,
         /// Whether the engine will try again.
         will_retry: bool,
     },

@@ -135,8 +135,8 @@ pub enum Effect {
     Apply {
         /// Request id.
         id: u64,
-        /// The action.
-        action: Action,
+        /// The action (shared with the event that records it).
+        action: Arc<Action>,
     },
     /// Observe the fleet; answer with `Observed` / `ObserveFailed`.
     Observe {

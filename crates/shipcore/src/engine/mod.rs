@@ -15,7 +15,7 @@ mod runner;
 mod spec;
 
 pub use analysis::{AnalysisRun, Decision};
-pub use event::{AnalysisResult, AnalysisScope, Event, EventKind};
+pub use event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
 pub use handle::{HandleClosed, RolloutHandle};
 pub use io::{Command, Effect, Input, MeasureResult, Stamped};
 pub use machine::Rollout;

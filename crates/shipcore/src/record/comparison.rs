@@ -113,14 +113,16 @@ fn baseline_of(name: &str) -> Option<&str> {
 
 fn candidate_id(events: &[Event]) -> Option<RevisionId> {
     let version = events.iter().find_map(|e| match &e.kind {
-        EventKind::Started { version, .. } => Some(version.clone()),
+        EventKind::Started(start) => Some(start.version.clone()),
         _ => None,
     })?;
     events.iter().find_map(|e| match &e.kind {
-        EventKind::ActionRequested {
-            action: Action::Deploy { revision, .. },
-            ..
-        } if revision.version.to_string() == version => Some(revision.id.clone()),
+        EventKind::ActionRequested { action, .. } => match &**action {
+            Action::Deploy { revision, .. } if revision.version.to_string() == version => {
+                Some(revision.id.clone())
+            }
+            _ => None,
+        },
         _ => None,
     })
 }
@@ -138,11 +140,10 @@ impl Comparison {
         let mut thresholds: BTreeMap<String, f64> = BTreeMap::new();
         for e in attempt {
             match &e.kind {
-                EventKind::ActionRequested {
-                    action: Action::Route { weights },
-                    ..
-                } => {
-                    weight = candidate.as_ref().map(|c| weights.of(c));
+                EventKind::ActionRequested { action, .. } => {
+                    if let Action::Route { weights } = &**action {
+                        weight = candidate.as_ref().map(|c| weights.of(c));
+                    }
                 }
                 EventKind::StepStarted { step, description } => {
                     phases.remove(step);
@@ -336,7 +337,7 @@ mod tests {
         let weights = WeightSet(vec![("web-v1".into(), 100 - w), ("web-v2".into(), w)]);
         EventKind::ActionRequested {
             id: 0,
-            action: Action::Route { weights },
+            action: Action::Route { weights }.into(),
             attempt: 1,
         }
     }
@@ -347,7 +348,7 @@ mod tests {
         let events = vec![
             ev(
                 0,
-                EventKind::Started {
+                EventKind::Started(Box::new(crate::engine::StartInfo {
                     id: "r".into(),
                     service: "web".into(),
                     environment: "prod".into(),
@@ -355,7 +356,7 @@ mod tests {
                     previous_version: None,
                     strategy: "canary".into(),
                     steps: 6,
-                },
+                })),
             ),
             ev(
                 1,
@@ -364,7 +365,8 @@ mod tests {
                     action: Action::Deploy {
                         revision: rev,
                         replicas: 1,
-                    },
+                    }
+                    .into(),
                     attempt: 1,
                 },
             ),

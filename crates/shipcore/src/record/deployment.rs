@@ -124,14 +124,14 @@ pub struct GateResult {
 /// A deployment record.
 ///
 /// ```
-/// use shipcore::engine::{Event, EventKind, Phase};
+/// use shipcore::engine::{Event, EventKind, Phase, StartInfo};
 /// use shipcore::record::{DeploymentRecord, DeploymentStatus, RecordMeta};
 /// use shipcore::time::Timestamp;
 /// let events = vec![
-///     Event { at: Timestamp(1_705_329_000_000), kind: EventKind::Started {
+///     Event { at: Timestamp(1_705_329_000_000), kind: EventKind::Started(Box::new(StartInfo {
 ///         id: "r1".into(), service: "web".into(), environment: "production".into(),
 ///         version: "2.0.0".into(), previous_version: Some("1.0.0".into()),
-///         strategy: "recreate".into(), steps: 3 } },
+///         strategy: "recreate".into(), steps: 3 })) },
 ///     Event { at: Timestamp(1_705_329_272_000), kind: EventKind::Finished {
 ///         phase: Phase::Succeeded, reason: "all steps completed".into() } },
 /// ];
@@ -224,19 +224,17 @@ struct StartFacts {
 
 fn start_facts(events: &[Event], spec: Option<&RolloutSpec>) -> Result<StartFacts, RecordError> {
     for e in events {
-        if let EventKind::Started {
-            id,
-            service,
-            environment,
-            version,
-            previous_version,
-            strategy,
-            ..
-        } = &e.kind
-        {
-            let (id, service, environment) = (id.clone(), service.clone(), environment.clone());
-            let (version, previous_version, strategy) =
-                (version.clone(), previous_version.clone(), strategy.clone());
+        if let EventKind::Started(start) = &e.kind {
+            let (id, service, environment) = (
+                start.id.clone(),
+                start.service.clone(),
+                start.environment.clone(),
+            );
+            let (version, previous_version, strategy) = (
+                start.version.clone(),
+                start.previous_version.clone(),
+                start.strategy.clone(),
+            );
             return Ok(StartFacts {
                 at: e.at,
                 id,
@@ -307,7 +305,7 @@ fn gate_results(attempt: &[Event]) -> Vec<GateResult> {
         let EventKind::GateChecked { gate, outcome } = &e.kind else {
             continue;
         };
-        let (word, reason) = match outcome {
+        let (word, reason) = match &**outcome {
             GateOutcome::Pass => ("pass", None),
             GateOutcome::Block { reason } => ("block", Some(reason.clone())),
             GateOutcome::Wait { reason, .. } => ("wait", Some(reason.clone())),
@@ -422,10 +420,12 @@ fn rollback_info(
 fn artifact_of(events: &[Event], version: Option<&str>) -> Option<String> {
     let version = version?;
     events.iter().find_map(|e| match &e.kind {
-        EventKind::ActionRequested {
-            action: Action::Deploy { revision, .. },
-            ..
-        } if revision.version.to_string() == version => Some(revision.artifact.clone()),
+        EventKind::ActionRequested { action, .. } => match &**action {
+            Action::Deploy { revision, .. } if revision.version.to_string() == version => {
+                Some(revision.artifact.clone())
+            }
+            _ => None,
+        },
         _ => None,
     })
 }

@@ -29,13 +29,13 @@ fn with_unit(v: Option<f64>, unit: Option<&str>) -> String {
 /// Renders the ship report. With `comparison`, the per-phase table is included.
 ///
 /// ```
-/// # use shipcore::engine::{Event, EventKind, Phase};
+/// # use shipcore::engine::{Event, EventKind, Phase, StartInfo};
 /// # use shipcore::record::{DeploymentRecord, RecordMeta, ship_report};
 /// # use shipcore::time::Timestamp;
 /// # let events = vec![
-/// #     Event { at: Timestamp(0), kind: EventKind::Started { id: "r1".into(), service: "web".into(),
-/// #         environment: "production".into(), version: "2.0.0".into(), previous_version: None,
-/// #         strategy: "recreate".into(), steps: 1 } },
+/// #     Event { at: Timestamp(0), kind: EventKind::Started(Box::new(StartInfo { id: "r1".into(),
+/// #         service: "web".into(), environment: "production".into(), version: "2.0.0".into(),
+/// #         previous_version: None, strategy: "recreate".into(), steps: 1 })) },
 /// #     Event { at: Timestamp(60_000), kind: EventKind::Finished { phase: Phase::Succeeded, reason: "all steps completed".into() } },
 /// # ];
 /// let record = DeploymentRecord::from_events(&events, &RecordMeta::new("ci")).unwrap();

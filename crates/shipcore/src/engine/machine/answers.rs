@@ -155,7 +155,7 @@ impl Rollout {
             out,
             EventKind::DriverFailed {
                 id,
-                error: error.clone(),
+                error: Box::new(error.clone()),
                 will_retry,
             },
         );

@@ -193,7 +193,7 @@ impl Rollout {
             out,
             EventKind::GateChecked {
                 gate: name.clone(),
-                outcome: outcome.clone(),
+                outcome: Box::new(outcome.clone()),
             },
         );
         match outcome {

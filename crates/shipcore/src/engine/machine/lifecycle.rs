@@ -28,7 +28,7 @@ impl Rollout {
         }
         self.record(
             out,
-            EventKind::Started {
+            EventKind::Started(Box::new(StartInfo {
                 id: spec.id.clone(),
                 service: spec.target.service.clone(),
                 environment: spec.target.environment.clone(),
@@ -36,7 +36,7 @@ impl Rollout {
                 previous_version: spec.stable.as_ref().map(|s| s.version.to_string()),
                 strategy: spec.plan.strategy.clone(),
                 steps: spec.plan.steps.len(),
-            },
+            })),
         );
         out.push(Effect::Notify(Notification::Started {
             rollout_id: spec.id.clone(),
@@ -156,7 +156,7 @@ impl Rollout {
 
     pub(super) fn start_op(&mut self, op: Op, out: &mut Vec<Effect>) {
         match op {
-            Op::Apply(action) => self.send_apply(action, 1, out),
+            Op::Apply(action) => self.send_apply(Arc::new(action), 1, out),
             Op::AwaitReady { role, replicas } => {
                 let deadline = self.now.plus(
                     self.spec
@@ -220,7 +220,7 @@ impl Rollout {
         })
     }
 
-    pub(super) fn send_apply(&mut self, action: Action, attempt: u32, out: &mut Vec<Effect>) {
+    pub(super) fn send_apply(&mut self, action: Arc<Action>, attempt: u32, out: &mut Vec<Effect>) {
         // The event goes out before the request, so live observers see the action when it
         // is asked for, not once the platform has answered.
         self.record(

@@ -3,7 +3,7 @@
 //! answered, so after a crash `Input::Resumed` re-issues exactly what was in flight.
 
 use super::analysis::{AnalysisRun, Decision};
-use super::event::{AnalysisResult, AnalysisScope, Event, EventKind};
+use super::event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
 use super::io::{Command, Effect, Input, MeasureResult, Stamped};
 use super::ops::{expand_step, promote_full_ops, rollback_ops, Op};
 use super::phase::{Phase, RolloutStatus};
@@ -48,12 +48,12 @@ enum Wait {
 enum Running {
     Apply {
         id: u64,
-        action: Action,
+        action: Arc<Action>,
         attempt: u32,
     },
     Backoff {
         timer: u64,
-        action: Action,
+        action: Arc<Action>,
         attempt: u32,
     },
     AwaitReady {
