@@ -2,6 +2,8 @@
 //! clock, journaling to a journal that keeps nothing: wall time, and heap from a counting
 //! global allocator, with each runner keeping its event log and with events streamed
 //! through a hook instead. Targets: ≤ 1 s and ≤ 20 KB per rollout (medians of repetitions).
+//! `SHIPCORE_BENCH_ONLY=short_canary/events_streamed` (any part of a case's name) runs only
+//! the matching cases.
 #![allow(clippy::unwrap_used)]
 
 use shipcore::engine::{Phase, RolloutSpec, Runner};
@@ -137,6 +139,11 @@ fn measure(
             "events_streamed"
         }
     );
+    if let Ok(only) = std::env::var("SHIPCORE_BENCH_ONLY") {
+        if !name.contains(&only) {
+            return;
+        }
+    }
     ALLOC.set_counting(false);
     run_all(rt, rollouts / 10, shape, keep); // warm-up: workers, allocator arenas
     let timed: Vec<Figures> = (0..reps)
