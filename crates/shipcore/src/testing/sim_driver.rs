@@ -169,6 +169,11 @@ impl SimDriver {
         self.clock.clone()
     }
 
+    /// The clock's reading, without a handle of its own.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// The whole platform as data (`taken_at` is the clock's reading now).
     pub fn snapshot(&self) -> SimSnapshot {
         let mut snap = self.lock().snap.clone();

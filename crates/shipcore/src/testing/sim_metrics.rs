@@ -31,12 +31,13 @@
 
 use super::rng::{mix64, SimRng};
 use super::sim_driver::SimDriver;
-use super::sim_query::{parse, SimMetric, SimQuery};
+use super::sim_query::{parse_ref, QueryRef, SimMetric};
 use super::sim_state::{RevisionView, SimSnapshot, TargetRun};
 use crate::metrics::{
     MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
 };
 use crate::time::Timestamp;
+use crate::validators::version_string;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -182,44 +183,51 @@ impl SimMetrics {
         ))
     }
 
-    /// The series of `q` at `t` (labels, value) with noise.
+    /// The series of `q` at `t`, one sample each, with noise, in the order the platform
+    /// lists them (targets by key, revisions as deployed).
     fn evaluate(
         &self,
         expr: &str,
-        q: &SimQuery,
+        q: &QueryRef<'_>,
         snap: &SimSnapshot,
         t: Timestamp,
-    ) -> Vec<(BTreeMap<String, String>, f64)> {
+    ) -> Vec<Series> {
         let mut out = Vec::new();
         let per_revision = q.label("revision").is_some() || q.label("version").is_some();
+        // Parsed once per query, not once per revision (an unparsable one matches nothing).
+        let want_version = q
+            .label("version")
+            .map(|want| want.parse::<semver::Version>().ok());
+        let push = |out: &mut Vec<Series>, labels, exact: f64, rps: f64| {
+            let mut rng = self.noise_rng(expr, t, out.len());
+            let value = self.noisy(q.metric, exact, rps, &mut rng);
+            out.push(Series {
+                labels,
+                samples: vec![Sample { at: t, value }],
+            });
+        };
         for run in snap.targets.values().filter(|r| target_matches(q, r)) {
             let views = run.view(&snap.config, t);
             if per_revision {
-                for v in views.iter().filter(|v| serves(v) && revision_matches(q, v)) {
-                    let mut labels = target_labels(run);
-                    labels.insert("revision".into(), v.run.revision.id.0.clone());
-                    labels.insert("version".into(), v.run.revision.version.to_string());
+                for v in views
+                    .iter()
+                    .filter(|v| serves(v) && revision_matches(q, want_version.as_ref(), v))
+                {
                     let rps = snap.config.request_rate * v.weight as f64 / 100.0;
                     let exact = match q.metric {
                         SimMetric::ErrorRate => v.behaviour.error_rate,
                         SimMetric::Latency(p) => v.behaviour.latency.quantile_ms(p) / 1000.0,
                         SimMetric::RequestRate => rps,
                     };
-                    out.push((labels, exact, rps));
+                    push(&mut out, revision_labels(run, v), exact, rps);
                 }
             } else if let Some((exact, rps)) =
                 service_value(q.metric, &views, snap.config.request_rate)
             {
-                out.push((target_labels(run), exact, rps));
+                push(&mut out, target_labels(run), exact, rps);
             }
         }
-        out.into_iter()
-            .enumerate()
-            .map(|(i, (labels, exact, rps))| {
-                let mut rng = self.noise_rng(expr, t, i);
-                (labels, self.noisy(q.metric, exact, rps, &mut rng))
-            })
-            .collect()
+        out
     }
 
     fn noisy(&self, metric: SimMetric, exact: f64, rps: f64, rng: &mut SimRng) -> f64 {
@@ -240,11 +248,19 @@ impl SimMetrics {
 
     fn answer(&self, query: &MetricQuery) -> Result<QueryResult, MetricsError> {
         let expr = query.expr.trim();
-        let now = self.driver.clock().now();
+        let now = self.driver.now();
         let at = query.at.unwrap_or(now);
-        let times: Vec<Timestamp> = match &query.range {
-            None => vec![at],
-            Some(r) => range_times(expr, r.start, r.end, r.step)?,
+        let instant;
+        let range;
+        let times: &[Timestamp] = match &query.range {
+            None => {
+                instant = [at];
+                &instant
+            }
+            Some(r) => {
+                range = range_times(expr, r.start, r.end, r.step)?;
+                &range
+            }
         };
         let injected = self.injections().get(expr).cloned();
         if let Some(inj) = injected {
@@ -262,24 +278,42 @@ impl SimMetrics {
             };
             return Ok(shape(query, series));
         }
-        let q = parse(expr)?;
-        let mut series: BTreeMap<BTreeMap<String, String>, Vec<Sample>> = BTreeMap::new();
-        self.driver.with_state(|snap| {
-            for &t in &times {
-                for (labels, value) in self.evaluate(expr, &q, snap, t) {
-                    series
-                        .entry(labels)
-                        .or_default()
-                        .push(Sample { at: t, value });
+        let q = parse_ref(expr)?;
+        let series = self.driver.with_state(|snap| match times {
+            [t] => by_labels(self.evaluate(expr, &q, snap, *t)),
+            _ => {
+                // One series per label set, its samples in time order.
+                let mut merged: BTreeMap<BTreeMap<String, String>, Vec<Sample>> = BTreeMap::new();
+                for &t in times {
+                    for one in self.evaluate(expr, &q, snap, t) {
+                        merged.entry(one.labels).or_default().extend(one.samples);
+                    }
                 }
+                merged
+                    .into_iter()
+                    .map(|(labels, samples)| Series { labels, samples })
+                    .collect()
             }
         });
-        let series = series
-            .into_iter()
-            .map(|(labels, samples)| Series { labels, samples })
-            .collect();
         Ok(shape(query, series))
     }
+}
+
+/// Sorts one instant's series by their labels, merging any with equal labels (samples
+/// kept in order), as collecting them into a map keyed by labels would.
+fn by_labels(mut series: Vec<Series>) -> Vec<Series> {
+    if series.len() < 2 {
+        return series;
+    }
+    series.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let mut out: Vec<Series> = Vec::with_capacity(series.len());
+    for one in series {
+        match out.last_mut() {
+            Some(last) if last.labels == one.labels => last.samples.extend(one.samples),
+            _ => out.push(one),
+        }
+    }
+    out
 }
 
 fn shape(query: &MetricQuery, series: Vec<Series>) -> QueryResult {
@@ -320,11 +354,11 @@ fn serves(v: &RevisionView<'_>) -> bool {
 }
 
 /// True when the query does not constrain `label` or asks for exactly `have`.
-fn label_ok(q: &SimQuery, label: &str, have: &str) -> bool {
+fn label_ok(q: &QueryRef<'_>, label: &str, have: &str) -> bool {
     q.label(label).map_or(true, |want| want == have)
 }
 
-fn target_matches(q: &SimQuery, run: &TargetRun) -> bool {
+fn target_matches(q: &QueryRef<'_>, run: &TargetRun) -> bool {
     label_ok(q, "service", &run.target.service)
         && label_ok(q, "environment", &run.target.environment)
         && label_ok(
@@ -334,22 +368,59 @@ fn target_matches(q: &SimQuery, run: &TargetRun) -> bool {
         )
 }
 
-fn revision_matches(q: &SimQuery, v: &RevisionView<'_>) -> bool {
+/// `want_version`: the query's `version` label, if any, parsed (`None` inside when it is
+/// not a version, which matches nothing).
+fn revision_matches(
+    q: &QueryRef<'_>,
+    want_version: Option<&Option<semver::Version>>,
+    v: &RevisionView<'_>,
+) -> bool {
     label_ok(q, "revision", v.run.revision.id.as_str())
-        && q.label("version").map_or(true, |want| {
-            want.parse::<semver::Version>()
-                .is_ok_and(|w| w == v.run.revision.version)
+        && want_version.map_or(true, |want| {
+            want.as_ref().is_some_and(|w| *w == v.run.revision.version)
         })
 }
 
 fn target_labels(run: &TargetRun) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    labels.insert("service".into(), run.target.service.clone());
-    labels.insert("environment".into(), run.target.environment.clone());
-    if let Some(ns) = &run.target.namespace {
-        labels.insert("namespace".into(), ns.clone());
+    let t = &run.target;
+    match &t.namespace {
+        Some(ns) => BTreeMap::from([
+            ("environment".into(), t.environment.clone()),
+            ("namespace".into(), ns.clone()),
+            ("service".into(), t.service.clone()),
+        ]),
+        None => BTreeMap::from([
+            ("environment".into(), t.environment.clone()),
+            ("service".into(), t.service.clone()),
+        ]),
     }
-    labels
+}
+
+/// The target's labels with the revision's id and version.
+fn revision_labels(run: &TargetRun, v: &RevisionView<'_>) -> BTreeMap<String, String> {
+    let t = &run.target;
+    let revision = &v.run.revision;
+    let version = version_string(&revision.version);
+    let (environment, id, service) = (
+        t.environment.clone(),
+        revision.id.0.clone(),
+        t.service.clone(),
+    );
+    match &t.namespace {
+        Some(ns) => BTreeMap::from([
+            ("environment".into(), environment),
+            ("namespace".into(), ns.clone()),
+            ("revision".into(), id),
+            ("service".into(), service),
+            ("version".into(), version),
+        ]),
+        None => BTreeMap::from([
+            ("environment".into(), environment),
+            ("revision".into(), id),
+            ("service".into(), service),
+            ("version".into(), version),
+        ]),
+    }
 }
 
 /// The whole target's value and request rate, or `None` when it gets no traffic.
@@ -466,6 +537,49 @@ mod tests {
         assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
         assert!((normal_cdf(1.644_853_6) - 0.95).abs() < 1e-6);
         assert!((normal_cdf(-1.959_964) - 0.025).abs() < 1e-6);
+    }
+
+    #[test]
+    fn instant_series_are_ordered_and_merged_as_a_label_map_would() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let keys = [
+            labels(&[("service", "web"), ("environment", "prod")]),
+            labels(&[("service", "api"), ("environment", "prod")]),
+            labels(&[
+                ("service", "web"),
+                ("environment", "prod"),
+                ("namespace", ""),
+            ]),
+            labels(&[]),
+            labels(&[("service", "api"), ("environment", "prod")]),
+        ];
+        for n in 0..=keys.len() {
+            let series: Vec<Series> = keys[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, l)| Series {
+                    labels: l.clone(),
+                    samples: vec![Sample {
+                        at: Timestamp(7),
+                        value: i as f64,
+                    }],
+                })
+                .collect();
+            let mut reference: BTreeMap<BTreeMap<String, String>, Vec<Sample>> = BTreeMap::new();
+            for one in series.clone() {
+                reference.entry(one.labels).or_default().extend(one.samples);
+            }
+            let reference: Vec<Series> = reference
+                .into_iter()
+                .map(|(labels, samples)| Series { labels, samples })
+                .collect();
+            assert_eq!(by_labels(series), reference, "{n}");
+        }
     }
 
     #[test]

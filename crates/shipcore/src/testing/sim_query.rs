@@ -55,8 +55,49 @@ impl SimQuery {
 }
 
 /// Parses `error_rate`, `latency_p95{revision="web-v2"}`,
-/// `request_rate{service="web", environment='production'}`.
+/// `request_rate{service="web", environment='production'}` (the metrics source uses
+/// [`parse_ref`], the same parser without copies).
+#[cfg(test)]
 pub fn parse(expr: &str) -> Result<SimQuery, MetricsError> {
+    let q = parse_ref(expr)?;
+    Ok(SimQuery {
+        metric: q.metric,
+        matchers: q
+            .matchers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    })
+}
+
+/// A parsed query borrowing its label values from the expression: what [`parse`] gives,
+/// without allocating (for the metrics source, which parses every query it answers).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct QueryRef<'a> {
+    /// Which metric.
+    pub(crate) metric: SimMetric,
+    matchers: [(&'a str, &'a str); LABELS.len()],
+    len: usize,
+}
+
+impl<'a> QueryRef<'a> {
+    /// `label = value` matchers, in the order written.
+    pub(crate) fn matchers(&self) -> &[(&'a str, &'a str)] {
+        self.matchers.get(..self.len).unwrap_or_default()
+    }
+
+    /// The value a label must have, if the query says.
+    pub(crate) fn label(&self, name: &str) -> Option<&'a str> {
+        self.matchers()
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// [`parse`] without copying: each label appears at most once and must be one of
+/// [`LABELS`], so the matchers fit in a fixed array.
+pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
     let bad = |msg: String| MetricsError::new(MetricsErrorKind::BadQuery, expr, msg);
     let s = expr.trim();
     let name_end = s
@@ -76,9 +117,13 @@ pub fn parse(expr: &str) -> Result<SimQuery, MetricsError> {
         ))
     })?;
     let rest = s[name_end..].trim();
-    let mut matchers = Vec::new();
+    let mut parsed = QueryRef {
+        metric,
+        matchers: [("", ""); LABELS.len()],
+        len: 0,
+    };
     if rest.is_empty() {
-        return Ok(SimQuery { metric, matchers });
+        return Ok(parsed);
     }
     let Some(inner) = rest.strip_prefix('{').and_then(|r| r.strip_suffix('}')) else {
         return Err(bad(format!(
@@ -117,10 +162,15 @@ pub fn parse(expr: &str) -> Result<SimQuery, MetricsError> {
             return Err(bad(format!("label {label}: unterminated quoted value")));
         };
         let value = &cur[1..1 + close];
-        if matchers.iter().any(|(k, _)| k == label) {
+        if parsed.label(label).is_some() {
             return Err(bad(format!("label {label} is given twice")));
         }
-        matchers.push((label.to_string(), value.to_string()));
+        // Known and not given before: one of LABELS' free slots.
+        let Some(slot) = parsed.matchers.get_mut(parsed.len) else {
+            return Err(bad(format!("label {label} is given twice")));
+        };
+        *slot = (label, value);
+        parsed.len += 1;
         cur = cur[close + 2..].trim_start();
         if let Some(after) = cur.strip_prefix(',') {
             cur = after.trim_start();
@@ -130,7 +180,7 @@ pub fn parse(expr: &str) -> Result<SimQuery, MetricsError> {
             )));
         }
     }
-    Ok(SimQuery { metric, matchers })
+    Ok(parsed)
 }
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ fn slow(v: f64) -> String {
 
 /// Appends `v` as `semver::Version`'s `Display` writes it without flags:
 /// `major.minor.patch[-pre][+build]`.
-pub(crate) fn push_version(out: &mut String, v: &semver::Version) {
+fn push_version(out: &mut String, v: &semver::Version) {
     let mut buf = [0u8; 20];
     for (i, n) in [v.major, v.minor, v.patch].into_iter().enumerate() {
         if i > 0 {
