@@ -74,12 +74,20 @@ impl Clock for SimClock {
     }
 }
 
-#[async_trait]
+/// An `Arc` of a clock is that clock; `sleep_until` hands back the inner clock's boxed
+/// future as it is (written out instead of `#[async_trait]`, which would box it again).
 impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
     fn now(&self) -> Timestamp {
         (**self).now()
     }
-    async fn sleep_until(&self, t: Timestamp) {
-        (**self).sleep_until(t).await
+    fn sleep_until<'a, 'f>(
+        &'a self,
+        t: Timestamp,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'f>>
+    where
+        'a: 'f,
+        Self: 'f,
+    {
+        (**self).sleep_until(t)
     }
 }

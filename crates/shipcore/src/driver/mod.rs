@@ -114,19 +114,51 @@ pub trait Driver: Send + Sync {
     }
 }
 
-#[async_trait]
+/// The boxed future an `async_trait` method returns.
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// An `Arc` of a driver is that driver. The methods hand back the inner driver's boxed
+/// future as it is (written out instead of `#[async_trait]`, which would box it again).
 impl<T: Driver + ?Sized> Driver for std::sync::Arc<T> {
     fn capabilities(&self) -> Capabilities {
         (**self).capabilities()
     }
-    async fn observe(&self, target: &Target) -> Result<FleetState, DriverError> {
-        (**self).observe(target).await
+    fn observe<'a, 'b, 'f>(
+        &'a self,
+        target: &'b Target,
+    ) -> BoxFuture<'f, Result<FleetState, DriverError>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        (**self).observe(target)
     }
-    async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
-        (**self).apply(target, action).await
+    fn apply<'a, 'b, 'c, 'f>(
+        &'a self,
+        target: &'b Target,
+        action: &'c Action,
+    ) -> BoxFuture<'f, Result<(), DriverError>>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        (**self).apply(target, action)
     }
-    async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
-        (**self).preflight(target, candidate).await
+    fn preflight<'a, 'b, 'c, 'f>(
+        &'a self,
+        target: &'b Target,
+        candidate: &'c Revision,
+    ) -> BoxFuture<'f, Result<(), DriverError>>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        (**self).preflight(target, candidate)
     }
 }
 

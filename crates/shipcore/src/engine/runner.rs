@@ -630,13 +630,12 @@ impl Runner {
         }
     }
 
-    /// The driver itself: calling through the `Arc` would go through `Arc`'s own `Driver`
-    /// impl and box every call's future twice.
+    /// The driver itself, called directly rather than through `Arc`'s own impl.
     fn driver(&self) -> &dyn Driver {
         &*self.driver
     }
 
-    /// The clock itself (not through `Arc`'s impl, for the same reason as the driver).
+    /// The clock itself, called directly rather than through `Arc`'s own impl.
     fn clock(&self) -> &dyn Clock {
         &*self.clock
     }
