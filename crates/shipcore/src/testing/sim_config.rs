@@ -420,23 +420,53 @@ impl SimConfig {
     /// The resolved behaviour of a revision: revision-id faults over version faults over
     /// the healthy defaults.
     pub fn behaviour(&self, revision: &Revision) -> Behaviour {
-        let by_id = self
-            .faults
-            .get(&FaultKey::Revision(revision.id.0.clone()))
-            .copied()
-            .unwrap_or_default();
-        let by_version = self
-            .faults
-            .get(&FaultKey::Version(revision.version.clone()))
-            .copied()
-            .unwrap_or_default();
-        let f = by_id.or(by_version);
+        let f = if self.faults.is_empty() {
+            VersionFaults::default()
+        } else {
+            let by_id = self.faults_of_revision(&revision.id.0).unwrap_or_default();
+            let by_version = self
+                .faults_of_version(&revision.version)
+                .unwrap_or_default();
+            by_id.or(by_version)
+        };
         Behaviour {
             crash: f.crash,
             boot: f.boot_time.unwrap_or(self.boot_time) + f.slow_readiness.unwrap_or_default(),
             error_rate: f.error_rate.unwrap_or(self.healthy_error_rate),
             latency: f.latency.unwrap_or(self.healthy_latency),
         }
+    }
+}
+
+/// Up to this many injected keys, they are scanned instead of building a key to look up.
+const SCAN_FAULTS: usize = 16;
+
+impl SimConfig {
+    /// `faults[FaultKey::Revision(id)]`, without copying `id` into a key when there are few.
+    fn faults_of_revision(&self, id: &str) -> Option<VersionFaults> {
+        if self.faults.len() > SCAN_FAULTS {
+            return self.faults.get(&FaultKey::revision(id)).copied();
+        }
+        // Keys are unique, and equal ids are the one equal key.
+        self.faults.iter().find_map(|(key, f)| match key {
+            FaultKey::Revision(r) if r == id => Some(*f),
+            _ => None,
+        })
+    }
+
+    /// `faults[FaultKey::Version(version)]`, without cloning `version` when there are few.
+    fn faults_of_version(&self, version: &semver::Version) -> Option<VersionFaults> {
+        if self.faults.len() > SCAN_FAULTS {
+            return self
+                .faults
+                .get(&FaultKey::Version(version.clone()))
+                .copied();
+        }
+        // semver's Ord says Equal exactly when Eq says equal, so this is the key `get` finds.
+        self.faults.iter().find_map(|(key, f)| match key {
+            FaultKey::Version(v) if v == version => Some(*f),
+            _ => None,
+        })
     }
 }
 
@@ -523,6 +553,52 @@ mod tests {
             "{}",
             l.quantile_ms(0.99)
         );
+    }
+
+    #[test]
+    fn fault_lookups_find_what_the_map_finds_with_few_and_many_keys() {
+        let versions = [
+            "1.0.0",
+            "1.0.0+1",
+            "1.0.0+01",
+            "1.0.0+001",
+            "1.0.0-rc.1",
+            "1.0.0-rc.01x",
+            "2.0.0",
+        ];
+        let ids = ["a", "b", "web-v2", ""];
+        for extra in [0usize, 5, 40] {
+            let mut c = SimConfig::default();
+            for (i, v) in versions.iter().enumerate().skip(1).step_by(2) {
+                let mut f = VersionFaults::default();
+                f.set(Failure::error_rate(i as f64 / 100.0));
+                c.faults.insert(FaultKey::version(v.parse().unwrap()), f);
+            }
+            let mut f = VersionFaults::default();
+            f.set(Failure::BootTime {
+                boot: Duration::from_secs(3),
+            });
+            c.faults.insert(FaultKey::revision("b"), f);
+            for n in 0..extra {
+                c.faults.insert(
+                    FaultKey::revision(format!("x{n}")),
+                    VersionFaults::default(),
+                );
+            }
+            for v in versions {
+                for id in ids {
+                    let r = rev(id, v);
+                    let by_id = c.faults.get(&FaultKey::revision(id)).copied();
+                    let by_version = c.faults.get(&FaultKey::Version(r.version.clone())).copied();
+                    assert_eq!(c.faults_of_revision(id), by_id, "{extra} {id}");
+                    assert_eq!(c.faults_of_version(&r.version), by_version, "{extra} {v}");
+                    let f = by_id.unwrap_or_default().or(by_version.unwrap_or_default());
+                    let b = c.behaviour(&r);
+                    assert_eq!(b.error_rate, f.error_rate.unwrap_or(c.healthy_error_rate));
+                    assert_eq!(b.boot, f.boot_time.unwrap_or(c.boot_time));
+                }
+            }
+        }
     }
 
     #[test]

@@ -140,7 +140,7 @@ impl SimSnapshot {
 
     /// The run of a target, if it has any.
     pub fn target(&self, target: &Target) -> Option<&TargetRun> {
-        self.targets.get(&target.to_string())
+        with_key(target, |key| self.targets.get(key))
     }
 
     fn target_mut(&mut self, target: &Target) -> &mut TargetRun {
@@ -345,25 +345,25 @@ impl SimSnapshot {
         target: &Target,
         weights: &WeightSet,
     ) -> Result<Vec<(RevisionId, u8)>, String> {
-        let listed: Vec<String> = weights.0.iter().map(|(r, w)| format!("{r}={w}%")).collect();
+        // Only error messages list the weights.
+        let listed = || {
+            let listed: Vec<String> = weights.0.iter().map(|(r, w)| format!("{r}={w}%")).collect();
+            listed.join(" ")
+        };
         if weights.total() != 100 {
             return Err(format!(
                 "route weights must sum to 100, got {} ({})",
                 weights.total(),
-                listed.join(" ")
+                listed()
             ));
         }
+        let run = self.target(target);
         let mut routes = Vec::with_capacity(weights.0.len());
         for (i, (id, w)) in weights.0.iter().enumerate() {
             if weights.0[..i].iter().any(|(other, _)| other == id) {
-                return Err(format!(
-                    "route names revision {id} twice ({})",
-                    listed.join(" ")
-                ));
+                return Err(format!("route names revision {id} twice ({})", listed()));
             }
-            let known = self
-                .target(target)
-                .is_some_and(|t| t.revisions.iter().any(|r| &r.revision.id == id));
+            let known = run.is_some_and(|t| t.revisions.iter().any(|r| &r.revision.id == id));
             if !known {
                 if *w > 0 {
                     return Err(format!(
@@ -399,6 +399,38 @@ impl SimSnapshot {
             let doomed: Vec<u64> = order[..count - want].iter().map(|(_, id)| id.0).collect();
             run.instances.retain(|x| !doomed.contains(&x.id));
         }
+    }
+}
+
+/// Calls `f` with `target`'s key in [`SimSnapshot::targets`] (its `Display`), written on
+/// the stack when it is short, so that looking a target up allocates nothing.
+fn with_key<R>(target: &Target, f: impl FnOnce(&str) -> R) -> R {
+    use std::fmt::Write;
+    let mut buf = KeyBuf {
+        bytes: [0; 128],
+        len: 0,
+    };
+    if write!(buf, "{target}").is_ok() {
+        if let Ok(key) = std::str::from_utf8(buf.bytes.get(..buf.len).unwrap_or_default()) {
+            return f(key);
+        }
+    }
+    f(&target.to_string())
+}
+
+/// A fixed buffer that refuses (rather than truncates) text longer than it holds.
+struct KeyBuf {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl std::fmt::Write for KeyBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -573,6 +605,23 @@ mod tests {
         assert!(x.is_ready(Timestamp(39_999), crash));
         assert!(!x.is_ready(Timestamp(40_000), crash));
         assert!(!x.is_ready(Timestamp(50_000), Some(CrashLoop { after: None })));
+    }
+
+    #[test]
+    fn targets_with_long_or_unusual_names_are_found_by_their_display() {
+        let mut long = Target::new("s".repeat(150), "prod");
+        long.namespace = Some("ns".into());
+        let odd = Target::new("wéb→ü", "prød");
+        let edge = Target::new("x".repeat(123), "prod"); // exactly 128 bytes with "@prod"
+        assert_eq!(edge.to_string().len(), 128);
+        for target in [long, odd, edge, t()] {
+            let mut s = SimSnapshot::new(SimConfig::default());
+            s.seed_stable(&target, &rev("a"), 2, Timestamp(0));
+            assert!(s.targets.contains_key(&target.to_string()));
+            let run = s.target(&target).unwrap();
+            assert_eq!(run.target, target);
+            assert_eq!(s.fleet(&target, Timestamp(0)).ready_of(&"a".into()), 2);
+        }
     }
 
     #[test]
