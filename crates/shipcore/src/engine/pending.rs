@@ -1,16 +1,20 @@
 //! What a run keeps beside its machine: the effects waiting to be performed, in one buffer
 //! the machine appends to and the runner drains from the front (reused for the whole run,
-//! so handling an input allocates nothing here), and the status last shown to handles.
+//! so handling an input allocates nothing here), the timers set, and the status last shown
+//! to handles.
 
 use super::io::{Effect, Stamped};
 use super::machine::Rollout;
 use super::phase::RolloutStatus;
+use crate::time::Timestamp;
 use tokio::sync::watch;
 
-/// Effects in order, and the status handles last saw.
+/// Effects in order, timers, and the status handles last saw.
 pub(super) struct Pending {
     effects: Vec<Effect>,
     head: usize,
+    /// Timers set and not fired, earliest first (a rollout has one or two at a time).
+    timers: Vec<(Timestamp, u64)>,
     published: RolloutStatus,
 }
 
@@ -20,6 +24,7 @@ impl Pending {
         Pending {
             effects: Vec::new(),
             head: 0,
+            timers: Vec::new(),
             published,
         }
     }
@@ -40,6 +45,22 @@ impl Pending {
             self.head = 0;
         }
         Some(effect)
+    }
+
+    /// Sets timer `id` to fire at `at`.
+    pub(super) fn set_timer(&mut self, id: u64, at: Timestamp) {
+        let pos = self.timers.partition_point(|t| *t <= (at, id));
+        self.timers.insert(pos, (at, id));
+    }
+
+    /// Forgets timer `id`.
+    pub(super) fn cancel_timer(&mut self, id: u64) {
+        self.timers.retain(|(_, t)| *t != id);
+    }
+
+    /// The timer to fire next: when, and its id.
+    pub(super) fn next_timer(&self) -> Option<(Timestamp, u64)> {
+        self.timers.first().copied()
     }
 
     /// Shows handles `machine`'s status if it changed since they last saw it: compared here,
@@ -72,5 +93,22 @@ mod tests {
         );
         p.effects.push(Effect::Observe { id: 4 });
         assert_eq!(p.pop_front(), Some(Effect::Observe { id: 4 }));
+    }
+
+    #[test]
+    fn the_earliest_timer_fires_first_and_a_cancelled_one_never() {
+        let mut p = Pending::new(Rollout::new().status());
+        p.set_timer(1, Timestamp(30));
+        p.set_timer(2, Timestamp(10));
+        p.set_timer(3, Timestamp(20));
+        p.set_timer(4, Timestamp(10));
+        assert_eq!(p.next_timer(), Some((Timestamp(10), 2)));
+        p.cancel_timer(2);
+        assert_eq!(p.next_timer(), Some((Timestamp(10), 4)));
+        p.cancel_timer(4);
+        p.cancel_timer(3);
+        assert_eq!(p.next_timer(), Some((Timestamp(30), 1)));
+        p.cancel_timer(1);
+        assert_eq!(p.next_timer(), None);
     }
 }

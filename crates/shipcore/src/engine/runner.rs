@@ -19,7 +19,7 @@ use crate::notifier::Notifier;
 use crate::strategy::PlanError;
 use crate::time::Timestamp;
 use crate::validator::{ValidationContext, Validator};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
@@ -402,7 +402,6 @@ impl Runner {
         if let Some(remote) = self.remote.get_mut() {
             remote.commands_tx = None;
         }
-        let mut timers: BTreeSet<(Timestamp, u64)> = BTreeSet::new();
         let mut step_span = tracing::Span::none();
         loop {
             while let Some(cmd) = self
@@ -413,23 +412,12 @@ impl Runner {
                 self.feed(machine, Input::Command(cmd), &mut queue).await?;
             }
             if let Some(effect) = queue.pop_front() {
-                self.perform(
-                    machine,
-                    effect,
-                    &mut queue,
-                    &mut timers,
-                    events,
-                    &mut step_span,
-                )
-                .await?;
+                self.perform(machine, effect, &mut queue, events, &mut step_span)
+                    .await?;
                 continue;
             }
             let settled = machine.phase().is_settled();
-            let next_timer = if settled {
-                None
-            } else {
-                timers.first().copied()
-            };
+            let next_timer = if settled { None } else { queue.next_timer() };
             let next_cmd = self.scheduled.front().map(|(t, _)| *t);
             match (next_timer, next_cmd) {
                 (_, Some(at)) if next_timer.map(|(t, _)| at <= t).unwrap_or(true) => {
@@ -447,7 +435,7 @@ impl Runner {
                             }
                         }
                         _ = (*self.clock).sleep_until(at) => {
-                            timers.remove(&(at, id));
+                            queue.cancel_timer(id);
                             self.feed(machine, Input::TimerFired { id }, &mut queue).await?;
                         }
                     }
@@ -469,7 +457,6 @@ impl Runner {
         machine: &mut Rollout,
         effect: Effect,
         queue: &mut Pending,
-        timers: &mut BTreeSet<(Timestamp, u64)>,
         events: &mut Vec<Event>,
         step_span: &mut tracing::Span,
     ) -> Result<(), RunError> {
@@ -489,11 +476,11 @@ impl Runner {
                 None
             }
             Effect::WakeAt { id, at } => {
-                timers.insert((at, id));
+                queue.set_timer(id, at);
                 None
             }
             Effect::CancelTimer { id } => {
-                timers.retain(|(_, t)| *t != id);
+                queue.cancel_timer(id);
                 None
             }
             Effect::Apply { id, action } => {
