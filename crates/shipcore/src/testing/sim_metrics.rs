@@ -31,7 +31,7 @@
 
 use super::rng::{mix64, SimRng};
 use super::sim_driver::SimDriver;
-use super::sim_query::{parse_ref, QueryRef, SimMetric};
+use super::sim_query::{parse_ref, QueryRef, SimMetric, SimQuery};
 use super::sim_state::{RevisionView, SimSnapshot, TargetRun};
 use crate::metrics::{
     MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
@@ -95,6 +95,19 @@ pub struct SimMetrics {
     noise: f64,
     injected: Arc<Mutex<BTreeMap<String, MetricsInjection>>>,
     queries: Arc<AtomicU64>,
+    /// The last few expressions parsed, so that a validator asking the same query every
+    /// interval has it parsed once.
+    parsed: Arc<Mutex<ParsedQueries>>,
+}
+
+/// How many parsed expressions [`SimMetrics`] keeps.
+const PARSED_KEPT: usize = 8;
+
+/// Recently parsed expressions (trimmed), the oldest replaced first.
+#[derive(Default)]
+struct ParsedQueries {
+    kept: Vec<(Box<str>, Arc<SimQuery>)>,
+    next: usize,
 }
 
 impl std::fmt::Debug for SimMetrics {
@@ -116,6 +129,7 @@ impl SimMetrics {
             noise: 1.0,
             injected: Arc::new(Mutex::new(BTreeMap::new())),
             queries: Arc::new(AtomicU64::new(0)),
+            parsed: Arc::default(),
         }
     }
 
@@ -127,6 +141,25 @@ impl SimMetrics {
             0.0
         };
         self
+    }
+
+    /// `expr` parsed, from the kept ones when it was parsed lately. Errors are not kept.
+    fn parse(&self, expr: &str) -> Result<Arc<SimQuery>, MetricsError> {
+        let lock = || self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, q)) = lock().kept.iter().find(|(e, _)| **e == *expr) {
+            return Ok(q.clone());
+        }
+        let q = Arc::new(SimQuery::from(parse_ref(expr)?));
+        let mut parsed = lock();
+        let entry = (Box::from(expr), q.clone());
+        if parsed.kept.len() < PARSED_KEPT {
+            parsed.kept.push(entry);
+        } else {
+            let next = parsed.next;
+            parsed.kept[next] = entry;
+            parsed.next = (next + 1) % PARSED_KEPT;
+        }
+        Ok(q)
     }
 
     fn injections(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, MetricsInjection>> {
@@ -278,7 +311,8 @@ impl SimMetrics {
             };
             return Ok(shape(query, series));
         }
-        let q = parse_ref(expr)?;
+        let parsed = self.parse(expr)?;
+        let q = QueryRef::from(&*parsed);
         let series = self.driver.with_state(|snap| match times {
             [t] => by_labels(self.evaluate(expr, &q, snap, *t)),
             _ => {
@@ -579,6 +613,35 @@ mod tests {
                 .map(|(labels, samples)| Series { labels, samples })
                 .collect();
             assert_eq!(by_labels(series), reference, "{n}");
+        }
+    }
+
+    #[test]
+    fn kept_parses_give_the_answers_of_fresh_ones() {
+        use crate::clock::SimClock;
+        use crate::model::{Revision, Target};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let sim = SimDriver::new(Arc::new(SimClock::default()), 3);
+        let v1 = Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1");
+        sim.seed_stable(&Target::new("web", "production"), &v1, 3);
+        let kept = SimMetrics::new(&sim, 7);
+        let exprs: Vec<String> = (0..12)
+            .map(|i| match i % 4 {
+                0 => format!("error_rate{{revision=\"web-v{}\"}}", i % 3),
+                1 => format!(" latency_p9{} ", if i % 2 == 0 { 5 } else { 9 }),
+                2 => format!("request_rate{{service='web', namespace=\"{i}\"}}"),
+                _ => format!("bad_{i}{{"),
+            })
+            .collect();
+        for round in 0..3 {
+            for (i, e) in exprs.iter().enumerate().rev().skip(round) {
+                let q = MetricQuery::at(e.clone(), Timestamp(i as u64 * 1000));
+                let fresh = SimMetrics::new(&sim, 7);
+                let got = rt.block_on(kept.query(&q));
+                assert_eq!(got, rt.block_on(fresh.query(&q)), "{e}");
+            }
         }
     }
 

@@ -59,15 +59,7 @@ impl SimQuery {
 /// [`parse_ref`], the same parser without copies).
 #[cfg(test)]
 pub fn parse(expr: &str) -> Result<SimQuery, MetricsError> {
-    let q = parse_ref(expr)?;
-    Ok(SimQuery {
-        metric: q.metric,
-        matchers: q
-            .matchers()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    })
+    parse_ref(expr).map(SimQuery::from)
 }
 
 /// A parsed query borrowing its label values from the expression: what [`parse`] gives,
@@ -92,6 +84,35 @@ impl<'a> QueryRef<'a> {
             .iter()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| *v)
+    }
+}
+
+impl From<QueryRef<'_>> for SimQuery {
+    fn from(q: QueryRef<'_>) -> Self {
+        SimQuery {
+            metric: q.metric,
+            matchers: q
+                .matchers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+}
+
+impl<'a> From<&'a SimQuery> for QueryRef<'a> {
+    /// Borrows the matchers (only the first five, all a parsed query can have).
+    fn from(q: &'a SimQuery) -> Self {
+        let mut r = QueryRef {
+            metric: q.metric,
+            matchers: [("", ""); LABELS.len()],
+            len: 0,
+        };
+        for (slot, (k, v)) in r.matchers.iter_mut().zip(&q.matchers) {
+            *slot = (k.as_str(), v.as_str());
+            r.len += 1;
+        }
+        r
     }
 }
 
