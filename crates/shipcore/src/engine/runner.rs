@@ -281,7 +281,16 @@ impl Runner {
     /// a person with no handle left to ask). Before anything is journaled or changed, the
     /// spec is checked ([`preflight`](Self::preflight)) and so is the driver's
     /// [`Driver::preflight`]; either refusal returns an error and leaves the platform as it was.
-    pub async fn start(&mut self, spec: RolloutSpec) -> Result<RunReport, RunError> {
+    pub fn start(
+        &mut self,
+        spec: RolloutSpec,
+    ) -> impl std::future::Future<Output = Result<RunReport, RunError>> + Send + '_ {
+        // Boxed before the future is made, so a rollout's task does not carry a spec-sized
+        // slot for as long as it runs.
+        self.start_boxed(Box::new(spec))
+    }
+
+    async fn start_boxed(&mut self, spec: Box<RolloutSpec>) -> Result<RunReport, RunError> {
         self.preflight(&spec)?;
         if let Some(first) = self.journal.read_all().await?.first() {
             let id = first
@@ -304,7 +313,7 @@ impl Runner {
         self.feed(
             &mut machine,
             Input::Start {
-                spec: Box::new(spec),
+                spec,
                 capabilities: caps,
             },
             &mut queue,
@@ -502,7 +511,10 @@ impl Runner {
                 validators,
                 subject,
             } => {
-                let results = self.measure(&spec, &validators, subject, step_span).await;
+                // Boxed: its context is the largest state a rollout's task would otherwise
+                // carry between measurements.
+                let measured = self.measure(&spec, &validators, subject, step_span);
+                let results = Box::pin(measured).await;
                 Some(Input::Measured { id, results })
             }
             Effect::CheckGate {
