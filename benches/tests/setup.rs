@@ -106,3 +106,28 @@ async fn both_shapes_succeed_on_a_null_journal_and_a_yielding_clock() {
         assert!(journal.appended() as usize > 2 * expected);
     }
 }
+
+#[tokio::test]
+async fn a_clean_run_sizes_its_event_log_once() {
+    for shape in [Shape::SHORT, Shape::ONE_HOUR] {
+        let w = world(5);
+        let spec = shaped_spec("bench", &w, shape).unwrap();
+        let validator = Arc::new(error_rate(&w).unwrap());
+        let report = shipcore::engine::Runner::builder(
+            w.driver_arc(),
+            w.clock_arc(),
+            Arc::new(NullJournal::new()),
+        )
+        .validator(validator)
+        .build()
+        .start(spec)
+        .await
+        .unwrap();
+        assert_eq!(report.status.phase, Phase::Succeeded, "{shape:?}");
+        assert_eq!(
+            report.events.capacity(),
+            report.events.len(),
+            "the runner reserves exactly the events a clean {shape:?} run records"
+        );
+    }
+}

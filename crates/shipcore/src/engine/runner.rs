@@ -307,7 +307,11 @@ impl Runner {
             .map_err(RunError::Preflight)?;
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
         let mut machine = Rollout::new();
-        let mut events = Vec::new();
+        let mut events = if self.keep_events {
+            Vec::with_capacity(expected_events(&spec))
+        } else {
+            Vec::new()
+        };
         let mut queue = Pending::new(self.shown_status());
         let caps = self.driver().capabilities();
         self.feed(
@@ -672,6 +676,33 @@ impl Runner {
             }
         }
     }
+}
+
+/// How many events `spec` records when every step goes through first time: the report's
+/// log is sized once instead of doubling its way there (a hint; retries and rollbacks add
+/// more).
+fn expected_events(spec: &RolloutSpec) -> usize {
+    use crate::model::Step;
+    // Started, three phase changes, Finished.
+    let around = 5;
+    let steps: usize = spec
+        .plan
+        .steps
+        .iter()
+        .map(|step| {
+            2 + match step {
+                Step::Scale { .. } => 3,
+                Step::SetWeight { .. }
+                | Step::SetFlag { .. }
+                | Step::Promote
+                | Step::Retire { .. } => 2,
+                Step::Analysis(a) => a.policy.count.unwrap_or(1) as usize + 1,
+                Step::Gate { .. } => 1,
+                Step::Pause { .. } => 0,
+            }
+        })
+        .sum();
+    around + steps
 }
 
 fn log_event(ev: &Event) {
