@@ -127,7 +127,7 @@ pub enum EventKind {
         /// Replica count reached.
         replicas: u32,
         /// The fleet as observed.
-        fleet: FleetState,
+        fleet: Arc<FleetState>,
     },
     /// Validators measured once.
     Measured {

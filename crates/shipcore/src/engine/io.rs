@@ -65,8 +65,9 @@ pub enum Input {
     Observed {
         /// The request's id.
         id: u64,
-        /// What runs.
-        fleet: FleetState,
+        /// What runs (shared with the machine's last observation and the event that
+        /// records convergence).
+        fleet: Arc<FleetState>,
     },
     /// [`Effect::Observe`] failed.
     ObserveFailed {

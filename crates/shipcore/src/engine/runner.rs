@@ -506,7 +506,10 @@ impl Runner {
             Effect::Observe { id } => {
                 let observed = self.driver().observe(target);
                 Some(match observed.instrument(step_span.clone()).await {
-                    Ok(fleet) => Input::Observed { id, fleet },
+                    Ok(fleet) => Input::Observed {
+                        id,
+                        fleet: Arc::new(fleet),
+                    },
                     Err(error) => Input::ObserveFailed { id, error },
                 })
             }

@@ -40,7 +40,7 @@ impl Rollout {
         }
     }
 
-    pub(super) fn on_observed(&mut self, id: u64, fleet: &FleetState, out: &mut Vec<Effect>) {
+    pub(super) fn on_observed(&mut self, id: u64, fleet: &Arc<FleetState>, out: &mut Vec<Effect>) {
         self.last_fleet = Some(fleet.clone());
         let Some(Running::AwaitReady {
             role,

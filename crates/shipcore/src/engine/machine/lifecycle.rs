@@ -322,7 +322,7 @@ impl Rollout {
             reason,
         }));
         if let Some(spec) = self.spec.clone() {
-            self.ops = rollback_ops(&spec, &self.caps, self.last_fleet.as_ref()).into();
+            self.ops = rollback_ops(&spec, &self.caps, self.last_fleet.as_deref()).into();
         }
     }
 }

@@ -154,7 +154,7 @@ pub struct Rollout {
     outstanding: Vec<(u64, Effect)>,
     next_id: u64,
     now: Timestamp,
-    last_fleet: Option<FleetState>,
+    last_fleet: Option<Arc<FleetState>>,
     approvals: Vec<String>,
     rollback_end: Phase,
     rollback_reason: String,
@@ -209,7 +209,7 @@ impl Rollout {
 
     /// The last fleet observation.
     pub fn last_fleet(&self) -> Option<&FleetState> {
-        self.last_fleet.as_ref()
+        self.last_fleet.as_deref()
     }
 
     /// The latest input time seen.
