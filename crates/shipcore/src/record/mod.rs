@@ -164,16 +164,8 @@ pub(crate) fn md_cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
-/// A number for people: up to 4 significant decimals, no trailing zeros.
+/// A number for people: up to 4 decimals, no trailing zeros (the text validators write in
+/// their messages, so a record and its verdicts agree).
 pub(crate) fn fmt_num(v: f64) -> String {
-    if !v.is_finite() {
-        return format!("{v}");
-    }
-    let s = format!("{v:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".into()
-    } else {
-        s.to_string()
-    }
+    crate::validators::num(v)
 }
