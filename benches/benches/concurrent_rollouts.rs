@@ -191,7 +191,9 @@ fn measure(
 }
 
 fn main() {
-    let test_mode = std::env::args().any(|a| a == "--test");
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing to a harness-less
+    // bench (not `--test`), and then one small round checks that it runs.
+    let test_mode = !std::env::args().any(|a| a == "--bench");
     let (rollouts, reps) = if test_mode { (100, 1) } else { (ROLLOUTS, 5) };
     // A worker per CPU that takes woken rollouts in turn (every tick looks at the shared
     // queue), so all 10,000 are alive at once as real ones would be. Tokio's defaults run

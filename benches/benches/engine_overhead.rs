@@ -136,7 +136,9 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let test_mode = std::env::args().any(|a| a == "--test");
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing to a harness-less
+    // bench (not `--test`), and then one small round checks that it runs.
+    let test_mode = !std::env::args().any(|a| a == "--bench");
     let mut c = Criterion::default().configure_from_args();
     criterion_runs(&mut c, &rt);
     c.final_summary();

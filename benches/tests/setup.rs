@@ -86,21 +86,35 @@ async fn the_hand_written_loop_makes_the_runners_calls() {
     );
 }
 
+/// Runs `shape` on a fresh world with a null journal, on `w`'s clock or a yielding one.
+async fn run_shape(
+    w: &shipcore::testing::SimWorld,
+    shape: Shape,
+    journal: Arc<NullJournal>,
+    yielding: bool,
+) -> shipcore::engine::RunReport {
+    let spec = shaped_spec("bench", w, shape).unwrap();
+    let validator = Arc::new(error_rate(w).unwrap());
+    let clock: Arc<dyn Clock> = if yielding {
+        Arc::new(YieldingClock(w.clock.clone()))
+    } else {
+        w.clock_arc()
+    };
+    let report = shipcore::engine::Runner::builder(w.driver_arc(), clock, journal)
+        .validator(validator)
+        .build()
+        .start(spec)
+        .await
+        .unwrap();
+    assert_eq!(report.status.phase, Phase::Succeeded, "{shape:?}");
+    report
+}
+
 #[tokio::test]
 async fn both_shapes_succeed_on_a_null_journal_and_a_yielding_clock() {
     for shape in [Shape::SHORT, Shape::ONE_HOUR] {
-        let w = world(3);
         let journal = Arc::new(NullJournal::new());
-        let spec = shaped_spec("bench", &w, shape).unwrap();
-        let validator = Arc::new(error_rate(&w).unwrap());
-        let clock = Arc::new(YieldingClock(w.clock.clone()));
-        let report = shipcore::engine::Runner::builder(w.driver_arc(), clock, journal.clone())
-            .validator(validator)
-            .build()
-            .start(spec)
-            .await
-            .unwrap();
-        assert_eq!(report.status.phase, Phase::Succeeded, "{shape:?}");
+        let report = run_shape(&world(3), shape, journal.clone(), true).await;
         let expected = shape.weights.len() * shape.measurements as usize;
         assert_eq!(measured(&report.events), expected, "{shape:?}");
         assert!(journal.appended() as usize > 2 * expected);
@@ -110,20 +124,7 @@ async fn both_shapes_succeed_on_a_null_journal_and_a_yielding_clock() {
 #[tokio::test]
 async fn a_clean_run_sizes_its_event_log_once() {
     for shape in [Shape::SHORT, Shape::ONE_HOUR] {
-        let w = world(5);
-        let spec = shaped_spec("bench", &w, shape).unwrap();
-        let validator = Arc::new(error_rate(&w).unwrap());
-        let report = shipcore::engine::Runner::builder(
-            w.driver_arc(),
-            w.clock_arc(),
-            Arc::new(NullJournal::new()),
-        )
-        .validator(validator)
-        .build()
-        .start(spec)
-        .await
-        .unwrap();
-        assert_eq!(report.status.phase, Phase::Succeeded, "{shape:?}");
+        let report = run_shape(&world(5), shape, Arc::new(NullJournal::new()), false).await;
         assert_eq!(
             report.events.capacity(),
             report.events.len(),
