@@ -578,3 +578,52 @@ async fn without_kept_events_the_report_is_empty_and_the_hook_still_sees_everyth
     assert!(report.events.is_empty());
     assert_eq!(*streamed.lock().unwrap(), kept.events);
 }
+
+#[tokio::test]
+async fn a_handle_promotes_a_waiting_rollout_and_one_taken_after_the_run_shows_its_end() {
+    let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
+    let plan = shipcore::model::Plan {
+        strategy: "blue_green".into(),
+        replicas: 2,
+        steps: vec![
+            Step::Scale {
+                role: Role::Candidate,
+                replicas: 2,
+            },
+            Step::Pause { duration: None },
+            Step::Promote,
+        ],
+    };
+    let mut r = runner(d.clone()).build();
+    let mut handle = r.handle();
+    assert_eq!(handle.status().phase, Phase::Pending);
+    let task = tokio::spawn(async move {
+        let report = r.start(spec(plan)).await.unwrap();
+        (r, report)
+    });
+    let paused = handle.wait_for(|s| s.phase == Phase::Paused).await;
+    assert_eq!(paused.phase, Phase::Paused, "{paused:?}");
+    handle.promote().unwrap();
+    let done = handle.wait_for(|s| s.phase.is_terminal()).await;
+    assert_eq!(done.phase, Phase::Succeeded, "{done:?}");
+    let (r, report) = task.await.unwrap();
+    assert_eq!(report.status.phase, Phase::Succeeded);
+
+    // A handle taken once the run is over sees where it ended; nothing listens any more.
+    let late = r.handle();
+    assert_eq!(late.status().phase, Phase::Succeeded);
+    assert!(late.abort().is_err(), "a finished run takes no commands");
+}
+
+#[tokio::test]
+async fn a_handle_taken_after_a_run_nobody_watched_shows_where_it_ended() {
+    let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
+    let mut r = runner(d.clone())
+        .validator(FnValidator::constant("ok", Outcome::Pass))
+        .build();
+    let report = r.start(spec(canary_plan(2, "ok"))).await.unwrap();
+    assert_eq!(report.status.phase, Phase::Succeeded);
+    let late = r.handle();
+    assert_eq!(late.status(), report.status);
+    assert!(late.pause().is_err(), "a finished run takes no commands");
+}
