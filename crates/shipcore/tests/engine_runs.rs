@@ -10,7 +10,7 @@ use shipcore::driver::{Capabilities, DriverError};
 use shipcore::engine::{Command, EventKind, FailurePolicy, Phase, RunError, Runner};
 use shipcore::gate::GateOutcome;
 use shipcore::journal::MemoryJournal;
-use shipcore::model::{Action, Role, Step, WeightSet};
+use shipcore::model::{Action, Step, WeightSet};
 use shipcore::time::Timestamp;
 use shipcore::validator::{Outcome, Verdict};
 use std::sync::Arc;
@@ -291,22 +291,7 @@ async fn abort_rolls_back_and_ends_aborted() {
 #[tokio::test]
 async fn indefinite_pause_waits_for_promotion() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
-    let plan = shipcore::model::Plan {
-        strategy: "blue_green".into(),
-        replicas: 2,
-        steps: vec![
-            Step::Scale {
-                role: Role::Candidate,
-                replicas: 2,
-            },
-            Step::Pause { duration: None },
-            Step::Promote,
-            Step::Retire {
-                role: Role::Stable,
-                after: Duration::from_secs(30),
-            },
-        ],
-    };
+    let plan = promotion_plan(2, Some(Duration::from_secs(30)));
     // Without anyone to promote, the runner stops in Paused.
     let mut r = runner(d.clone()).build();
     let report = r.start(spec(plan.clone())).await.unwrap();
@@ -582,18 +567,7 @@ async fn without_kept_events_the_report_is_empty_and_the_hook_still_sees_everyth
 #[tokio::test]
 async fn a_handle_promotes_a_waiting_rollout_and_one_taken_after_the_run_shows_its_end() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
-    let plan = shipcore::model::Plan {
-        strategy: "blue_green".into(),
-        replicas: 2,
-        steps: vec![
-            Step::Scale {
-                role: Role::Candidate,
-                replicas: 2,
-            },
-            Step::Pause { duration: None },
-            Step::Promote,
-        ],
-    };
+    let plan = promotion_plan(2, None);
     let mut r = runner(d.clone()).build();
     let mut handle = r.handle();
     assert_eq!(handle.status().phase, Phase::Pending);

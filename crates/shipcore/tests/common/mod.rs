@@ -186,6 +186,30 @@ pub fn v2() -> Revision {
     Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2.0.0")
 }
 
+/// A blue-green that deploys `replicas`, waits for someone to promote it, switches, and
+/// retires stable `retire_after` later (no retire step when `None`).
+pub fn promotion_plan(replicas: u32, retire_after: Option<std::time::Duration>) -> Plan {
+    let mut steps = vec![
+        Step::Scale {
+            role: Role::Candidate,
+            replicas,
+        },
+        Step::Pause { duration: None },
+        Step::Promote,
+    ];
+    if let Some(after) = retire_after {
+        steps.push(Step::Retire {
+            role: Role::Stable,
+            after,
+        });
+    }
+    Plan {
+        strategy: "blue_green".into(),
+        replicas,
+        steps,
+    }
+}
+
 /// A 10 -> 50 -> 100 canary with an analysis after each weight.
 pub fn canary_plan(replicas: u32, validator: &str) -> Plan {
     let analysis = || {
