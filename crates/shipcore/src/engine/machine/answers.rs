@@ -42,19 +42,18 @@ impl Rollout {
 
     pub(super) fn on_observed(&mut self, id: u64, fleet: &Arc<FleetState>, out: &mut Vec<Effect>) {
         self.last_fleet = Some(fleet.clone());
-        let Some(Running::AwaitReady {
+        let Some(Running::AwaitReady(awaiting)) = self.current else {
+            return;
+        };
+        if awaiting.wait != Wait::Request(id) {
+            return;
+        }
+        let Readiness {
             role,
             replicas,
             deadline,
-            wait,
-            failures,
-        }) = self.current.clone()
-        else {
-            return;
-        };
-        if wait != Wait::Request(id) {
-            return;
-        }
+            ..
+        } = awaiting;
         let Some(rev) = self.revision(role).map(|r| r.id.clone()) else {
             self.current = None;
             return;
@@ -84,39 +83,30 @@ impl Rollout {
         } else {
             let poll = self.poll_interval();
             let timer = self.timer(out, poll);
-            self.current = Some(Running::AwaitReady {
-                role,
-                replicas,
-                deadline,
+            self.current = Some(Running::AwaitReady(Readiness {
                 wait: Wait::Timer(timer),
-                failures,
-            });
+                ..awaiting
+            }));
         }
     }
 
     pub(super) fn on_observe_failed(&mut self, error: &DriverError, out: &mut Vec<Effect>) {
-        let Some(Running::AwaitReady {
-            role,
-            replicas,
-            deadline,
-            wait,
-            failures,
-        }) = self.current.clone()
-        else {
+        let Some(Running::AwaitReady(awaiting)) = self.current else {
             return;
         };
-        let Wait::Request(id) = wait else { return };
-        let failures = failures + 1;
+        let Wait::Request(id) = awaiting.wait else {
+            return;
+        };
+        let deadline = awaiting.deadline;
+        let failures = awaiting.failures + 1;
         let will_retry =
             error.is_transient() && failures < self.max_attempts() && self.now < deadline;
         if let Some(timer) = self.driver_failed(id, error, will_retry, failures, out) {
-            self.current = Some(Running::AwaitReady {
-                role,
-                replicas,
-                deadline,
+            self.current = Some(Running::AwaitReady(Readiness {
                 wait: Wait::Timer(timer),
                 failures,
-            });
+                ..awaiting
+            }));
         } else {
             self.current = None;
             self.fail(

@@ -245,21 +245,12 @@ impl Rollout {
                 action, attempt, ..
             } => self.send_apply(action, attempt + 1, out),
             Running::Sleep { .. } => self.current = None,
-            Running::AwaitReady {
-                role,
-                replicas,
-                deadline,
-                failures,
-                ..
-            } => {
+            Running::AwaitReady(ready) => {
                 let req = self.observe(out);
-                self.current = Some(Running::AwaitReady {
-                    role,
-                    replicas,
-                    deadline,
+                self.current = Some(Running::AwaitReady(Readiness {
                     wait: Wait::Request(req),
-                    failures,
-                });
+                    ..ready
+                }));
             }
             Running::Analysis { run, .. } => {
                 let req = self.measure(out, run.validators(), Role::Candidate);

@@ -165,13 +165,13 @@ impl Rollout {
                         .unwrap_or_default(),
                 );
                 let id = self.observe(out);
-                self.current = Some(Running::AwaitReady {
+                self.current = Some(Running::AwaitReady(Readiness {
                     role,
                     replicas,
                     deadline,
                     wait: Wait::Request(id),
                     failures: 0,
-                });
+                }));
             }
             Op::Sleep(d) if d.is_zero() => {}
             Op::Sleep(d) => {

@@ -44,6 +44,17 @@ enum Wait {
     Person,
 }
 
+/// Waiting for a revision to reach its replica count before the deadline.
+#[derive(Debug, Clone, Copy)]
+struct Readiness {
+    role: Role,
+    replicas: u32,
+    deadline: Timestamp,
+    wait: Wait,
+    /// Failed observations in a row.
+    failures: u32,
+}
+
 #[derive(Debug, Clone)]
 enum Running {
     Apply {
@@ -56,13 +67,7 @@ enum Running {
         action: Arc<Action>,
         attempt: u32,
     },
-    AwaitReady {
-        role: Role,
-        replicas: u32,
-        deadline: Timestamp,
-        wait: Wait,
-        failures: u32,
-    },
+    AwaitReady(Readiness),
     Sleep {
         timer: u64,
     },
@@ -87,7 +92,7 @@ impl Running {
         match self {
             Running::Apply { id, .. } => Some(*id),
             Running::Backoff { timer, .. } | Running::Sleep { timer } => Some(*timer),
-            Running::AwaitReady { wait, .. }
+            Running::AwaitReady(Readiness { wait, .. })
             | Running::Analysis { wait, .. }
             | Running::Gate { wait, .. }
             | Running::Verify { wait, .. } => match wait {
