@@ -327,13 +327,7 @@ impl Runner {
             .drive(&mut machine, queue, &mut events)
             .instrument(span)
             .await;
-        self.ended = Some(machine.status());
-        driven?;
-        Ok(RunReport {
-            status: machine.status(),
-            events,
-            fleet: machine.last_fleet().cloned(),
-        })
+        self.report(&machine, events, driven)
     }
 
     /// Replays the journal to rebuild the rollout exactly, then continues it: whatever was
@@ -380,6 +374,17 @@ impl Runner {
             .drive(&mut machine, queue, &mut events)
             .instrument(span)
             .await;
+        self.report(&machine, events, driven)
+    }
+
+    /// The report of a run that `drive` ended with `driven`; remembers where the rollout
+    /// stands (for handles taken afterwards), even when the journal failed.
+    fn report(
+        &mut self,
+        machine: &Rollout,
+        events: Vec<Event>,
+        driven: Result<(), RunError>,
+    ) -> Result<RunReport, RunError> {
         self.ended = Some(machine.status());
         driven?;
         Ok(RunReport {
