@@ -231,22 +231,29 @@ impl Router for HaproxyRouter {
         let wanted = |a: &SocketAddr| desired.iter().any(|(d, _)| d == a);
         let mut used: Vec<String> = Vec::new();
         let mut assignments = Vec::new();
+        let mut changes = Vec::new();
         for (addr, weight) in &desired {
             if let Some(s) = slots
                 .iter()
                 .find(|s| s.addr == *addr && s.state != ServerState::Maint)
             {
                 used.push(s.name.clone());
-                if s.weight != *weight {
-                    self.set(&format!("set server {b}/{} weight {weight}", s.name))
-                        .await?;
-                }
-                if s.state == ServerState::Drain {
-                    self.set(&format!("set server {b}/{} state ready", s.name))
-                        .await?;
-                }
+                changes.push((s, *weight));
             } else {
                 assignments.push((*addr, *weight));
+            }
+        }
+        // Raise weights before lowering any: lowered first, a switch (v1 100 -> 0, v2 0 ->
+        // 100) would pass through a moment where every server weighs 0 and HAProxy answers 503.
+        changes.sort_by_key(|(s, weight)| *weight < s.weight);
+        for (s, weight) in changes {
+            if s.weight != weight {
+                self.set(&format!("set server {b}/{} weight {weight}", s.name))
+                    .await?;
+            }
+            if s.state == ServerState::Drain {
+                self.set(&format!("set server {b}/{} state ready", s.name))
+                    .await?;
             }
         }
         // Take out of service what is no longer wanted (already drained by the caller).
@@ -394,5 +401,85 @@ app,BACKEND,0,0,3,5,,12,UP,150
         let e = parse_slots("Can't find backend.\n", "", "nope").unwrap_err();
         assert_eq!(e.kind, shipcore::driver::ErrorKind::Permanent);
         assert!(e.message.contains("nope"), "{e}");
+    }
+
+    /// A stand-in for HAProxy's admin socket: answers `show` with `state` and records every
+    /// other command.
+    async fn fake_admin(
+        dir: &Path,
+        state: &'static str,
+    ) -> (PathBuf, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let path = dir.join("admin.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut line = Vec::new();
+                let mut byte = [0u8; 1];
+                while conn.read(&mut byte).await.unwrap_or(0) == 1 && byte[0] != b'\n' {
+                    line.push(byte[0]);
+                }
+                let cmd = String::from_utf8_lossy(&line).to_string();
+                let answer = if cmd.starts_with("show servers state") {
+                    state
+                } else if cmd.starts_with("show stat") {
+                    "# pxname,svname,scur\n"
+                } else {
+                    log.lock().unwrap().push(cmd);
+                    "\n"
+                };
+                conn.write_all(answer.as_bytes()).await.ok();
+            }
+        });
+        (path, seen)
+    }
+
+    #[tokio::test]
+    async fn a_switch_raises_the_new_weight_before_lowering_the_old_so_some_server_always_weighs() {
+        // s0 (v1) takes all traffic at weight 100; s1 (v2) is up at weight 0.
+        const BEFORE: &str = "1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port
+3 app 1 s0 127.0.0.1 2 0 100 0 2 15 3 2 6 0 0 0 - 35009 - 0 0 - - 0
+3 app 2 s1 127.0.0.1 2 0 0 0 2 15 3 2 6 0 0 0 - 35999 - 0 0 - - 0
+";
+        let dir = tempfile::tempdir().unwrap();
+        let (socket, seen) = fake_admin(dir.path(), BEFORE).await;
+        let endpoint = |port| super::super::Endpoint {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            ready: true,
+        };
+        let table = [
+            RevisionRoute {
+                revision: "v1".into(),
+                share: 0,
+                endpoints: vec![endpoint(35009)],
+            },
+            RevisionRoute {
+                revision: "v2".into(),
+                share: 100,
+                endpoints: vec![endpoint(35999)],
+            },
+        ];
+        HaproxyRouter::new(&socket, "app")
+            .apply(&table)
+            .await
+            .unwrap();
+
+        let mut weights = BTreeMap::from([("s0".to_string(), 100u32), ("s1".to_string(), 0)]);
+        let commands = seen.lock().unwrap().clone();
+        for cmd in &commands {
+            if let Some(rest) = cmd.strip_prefix("set server app/") {
+                if let Some((server, weight)) = rest.split_once(" weight ") {
+                    weights.insert(server.to_string(), weight.parse().unwrap());
+                }
+            }
+            assert!(
+                weights.values().any(|w| *w > 0),
+                "after {cmd:?} every server weighs 0 (HAProxy answers 503): {commands:?}"
+            );
+        }
+        assert_eq!(weights["s0"], 0, "{commands:?}");
+        assert!(weights["s1"] > 0, "{commands:?}");
     }
 }
