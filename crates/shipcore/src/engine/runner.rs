@@ -691,8 +691,10 @@ impl Runner {
 /// more).
 fn expected_events(spec: &RolloutSpec) -> usize {
     use crate::model::Step;
+    // A capacity hint only: capped, so a plan's counts never size an allocation.
+    const MOST: usize = 4096;
     // Started, three phase changes, Finished.
-    let around = 5;
+    let around: usize = 5;
     let steps: usize = spec
         .plan
         .steps
@@ -704,13 +706,13 @@ fn expected_events(spec: &RolloutSpec) -> usize {
                 | Step::SetFlag { .. }
                 | Step::Promote
                 | Step::Retire { .. } => 2,
-                Step::Analysis(a) => a.policy.count.unwrap_or(1) as usize + 1,
+                Step::Analysis(a) => (a.policy.count.unwrap_or(1) as usize).min(MOST) + 1,
                 Step::Gate { .. } => 1,
                 Step::Pause { .. } => 0,
             }
         })
-        .sum();
-    around + steps
+        .fold(0usize, usize::saturating_add);
+    around.saturating_add(steps).min(MOST)
 }
 
 fn log_event(ev: &Event) {

@@ -28,14 +28,14 @@ fn analysis_table(out: &mut String, a: &AnalysisStep) {
             .unwrap_or_else(|| "until the rollout ends".into()),
     );
     row("Initial delay", dur(p.initial_delay));
-    row("Failures tolerated", p.failure_limit.to_string());
+    row("Failures tolerated", p.failure_limit_text());
     row("Inconclusive tolerated", p.inconclusive_limit.to_string());
     row(
         "Errors in a row tolerated",
         p.consecutive_error_limit.to_string(),
     );
     row(
-        "Passes in a row that end it early",
+        "Passes in a row required (end it early)",
         p.consecutive_success_limit
             .map(|n| n.to_string())
             .unwrap_or_else(|| "off".into()),
