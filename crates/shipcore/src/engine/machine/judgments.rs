@@ -30,7 +30,8 @@ impl Rollout {
                 );
                 match decision {
                     Decision::Continue => {
-                        let timer = self.timer(out, run.step().policy.interval);
+                        // The interval, or sooner after an error (AnalysisRun::next_wait).
+                        let timer = self.timer(out, run.next_wait());
                         self.current = Some(Running::Analysis {
                             run,
                             wait: Wait::Timer(timer),
@@ -77,10 +78,9 @@ impl Rollout {
                 attempt,
                 wait,
             }) if wait == Wait::Request(id) => {
-                let healthy = !results.is_empty()
-                    && results.iter().all(
-                        |r| matches!(r, MeasureResult::Verdict(v) if v.outcome == Outcome::Pass),
-                    );
+                // A pass with a NaN measurement is not a pass here either.
+                let healthy =
+                    !results.is_empty() && results.iter().all(crate::engine::analysis::is_pass);
                 self.record(
                     out,
                     EventKind::Measured {
@@ -150,7 +150,7 @@ impl Rollout {
         );
         match decision {
             Decision::Continue => {
-                bg.wait = self.timer(out, bg.run.step().policy.interval);
+                bg.wait = self.timer(out, bg.run.next_wait());
                 self.background = Some(bg);
             }
             Decision::Done(result, message) => {

@@ -13,7 +13,6 @@ use crate::gate::GateOutcome;
 use crate::model::{Action, FleetState, Revision, Role};
 use crate::notifier::Notification;
 use crate::time::{format_duration, Timestamp};
-use crate::validator::Outcome;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
