@@ -196,7 +196,7 @@ impl AnalysisRun {
         self.last_errored = errored;
         if let Some(worst) = crossed.iter().map(|(s, _)| *s).max() {
             // Worst first; a stable sort keeps step order within one severity.
-            crossed.sort_by(|a, b| b.0.cmp(&a.0));
+            crossed.sort_by_key(|(s, _)| std::cmp::Reverse(*s));
             let result = if worst == Severity::Inconclusive {
                 AnalysisResult::Inconclusive
             } else {
