@@ -2,7 +2,9 @@
 //! errors per validator and decides, after each measurement, whether the run goes on,
 //! passed, failed or is inconclusive. Pure. The rules are Argo Rollouts' (worst verdict
 //! wins, errors are not measurements, the success limit is a requirement), with the two
-//! differences documented on [`AnalysisPolicy`](crate::model::AnalysisPolicy).
+//! differences documented on [`AnalysisPolicy`](crate::model::AnalysisPolicy). Argo's own
+//! test cases (sequence, limits, Argo's phase) that this reproduces are a table in
+//! `tests/analysis_argo.rs`.
 
 use super::event::AnalysisResult;
 use super::io::MeasureResult;
