@@ -17,7 +17,7 @@
 //! is a validator error. Measurements: `matches` (threshold `max`) and `lines`.
 
 use super::config::ConfigError;
-use super::{non_empty, render, verr};
+use super::{non_empty, render_arg, render_file, verr};
 use crate::time::{format_duration, serde_duration};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -301,13 +301,13 @@ impl Validator for LogPattern {
         let cfg = &self.cfg;
         let count = match (&cfg.file, &cfg.command) {
             (Some(f), _) => {
-                let path = render(&cfg.name, f, &ctx.vars)?;
+                let path = render_file(&cfg.name, f, &ctx.vars)?;
                 self.scan_file(ctx, &path).await
             }
             (None, Some(argv)) => {
                 let argv = argv
                     .iter()
-                    .map(|a| render(&cfg.name, a, &ctx.vars))
+                    .map(|a| render_arg(&cfg.name, a, &ctx.vars))
                     .collect::<Result<Vec<_>, _>>()?;
                 self.scan_command(&argv).await
             }
