@@ -449,6 +449,11 @@ groups:
         let e =
             AlertThreshold::from_threshold_config("WebErrors", &cfg, &BTreeMap::new()).unwrap_err();
         assert_eq!(e.field, "query");
+        // A crafted revision id stays inside its label value (it used to end the selector
+        // and multiply the alert's expression by 0).
+        let vars = BTreeMap::from([("revision".to_string(), "v2\"} * 0 #".to_string())]);
+        let t = AlertThreshold::from_threshold_config("WebErrors", &cfg, &vars).unwrap();
+        assert_eq!(t.expr, r#"error_rate{revision="v2\"} * 0 #"}"#);
     }
 
     #[test]
