@@ -69,7 +69,8 @@ fn haproxy_names_are_letters_digits_and_few_marks() {
 #[tokio::test]
 async fn a_backend_with_a_command_separator_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let state = format!("{HEADER}3 app 1 s0 127.0.0.1 2 0 100 0 2 15 3 2 6 0 0 0 - 35009 - 0 0 - - 0\n");
+    let state =
+        format!("{HEADER}3 app 1 s0 127.0.0.1 2 0 100 0 2 15 3 2 6 0 0 0 - 35009 - 0 0 - - 0\n");
     let (socket, seen) = fake_admin(dir.path(), state).await;
     for backend in [
         "app; shutdown sessions server app/s0",
@@ -87,7 +88,11 @@ async fn a_backend_with_a_command_separator_sends_nothing() {
         let e = router.apply(&[]).await.unwrap_err();
         assert!(e.message.starts_with("backend: "), "{e}");
     }
-    assert!(seen.lock().unwrap().is_empty(), "{:?}", seen.lock().unwrap());
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -101,7 +106,10 @@ async fn a_server_name_that_could_split_a_command_is_refused() {
     let router = HaproxyRouter::new(&socket, "app");
     let e = router.apply(&[]).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Permanent, "{e}");
-    assert!(e.message.contains("server") && e.message.contains("s0;shutdown"), "{e}");
+    assert!(
+        e.message.contains("server") && e.message.contains("s0;shutdown"),
+        "{e}"
+    );
     let sent = seen.lock().unwrap().clone();
     assert!(sent.iter().all(|c| c.starts_with("show ")), "{sent:?}");
 }
@@ -185,6 +193,9 @@ async fn the_config_helper_refuses_names_and_paths_that_would_rewrite_haproxy_cf
     ok.health_path = Some("/health?deep=1&x=a:b".into());
     ok.backend = "web_v2.1".into();
     let cfg = ok.config(listen).unwrap();
-    assert!(cfg.contains("option httpchk GET /health?deep=1&x=a:b\n"), "{cfg}");
+    assert!(
+        cfg.contains("option httpchk GET /health?deep=1&x=a:b\n"),
+        "{cfg}"
+    );
     assert!(cfg.contains("backend web_v2.1\n"), "{cfg}");
 }

@@ -157,8 +157,9 @@ impl AlertThreshold {
         cfg: &ThresholdConfig,
         vars: &BTreeMap<String, String>,
     ) -> Result<Self, AlertRuleError> {
-        let expr = shipcore::template::render(&cfg.query, vars, shipcore::template::Placement::PromQl)
-            .map_err(|e| err("query", e.to_string()))?;
+        let expr =
+            shipcore::template::render(&cfg.query, vars, shipcore::template::Placement::PromQl)
+                .map_err(|e| err("query", e.to_string()))?;
         let mut t = AlertThreshold::new(alert, expr).critical(cfg.critical);
         t.warning = cfg.warning;
         t.fail_when = cfg.fail_when;

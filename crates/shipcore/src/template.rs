@@ -155,7 +155,11 @@ enum Spot {
     PromComment,
     /// PromQL, inside a string opened by `quote`; `escaped`: the template's text ended with
     /// a backslash inside it; `regex`: the string is the right side of `=~` or `!~`.
-    PromString { quote: u8, escaped: bool, regex: bool },
+    PromString {
+        quote: u8,
+        escaped: bool,
+        regex: bool,
+    },
     /// A URL before `://`.
     UrlScheme,
     /// A URL's authority (user, host, port).
@@ -302,7 +306,8 @@ impl Placer {
             }
             Spot::UrlScheme | Spot::UrlHost => {
                 if !value.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'_' | b'-' | b'[' | b']')
+                    b.is_ascii_alphanumeric()
+                        || matches!(b, b'.' | b':' | b'_' | b'-' | b'[' | b']')
                 }) {
                     return Err(unsafe_value(
                         "a URL's host and port may only hold letters, digits, '.', ':', '_', '-', '[' and ']'",
@@ -312,9 +317,7 @@ impl Placer {
             }
             Spot::UrlRest => {
                 if value == "." || value == ".." {
-                    return Err(unsafe_value(
-                        "'.' and '..' would move up the URL's path",
-                    ));
+                    return Err(unsafe_value("'.' and '..' would move up the URL's path"));
                 }
                 percent_encode(out, value);
             }
@@ -330,10 +333,9 @@ impl Placer {
                 out.push_str(value);
             }
             Spot::Arg { start } => {
-                if !value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'+' | b'-'))
-                {
+                if !value.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'+' | b'-')
+                }) {
                     return Err(unsafe_value(
                         "a command argument's value may only hold letters, digits, '.', '_', ':', '+' and '-'",
                     ));
@@ -460,14 +462,8 @@ mod tests {
     fn promql_values_stay_inside_their_string_literal() {
         let v = vars(&[("r", "a\"b'c\\d\ne`f\u{1}")]);
         let q = |t: &str| render(t, &v, Placement::PromQl);
-        assert_eq!(
-            q("m{r=\"{{r}}\"}").unwrap(),
-            r#"m{r="a\"b'c\\d\ne`f\x01"}"#
-        );
-        assert_eq!(
-            q("m{r='{{r}}'}").unwrap(),
-            r#"m{r='a"b\'c\\d\ne`f\x01'}"#
-        );
+        assert_eq!(q("m{r=\"{{r}}\"}").unwrap(), r#"m{r="a\"b'c\\d\ne`f\x01"}"#);
+        assert_eq!(q("m{r='{{r}}'}").unwrap(), r#"m{r='a"b\'c\\d\ne`f\x01'}"#);
         // A regex matcher matches the value literally.
         let dots = vars(&[("r", "v2.*")]);
         assert_eq!(
@@ -485,7 +481,10 @@ mod tests {
             "m{r=`v2.*`}"
         );
         let e = q("{{r}}_total").unwrap_err().to_string();
-        assert!(e.contains("{{r}}") && e.contains("outside a quoted string"), "{e}");
+        assert!(
+            e.contains("{{r}}") && e.contains("outside a quoted string"),
+            "{e}"
+        );
         let ok = vars(&[("r", "web_v2:rate.5m")]);
         assert_eq!(
             render("x_{{r}} # {{r}}\n", &ok, Placement::PromQl).unwrap(),
@@ -502,7 +501,11 @@ mod tests {
 
     #[test]
     fn url_values_are_percent_encoded_after_the_host_and_checked_in_it() {
-        let v = vars(&[("s", "127.0.0.1:1/#"), ("addr", "127.0.0.1:8080"), ("d", "..")]);
+        let v = vars(&[
+            ("s", "127.0.0.1:1/#"),
+            ("addr", "127.0.0.1:8080"),
+            ("d", ".."),
+        ]);
         let u = |t: &str| render(t, &v, Placement::Url);
         assert_eq!(u("http://{{addr}}/h").unwrap(), "http://127.0.0.1:8080/h");
         assert_eq!(
@@ -543,7 +546,9 @@ mod tests {
     fn long_values_are_shortened_in_errors() {
         let long = "\"".repeat(1000);
         let v = vars(&[("r", &long)]);
-        let e = render("{{r}}", &v, Placement::PromQl).unwrap_err().to_string();
+        let e = render("{{r}}", &v, Placement::PromQl)
+            .unwrap_err()
+            .to_string();
         assert!(e.len() < 400, "{e}");
     }
 }

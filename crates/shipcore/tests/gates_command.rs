@@ -174,7 +174,10 @@ async fn an_unbounded_timeout_or_tail_is_a_config_error_not_a_panic() {
     c.timeout = Duration::from_secs(u64::MAX);
     let e = c.build().err().unwrap();
     assert_eq!(e.field, "timeout");
-    assert!(e.problem.contains("at most 1d") || e.problem.contains("at most 24h"), "{e}");
+    assert!(
+        e.problem.contains("at most 1d") || e.problem.contains("at most 24h"),
+        "{e}"
+    );
     c.timeout = shipcore::gates::COMMAND_MAX_TIMEOUT;
     assert_eq!(c.build().unwrap().check(&ctx()).await, GateOutcome::Pass);
 
@@ -198,6 +201,13 @@ async fn the_largest_tail_still_trims_a_long_output() {
     let g = c.build().unwrap();
     assert_eq!(g.check(&ctx()).await, GateOutcome::Pass);
     let run = g.last_run().unwrap();
-    assert_eq!(run.stdout_tail.len(), shipcore::gates::COMMAND_MAX_TAIL_BYTES);
-    assert!(run.stdout_tail.ends_with("aaaaEND\n"), "{:?}", &run.stdout_tail[run.stdout_tail.len() - 20..]);
+    assert_eq!(
+        run.stdout_tail.len(),
+        shipcore::gates::COMMAND_MAX_TAIL_BYTES
+    );
+    assert!(
+        run.stdout_tail.ends_with("aaaaEND\n"),
+        "{:?}",
+        &run.stdout_tail[run.stdout_tail.len() - 20..]
+    );
 }

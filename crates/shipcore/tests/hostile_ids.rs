@@ -90,7 +90,9 @@ impl MiniProm {
     }
 
     fn eval(&self, expr: &str) -> Result<Vec<f64>, MetricsError> {
-        let open = expr.find('{').ok_or_else(|| Self::bad(expr, "no selector"))?;
+        let open = expr
+            .find('{')
+            .ok_or_else(|| Self::bad(expr, "no selector"))?;
         let metric = expr[..open].trim();
         let mut rest = &expr[open + 1..];
         let mut labels = BTreeMap::new();
@@ -102,8 +104,8 @@ impl MiniProm {
             }
             let eq = rest.find('=').ok_or_else(|| Self::bad(expr, "no ="))?;
             let name = rest[..eq].trim().to_string();
-            let (value, r) =
-                Self::string(rest[eq + 1..].trim_start()).ok_or_else(|| Self::bad(expr, "bad string"))?;
+            let (value, r) = Self::string(rest[eq + 1..].trim_start())
+                .ok_or_else(|| Self::bad(expr, "bad string"))?;
             labels.insert(name, value);
             rest = r.trim_start().trim_start_matches(',');
         }
@@ -189,7 +191,10 @@ fn plain_validator(json: &str) -> Arc<dyn Validator> {
 #[tokio::test]
 async fn threshold_measures_the_hostile_revision_itself_instead_of_a_forged_zero() {
     // The hostile revision has a 50 % error rate; a revision really named "v2" is clean.
-    let src = MiniProm::new(&[("error_rate", ZERO_ID, &[0.5]), ("error_rate", "v2", &[0.0])]);
+    let src = MiniProm::new(&[
+        ("error_rate", ZERO_ID, &[0.5]),
+        ("error_rate", "v2", &[0.0]),
+    ]);
     let v = metric_validator(
         &src,
         r#"{"type": "metric_threshold", "name": "errors",
@@ -272,7 +277,11 @@ async fn a_metric_query_with_a_value_outside_quotes_is_an_error_not_a_pass() {
 async fn http_health_cannot_be_sent_to_another_host_or_path_by_a_service_or_revision() {
     let evil = serve().await;
     evil.route("/", 200, r#"{"status": "healthy", "version": "2.0.0"}"#);
-    evil.route("/admin", 200, r#"{"status": "healthy", "version": "2.0.0"}"#);
+    evil.route(
+        "/admin",
+        200,
+        r#"{"status": "healthy", "version": "2.0.0"}"#,
+    );
     let evil_host = evil.base.trim_start_matches("http://").to_string();
     // A service naming another host: `http://127.0.0.1:PORT/#.internal:1/health`.
     let v = plain_validator(
@@ -286,7 +295,10 @@ async fn http_health_cannot_be_sent_to_another_host_or_path_by_a_service_or_revi
         "{res:?}"
     );
     let e = res.unwrap_err();
-    assert!(e.message.contains("{{service}}") && e.message.contains("host"), "{e}");
+    assert!(
+        e.message.contains("{{service}}") && e.message.contains("host"),
+        "{e}"
+    );
     assert!(evil.received().is_empty(), "{:?}", evil.received());
 
     // A revision climbing out of the path: `/health/x/../../admin`.
@@ -384,7 +396,11 @@ fn gate_ctx(service: &str, environment: &str, candidate: &str) -> GateContext {
 async fn gates_pass_hostile_ids_as_data_never_as_code_or_address() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("pwned");
-    let hostile = format!("$(touch {}); `touch {}`", marker.display(), marker.display());
+    let hostile = format!(
+        "$(touch {}); `touch {}`",
+        marker.display(),
+        marker.display()
+    );
     let c = gate_ctx(&hostile, &hostile, ZERO_ID);
 
     // Command gate: the ids reach the program as environment values, never as shell code.
@@ -443,7 +459,9 @@ fn spec(service: &str, environment: &str, stable: &str, candidate: &str) -> Roll
 
 #[test]
 fn validate_refuses_hostile_identifiers_naming_the_field() {
-    assert!(spec("web", "production", "web-v1", "web-v2.0_rc1").validate().is_ok());
+    assert!(spec("web", "production", "web-v1", "web-v2.0_rc1")
+        .validate()
+        .is_ok());
     assert!(spec("w", "p", "1", &"a".repeat(128)).validate().is_ok());
     let hostile = [
         ZERO_ID,
@@ -475,7 +493,9 @@ fn validate_refuses_hostile_identifiers_naming_the_field() {
             let e = s.validate().unwrap_err().to_string();
             assert!(e.starts_with(&format!("{field}: ")), "{bad:?}: {e}");
             assert!(
-                e.contains("[A-Za-z0-9]") || e.contains("letters, digits") || e.contains("at most 128"),
+                e.contains("[A-Za-z0-9]")
+                    || e.contains("letters, digits")
+                    || e.contains("at most 128"),
                 "{bad:?}: {e}"
             );
         }

@@ -268,7 +268,10 @@ async fn long_lines_are_cut_and_huge_output_is_an_error() {
     // The same in a file.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.log");
-    append(&path, &format!("{}ERROR\nERROR short\n", "a".repeat(200_000)));
+    append(
+        &path,
+        &format!("{}ERROR\nERROR short\n", "a".repeat(200_000)),
+    );
     let v = build(&format!(
         r#"{{"type": "log_pattern", "name": "f", "pattern": "ERROR", "start": "beginning", "file": {:?}}}"#,
         path.to_str().unwrap()
@@ -283,7 +286,11 @@ async fn long_lines_are_cut_and_huge_output_is_an_error() {
             "command": ["head", "-c", "40000000", "/dev/zero"]}"#,
     );
     let e = v.validate(&ctx(0)).await.unwrap_err();
-    assert!(e.message.contains("more than 33554432 bytes on stdout"), "{}", e.message);
+    assert!(
+        e.message.contains("more than 33554432 bytes on stdout"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]

@@ -111,9 +111,9 @@ impl HaproxySpec {
         if let Some(path) = &self.health_path {
             let ok = path.starts_with('/')
                 && path.len() <= 1024
-                && path.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || b"-._~/!&()*+,;=:@%?".contains(&b)
-                });
+                && path
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~/!&()*+,;=:@%?".contains(&b));
             if !ok {
                 return Err(HaproxySpecError::new(
                     "health_path",

@@ -23,11 +23,11 @@ mod window;
 
 pub use approval::{ApprovalConfig, ApprovalGate, TimeoutAction};
 pub use checklist::{check_all, ChecklistEntry, ChecklistResult};
+pub(crate) use command::kill_group;
 pub use command::{
     CommandConfig, CommandGate, CommandRun, COMMAND_MAX_TAIL_BYTES, COMMAND_MAX_TIMEOUT,
 };
 pub use config::{ConfigError, GateConfig};
-pub(crate) use command::kill_group;
 pub use file::{FileConfig, FileGate};
 pub use file_lock::FileLock;
 pub use http::{HttpConfig, HttpGate, JsonExpect};

@@ -31,8 +31,7 @@ pub fn is_identifier(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= IDENTIFIER_MAX_LEN
         && b[0].is_ascii_alphanumeric()
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
@@ -51,7 +50,10 @@ pub fn check_identifier(field: &str, value: &str) -> Result<(), IdentifierError>
         shown.push('…');
     }
     let problem = if value.len() > IDENTIFIER_MAX_LEN {
-        format!("is {} bytes long; at most {IDENTIFIER_MAX_LEN} are allowed", value.len())
+        format!(
+            "is {} bytes long; at most {IDENTIFIER_MAX_LEN} are allowed",
+            value.len()
+        )
     } else {
         "must start with an ASCII letter or digit and hold only letters, digits, '.', '_' and '-' (at most 128)".to_string()
     };

@@ -23,8 +23,8 @@
 //! validator error. Measurements: `matches` (threshold `max`) and `lines`.
 
 use super::config::ConfigError;
-use crate::gates::kill_group;
 use super::{non_empty, render_arg, render_file, verr};
+use crate::gates::kill_group;
 use crate::time::{format_duration, serde_duration};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,

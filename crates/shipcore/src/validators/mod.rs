@@ -43,7 +43,8 @@ pub use http_health::{HttpHealth, HttpHealthConfig};
 pub use json_path::json_lookup;
 pub use judge::{Direction, JudgeConfig, JudgeMetric, ScoreThresholds, StatisticalJudge};
 pub use log_pattern::{
-    LogPattern, LogPatternConfig, LogStart, LOG_MAX_LINE_BYTES, LOG_MAX_OUTPUT_BYTES, LOG_MAX_TIMEOUT,
+    LogPattern, LogPatternConfig, LogStart, LOG_MAX_LINE_BYTES, LOG_MAX_OUTPUT_BYTES,
+    LOG_MAX_TIMEOUT,
 };
 pub use mann_whitney::{erfc, mann_whitney_u, normal_sf, MannWhitney, MwMethod, EXACT_MAX_TOTAL};
 pub use smoke::{BodyExpect, SmokeConfig, SmokeRequest, SmokeTests};
