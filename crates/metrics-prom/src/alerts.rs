@@ -18,7 +18,6 @@
 
 use crate::queries::prom_duration;
 use serde::{Deserialize, Serialize};
-use shipcore::metrics::render_template;
 use shipcore::time::{serde_duration, serde_opt_duration};
 use shipcore::validators::{FailWhen, ThresholdConfig};
 use std::collections::{BTreeMap, BTreeSet};
@@ -151,13 +150,16 @@ impl AlertThreshold {
     }
 
     /// The alert for a metric-threshold validator's configuration: its query rendered with
-    /// `vars` (the rollout's `service`, `revision`, ...), its levels, side and `for`.
+    /// `vars` (the rollout's `service`, `revision`, ...; values escaped as PromQL string
+    /// literals, see [`shipcore::template`]), its levels, side and `for`.
     pub fn from_threshold_config(
         alert: impl Into<String>,
         cfg: &ThresholdConfig,
         vars: &BTreeMap<String, String>,
     ) -> Result<Self, AlertRuleError> {
-        let expr = render_template(&cfg.query, vars).map_err(|e| err("query", e.to_string()))?;
+        let expr =
+            shipcore::template::render(&cfg.query, vars, shipcore::template::Placement::PromQl)
+                .map_err(|e| err("query", e.to_string()))?;
         let mut t = AlertThreshold::new(alert, expr).critical(cfg.critical);
         t.warning = cfg.warning;
         t.fail_when = cfg.fail_when;
@@ -448,6 +450,11 @@ groups:
         let e =
             AlertThreshold::from_threshold_config("WebErrors", &cfg, &BTreeMap::new()).unwrap_err();
         assert_eq!(e.field, "query");
+        // A crafted revision id stays inside its label value (it used to end the selector
+        // and multiply the alert's expression by 0).
+        let vars = BTreeMap::from([("revision".to_string(), "v2\"} * 0 #".to_string())]);
+        let t = AlertThreshold::from_threshold_config("WebErrors", &cfg, &vars).unwrap();
+        assert_eq!(t.expr, r#"error_rate{revision="v2\"} * 0 #"}"#);
     }
 
     #[test]

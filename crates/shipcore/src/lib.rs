@@ -22,6 +22,7 @@ pub mod notifier;
 pub mod notify;
 pub mod record;
 pub mod strategy;
+pub mod template;
 pub mod time;
 pub mod validator;
 pub mod validators;

@@ -216,7 +216,10 @@ pub struct TemplateError {
     pub known: String,
 }
 
-/// Replaces `{{name}}` in `template` with `vars[name]`; an unknown name is an error.
+/// Replaces `{{name}}` in `template` with `vars[name]`, inserting values as they are; an
+/// unknown name is an error. For a query, URL, path or argument built from a rollout's
+/// identifiers use [`crate::template::render`], which escapes or checks each value for where
+/// it lands (the validators do).
 ///
 /// ```
 /// let mut vars = std::collections::BTreeMap::new();

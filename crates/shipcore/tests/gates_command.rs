@@ -166,3 +166,48 @@ fn config_errors_name_the_field() {
     let e = err(r#"{"type": "command", "name": "t"}"#);
     assert!(e.problem.contains("missing field `program`"), "{e}");
 }
+
+#[tokio::test]
+async fn an_unbounded_timeout_or_tail_is_a_config_error_not_a_panic() {
+    // u64::MAX seconds used to overflow `Instant + timeout` and panic in `check`.
+    let mut c = CommandConfig::new("cmd", "true", &[]);
+    c.timeout = Duration::from_secs(u64::MAX);
+    let e = c.build().err().unwrap();
+    assert_eq!(e.field, "timeout");
+    assert!(
+        e.problem.contains("at most 1d") || e.problem.contains("at most 24h"),
+        "{e}"
+    );
+    c.timeout = shipcore::gates::COMMAND_MAX_TIMEOUT;
+    assert_eq!(c.build().unwrap().check(&ctx()).await, GateOutcome::Pass);
+
+    // A huge tail used to disable trimming: all output was kept in memory.
+    let mut c = CommandConfig::new("cmd", "true", &[]);
+    c.tail_bytes = usize::MAX;
+    let e = c.build().err().unwrap();
+    assert_eq!(e.field, "tail_bytes");
+    assert!(e.problem.contains("at most 1048576"), "{e}");
+}
+
+#[tokio::test]
+async fn the_largest_tail_still_trims_a_long_output() {
+    let mut c = CommandConfig::new(
+        "cmd",
+        "head -c 5000000 /dev/zero | tr '\\0' a; echo END",
+        &[],
+    );
+    c.shell = true;
+    c.tail_bytes = shipcore::gates::COMMAND_MAX_TAIL_BYTES;
+    let g = c.build().unwrap();
+    assert_eq!(g.check(&ctx()).await, GateOutcome::Pass);
+    let run = g.last_run().unwrap();
+    assert_eq!(
+        run.stdout_tail.len(),
+        shipcore::gates::COMMAND_MAX_TAIL_BYTES
+    );
+    assert!(
+        run.stdout_tail.ends_with("aaaaEND\n"),
+        "{:?}",
+        &run.stdout_tail[run.stdout_tail.len() - 20..]
+    );
+}

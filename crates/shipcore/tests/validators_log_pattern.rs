@@ -186,3 +186,122 @@ fn bad_config_names_the_field() {
     .unwrap_err();
     assert!(e.problem.contains("unknown field `path`"), "{}", e.problem);
 }
+
+/// True while process `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn gone_within(pid: u32, limit: std::time::Duration) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_timeout_kills_the_whole_process_group_grandchildren_included() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("grandchild.pid");
+    let v = build(&format!(
+        r#"{{"type": "log_pattern", "name": "cmd", "pattern": "x", "timeout": "300ms",
+            "command": ["sh", "-c", "sleep 30 & echo $! > {}; wait"]}}"#,
+        pidfile.display()
+    ));
+    let e = v.validate(&ctx(0)).await.unwrap_err();
+    assert!(e.message.contains("timed out after 300ms"), "{}", e.message);
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        gone_within(pid, std::time::Duration::from_secs(3)),
+        "grandchild sleep {pid} outlived the timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_background_child_holding_the_output_is_killed_and_the_output_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("bg.pid");
+    let v = build(&format!(
+        r#"{{"type": "log_pattern", "name": "cmd", "pattern": "ERROR", "timeout": "20s",
+            "command": ["sh", "-c", "sleep 30 & echo $! > {}; echo ERROR once"]}}"#,
+        pidfile.display()
+    ));
+    let started = std::time::Instant::now();
+    let r = v.validate(&ctx(0)).await.unwrap();
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    assert_eq!(matches(&r), (1.0, 1.0), "{}", r.message);
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(gone_within(pid, std::time::Duration::from_secs(3)));
+}
+
+#[tokio::test]
+async fn long_lines_are_cut_and_huge_output_is_an_error() {
+    // One 1 MB line, then a short matching one: two lines, one cut.
+    let v = build(
+        r#"{"type": "log_pattern", "name": "cmd", "pattern": "ERROR", "max": 0,
+            "command": ["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' a; echo; echo ERROR"]}"#,
+    );
+    let r = v.validate(&ctx(0)).await.unwrap();
+    assert_eq!(matches(&r), (1.0, 2.0), "{}", r.message);
+    assert!(
+        r.message.contains("1 lines longer than 65536 bytes"),
+        "{}",
+        r.message
+    );
+    // The same in a file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.log");
+    append(
+        &path,
+        &format!("{}ERROR\nERROR short\n", "a".repeat(200_000)),
+    );
+    let v = build(&format!(
+        r#"{{"type": "log_pattern", "name": "f", "pattern": "ERROR", "start": "beginning", "file": {:?}}}"#,
+        path.to_str().unwrap()
+    ));
+    let r = v.validate(&ctx(0)).await.unwrap();
+    // The first line's ERROR lies past the first 64 KiB: only the short line matches.
+    assert_eq!(matches(&r), (1.0, 2.0), "{}", r.message);
+    assert!(r.message.contains("longer than"), "{}", r.message);
+    // More than 32 MiB on one stream: an error, not a verdict on part of it.
+    let v = build(
+        r#"{"type": "log_pattern", "name": "cmd", "pattern": "ERROR", "timeout": "20s",
+            "command": ["head", "-c", "40000000", "/dev/zero"]}"#,
+    );
+    let e = v.validate(&ctx(0)).await.unwrap_err();
+    assert!(
+        e.message.contains("more than 33554432 bytes on stdout"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_timeout_beyond_a_day_is_refused() {
+    let e = ValidatorConfig::from_json(
+        r#"{"type": "log_pattern", "name": "l", "pattern": "x", "command": ["ls"], "timeout": "25h"}"#,
+    )
+    .unwrap()
+    .build(&ValidatorDeps::default())
+    .err()
+    .unwrap();
+    assert_eq!(e.field, "timeout");
+    assert!(e.problem.contains("at most 24h"), "{e}");
+}

@@ -2,6 +2,11 @@
 //! pre-declared server slots of one backend (`server sN 127.0.0.1:9 disabled` lines), and
 //! are assigned with `set server B/S addr`, weighted with `set server B/S weight`, drained
 //! and retired with `set server B/S state drain|maint`: no reload, no dropped connection.
+//!
+//! The runtime API reads one command per line and `;` separates commands, so every name that
+//! goes into a command (the backend, each server slot) must be an HAProxy name
+//! ([`is_haproxy_name`]: letters, digits, `-`, `_`, `.`, `:`); anything else is refused with a
+//! permanent error naming the field before any command is sent.
 
 use super::{endpoint_weights, EndpointStatus, RevisionRoute, Router, RouterError};
 use async_trait::async_trait;
@@ -30,6 +35,39 @@ const FAILURES: &[&str] = &[
     "not allowed",
     "failed",
 ];
+
+/// The longest backend or server name accepted.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// True for a name HAProxy accepts for a proxy or a server (1 to [`MAX_NAME_LEN`] ASCII
+/// letters, digits, `-`, `_`, `.` and `:`), which therefore cannot split or end a runtime
+/// API command (no `;`, space or line break).
+///
+/// ```
+/// use shipcore_driver_compose::router::is_haproxy_name;
+/// assert!(is_haproxy_name("app") && is_haproxy_name("web_v2.1:be"));
+/// assert!(!is_haproxy_name("app; shutdown sessions server app/s0") && !is_haproxy_name("a\nb"));
+/// ```
+pub fn is_haproxy_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Checks an HAProxy name; the permanent error names `field` and says what is allowed.
+pub(crate) fn check_name(field: &str, name: &str) -> Result<(), RouterError> {
+    if is_haproxy_name(name) {
+        return Ok(());
+    }
+    let mut shown: String = name.chars().take(64).collect();
+    if shown.len() < name.len() {
+        shown.push('…');
+    }
+    Err(RouterError::permanent(format!(
+        "{field}: {shown:?} is not an HAProxy name: use 1 to {MAX_NAME_LEN} letters, digits, '-', '_', '.' and ':'"
+    )))
+}
 
 /// A server slot's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +107,8 @@ pub struct HaproxyRouter {
 
 impl HaproxyRouter {
     /// A router for `backend` through the admin socket at `socket` (`stats socket PATH
-    /// level admin`).
+    /// level admin`). The backend name is checked (see [`is_haproxy_name`]) before every
+    /// command; [`HaproxyRouter::try_new`] checks it at once.
     pub fn new(socket: impl Into<PathBuf>, backend: impl Into<String>) -> Self {
         HaproxyRouter {
             socket: socket.into(),
@@ -78,13 +117,32 @@ impl HaproxyRouter {
         }
     }
 
+    /// [`HaproxyRouter::new`], refusing a backend that is not an HAProxy name with a
+    /// permanent error naming `backend`.
+    pub fn try_new(
+        socket: impl Into<PathBuf>,
+        backend: impl Into<String>,
+    ) -> Result<Self, RouterError> {
+        let router = Self::new(socket, backend);
+        check_name("backend", &router.backend)?;
+        Ok(router)
+    }
+
     /// The admin socket.
     pub fn socket(&self) -> &Path {
         &self.socket
     }
 
-    /// Sends one runtime API command and returns HAProxy's answer.
+    /// Sends one runtime API command line and returns HAProxy's answer. A line break or NUL
+    /// in `cmd` (which would start another command) is refused with a permanent error; `;`
+    /// is passed on, as it chains commands on purpose, so names put into `cmd` must be
+    /// checked first (see [`is_haproxy_name`]).
     pub async fn command(&self, cmd: &str) -> Result<String, RouterError> {
+        if cmd.bytes().any(|b| matches!(b, b'\n' | b'\r' | 0)) {
+            return Err(RouterError::permanent(format!(
+                "HAProxy runtime API: refusing {cmd:?}: a command may not hold a line break or NUL"
+            )));
+        }
         let work = async {
             let mut s = tokio::net::UnixStream::connect(&self.socket)
                 .await
@@ -129,6 +187,7 @@ impl HaproxyRouter {
 
     /// Every server slot of the backend.
     pub async fn slots(&self) -> Result<Vec<Slot>, RouterError> {
+        check_name("backend", &self.backend)?;
         let state = self
             .command(&format!("show servers state {}", self.backend))
             .await?;
@@ -189,6 +248,8 @@ fn parse_slots(state: &str, stat: &str, backend: &str) -> Result<Vec<Slot>, Rout
             ServerState::Down
         };
         let name = get(c_name).to_string();
+        // It goes into `set server` commands: refuse a name that could split one.
+        check_name(&format!("backend {backend} server"), &name)?;
         slots.push(Slot {
             sessions: sessions.get(&name).copied().unwrap_or(0),
             name,

@@ -3,26 +3,66 @@
 //! stats socket) in a folder, the process started in the foreground and stopped (by pid)
 //! when dropped.
 
+use super::haproxy::is_haproxy_name;
 use super::HaproxyRouter;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// What to start.
+/// The most server slots a generated backend may declare.
+pub const MAX_SLOTS: usize = 4096;
+
+/// The longest admin socket path (a Unix socket address holds 107 bytes and a NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// A value of [`HaproxySpec`] cannot go into haproxy.cfg: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid HAProxy spec: {field}: {problem}")]
+pub struct HaproxySpecError {
+    /// The field (`backend`, `health_path`, `dir`, `slots`).
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl HaproxySpecError {
+    fn new(field: &str, problem: impl Into<String>) -> Self {
+        HaproxySpecError {
+            field: field.to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The value quoted and shortened for messages.
+fn shown(value: &str) -> String {
+    let mut s: String = value.chars().take(64).collect();
+    if s.len() < value.len() {
+        s.push('…');
+    }
+    format!("{s:?}")
+}
+
+/// What to start. Every value that goes into haproxy.cfg is checked by
+/// [`HaproxySpec::check`] (and so by [`HaproxySpec::config`] and [`HaproxyProcess::start`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HaproxySpec {
     /// The `haproxy` binary.
     pub bin: PathBuf,
-    /// Folder for the configuration, the admin socket and the log.
+    /// Folder for the configuration, the admin socket and the log. Its path goes into
+    /// haproxy.cfg: UTF-8, no whitespace, control character or any of `#"'\$`, and the
+    /// socket path in it at most [`MAX_SOCKET_PATH`] bytes.
     pub dir: PathBuf,
     /// Frontend port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
-    /// Backend name.
+    /// Backend name: an HAProxy name (see [`is_haproxy_name`]).
     pub backend: String,
-    /// Server slots declared (disabled) in the backend.
+    /// Server slots declared (disabled) in the backend: 1 to [`MAX_SLOTS`].
     pub slots: usize,
-    /// HTTP health check path; `None` checks with a TCP connect.
+    /// HTTP health check path; `None` checks with a TCP connect. It starts with `/` and holds
+    /// only URL path and query characters (letters, digits and `-._~/!&()*+,;=:@%?`), at
+    /// most 1024 bytes.
     pub health_path: Option<String>,
     /// Time between health checks.
     pub check_interval: Duration,
@@ -51,16 +91,85 @@ impl HaproxySpec {
         self.dir.join("admin.sock")
     }
 
-    /// The configuration for a frontend on `listen`.
+    /// Checks every value that goes into haproxy.cfg; the error names the field.
+    pub fn check(&self) -> Result<(), HaproxySpecError> {
+        if !is_haproxy_name(&self.backend) {
+            return Err(HaproxySpecError::new(
+                "backend",
+                format!(
+                    "{} is not an HAProxy name: use 1 to 64 letters, digits, '-', '_', '.' and ':'",
+                    shown(&self.backend)
+                ),
+            ));
+        }
+        if self.slots == 0 || self.slots > MAX_SLOTS {
+            return Err(HaproxySpecError::new(
+                "slots",
+                format!("{} is out of range: 1 to {MAX_SLOTS}", self.slots),
+            ));
+        }
+        if let Some(path) = &self.health_path {
+            let ok = path.starts_with('/')
+                && path.len() <= 1024
+                && path
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~/!&()*+,;=:@%?".contains(&b));
+            if !ok {
+                return Err(HaproxySpecError::new(
+                    "health_path",
+                    format!(
+                        "{} must start with '/' and hold only letters, digits and -._~/!&()*+,;=:@%? (at most 1024 bytes)",
+                        shown(path)
+                    ),
+                ));
+            }
+        }
+        let socket = self.socket();
+        let Some(text) = socket.to_str() else {
+            return Err(HaproxySpecError::new(
+                "dir",
+                format!("{} is not UTF-8", self.dir.display()),
+            ));
+        };
+        if text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "#\"'\\$".contains(c))
+        {
+            return Err(HaproxySpecError::new(
+                "dir",
+                format!(
+                    "{} may not hold whitespace, control characters or any of #\"'\\$ (it goes into haproxy.cfg)",
+                    shown(text)
+                ),
+            ));
+        }
+        if text.len() > MAX_SOCKET_PATH {
+            return Err(HaproxySpecError::new(
+                "dir",
+                format!(
+                    "the admin socket path {} is {} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
+                    shown(text),
+                    text.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configuration for a frontend on `listen`, once [`HaproxySpec::check`] passed.
     ///
     /// ```
     /// let spec = shipcore_driver_compose::router::HaproxySpec::new("/tmp/h");
-    /// let cfg = spec.config(([127, 0, 0, 1], 18080).into());
+    /// let cfg = spec.config(([127, 0, 0, 1], 18080).into()).unwrap();
     /// assert!(cfg.contains("bind 127.0.0.1:18080"));
     /// assert!(cfg.contains("stats socket /tmp/h/admin.sock mode 600 level admin"));
     /// assert!(cfg.contains("server s15 127.0.0.1:9"));
+    /// let mut bad = spec.clone();
+    /// bad.backend = "app\n    server evil 10.0.0.1:80".into();
+    /// assert_eq!(bad.config(([127, 0, 0, 1], 18080).into()).unwrap_err().field, "backend");
     /// ```
-    pub fn config(&self, listen: SocketAddr) -> String {
+    pub fn config(&self, listen: SocketAddr) -> Result<String, HaproxySpecError> {
+        self.check()?;
         let ms = self.check_interval.as_millis().max(100);
         let mut c = format!(
             "global\n    stats socket {sock} mode 600 level admin\n    maxconn 4096\n\n\
@@ -86,7 +195,7 @@ impl HaproxySpec {
         for i in 0..self.slots {
             c += &format!("    server s{i} 127.0.0.1:9\n");
         }
-        c
+        Ok(c)
     }
 }
 
@@ -99,8 +208,10 @@ pub struct HaproxyProcess {
 }
 
 impl HaproxyProcess {
-    /// Writes the configuration and starts HAProxy; returns once its admin socket answers.
+    /// Checks the spec ([`HaproxySpec::check`]), writes the configuration and starts
+    /// HAProxy; returns once its admin socket answers.
     pub async fn start(spec: HaproxySpec) -> Result<HaproxyProcess, String> {
+        spec.check().map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&spec.dir)
             .map_err(|e| format!("creating {}: {e}", spec.dir.display()))?;
         let mut last = String::new();
@@ -112,7 +223,8 @@ impl HaproxyProcess {
             };
             let listen = SocketAddr::from(([127, 0, 0, 1], port));
             let cfg_path = spec.dir.join("haproxy.cfg");
-            std::fs::write(&cfg_path, spec.config(listen))
+            let cfg = spec.config(listen).map_err(|e| e.to_string())?;
+            std::fs::write(&cfg_path, cfg)
                 .map_err(|e| format!("writing {}: {e}", cfg_path.display()))?;
             let log_path = spec.dir.join("haproxy.log");
             let log = std::fs::File::create(&log_path)

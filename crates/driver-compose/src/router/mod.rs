@@ -7,8 +7,10 @@ mod haproxy;
 mod haproxy_process;
 mod weights;
 
-pub use haproxy::{HaproxyRouter, ServerState};
-pub use haproxy_process::{HaproxyProcess, HaproxySpec};
+pub use haproxy::{is_haproxy_name, HaproxyRouter, ServerState, MAX_NAME_LEN};
+pub use haproxy_process::{
+    HaproxyProcess, HaproxySpec, HaproxySpecError, MAX_SLOTS, MAX_SOCKET_PATH,
+};
 pub use weights::endpoint_weights;
 
 use async_trait::async_trait;

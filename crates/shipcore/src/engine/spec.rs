@@ -2,7 +2,7 @@
 //! policies for deadlines, retries and failure. Serializable, validated with errors that
 //! name the field.
 
-use crate::model::{AnalysisStep, Plan, Revision, Target};
+use crate::model::{check_identifier, AnalysisStep, Plan, Revision, Target};
 use crate::strategy::PlanError;
 use crate::time::serde_duration;
 use serde::{Deserialize, Serialize};
@@ -142,7 +142,9 @@ impl RolloutSpec {
         }
     }
 
-    /// Checks the values that do not depend on a driver. Errors name the field.
+    /// Checks the values that do not depend on a driver. Errors name the field. The
+    /// service, environment, namespace and revision ids must be safe identifiers:
+    /// `[A-Za-z0-9][A-Za-z0-9._-]{0,127}` (see [`check_identifier`]).
     pub fn validate(&self) -> Result<(), PlanError> {
         let id_ok = !self.id.is_empty()
             && self
@@ -159,9 +161,7 @@ impl RolloutSpec {
                 ),
             ));
         }
-        if self.target.service.trim().is_empty() {
-            return Err(PlanError::invalid("target.service", "must not be empty"));
-        }
+        self.check_identifiers()?;
         if let Some(stable) = &self.stable {
             if stable.id == self.candidate.id {
                 return Err(PlanError::invalid(
@@ -196,6 +196,28 @@ impl RolloutSpec {
                     "needs at least one validator",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Service, environment, namespace and both revision ids must be safe identifiers
+    /// (`[A-Za-z0-9][A-Za-z0-9._-]{0,127}`, see [`check_identifier`]): they reach metric
+    /// queries, URLs, file names and platform objects.
+    fn check_identifiers(&self) -> Result<(), PlanError> {
+        let mut fields = vec![
+            ("target.service", self.target.service.as_str()),
+            ("target.environment", self.target.environment.as_str()),
+            ("candidate.id", self.candidate.id.as_str()),
+        ];
+        if let Some(ns) = &self.target.namespace {
+            fields.push(("target.namespace", ns.as_str()));
+        }
+        if let Some(stable) = &self.stable {
+            fields.push(("stable.id", stable.id.as_str()));
+        }
+        for (field, value) in fields {
+            check_identifier(field, value)
+                .map_err(|e| PlanError::invalid(e.field, format!("{} {}", e.value, e.problem)))?;
         }
         Ok(())
     }

@@ -35,7 +35,8 @@ pub struct CommandConfig {
     /// Run `program` through `sh -c` (then `args` must be empty).
     #[serde(default)]
     pub shell: bool,
-    /// How long the command may run before it is killed (default 10m).
+    /// How long the command may run before it is killed (default 10m, at most
+    /// [`COMMAND_MAX_TIMEOUT`], 24h).
     #[serde(default = "default_timeout", with = "serde_duration")]
     pub timeout: Duration,
     /// Working directory (default: the current one).
@@ -44,10 +45,18 @@ pub struct CommandConfig {
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
-    /// How many bytes of the end of stdout and of stderr to keep (default 2000).
+    /// How many bytes of the end of stdout and of stderr to keep (default 2000, at most
+    /// [`COMMAND_MAX_TAIL_BYTES`], 1 MiB). Output beyond it is read and dropped as it comes, so a
+    /// chatty command holds at most about twice this much per stream.
     #[serde(default = "default_tail")]
     pub tail_bytes: usize,
 }
+
+/// The longest [`CommandConfig::timeout`] accepted: 24 hours.
+pub const COMMAND_MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The largest [`CommandConfig::tail_bytes`] accepted: 1 MiB.
+pub const COMMAND_MAX_TAIL_BYTES: usize = 1 << 20;
 
 fn default_timeout() -> Duration {
     Duration::from_secs(600)
@@ -80,6 +89,25 @@ impl CommandConfig {
         }
         if self.timeout.is_zero() {
             return Err(ConfigError::new("timeout", "must be greater than zero"));
+        }
+        if self.timeout > COMMAND_MAX_TIMEOUT {
+            return Err(ConfigError::new(
+                "timeout",
+                format!(
+                    "{} is too long: at most {}",
+                    format_duration(self.timeout),
+                    format_duration(COMMAND_MAX_TIMEOUT)
+                ),
+            ));
+        }
+        if self.tail_bytes > COMMAND_MAX_TAIL_BYTES {
+            return Err(ConfigError::new(
+                "tail_bytes",
+                format!(
+                    "{} is too large: at most {COMMAND_MAX_TAIL_BYTES} (1 MiB)",
+                    self.tail_bytes
+                ),
+            ));
         }
         if self.shell && !self.args.is_empty() {
             return Err(ConfigError::new(
@@ -214,7 +242,7 @@ impl CommandGate {
                 return run;
             }
         };
-        let keep = self.cfg.tail_bytes;
+        let keep = self.cfg.tail_bytes.min(COMMAND_MAX_TAIL_BYTES);
         let out_buf = Arc::new(Mutex::new(Vec::new()));
         let err_buf = Arc::new(Mutex::new(Vec::new()));
         let mut readers = Vec::new();
@@ -226,7 +254,10 @@ impl CommandGate {
         }
 
         let pid = child.id();
-        let deadline = started + self.cfg.timeout;
+        // `build` bounds the timeout; the fallback times out at once rather than panic.
+        let deadline = started
+            .checked_add(self.cfg.timeout.min(COMMAND_MAX_TIMEOUT))
+            .unwrap_or(started);
         match timeout_at(deadline, child.wait()).await {
             Ok(Ok(status)) => run.exit_code = status.code(),
             Ok(Err(e)) => run.error = Some(format!("waiting for it failed: {e}")),
@@ -280,7 +311,9 @@ fn tail_text(buf: &Mutex<Vec<u8>>, keep: usize) -> String {
     String::from_utf8_lossy(&b[start..]).into_owned()
 }
 
-async fn kill_group(pid: Option<u32>, child: &mut tokio::process::Child) {
+/// Kills the process group `pid` leads (the child was spawned with `process_group(0)`) with
+/// `kill -KILL -- -pid`, then the child itself, and reaps it (waiting at most 1 s).
+pub(crate) async fn kill_group(pid: Option<u32>, child: &mut tokio::process::Child) {
     #[cfg(unix)]
     if let Some(pid) = pid {
         // The child leads its own process group (process_group(0)), so -pid names it.

@@ -23,7 +23,10 @@ mod window;
 
 pub use approval::{ApprovalConfig, ApprovalGate, TimeoutAction};
 pub use checklist::{check_all, ChecklistEntry, ChecklistResult};
-pub use command::{CommandConfig, CommandGate, CommandRun};
+pub(crate) use command::kill_group;
+pub use command::{
+    CommandConfig, CommandGate, CommandRun, COMMAND_MAX_TAIL_BYTES, COMMAND_MAX_TIMEOUT,
+};
 pub use config::{ConfigError, GateConfig};
 pub use file::{FileConfig, FileGate};
 pub use file_lock::FileLock;

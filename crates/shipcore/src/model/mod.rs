@@ -12,4 +12,7 @@ pub use action::{Action, WeightSet};
 pub use fleet::{FleetState, RevisionState};
 pub use monitoring::Monitoring;
 pub use plan::{AnalysisPolicy, AnalysisStep, InconclusiveAction, Plan, Step};
-pub use revision::{Revision, RevisionId, Role, Target};
+pub use revision::{
+    check_identifier, is_identifier, IdentifierError, Revision, RevisionId, Role, Target,
+    IDENTIFIER_MAX_LEN,
+};

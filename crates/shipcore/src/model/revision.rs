@@ -1,8 +1,73 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The name a driver knows a revision by (`"web-2.0.0"`, a task definition family:revision,
-/// a compose service suffix). Unique within a [`Target`].
+/// The longest identifier [`check_identifier`] accepts, in bytes.
+pub const IDENTIFIER_MAX_LEN: usize = 128;
+
+/// An identifier (service, environment, namespace, revision id) is not in the safe set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {value} {problem}")]
+pub struct IdentifierError {
+    /// The field (`target.service`, `stable.id`).
+    pub field: String,
+    /// The value, quoted and shortened for messages.
+    pub value: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// True for a safe identifier: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}` (an ASCII letter or
+/// digit, then at most 127 letters, digits, `.`, `_` and `-`). Such a name goes into PromQL
+/// label values, URLs, file names, command arguments and platform object names without
+/// being able to change their structure.
+///
+/// ```
+/// use shipcore::model::is_identifier;
+/// assert!(is_identifier("web-v2.1_rc"));
+/// assert!(!is_identifier("v2\"} * 0 #") && !is_identifier("-x") && !is_identifier(""));
+/// ```
+pub fn is_identifier(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= IDENTIFIER_MAX_LEN
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// Checks `value` with [`is_identifier`]; the error names `field` and says what is allowed.
+///
+/// ```
+/// let e = shipcore::model::check_identifier("stable.id", "a;b").unwrap_err();
+/// assert!(e.to_string().starts_with("stable.id: \"a;b\""));
+/// ```
+pub fn check_identifier(field: &str, value: &str) -> Result<(), IdentifierError> {
+    if is_identifier(value) {
+        return Ok(());
+    }
+    let mut shown: String = value.chars().take(64).collect();
+    if shown.len() < value.len() {
+        shown.push('…');
+    }
+    let problem = if value.len() > IDENTIFIER_MAX_LEN {
+        format!(
+            "is {} bytes long; at most {IDENTIFIER_MAX_LEN} are allowed",
+            value.len()
+        )
+    } else {
+        "must start with an ASCII letter or digit and hold only letters, digits, '.', '_' and '-' (at most 128)".to_string()
+    };
+    Err(IdentifierError {
+        field: field.to_string(),
+        value: format!("{shown:?}"),
+        problem,
+    })
+}
+
+/// The name a driver knows a revision by (`"web-2.0.0"`, a compose service suffix). Unique
+/// within a [`Target`]. A rollout accepts only safe identifiers (see [`is_identifier`]:
+/// `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`); [`RolloutSpec::validate`](crate::engine::RolloutSpec::validate)
+/// refuses any other, naming the field (`candidate.id`, `stable.id`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RevisionId(pub String);
@@ -31,7 +96,8 @@ impl From<&str> for RevisionId {
 }
 
 /// One deployable version of a service: what runs (`artifact`, e.g. an image reference)
-/// and which semantic version it is.
+/// and which semantic version it is. Its `id` must be a safe identifier
+/// (`[A-Za-z0-9][A-Za-z0-9._-]{0,127}`, see [`is_identifier`]) for a rollout to accept it.
 ///
 /// ```
 /// let r = shipcore::model::Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2.0.0");
@@ -82,7 +148,9 @@ impl fmt::Display for Role {
 }
 
 /// Where a rollout happens: one service in one environment (and, where the platform has
-/// them, a namespace / cluster / compose project).
+/// them, a namespace / cluster / compose project). `service`, `environment` and `namespace`
+/// must be safe identifiers (`[A-Za-z0-9][A-Za-z0-9._-]{0,127}`, see [`is_identifier`]) for
+/// a rollout to accept them: they are inserted into metric queries, URLs and file names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Target {
     /// Service name.

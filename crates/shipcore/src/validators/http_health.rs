@@ -13,7 +13,7 @@ use super::http::{
     check_headers, check_statuses, check_timeout, check_url_template, client, fetch, status_ok,
     status_text, Unreachable,
 };
-use super::{non_empty, num, render, verr};
+use super::{non_empty, num, render_url, verr};
 use crate::time::{serde_duration, serde_opt_duration};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -232,7 +232,7 @@ impl Validator for HttpHealth {
 
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
         let c = &self.cfg;
-        let url = render(&c.name, &c.url, &ctx.vars)?;
+        let url = render_url(&c.name, &c.url, &ctx.vars)?;
         let got = fetch(
             &self.client,
             reqwest::Method::GET,

@@ -19,7 +19,7 @@
 
 use super::config::ConfigError;
 use super::mann_whitney::{mann_whitney_u, median_in_place};
-use super::{finite, non_empty, num, render, stable_vars, verr};
+use super::{finite, non_empty, num, render_query, stable_vars, verr};
 use crate::metrics::{MetricQuery, MetricsSource, QueryRange};
 use crate::time::{serde_duration, Timestamp};
 use crate::validator::{
@@ -267,7 +267,7 @@ impl StatisticalJudge {
         now: Timestamp,
     ) -> Result<Result<Vec<f64>, String>, ValidatorError> {
         let name = &self.cfg.name;
-        let expr = render(name, &m.query, vars)?;
+        let expr = render_query(name, &m.query, vars)?;
         let start = Timestamp(now.0.saturating_sub(self.cfg.window.as_millis() as u64));
         let q = MetricQuery {
             expr: expr.clone(),

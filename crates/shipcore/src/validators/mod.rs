@@ -42,67 +42,84 @@ pub use http::Unreachable;
 pub use http_health::{HttpHealth, HttpHealthConfig};
 pub use json_path::json_lookup;
 pub use judge::{Direction, JudgeConfig, JudgeMetric, ScoreThresholds, StatisticalJudge};
-pub use log_pattern::{LogPattern, LogPatternConfig, LogStart};
+pub use log_pattern::{
+    LogPattern, LogPatternConfig, LogStart, LOG_MAX_LINE_BYTES, LOG_MAX_OUTPUT_BYTES,
+    LOG_MAX_TIMEOUT,
+};
 pub use mann_whitney::{erfc, mann_whitney_u, normal_sf, MannWhitney, MwMethod, EXACT_MAX_TOTAL};
 pub use smoke::{BodyExpect, SmokeConfig, SmokeRequest, SmokeTests};
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
 
 pub(crate) use format::{version_string, Num};
 
-use crate::metrics::{render_template, MetricQuery, MetricsSource, TemplateError, ValueProblem};
+use crate::metrics::{MetricQuery, MetricsSource, ValueProblem};
+use crate::template::{self, Placement};
 use crate::time::Timestamp;
 use crate::validator::{Outcome, ValidationContext, ValidatorError};
 use std::collections::BTreeMap;
 
-/// Renders a query or URL template, naming the validator when a variable is missing.
-pub(crate) fn render(
+/// Renders `template` for `placement` (see [`crate::template`]: values are escaped or
+/// checked for where they land), naming the validator when a variable is missing or a value
+/// cannot be placed safely.
+fn render_for(
     validator: &str,
     template: &str,
     vars: &BTreeMap<String, String>,
+    placement: Placement,
 ) -> Result<String, ValidatorError> {
-    render_fast(template, vars).map_err(|e| ValidatorError {
+    template::render(template, vars, placement).map_err(|e| ValidatorError {
         validator: validator.to_string(),
         message: e.to_string(),
     })
 }
 
-/// [`render_template`], the same text and the same errors, finding `{{` and `}}` by a
-/// byte scan: `str::find` with a two-byte needle sets up a Two-Way searcher each call,
-/// which cost more than the rest of rendering a short query.
-fn render_fast(template: &str, vars: &BTreeMap<String, String>) -> Result<String, TemplateError> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = find_pair(rest, b'{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = find_pair(after, b'}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let name = after[..end].trim();
-        match vars.get(name) {
-            Some(v) => out.push_str(v),
-            // The reference builds the error.
-            None => return render_template(template, vars),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+/// Renders a PromQL query template: values inside string literals are escaped by PromQL
+/// rules, values outside them must be name characters.
+pub(crate) fn render_query(
+    validator: &str,
+    template: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, ValidatorError> {
+    render_for(validator, template, vars, Placement::PromQl)
 }
 
-/// Where `s` first holds the byte `b` twice in a row (`b` is ASCII, so a char boundary).
-fn find_pair(s: &str, b: u8) -> Option<usize> {
-    let bytes = s.as_bytes();
-    let mut from = 0;
-    while let Some(i) = bytes.get(from..)?.iter().position(|&c| c == b) {
-        let at = from + i;
-        if bytes.get(at + 1) == Some(&b) {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
+/// Renders a whole URL template: values after the host are percent-encoded, values in the
+/// host and port must be host characters.
+pub(crate) fn render_url(
+    validator: &str,
+    template: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, ValidatorError> {
+    render_for(validator, template, vars, Placement::Url)
+}
+
+/// Renders the part of a URL after its host (a path appended to a base URL): values are
+/// percent-encoded.
+pub(crate) fn render_url_path(
+    validator: &str,
+    template: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, ValidatorError> {
+    render_for(validator, template, vars, Placement::UrlPath)
+}
+
+/// Renders a file path template: a value cannot hold `/` or be `.` or `..`.
+pub(crate) fn render_file(
+    validator: &str,
+    template: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, ValidatorError> {
+    render_for(validator, template, vars, Placement::FileName)
+}
+
+/// Renders one command argument: values are restricted to `[A-Za-z0-9._:+-]` and may not
+/// start the argument with `-`.
+pub(crate) fn render_arg(
+    validator: &str,
+    template: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, ValidatorError> {
+    render_for(validator, template, vars, Placement::Argument)
 }
 
 /// A [`ValidatorError`] for `validator`.
@@ -158,7 +175,7 @@ pub(crate) async fn instant_value(
     vars: &BTreeMap<String, String>,
     now: Timestamp,
 ) -> Result<(String, Result<f64, ValueProblem>), ValidatorError> {
-    let query = MetricQuery::at(render(validator, template, vars)?, now);
+    let query = MetricQuery::at(render_query(validator, template, vars)?, now);
     let result = source
         .query(&query)
         .await
@@ -177,50 +194,4 @@ pub(crate) fn combine(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
         }
     }
     out
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn render_matches_render_template_on_every_shape_of_template() {
-        let vars: BTreeMap<String, String> = [("revision", "web-v2"), ("a", "{{a}}"), ("", "e")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        // Every string of up to 4 pieces from this alphabet, and a few longer ones.
-        let pieces = [
-            "{",
-            "}",
-            "{{",
-            "}}",
-            "a",
-            " ",
-            "revision",
-            "é",
-            "x{{ a }}y",
-            "{{b}}",
-        ];
-        let mut templates = vec![String::new()];
-        let mut last = vec![String::new()];
-        for _ in 0..4 {
-            let mut next = Vec::new();
-            for t in &last {
-                for p in pieces {
-                    next.push(format!("{t}{p}"));
-                }
-            }
-            templates.extend(next.iter().cloned());
-            last = next;
-        }
-        templates.push("error_rate{revision=\"{{revision}}\", x=\"{{ a }}\"}".into());
-        templates.push("{{{revision}}}}{{{{a}}".into());
-        for t in &templates {
-            let want = render_template(t, &vars).map_err(|e| e.to_string());
-            let got = render_fast(t, &vars).map_err(|e| e.to_string());
-            assert_eq!(got, want, "{t:?}");
-        }
-    }
 }

@@ -15,7 +15,7 @@ use super::http::{
     status_ok, status_text, Unreachable,
 };
 use super::json_path::{check_path, json_lookup};
-use super::{non_empty, render, verr};
+use super::{non_empty, render_url, render_url_path, verr};
 use crate::time::serde_duration;
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -203,13 +203,13 @@ impl Validator for SmokeTests {
 
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
         let c = &self.cfg;
-        let base = render(&c.name, &c.base_url, &ctx.vars)?;
+        let base = render_url(&c.name, &c.base_url, &ctx.vars)?;
         let mut v = Verdict::new(&c.name, Outcome::Pass, "");
         let mut problems = Vec::new();
         let mut failed = 0usize;
         for (r, method) in c.requests.iter().zip(&self.methods) {
             let label = r.label();
-            let url = format!("{base}{}", render(&c.name, &r.path, &ctx.vars)?);
+            let url = format!("{base}{}", render_url_path(&c.name, &r.path, &ctx.vars)?);
             let mut headers = c.headers.clone();
             headers.extend(r.headers.clone());
             let got = fetch(

@@ -18,7 +18,7 @@
 //! This validator makes instant queries at `now`; it does not use range queries.
 
 use super::config::ConfigError;
-use super::{finite, non_empty, num, render, verr, Num};
+use super::{finite, non_empty, num, render_query, verr, Num};
 use crate::metrics::{MetricQuery, MetricsSource};
 use crate::time::{format_duration, serde_duration, Timestamp};
 use crate::validator::{
@@ -209,7 +209,7 @@ impl Validator for MetricThreshold {
 
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
         let c = &self.cfg;
-        let query = MetricQuery::at(render(&c.name, &c.query, &ctx.vars)?, ctx.now);
+        let query = MetricQuery::at(render_query(&c.name, &c.query, &ctx.vars)?, ctx.now);
         let result = self
             .source
             .query(&query)
