@@ -90,6 +90,9 @@ fn a_full_tmpfs_loses_no_acknowledged_entry() {
     let all = rt.block_on(j.read_all()).unwrap();
     let got: Vec<Value> = all.into_iter().map(|e| e.payload).collect();
     assert_eq!(got.len(), acked.len(), "acknowledged entries lost or added");
-    assert!(got == acked, "the journal does not hold the acknowledged entries");
+    assert!(
+        got == acked,
+        "the journal does not hold the acknowledged entries"
+    );
     drop(j);
 }
