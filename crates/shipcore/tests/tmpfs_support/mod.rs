@@ -77,6 +77,6 @@ impl Drop for Tmpfs {
             // Still busy (a child that was killed may not be reaped yet): detach it.
             let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
         }
-        let _ = self.dir.path();
+        // `dir` (the mount point's parent) is removed after this, once unmounted.
     }
 }
