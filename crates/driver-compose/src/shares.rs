@@ -188,7 +188,9 @@ impl ShareStore {
             .collect())
     }
 
-    /// Replaces the stored shares (write to a temporary file, then rename).
+    /// Replaces the stored shares durably: writes a temporary file (mode 0600), `fsync`s it,
+    /// renames it over the store and `fsync`s the folder, so a power loss leaves the old
+    /// shares or the new ones, never an empty file.
     pub fn save(&self, shares: &Shares) -> Result<(), DriverError> {
         let err = |e: std::io::Error| {
             DriverError::transient(
@@ -208,8 +210,24 @@ impl ShareStore {
         let text = serde_json::to_string_pretty(&f)
             .map_err(|e| DriverError::permanent("save traffic shares", e.to_string()))?;
         let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(err)?;
-        std::fs::rename(&tmp, &self.path).map_err(err)
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        opts.open(&tmp)
+            .and_then(|mut f| {
+                std::io::Write::write_all(&mut f, text.as_bytes())?;
+                f.sync_all()
+            })
+            .map_err(err)?;
+        std::fs::rename(&tmp, &self.path).map_err(err)?;
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err)
     }
 }
 
@@ -340,6 +358,15 @@ mod tests {
         let s = shares(&[("v1", 40), ("v2", 60)]);
         store.save(&s).unwrap();
         assert_eq!(ShareStore::new(store.path()).load().unwrap(), s);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the shares file is private");
+        }
         std::fs::write(store.path(), "{").unwrap();
         let e = store.load().unwrap_err();
         assert!(!e.is_transient());

@@ -228,6 +228,8 @@ async fn records_come_from_a_file_journal_too() {
     .validator(FnValidator::constant("ok", Outcome::Pass))
     .build();
     let report = runner.start(spec(canary_plan(2, "ok"))).await.unwrap();
+    // One writer at a time: the runner's journal is closed before it is reopened.
+    drop((runner, journal));
     let reopened = FileJournal::open(dir.path().join("r1.journal")).unwrap();
     let record = DeploymentRecord::from_journal(&reopened, &RecordMeta::new("ci"))
         .await

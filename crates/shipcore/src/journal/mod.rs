@@ -1,11 +1,22 @@
 //! Durable, append-only storage of a rollout's inputs. Every input is appended (and
 //! flushed) before the engine acts on it, so replaying the journal rebuilds the exact state.
 //! [`FileJournal`] (JSON lines with checksums) is the default; [`MemoryJournal`] is for tests.
+//!
+//! What a journal promises (the [`Journal`] contract):
+//! - an append that returned `Ok` is never lost or changed, whatever fails afterwards (a
+//!   killed process, a full disk, a failed `fsync`);
+//! - an append that returned `Err` leaves nothing of itself behind that a later append or a
+//!   reopen could mistake for an entry: the journal is exactly as it was before, or it
+//!   refuses further appends ([`JournalError::Poisoned`]) until it is reopened;
+//! - damage that is not a half-written last entry is reported ([`JournalError::Corrupt`]),
+//!   never skipped or cut away;
+//! - one writer at a time: a second [`FileJournal`] on the same file is refused
+//!   ([`JournalError::Locked`]) while the first is open.
 
 mod file;
 mod memory;
 
-pub use file::FileJournal;
+pub use file::{FileJournal, FileOps, OsFileOps};
 pub use memory::MemoryJournal;
 
 use crate::engine::Stamped;
@@ -34,6 +45,25 @@ pub enum JournalError {
         /// What is wrong.
         problem: String,
     },
+    /// Another writer (in this process or another) holds the journal: only one may append.
+    #[error("journal {path} is in use by another writer ({holder}); stop it or wait for it to finish before opening the journal")]
+    Locked {
+        /// File or location.
+        path: String,
+        /// Who holds it, as it recorded itself (process id, host and since when), or why
+        /// that is not known.
+        holder: String,
+    },
+    /// An append failed and the journal could not be put back as it was before it, so it
+    /// refuses further appends: reopening it cuts the half-written entry off (it was never
+    /// acknowledged) and appends can go on. Not transient for the handle that reports it.
+    #[error("journal {path} refuses appends until it is reopened: {problem}")]
+    Poisoned {
+        /// File or location.
+        path: String,
+        /// What failed.
+        problem: String,
+    },
     /// An entry could not be encoded or decoded.
     #[error("journal entry could not be encoded or decoded: {0}")]
     Codec(String),
@@ -52,9 +82,12 @@ pub struct Entry {
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Journal: Send + Sync {
-    /// Appends one payload durably (flushed) and returns its sequence number.
+    /// Appends one payload durably (flushed) and returns its sequence number. `Ok` means the
+    /// entry survives anything short of a damaged disk; on `Err` nothing of the payload is
+    /// left in the journal (or, if that cannot be ensured, the journal refuses further
+    /// appends with [`JournalError::Poisoned`] until reopened), so retrying is safe.
     async fn append(&self, payload: &serde_json::Value) -> Result<u64, JournalError>;
-    /// Reads every intact entry, in order.
+    /// Reads every acknowledged entry, in order.
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError>;
     /// Appends one engine input (what the runner calls). The default encodes it as JSON and
     /// calls [`Journal::append`]; a journal in memory may keep the input as it is and encode

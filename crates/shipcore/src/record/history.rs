@@ -1,7 +1,7 @@
 //! Deployment history: a folder of records, one `<rollout id>.json` file each, written
-//! atomically (temporary file, fsync, rename, fsync of the folder), listed per service and
-//! environment newest first. Blocking file I/O: from async code, call it in
-//! `tokio::task::spawn_blocking` or accept the short block.
+//! atomically (temporary file with mode 0600, fsync, rename, fsync of the folder), listed
+//! per service and environment newest first. Blocking file I/O: from async code, call it
+//! in `tokio::task::spawn_blocking` or accept the short block.
 
 use super::deployment::{DeploymentRecord, DeploymentStatus};
 use super::RecordError;
@@ -79,8 +79,8 @@ impl RecordStore {
         Ok(self.dir.join(format!("{id}.json")))
     }
 
-    /// Writes `record` atomically, replacing an earlier version of the same id. Returns the
-    /// file's path.
+    /// Writes `record` atomically, replacing an earlier version of the same id; a new file is
+    /// readable and writable by its owner only (mode 0600). Returns the file's path.
     pub fn save(&self, record: &DeploymentRecord) -> Result<PathBuf, RecordError> {
         let path = self.path_of(&record.id)?;
         let json = record.to_json()?;
@@ -91,7 +91,12 @@ impl RecordStore {
             std::process::id()
         ));
         let write = || -> std::io::Result<()> {
-            let mut f = fs::File::create(&tmp)?;
+            let mut opts = fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            // Records name people, tickets and versions: readable by their owner only.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp)?;
             f.write_all(json.as_bytes())?;
             f.write_all(b"\n")?;
             f.sync_all()
