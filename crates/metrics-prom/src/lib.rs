@@ -22,7 +22,10 @@ mod response;
 mod source;
 
 pub use alerts::{render_rules, AlertRuleError, AlertThreshold, RuleGroup};
-pub use config::{Auth, ConfigError, PrometheusConfig, MAX_RETRIES};
+pub use config::{
+    Auth, ConfigError, PrometheusConfig, DEFAULT_MAX_RESPONSE_BYTES, MAX_RESPONSE_BYTES_LIMIT,
+    MAX_RETRIES,
+};
 pub use queries::{prom_duration, StandardQueries};
 pub use response::parse_value;
 pub use source::PrometheusSource;
