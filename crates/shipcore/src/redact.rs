@@ -35,9 +35,13 @@ pub const REDACTED: &str = "<redacted>";
 
 /// `raw` without userinfo (`user:pass@`), query string and fragment, for messages.
 ///
-/// A string that does not parse as a URL (a template with `{{variables}}`, say) is cut at
-/// its first `?` or `#` and loses anything between `://` and an `@` in its authority.
+/// A template (with `{{variables}}`, kept as written) or a string that does not parse as a
+/// URL is cut at its first `?` or `#` and loses anything between `://` and an `@` in its
+/// authority.
 pub fn url(raw: &str) -> String {
+    if raw.contains("{{") {
+        return fallback(raw);
+    }
     match reqwest::Url::parse(raw) {
         Ok(u) if !u.cannot_be_a_base() => parsed_url(&u),
         _ => fallback(raw),
@@ -171,6 +175,11 @@ mod tests {
             "http://{{service}}:80/x"
         );
         assert_eq!(url("not a url?token=1"), "not a url");
+        assert_eq!(
+            url("http://h:1/health/{{revision}}?access_token=s"),
+            "http://h:1/health/{{revision}}"
+        );
+        assert_eq!(url("http://h/a@b/c?d"), "http://h/a@b/c");
     }
 
     #[test]
