@@ -1,5 +1,7 @@
 //! How to reach a Prometheus server: base URL, authentication, extra headers, timeouts and
-//! retries. Serde-friendly (plan files), checked before use; secrets never appear in `Debug`.
+//! retries, and the largest answer read. Serde-friendly (plan files), checked before use;
+//! secrets never appear in `Debug` (credentials, secret header values) nor in errors (the
+//! URL may not carry `user:pass@`; use `auth`).
 
 use serde::{Deserialize, Serialize};
 use shipcore::time::serde_duration;
@@ -40,6 +42,10 @@ impl std::fmt::Debug for Auth {
 
 /// Where and how to query Prometheus.
 ///
+/// `Debug` hides `auth` and the values of secret headers (`Authorization`, `X-Api-Key`,
+/// anything named like a token, key, secret or password; see
+/// [`shipcore::redact::is_secret_header`]).
+///
 /// ```
 /// let c: metrics_prom::PrometheusConfig = serde_json::from_str(r#"{
 ///     "url": "https://prometheus.internal/prom",
@@ -48,17 +54,24 @@ impl std::fmt::Debug for Auth {
 ///     "timeout": "5s", "retries": 2}"#).unwrap();
 /// assert!(c.check().is_ok());
 /// assert!(!format!("{c:?}").contains("s3cret"));
+/// assert_eq!(c.max_response_bytes, 16 << 20);
+/// // Credentials in the URL are refused: they would show in every error message.
+/// let e = metrics_prom::PrometheusConfig::new("http://u:pw@prometheus.internal").check();
+/// assert_eq!(e.unwrap_err().field, "url");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusConfig {
     /// Base URL of the server (`http://127.0.0.1:9090`, or with a path prefix such as
-    /// `https://host/prometheus`); `/api/v1/query` is appended.
+    /// `https://host/prometheus`); `/api/v1/query` is appended. No userinfo (`user:pass@`:
+    /// set `auth`), query string or fragment.
     pub url: String,
     /// Credentials, if the server wants them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Auth>,
-    /// Extra headers (a tenant header for Cortex/Mimir/Thanos, for example).
+    /// Extra headers (a tenant header for Cortex/Mimir/Thanos, for example). Secret ones are
+    /// hidden in `Debug`; no header is sent to another origin (redirects across origins are
+    /// not followed).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// Time limit of one request, including reading the answer (default 10s). Also sent to
@@ -77,6 +90,27 @@ pub struct PrometheusConfig {
     /// Longest delay between retries (default 2s).
     #[serde(default = "default_max_backoff", with = "serde_duration")]
     pub max_backoff: Duration,
+    /// Largest answer read, in bytes (default 16 MiB = 16777216, at most
+    /// [`MAX_RESPONSE_BYTES_LIMIT`]). A longer answer is a `Protocol` error, read no
+    /// further: narrow the query (aggregate, shorter range, larger step).
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+}
+
+impl std::fmt::Debug for PrometheusConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrometheusConfig")
+            .field("url", &shipcore::redact::Url(&self.url))
+            .field("auth", &self.auth)
+            .field("headers", &shipcore::redact::Headers(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retries", &self.retries)
+            .field("backoff", &self.backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish()
+    }
 }
 
 fn default_timeout() -> Duration {
@@ -94,6 +128,15 @@ fn default_backoff() -> Duration {
 fn default_max_backoff() -> Duration {
     Duration::from_secs(2)
 }
+fn default_max_response_bytes() -> usize {
+    DEFAULT_MAX_RESPONSE_BYTES
+}
+
+/// Default of [`PrometheusConfig::max_response_bytes`]: 16 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// Largest accepted [`PrometheusConfig::max_response_bytes`]: 1 GiB.
+pub const MAX_RESPONSE_BYTES_LIMIT: usize = 1 << 30;
 
 /// Most retries accepted (a larger number would hide an outage for minutes).
 pub const MAX_RETRIES: usize = 20;
@@ -129,6 +172,7 @@ impl PrometheusConfig {
             retries: default_retries(),
             backoff: default_backoff(),
             max_backoff: default_max_backoff(),
+            max_response_bytes: default_max_response_bytes(),
         }
     }
 
@@ -169,11 +213,21 @@ impl PrometheusConfig {
         self
     }
 
-    /// The base URL, checked (http or https, no query string), ending in `/` so that API
-    /// paths are appended to any path prefix.
+    /// With the largest answer read, in bytes.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The base URL, checked (http or https, no userinfo, no query string), ending in `/`
+    /// so that API paths are appended to any path prefix.
     pub fn base_url(&self) -> Result<reqwest::Url, ConfigError> {
-        let mut url = reqwest::Url::parse(self.url.trim())
-            .map_err(|e| ConfigError::new("url", format!("{:?} is not a URL: {e}", self.url)))?;
+        let mut url = reqwest::Url::parse(self.url.trim()).map_err(|e| {
+            ConfigError::new(
+                "url",
+                format!("{:?} is not a URL: {e}", shipcore::redact::url(&self.url)),
+            )
+        })?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(ConfigError::new(
                 "url",
@@ -182,6 +236,14 @@ impl PrometheusConfig {
         }
         if url.cannot_be_a_base() || url.host_str().is_none() {
             return Err(ConfigError::new("url", "has no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::new(
+                "url",
+                "must not carry credentials (user:password@); set them in `auth` \
+                 ({\"type\": \"basic\", \"username\": …, \"password\": …}), which never \
+                 shows in messages",
+            ));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(ConfigError::new(
@@ -245,6 +307,15 @@ impl PrometheusConfig {
             return Err(ConfigError::new(
                 "retries",
                 format!("{} is more than {MAX_RETRIES}", self.retries),
+            ));
+        }
+        if self.max_response_bytes == 0 || self.max_response_bytes > MAX_RESPONSE_BYTES_LIMIT {
+            return Err(ConfigError::new(
+                "max_response_bytes",
+                format!(
+                    "{} is not between 1 and {MAX_RESPONSE_BYTES_LIMIT}",
+                    self.max_response_bytes
+                ),
             ));
         }
         if self.backoff > self.max_backoff {

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use shipcore::metrics::{MetricsError, MetricsErrorKind, QueryResult, Sample, Series};
+use shipcore::redact::endpoint_text;
 use shipcore::time::Timestamp;
 use std::collections::BTreeMap;
 
@@ -84,8 +85,12 @@ fn sample(expr: &str, raw: &RawSample) -> Result<Sample, MetricsError> {
             format!("sample timestamp {ts} is not a time"),
         ));
     }
-    let value = parse_value(text)
-        .ok_or_else(|| protocol(expr, format!("sample value {text:?} is not a number")))?;
+    let value = parse_value(text).ok_or_else(|| {
+        protocol(
+            expr,
+            format!("sample value {:?} is not a number", endpoint_text(text)),
+        )
+    })?;
     Ok(Sample {
         at: Timestamp((ts * 1000.0).round() as u64),
         value,
@@ -144,8 +149,8 @@ pub(crate) fn interpret(
             error_type: Some(t),
             error: Some(e),
             ..
-        }) => format!("{t}: {e}"),
-        Some(ErrorEnvelope { error: Some(e), .. }) => e.clone(),
+        }) => format!("{}: {}", endpoint_text(t), endpoint_text(e)),
+        Some(ErrorEnvelope { error: Some(e), .. }) => endpoint_text(e).into_owned(),
         _ => snippet(body),
     };
     let (kind, message) = match status {
@@ -185,7 +190,11 @@ fn success(expr: &str, url: &str, body: &str) -> Result<QueryResult, MetricsErro
                     return Err(MetricsError::new(
                         MetricsErrorKind::BadQuery,
                         expr,
-                        format!("Prometheus rejected the query: {t}: {e}"),
+                        format!(
+                            "Prometheus rejected the query: {}: {}",
+                            endpoint_text(&t),
+                            endpoint_text(&e)
+                        ),
                     ));
                 }
             }
@@ -201,11 +210,14 @@ fn success(expr: &str, url: &str, body: &str) -> Result<QueryResult, MetricsErro
     if env.status != "success" {
         return Err(protocol(
             expr,
-            format!("answer status is {:?}, not \"success\"", env.status),
+            format!(
+                "answer status is {:?}, not \"success\"",
+                endpoint_text(&env.status)
+            ),
         ));
     }
     for w in &env.warnings {
-        tracing::warn!(expr, warning = %w, "Prometheus warned about a query");
+        tracing::warn!(expr, warning = %endpoint_text(w), "Prometheus warned about a query");
     }
     match env.data {
         Data::Scalar(s) => Ok(QueryResult::Scalar(sample(expr, &s)?)),
@@ -222,7 +234,10 @@ fn success(expr: &str, url: &str, body: &str) -> Result<QueryResult, MetricsErro
         Data::String(RawSample(_, text)) => Err(MetricsError::new(
             MetricsErrorKind::BadQuery,
             expr,
-            format!("the query yields a string ({text:?}), not a number"),
+            format!(
+                "the query yields a string ({:?}), not a number",
+                endpoint_text(&text)
+            ),
         )),
     }
 }

@@ -1,12 +1,20 @@
 //! [`PrometheusSource`]: a [`MetricsSource`] over Prometheus' HTTP API (`/api/v1/query`,
 //! `/api/v1/query_range`, POSTed as forms), retrying transient failures with exponential
 //! backoff (backon) and classifying the rest.
+//!
+//! Answers are read in chunks up to `max_response_bytes` (16 MiB by default); a longer one
+//! is a `Protocol` error and is read no further. Error messages never carry credentials:
+//! the URL has none (refused by [`PrometheusConfig::check`]), reqwest's errors are shown
+//! without their URL, and text from the server is cut to
+//! [`MAX_ENDPOINT_TEXT`](shipcore::redact::MAX_ENDPOINT_TEXT) bytes. Redirects are followed
+//! only within the same origin, so no header reaches another host.
 
 use crate::config::{Auth, ConfigError, PrometheusConfig};
 use crate::response::interpret;
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use shipcore::http_limits::{read_capped, BodyError};
 use shipcore::metrics::{MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult};
 use shipcore::time::Timestamp;
 
@@ -52,9 +60,11 @@ impl PrometheusSource {
             let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                 ConfigError::new(format!("headers.{name}"), "is not a valid header name")
             })?;
-            let v = HeaderValue::from_str(value).map_err(|_| {
+            let mut v = HeaderValue::from_str(value).map_err(|_| {
                 ConfigError::new(format!("headers.{name}"), "is not a valid header value")
             })?;
+            // Hidden in the client's `Debug` (it lists its default headers).
+            v.set_sensitive(shipcore::redact::is_secret_header(name));
             headers.insert(n, v);
         }
         if let Some(Auth::Bearer { token }) = &cfg.auth {
@@ -67,6 +77,7 @@ impl PrometheusSource {
             .default_headers(headers)
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
+            .redirect(shipcore::http_limits::same_origin_redirects())
             .build()
             .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
         Ok(PrometheusSource {
@@ -125,47 +136,47 @@ impl PrometheusSource {
             req = req.basic_auth(username, Some(password));
         }
         let unavailable = |m: String| MetricsError::new(MetricsErrorKind::Unavailable, &q.expr, m);
+        // The URL has no userinfo or query (checked), but is redacted all the same.
+        let shown = shipcore::redact::parsed_url(url);
         let resp = req.send().await.map_err(|e| {
             if e.is_timeout() {
                 unavailable(format!(
-                    "no answer from {url} within {}ms",
+                    "no answer from {shown} within {}ms",
                     self.cfg.timeout.as_millis()
                 ))
             } else if e.is_connect() {
-                unavailable(format!("cannot connect to {url}: {}", source_chain(&e)))
-            } else {
-                unavailable(format!("request to {url} failed: {}", source_chain(&e)))
-            }
-        })?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| {
-            if e.is_timeout() {
-                unavailable(format!("answer from {url} timed out while being read"))
+                unavailable(format!(
+                    "cannot connect to {shown}: {}",
+                    shipcore::redact::reqwest_error(e)
+                ))
             } else {
                 unavailable(format!(
-                    "answer from {url} could not be read: {}",
-                    source_chain(&e)
+                    "request to {shown} failed: {}",
+                    shipcore::redact::reqwest_error(e)
                 ))
             }
         })?;
-        interpret(&q.expr, url.as_str(), status, &body)
+        let status = resp.status().as_u16();
+        let cap = self.cfg.max_response_bytes;
+        let body = read_capped(resp, cap).await.map_err(|e| match e {
+            BodyError::TooLarge { .. } => MetricsError::new(
+                MetricsErrorKind::Protocol,
+                &q.expr,
+                format!(
+                    "the answer from {shown} is larger than {cap} bytes (max_response_bytes); \
+                     narrow the query (aggregate, shorter range, larger step)"
+                ),
+            ),
+            BodyError::Read { timeout: true, .. } => {
+                unavailable(format!("answer from {shown} timed out while being read"))
+            }
+            BodyError::Read { message, .. } => {
+                unavailable(format!("answer from {shown} could not be read: {message}"))
+            }
+        })?;
+        let body = String::from_utf8_lossy(&body);
+        interpret(&q.expr, &shown, status, &body)
     }
-}
-
-/// An error and its causes, `: `-separated (reqwest's top-level message alone hides the
-/// "connection refused").
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 #[async_trait]

@@ -137,7 +137,8 @@ async fn posts_slack_compatible_json_for_every_kind() {
         vec![
             "Rollout r-9 started: deploying web 2.4.0",
             "Rollout r-9: step 2 passed (set candidate weight 10%)",
-            "Rollout r-9 is rolling back: error rate 7.2% > 5%",
+            // Slack shows `&gt;` as `>`: text from outside is escaped (issue 9, item 12).
+            "Rollout r-9 is rolling back: error rate 7.2% &gt; 5%",
             "Rollout r-9 finished: rolled_back (analysis failed)",
         ]
     );

@@ -1,9 +1,17 @@
 //! The HTTP gate: an endpoint (staging health, an approval service) answers with an expected
 //! status and, optionally, a JSON field equal to a value. Failures block, or wait and retry
 //! when `retry_after` is set (an approval endpoint that says "not yet").
+//!
+//! The reason of a block or wait (journaled, recorded, notified) shows the URL without
+//! userinfo, query string or fragment ([`redact::url`](crate::redact::url)) and at most
+//! [`MAX_ENDPOINT_TEXT`](crate::redact::MAX_ENDPOINT_TEXT) bytes of any value from the
+//! answer. The body is read up to [`MAX_VALIDATOR_BODY`](crate::http_limits::MAX_VALIDATOR_BODY)
+//! (1 MiB); a larger one blocks. Redirects are followed only within the same origin.
 
 use super::config::{check_name, ConfigError};
 use crate::gate::{Gate, GateContext, GateOutcome};
+use crate::http_limits::{self, BodyError};
+use crate::redact::{self, endpoint_text};
 use crate::time::{serde_duration, serde_opt_duration};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -20,7 +28,9 @@ pub struct JsonExpect {
     pub equals: serde_json::Value,
 }
 
-/// Configuration of an [`HttpGate`].
+/// Configuration of an [`HttpGate`]. Its `Debug` shows the URL without userinfo or query
+/// string and hides secret header values
+/// ([`redact::is_secret_header`](crate::redact::is_secret_header)).
 ///
 /// ```
 /// let c: shipcore::gates::HttpConfig = serde_json::from_str(r#"{"name": "staging",
@@ -28,17 +38,18 @@ pub struct JsonExpect {
 ///     .unwrap();
 /// assert!(c.build().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Gate name.
     pub name: String,
-    /// The URL to call (http or https).
+    /// The URL to call (http or https). Its userinfo and query string never appear in
+    /// messages.
     pub url: String,
     /// HTTP method (default GET).
     #[serde(default = "default_method")]
     pub method: String,
-    /// Request headers.
+    /// Request headers (secret ones are hidden in `Debug`; none is sent to another origin).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// A JSON request body.
@@ -60,6 +71,22 @@ pub struct HttpConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("name", &self.name)
+            .field("url", &redact::Url(&self.url))
+            .field("method", &self.method)
+            .field("headers", &redact::Headers(&self.headers))
+            .field("body", &self.body)
+            .field("expect_status", &self.expect_status)
+            .field("json", &self.json)
+            .field("timeout", &self.timeout)
+            .field("retry_after", &self.retry_after)
+            .finish()
+    }
 }
 
 fn default_method() -> String {
@@ -89,8 +116,12 @@ impl HttpConfig {
     /// Checks the values and builds the gate.
     pub fn build(&self) -> Result<HttpGate, ConfigError> {
         check_name(&self.name)?;
-        let url = reqwest::Url::parse(&self.url)
-            .map_err(|e| ConfigError::new("url", format!("{:?} is not a URL: {e}", self.url)))?;
+        let url = reqwest::Url::parse(&self.url).map_err(|e| {
+            ConfigError::new(
+                "url",
+                format!("{:?} is not a URL: {e}", redact::url(&self.url)),
+            )
+        })?;
         if url.scheme() != "http" && url.scheme() != "https" {
             return Err(ConfigError::new("url", "must be http or https"));
         }
@@ -133,10 +164,12 @@ impl HttpConfig {
         }
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
+            .redirect(http_limits::same_origin_redirects())
             .build()
             .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
         Ok(HttpGate {
             cfg: self.clone(),
+            shown: redact::parsed_url(&url),
             url,
             method,
             client,
@@ -145,12 +178,22 @@ impl HttpConfig {
 }
 
 /// Calls an endpoint and compares the answer.
-#[derive(Debug)]
 pub struct HttpGate {
     cfg: HttpConfig,
     url: reqwest::Url,
+    /// The URL as messages show it (redacted).
+    shown: String,
     method: reqwest::Method,
     client: reqwest::Client,
+}
+
+impl std::fmt::Debug for HttpGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpGate")
+            .field("cfg", &self.cfg)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpGate {
@@ -163,16 +206,23 @@ impl HttpGate {
         if let Some(body) = &self.cfg.body {
             req = req.json(body);
         }
+        let shown = &self.shown;
+        let timed_out = || {
+            format!(
+                "{} {shown} timed out after {}",
+                self.method,
+                crate::time::format_duration(self.cfg.timeout)
+            )
+        };
         let resp = req.send().await.map_err(|e| {
             if e.is_timeout() {
-                format!(
-                    "{} {} timed out after {}",
-                    self.method,
-                    self.url,
-                    crate::time::format_duration(self.cfg.timeout)
-                )
+                timed_out()
             } else {
-                format!("{} {} failed: {e}", self.method, self.url)
+                format!(
+                    "{} {shown} failed: {}",
+                    self.method,
+                    redact::reqwest_error(e)
+                )
             }
         })?;
         let status = resp.status().as_u16();
@@ -187,15 +237,22 @@ impl HttpGate {
             } else {
                 format!("{:?}", self.cfg.expect_status)
             };
-            return Err(format!("{} answered {status}, expected {want}", self.url));
+            return Err(match http_limits::redirect_note(&resp) {
+                Some(note) => format!("{shown} answered {status} ({note}), expected {want}"),
+                None => format!("{shown} answered {status}, expected {want}"),
+            });
         }
         let Some(expect) = &self.cfg.json else {
             return Ok(());
         };
-        let body: serde_json::Value = resp
-            .json()
+        let bytes = http_limits::read_capped(resp, http_limits::MAX_VALIDATOR_BODY)
             .await
-            .map_err(|e| format!("{} did not answer JSON: {e}", self.url))?;
+            .map_err(|e| match e {
+                BodyError::Read { timeout: true, .. } => timed_out(),
+                other => format!("{shown}: {other}"),
+            })?;
+        let body: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{shown} did not answer JSON: {e}"))?;
         let pointer = if expect.path.starts_with('/') {
             expect.path.clone()
         } else {
@@ -204,12 +261,14 @@ impl HttpGate {
         match body.pointer(&pointer) {
             Some(v) if *v == expect.equals => Ok(()),
             Some(v) => Err(format!(
-                "{}: field {} is {v}, expected {}",
-                self.url, expect.path, expect.equals
+                "{shown}: field {} is {}, expected {}",
+                expect.path,
+                endpoint_text(&v.to_string()),
+                expect.equals
             )),
             None => Err(format!(
-                "{}: field {} is missing (expected {})",
-                self.url, expect.path, expect.equals
+                "{shown}: field {} is missing (expected {})",
+                expect.path, expect.equals
             )),
         }
     }

@@ -25,20 +25,22 @@ fn err(field: impl Into<String>, problem: impl Into<String>) -> NotifierConfigEr
     }
 }
 
-/// Any built-in notifier, as configuration.
+/// Any built-in notifier, as configuration. Its `Debug` shows a webhook URL's host only
+/// (webhook paths are secrets).
 ///
 /// ```
 /// let c: shipcore::notify::NotifierConfig = serde_json::from_str(
 ///     r#"{"type": "webhook", "url": "https://hooks.example.invalid/T0/B0", "timeout": "5s"}"#)
 ///     .unwrap();
 /// assert!(c.build().is_ok());
+/// assert!(!format!("{c:?}").contains("T0/B0"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum NotifierConfig {
     /// POST Slack-compatible JSON to a URL.
     Webhook {
-        /// Where (http or https).
+        /// Where (http or https). A secret: only its host is ever shown.
         url: String,
         /// Request timeout (default 10s).
         #[serde(default = "default_timeout", with = "serde_duration")]
@@ -56,6 +58,33 @@ pub enum NotifierConfig {
         #[serde(default)]
         templates: Templates,
     },
+}
+
+impl std::fmt::Debug for NotifierConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotifierConfig::Webhook {
+                url,
+                timeout,
+                text_only,
+                templates,
+            } => {
+                let host = reqwest::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .unwrap_or_else(|| "?".into());
+                f.debug_struct("Webhook")
+                    .field("url", &format_args!("<redacted, host {host}>"))
+                    .field("timeout", timeout)
+                    .field("text_only", text_only)
+                    .field("templates", templates)
+                    .finish()
+            }
+            NotifierConfig::Log { templates } => {
+                f.debug_struct("Log").field("templates", templates).finish()
+            }
+        }
+    }
 }
 
 fn default_timeout() -> Duration {

@@ -82,6 +82,28 @@ impl Templates {
 
     /// The text of a notification.
     pub fn render(&self, n: &Notification) -> String {
+        self.render_with(n, |v| v.to_string())
+    }
+
+    /// The text of a notification for Slack's `mrkdwn`: every placeholder's value (text that
+    /// comes from outside: ids, reasons quoting an endpoint's answer) has `&`, `<` and `>`
+    /// escaped ([`slack_escape`]), so that it cannot ping `<!channel>` or show a disguised
+    /// link; the template itself, written by the operator, is kept as is.
+    ///
+    /// ```
+    /// use shipcore::notifier::Notification;
+    /// let t = shipcore::notify::Templates::default();
+    /// let n = Notification::RollbackStarted { rollout_id: "r1".into(),
+    ///     reason: "<!channel> see <https://evil.invalid|docs> & more".into() };
+    /// assert_eq!(t.render_slack(&n),
+    ///     "Rollout r1 is rolling back: &lt;!channel&gt; see &lt;https://evil.invalid|docs&gt; &amp; more");
+    /// ```
+    pub fn render_slack(&self, n: &Notification) -> String {
+        self.render_with(n, slack_escape)
+    }
+
+    fn render_with(&self, n: &Notification, value: impl Fn(&str) -> String) -> String {
+        let v = |s: &str| value(s);
         match n {
             Notification::Started {
                 rollout_id,
@@ -90,9 +112,9 @@ impl Templates {
             } => fill(
                 &self.started,
                 &[
-                    ("rollout_id", rollout_id),
-                    ("service", service),
-                    ("version", version),
+                    ("rollout_id", &v(rollout_id)),
+                    ("service", &v(service)),
+                    ("version", &v(version)),
                 ],
             ),
             Notification::StepPassed {
@@ -102,9 +124,9 @@ impl Templates {
             } => fill(
                 &self.step_passed,
                 &[
-                    ("rollout_id", rollout_id),
+                    ("rollout_id", &v(rollout_id)),
                     ("step", &(step + 1).to_string()),
-                    ("description", description),
+                    ("description", &v(description)),
                 ],
             ),
             Notification::Finished {
@@ -114,17 +136,33 @@ impl Templates {
             } => fill(
                 &self.finished,
                 &[
-                    ("rollout_id", rollout_id),
-                    ("phase", phase),
-                    ("reason", reason),
+                    ("rollout_id", &v(rollout_id)),
+                    ("phase", &v(phase)),
+                    ("reason", &v(reason)),
                 ],
             ),
             Notification::RollbackStarted { rollout_id, reason } => fill(
                 &self.rollback,
-                &[("rollout_id", rollout_id), ("reason", reason)],
+                &[("rollout_id", &v(rollout_id)), ("reason", &v(reason))],
             ),
         }
     }
+}
+
+/// `text` with Slack's control characters escaped: `&` as `&amp;`, `<` as `&lt;`, `>` as
+/// `&gt;` (Slack's rules for text in `mrkdwn` and in a message's `text`), so that text from
+/// outside cannot mention `<!channel>`, `<@user>` or make a link.
+pub fn slack_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The kind of a notification as a word (`started`, `step_passed`, `finished`, `rollback`).

@@ -1,9 +1,14 @@
 //! The webhook notifier: POSTs a Slack-compatible JSON payload (`{"text": …, "blocks": […]}`)
 //! to a URL, with a timeout. Any failure (unreachable, timeout, non-2xx) is a
-//! [`NotifyError`]; it never panics. Errors show only the URL's host, since webhook paths
-//! are often secrets.
+//! [`NotifyError`]; it never panics. Errors and `Debug` show only the URL's host, since
+//! webhook paths are often secrets; an error answer's body is read up to
+//! [`MAX_ERROR_BODY`](crate::http_limits::MAX_ERROR_BODY) and shown up to 200 characters.
+//! Text from outside (ids, reasons) is escaped for Slack ([`slack_escape`]). Redirects are
+//! followed only within the same origin.
+//!
+//! [`slack_escape`]: super::slack_escape
 
-use super::templates::{kind, rollout_id, Templates};
+use super::templates::{kind, rollout_id, slack_escape, Templates};
 use crate::notifier::{Notification, Notifier, NotifyError};
 use async_trait::async_trait;
 use serde_json::json;
@@ -17,14 +22,26 @@ use std::time::Duration;
 ///     .unwrap()
 ///     .timeout(std::time::Duration::from_secs(5));
 /// assert_eq!(n.host(), "hooks.example.invalid");
+/// assert!(!format!("{n:?}").contains("T0/B0"));
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookNotifier {
     url: reqwest::Url,
     client: reqwest::Client,
     timeout: Duration,
     templates: Templates,
     blocks: bool,
+}
+
+impl std::fmt::Debug for WebhookNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookNotifier")
+            .field("host", &self.host())
+            .field("timeout", &self.timeout)
+            .field("templates", &self.templates)
+            .field("blocks", &self.blocks)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookNotifier {
@@ -37,7 +54,15 @@ impl WebhookNotifier {
         }
         Ok(WebhookNotifier {
             url: parsed,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .redirect(crate::http_limits::same_origin_redirects())
+                .build()
+                .map_err(|e| {
+                    NotifyError(format!(
+                        "cannot build an HTTP client: {}",
+                        crate::redact::reqwest_error(e)
+                    ))
+                })?,
             timeout: Duration::from_secs(10),
             templates: Templates::default(),
             blocks: true,
@@ -67,9 +92,10 @@ impl WebhookNotifier {
         self.url.host_str().unwrap_or("?")
     }
 
-    /// The JSON body sent for `n`.
+    /// The JSON body sent for `n`: the text rendered with
+    /// [`Templates::render_slack`], so `&`, `<` and `>` from outside are escaped.
     pub fn payload(&self, n: &Notification) -> serde_json::Value {
-        let text = self.templates.render(n);
+        let text = self.templates.render_slack(n);
         if !self.blocks {
             return json!({ "text": text });
         }
@@ -78,7 +104,7 @@ impl WebhookNotifier {
             "blocks": [
                 { "type": "section", "text": { "type": "mrkdwn", "text": text } },
                 { "type": "context", "elements": [
-                    { "type": "mrkdwn", "text": format!("rollout `{}` · {}", rollout_id(n), kind(n)) }
+                    { "type": "mrkdwn", "text": format!("rollout `{}` · {}", slack_escape(rollout_id(n)), kind(n)) }
                 ] }
             ]
         })
@@ -101,8 +127,8 @@ impl Notifier for WebhookNotifier {
                     NotifyError(format!("webhook {host} timed out after {:?}", self.timeout))
                 } else {
                     NotifyError(format!(
-                        "webhook {host} unreachable: {e}",
-                        e = e.without_url()
+                        "webhook {host} unreachable: {}",
+                        crate::redact::reqwest_error(e)
                     ))
                 }
             })?;
@@ -110,8 +136,8 @@ impl Notifier for WebhookNotifier {
         if status.is_success() {
             return Ok(());
         }
-        let body = resp.text().await.unwrap_or_default();
-        let body: String = body.chars().take(200).collect();
+        let body = crate::http_limits::read_prefix(resp, crate::http_limits::MAX_ERROR_BODY).await;
+        let body: String = String::from_utf8_lossy(&body).chars().take(200).collect();
         Err(NotifyError(format!(
             "webhook {host} answered {}: {}",
             status.as_u16(),

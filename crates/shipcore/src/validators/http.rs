@@ -35,8 +35,12 @@ pub(crate) fn check_url_template(field: &str, template: &str) -> Result<(), Conf
         }
     }
     probe.push_str(rest);
-    let url = reqwest::Url::parse(&probe)
-        .map_err(|e| ConfigError::new(field, format!("{template:?} is not a URL: {e}")))?;
+    let url = reqwest::Url::parse(&probe).map_err(|e| {
+        ConfigError::new(
+            field,
+            format!("{:?} is not a URL: {e}", crate::redact::url(template)),
+        )
+    })?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(ConfigError::new(field, "must be an http or https URL"));
     }
@@ -109,10 +113,12 @@ pub(crate) fn status_text(expected: &[u16]) -> String {
     }
 }
 
-/// Builds a client with a whole-request timeout.
+/// Builds a client with a whole-request timeout that follows redirects only within the
+/// same origin ([`same_origin_redirects`](crate::http_limits::same_origin_redirects)).
 pub(crate) fn client(field: &str, timeout: Duration) -> Result<reqwest::Client, ConfigError> {
     reqwest::Client::builder()
         .timeout(timeout)
+        .redirect(crate::http_limits::same_origin_redirects())
         .build()
         .map_err(|e| ConfigError::new(field, format!("cannot build an HTTP client: {e}")))
 }
@@ -122,6 +128,56 @@ pub(crate) struct Fetched {
     pub status: u16,
     pub latency_ms: f64,
     pub body: Vec<u8>,
+    /// For a 3xx answer: the redirect that was not followed (another origin).
+    pub redirect: Option<String>,
+}
+
+impl Fetched {
+    /// `answered 302, expected 2xx` and, for a redirect, where it pointed.
+    pub fn status_problem(&self, expected: &[u16]) -> String {
+        match &self.redirect {
+            Some(note) => format!(
+                "answered {} ({note}), expected {}",
+                self.status,
+                status_text(expected)
+            ),
+            None => format!(
+                "answered {}, expected {}",
+                self.status,
+                status_text(expected)
+            ),
+        }
+    }
+}
+
+/// Renders a whole URL template (values after the host percent-encoded, see
+/// [`super::render_url`]); an error shows the template redacted.
+pub(crate) fn render_url(
+    validator: &str,
+    template: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, crate::validator::ValidatorError> {
+    redact_template(template, super::render_url(validator, template, vars))
+}
+
+/// Renders the part of a URL after its host (values percent-encoded, see
+/// [`super::render_url_path`]); an error shows the template redacted.
+pub(crate) fn render_url_path(
+    validator: &str,
+    template: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, crate::validator::ValidatorError> {
+    redact_template(template, super::render_url_path(validator, template, vars))
+}
+
+fn redact_template(
+    template: &str,
+    rendered: Result<String, crate::validator::ValidatorError>,
+) -> Result<String, crate::validator::ValidatorError> {
+    rendered.map_err(|mut e| {
+        e.message = e.message.replace(template, &crate::redact::url(template));
+        e
+    })
 }
 
 /// A request body: JSON, or a string sent as is.
@@ -136,7 +192,10 @@ pub(crate) fn with_body(
     }
 }
 
-/// Sends one request and reads the whole answer; the error says what went wrong.
+/// Sends one request and reads the answer, at most
+/// [`MAX_VALIDATOR_BODY`](crate::http_limits::MAX_VALIDATOR_BODY) bytes of it; the error
+/// says what went wrong, showing the URL without credentials or query
+/// ([`redact::url`](crate::redact::url)).
 pub(crate) async fn fetch(
     client: &reqwest::Client,
     method: reqwest::Method,
@@ -151,22 +210,35 @@ pub(crate) async fn fetch(
     }
     req = with_body(req, body);
     let started = Instant::now();
-    let describe = |e: reqwest::Error| {
-        if e.is_timeout() {
-            format!(
-                "{method} {url} timed out after {}",
-                crate::time::format_duration(timeout)
-            )
-        } else {
-            format!("{method} {url} failed: {e}")
-        }
+    let shown = crate::redact::url(url);
+    let timed_out = || {
+        format!(
+            "{method} {shown} timed out after {}",
+            crate::time::format_duration(timeout)
+        )
     };
-    let resp = req.send().await.map_err(describe)?;
+    let resp = req.send().await.map_err(|e| {
+        if e.is_timeout() {
+            timed_out()
+        } else {
+            format!(
+                "{method} {shown} failed: {}",
+                crate::redact::reqwest_error(e)
+            )
+        }
+    })?;
     let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(describe)?.to_vec();
+    let redirect = crate::http_limits::redirect_note(&resp);
+    let body = crate::http_limits::read_capped(resp, crate::http_limits::MAX_VALIDATOR_BODY)
+        .await
+        .map_err(|e| match e {
+            crate::http_limits::BodyError::Read { timeout: true, .. } => timed_out(),
+            other => format!("{method} {shown}: {other}"),
+        })?;
     Ok(Fetched {
         status,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         body,
+        redirect,
     })
 }

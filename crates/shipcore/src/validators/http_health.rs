@@ -6,14 +6,21 @@
 //! where `dependencies` is an object of name → status string or `{"status": ...}`, or an
 //! array of `{"name": ..., "status": ...}`. A `v` prefix on the version is ignored.
 //! Measurements: `latency_ms` and `http_status`. An endpoint that cannot be reached (refused,
-//! timeout) is a validator error by default, a failure with `unreachable: fail`.
+//! timeout) is a validator error by default, a failure with `unreachable: fail`; so is a
+//! body over [`MAX_VALIDATOR_BODY`](crate::http_limits::MAX_VALIDATOR_BODY) (1 MiB).
+//!
+//! Messages show the URL without userinfo, query string or fragment
+//! ([`redact::url`](crate::redact::url)), and each value taken from the body at most
+//! [`MAX_ENDPOINT_TEXT`](crate::redact::MAX_ENDPOINT_TEXT) bytes of it. Redirects are
+//! followed only within the same origin, so headers never reach another host.
 
 use super::config::ConfigError;
 use super::http::{
-    check_headers, check_statuses, check_timeout, check_url_template, client, fetch, status_ok,
-    status_text, Unreachable,
+    check_headers, check_statuses, check_timeout, check_url_template, client, fetch, render_url,
+    status_ok, Unreachable,
 };
-use super::{non_empty, num, render_url, verr};
+use super::{non_empty, num, verr};
+use crate::redact::endpoint_text;
 use crate::time::{serde_duration, serde_opt_duration};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -24,7 +31,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Configuration of an [`HttpHealth`] validator.
+/// Configuration of an [`HttpHealth`] validator. Its `Debug` shows the URL without
+/// userinfo or query string and hides secret header values
+/// ([`redact::is_secret_header`](crate::redact::is_secret_header)).
 ///
 /// ```
 /// let c: shipcore::validators::HttpHealthConfig = serde_json::from_str(r#"{
@@ -33,14 +42,15 @@ use std::time::Duration;
 /// assert_eq!(c.healthy, vec!["healthy".to_string()]);
 /// assert!(c.build().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpHealthConfig {
     /// Validator name.
     pub name: String,
-    /// URL template (`{{service}}`, `{{revision}}`, ... from the context).
+    /// URL template (`{{service}}`, `{{revision}}`, ... from the context). Its userinfo and
+    /// query string never appear in messages.
     pub url: String,
-    /// Request headers.
+    /// Request headers (secret ones are hidden in `Debug`; none is sent to another origin).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// Statuses that pass (default: any 2xx).
@@ -69,6 +79,23 @@ pub struct HttpHealthConfig {
     /// What an unreachable endpoint means (default: a validator error).
     #[serde(default)]
     pub unreachable: Unreachable,
+}
+
+impl std::fmt::Debug for HttpHealthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpHealthConfig")
+            .field("name", &self.name)
+            .field("url", &crate::redact::Url(&self.url))
+            .field("headers", &crate::redact::Headers(&self.headers))
+            .field("expect_status", &self.expect_status)
+            .field("healthy", &self.healthy)
+            .field("check_version", &self.check_version)
+            .field("check_dependencies", &self.check_dependencies)
+            .field("timeout", &self.timeout)
+            .field("max_latency", &self.max_latency)
+            .field("unreachable", &self.unreachable)
+            .finish()
+    }
 }
 
 fn default_healthy() -> Vec<String> {
@@ -156,7 +183,11 @@ impl HttpHealth {
         if !c.healthy.is_empty() {
             match body.get("status") {
                 Some(s) if c.healthy.contains(&text_of(s)) => {}
-                Some(s) => problems.push(format!("status is {s}, expected {:?}", c.healthy)),
+                Some(s) => problems.push(format!(
+                    "status is {}, expected {:?}",
+                    endpoint_text(&s.to_string()),
+                    c.healthy
+                )),
                 None => problems.push("the body has no \"status\"".into()),
             }
         }
@@ -164,7 +195,10 @@ impl HttpHealth {
             let want = &ctx.candidate.version;
             match body.get("version") {
                 Some(v) if same_version(&text_of(v), want) => {}
-                Some(v) => problems.push(format!("reports version {v}, deploying {want}")),
+                Some(v) => problems.push(format!(
+                    "reports version {}, deploying {want}",
+                    endpoint_text(&v.to_string())
+                )),
                 None => problems.push(format!("the body has no \"version\" (deploying {want})")),
             }
         }
@@ -209,7 +243,8 @@ impl HttpHealth {
                 .collect(),
             other => {
                 return vec![format!(
-                    "\"dependencies\" is {other}, not an object or array"
+                    "\"dependencies\" is {}, not an object or array",
+                    endpoint_text(&other.to_string())
                 )]
             }
         };
@@ -217,8 +252,15 @@ impl HttpHealth {
             .into_iter()
             .filter_map(|(name, status)| match status {
                 Some(s) if accepted.contains(&text_of(s)) => None,
-                Some(s) => Some(format!("dependency {name} is {s}")),
-                None => Some(format!("dependency {name} reports no status")),
+                Some(s) => Some(format!(
+                    "dependency {} is {}",
+                    endpoint_text(&name),
+                    endpoint_text(&s.to_string())
+                )),
+                None => Some(format!(
+                    "dependency {} reports no status",
+                    endpoint_text(&name)
+                )),
             })
             .collect()
     }
@@ -263,11 +305,7 @@ impl Validator for HttpHealth {
             ));
         let mut problems = Vec::new();
         if !status_ok(&c.expect_status, got.status) {
-            problems.push(format!(
-                "answered {}, expected {}",
-                got.status,
-                status_text(&c.expect_status)
-            ));
+            problems.push(got.status_problem(&c.expect_status));
         }
         if let Some(limit) = limit_ms.filter(|l| got.latency_ms > *l) {
             problems.push(format!(
@@ -283,6 +321,7 @@ impl Validator for HttpHealth {
                 Err(e) => problems.push(format!("the body is not JSON: {e}")),
             }
         }
+        let url = crate::redact::url(&url);
         if problems.is_empty() {
             v.message = format!(
                 "{url} healthy ({}, {} ms)",
@@ -291,8 +330,21 @@ impl Validator for HttpHealth {
             );
         } else {
             v.outcome = Outcome::Fail;
-            v.message = format!("{url}: {}", problems.join("; "));
+            v.message = format!("{url}: {}", joined(&problems));
         }
         Ok(v)
+    }
+}
+
+/// At most this many problems are listed in one message (a body with thousands of unhealthy
+/// dependencies would otherwise make a message of any size).
+pub(crate) const MAX_PROBLEMS: usize = 10;
+
+/// The problems, `; `-separated, at most [`MAX_PROBLEMS`] of them and a count of the rest.
+pub(crate) fn joined(problems: &[String]) -> String {
+    let shown = problems[..problems.len().min(MAX_PROBLEMS)].join("; ");
+    match problems.len().saturating_sub(MAX_PROBLEMS) {
+        0 => shown,
+        more => format!("{shown}; and {more} more"),
     }
 }

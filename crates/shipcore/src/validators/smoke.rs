@@ -5,17 +5,26 @@
 //! Every request runs, in order; the verdict fails when any request's answer is not as
 //! expected and lists each problem. Measurements per request: `<label>.status` and
 //! `<label>.latency_ms`. An unreachable endpoint is a validator error by default, a failure
-//! with `unreachable: fail`.
+//! with `unreachable: fail`; so is a body over
+//! [`MAX_VALIDATOR_BODY`](crate::http_limits::MAX_VALIDATOR_BODY) (1 MiB).
+//!
+//! Messages show URLs without userinfo, query string or fragment
+//! ([`redact::url`](crate::redact::url)) and values from the body cut to
+//! [`MAX_ENDPOINT_TEXT`](crate::redact::MAX_ENDPOINT_TEXT) bytes. Redirects are followed
+//! only within the same origin: a redirect to another host is not followed (its 3xx is the
+//! answer), so headers such as `X-Api-Key` never reach it.
 //!
 //! [`json_lookup`]: super::json_lookup
 
 use super::config::ConfigError;
 use super::http::{
     check_headers, check_statuses, check_timeout, check_url_template, client, fetch, parse_method,
-    status_ok, status_text, Unreachable,
+    render_url, render_url_path, status_ok, Unreachable,
 };
+use super::http_health::joined;
 use super::json_path::{check_path, json_lookup};
-use super::{non_empty, render_url, render_url_path, verr};
+use super::{non_empty, verr};
+use crate::redact::endpoint_text;
 use crate::time::serde_duration;
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -37,11 +46,13 @@ pub struct BodyExpect {
     pub equals: Option<Value>,
 }
 
-/// One request of a smoke test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One request of a smoke test. Its `Debug` hides secret header values
+/// ([`redact::is_secret_header`](crate::redact::is_secret_header)).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmokeRequest {
-    /// Label in messages and measurements (default `METHOD path`).
+    /// Label in messages and measurements (default `METHOD path`, the path without its
+    /// query string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// HTTP method (default GET).
@@ -49,7 +60,7 @@ pub struct SmokeRequest {
     pub method: String,
     /// Path (a template), appended to the base URL.
     pub path: String,
-    /// Extra headers for this request.
+    /// Extra headers for this request (never sent to another origin).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// Body: a JSON value, or a string sent as is.
@@ -61,6 +72,20 @@ pub struct SmokeRequest {
     /// Expectations on the JSON body.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<BodyExpect>,
+}
+
+impl std::fmt::Debug for SmokeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmokeRequest")
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .field("path", &crate::redact::Url(&self.path))
+            .field("headers", &crate::redact::Headers(&self.headers))
+            .field("body", &self.body)
+            .field("expect_status", &self.expect_status)
+            .field("expect", &self.expect)
+            .finish()
+    }
 }
 
 fn default_method() -> String {
@@ -82,13 +107,18 @@ impl SmokeRequest {
     }
 
     fn label(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| format!("{} {}", self.method.to_ascii_uppercase(), self.path))
+        self.name.clone().unwrap_or_else(|| {
+            format!(
+                "{} {}",
+                self.method.to_ascii_uppercase(),
+                crate::redact::url(&self.path)
+            )
+        })
     }
 }
 
-/// Configuration of a [`SmokeTests`] validator.
+/// Configuration of a [`SmokeTests`] validator. Its `Debug` shows the base URL without
+/// userinfo or query string and hides secret header values.
 ///
 /// ```
 /// let c: shipcore::validators::SmokeConfig = serde_json::from_str(r#"{
@@ -101,7 +131,7 @@ impl SmokeRequest {
 ///   ]}"#).unwrap();
 /// assert!(c.build().is_ok());
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmokeConfig {
     /// Validator name.
@@ -110,7 +140,7 @@ pub struct SmokeConfig {
     pub base_url: String,
     /// The requests, run in order.
     pub requests: Vec<SmokeRequest>,
-    /// Headers sent with every request.
+    /// Headers sent with every request (never to another origin).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// Timeout per request (default 10s).
@@ -123,6 +153,19 @@ pub struct SmokeConfig {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+impl std::fmt::Debug for SmokeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmokeConfig")
+            .field("name", &self.name)
+            .field("base_url", &crate::redact::Url(&self.base_url))
+            .field("requests", &self.requests)
+            .field("headers", &crate::redact::Headers(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("unreachable", &self.unreachable)
+            .finish()
+    }
 }
 
 impl SmokeConfig {
@@ -187,9 +230,11 @@ fn body_problems(req: &SmokeRequest, body: &[u8]) -> Vec<String> {
         .iter()
         .filter_map(|e| match (json_lookup(&json, &e.path), &e.equals) {
             (None, _) => Some(format!("{} is missing", e.path)),
-            (Some(got), Some(want)) if got != want => {
-                Some(format!("{} is {got}, expected {want}", e.path))
-            }
+            (Some(got), Some(want)) if got != want => Some(format!(
+                "{} is {}, expected {want}",
+                e.path,
+                endpoint_text(&got.to_string())
+            )),
             _ => None,
         })
         .collect()
@@ -244,11 +289,7 @@ impl Validator for SmokeTests {
             ));
             if !status_ok(&r.expect_status, got.status) {
                 failed += 1;
-                problems.push(format!(
-                    "{label}: answered {}, expected {}",
-                    got.status,
-                    status_text(&r.expect_status)
-                ));
+                problems.push(format!("{label}: {}", got.status_problem(&r.expect_status)));
                 continue;
             }
             let body = body_problems(r, &got.body);
@@ -264,7 +305,7 @@ impl Validator for SmokeTests {
             v.outcome = Outcome::Fail;
             v.message = format!(
                 "{failed} of {n} requests not as expected: {}",
-                problems.join("; ")
+                joined(&problems)
             );
         }
         Ok(v)
