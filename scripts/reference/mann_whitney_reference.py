@@ -18,6 +18,8 @@ Sources of truth (nothing here comes from the Rust code under test):
   pair of consecutive distinct differences. The exact-case interval is checked independently
   with SciPy: just outside it the exact two-sided p-value at the shifted sample is below
   alpha, just inside it is not.
+- normal_*: the same with exact=FALSE, the normal approximation always, which is what
+  Kayenta's MannWhitney.scala (its port of R, since 2018) computes.
 - verdicts: Kayenta's MannWhitneyClassifier (kayenta-judge, NetflixACAJudge: tolerance
   0.25, confLevel 0.98, effect size = mean ratio with allowed increase/decrease 1.0):
   High when lower > 0.25*|estimate| and (ratio NaN or ratio >= 1), Low when
@@ -167,15 +169,17 @@ def r_W(x, y, d, correct=True):
     return (dz - corr) / sigma
 
 
-def wilcox_conf_int(x, y, conf_level):
-    """R's wilcox.test(x, y, conf.int=TRUE, conf.level)$conf.int / $estimate, and the exact
-    jump points of the normal-approximation roots."""
+def wilcox_conf_int(x, y, conf_level, exact=None):
+    """R's wilcox.test(x, y, conf.int=TRUE, conf.level, exact)$conf.int / $estimate, and the
+    exact jump points of the normal-approximation roots. exact=False is what Kayenta's
+    MannWhitney.scala computes (it ports only the normal-approximation case)."""
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     nx, ny = len(x), len(y)
     r = stats.rankdata(np.concatenate([x, y]))
     ties = len(np.unique(r)) != len(r)
-    exact = nx < 50 and ny < 50
+    if exact is None:
+        exact = nx < 50 and ny < 50
     alpha = 1 - conf_level
     diffs = np.sort(np.subtract.outer(x, y).ravel())
     if exact and not ties:
@@ -388,25 +392,37 @@ def main():
     judge = []
     disagree = 0
     r_vs_exact = 0.0
+    normal_vs_r = 0.0
+    normal_verdict_r_differs = 0
     for name, x, y in judge_cases(rng):
         method, u, p = scipy_p(x, y)
-        ci = wilcox_conf_int(x, y, CONF) if not (len(set(x)) == 1 and len(set(y)) == 1) else None
-        if ci is None:  # both sides constant: the limit of Kayenta's noise, the point x - y
+        constant = len(set(x)) == 1 and len(set(y)) == 1
+        ci = wilcox_conf_int(x, y, CONF) if not constant else None
+        normal = wilcox_conf_int(x, y, CONF, exact=False) if not constant else None
+        if constant:  # both sides constant: the limit of Kayenta's noise, the point x - y
             d = float(x[0] - y[0])
             ci = dict(method="asymptotic", r_low=d, r_high=d, r_estimate=d, low=d, high=d, estimate=d)
+            normal = ci
         if ci["method"] == "exact":
             check_exact_interval(x, y, ci["low"], ci["high"], CONF)
         else:
             r_vs_exact = max(r_vs_exact, abs(ci["r_low"] - ci["low"]), abs(ci["r_high"] - ci["high"]))
         kv = kayenta_verdict(x, y, ci["low"], ci["high"], ci["estimate"])
         kv_r = kayenta_verdict(x, y, ci["r_low"], ci["r_high"], ci["r_estimate"])
+        kn = kayenta_verdict(x, y, normal["low"], normal["high"], normal["estimate"])
+        kn_r = kayenta_verdict(x, y, normal["r_low"], normal["r_high"], normal["r_estimate"])
+        normal_vs_r = max(normal_vs_r, abs(normal["r_low"] - normal["low"]), abs(normal["r_high"] - normal["high"]))
+        normal_verdict_r_differs += kn != kn_r
         sv = shift_verdict(x, y, p)
         disagree += kv != sv
         judge.append(dict(name=name, candidate=list(map(float, x)), stable=list(map(float, y)),
                           p_method=method, u=u, p=p, ci_method=ci["method"],
                           low=float(ci["low"]), high=float(ci["high"]), estimate=float(ci["estimate"]),
                           r_low=float(ci["r_low"]), r_high=float(ci["r_high"]), r_estimate=float(ci["r_estimate"]),
-                          kayenta=kv, kayenta_with_r_roots=kv_r, significant_shift=sv))
+                          normal_low=float(normal["low"]), normal_high=float(normal["high"]),
+                          normal_r_low=float(normal["r_low"]), normal_r_high=float(normal["r_high"]),
+                          kayenta=kv, kayenta_with_r_roots=kv_r, kayenta_normal=kn,
+                          significant_shift=sv))
     pv = []
     for name, x, y in p_cases(rng):
         method, u, p = scipy_p(x, y)
@@ -424,7 +440,9 @@ def main():
         kinds[(c["ci_method"], c["kayenta"])] = kinds.get((c["ci_method"], c["kayenta"]), 0) + 1
     print(f"{len(judge)} judge cases {kinds}; kayenta vs significant_shift disagree on {disagree}; "
           f"kayenta with R's roots differs on {sum(c['kayenta'] != c['kayenta_with_r_roots'] for c in judge)}; "
-          f"max |R uniroot - exact root| = {r_vs_exact:.3g}; {len(pv)} p-value cases")
+          f"max |R uniroot - exact root| = {r_vs_exact:.3g}; {len(pv)} p-value cases; "
+          f"kayenta_normal differs from kayenta on {sum(c['kayenta'] != c['kayenta_normal'] for c in judge)}, "
+          f"from itself with R's roots on {normal_verdict_r_differs} (max root gap {normal_vs_r:.3g})")
 
 
 if __name__ == "__main__":

@@ -499,6 +499,12 @@ fn both_rules_match_the_reference_verdicts() {
             class(c["kayenta_with_r_roots"].as_str().unwrap()),
             "{name}"
         );
+        // Kayenta's Scala port (normal approximation always) decides the same.
+        assert_eq!(
+            k.class,
+            class(c["kayenta_normal"].as_str().unwrap()),
+            "{name}"
+        );
         assert_eq!(
             s.class,
             class(c["significant_shift"].as_str().unwrap()),

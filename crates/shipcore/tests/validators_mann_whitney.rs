@@ -9,7 +9,8 @@
 
 use serde_json::Value;
 use shipcore::validators::{
-    exact_is_tractable, mann_whitney_u, normal_isf, normal_sf, shift_confidence_interval, MwMethod,
+    exact_is_tractable, mann_whitney_u, normal_isf, normal_sf, shift_confidence_interval,
+    shift_confidence_interval_normal, MwMethod,
 };
 
 fn reference() -> Value {
@@ -250,6 +251,34 @@ fn shift_intervals_match_the_r_algorithm() {
         exact > 100 && approx > 100,
         "{exact} exact, {approx} approximate"
     );
+}
+
+#[test]
+fn normal_approximation_intervals_match_kayentas_port() {
+    // R's exact = FALSE on every pair: what Kayenta's MannWhitney.scala computes.
+    let reference = reference();
+    let confidence = reference["confidence"].as_f64().unwrap();
+    for c in reference["judge"].as_array().unwrap() {
+        let (x, y) = (floats(&c["candidate"]), floats(&c["stable"]));
+        let name = c["name"].as_str().unwrap();
+        let ci = shift_confidence_interval_normal(&x, &y, confidence).unwrap();
+        assert_eq!(ci.method, MwMethod::Asymptotic, "{name}");
+        let get = |k: &str| c[k].as_f64().unwrap();
+        let scale = get("normal_high")
+            .abs()
+            .max(get("normal_low").abs())
+            .max(1e-300);
+        for (got, want, r) in [
+            (ci.low, get("normal_low"), get("normal_r_low")),
+            (ci.high, get("normal_high"), get("normal_r_high")),
+        ] {
+            assert!(
+                (got - want).abs() <= 1e-12 * scale,
+                "{name}: {got} vs {want}"
+            );
+            assert!((got - r).abs() <= 1e-4, "{name}: {got} vs R {r}");
+        }
+    }
 }
 
 #[test]

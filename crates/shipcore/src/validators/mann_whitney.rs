@@ -261,6 +261,21 @@ pub struct ShiftInterval {
 /// assert!((ci.estimate - 0.305).abs() < 1e-12);
 /// ```
 pub fn shift_confidence_interval(x: &[f64], y: &[f64], confidence: f64) -> Option<ShiftInterval> {
+    interval(x, y, confidence, true)
+}
+
+/// [`shift_confidence_interval`] by the normal approximation whatever the samples (R's
+/// `exact = FALSE`): what Kayenta's `MannWhitney.scala`, its port of R since 2018, computes
+/// (with the roots located exactly rather than to its `BrentSolver`'s 1e-4).
+pub fn shift_confidence_interval_normal(
+    x: &[f64],
+    y: &[f64],
+    confidence: f64,
+) -> Option<ShiftInterval> {
+    interval(x, y, confidence, false)
+}
+
+fn interval(x: &[f64], y: &[f64], confidence: f64, allow_exact: bool) -> Option<ShiftInterval> {
     let (n1, n2) = (x.len(), y.len());
     if n1 == 0
         || n2 == 0
@@ -286,7 +301,7 @@ pub fn shift_confidence_interval(x: &[f64], y: &[f64], confidence: f64) -> Optio
     let (_, tie_term) = rank(x, y);
     let total = arrangements(n1, n2);
     let (low, high, method) = match total {
-        Some(total) if tie_term == 0.0 && n1 < 50 && n2 < 50 => {
+        Some(total) if allow_exact && tie_term == 0.0 && n1 < 50 && n2 < 50 => {
             let qu = qwilcox_lower(alpha / 2.0, n1, n2, total).max(1);
             let ql = n1 * n2 - qu;
             (d[qu - 1], d[ql], MwMethod::Exact)

@@ -48,7 +48,8 @@ pub use judge::{
 pub use log_pattern::{LogPattern, LogPatternConfig, LogStart};
 pub use mann_whitney::{
     erfc, exact_is_tractable, mann_whitney_u, normal_isf, normal_sf, shift_confidence_interval,
-    MannWhitney, MwMethod, ShiftInterval, EXACT_MAX_PAIRS, EXACT_MAX_TOTAL,
+    shift_confidence_interval_normal, MannWhitney, MwMethod, ShiftInterval, EXACT_MAX_PAIRS,
+    EXACT_MAX_TOTAL,
 };
 pub use smoke::{BodyExpect, SmokeConfig, SmokeRequest, SmokeTests};
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
