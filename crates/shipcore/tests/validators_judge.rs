@@ -1,12 +1,14 @@
-//! Statistical judge: Mann–Whitney per metric, effect-size tolerance, directions, critical
-//! metrics, weighted score with pass/marginal thresholds, minimum samples, range queries.
+//! Statistical judge: Kayenta's Mann–Whitney classifier (and the earlier p-value rule) per
+//! metric, directions, critical metrics, weighted score with pass/marginal thresholds, minimum
+//! samples, range queries; verdicts of both rules against the reference file written by
+//! `scripts/reference/mann_whitney_reference.py`.
 
 #![allow(clippy::unwrap_used)]
 
 mod validators_support;
 
 use shipcore::validator::{Outcome, Validator};
-use shipcore::validators::{JudgeConfig, ValidatorConfig, ValidatorDeps};
+use shipcore::validators::{JudgeConfig, JudgeRule, MetricClass, ValidatorConfig, ValidatorDeps};
 use std::sync::Arc;
 use std::time::Duration;
 use validators_support::*;
@@ -99,12 +101,13 @@ async fn a_large_significant_increase_lowers_the_score() {
         r.message
     );
     assert!(r.message.contains("latency HIGH (+5"), "{}", r.message);
-    let effect = r
-        .measurements
-        .iter()
-        .find(|m| m.name == "latency.effect")
-        .unwrap();
-    assert!(effect.value > 0.4 && effect.value < 0.6, "{}", effect.value);
+    // Kayenta reports the mean ratio; the interval of the shift clears 25 % of the estimate.
+    let get = |name: &str| r.measurements.iter().find(|m| m.name == name).unwrap();
+    let ratio = get("latency.ratio");
+    assert!(ratio.value > 1.4 && ratio.value < 1.6, "{}", ratio.value);
+    let (low, shift) = (get("latency.ci_low"), get("latency.shift"));
+    assert!(low.value > low.threshold.unwrap(), "{low:?}");
+    assert_eq!(low.threshold, Some(0.25 * shift.value.abs()));
     // Errors bad too -> score 0 -> fail.
     push(
         &src,
@@ -127,23 +130,35 @@ async fn a_large_significant_increase_lowers_the_score() {
     );
 }
 
-#[tokio::test]
-async fn a_significant_but_small_change_is_tolerated() {
-    let src = Arc::new(Scripted::new());
-    let v = build(&src, TWO);
-    // +10% latency, clearly significant with this little noise, but under the 25% tolerance.
+const TWO_OLD_RULE: &str = r#"{"type": "judge", "name": "judge", "window": "10m", "step": "30s",
+  "rule": "significant_shift",
+  "metrics": [
+    {"name": "errors", "query": "errors{revision=\"{{revision}}\"}", "weight": 3},
+    {"name": "latency", "query": "latency{revision=\"{{revision}}\"}"}
+  ]}"#;
+
+/// +10 % latency, clearly significant with this little noise.
+fn push_tight_ten_percent(src: &Scripted) {
     push(
-        &src,
+        src,
         "errors",
         &noisy(0.01, 0.002, 20, 1),
         &noisy(0.01, 0.002, 20, 2),
     );
     push(
-        &src,
+        src,
         "latency",
         &noisy(0.22, 0.002, 20, 3),
         &noisy(0.2, 0.002, 20, 4),
     );
+}
+
+#[tokio::test]
+async fn a_significant_but_small_change_is_tolerated_by_the_significant_shift_rule() {
+    // The earlier rule: the shift is under 25 % of the stable median, so it passes.
+    let src = Arc::new(Scripted::new());
+    let v = build(&src, TWO_OLD_RULE);
+    push_tight_ten_percent(&src);
     let r = v.validate(&ctx(1_000_000)).await.unwrap();
     assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
     let p = r
@@ -152,6 +167,20 @@ async fn a_significant_but_small_change_is_tolerated() {
         .find(|m| m.name == "latency.p_value")
         .unwrap();
     assert!(p.value < 1e-6, "{}", p.value);
+    assert!(r.measurements.iter().any(|m| m.name == "latency.effect"));
+}
+
+#[tokio::test]
+async fn a_tight_small_change_is_high_for_kayenta() {
+    // Kayenta's tolerance is relative to the estimate: the interval of a tight +10 % shift
+    // lies far above 25 % of the shift, so latency is HIGH and the score drops to 75.
+    // (The earlier rule, the old default, passed it.)
+    let src = Arc::new(Scripted::new());
+    let v = build(&src, TWO);
+    push_tight_ten_percent(&src);
+    let r = v.validate(&ctx(1_000_000)).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Inconclusive, "{}", r.message);
+    assert!(r.message.contains("latency HIGH (+10."), "{}", r.message);
 }
 
 #[tokio::test]
@@ -347,6 +376,22 @@ async fn zero_baseline_makes_any_significant_rise_large() {
     push(&src, "errors", &noisy(0.02, 0.005, 20, 1), &[0.0; 20]);
     let r = v.validate(&ctx(1_000_000)).await.unwrap();
     assert_eq!(r.outcome, Outcome::Fail, "{}", r.message);
+    // Kayenta: the mean ratio is undefined (ignored), the interval is above zero.
+    assert!(
+        r.message.contains("errors HIGH (mean 0 on a side"),
+        "{}",
+        r.message
+    );
+    assert!(r.measurements.iter().all(|m| !m.value.is_nan()));
+    // The earlier rule: any shift from a zero median is infinitely large.
+    let old = build(
+        &src,
+        r#"{"type": "judge", "name": "judge", "window": "10m", "rule": "significant_shift",
+          "metrics": [{"name": "errors", "query": "errors{revision=\"{{revision}}\"}"}]}"#,
+    );
+    push(&src, "errors", &noisy(0.02, 0.005, 20, 1), &[0.0; 20]);
+    let r = old.validate(&ctx(1_000_000)).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Fail, "{}", r.message);
     assert!(r.message.contains("from a zero median"), "{}", r.message);
     // Identical all-zero samples: nothing to see, pass.
     push(&src, "errors", &[0.0; 20], &[0.0; 20]);
@@ -372,6 +417,7 @@ fn defaults_and_bad_config() {
     )
     .unwrap();
     assert_eq!((c.confidence, c.tolerance, c.min_samples), (0.98, 0.25, 10));
+    assert_eq!(c.rule, JudgeRule::Kayenta);
     assert_eq!((c.thresholds.pass, c.thresholds.marginal), (95.0, 75.0));
     let field = |patch: &str| {
         let json = format!(
@@ -402,4 +448,95 @@ fn defaults_and_bad_config() {
     )
     .unwrap_err();
     assert!(e.problem.contains("unknown field `dir`"), "{}", e.problem);
+    let e = ValidatorConfig::from_json(
+        r#"{"type": "judge", "name": "j", "window": "10m", "rule": "t_test", "metrics": [{"name": "m", "query": "q"}]}"#,
+    )
+    .unwrap_err();
+    assert!(
+        e.problem.contains("unknown variant `t_test`"),
+        "{}",
+        e.problem
+    );
+}
+
+fn class(s: &str) -> MetricClass {
+    match s {
+        "high" => MetricClass::High,
+        "low" => MetricClass::Low,
+        "pass" => MetricClass::Pass,
+        other => panic!("unknown class {other}"),
+    }
+}
+
+#[test]
+fn both_rules_match_the_reference_verdicts() {
+    // 307 seeded sample pairs (normal, log-normal, rounded with ties, outliers; 3 to 60
+    // values a side) plus edge cases; verdicts computed by the reference script from R's
+    // algorithm and SciPy, not from this crate.
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("data/mann_whitney_reference.json")).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (mut cases, mut disagree) = (0, 0);
+    for c in reference["judge"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let (cand, stable) = (floats(&c["candidate"]), floats(&c["stable"]));
+        let k = JudgeRule::Kayenta
+            .compare(&cand, &stable, 0.98, 0.25)
+            .unwrap();
+        let s = JudgeRule::SignificantShift
+            .compare(&cand, &stable, 0.98, 0.25)
+            .unwrap();
+        assert_eq!(k.class, class(c["kayenta"].as_str().unwrap()), "{name}");
+        // R's own roots (uniroot, tol 1e-4) give the same verdicts on every case.
+        assert_eq!(
+            k.class,
+            class(c["kayenta_with_r_roots"].as_str().unwrap()),
+            "{name}"
+        );
+        // Kayenta's Scala port (normal approximation always) decides the same.
+        assert_eq!(
+            k.class,
+            class(c["kayenta_normal"].as_str().unwrap()),
+            "{name}"
+        );
+        assert_eq!(
+            s.class,
+            class(c["significant_shift"].as_str().unwrap()),
+            "{name}"
+        );
+        cases += 1;
+        disagree += usize::from(k.class != s.class);
+    }
+    assert_eq!((cases, disagree), (307, 101));
+}
+
+#[test]
+fn a_tight_four_percent_shift_is_high_for_kayenta_only() {
+    // Issue 10 item 7: a tight 4 % rise, p ~ 1e-5 (exact, 10 vs 10).
+    let stable = [
+        100.0, 100.5, 99.6, 100.2, 99.9, 100.7, 99.4, 100.1, 99.8, 100.3,
+    ];
+    let canary: Vec<f64> = stable.iter().map(|v| v * 1.04 + 0.013).collect();
+    let k = JudgeRule::Kayenta
+        .compare(&canary, &stable, 0.98, 0.25)
+        .unwrap();
+    assert_eq!(k.class, MetricClass::High);
+    let ci = k.interval.unwrap();
+    // Reference (R's exact interval): [3.513, 4.517], estimate 4.015.
+    assert!(
+        (ci.low - 3.513).abs() < 1e-9 && (ci.high - 4.517).abs() < 1e-9,
+        "{ci:?}"
+    );
+    assert!((ci.estimate - 4.015).abs() < 1e-9);
+    let s = JudgeRule::SignificantShift
+        .compare(&canary, &stable, 0.98, 0.25)
+        .unwrap();
+    assert_eq!(s.class, MetricClass::Pass);
+    assert!(s.p_value < 1e-4);
 }

@@ -4,8 +4,9 @@
 
 use semver::Version;
 use shipcore::version::{
-    bump_for, changelog_section, ensure_increases, next_version, parse_version, Bump,
-    ConventionalCommit, VersionError,
+    bump_for, bump_for_commits, changelog_section, ensure_increases, next_version,
+    next_version_for_commits, parse_version, Bump, Commit, ConventionalCommit, Revert,
+    VersionError,
 };
 
 fn v(s: &str) -> Version {
@@ -49,6 +50,10 @@ fn parses_conventional_headers_and_footers() {
         "fix(a)(b): x",
         "two words: x",
         "",
+        // The spec requires a colon *and* a space.
+        "feat:no space",
+        "fix(parser):x",
+        "feat!:x",
     ] {
         assert_eq!(
             ConventionalCommit::parse(not_conventional),
@@ -177,4 +182,116 @@ fn extracts_a_keep_a_changelog_section() {
     );
     // "1.3" must not match "1.3.0".
     assert!(changelog_section(CHANGELOG, "1.3").is_err());
+}
+
+#[test]
+fn a_colon_without_a_space_is_not_a_feature() {
+    // Issue 10 item 9: `feat:no space` bumped minor.
+    assert_eq!(bump_for(["feat:no space", "fix: real fix"]), Bump::Patch);
+    assert_eq!(next_version(&v("1.4.2"), ["feat:no space"]), None);
+}
+
+fn commit(hash: &str, message: &str) -> Commit {
+    Commit {
+        hash: hash.to_string(),
+        message: message.to_string(),
+    }
+}
+
+#[test]
+fn reverted_commits_drop_out_with_their_revert() {
+    // Issue 10 item 9: a feat reverted before release bumped minor. Newest first, as git log.
+    let revert = "Revert \"feat: export csv\"\n\nThis reverts commit aaa111.";
+    let commits = [
+        commit("ccc333", revert),
+        commit("bbb222", "fix: typo"),
+        commit("aaa111", "feat: export csv"),
+    ];
+    assert_eq!(bump_for_commits(&commits), Bump::Patch);
+    assert_eq!(
+        next_version_for_commits(&v("1.4.2"), &commits),
+        Some(v("1.4.3"))
+    );
+    // From messages alone the header decides.
+    assert_eq!(
+        next_version(&v("1.4.2"), [revert, "fix: typo", "feat: export csv"]),
+        Some(v("1.4.3"))
+    );
+    // The `revert:` form, and the revert alone releases nothing.
+    let conventional = "revert: feat!: new config format\n\nThis reverts commit aaa111.";
+    assert_eq!(
+        bump_for_commits(&[
+            commit("ccc333", conventional),
+            commit("aaa111", "feat!: new config format")
+        ]),
+        Bump::None
+    );
+    // With hashes, the hash must match too: a same-titled commit from elsewhere stays.
+    assert_eq!(
+        bump_for_commits(&[
+            commit("ccc333", revert),
+            commit("fff999", "feat: export csv")
+        ]),
+        Bump::Minor
+    );
+    // A revert of a commit from an earlier release is kept and bumps nothing itself.
+    assert_eq!(bump_for_commits(&[commit("ccc333", revert)]), Bump::None);
+    // Reverting the revert brings the feature back.
+    let again = "Revert \"Revert \"feat: export csv\"\"\n\nThis reverts commit ccc333.";
+    assert_eq!(
+        bump_for_commits(&[
+            commit("ddd444", again),
+            commit("ccc333", revert),
+            commit("aaa111", "feat: export csv"),
+        ]),
+        Bump::Minor
+    );
+    let r = Revert::parse(revert).unwrap();
+    assert_eq!(
+        (r.header.as_str(), r.hash.as_str()),
+        ("feat: export csv", "aaa111")
+    );
+    assert_eq!(Revert::parse("revert: oops, no body"), None);
+}
+
+#[test]
+fn prereleases_bump_as_semver_inc_does() {
+    // Issue 10 item 9: 1.2.3-rc.1 + feat gave 1.2.3 and 1.3.0-rc.1 + feat! gave 1.3.0;
+    // node-semver's semver.inc gives 1.3.0 and 2.0.0.
+    assert_eq!(
+        next_version(&v("1.2.3-rc.1"), ["feat: a"]),
+        Some(v("1.3.0"))
+    );
+    assert_eq!(
+        next_version(&v("1.3.0-rc.1"), ["feat!: b"]),
+        Some(v("2.0.0"))
+    );
+    // The pre-release already is the bump's version: released as itself.
+    assert_eq!(next_version(&v("1.2.3-rc.1"), ["fix: a"]), Some(v("1.2.3")));
+    assert_eq!(
+        next_version(&v("1.3.0-rc.1"), ["feat: a"]),
+        Some(v("1.3.0"))
+    );
+    assert_eq!(next_version(&v("1.3.0-rc.1"), ["fix: a"]), Some(v("1.3.0")));
+    assert_eq!(
+        next_version(&v("2.0.0-rc.1"), ["feat: a"]),
+        Some(v("2.0.0"))
+    );
+    assert_eq!(
+        next_version(&v("1.2.3-beta+build.5"), ["feat!: a"]),
+        Some(v("2.0.0"))
+    );
+    // 0.x rules first (breaking -> minor, feat -> patch), then semver.inc.
+    assert_eq!(
+        next_version(&v("0.4.0-rc.1"), ["feat!: a"]),
+        Some(v("0.4.0"))
+    );
+    assert_eq!(
+        next_version(&v("0.3.1-rc.1"), ["feat!: a"]),
+        Some(v("0.4.0"))
+    );
+    assert_eq!(
+        next_version(&v("0.3.1-rc.1"), ["feat: a"]),
+        Some(v("0.3.1"))
+    );
 }

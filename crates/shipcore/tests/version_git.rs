@@ -176,3 +176,19 @@ async fn first_release_and_custom_prefix() {
     let rel = r.next_release().await.unwrap().unwrap();
     assert_eq!(rel.next, Version::new(0, 1, 1));
 }
+
+#[tokio::test]
+async fn a_feature_reverted_with_git_revert_before_release_bumps_nothing() {
+    let dir = repo();
+    let p = dir.path();
+    commit(p, "feat: first feature");
+    git(p, &["tag", "-a", "v1.2.0", "-m", "Release 1.2.0"]);
+    commit(p, "fix: typo");
+    commit(p, "feat: risky feature");
+    // `git revert` writes `Revert "feat: risky feature"` + `This reverts commit <hash>.`
+    git(p, &["revert", "--no-edit", "HEAD"]);
+    let r = GitRepo::new(p);
+    let next = r.next_release().await.unwrap().unwrap();
+    assert_eq!(next.next, Version::new(1, 2, 1));
+    assert_eq!(next.commits.len(), 3);
+}

@@ -1,24 +1,46 @@
-//! The statistical judge, in the manner of Kayenta's classifier: for each metric, a range
-//! query over the last `window` for the candidate and for the stable revision (one template,
-//! `{{revision}}` rendered per side), a two-sided Mann–Whitney U test, and an effect size.
+//! The statistical judge: for each metric, a range query over the last `window` for the
+//! candidate and for the stable revision (one template, `{{revision}}` rendered per side), a
+//! comparison of the two samples, and a weighted score.
 //!
 //! Per metric: fewer than `min_samples` finite values on a side (or none, or a non-finite
-//! result) is **no data**. Otherwise the metric is *high* when the test is significant
-//! (`p < 1 - confidence`) and the relative shift `HL / |median(stable)|` (HL = Hodges–Lehmann
-//! estimate, the median of all canary − stable differences) is above `tolerance`; *low* when
-//! significant and below `-tolerance`; else it passes. A median of zero on the stable side
-//! makes any nonzero shift infinitely large. Whether high or low is bad is the metric's
-//! `direction` (`increase`, `decrease`, `either`).
+//! result) is **no data**. Otherwise the metric is classified *high*, *low* or *pass* by the
+//! configured [`JudgeRule`]:
+//!
+//! - **`kayenta`** (the default): Kayenta's `MannWhitneyClassifier` as its `NetflixACAJudge`
+//!   runs it (tolerance 0.25, confidence 0.98, effect size = mean ratio with the default
+//!   allowed increase and decrease of 1.0). Samples that are identical, or hold one value
+//!   between them, pass. Otherwise the confidence interval of the Hodges–Lehmann shift of
+//!   candidate − stable is computed as R's `wilcox.test(conf.int = TRUE)` computes it (see
+//!   [`shift_confidence_interval`]); with `bound = tolerance × |estimate|`, the metric is
+//!   *high* when the lower limit is above `bound` and the mean ratio candidate/stable is at
+//!   least 1 (or undefined, a mean of 0), *low* when the upper limit is below `-bound` and the
+//!   ratio is at most 1. The tolerance is relative to the estimate itself: a tight shift of a
+//!   few percent is high, a wide interval around a large shift is not. Kayenta called R's
+//!   `wilcox.test` until 2018; its Scala port since then always uses the normal
+//!   approximation ([`shift_confidence_interval_normal`](super::shift_confidence_interval_normal)),
+//!   where R (and this judge) count exactly for untied samples of fewer than 50 values a
+//!   side. On the 307 reference pairs of `scripts/reference/mann_whitney_reference.py` the
+//!   two give the same verdict every time. Each side holding a single distinct value gives the point interval
+//!   `candidate − stable` (Kayenta adds noise of 1e-5 of the value instead).
+//! - **`significant_shift`** (this crate's earlier rule, kept as an alternative): *high* when
+//!   the Mann–Whitney p-value is below `1 - confidence` and the relative shift
+//!   `HL / |median(stable)|` is above `tolerance`; *low* when significant and below
+//!   `-tolerance`. A median of zero on the stable side makes any nonzero shift infinitely
+//!   large.
+//!
+//! Whether high or low is bad is the metric's `direction` (`increase`, `decrease`, `either`).
 //!
 //! The judgement: score = 100 × (weight of passing metrics) / (weight of metrics with data;
 //! metrics with `must_have_data` count as failing when they have none). A bad *critical*
 //! metric fails the whole judgement; a critical metric without data makes it inconclusive;
 //! no metric with data is inconclusive; score >= `pass` (default 95) passes, >= `marginal`
-//! (default 75) is inconclusive ("marginal"), below fails. Defaults: confidence 0.98,
-//! tolerance 0.25, at least 10 samples per side.
+//! (default 75) is inconclusive ("marginal"), below fails. Defaults: rule `kayenta`,
+//! confidence 0.98, tolerance 0.25, at least 10 samples per side.
 
 use super::config::ConfigError;
-use super::mann_whitney::{mann_whitney_u, median_in_place};
+use super::mann_whitney::{
+    mann_whitney_u, median_in_place, shift_confidence_interval, ShiftInterval,
+};
 use super::{finite, non_empty, num, render_query, stable_vars, verr};
 use crate::metrics::{MetricQuery, MetricsSource, QueryRange};
 use crate::time::{serde_duration, Timestamp};
@@ -42,6 +64,133 @@ pub enum Direction {
     Decrease,
     /// Any significant change is bad.
     Either,
+}
+
+/// How the judge classifies one metric (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgeRule {
+    /// Kayenta's `MannWhitneyClassifier`: the confidence interval of the Hodges–Lehmann shift
+    /// against `tolerance × |estimate|`, the mean ratio giving the direction. The default.
+    #[default]
+    Kayenta,
+    /// The earlier rule of this crate: `p < 1 - confidence` and a shift beyond
+    /// `tolerance × |median(stable)|`.
+    SignificantShift,
+}
+
+/// How one metric compares, before its direction says whether that is bad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricClass {
+    /// No change the rule calls significant.
+    Pass,
+    /// The candidate is higher.
+    High,
+    /// The candidate is lower.
+    Low,
+}
+
+/// What a rule decided for one metric, with the numbers behind it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricComparison {
+    /// The class.
+    pub class: MetricClass,
+    /// Two-sided Mann–Whitney p-value (SciPy's `mannwhitneyu`).
+    pub p_value: f64,
+    /// Relative shift `HL / |median(stable)|` (the `significant_shift` rule's effect size;
+    /// infinite from a zero median).
+    pub effect: f64,
+    /// Confidence interval of the shift (`kayenta` rule; `None` when the samples are
+    /// identical or hold a single value, which pass without one).
+    pub interval: Option<ShiftInterval>,
+    /// `tolerance × |estimate|` (`kayenta` rule).
+    pub bound: f64,
+    /// Mean ratio candidate / stable; `None` when a mean is 0 (`kayenta` rule).
+    pub ratio: Option<f64>,
+}
+
+impl JudgeRule {
+    /// Classifies `candidate` against `stable` at `confidence` and `tolerance`. `None` when a
+    /// sample is empty or holds a non-finite value.
+    ///
+    /// ```
+    /// use shipcore::validators::{JudgeRule, MetricClass};
+    /// // A tight 4 % rise: Kayenta calls it high, the earlier rule lets it through.
+    /// let stable = [100.0, 100.5, 99.6, 100.2, 99.9, 100.7, 99.4, 100.1, 99.8, 100.3];
+    /// let canary: Vec<f64> = stable.iter().map(|v| v * 1.04).collect();
+    /// let k = JudgeRule::Kayenta.compare(&canary, &stable, 0.98, 0.25).unwrap();
+    /// let s = JudgeRule::SignificantShift.compare(&canary, &stable, 0.98, 0.25).unwrap();
+    /// assert_eq!((k.class, s.class), (MetricClass::High, MetricClass::Pass));
+    /// ```
+    pub fn compare(
+        self,
+        candidate: &[f64],
+        stable: &[f64],
+        confidence: f64,
+        tolerance: f64,
+    ) -> Option<MetricComparison> {
+        let mw = mann_whitney_u(candidate, stable)?;
+        let mut base = stable.to_vec();
+        let scale = median_in_place(&mut base).abs();
+        let effect = if mw.shift == 0.0 {
+            0.0
+        } else if scale == 0.0 {
+            f64::INFINITY.copysign(mw.shift)
+        } else {
+            mw.shift / scale
+        };
+        let mut out = MetricComparison {
+            class: MetricClass::Pass,
+            p_value: mw.p_value,
+            effect,
+            interval: None,
+            bound: 0.0,
+            ratio: None,
+        };
+        match self {
+            JudgeRule::SignificantShift => {
+                let significant = mw.p_value < 1.0 - confidence;
+                out.class = if significant && effect > tolerance {
+                    MetricClass::High
+                } else if significant && effect < -tolerance {
+                    MetricClass::Low
+                } else {
+                    MetricClass::Pass
+                };
+            }
+            JudgeRule::Kayenta => {
+                let (mut a, mut b) = (candidate.to_vec(), stable.to_vec());
+                a.sort_by(f64::total_cmp);
+                b.sort_by(f64::total_cmp);
+                let single = a.iter().chain(&b).all(|v| *v == a[0]);
+                if a == b || single {
+                    return Some(out);
+                }
+                let ci = shift_confidence_interval(candidate, stable, confidence)?;
+                let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+                let (mc, ms) = (mean(candidate), mean(stable));
+                let ratio = if mc == 0.0 || ms == 0.0 {
+                    None
+                } else {
+                    Some(mc / ms)
+                };
+                let bound = tolerance * ci.estimate.abs();
+                let up = ratio.map_or(true, |r| r >= 1.0);
+                let down = ratio.map_or(true, |r| r <= 1.0);
+                out.class = if ci.low > bound && up {
+                    MetricClass::High
+                } else if ci.high < -bound && down {
+                    MetricClass::Low
+                } else {
+                    MetricClass::Pass
+                };
+                out.interval = Some(ci);
+                out.bound = bound;
+                out.ratio = ratio;
+            }
+        }
+        Some(out)
+    }
 }
 
 /// One metric the judge compares.
@@ -126,10 +275,14 @@ pub struct JudgeConfig {
     /// Resolution of the range query (default 30s).
     #[serde(default = "default_step", with = "serde_duration")]
     pub step: Duration,
-    /// Confidence level of the test (default 0.98: significant when p < 0.02).
+    /// How each metric is classified (default `kayenta`).
+    #[serde(default)]
+    pub rule: JudgeRule,
+    /// Confidence level of the interval / test (default 0.98: significant when p < 0.02).
     #[serde(default = "default_confidence")]
     pub confidence: f64,
-    /// Relative effect size below which a significant change still passes (default 0.25).
+    /// Tolerance (default 0.25): under `kayenta` the fraction of `|estimate|` the interval
+    /// must clear; under `significant_shift` the relative shift a significant change may have.
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
     /// Fewer finite samples than this on a side is no data (default 10, at least 3).
@@ -302,46 +455,92 @@ impl StatisticalJudge {
         stable: &[f64],
         v: &mut Verdict,
     ) -> (Class, String) {
-        let Some(mw) = mann_whitney_u(cand, stable) else {
-            return (Class::NoData, "no usable samples".into());
-        };
         let tolerance = m.tolerance.unwrap_or(self.cfg.tolerance);
         let alpha = 1.0 - self.cfg.confidence;
-        let mut base = stable.to_vec();
-        let scale = median_in_place(&mut base).abs();
-        let effect = if mw.shift == 0.0 {
-            0.0
-        } else if scale == 0.0 {
-            f64::INFINITY.copysign(mw.shift)
-        } else {
-            mw.shift / scale
+        let Some(c) = self
+            .cfg
+            .rule
+            .compare(cand, stable, self.cfg.confidence, tolerance)
+        else {
+            return (Class::NoData, "no usable samples".into());
+        };
+        let class = match c.class {
+            MetricClass::Pass => Class::Pass,
+            MetricClass::High => Class::High,
+            MetricClass::Low => Class::Low,
+        };
+        let p_text = format!("p={}", fmt_p(c.p_value));
+        let note = match self.cfg.rule {
+            JudgeRule::SignificantShift => {
+                v.measurements.push(Measurement::new(
+                    format!("{}.effect", m.name),
+                    c.effect,
+                    Some(tolerance),
+                    "",
+                ));
+                let effect_text = if c.effect.is_finite() {
+                    format!("{:+.1}%", c.effect * 100.0)
+                } else {
+                    let mut d: Vec<f64> = cand
+                        .iter()
+                        .flat_map(|a| stable.iter().map(move |b| a - b))
+                        .collect();
+                    format!("{:+} from a zero median", num(median_in_place(&mut d)))
+                };
+                format!("{effect_text}, {p_text}")
+            }
+            JudgeRule::Kayenta => {
+                let ratio_text = match c.ratio {
+                    Some(r) => {
+                        v.measurements.push(Measurement::new(
+                            format!("{}.ratio", m.name),
+                            r,
+                            Some(1.0),
+                            "",
+                        ));
+                        format!("{:+.1}%", (r - 1.0) * 100.0)
+                    }
+                    None => "mean 0 on a side".to_string(),
+                };
+                match c.interval {
+                    Some(ci) => {
+                        v.measurements.push(Measurement::new(
+                            format!("{}.ci_low", m.name),
+                            ci.low,
+                            Some(c.bound),
+                            "",
+                        ));
+                        v.measurements.push(Measurement::new(
+                            format!("{}.ci_high", m.name),
+                            ci.high,
+                            Some(-c.bound),
+                            "",
+                        ));
+                        v.measurements.push(Measurement::new(
+                            format!("{}.shift", m.name),
+                            ci.estimate,
+                            None,
+                            "",
+                        ));
+                        format!(
+                            "{ratio_text}, shift {} in [{}, {}] vs ±{}, {p_text}",
+                            num(ci.estimate),
+                            num(ci.low),
+                            num(ci.high),
+                            num(c.bound)
+                        )
+                    }
+                    None => format!("{ratio_text}, identical or single-valued samples"),
+                }
+            }
         };
         v.measurements.push(Measurement::new(
-            format!("{}.effect", m.name),
-            effect,
-            Some(tolerance),
-            "",
-        ));
-        v.measurements.push(Measurement::new(
             format!("{}.p_value", m.name),
-            mw.p_value,
+            c.p_value,
             Some(alpha),
             "",
         ));
-        let significant = mw.p_value < alpha;
-        let class = if significant && effect > tolerance {
-            Class::High
-        } else if significant && effect < -tolerance {
-            Class::Low
-        } else {
-            Class::Pass
-        };
-        let effect_text = if effect.is_finite() {
-            format!("{:+.1}%", effect * 100.0)
-        } else {
-            format!("{:+} from a zero median", num(mw.shift))
-        };
-        (class, format!("{effect_text}, p={}", fmt_p(mw.p_value)))
+        (class, note)
     }
 }
 

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `metric_threshold` | [`ThresholdConfig`] | [`MetricThreshold`]: warning/critical levels, a `for` duration on engine time |
 //! | `baseline` | [`BaselineConfig`] | [`BaselineValidator`]: canary vs stable, ratio/tolerance rules, min samples |
-//! | `judge` | [`JudgeConfig`] | [`StatisticalJudge`]: Mann–Whitney per metric, effect size, weighted score |
+//! | `judge` | [`JudgeConfig`] | [`StatisticalJudge`]: Kayenta's Mann–Whitney classifier per metric (or the earlier p-value rule), weighted score |
 //! | `http_health` | [`HttpHealthConfig`] | [`HttpHealth`]: status, JSON `status`, version, dependencies |
 //! | `smoke` | [`SmokeConfig`] | [`SmokeTests`]: requests with expected statuses and JSON-path checks |
 //! | `log_pattern` | [`LogPatternConfig`] | [`LogPattern`]: matching lines in new log output or a command's output |
@@ -41,12 +41,19 @@ pub use config::{ConfigError, ValidatorConfig, ValidatorDeps};
 pub use http::Unreachable;
 pub use http_health::{HttpHealth, HttpHealthConfig};
 pub use json_path::json_lookup;
-pub use judge::{Direction, JudgeConfig, JudgeMetric, ScoreThresholds, StatisticalJudge};
+pub use judge::{
+    Direction, JudgeConfig, JudgeMetric, JudgeRule, MetricClass, MetricComparison, ScoreThresholds,
+    StatisticalJudge,
+};
 pub use log_pattern::{
     LogPattern, LogPatternConfig, LogStart, LOG_MAX_LINE_BYTES, LOG_MAX_OUTPUT_BYTES,
     LOG_MAX_TIMEOUT,
 };
-pub use mann_whitney::{erfc, mann_whitney_u, normal_sf, MannWhitney, MwMethod, EXACT_MAX_TOTAL};
+pub use mann_whitney::{
+    erfc, exact_is_tractable, mann_whitney_u, normal_isf, normal_sf, shift_confidence_interval,
+    shift_confidence_interval_normal, MannWhitney, MwMethod, ShiftInterval, EXACT_MAX_PAIRS,
+    EXACT_MAX_TOTAL,
+};
 pub use smoke::{BodyExpect, SmokeConfig, SmokeRequest, SmokeTests};
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
 

@@ -2,7 +2,7 @@
 //! commits since it, the next version they call for, and an annotated tag whose message
 //! carries the changelog excerpt.
 
-use super::bump::{next_version, VersionError};
+use super::bump::{next_version_for_commits, VersionError};
 use super::changelog::{changelog_section, ChangelogError};
 use semver::Version;
 use std::path::PathBuf;
@@ -158,17 +158,18 @@ impl GitRepo {
             .collect())
     }
 
-    /// The next release from the conventional commits since the last version tag; `None`
-    /// when nothing releasable happened. Without a tag, the first release is 0.1.0.
+    /// The next release from the conventional commits since the last version tag (a commit
+    /// reverted since then is dropped with its revert); `None` when nothing releasable
+    /// happened. Without a tag, the first release is 0.1.0.
     pub async fn next_release(&self) -> Result<Option<Release>, GitError> {
         let last = self.last_version().await?;
         let commits = self
             .commits_since(last.as_ref().map(|(t, _)| t.as_str()))
             .await?;
-        let messages = commits.iter().map(|c| c.message.as_str());
         let next = match &last {
-            Some((_, v)) => next_version(v, messages),
-            None => next_version(&Version::new(0, 0, 0), messages).map(|_| Version::new(0, 1, 0)),
+            Some((_, v)) => next_version_for_commits(v, &commits),
+            None => next_version_for_commits(&Version::new(0, 0, 0), &commits)
+                .map(|_| Version::new(0, 1, 0)),
         };
         Ok(next.map(|next| Release {
             previous: last.map(|(_, v)| v),

@@ -6,7 +6,8 @@ mod changelog;
 mod git_tag;
 
 pub use bump::{
-    bump_for, ensure_increases, next_version, parse_version, Bump, ConventionalCommit, VersionError,
+    bump_for, bump_for_commits, ensure_increases, next_version, next_version_for_commits,
+    parse_version, Bump, ConventionalCommit, Revert, VersionError,
 };
 pub use changelog::{changelog_section, ChangelogError};
 pub use git_tag::{Commit, GitError, GitRepo, Release};
