@@ -89,6 +89,9 @@ pub struct RunReport {
     pub events: Vec<Event>,
     /// The last fleet the engine observed.
     pub fleet: Option<FleetState>,
+    /// The rollout's request, once started (what a record takes from it, such as the
+    /// stable revision's artifact, is the same as from the journal).
+    pub spec: Option<Arc<RolloutSpec>>,
 }
 
 type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -391,6 +394,7 @@ impl Runner {
             status: machine.status(),
             events,
             fleet: machine.last_fleet().cloned(),
+            spec: machine.shared_spec(),
         })
     }
 
