@@ -225,8 +225,7 @@ impl RolloutSpec {
             Some((
                 _,
                 Step::Retire {
-                    role: Role::Stable,
-                    ..
+                    role: Role::Stable, ..
                 },
             )) => Ok(()),
             Some((i, _)) => Err(PlanError::invalid(

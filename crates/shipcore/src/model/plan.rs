@@ -283,10 +283,7 @@ impl Plan {
         if self.replicas > MAX_REPLICAS {
             return Err(PlanError::invalid(
                 "replicas",
-                format!(
-                    "{} is above the maximum of {MAX_REPLICAS}",
-                    self.replicas
-                ),
+                format!("{} is above the maximum of {MAX_REPLICAS}", self.replicas),
             ));
         }
         if self.steps.is_empty() {
