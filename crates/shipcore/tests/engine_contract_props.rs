@@ -22,6 +22,7 @@ use shipcore::model::{
     Action, AnalysisPolicy, AnalysisStep, FleetState, Plan, RevisionState, Role, Step, Target,
     WeightSet, MAX_REPLICAS,
 };
+use shipcore::strategy::Strategy as _;
 use shipcore::strategy::{
     from_codedeploy_name, BlueGreen, Canary, FeatureFlag, Linear, PlanContext, Recreate, Rolling,
 };
@@ -686,4 +687,60 @@ fn random_plans_are_accepted_often_enough_to_test_the_contract() {
         ok * 10 >= total,
         "only {ok} of {total} random plans were accepted"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// A blue-green preview judged by a traffic metric is warned about
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_preview_analysed_by_a_traffic_metric_is_warned_about() {
+    let world = SimWorld::new(3);
+    let error_rate = shipcore::validators::ThresholdConfig::above(
+        "error-rate",
+        r#"error_rate{revision="{{revision}}"}"#,
+        0.05,
+    )
+    .build(world.metrics_arc())
+    .unwrap();
+    let smoke = FnValidator::constant("smoke", Outcome::Pass);
+    let analysis = |v: &str| AnalysisStep {
+        validators: vec![v.into()],
+        policy: AnalysisPolicy::every(Duration::from_secs(60), 2),
+    };
+    let ctx = PlanContext {
+        target: web(),
+        stable: Some(v1()),
+        candidate: v2(),
+        replicas: 2,
+        capabilities: WEIGHTED,
+    };
+    let runner = Runner::builder(
+        world.driver_arc(),
+        world.clock_arc(),
+        Arc::new(MemoryJournal::new()),
+    )
+    .validator(Arc::new(error_rate))
+    .validator(smoke)
+    .build();
+    let blue_green = |pre: &str, post: &str| BlueGreen {
+        pre_promotion_analysis: Some(analysis(pre)),
+        post_promotion_analysis: Some(analysis(post)),
+        ..BlueGreen::default()
+    };
+    // The preview has no traffic: error-rate there always ends inconclusive.
+    let p = blue_green("error-rate", "error-rate").plan(&ctx).unwrap();
+    let warnings = runner.warnings(&spec(p.clone()));
+    assert_eq!(warnings.len(), 1, "{warnings:?}\n{}", p.describe());
+    assert!(
+        warnings[0].message.contains("always ends inconclusive"),
+        "{}",
+        warnings[0]
+    );
+    // A smoke test on the preview, the traffic metric after the switch: nothing to say.
+    let p = blue_green("smoke", "error-rate").plan(&ctx).unwrap();
+    assert!(runner.warnings(&spec(p)).is_empty());
+    // A canary measures after traffic moved.
+    let canary = Canary::default().plan(&ctx).unwrap();
+    assert!(runner.warnings(&spec(canary)).is_empty());
 }

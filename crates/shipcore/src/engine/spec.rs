@@ -191,9 +191,6 @@ impl RolloutSpec {
                 "must be at least 1",
             ));
         }
-        if let Some(stable) = &self.stable {
-            self.check_stable_retired(stable)?;
-        }
         if let Some(bg) = &self.background_analysis {
             bg.policy.validate("background_analysis.policy")?;
             if bg.validators.is_empty() {
@@ -202,6 +199,9 @@ impl RolloutSpec {
                     "needs at least one validator",
                 ));
             }
+        }
+        if let Some(stable) = &self.stable {
+            self.check_stable_retired(stable)?;
         }
         Ok(())
     }

@@ -11,5 +11,7 @@ mod revision;
 pub use action::{Action, WeightSet};
 pub use fleet::{FleetState, RevisionState};
 pub use monitoring::Monitoring;
-pub use plan::{AnalysisPolicy, AnalysisStep, InconclusiveAction, Plan, Step, MAX_REPLICAS};
+pub use plan::{
+    AnalysisPolicy, AnalysisStep, InconclusiveAction, Plan, PlanWarning, Step, MAX_REPLICAS,
+};
 pub use revision::{Revision, RevisionId, Role, Target};

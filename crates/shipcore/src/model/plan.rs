@@ -152,7 +152,8 @@ pub enum Step {
         /// Names of gates registered with the runner.
         gates: Vec<String>,
     },
-    /// Send all traffic to the candidate: from here on it serves production.
+    /// Send all traffic to the candidate: from here on it serves production. Every plan has
+    /// one, with no `SetWeight` below 100 after it ([`Plan::validate`]).
     Promote,
     /// Remove a role's revision after a delay (blue-green scale-down delay).
     Retire {
@@ -205,6 +206,22 @@ pub struct Plan {
     pub replicas: u32,
     /// The steps, in order.
     pub steps: Vec<Step>,
+}
+
+/// Something [`Plan::warnings`] found: the plan runs, but a step will not do what it is
+/// meant to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanWarning {
+    /// The field, as in errors (`steps[2].validators[0]`).
+    pub field: String,
+    /// What is wrong and what to do instead.
+    pub message: String,
+}
+
+impl std::fmt::Display for PlanWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
 }
 
 /// Most replicas a plan may ask for (`plan.replicas` and every `Scale` step). A larger
@@ -482,6 +499,77 @@ impl Plan {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Problems that do not make the plan invalid but make a step useless: an analysis that
+    /// runs while the candidate has no traffic (a blue-green preview before `Promote`, on a
+    /// driver with weighted traffic), judged by a validator that measures traffic
+    /// (`measures_traffic(name)`, e.g. [`Validator::measures_traffic`]: request rate, error
+    /// rate, latency). The preview serves nothing, so such a validator finds no data and the
+    /// analysis always ends inconclusive. Judge a preview with a smoke test or a health check,
+    /// or measure after traffic moves.
+    ///
+    /// The runner logs these with `tracing::warn!` when a rollout starts, and
+    /// [`Runner::warnings`](crate::engine::Runner::warnings) returns them for a dry run.
+    ///
+    /// [`Validator::measures_traffic`]: crate::validator::Validator::measures_traffic
+    ///
+    /// ```
+    /// use shipcore::driver::Capabilities;
+    /// use shipcore::model::{AnalysisPolicy, AnalysisStep, Plan, Role, Step};
+    /// use std::time::Duration;
+    /// let analysis = |v: &str| Step::Analysis(AnalysisStep {
+    ///     validators: vec![v.into()],
+    ///     policy: AnalysisPolicy::every(Duration::from_secs(60), 3),
+    /// });
+    /// let plan = Plan { strategy: "blue_green".into(), replicas: 2, steps: vec![
+    ///     Step::SetWeight { percent: 0 },
+    ///     Step::Scale { role: Role::Candidate, replicas: 2 },
+    ///     analysis("error-rate"),
+    ///     analysis("smoke"),
+    ///     Step::Promote,
+    ///     analysis("error-rate"),
+    /// ]};
+    /// let warnings = plan.warnings(&Capabilities::ALL, |name| name == "error-rate");
+    /// assert_eq!(warnings.len(), 1);
+    /// assert_eq!(warnings[0].field, "steps[2].validators[0]");
+    /// assert!(warnings[0].message.contains("always ends inconclusive"));
+    /// ```
+    pub fn warnings(
+        &self,
+        caps: &Capabilities,
+        measures_traffic: impl Fn(&str) -> bool,
+    ) -> Vec<PlanWarning> {
+        if !caps.weighted_traffic {
+            // Without a router, traffic follows replicas: a running candidate serves.
+            return Vec::new();
+        }
+        let mut percent = 0u8;
+        let mut out = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            match step {
+                Step::SetWeight { percent: p } => percent = *p,
+                Step::Promote => percent = 100,
+                Step::Analysis(a) if percent == 0 => {
+                    for (j, name) in a.validators.iter().enumerate() {
+                        if measures_traffic(name) {
+                            out.push(PlanWarning {
+                                field: format!("steps[{i}].validators[{j}]"),
+                                message: format!(
+                                    "{name} measures traffic, but the candidate has 0% of \
+                                     traffic at this step (a preview before Promote), so it \
+                                     finds no data and the analysis always ends inconclusive; \
+                                     judge the preview with a smoke test or health check, or \
+                                     analyse after a SetWeight"
+                                ),
+                            });
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     /// The plan as numbered lines, for a dry run.

@@ -144,7 +144,7 @@ struct Background {
 /// let spec = RolloutSpec::new("r1", Target::new("web", "prod"), None,
 ///     Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1"),
 ///     Plan { strategy: "recreate".into(), replicas: 2,
-///            steps: vec![Step::Scale { role: Role::Candidate, replicas: 2 }] });
+///            steps: vec![Step::Scale { role: Role::Candidate, replicas: 2 }, Step::Promote] });
 /// let mut r = Rollout::new();
 /// let effects = r.handle(&Stamped::new(Timestamp(0), Input::Start {
 ///     spec: Box::new(spec), capabilities: Capabilities::ALL }));
