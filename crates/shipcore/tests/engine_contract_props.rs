@@ -514,6 +514,8 @@ struct Case {
     faults: Vec<(u64, bool)>,
     /// Abort at this many seconds of simulated time.
     abort_at: Option<u64>,
+    /// Whether a stable revision runs (false: a first deploy).
+    with_stable: bool,
 }
 
 fn any_case() -> impl Strategy<Value = Case> {
@@ -530,10 +532,21 @@ fn any_case() -> impl Strategy<Value = Case> {
                 proptest::collection::vec(0u8..8, 1..20),
                 proptest::collection::vec((1u64..10, any::<bool>()), 0..3),
                 proptest::option::weighted(0.4, 0u64..300),
+                proptest::bool::weighted(0.8),
             )
         })
         .prop_map(
-            |(replicas, mut steps, usual_end, seed, weighted, verdicts, faults, abort_at)| {
+            |(
+                replicas,
+                mut steps,
+                usual_end,
+                seed,
+                weighted,
+                verdicts,
+                faults,
+                abort_at,
+                with_stable,
+            )| {
                 if usual_end {
                     steps.extend([
                         scale(Role::Candidate, replicas),
@@ -548,6 +561,7 @@ fn any_case() -> impl Strategy<Value = Case> {
                     verdicts,
                     faults,
                     abort_at,
+                    with_stable,
                 }
             },
         )
@@ -561,9 +575,17 @@ fn caps(c: &Case) -> Capabilities {
     }
 }
 
+fn case_spec(c: &Case) -> RolloutSpec {
+    let mut s = spec(c.plan.clone());
+    if !c.with_stable {
+        s.stable = None;
+    }
+    s
+}
+
 /// Whether the engine would start this plan.
 fn accepted(c: &Case) -> bool {
-    spec(c.plan.clone()).validate().is_ok() && c.plan.validate(&caps(c)).is_ok()
+    case_spec(c).validate().is_ok() && c.plan.validate(&caps(c)).is_ok()
 }
 
 struct Ran {
@@ -580,7 +602,9 @@ fn run(c: &Case) -> Ran {
     rt.block_on(async {
         let world = SimWorld::new(c.seed);
         world.driver.set_capabilities(caps(c));
-        world.driver.seed_stable(&web(), &v1(), c.plan.replicas);
+        if c.with_stable {
+            world.driver.seed_stable(&web(), &v1(), c.plan.replicas);
+        }
         for (n, permanent) in &c.faults {
             let kind = if *permanent {
                 ErrorKind::Permanent
@@ -608,7 +632,7 @@ fn run(c: &Case) -> Ran {
                 _ => Ok(Verdict::new("v", Outcome::Pass, "scripted")),
             }
         });
-        let mut s = spec(c.plan.clone());
+        let mut s = case_spec(c);
         s.progress_deadline = Duration::from_secs(120);
         let mut builder = Runner::builder(
             world.driver_arc(),
@@ -649,6 +673,10 @@ proptest! {
                 prop_assert_eq!(&cand.revision, &v2().id);
                 prop_assert_eq!(cand.desired, r, "{:?}", fleet);
                 prop_assert_eq!(cand.weight, 100, "{:?}\n{}", fleet, c.plan.describe());
+            }
+            Phase::RolledBack | Phase::Aborted if !c.with_stable => {
+                // A first deploy rolls back to nothing: the candidate is gone.
+                prop_assert!(fleet.revisions.is_empty(), "{:?}", fleet);
             }
             Phase::RolledBack | Phase::Aborted => {
                 prop_assert_eq!(fleet.revisions.len(), 1, "{:?}\n{}", fleet, c.plan.describe());
@@ -743,4 +771,46 @@ fn a_preview_analysed_by_a_traffic_metric_is_warned_about() {
     // A canary measures after traffic moved.
     let canary = Canary::default().plan(&ctx).unwrap();
     assert!(runner.warnings(&spec(canary)).is_empty());
+}
+
+#[test]
+fn a_weight_step_on_a_first_deploy_waits_for_the_promote_to_route() {
+    use Role::*;
+    // Nothing to split on a first deploy: the old engine routed all traffic to a candidate
+    // with no replicas at `SetWeight 0`; now the weight step routes nothing and `Promote`
+    // routes once the candidate is ready.
+    let p = plan(
+        2,
+        vec![weight(0), scale(Candidate, 2), weight(50), Step::Promote],
+    );
+    assert!(p.validate(&WEIGHTED).is_ok());
+    let mut s = spec(p);
+    s.stable = None;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let world = SimWorld::new(5);
+    world.driver.set_capabilities(WEIGHTED);
+    world.driver.record_actions(true);
+    let report = rt.block_on(async {
+        Runner::builder(
+            world.driver_arc(),
+            world.clock_arc(),
+            Arc::new(MemoryJournal::new()),
+        )
+        .build()
+        .start(s)
+        .await
+        .unwrap()
+    });
+    assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
+    let routes: Vec<String> = world
+        .driver
+        .actions()
+        .iter()
+        .filter(|a| matches!(a, Action::Route { .. }))
+        .map(|a| a.describe())
+        .collect();
+    assert_eq!(routes, vec!["route web-v2=100%".to_string()]);
+    assert_eq!(world.driver.fleet(&web()).weight_of(&v2().id), 100);
 }

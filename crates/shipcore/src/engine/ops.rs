@@ -62,7 +62,9 @@ pub(crate) fn expand_step(step: &Step, spec: &RolloutSpec, caps: &Capabilities) 
             ],
             None => vec![],
         },
-        Step::SetWeight { percent } if caps.weighted_traffic => {
+        // A split needs two revisions: on a first deploy the candidate gets all traffic at
+        // `Promote`, once it has replicas, not at a weight step that may come before them.
+        Step::SetWeight { percent } if caps.weighted_traffic && spec.stable.is_some() => {
             vec![Op::Apply(route(spec, *percent))]
         }
         Step::SetWeight { .. } => vec![],
