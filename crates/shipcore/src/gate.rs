@@ -65,6 +65,38 @@ pub struct GateContext {
 }
 
 /// May the rollout proceed?
+///
+/// An async trait: implement it with the [`async_trait`](crate::async_trait) attribute
+/// shipcore re-exports, register the value with
+/// [`RunnerBuilder::gate`](crate::engine::RunnerBuilder::gate) and name it in the spec's
+/// `gates` or in gate steps. A runner that [`resume`](crate::engine::Runner::resume)s a
+/// rollout needs the same gates registered under the same names.
+///
+/// Gates are checked after [`Driver::preflight`](crate::driver::Driver::preflight): a
+/// rollout a gate then blocks has still had the driver's preflight called (it changes
+/// nothing).
+///
+/// ```
+/// use shipcore::gate::{Gate, GateContext, GateOutcome};
+///
+/// /// Blocks rollouts to production on a Friday (days since 1970-01-01; that was a Thursday).
+/// struct NoFridays;
+///
+/// #[shipcore::async_trait]
+/// impl Gate for NoFridays {
+///     fn name(&self) -> &str {
+///         "no-fridays"
+///     }
+///     async fn check(&self, ctx: &GateContext) -> GateOutcome {
+///         let day = ctx.now.0 / 86_400_000;
+///         if ctx.target.environment == "production" && day % 7 == 1 {
+///             GateOutcome::block("no production deploys on Fridays")
+///         } else {
+///             GateOutcome::Pass
+///         }
+///     }
+/// }
+/// ```
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Gate: Send + Sync {

@@ -363,6 +363,40 @@ fn build_vars(
 }
 
 /// Is it healthy?
+///
+/// An async trait: implement it with the [`async_trait`](crate::async_trait) attribute
+/// shipcore re-exports (no dependency of your own on `async-trait`), register the value
+/// with [`RunnerBuilder::validator`](crate::engine::RunnerBuilder::validator), and name it
+/// in analysis steps by [`name`](Validator::name). A runner that
+/// [`resume`](crate::engine::Runner::resume)s a rollout needs the same validators registered
+/// under the same names, or it refuses to continue.
+///
+/// ```
+/// use shipcore::validator::{Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict};
+/// use shipcore::model::{Revision, Target};
+/// use shipcore::time::Timestamp;
+///
+/// /// Fails while the candidate's version is a pre-release.
+/// struct NoPreReleases;
+///
+/// #[shipcore::async_trait]
+/// impl Validator for NoPreReleases {
+///     fn name(&self) -> &str {
+///         "no-pre-releases"
+///     }
+///     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
+///         let pre = !ctx.candidate.version.pre.is_empty();
+///         let outcome = if pre { Outcome::Fail } else { Outcome::Pass };
+///         Ok(Verdict::new(self.name(), outcome, format!("version {}", ctx.candidate.version)))
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let rc = Revision::new("web-v2", "2.0.0-rc.1".parse().unwrap(), "web:2-rc1");
+/// let ctx = ValidationContext::new("r1", &Target::new("web", "prod"), &rc, None, Timestamp(0));
+/// assert_eq!(NoPreReleases.validate(&ctx).await.unwrap().outcome, Outcome::Fail);
+/// # });
+/// ```
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Validator: Send + Sync {
@@ -370,6 +404,13 @@ pub trait Validator: Send + Sync {
     fn name(&self) -> &str;
     /// Take one measurement and judge it.
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError>;
+    /// Whether this validator judges what the candidate serves (request rate, error rate,
+    /// latency), so it has no data while the candidate has no traffic. Used only to warn
+    /// about analyses of a blue-green preview ([`Plan::warnings`](crate::model::Plan::warnings)).
+    /// Default `false`; the metric validators (threshold, baseline, judge) say `true`.
+    fn measures_traffic(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

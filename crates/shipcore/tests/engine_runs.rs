@@ -567,7 +567,7 @@ async fn without_kept_events_the_report_is_empty_and_the_hook_still_sees_everyth
 #[tokio::test]
 async fn a_handle_promotes_a_waiting_rollout_and_one_taken_after_the_run_shows_its_end() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
-    let plan = promotion_plan(2, None);
+    let plan = promotion_plan(2, Some(Duration::ZERO));
     let mut r = runner(d.clone()).build();
     let mut handle = r.handle();
     assert_eq!(handle.status().phase, Phase::Pending);

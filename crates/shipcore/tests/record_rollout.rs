@@ -451,7 +451,7 @@ async fn frozen_and_paused_rollouts_are_recorded_as_such() {
 
     // Waiting for a promotion with nobody holding a handle: the runner returns, paused.
     let driver = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
-    let plan = promotion_plan(2, None);
+    let plan = promotion_plan(2, Some(Duration::ZERO));
     let mut runner = Runner::builder(
         driver,
         Arc::new(SimClock::new(START)),

@@ -187,14 +187,15 @@ fn check_plan(plan: &Plan, ctx: &PlanContext) -> Result<(), String> {
             plan.describe()
         ));
     }
-    if same {
-        if promoted || plan.steps.iter().any(|s| matches!(s, Step::Retire { .. })) {
-            return Err(format!(
-                "promote/retire with stable = candidate\n{}",
-                plan.describe()
-            ));
-        }
-    } else if !promoted {
+    // Every plan ends promoted (Plan::validate requires it); with stable = candidate the
+    // promote routes to the one revision, and a retire would remove it.
+    if same && plan.steps.iter().any(|s| matches!(s, Step::Retire { .. })) {
+        return Err(format!(
+            "retire with stable = candidate\n{}",
+            plan.describe()
+        ));
+    }
+    if !promoted {
         return Err(format!("never promoted\n{}", plan.describe()));
     }
     if has_stable && (!retired || stable != 0) {

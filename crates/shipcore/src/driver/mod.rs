@@ -94,7 +94,12 @@ impl DriverError {
 ///   traffic;
 /// - `apply` is idempotent and returns once the platform *accepted* the change; readiness is
 ///   then seen through `observe`;
-/// - errors are classified [`ErrorKind::Transient`] or [`ErrorKind::Permanent`].
+/// - errors are classified [`ErrorKind::Transient`] or [`ErrorKind::Permanent`];
+/// - the engine sends `Deploy` (never `Scale`: a scale step arrives as a `Deploy` of the
+///   whole revision), `Route`, `Retire` and `SetFlag`; see [`Action`].
+///
+/// An async trait: implement it with `#[shipcore::async_trait]` (see
+/// [`Validator`](crate::validator::Validator) for an example of the attribute).
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Driver: Send + Sync {
@@ -107,7 +112,9 @@ pub trait Driver: Send + Sync {
     /// Checks, before anything changes, that `candidate` can be deployed to `target`: the
     /// service exists, the configuration loads, the artifact is there. The runner calls it
     /// before a rollout starts and refuses the rollout with this error
-    /// (`RunError::Preflight`), so bad input never half-applies. Default: nothing to check.
+    /// (`RunError::Preflight`), so bad input never half-applies. It runs before any gate is
+    /// checked, so it is called even for a rollout that a gate then blocks: keep it
+    /// read-only. Default: nothing to check.
     async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
         let _ = (target, candidate);
         Ok(())

@@ -11,8 +11,16 @@ use std::time::Duration;
 /// A primitive operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Op {
+    /// Apply an action. A route waits first until every revision it gives traffic to has
+    /// ready replicas (or the progress deadline fails the step).
     Apply(Action),
-    AwaitReady { role: Role, replicas: u32 },
+    /// A route applied only if every revision it gives traffic to has ready replicas, and
+    /// dropped otherwise (rollback's first move of traffic back to stable).
+    RouteIfServing(Action),
+    AwaitReady {
+        role: Role,
+        replicas: u32,
+    },
     Sleep(Duration),
     WaitPromotion,
     Analyze(AnalysisStep),
@@ -54,7 +62,9 @@ pub(crate) fn expand_step(step: &Step, spec: &RolloutSpec, caps: &Capabilities) 
             ],
             None => vec![],
         },
-        Step::SetWeight { percent } if caps.weighted_traffic => {
+        // A split needs two revisions: on a first deploy the candidate gets all traffic at
+        // `Promote`, once it has replicas, not at a weight step that may come before them.
+        Step::SetWeight { percent } if caps.weighted_traffic && spec.stable.is_some() => {
             vec![Op::Apply(route(spec, *percent))]
         }
         Step::SetWeight { .. } => vec![],
@@ -124,7 +134,8 @@ pub(crate) fn promote_full_ops(spec: &RolloutSpec, caps: &Capabilities) -> Vec<O
 }
 
 /// Restore stable: every flag the plan touched off first (instant, and it stops the new
-/// behaviour), traffic (if stable still has ready replicas), then capacity, then traffic
+/// behaviour), traffic (if stable still has ready replicas, checked again just before the
+/// route when the fleet changed since the last observation), then capacity, then traffic
 /// again (idempotent), then retire the candidate, then verify stable's health.
 pub(crate) fn rollback_ops(
     spec: &RolloutSpec,
@@ -144,7 +155,7 @@ pub(crate) fn rollback_ops(
     };
     let stable_serving = fleet.map(|f| f.ready_of(&stable.id) > 0).unwrap_or(false);
     if caps.weighted_traffic && stable_serving {
-        ops.push(Op::Apply(route(spec, 0)));
+        ops.push(Op::RouteIfServing(route(spec, 0)));
     }
     if let Some(action) = deploy(spec, Role::Stable, spec.plan.replicas) {
         ops.push(Op::Apply(action));

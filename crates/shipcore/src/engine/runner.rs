@@ -89,11 +89,56 @@ pub struct RunReport {
     pub events: Vec<Event>,
     /// The last fleet the engine observed.
     pub fleet: Option<FleetState>,
+    /// The rollout's request, once started (what a record takes from it, such as the
+    /// stable revision's artifact, is the same as from the journal).
+    pub spec: Option<Arc<RolloutSpec>>,
 }
 
 type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// Runs rollouts. Build with [`Runner::builder`].
+///
+/// To act on a rollout while it runs, take a [`handle`](Runner::handle) *before* starting
+/// it, `tokio::spawn` the runner, and send commands through the handle; the run returns when
+/// the rollout settles, or when it waits for a person and no handle is left. On a simulated
+/// clock ([`SimClock`](crate::clock::SimClock)) time jumps ahead at once, so a timed pause
+/// or an analysis is over before a command could arrive: only waits for a person (a pause
+/// without a duration, an inconclusive analysis, an approval) can be acted on live. Use
+/// [`RunnerBuilder::command_at`] to script commands at simulated instants instead.
+///
+/// ```
+/// use shipcore::prelude::*;
+/// use shipcore::testing::SimWorld;
+/// use std::sync::Arc;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let world = SimWorld::new(1);
+/// let target = Target::new("web", "production");
+/// let v1 = Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1");
+/// let v2 = Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2");
+/// world.driver.seed_stable(&target, &v1, 2);
+/// // Blue-green: deploy v2 beside v1, wait for a person, switch, retire v1.
+/// let plan = Plan { strategy: "blue_green".into(), replicas: 2, steps: vec![
+///     Step::Scale { role: Role::Candidate, replicas: 2 },
+///     Step::Pause { duration: None },
+///     Step::Promote,
+///     Step::Retire { role: Role::Stable, after: Default::default() },
+/// ]};
+/// let spec = RolloutSpec::new("web-2", target.clone(), Some(v1), v2.clone(), plan);
+/// let mut runner = Runner::builder(world.driver_arc(), world.clock_arc(),
+///     Arc::new(MemoryJournal::new())).build();
+/// let mut handle = runner.handle();
+/// let run = tokio::spawn(async move { runner.start(spec).await });
+///
+/// let paused = handle.wait_for(|s| s.phase == Phase::Paused).await;
+/// assert_eq!(paused.reason.as_deref(), Some("waiting for promotion"));
+/// handle.promote().unwrap();
+/// let report = run.await.unwrap().unwrap();
+/// assert_eq!(report.status.phase, Phase::Succeeded);
+/// assert_eq!(world.driver.fleet(&target).weight_of(&v2.id), 100);
+/// # }
+/// ```
 pub struct Runner {
     driver: Arc<dyn Driver>,
     clock: Arc<dyn Clock>,
@@ -277,10 +322,25 @@ impl Runner {
         Ok(())
     }
 
+    /// What [`Plan::warnings`](crate::model::Plan::warnings) finds in `spec`'s plan with this
+    /// runner's driver and validators (an analysis of a blue-green preview by a validator
+    /// that measures traffic). [`start`](Self::start) logs them with `tracing::warn!`; they
+    /// never stop a rollout.
+    pub fn warnings(&self, spec: &RolloutSpec) -> Vec<crate::model::PlanWarning> {
+        let caps = self.driver().capabilities();
+        spec.plan.warnings(&caps, |name| {
+            self.validators
+                .get(name)
+                .is_some_and(|v| v.measures_traffic())
+        })
+    }
+
     /// Starts a new rollout on an empty journal and drives it until it settles (or waits for
     /// a person with no handle left to ask). Before anything is journaled or changed, the
     /// spec is checked ([`preflight`](Self::preflight)) and so is the driver's
     /// [`Driver::preflight`]; either refusal returns an error and leaves the platform as it was.
+    /// The driver's preflight runs before the spec's gates are checked, so it is called even
+    /// when a gate then blocks the rollout.
     pub fn start(
         &mut self,
         spec: RolloutSpec,
@@ -292,6 +352,9 @@ impl Runner {
 
     async fn start_boxed(&mut self, spec: Box<RolloutSpec>) -> Result<RunReport, RunError> {
         self.preflight(&spec)?;
+        for w in self.warnings(&spec) {
+            tracing::warn!(rollout = %spec.id, field = %w.field, "{}", w.message);
+        }
         if let Some(first) = self.journal.read_all().await?.first() {
             let id = first
                 .payload
@@ -332,6 +395,10 @@ impl Runner {
 
     /// Replays the journal to rebuild the rollout exactly, then continues it: whatever was
     /// in flight when the previous runner stopped is re-issued (actions are idempotent).
+    ///
+    /// The journal holds the spec, not the validators and gates: build this runner with the
+    /// same ones registered under the same names (and the same driver), or `resume` refuses
+    /// with [`RunError::UnknownValidator`] / [`RunError::UnknownGate`] before anything runs.
     pub async fn resume(&mut self) -> Result<RunReport, RunError> {
         let entries = self.journal.read_all().await?;
         if entries.is_empty() {
@@ -391,6 +458,7 @@ impl Runner {
             status: machine.status(),
             events,
             fleet: machine.last_fleet().cloned(),
+            spec: machine.shared_spec(),
         })
     }
 

@@ -2,7 +2,7 @@
 //! policies for deadlines, retries and failure. Serializable, validated with errors that
 //! name the field.
 
-use crate::model::{check_identifier, AnalysisStep, Plan, Revision, Target};
+use crate::model::{check_identifier, AnalysisStep, Plan, Revision, Role, Step, Target};
 use crate::strategy::PlanError;
 use crate::time::serde_duration;
 use serde::{Deserialize, Serialize};
@@ -76,6 +76,7 @@ fn default_poll() -> Duration {
 ///     Plan { strategy: "recreate".into(), replicas: 3, steps: vec![
 ///         Step::Scale { role: Role::Stable, replicas: 0 },
 ///         Step::Scale { role: Role::Candidate, replicas: 3 },
+///         Step::Promote,
 ///         Step::Retire { role: Role::Stable, after: Default::default() },
 ///     ]},
 /// );
@@ -142,9 +143,11 @@ impl RolloutSpec {
         }
     }
 
-    /// Checks the values that do not depend on a driver. Errors name the field. The
-    /// service, environment, namespace and revision ids must be safe identifiers:
-    /// `[A-Za-z0-9][A-Za-z0-9._-]{0,127}` (see [`check_identifier`]).
+    /// Checks the values that do not depend on a driver, and that a plan with a stable
+    /// revision ends by retiring it. Errors name the field. The service, environment,
+    /// namespace and revision ids must be safe identifiers:
+    /// `[A-Za-z0-9][A-Za-z0-9._-]{0,127}` (see [`check_identifier`]). The plan's own rules,
+    /// which depend on the driver, are [`Plan::validate`]'s.
     pub fn validate(&self) -> Result<(), PlanError> {
         let id_ok = !self.id.is_empty()
             && self
@@ -197,6 +200,9 @@ impl RolloutSpec {
                 ));
             }
         }
+        if let Some(stable) = &self.stable {
+            self.check_stable_retired(stable)?;
+        }
         Ok(())
     }
 
@@ -220,6 +226,47 @@ impl RolloutSpec {
                 .map_err(|e| PlanError::invalid(e.field, format!("{} {}", e.value, e.problem)))?;
         }
         Ok(())
+    }
+
+    /// With a stable revision, the plan must remove it: a rollout that succeeds leaves only
+    /// the candidate running, so the last step about stable is a `Retire`.
+    fn check_stable_retired(&self, stable: &Revision) -> Result<(), PlanError> {
+        let last = self.plan.steps.iter().enumerate().rev().find(|(_, s)| {
+            matches!(
+                s,
+                Step::Scale {
+                    role: Role::Stable,
+                    ..
+                } | Step::Retire {
+                    role: Role::Stable,
+                    ..
+                }
+            )
+        });
+        match last {
+            Some((
+                _,
+                Step::Retire {
+                    role: Role::Stable, ..
+                },
+            )) => Ok(()),
+            Some((i, _)) => Err(PlanError::invalid(
+                format!("plan.steps[{i}]"),
+                format!(
+                    "the last step about stable ({}) scales it; a plan must end with stable \
+                     retired (a Retire step for role stable after its last Scale)",
+                    stable.id
+                ),
+            )),
+            None => Err(PlanError::invalid(
+                "plan.steps",
+                format!(
+                    "the plan never retires stable ({}); a plan must end with stable retired \
+                     (a Retire step for role stable)",
+                    stable.id
+                ),
+            )),
+        }
     }
 
     /// Every validator name the spec refers to.

@@ -22,6 +22,20 @@ impl WeightSet {
 
 /// One platform operation. Every action is *declarative and idempotent*: applying it twice
 /// leaves the fleet as applying it once, because the engine retries and resumes.
+///
+/// What the engine sends a [`Driver`](crate::driver::Driver):
+///
+/// - [`Deploy`](Action::Deploy) for every `Scale` step, for a full promotion and for a
+///   rollback's restore of stable: the whole [`Revision`] with the replica count, so the
+///   driver can create the revision or resize it in one call. The engine never sends
+///   [`Scale`](Action::Scale); it exists for drivers and tools that resize a revision they
+///   already know (a driver must still accept it).
+/// - [`Route`](Action::Route) for `SetWeight` and `Promote` steps (only on a driver with
+///   `weighted_traffic`), always with weights summing to 100, and only once every revision
+///   it gives traffic to has ready replicas.
+/// - [`Retire`](Action::Retire) for `Retire` steps, after a full promotion (stable) and in a
+///   rollback (candidate).
+/// - [`SetFlag`](Action::SetFlag) for `SetFlag` steps and, at 0%, first thing in a rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -59,7 +73,22 @@ pub enum Action {
 }
 
 impl Action {
-    /// A short human description: `deploy web-v2 x3`, `route v1=90 v2=10`.
+    /// A short human description, as records and logs show it.
+    ///
+    /// ```
+    /// use shipcore::model::{Action, Revision, RevisionId, WeightSet};
+    /// let v2 = Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2");
+    /// let deploy = Action::Deploy { revision: v2, replicas: 3 };
+    /// assert_eq!(deploy.describe(), "deploy web-v2 x3");
+    /// let route = Action::Route {
+    ///     weights: WeightSet(vec![(RevisionId::from("web-v1"), 75), (RevisionId::from("web-v2"), 25)]),
+    /// };
+    /// assert_eq!(route.describe(), "route web-v1=75% web-v2=25%");
+    /// let retire = Action::Retire { revision: RevisionId::from("web-v1") };
+    /// assert_eq!(retire.describe(), "retire web-v1");
+    /// let flag = Action::SetFlag { flag: "new-checkout".into(), percent: 5 };
+    /// assert_eq!(flag.describe(), "flag new-checkout to 5%");
+    /// ```
     pub fn describe(&self) -> String {
         match self {
             Action::Deploy { revision, replicas } => {

@@ -11,7 +11,9 @@ mod revision;
 pub use action::{Action, WeightSet};
 pub use fleet::{FleetState, RevisionState};
 pub use monitoring::Monitoring;
-pub use plan::{AnalysisPolicy, AnalysisStep, InconclusiveAction, Plan, Step};
+pub use plan::{
+    AnalysisPolicy, AnalysisStep, InconclusiveAction, Plan, PlanWarning, Step, MAX_REPLICAS,
+};
 pub use revision::{
     check_identifier, is_identifier, IdentifierError, Revision, RevisionId, Role, Target,
     IDENTIFIER_MAX_LEN,

@@ -329,7 +329,8 @@ pub enum Step {
         /// Names of gates registered with the runner.
         gates: Vec<String>,
     },
-    /// Send all traffic to the candidate: from here on it serves production.
+    /// Send all traffic to the candidate: from here on it serves production. Every plan has
+    /// one, with no `SetWeight` below 100 after it ([`Plan::validate`]).
     Promote,
     /// Remove a role's revision after a delay (blue-green scale-down delay).
     Retire {
@@ -384,12 +385,100 @@ pub struct Plan {
     pub steps: Vec<Step>,
 }
 
+/// Something [`Plan::warnings`] found: the plan runs, but a step will not do what it is
+/// meant to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanWarning {
+    /// The field, as in errors (`steps[2].validators[0]`).
+    pub field: String,
+    /// What is wrong and what to do instead.
+    pub message: String,
+}
+
+impl std::fmt::Display for PlanWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Most replicas a plan may ask for (`plan.replicas` and every `Scale` step). A larger
+/// number is a typo or an overflow (`u32::MAX`), not a fleet.
+pub const MAX_REPLICAS: u32 = 10_000;
+
+/// What the plan's steps have done so far, as [`Plan::validate`] walks them: the candidate's
+/// traffic share and replicas, and whether stable was emptied. Traffic before the first route
+/// is all on stable, which runs (it serves production) until a step scales or retires it.
+#[derive(Debug, Clone, Copy)]
+struct Walk {
+    /// The candidate's share of traffic.
+    candidate_percent: u8,
+    /// The candidate's replicas.
+    candidate: u32,
+    /// The step that last took stable to 0 replicas.
+    stable_emptied_at: Option<usize>,
+    /// The last `Promote` step.
+    promoted_at: Option<usize>,
+}
+
+impl Walk {
+    fn share(&self, role: Role) -> u8 {
+        match role {
+            Role::Candidate => self.candidate_percent,
+            Role::Stable => 100 - self.candidate_percent.min(100),
+        }
+    }
+}
+
 impl Plan {
     /// Checks every step's values and that the driver can do what the plan asks.
     /// Errors name the step (`steps[3].percent`) and the problem.
+    ///
+    /// Beyond each value, the plan as a whole must be safe to run and must end in the state
+    /// `Succeeded` promises, so these are refused:
+    ///
+    /// - `replicas` of 0 or above [`MAX_REPLICAS`], and a `Scale` above `replicas`;
+    /// - a plan that does not end with the candidate promoted: no `Promote` step, a
+    ///   `SetWeight` below 100 after the last `Promote`, or a candidate that ends with fewer
+    ///   than `replicas` replicas. A rollout that succeeds has all traffic and all capacity on
+    ///   the candidate, never a split;
+    /// - on a driver with weighted traffic, giving traffic to a role that has no replicas at
+    ///   that step (a `SetWeight` or `Promote` before the candidate is scaled up, a
+    ///   `SetWeight` below 100 after stable was scaled to 0), and scaling to 0 or retiring a
+    ///   role that still carries traffic: move the traffic first. The one exception is a
+    ///   full stop, stable scaled to 0 before the candidate has any replica (so nothing could
+    ///   take its traffic), which is what [`Recreate`](crate::strategy::Recreate) does on
+    ///   purpose.
+    ///
+    /// A plan whose rollout has a stable revision must also retire it; that needs the spec,
+    /// so [`RolloutSpec::validate`](crate::engine::RolloutSpec::validate) checks it.
+    ///
+    /// ```
+    /// use shipcore::driver::Capabilities;
+    /// use shipcore::model::{Plan, Role, Step};
+    /// let scale = |role, replicas| Step::Scale { role, replicas };
+    /// let plan = |steps| Plan { strategy: "custom".into(), replicas: 4, steps };
+    /// // Traffic left split at the end: refused, naming the field.
+    /// let split = plan(vec![scale(Role::Candidate, 4), Step::SetWeight { percent: 30 }]);
+    /// let e = split.validate(&Capabilities::ALL).unwrap_err();
+    /// assert_eq!(e.field(), "steps");
+    /// // 90% of traffic to a stable with no replicas: refused at the scale that empties it.
+    /// let outage = plan(vec![scale(Role::Candidate, 1), scale(Role::Stable, 0),
+    ///     Step::SetWeight { percent: 10 }, scale(Role::Candidate, 4), Step::Promote]);
+    /// assert_eq!(outage.validate(&Capabilities::ALL).unwrap_err().field(), "steps[1].replicas");
+    /// // Traffic moved first, then capacity: accepted.
+    /// let ok = plan(vec![scale(Role::Candidate, 4), Step::SetWeight { percent: 100 },
+    ///     scale(Role::Stable, 0), Step::Promote]);
+    /// assert!(ok.validate(&Capabilities::ALL).is_ok());
+    /// ```
     pub fn validate(&self, caps: &Capabilities) -> Result<(), PlanError> {
         if self.replicas == 0 {
             return Err(PlanError::invalid("replicas", "must be at least 1"));
+        }
+        if self.replicas > MAX_REPLICAS {
+            return Err(PlanError::invalid(
+                "replicas",
+                format!("{} is above the maximum of {MAX_REPLICAS}", self.replicas),
+            ));
         }
         if self.steps.is_empty() {
             return Err(PlanError::invalid(
@@ -397,59 +486,267 @@ impl Plan {
                 "a plan needs at least one step",
             ));
         }
+        let mut walk = Walk {
+            candidate_percent: 0,
+            candidate: 0,
+            stable_emptied_at: None,
+            promoted_at: None,
+        };
         for (i, step) in self.steps.iter().enumerate() {
-            let field = |name: &str| format!("steps[{i}].{name}");
-            match step {
-                Step::SetWeight { percent } => {
-                    if *percent > 100 {
-                        return Err(PlanError::invalid(
-                            field("percent"),
-                            format!("{percent} is not within 0..=100"),
-                        ));
-                    }
-                    if !caps.weighted_traffic {
-                        return Err(PlanError::unsupported(field("percent"), "weighted_traffic"));
-                    }
-                }
-                Step::SetFlag { flag, percent } => {
-                    if *percent > 100 {
-                        return Err(PlanError::invalid(
-                            field("percent"),
-                            format!("{percent} is not within 0..=100"),
-                        ));
-                    }
-                    if flag.trim().is_empty() {
-                        return Err(PlanError::invalid(field("flag"), "must not be empty"));
-                    }
-                    if !caps.feature_flags {
-                        return Err(PlanError::unsupported(field("flag"), "feature_flags"));
-                    }
-                }
-                Step::Analysis(a) => {
-                    a.policy.validate(&field("policy"))?;
-                    if a.validators.is_empty() {
-                        return Err(PlanError::invalid(
-                            field("validators"),
-                            "an analysis needs at least one validator",
-                        ));
-                    }
-                    if a.policy.count.is_none() {
-                        return Err(PlanError::invalid(
-                            field("policy.count"),
-                            "an analysis step must have a count",
-                        ));
-                    }
-                }
-                Step::Gate { gates } if gates.is_empty() => {
+            self.check_step(i, step, caps)?;
+            self.check_traffic(i, step, caps, &mut walk)?;
+        }
+        let Some(promoted_at) = walk.promoted_at else {
+            return Err(PlanError::invalid(
+                "steps",
+                "a plan must end with the candidate promoted (a Promote step); without one a \
+                 rollout would finish with traffic split or nothing deployed",
+            ));
+        };
+        if caps.weighted_traffic && walk.candidate_percent < 100 {
+            return Err(PlanError::invalid(
+                "steps",
+                format!(
+                    "the plan ends with {}% of traffic on the candidate (set after the Promote \
+                     at steps[{promoted_at}]); a plan must end with all traffic on it",
+                    walk.candidate_percent
+                ),
+            ));
+        }
+        if walk.candidate != self.replicas {
+            return Err(PlanError::invalid(
+                "steps",
+                format!(
+                    "the candidate ends with {} replicas; a plan must end with it at replicas \
+                     ({}): add a Scale candidate step to {} before the Promote",
+                    walk.candidate, self.replicas, self.replicas
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checks of one step's own values.
+    fn check_step(&self, i: usize, step: &Step, caps: &Capabilities) -> Result<(), PlanError> {
+        let field = |name: &str| format!("steps[{i}].{name}");
+        match step {
+            Step::Scale { replicas, .. } if *replicas > self.replicas => {
+                return Err(PlanError::invalid(
+                    field("replicas"),
+                    format!(
+                        "{replicas} is above the plan's replicas ({})",
+                        self.replicas
+                    ),
+                ));
+            }
+            Step::SetWeight { percent } => {
+                if *percent > 100 {
                     return Err(PlanError::invalid(
-                        field("gates"),
-                        "a gate step needs at least one gate",
+                        field("percent"),
+                        format!("{percent} is not within 0..=100"),
                     ));
+                }
+                if !caps.weighted_traffic {
+                    return Err(PlanError::unsupported(field("percent"), "weighted_traffic"));
+                }
+            }
+            Step::SetFlag { flag, percent } => {
+                if *percent > 100 {
+                    return Err(PlanError::invalid(
+                        field("percent"),
+                        format!("{percent} is not within 0..=100"),
+                    ));
+                }
+                if flag.trim().is_empty() {
+                    return Err(PlanError::invalid(field("flag"), "must not be empty"));
+                }
+                if !caps.feature_flags {
+                    return Err(PlanError::unsupported(field("flag"), "feature_flags"));
+                }
+            }
+            Step::Analysis(a) => {
+                a.policy.validate(&field("policy"))?;
+                if a.validators.is_empty() {
+                    return Err(PlanError::invalid(
+                        field("validators"),
+                        "an analysis needs at least one validator",
+                    ));
+                }
+                if a.policy.count.is_none() {
+                    return Err(PlanError::invalid(
+                        field("policy.count"),
+                        "an analysis step must have a count",
+                    ));
+                }
+            }
+            Step::Gate { gates } if gates.is_empty() => {
+                return Err(PlanError::invalid(
+                    field("gates"),
+                    "a gate step needs at least one gate",
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Follows traffic and capacity through step `i`: refuses traffic to a role without
+    /// replicas, and taking away the replicas of a role that carries traffic.
+    fn check_traffic(
+        &self,
+        i: usize,
+        step: &Step,
+        caps: &Capabilities,
+        walk: &mut Walk,
+    ) -> Result<(), PlanError> {
+        let routed = caps.weighted_traffic;
+        match step {
+            Step::Scale { role, replicas } => {
+                // Stable may go to 0 under traffic only when nothing else runs (Recreate).
+                let full_stop = *role == Role::Stable && walk.candidate == 0;
+                if routed && *replicas == 0 && walk.share(*role) > 0 && !full_stop {
+                    return Err(PlanError::invalid(
+                        format!("steps[{i}].replicas"),
+                        format!(
+                            "scales {role} to 0 while it carries {}% of traffic; move the \
+                             traffic away first (a SetWeight step)",
+                            walk.share(*role)
+                        ),
+                    ));
+                }
+                match role {
+                    Role::Candidate => walk.candidate = *replicas,
+                    Role::Stable => {
+                        walk.stable_emptied_at = (*replicas == 0).then_some(i);
+                    }
+                }
+            }
+            Step::Retire { role, .. } => {
+                if routed && walk.share(*role) > 0 {
+                    return Err(PlanError::invalid(
+                        format!("steps[{i}].role"),
+                        format!(
+                            "retires {role} while it carries {}% of traffic; move the traffic \
+                             away first",
+                            walk.share(*role)
+                        ),
+                    ));
+                }
+                match role {
+                    Role::Candidate => walk.candidate = 0,
+                    Role::Stable => {
+                        walk.stable_emptied_at = Some(i);
+                    }
+                }
+            }
+            Step::SetWeight { percent } => {
+                let percent = (*percent).min(100);
+                if percent > 0 && walk.candidate == 0 {
+                    return Err(PlanError::invalid(
+                        format!("steps[{i}].percent"),
+                        format!(
+                            "sends {percent}% of traffic to the candidate, which has no \
+                             replicas at this step; scale it up first"
+                        ),
+                    ));
+                }
+                if let (true, Some(at)) = (percent < 100, walk.stable_emptied_at) {
+                    return Err(PlanError::invalid(
+                        format!("steps[{i}].percent"),
+                        format!(
+                            "sends {}% of traffic to stable, which has no replicas after \
+                             steps[{at}]",
+                            100 - percent
+                        ),
+                    ));
+                }
+                walk.candidate_percent = percent;
+            }
+            Step::Promote => {
+                if walk.candidate == 0 {
+                    return Err(PlanError::invalid(
+                        format!("steps[{i}]"),
+                        "promotes a candidate that has no replicas at this step; scale it up \
+                         first",
+                    ));
+                }
+                walk.candidate_percent = 100;
+                walk.promoted_at = Some(i);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Problems that do not make the plan invalid but make a step useless: an analysis that
+    /// runs while the candidate has no traffic (a blue-green preview before `Promote`, on a
+    /// driver with weighted traffic), judged by a validator that measures traffic
+    /// (`measures_traffic(name)`, e.g. [`Validator::measures_traffic`]: request rate, error
+    /// rate, latency). The preview serves nothing, so such a validator finds no data and the
+    /// analysis always ends inconclusive. Judge a preview with a smoke test or a health check,
+    /// or measure after traffic moves.
+    ///
+    /// The runner logs these with `tracing::warn!` when a rollout starts, and
+    /// [`Runner::warnings`](crate::engine::Runner::warnings) returns them for a dry run.
+    ///
+    /// [`Validator::measures_traffic`]: crate::validator::Validator::measures_traffic
+    ///
+    /// ```
+    /// use shipcore::driver::Capabilities;
+    /// use shipcore::model::{AnalysisPolicy, AnalysisStep, Plan, Role, Step};
+    /// use std::time::Duration;
+    /// let analysis = |v: &str| Step::Analysis(AnalysisStep {
+    ///     validators: vec![v.into()],
+    ///     policy: AnalysisPolicy::every(Duration::from_secs(60), 3),
+    /// });
+    /// let plan = Plan { strategy: "blue_green".into(), replicas: 2, steps: vec![
+    ///     Step::SetWeight { percent: 0 },
+    ///     Step::Scale { role: Role::Candidate, replicas: 2 },
+    ///     analysis("error-rate"),
+    ///     analysis("smoke"),
+    ///     Step::Promote,
+    ///     analysis("error-rate"),
+    /// ]};
+    /// let warnings = plan.warnings(&Capabilities::ALL, |name| name == "error-rate");
+    /// assert_eq!(warnings.len(), 1);
+    /// assert_eq!(warnings[0].field, "steps[2].validators[0]");
+    /// assert!(warnings[0].message.contains("always ends inconclusive"));
+    /// ```
+    pub fn warnings(
+        &self,
+        caps: &Capabilities,
+        measures_traffic: impl Fn(&str) -> bool,
+    ) -> Vec<PlanWarning> {
+        if !caps.weighted_traffic {
+            // Without a router, traffic follows replicas: a running candidate serves.
+            return Vec::new();
+        }
+        let mut percent = 0u8;
+        let mut out = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            match step {
+                Step::SetWeight { percent: p } => percent = *p,
+                Step::Promote => percent = 100,
+                Step::Analysis(a) if percent == 0 => {
+                    for (j, name) in a.validators.iter().enumerate() {
+                        if measures_traffic(name) {
+                            out.push(PlanWarning {
+                                field: format!("steps[{i}].validators[{j}]"),
+                                message: format!(
+                                    "{name} measures traffic, but the candidate has 0% of \
+                                     traffic at this step (a preview before Promote), so it \
+                                     finds no data and the analysis always ends inconclusive; \
+                                     judge the preview with a smoke test or health check, or \
+                                     analyse after a SetWeight"
+                                ),
+                            });
+                        }
+                    }
                 }
                 _ => {}
             }
         }
-        Ok(())
+        out
     }
 
     /// The plan as numbered lines, for a dry run.

@@ -437,13 +437,17 @@ impl DeploymentRecord {
         Self::build(events, meta, None)
     }
 
-    /// Builds the record from a runner's report.
+    /// Builds the record from a runner's report: the same record
+    /// [`from_journal`](Self::from_journal) builds from that rollout's journal (both take the
+    /// event log and the spec, and go through one builder).
     pub fn from_report(report: &RunReport, meta: &RecordMeta) -> Result<Self, RecordError> {
-        Self::build(&report.events, meta, None)
+        Self::build(&report.events, meta, report.spec.as_deref())
     }
 
     /// Builds from events; `spec` fills what the events lack (a rejected plan has no
-    /// `started` event; artifacts not deployed during the rollout).
+    /// `started` event; artifacts not deployed during the rollout). The one builder behind
+    /// [`from_events`](Self::from_events), [`from_report`](Self::from_report) and
+    /// [`from_journal`](Self::from_journal).
     pub(crate) fn build(
         events: &[Event],
         meta: &RecordMeta,

@@ -19,8 +19,9 @@ use std::time::Duration;
 /// * on a first deploy the flag is set to 0%, the candidate scaled up and promoted, then
 ///   the flag steps run;
 /// * when the candidate *is* the stable revision (the code is already out; only the flag
-///   changes), the plan makes sure it runs `replicas` replicas and runs the flag steps; it
-///   has no promote and no retire, which would act on the one running revision.
+///   changes), the plan makes sure it runs `replicas` replicas, promotes it (all traffic to
+///   the one revision, which already has it: every plan ends promoted) and runs the flag
+///   steps; it has no retire, which would remove the one running revision.
 ///
 /// ```
 /// use shipcore::driver::Capabilities;
@@ -43,6 +44,7 @@ use std::time::Duration;
 /// let hour = Step::Pause { duration: Some(Duration::from_secs(3600)) };
 /// assert_eq!(plan.steps, vec![
 ///     Step::Scale { role: Role::Candidate, replicas: 2 },
+///     Step::Promote,
 ///     set(5), hour.clone(), set(50), hour, set(100),
 /// ]);
 /// assert!(plan.validate(&ctx.capabilities).is_ok());
@@ -121,6 +123,7 @@ impl Strategy for FeatureFlag {
                     role: Role::Candidate,
                     replicas: ctx.replicas,
                 });
+                out.push(Step::Promote);
                 self.flag_steps(&percents, &mut out);
             }
             Some(_) => {

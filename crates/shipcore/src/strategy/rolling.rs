@@ -222,6 +222,7 @@ impl Strategy for Rolling {
 mod tests {
     use super::*;
     use crate::driver::Capabilities;
+    use crate::model::MAX_REPLICAS;
     use crate::strategy::support::test_ctx;
 
     const SIDE: Capabilities = Capabilities {
@@ -387,14 +388,18 @@ mod tests {
     #[test]
     fn refuses_plans_too_long_instead_of_exhausting_memory() {
         let r = rolling(IntOrPercent::Count(1), IntOrPercent::Count(0));
-        let e = r.plan(&test_ctx(1_000_000, SIDE, true)).unwrap_err();
+        let e = r.plan(&test_ctx(MAX_REPLICAS, SIDE, true)).unwrap_err();
         assert_eq!(e.field(), "max_surge, max_unavailable");
         assert!(e.to_string().contains("raise max_surge"), "{e}");
         let r = rolling(IntOrPercent::Percent(25), IntOrPercent::Count(0));
         let plan = r
-            .plan(&test_ctx(u32::MAX, Capabilities::ALL, true))
+            .plan(&test_ctx(MAX_REPLICAS, Capabilities::ALL, true))
             .unwrap();
         assert!(plan.steps.len() < 30, "{}", plan.describe());
+        assert!(plan.validate(&Capabilities::ALL).is_ok());
+        // Above the maximum, the replica count itself is refused.
+        let e = r.plan(&test_ctx(u32::MAX, SIDE, true)).unwrap_err();
+        assert_eq!(e.field(), "replicas");
     }
 
     #[test]

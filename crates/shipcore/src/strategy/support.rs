@@ -2,17 +2,23 @@
 //! steps, percent-of-replicas rounding, and the common end of every plan.
 
 use super::{PlanContext, PlanError};
-use crate::model::{AnalysisStep, Plan, Role, Step};
+use crate::model::{AnalysisStep, Plan, Role, Step, MAX_REPLICAS};
 use std::time::Duration;
 
 /// Longest plan a built-in strategy makes. A configuration that would need more steps
 /// (a rolling update of a million replicas one at a time) is refused rather than planned.
 pub const MAX_PLAN_STEPS: usize = 10_000;
 
-/// `ctx.replicas` must be at least 1.
+/// `ctx.replicas` must be within 1..=[`MAX_REPLICAS`], as [`Plan::validate`] requires.
 pub(crate) fn check_replicas(ctx: &PlanContext) -> Result<(), PlanError> {
     if ctx.replicas == 0 {
         return Err(PlanError::invalid("replicas", "must be at least 1"));
+    }
+    if ctx.replicas > MAX_REPLICAS {
+        return Err(PlanError::invalid(
+            "replicas",
+            format!("{} is above the maximum of {MAX_REPLICAS}", ctx.replicas),
+        ));
     }
     Ok(())
 }

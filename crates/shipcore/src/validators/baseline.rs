@@ -180,6 +180,10 @@ impl Validator for BaselineValidator {
         &self.cfg.name
     }
 
+    fn measures_traffic(&self) -> bool {
+        true
+    }
+
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
         let name = self.cfg.name.as_str();
         let src = self.source.as_ref();

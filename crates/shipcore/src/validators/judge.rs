@@ -558,6 +558,10 @@ impl Validator for StatisticalJudge {
         &self.cfg.name
     }
 
+    fn measures_traffic(&self) -> bool {
+        true
+    }
+
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
         let c = &self.cfg;
         let Some(svars) = stable_vars(ctx) else {

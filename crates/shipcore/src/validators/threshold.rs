@@ -76,12 +76,23 @@ pub struct ThresholdConfig {
     /// Which side is bad (default `above`).
     #[serde(default)]
     pub fail_when: FailWhen,
-    /// Past this level the verdict still passes but says `warning`.
+    /// A level that never fails anything: a value past it (on the `fail_when` side) but
+    /// within `critical` is still a **Pass**, whose message starts with `warning:` and which
+    /// carries an extra measurement named `<name>.warning`, so records and reports show that
+    /// the candidate came close. It must lie on the good side of `critical` (checked).
+    /// Omitted: no warning level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<f64>,
-    /// Past this level (for `for`) the verdict fails.
+    /// The level that fails: a value past it (strictly, on the `fail_when` side) for at
+    /// least `for` is a **Fail**.
     pub critical: f64,
-    /// How long the critical level must be breached before failing (default 0: at once).
+    /// `for` in configuration, as in a Prometheus alert: how long the value must stay past
+    /// `critical`, measured in engine time from the first measurement that breached it,
+    /// before the verdict is **Fail**. Until then each breaching measurement is a **Pass**
+    /// saying `pending: … for 30s of 2m`; a measurement within `critical` resets the clock;
+    /// missing data neither starts nor resets it. Default 0: the first breach fails. An
+    /// analysis must measure over at least `for` (interval × count) for a sustained breach to
+    /// fail it.
     #[serde(rename = "for", default, with = "serde_duration")]
     pub for_duration: Duration,
     /// Unit for people (`ratio`, `s`).
@@ -205,6 +216,10 @@ impl MetricThreshold {
 impl Validator for MetricThreshold {
     fn name(&self) -> &str {
         &self.cfg.name
+    }
+
+    fn measures_traffic(&self) -> bool {
+        true
     }
 
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {

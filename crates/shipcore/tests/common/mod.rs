@@ -187,7 +187,8 @@ pub fn v2() -> Revision {
 }
 
 /// A blue-green that deploys `replicas`, waits for someone to promote it, switches, and
-/// retires stable `retire_after` later (no retire step when `None`).
+/// retires stable `retire_after` later (no retire step when `None`: only for a first deploy,
+/// since a plan must retire the stable revision it replaces).
 pub fn promotion_plan(replicas: u32, retire_after: Option<std::time::Duration>) -> Plan {
     let mut steps = vec![
         Step::Scale {

@@ -5,7 +5,19 @@ use super::*;
 
 impl Rollout {
     pub(super) fn on_applied(&mut self, id: u64, out: &mut Vec<Effect>) {
-        if matches!(&self.current, Some(Running::Apply { id: cur, .. }) if *cur == id) {
+        if let Some(Running::Apply {
+            id: cur, action, ..
+        }) = &self.current
+        {
+            if *cur != id {
+                return;
+            }
+            if matches!(
+                **action,
+                Action::Deploy { .. } | Action::Scale { .. } | Action::Retire { .. }
+            ) {
+                self.fleet_changed = true;
+            }
             self.current = None;
             self.record(out, EventKind::ActionApplied { id });
         }
@@ -42,18 +54,18 @@ impl Rollout {
 
     pub(super) fn on_observed(&mut self, id: u64, fleet: &Arc<FleetState>, out: &mut Vec<Effect>) {
         self.last_fleet = Some(fleet.clone());
+        self.fleet_changed = false;
         let Some(Running::AwaitReady(awaiting)) = self.current else {
             return;
         };
         if awaiting.wait != Wait::Request(id) {
             return;
         }
-        let Readiness {
-            role,
-            replicas,
-            deadline,
-            ..
-        } = awaiting;
+        let (role, replicas) = match awaiting.goal {
+            Goal::Converge { role, replicas } => (role, replicas),
+            Goal::Serve { optional } => return self.on_serving_observed(awaiting, optional, out),
+        };
+        let deadline = awaiting.deadline;
         let Some(rev) = self.revision(role).map(|r| r.id.clone()) else {
             self.current = None;
             return;
@@ -90,6 +102,48 @@ impl Rollout {
         }
     }
 
+    /// An observation while a route waits for ready replicas behind every revision it gives
+    /// traffic to: route, keep waiting, drop an optional route, or fail at the deadline.
+    fn on_serving_observed(&mut self, awaiting: Readiness, optional: bool, out: &mut Vec<Effect>) {
+        let missing = match (self.ops.front(), self.last_fleet.as_deref()) {
+            (
+                Some(
+                    Op::Apply(Action::Route { weights })
+                    | Op::RouteIfServing(Action::Route { weights }),
+                ),
+                Some(fleet),
+            ) => unserved(weights, fleet).map(|(rev, w)| (rev.clone(), w)),
+            _ => None,
+        };
+        let Some((rev, share)) = missing else {
+            // Served: the route goes out next.
+            self.current = None;
+            return;
+        };
+        if optional {
+            self.ops.pop_front();
+            self.current = None;
+        } else if self.now >= awaiting.deadline {
+            let limit = self
+                .spec
+                .as_ref()
+                .map(|s| format_duration(s.progress_deadline))
+                .unwrap_or_default();
+            self.current = None;
+            self.fail(
+                format!("progress deadline of {limit} exceeded: {rev} has no ready replicas to take {share}% of traffic"),
+                out,
+            );
+        } else {
+            let poll = self.poll_interval();
+            let timer = self.timer(out, poll);
+            self.current = Some(Running::AwaitReady(Readiness {
+                wait: Wait::Timer(timer),
+                ..awaiting
+            }));
+        }
+    }
+
     pub(super) fn on_observe_failed(&mut self, error: &DriverError, out: &mut Vec<Effect>) {
         let Some(Running::AwaitReady(awaiting)) = self.current else {
             return;
@@ -107,6 +161,10 @@ impl Rollout {
                 failures,
                 ..awaiting
             }));
+        } else if awaiting.goal == (Goal::Serve { optional: true }) {
+            // Rollback's first route is a best effort: without a view of the fleet, skip it.
+            self.ops.pop_front();
+            self.current = None;
         } else {
             self.current = None;
             self.fail(

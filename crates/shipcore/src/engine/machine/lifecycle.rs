@@ -156,22 +156,24 @@ impl Rollout {
 
     pub(super) fn start_op(&mut self, op: Op, out: &mut Vec<Effect>) {
         match op {
+            Op::Apply(Action::Route { weights }) if !self.can_serve(&weights) => {
+                self.ops.push_front(Op::Apply(Action::Route { weights }));
+                self.await_fleet(Goal::Serve { optional: false }, out);
+            }
+            Op::RouteIfServing(action) => {
+                let Action::Route { weights } = &action else {
+                    return self.send_apply(Arc::new(action), 1, out);
+                };
+                if self.can_serve(weights) {
+                    self.send_apply(Arc::new(action), 1, out);
+                } else if self.fleet_changed || self.last_fleet.is_none() {
+                    self.ops.push_front(Op::RouteIfServing(action));
+                    self.await_fleet(Goal::Serve { optional: true }, out);
+                }
+            }
             Op::Apply(action) => self.send_apply(Arc::new(action), 1, out),
             Op::AwaitReady { role, replicas } => {
-                let deadline = self.now.plus(
-                    self.spec
-                        .as_ref()
-                        .map(|s| s.progress_deadline)
-                        .unwrap_or_default(),
-                );
-                let id = self.observe(out);
-                self.current = Some(Running::AwaitReady(Readiness {
-                    role,
-                    replicas,
-                    deadline,
-                    wait: Wait::Request(id),
-                    failures: 0,
-                }));
+                self.await_fleet(Goal::Converge { role, replicas }, out)
             }
             Op::Sleep(d) if d.is_zero() => {}
             Op::Sleep(d) => {
@@ -207,6 +209,33 @@ impl Rollout {
                     wait: Wait::Request(id),
                 });
             }
+        }
+    }
+
+    /// Observes the fleet and waits for `goal`, until the progress deadline.
+    fn await_fleet(&mut self, goal: Goal, out: &mut Vec<Effect>) {
+        let deadline = self.now.plus(
+            self.spec
+                .as_ref()
+                .map(|s| s.progress_deadline)
+                .unwrap_or_default(),
+        );
+        let id = self.observe(out);
+        self.current = Some(Running::AwaitReady(Readiness {
+            goal,
+            deadline,
+            wait: Wait::Request(id),
+            failures: 0,
+        }));
+    }
+
+    /// Whether the last observation, taken after the last change of capacity the engine
+    /// made, shows ready replicas behind every revision `weights` gives traffic to. The
+    /// engine never routes traffic to a revision without them.
+    pub(super) fn can_serve(&self, weights: &WeightSet) -> bool {
+        match (&self.last_fleet, self.fleet_changed) {
+            (Some(fleet), false) => unserved(weights, fleet).is_none(),
+            _ => false,
         }
     }
 

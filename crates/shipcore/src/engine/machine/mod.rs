@@ -10,7 +10,7 @@ use super::phase::{Phase, RolloutStatus};
 use super::spec::{FailurePolicy, RolloutSpec};
 use crate::driver::{Capabilities, DriverError};
 use crate::gate::GateOutcome;
-use crate::model::{Action, FleetState, Revision, Role};
+use crate::model::{Action, FleetState, Revision, RevisionId, Role, WeightSet};
 use crate::notifier::Notification;
 use crate::time::{format_duration, Timestamp};
 use std::collections::VecDeque;
@@ -43,11 +43,20 @@ enum Wait {
     Person,
 }
 
-/// Waiting for a revision to reach its replica count before the deadline.
+/// What a wait on the fleet waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// `role`'s revision at exactly `replicas`, all ready.
+    Converge { role: Role, replicas: u32 },
+    /// Ready replicas behind every revision the route at the front of the ops gives traffic
+    /// to. An `optional` route is dropped instead of waited for when they are missing.
+    Serve { optional: bool },
+}
+
+/// Waiting for the fleet to reach a goal before the deadline.
 #[derive(Debug, Clone, Copy)]
 struct Readiness {
-    role: Role,
-    replicas: u32,
+    goal: Goal,
     deadline: Timestamp,
     wait: Wait,
     /// Failed observations in a row.
@@ -134,7 +143,7 @@ struct Background {
 /// let spec = RolloutSpec::new("r1", Target::new("web", "prod"), None,
 ///     Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1"),
 ///     Plan { strategy: "recreate".into(), replicas: 2,
-///            steps: vec![Step::Scale { role: Role::Candidate, replicas: 2 }] });
+///            steps: vec![Step::Scale { role: Role::Candidate, replicas: 2 }, Step::Promote] });
 /// let mut r = Rollout::new();
 /// let effects = r.handle(&Stamped::new(Timestamp(0), Input::Start {
 ///     spec: Box::new(spec), capabilities: Capabilities::ALL }));
@@ -159,6 +168,9 @@ pub struct Rollout {
     next_id: u64,
     now: Timestamp,
     last_fleet: Option<Arc<FleetState>>,
+    /// An action that changes capacity (deploy, scale, retire) was applied since the last
+    /// observation, so `last_fleet` may no longer show which revisions can serve.
+    fleet_changed: bool,
     approvals: Vec<String>,
     rollback_end: Phase,
     rollback_reason: String,
@@ -189,6 +201,7 @@ impl Rollout {
             next_id: 1,
             now: Timestamp::ZERO,
             last_fleet: None,
+            fleet_changed: false,
             approvals: Vec::new(),
             rollback_end: Phase::RolledBack,
             rollback_reason: String::new(),
@@ -374,6 +387,16 @@ impl Rollout {
             Role::Stable => spec.stable.as_ref(),
         }
     }
+}
+
+/// The first revision `weights` gives traffic to that has no ready replica in `fleet`, with
+/// its share.
+fn unserved<'a>(weights: &'a WeightSet, fleet: &FleetState) -> Option<(&'a RevisionId, u8)> {
+    weights
+        .0
+        .iter()
+        .find(|(rev, w)| *w > 0 && fleet.ready_of(rev) == 0)
+        .map(|(rev, w)| (rev, *w))
 }
 
 fn describe_result(r: &MeasureResult) -> String {
