@@ -645,7 +645,15 @@ fn one_analysis_plan(policy: AnalysisPolicy) -> Plan {
                 validators: vec!["v".into()],
                 policy,
             }),
+            Step::Scale {
+                role: Role::Candidate,
+                replicas: 2,
+            },
             Step::Promote,
+            Step::Retire {
+                role: Role::Stable,
+                after: Duration::ZERO,
+            },
         ],
     }
 }
