@@ -17,6 +17,7 @@ fn ctx(rollout: &str, now: Timestamp, approvals: &[&str]) -> GateContext {
         stable: None,
         now,
         approvals: approvals.iter().map(|a| a.to_string()).collect(),
+        waiting_since: None,
     }
 }
 

@@ -105,6 +105,7 @@ fn ctx() -> GateContext {
         stable: None,
         now: Timestamp(0),
         approvals: vec![],
+        waiting_since: None,
     }
 }
 

@@ -25,6 +25,7 @@ fn ctx(rollout: &str, env: &str, now: Timestamp) -> GateContext {
         stable: None,
         now,
         approvals: vec![],
+        waiting_since: None,
     }
 }
 

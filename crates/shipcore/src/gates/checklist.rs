@@ -41,7 +41,12 @@ impl ChecklistResult {
     pub fn waiting_on(&self) -> Option<&ChecklistEntry> {
         self.entries
             .iter()
-            .find(|e| matches!(e.outcome, GateOutcome::Wait { .. }))
+            .find(|e| {
+                matches!(
+                    e.outcome,
+                    GateOutcome::Wait { .. } | GateOutcome::AwaitPerson { .. }
+                )
+            })
     }
 
     /// One line per gate: `[pass] tests`, `[block] window: outside the deploy window…`.
@@ -52,7 +57,9 @@ impl ChecklistResult {
             .map(|e| match &e.outcome {
                 GateOutcome::Pass => format!("[pass] {}", e.gate),
                 GateOutcome::Block { reason } => format!("[block] {}: {reason}", e.gate),
-                GateOutcome::Wait { reason, .. } => format!("[wait] {}: {reason}", e.gate),
+                GateOutcome::Wait { reason, .. } | GateOutcome::AwaitPerson { reason, .. } => {
+                    format!("[wait] {}: {reason}", e.gate)
+                }
             })
             .collect();
         lines.extend(self.skipped.iter().map(|g| format!("[skipped] {g}")));

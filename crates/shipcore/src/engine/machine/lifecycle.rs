@@ -193,10 +193,11 @@ impl Rollout {
                 self.current = Some(Running::Analysis { run, wait });
             }
             Op::Gate(name) => {
-                let id = self.check_gate(&name, out);
+                let id = self.check_gate(&name, None, None, out);
                 self.current = Some(Running::Gate {
                     name,
                     wait: Wait::Request(id),
+                    since: None,
                 });
             }
             Op::Verify(validators) => {
@@ -210,13 +211,22 @@ impl Rollout {
         }
     }
 
-    pub(super) fn check_gate(&mut self, name: &str, out: &mut Vec<Effect>) -> u64 {
+    /// Asks gate `name` (waiting since `since`), at once or, with `watch`, later.
+    pub(super) fn check_gate(
+        &mut self,
+        name: &str,
+        since: Option<Timestamp>,
+        watch: Option<GateWatch>,
+        out: &mut Vec<Effect>,
+    ) -> u64 {
         let approvals = self.approvals.clone();
         let gate = name.to_string();
         self.request(out, |id| Effect::CheckGate {
             id,
             gate,
             approvals,
+            waiting_since: since,
+            watch,
         })
     }
 

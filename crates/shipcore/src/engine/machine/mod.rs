@@ -4,7 +4,7 @@
 
 use super::analysis::{AnalysisRun, Decision};
 use super::event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
-use super::io::{Command, Effect, Input, MeasureResult, Stamped};
+use super::io::{Command, Effect, GateWatch, Input, MeasureResult, Stamped};
 use super::ops::{expand_step, promote_full_ops, rollback_ops, Op};
 use super::phase::{Phase, RolloutStatus};
 use super::spec::{FailurePolicy, RolloutSpec};
@@ -79,6 +79,8 @@ enum Running {
     Gate {
         name: String,
         wait: Wait,
+        /// When the gate first answered `Wait` or `AwaitPerson` at this op.
+        since: Option<Timestamp>,
     },
     Verify {
         validators: Arc<[String]>,
@@ -112,6 +114,15 @@ impl Running {
                 }
         )
     }
+}
+
+/// A gate lost its hold (a lock) while the rollout ran: fleet changes stopped, the rollout
+/// paused until a person resumes it, which takes the gate again first.
+#[derive(Debug, Clone)]
+struct Lost {
+    gate: String,
+    /// The loss interrupted a full promotion, which goes on after the gate passes again.
+    promoting: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +174,7 @@ pub struct Rollout {
     approvals: Vec<String>,
     rollback_end: Phase,
     rollback_reason: String,
+    lost: Option<Lost>,
 }
 
 impl Default for Rollout {
@@ -193,6 +205,7 @@ impl Rollout {
             approvals: Vec::new(),
             rollback_end: Phase::RolledBack,
             rollback_reason: String::new(),
+            lost: None,
         }
     }
 
@@ -220,6 +233,21 @@ impl Rollout {
     /// The latest input time seen.
     pub fn now(&self) -> Timestamp {
         self.now
+    }
+
+    /// Whether gates hold something for the rollout now (past its gates, not ended, no
+    /// hold lost): when the runner keeps them alive.
+    pub(crate) fn holds_gates(&self) -> bool {
+        matches!(
+            self.stage,
+            Stage::Steps | Stage::Promoting | Stage::Rollback
+        ) && self.lost.is_none()
+    }
+
+    /// Whether request `id` is still wanted (a queued request cancelled before it was
+    /// performed is not).
+    pub(crate) fn is_outstanding(&self, id: u64) -> bool {
+        self.outstanding.iter().any(|(r, _)| *r == id)
     }
 
     /// Requests sent and not yet answered (re-issued on resume).
@@ -266,6 +294,7 @@ impl Rollout {
             Input::Start { spec, capabilities } => self.on_start(spec, *capabilities, out),
             Input::Resumed => self.on_resumed(out),
             Input::Command(cmd) => self.on_command(cmd, out),
+            Input::GateLost { gate, reason } => self.on_gate_lost(gate, reason, out),
             answer => {
                 let id = match answer {
                     Input::Observed { id, .. }
@@ -343,8 +372,12 @@ impl Rollout {
     }
 
     fn forget(&mut self, id: u64, out: &mut Vec<Effect>) {
-        if let Some(Effect::WakeAt { id, .. }) = self.take_outstanding(id) {
-            out.push(Effect::CancelTimer { id });
+        match self.take_outstanding(id) {
+            Some(Effect::WakeAt { id, .. })
+            | Some(Effect::CheckGate {
+                id, watch: Some(_), ..
+            }) => out.push(Effect::CancelTimer { id }),
+            _ => {}
         }
     }
 
