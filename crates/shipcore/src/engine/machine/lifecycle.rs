@@ -63,7 +63,24 @@ impl Rollout {
 
     pub(super) fn on_resumed(&mut self, out: &mut Vec<Effect>) {
         self.record(out, EventKind::Resumed);
-        out.extend(self.outstanding.iter().map(|(_, e)| e.clone()));
+        // A gate watched for a person is asked at once: time went by while nobody asked
+        // (a timeout may have passed, a file may have appeared).
+        out.extend(self.outstanding.iter().map(|(_, e)| match e {
+            Effect::CheckGate {
+                id,
+                gate,
+                approvals,
+                waiting_since,
+                watch: Some(_),
+            } => Effect::CheckGate {
+                id: *id,
+                gate: gate.clone(),
+                approvals: approvals.clone(),
+                waiting_since: *waiting_since,
+                watch: None,
+            },
+            e => e.clone(),
+        }));
     }
 
     /// Starts ops and steps until something waits.
