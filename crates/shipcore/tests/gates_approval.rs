@@ -86,7 +86,11 @@ async fn a_file_approves_one_rollout_once() {
                 reason.contains(&format!("or create {}", file.display())),
                 "{reason}"
             );
-            assert_eq!(recheck_after, Some(Duration::from_secs(30)), "the file is polled");
+            assert_eq!(
+                recheck_after,
+                Some(Duration::from_secs(30)),
+                "the file is polled"
+            );
         }
         other => panic!("expected AwaitPerson, got {other:?}"),
     }
@@ -192,7 +196,8 @@ async fn the_timeout_runs_from_the_wait_start_the_engine_passes() {
     let t0 = Timestamp(0);
     // A fresh gate (a restarted process) told the wait began 11 minutes ago stops at once.
     assert!(matches!(
-        gate.check(&since(ctx("a", t0.plus(11 * MIN), &[]), t0)).await,
+        gate.check(&since(ctx("a", t0.plus(11 * MIN), &[]), t0))
+            .await,
         GateOutcome::Block { .. }
     ));
     match gate
@@ -372,7 +377,11 @@ fn a_polled_file_journals_only_the_answer_that_changed() {
                 .start(spec("r1"))
                 .await
                 .unwrap();
-            (report.status.phase, gate_checks(&journal), w.now().0 / 60_000)
+            (
+                report.status.phase,
+                gate_checks(&journal),
+                w.now().0 / 60_000,
+            )
         })
     });
     assert_eq!(phase, Phase::Succeeded);
@@ -449,8 +458,15 @@ async fn a_restart_does_not_reset_the_approval_timeout() {
         .unwrap();
     assert_eq!(report.status.phase, Phase::Blocked, "{:?}", report.status);
     let reason = report.status.reason.unwrap();
-    assert!(reason.contains("no approval for `promote` within 1h"), "{reason}");
-    assert_eq!(clock.now(), Timestamp(61 * 60_000), "decided at once on resume");
+    assert!(
+        reason.contains("no approval for `promote` within 1h"),
+        "{reason}"
+    );
+    assert_eq!(
+        clock.now(),
+        Timestamp(61 * 60_000),
+        "decided at once on resume"
+    );
 }
 
 #[test]

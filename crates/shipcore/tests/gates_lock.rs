@@ -269,7 +269,10 @@ async fn lock_gate_blocks_a_second_rollout_until_released() {
     assert_eq!(held_by.owner, "r1");
     // The gate that took it gives it back when the rollout ends.
     first
-        .on_finish(&ctx("r1", "production", t0), shipcore::engine::Phase::Succeeded)
+        .on_finish(
+            &ctx("r1", "production", t0),
+            shipcore::engine::Phase::Succeeded,
+        )
         .await;
     assert_eq!(
         gate.check(&ctx("r2", "production", t0.plus(HOUR))).await,
@@ -303,7 +306,11 @@ async fn a_second_runner_of_the_same_rollout_does_not_take_over() {
     // Two runners of rollout r1 (a retried CI job, a second `resume`): two lock objects.
     let first = FileLock::new(dir.path(), 12 * HOUR);
     let twin = FileLock::new(dir.path(), 12 * HOUR);
-    assert_ne!(first.token(), twin.token(), "each lock object draws its own token");
+    assert_ne!(
+        first.token(),
+        twin.token(),
+        "each lock object draws its own token"
+    );
     assert_eq!(
         first.acquire(&k, "r1", t0).await.unwrap(),
         LockOutcome::Acquired

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use shipcore::clock::Clock;
 use shipcore::driver::{Capabilities, Driver, DriverError};
 use shipcore::engine::{Command, EventKind, Phase, RolloutSpec, Runner};
-use shipcore::gate::GateOutcome;
+use shipcore::gate::{Gate, GateContext, GateOutcome, KeepAlive};
 use shipcore::gates::{FileLock, LockGate};
 use shipcore::journal::MemoryJournal;
 use shipcore::model::{Action, FleetState, Plan, Revision, Role, Step, Target};
@@ -184,21 +184,25 @@ fn child(dir: &Path, n: u64) {
             let now = clock.now();
             let log_dir = dir.to_path_buf();
             let waited = std::sync::atomic::AtomicBool::new(false);
-            let mut builder = Runner::builder(driver, clock.clone(), Arc::new(MemoryJournal::new()))
-                .gate(gate.clone())
-                .on_event(move |ev| match &ev.kind {
-                    EventKind::GateChecked { outcome, .. }
-                        if matches!(**outcome, GateOutcome::Wait { .. })
-                            && !waited.swap(true, std::sync::atomic::Ordering::Relaxed) =>
-                    {
-                        // Once per rollout: a contention round.
-                        log(&log_dir, &format!("{pid} waited"));
-                    }
-                    EventKind::Paused { reason } if reason.contains("lost its hold") => {
-                        log(&log_dir, &format!("{pid} lost"));
-                    }
-                    _ => {}
-                });
+            let mut builder =
+                Runner::builder(driver, clock.clone(), Arc::new(MemoryJournal::new()))
+                    .gate(Arc::new(Logging {
+                        inner: gate.clone(),
+                        dir: dir.to_path_buf(),
+                    }))
+                    .on_event(move |ev| match &ev.kind {
+                        EventKind::GateChecked { outcome, .. }
+                            if matches!(**outcome, GateOutcome::Wait { .. })
+                                && !waited.swap(true, std::sync::atomic::Ordering::Relaxed) =>
+                        {
+                            // Once per rollout: a contention round.
+                            log(&log_dir, &format!("{pid} waited"));
+                        }
+                        EventKind::Paused { reason } if reason.contains("lost its hold") => {
+                            log(&log_dir, &format!("{pid} lost"));
+                        }
+                        _ => {}
+                    });
             if round % 2 == 1 {
                 // An operator pause longer than the TTL, then a resume.
                 builder = builder
@@ -212,6 +216,36 @@ fn child(dir: &Path, n: u64) {
             }
         }
     });
+}
+
+/// The lock gate, logging when it took the lock and *before* it gives it back.
+struct Logging {
+    inner: Arc<LockGate>,
+    dir: PathBuf,
+}
+
+#[async_trait]
+impl Gate for Logging {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    async fn check(&self, ctx: &GateContext) -> GateOutcome {
+        let outcome = self.inner.check(ctx).await;
+        if outcome == GateOutcome::Pass {
+            log(&self.dir, &format!("{} locked", std::process::id()));
+        }
+        outcome
+    }
+    async fn on_finish(&self, ctx: &GateContext, phase: Phase) {
+        log(&self.dir, &format!("{} unlocking", std::process::id()));
+        self.inner.on_finish(ctx, phase).await
+    }
+    async fn keep_alive(&self, ctx: &GateContext) -> KeepAlive {
+        self.inner.keep_alive(ctx).await
+    }
+    fn keep_alive_interval(&self) -> Option<Duration> {
+        self.inner.keep_alive_interval()
+    }
 }
 
 fn spawn(dir: &Path, n: u64) -> Child {
@@ -248,7 +282,15 @@ fn parent() {
                 panic!("a child exited by itself: {status}");
             }
         }
-        let i = rng.gen_range(0..2) as usize;
+        // Mostly the lock's holder: its stale lock must then be taken over.
+        let holder_pid = std::fs::read(dir.path().join("locks/web@production.lock"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["pid"].as_u64());
+        let i = match children.iter().position(|c| Some(c.id() as u64) == holder_pid) {
+            Some(i) if rng.gen_bool(0.75) => i,
+            _ => rng.gen_range(0..2) as usize,
+        };
         let victim = std::mem::replace(&mut children[i], spawn(dir.path(), spawned));
         spawned += 1;
         kill(dir.path(), victim);
@@ -261,12 +303,21 @@ fn parent() {
     let report = check(&text);
     let simulated_h = started.elapsed().as_secs_f64() * SCALE as f64 / 3600.0;
     println!(
-        "lock_contention: {} rollouts ended ({} succeeded), {} contention rounds (a rollout found the other's lock held and waited), {} locks lost and stopped, {} fleet changes, {kills} SIGKILLs mid-run, {simulated_h:.1} simulated hours in {:.1?}: never two processes changing the fleet at once",
-        report.ended, report.succeeded, report.waits, report.lost, report.changes, started.elapsed()
+        "lock_contention: {} rollouts ended ({} succeeded), {} contention rounds (a rollout found the other's lock held and waited), {} stale locks of killed runners taken over, {} locks of live runners taken over (stalled past the TTL) and {} lost and stopped, {} fleet changes, {kills} SIGKILLs mid-run, {simulated_h:.1} simulated hours in {:.1?}: never two processes changing the fleet at once",
+        report.ended, report.succeeded, report.waits, report.takeovers, report.live_takeovers, report.lost, report.changes, started.elapsed()
     );
-    assert!(report.changes > 25, "too few fleet changes to mean anything: {report:?}");
-    assert!(report.succeeded >= 3, "too few rollouts got through: {report:?}");
-    assert!(report.waits > 0, "the two processes never contended: {report:?}");
+    assert!(
+        report.changes > 25,
+        "too few fleet changes to mean anything: {report:?}"
+    );
+    assert!(
+        report.succeeded >= 3,
+        "too few rollouts got through: {report:?}"
+    );
+    assert!(
+        report.waits > 0,
+        "the two processes never contended: {report:?}"
+    );
 }
 
 #[derive(Debug, Default)]
@@ -274,6 +325,8 @@ struct Report {
     changes: usize,
     waits: usize,
     lost: usize,
+    takeovers: usize,
+    live_takeovers: usize,
     ended: usize,
     succeeded: usize,
 }
@@ -284,6 +337,8 @@ fn check(text: &str) -> Report {
     let mut r = Report::default();
     // The process inside a fleet change, and whether it has been sent its SIGKILL.
     let mut inside: Option<(String, bool)> = None;
+    // The process holding the lock, and whether it has been sent its SIGKILL.
+    let mut holder: Option<(String, bool)> = None;
     for (n, line) in text.lines().enumerate() {
         let mut parts = line.splitn(3, ' ');
         let (pid, what) = (parts.next().unwrap(), parts.next().unwrap_or(""));
@@ -300,21 +355,40 @@ fn check(text: &str) -> Report {
                 inside = Some((pid.to_string(), false));
                 r.changes += 1;
             }
-            "leave" => {
-                match &inside {
-                    Some((p, _)) if p == pid => inside = None,
-                    _ => panic!("line {}: {pid} leaves a change it never entered:\n{}", n + 1, context(text, n)),
-                }
-            }
+            "leave" => match &inside {
+                Some((p, _)) if p == pid => inside = None,
+                _ => panic!(
+                    "line {}: {pid} leaves a change it never entered:\n{}",
+                    n + 1,
+                    context(text, n)
+                ),
+            },
             "kill" => {
-                if let Some((p, killed)) = &mut inside {
+                for (p, killed) in [&mut inside, &mut holder].into_iter().flatten() {
                     if p == pid {
                         *killed = true;
                     }
                 }
             }
+            "locked" => {
+                match &holder {
+                    Some((h, true)) if h != pid => r.takeovers += 1,
+                    // Only a holder that stalled past the TTL may lose its lock.
+                    Some((h, false)) if h != pid => r.live_takeovers += 1,
+                    _ => {}
+                }
+                holder = Some((pid.to_string(), false));
+            }
             "waited" => r.waits += 1,
-            "lost" => r.lost += 1,
+            "lost" => {
+                r.lost += 1;
+                holder = None;
+            }
+            "unlocking" => {
+                if holder.as_ref().is_some_and(|(h, _)| h == pid) {
+                    holder = None;
+                }
+            }
             "ended" => {
                 r.ended += 1;
                 if line.ends_with(" succeeded") {

@@ -351,11 +351,13 @@ impl shipcore::clock::Clock for Intruder {
                     host: "other-host".into(),
                     acquired_at: self.at,
                 };
-                std::fs::write(self.lock.path(&key), serde_json::to_vec(&other).unwrap())
-                    .unwrap();
+                std::fs::write(self.lock.path(&key), serde_json::to_vec(&other).unwrap()).unwrap();
                 "stolen".to_string()
             } else {
-                format!("{:?}", self.lock.acquire(&key, "intruder", self.at).await.unwrap())
+                format!(
+                    "{:?}",
+                    self.lock.acquire(&key, "intruder", self.at).await.unwrap()
+                )
             };
             *self.seen.lock().unwrap() = Some((got, self.driver.calls().apply));
         }
@@ -377,7 +379,10 @@ fn intruder(w: &SimWorld, dir: &std::path::Path, at: Duration, steal: bool) -> A
 }
 
 fn twelve_hour_lock(dir: &std::path::Path) -> Arc<LockGate> {
-    Arc::new(LockGate::new("lock", Arc::new(FileLock::new(dir, 12 * HOUR))))
+    Arc::new(LockGate::new(
+        "lock",
+        Arc::new(FileLock::new(dir, 12 * HOUR)),
+    ))
 }
 
 fn paused_13h(id: &str) -> RolloutSpec {
@@ -392,13 +397,17 @@ async fn the_lock_is_refreshed_through_a_pause_longer_than_its_ttl() {
     let dir = tempfile::tempdir().unwrap();
     let w = world();
     let clock = intruder(&w, dir.path(), 12 * HOUR + HOUR / 2, false);
-    let report = Runner::builder(w.driver_arc(), clock.clone(), Arc::new(MemoryJournal::new()))
-        .validator(Arc::new(Const("health", Outcome::Pass)))
-        .gate(twelve_hour_lock(dir.path()))
-        .build()
-        .start(paused_13h("long-pause"))
-        .await
-        .unwrap();
+    let report = Runner::builder(
+        w.driver_arc(),
+        clock.clone(),
+        Arc::new(MemoryJournal::new()),
+    )
+    .validator(Arc::new(Const("health", Outcome::Pass)))
+    .gate(twelve_hour_lock(dir.path()))
+    .build()
+    .start(paused_13h("long-pause"))
+    .await
+    .unwrap();
     let (got, _) = clock.seen.lock().unwrap().clone().unwrap();
     assert!(got.starts_with("Held("), "the intruder got {got}");
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
@@ -436,7 +445,12 @@ async fn a_rollout_that_loses_its_lock_stops_changing_the_fleet_and_pauses() {
         "noticed at the next refresh (ttl / 3), not at the end of the pause: {}",
         w.now()
     );
-    assert_eq!(holder(&Arc::new(FileLock::new(dir.path(), 12 * HOUR))).await.as_deref(), Some("other"));
+    assert_eq!(
+        holder(&Arc::new(FileLock::new(dir.path(), 12 * HOUR)))
+            .await
+            .as_deref(),
+        Some("other")
+    );
 
     // The other rollout ends; a person resumes: the lock is taken again first, the
     // interrupted step runs again, and the rollout ends.
@@ -450,5 +464,31 @@ async fn a_rollout_that_loses_its_lock_stops_changing_the_fleet_and_pauses() {
     let task = tokio::spawn(async move { again.resume().await.unwrap() });
     handle.resume().unwrap();
     let report = task.await.unwrap();
+    assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
+}
+
+#[tokio::test]
+async fn a_lock_gate_later_in_the_plan_is_not_lost_before_it_is_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world();
+    let mut s = paused_13h("late-lock");
+    s.gates.clear();
+    s.plan.steps.insert(
+        3,
+        Step::Gate {
+            gates: vec!["lock".into()],
+        },
+    );
+    let report = Runner::builder(
+        w.driver_arc(),
+        w.clock_arc(),
+        Arc::new(MemoryJournal::new()),
+    )
+    .validator(Arc::new(Const("health", Outcome::Pass)))
+    .gate(twelve_hour_lock(dir.path()))
+    .build()
+    .start(s)
+    .await
+    .unwrap();
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
 }

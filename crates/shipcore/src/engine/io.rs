@@ -18,7 +18,8 @@ use std::sync::Arc;
 pub enum Command {
     /// Stop advancing to the next step.
     Pause,
-    /// Continue after a pause (also accepts an inconclusive analysis and goes on).
+    /// Continue after a pause (also accepts an inconclusive analysis and goes on; after a
+    /// gate lost its lock, takes the gate again first and re-runs the interrupted step).
     Resume,
     /// Skip the current step (`full: false`) or every remaining step (`full: true`).
     Promote {

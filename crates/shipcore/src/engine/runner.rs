@@ -553,7 +553,8 @@ impl Runner {
         let Some(spec) = machine.shared_spec() else {
             return Ok(());
         };
-        if let Some((gate, reason)) = Box::pin(self.keep_gates_alive(&spec)).await {
+        let lost = Box::pin(self.keep_gates_alive(&spec, machine.held_gates())).await;
+        if let Some((gate, reason)) = lost {
             self.feed(machine, Input::GateLost { gate, reason }, queue)
                 .await?;
         }
@@ -588,8 +589,8 @@ impl Runner {
         let target = &spec.target;
         let answer = match effect {
             Effect::Record(ev) => {
-                let holds = machine.holds_gates();
-                if let Some((gate, reason)) = self.record(&spec, ev, holds, events, step_span).await
+                let held = machine.held_gates();
+                if let Some((gate, reason)) = self.record(&spec, ev, held, events, step_span).await
                 {
                     Some(Input::GateLost { gate, reason })
                 } else {
@@ -616,8 +617,10 @@ impl Runner {
                     return Ok(());
                 }
                 // No fleet change without the rollout's holds (locks) renewed first.
-                if machine.holds_gates() && self.keep_alive_every(&spec).is_some() {
-                    if let Some((gate, reason)) = Box::pin(self.keep_gates_alive(&spec)).await {
+                let held = machine.held_gates();
+                if !held.is_empty() && self.keep_alive_every(&spec).is_some() {
+                    if let Some((gate, reason)) = Box::pin(self.keep_gates_alive(&spec, held)).await
+                    {
                         return self
                             .feed(machine, Input::GateLost { gate, reason }, queue)
                             .await;
@@ -686,12 +689,12 @@ impl Runner {
     }
 
     /// Hands an event to the gates (a step started, a measurement, the end), the log, the
-    /// hook and the report. Returns a hold a gate lost (`holds`: gates hold something now).
+    /// hook and the report. Returns a hold one of the `held` gates lost.
     async fn record(
         &self,
         spec: &RolloutSpec,
         ev: Event,
-        holds: bool,
+        held: &[String],
         events: &mut Vec<Event>,
         step_span: &mut tracing::Span,
     ) -> Option<(String, String)> {
@@ -701,8 +704,8 @@ impl Runner {
                 EventKind::Finished { phase, .. } if phase.is_terminal() => {
                     Box::pin(self.finish_gates(spec, *phase)).await;
                 }
-                EventKind::StepStarted { .. } | EventKind::Measured { .. } if holds => {
-                    lost = Box::pin(self.keep_gates_alive(spec)).await;
+                EventKind::StepStarted { .. } | EventKind::Measured { .. } if !held.is_empty() => {
+                    lost = Box::pin(self.keep_gates_alive(spec, held)).await;
                 }
                 _ => {}
             }
@@ -809,18 +812,22 @@ impl Runner {
         }
     }
 
-    /// Lets every gate the spec names keep what it holds for the rollout (locks
+    /// Lets the gates the rollout passed (`held`) keep what they hold for it (locks
     /// refreshed); returns the first that lost its hold, and why.
-    async fn keep_gates_alive(&self, spec: &RolloutSpec) -> Option<(String, String)> {
-        if self.gates.is_empty() {
+    async fn keep_gates_alive(
+        &self,
+        spec: &RolloutSpec,
+        held: &[String],
+    ) -> Option<(String, String)> {
+        if self.gates.is_empty() || held.is_empty() {
             return None;
         }
         let ctx = self.gate_context(spec, Vec::new());
         let mut lost = None;
-        for name in spec.gate_names() {
-            if let Some(gate) = self.gates.get(&name) {
+        for name in held {
+            if let Some(gate) = self.gates.get(name) {
                 if let KeepAlive::Lost { reason } = gate.keep_alive(&ctx).await {
-                    lost.get_or_insert((name, reason));
+                    lost.get_or_insert((name.clone(), reason));
                 }
             }
         }

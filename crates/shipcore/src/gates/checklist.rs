@@ -39,14 +39,12 @@ impl ChecklistResult {
 
     /// The gate that asked to wait, if one did.
     pub fn waiting_on(&self) -> Option<&ChecklistEntry> {
-        self.entries
-            .iter()
-            .find(|e| {
-                matches!(
-                    e.outcome,
-                    GateOutcome::Wait { .. } | GateOutcome::AwaitPerson { .. }
-                )
-            })
+        self.entries.iter().find(|e| {
+            matches!(
+                e.outcome,
+                GateOutcome::Wait { .. } | GateOutcome::AwaitPerson { .. }
+            )
+        })
     }
 
     /// One line per gate: `[pass] tests`, `[block] window: outside the deploy window…`.

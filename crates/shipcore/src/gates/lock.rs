@@ -313,7 +313,9 @@ impl Gate for LockGate {
     }
 
     fn keep_alive_interval(&self) -> Option<Duration> {
-        self.lock.ttl().map(|ttl| (ttl / 3).max(Duration::from_millis(1)))
+        self.lock
+            .ttl()
+            .map(|ttl| (ttl / 3).max(Duration::from_millis(1)))
     }
 
     async fn on_finish(&self, ctx: &GateContext, phase: crate::engine::Phase) {

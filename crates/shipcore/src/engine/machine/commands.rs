@@ -67,8 +67,7 @@ impl Rollout {
                 Ok(())
             }
             Command::Promote { .. } if self.lost.is_some() => Err(
-                "a gate lost its hold (see the pause reason); resume to take it again first"
-                    .into(),
+                "a gate lost its hold (see the pause reason); resume to take it again first".into(),
             ),
             Command::Promote { full: false } => {
                 let skippable = matches!(

@@ -202,6 +202,9 @@ impl Rollout {
                 self.current = None;
                 // An approval counts once: a later gate op of the same name asks again.
                 self.approvals.retain(|a| a != &name);
+                if !self.passed.contains(&name) {
+                    self.passed.push(name.clone());
+                }
                 if self.lost.as_ref().is_some_and(|l| l.gate == name) {
                     self.lost = None;
                 }
@@ -285,7 +288,12 @@ impl Rollout {
                     gate: gate.to_string(),
                     promoting,
                 });
-                self.record(out, EventKind::Failed { reason: why.clone() });
+                self.record(
+                    out,
+                    EventKind::Failed {
+                        reason: why.clone(),
+                    },
+                );
                 self.pause_for_person(
                     format!("{why}; resume takes it again and re-runs the step"),
                     out,

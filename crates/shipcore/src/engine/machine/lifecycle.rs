@@ -48,6 +48,7 @@ impl Rollout {
 
     pub(super) fn begin_gating(&mut self, out: &mut Vec<Effect>) {
         self.stage = Stage::Gating;
+        self.passed.clear();
         self.step = 0;
         self.step_active = false;
         self.operator_paused = false;

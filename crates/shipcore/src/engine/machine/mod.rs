@@ -175,6 +175,8 @@ pub struct Rollout {
     rollback_end: Phase,
     rollback_reason: String,
     lost: Option<Lost>,
+    /// Gates passed since gating began: those that may hold something for the rollout.
+    passed: Vec<String>,
 }
 
 impl Default for Rollout {
@@ -206,6 +208,7 @@ impl Rollout {
             rollback_end: Phase::RolledBack,
             rollback_reason: String::new(),
             lost: None,
+            passed: Vec::new(),
         }
     }
 
@@ -242,6 +245,16 @@ impl Rollout {
             self.stage,
             Stage::Steps | Stage::Promoting | Stage::Rollback
         ) && self.lost.is_none()
+    }
+
+    /// The gates whose holds the runner keeps alive now: those passed since gating began,
+    /// while [`holds_gates`](Self::holds_gates) (none otherwise).
+    pub(crate) fn held_gates(&self) -> &[String] {
+        if self.holds_gates() {
+            &self.passed
+        } else {
+            &[]
+        }
     }
 
     /// Whether request `id` is still wanted (a queued request cancelled before it was
