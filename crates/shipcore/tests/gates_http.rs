@@ -118,7 +118,9 @@ fn json(path: &str, equals: serde_json::Value) -> Option<JsonExpect> {
 
 fn reason(o: GateOutcome) -> String {
     match o {
-        GateOutcome::Block { reason } | GateOutcome::Wait { reason, .. } => reason,
+        GateOutcome::Block { reason }
+        | GateOutcome::Wait { reason, .. }
+        | GateOutcome::AwaitPerson { reason, .. } => reason,
         GateOutcome::Pass => panic!("expected a reason, got Pass"),
     }
 }

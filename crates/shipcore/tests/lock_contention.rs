@@ -287,7 +287,10 @@ fn parent() {
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v["pid"].as_u64());
-        let i = match children.iter().position(|c| Some(c.id() as u64) == holder_pid) {
+        let i = match children
+            .iter()
+            .position(|c| Some(c.id() as u64) == holder_pid)
+        {
             Some(i) if rng.gen_bool(0.75) => i,
             _ => rng.gen_range(0..2) as usize,
         };

@@ -453,7 +453,7 @@ impl Runner {
                 };
                 let waits = other.is_some()
                     || (commands_open(&self.remote) && self.clock().passes_by_itself());
-                if waits && other.is_none_or(|o| next_keep <= o) {
+                if waits && other.map_or(true, |o| next_keep <= o) {
                     let cmd = tokio::select! {
                         biased;
                         cmd = next_command(&mut self.remote), if commands_open(&self.remote) => Some(cmd),

@@ -7,7 +7,8 @@
 use super::lock::{LockError, LockHolder, LockKey, LockOutcome, Refresh, RolloutLock};
 use crate::time::Timestamp;
 use async_trait::async_trait;
-use std::fs::{File, OpenOptions, TryLockError};
+use rustix::fs::FlockOperation;
+use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -129,12 +130,13 @@ impl FileLock {
             .map_err(|e| Self::io(&guard_path, e))?;
         let started = std::time::Instant::now();
         loop {
-            match file.try_lock() {
+            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => return Ok(file),
-                Err(TryLockError::WouldBlock) if started.elapsed() < GUARD_WAIT => {
+                Err(e) if e == rustix::io::Errno::INTR => {}
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK && started.elapsed() < GUARD_WAIT => {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-                Err(TryLockError::WouldBlock) => {
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
                     return Err(LockError::Io {
                         path: guard_path.display().to_string(),
                         problem: format!(
@@ -143,7 +145,7 @@ impl FileLock {
                         ),
                     })
                 }
-                Err(TryLockError::Error(e)) => return Err(Self::io(&guard_path, e)),
+                Err(e) => return Err(Self::io(&guard_path, e.into())),
             }
         }
     }
