@@ -366,7 +366,7 @@ fn refresh_and_release_never_race_a_stale_takeover() {
         .enable_all()
         .build()
         .unwrap();
-    let rounds = 1500;
+    let rounds = 1000;
     let mut both = 0;
     for round in 0..rounds {
         let dir = tempfile::tempdir().unwrap();
