@@ -98,7 +98,9 @@ pub fn describe(ev: &Event, start: u64) -> Option<String> {
         EventKind::GateChecked { gate, outcome } => match &**outcome {
             GateOutcome::Pass => format!("{t}   gate {gate}: pass"),
             GateOutcome::Block { reason } => format!("{t}   gate {gate}: BLOCKED — {reason}"),
-            GateOutcome::Wait { reason, .. } => format!("{t}   gate {gate}: waiting — {reason}"),
+            GateOutcome::Wait { reason, .. } | GateOutcome::AwaitPerson { reason, .. } => {
+                format!("{t}   gate {gate}: waiting — {reason}")
+            }
         },
         EventKind::StepStarted { step, description } => {
             format!("{t} ■ step {}: {description}", step + 1)

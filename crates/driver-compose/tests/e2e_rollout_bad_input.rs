@@ -147,6 +147,7 @@ async fn engine_refuses_bad_input_before_anything_changes() {
         stable: None,
         now: shipcore::time::Timestamp(0),
         approvals: Vec::new(),
+        waiting_since: None,
     };
     let outcome = shipcore::gate::Gate::check(&ComposePreflight::new(driver), &ctx).await;
     assert!(

@@ -13,6 +13,12 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
     /// Returns at or after `t`.
     async fn sleep_until(&self, t: Timestamp);
+    /// Whether time passes while nothing sleeps (a wall clock: yes; a simulated clock that
+    /// only moves when slept on: no). The runner keeps a rollout's locks alive while it
+    /// waits for a person only on a clock where time passes by itself. Default: yes.
+    fn passes_by_itself(&self) -> bool {
+        true
+    }
 }
 
 /// The wall clock with tokio timers.
@@ -72,6 +78,9 @@ impl Clock for SimClock {
     async fn sleep_until(&self, t: Timestamp) {
         self.advance_to(t);
     }
+    fn passes_by_itself(&self) -> bool {
+        false
+    }
 }
 
 /// An `Arc` of a clock is that clock; `sleep_until` hands back the inner clock's boxed
@@ -89,5 +98,8 @@ impl<T: Clock + ?Sized> Clock for std::sync::Arc<T> {
         Self: 'f,
     {
         (**self).sleep_until(t)
+    }
+    fn passes_by_itself(&self) -> bool {
+        (**self).passes_by_itself()
     }
 }

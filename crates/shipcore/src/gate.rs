@@ -1,7 +1,9 @@
 //! Gates answer "may this proceed?": before a rollout (the blocking checklist) and inside it
 //! (manual approval, promotion windows). The engine checks them in order; the first `Block`
-//! stops the rollout before anything changes. A gate that takes something (a lock) gives it
-//! back in [`Gate::on_finish`] when the rollout ends.
+//! stops the rollout before anything changes. A gate that waits for a person answers
+//! [`GateOutcome::AwaitPerson`] and the rollout pauses as at an indefinite `Pause` step. A
+//! gate that takes something (a lock) keeps it through [`Gate::keep_alive`], which can
+//! report it lost, and gives it back in [`Gate::on_finish`] when the rollout ends.
 
 use crate::engine::Phase;
 use crate::model::{Revision, Target};
@@ -21,13 +23,31 @@ pub enum GateOutcome {
         /// Why.
         reason: String,
     },
-    /// Not yet; ask again later.
+    /// Not yet; ask again later (a window opens, a service comes up).
     Wait {
         /// When to ask again.
         #[serde(with = "crate::time::serde_duration")]
         retry_after: Duration,
         /// What is awaited.
         reason: String,
+    },
+    /// Not until a person acts (approves): the rollout pauses as at an indefinite `Pause`
+    /// step (phase `Paused`), and a run with no handle left to act through returns. An
+    /// approval through the handle asks again at once. With `recheck_after`, the runner
+    /// also asks again after that long (a file to look for, a timeout to apply), without
+    /// journaling answers that repeat this one: only a changed answer reaches the engine.
+    /// So `reason` must stay the same while nothing changes (no countdown in it).
+    AwaitPerson {
+        /// What the person must do.
+        reason: String,
+        /// Ask again after this long even without a command (`None`: only a command can
+        /// change the answer).
+        #[serde(
+            default,
+            with = "crate::time::serde_opt_duration",
+            skip_serializing_if = "Option::is_none"
+        )]
+        recheck_after: Option<Duration>,
     },
 }
 
@@ -45,6 +65,35 @@ impl GateOutcome {
             reason: reason.into(),
         }
     }
+    /// A wait for a person, asked again after `recheck_after` if set.
+    pub fn await_person(reason: impl Into<String>, recheck_after: Option<Duration>) -> Self {
+        GateOutcome::AwaitPerson {
+            reason: reason.into(),
+            recheck_after,
+        }
+    }
+    /// The reason of a block or wait.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            GateOutcome::Pass => None,
+            GateOutcome::Block { reason }
+            | GateOutcome::Wait { reason, .. }
+            | GateOutcome::AwaitPerson { reason, .. } => Some(reason),
+        }
+    }
+}
+
+/// The answer to [`Gate::keep_alive`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// Whatever the gate holds for the rollout is still held (or it holds nothing).
+    Held,
+    /// The gate lost what it held (a lock taken over): the rollout must stop changing the
+    /// fleet. The engine pauses it with this reason.
+    Lost {
+        /// What was lost, and to whom.
+        reason: String,
+    },
 }
 
 /// What a gate is told about the rollout it guards.
@@ -60,8 +109,14 @@ pub struct GateContext {
     pub stable: Option<Revision>,
     /// The time the engine sees (simulated or real).
     pub now: Timestamp,
-    /// Approvals given through the rollout handle so far.
+    /// Approvals given through the rollout handle so far (for this gate op: a gate that
+    /// passed consumes its approval).
     pub approvals: Vec<String>,
+    /// Since when this gate has been answering `Wait` or `AwaitPerson` at the current
+    /// gate op, as the engine journaled it (`None` at the first check): survives a restart,
+    /// so a timeout measured from it is not reset by one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<Timestamp>,
 }
 
 /// May the rollout proceed?
@@ -113,11 +168,21 @@ pub trait Gate: Send + Sync {
     async fn on_finish(&self, ctx: &GateContext, phase: Phase) {
         let _ = (ctx, phase);
     }
-    /// Called while the rollout runs (when a step starts and after each analysis
-    /// measurement), so a gate that holds something for the rollout can keep it: the lock
-    /// gate refreshes its lock, which would otherwise go stale during a long monitoring
-    /// window. Errors are the gate's own business (log them). Default: nothing.
-    async fn keep_alive(&self, ctx: &GateContext) {
+    /// Called while the rollout runs past its gates (when a step starts, after each
+    /// analysis measurement, before each fleet change, and every
+    /// [`keep_alive_interval`](Self::keep_alive_interval) through every wait: pauses,
+    /// approvals, analyses), so a gate that holds something for the rollout can keep it:
+    /// the lock gate refreshes its lock. [`KeepAlive::Lost`] stops the rollout's fleet
+    /// changes and pauses it, saying why; a transient error is the gate's own business
+    /// (log it and answer `Held`). Default: `Held`.
+    async fn keep_alive(&self, ctx: &GateContext) -> KeepAlive {
         let _ = ctx;
+        KeepAlive::Held
+    }
+    /// How often [`keep_alive`](Self::keep_alive) must be called at least, on the
+    /// engine's clock (the lock gate: a third of its lock's TTL). Default: `None`, only
+    /// at the events above.
+    fn keep_alive_interval(&self) -> Option<Duration> {
+        None
     }
 }

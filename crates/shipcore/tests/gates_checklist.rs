@@ -17,6 +17,7 @@ fn ctx(now: Timestamp) -> GateContext {
         stable: None,
         now,
         approvals: vec![],
+        waiting_since: None,
     }
 }
 

@@ -16,6 +16,7 @@ fn ctx() -> GateContext {
         stable: None,
         now: Timestamp(1_700_000_000_000),
         approvals: vec![],
+        waiting_since: None,
     }
 }
 

@@ -105,6 +105,7 @@ fn ctx() -> GateContext {
         stable: None,
         now: Timestamp(0),
         approvals: vec![],
+        waiting_since: None,
     }
 }
 
@@ -117,7 +118,9 @@ fn json(path: &str, equals: serde_json::Value) -> Option<JsonExpect> {
 
 fn reason(o: GateOutcome) -> String {
     match o {
-        GateOutcome::Block { reason } | GateOutcome::Wait { reason, .. } => reason,
+        GateOutcome::Block { reason }
+        | GateOutcome::Wait { reason, .. }
+        | GateOutcome::AwaitPerson { reason, .. } => reason,
         GateOutcome::Pass => panic!("expected a reason, got Pass"),
     }
 }

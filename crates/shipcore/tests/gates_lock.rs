@@ -4,7 +4,8 @@
 
 use shipcore::gate::{Gate, GateContext, GateOutcome};
 use shipcore::gates::{
-    FileLock, GateConfig, LockError, LockGate, LockHolder, LockKey, LockOutcome, RolloutLock,
+    FileLock, GateConfig, LockError, LockGate, LockHolder, LockKey, LockOutcome, Refresh,
+    RolloutLock,
 };
 use shipcore::model::{Revision, Target};
 use shipcore::time::Timestamp;
@@ -25,6 +26,7 @@ fn ctx(rollout: &str, env: &str, now: Timestamp) -> GateContext {
         stable: None,
         now,
         approvals: vec![],
+        waiting_since: None,
     }
 }
 
@@ -89,7 +91,15 @@ async fn one_holder_at_a_time_with_refresh_and_release() {
         .collect();
     let mut names = names;
     names.sort();
-    assert_eq!(names, vec!["web@production.lock", "web@staging.lock"]);
+    assert_eq!(
+        names,
+        vec![
+            "web@production.lock",
+            "web@production.lock.guard",
+            "web@staging.lock",
+            "web@staging.lock.guard"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -101,6 +111,7 @@ async fn contention_has_exactly_one_winner() {
             // Odd rounds race to take over a stale lock left by a dead process.
             let dead = LockHolder {
                 owner: "crashed".into(),
+                token: String::new(),
                 pid: 99_999_999,
                 host: lock.host().into(),
                 acquired_at: Timestamp(0),
@@ -144,6 +155,7 @@ async fn lock_of_a_dead_process_on_this_host_is_taken_over() {
     // pid_max on Linux is at most 2^22, so this pid cannot exist.
     let dead = LockHolder {
         owner: "crashed".into(),
+        token: String::new(),
         pid: 99_999_999,
         host: lock.host().into(),
         acquired_at: now,
@@ -159,6 +171,7 @@ async fn lock_of_a_dead_process_on_this_host_is_taken_over() {
     // The same dead pid on another host is not judged by our /proc: it is held until the TTL.
     let remote = LockHolder {
         owner: "remote".into(),
+        token: String::new(),
         pid: 99_999_999,
         host: "other-host".into(),
         acquired_at: now,
@@ -176,6 +189,7 @@ async fn lock_of_a_dead_process_on_this_host_is_taken_over() {
     // A live process (this one) on this host holds it until the TTL passes.
     let live = LockHolder {
         owner: "live".into(),
+        token: String::new(),
         pid: std::process::id(),
         host: lock.host().into(),
         acquired_at: now,
@@ -213,7 +227,8 @@ async fn lock_gate_blocks_a_second_rollout_until_released() {
         dir.path().display().to_string()
     ))
     .unwrap();
-    let gate = cfg.build().unwrap();
+    let first = cfg.build().unwrap();
+    let gate = &first;
     let t0 = Timestamp(1_718_000_000_000);
     assert_eq!(
         gate.check(&ctx("r1", "production", t0)).await,
@@ -245,7 +260,20 @@ async fn lock_gate_blocks_a_second_rollout_until_released() {
         GateOutcome::Wait { retry_after, .. } => assert_eq!(retry_after, Duration::from_secs(60)),
         other => panic!("expected Wait, got {other:?}"),
     }
-    gate.release(&ctx("r1", "production", t0)).await.unwrap();
+    // Another lock object is another owner, even for r1: it cannot give r1's lock back.
+    assert!(matches!(
+        lock.release(&key("production"), "r1").await,
+        Err(LockError::NotHolder { .. })
+    ));
+    let held_by = lock.holder(&key("production")).await.unwrap().unwrap();
+    assert_eq!(held_by.owner, "r1");
+    // The gate that took it gives it back when the rollout ends.
+    first
+        .on_finish(
+            &ctx("r1", "production", t0),
+            shipcore::engine::Phase::Succeeded,
+        )
+        .await;
     assert_eq!(
         gate.check(&ctx("r2", "production", t0.plus(HOUR))).await,
         GateOutcome::Pass
@@ -268,4 +296,141 @@ fn config_errors_name_the_field() {
     assert_eq!(e.field, "dir");
     let e = GateConfig::from_json(r#"{"type": "lock", "name": "l"}"#).unwrap_err();
     assert!(e.problem.contains("missing field `dir`"), "{e}");
+}
+
+#[tokio::test]
+async fn a_second_runner_of_the_same_rollout_does_not_take_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key("production");
+    let t0 = Timestamp(1_700_000_000_000);
+    // Two runners of rollout r1 (a retried CI job, a second `resume`): two lock objects.
+    let first = FileLock::new(dir.path(), 12 * HOUR);
+    let twin = FileLock::new(dir.path(), 12 * HOUR);
+    assert_ne!(
+        first.token(),
+        twin.token(),
+        "each lock object draws its own token"
+    );
+    assert_eq!(
+        first.acquire(&k, "r1", t0).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    let held = first.holder(&k).await.unwrap().unwrap();
+    assert_eq!(held.token, first.token());
+    match twin.acquire(&k, "r1", t0.plus(HOUR)).await.unwrap() {
+        LockOutcome::Held(h) => assert_eq!(h, held),
+        other => panic!("the twin must not get r1's lock: {other:?}"),
+    }
+    assert_eq!(
+        twin.refresh(&k, "r1", t0.plus(HOUR)).await.unwrap(),
+        Refresh::Lost(Some(held.clone()))
+    );
+    assert!(matches!(
+        twin.release(&k, "r1").await,
+        Err(LockError::NotHolder { .. })
+    ));
+    assert_eq!(first.holder(&k).await.unwrap(), Some(held));
+
+    // The same rollout id held by a live process on another host is held too.
+    let remote = LockHolder {
+        owner: "r1".into(),
+        token: "0123456789abcdef".into(),
+        pid: std::process::id(),
+        host: "other-host".into(),
+        acquired_at: t0,
+    };
+    write_holder(&twin, &k, &remote);
+    assert_eq!(
+        twin.acquire(&k, "r1", t0.plus(HOUR)).await.unwrap(),
+        LockOutcome::Held(remote.clone())
+    );
+    assert_eq!(
+        std::fs::read(twin.path(&k)).unwrap(),
+        serde_json::to_vec(&remote).unwrap(),
+        "the file is left as it was"
+    );
+    // Until it goes stale.
+    assert_eq!(
+        twin.acquire(&k, "r1", t0.plus(13 * HOUR)).await.unwrap(),
+        LockOutcome::Acquired
+    );
+}
+
+#[test]
+fn refresh_and_release_never_race_a_stale_takeover() {
+    // The holder's lock went stale (its last refresh is older than the TTL) just as it
+    // refreshes; a second process takes over the stale lock at the same moment. Exactly
+    // one of them may come out holding it, and the file must name that one.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rounds = 1000;
+    let mut both = 0;
+    for round in 0..rounds {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = Arc::new(FileLock::new(dir.path(), HOUR));
+        let taker = Arc::new(FileLock::new(dir.path(), HOUR));
+        let k = key("production");
+        let t0 = Timestamp(1_700_000_000_000);
+        rt.block_on(holder.acquire(&k, "r1", t0)).unwrap();
+        let late = t0.plus(2 * HOUR);
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let releasing = round % 3 == 2;
+        let h = {
+            let (holder, barrier, k) = (holder.clone(), barrier.clone(), k.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                barrier.wait();
+                if releasing {
+                    // Releasing must not remove the taker's fresh lock.
+                    let _ = rt.block_on(holder.release(&k, "r1"));
+                    false
+                } else {
+                    rt.block_on(holder.acquire(&k, "r1", late)).unwrap() == LockOutcome::Acquired
+                }
+            })
+        };
+        let t = {
+            let (taker, barrier, k) = (taker.clone(), barrier.clone(), k.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                barrier.wait();
+                rt.block_on(taker.acquire(&k, "r2", late)).unwrap() == LockOutcome::Acquired
+            })
+        };
+        let (kept, took) = (h.join().unwrap(), t.join().unwrap());
+        let file = rt.block_on(taker.holder(&k)).unwrap();
+        if kept && took {
+            both += 1;
+        }
+        match (kept, took, file) {
+            (true, false, Some(f)) => assert_eq!(f.owner, "r1", "round {round}"),
+            (false, true, Some(f)) => assert_eq!(f.owner, "r2", "round {round}"),
+            (false, false, None) if releasing => {}
+            (false, true, None) => panic!("round {round}: the taker's lock was removed"),
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+    assert_eq!(both, 0, "both told Acquired in {both} of {rounds} rounds");
+}
+
+#[tokio::test]
+async fn lock_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = FileLock::new(dir.path(), HOUR);
+    let k = key("production");
+    lock.acquire(&k, "r1", Timestamp(0)).await.unwrap();
+    for p in [lock.path(&k), lock.path(&k).with_extension("lock.guard")] {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
 }

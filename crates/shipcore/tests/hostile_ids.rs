@@ -389,6 +389,7 @@ fn gate_ctx(service: &str, environment: &str, candidate: &str) -> GateContext {
         stable: Some(rev("v1\n; rm -rf /", "1.0.0")),
         now: Timestamp(0),
         approvals: vec![],
+        waiting_since: None,
     }
 }
 

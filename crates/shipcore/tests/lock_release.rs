@@ -319,3 +319,176 @@ async fn the_lock_is_kept_fresh_through_a_watch_longer_than_its_ttl() {
     );
     assert_eq!(holder(&file_lock).await, None, "released at the end");
 }
+
+/// Simulated time with a second rollout acting at one instant: when the runner's sleep
+/// crosses `at`, the intruder tries to take the lock (or, `steal`, overwrites it, as a
+/// takeover after the lock went stale would).
+struct Intruder {
+    clock: Arc<shipcore::clock::SimClock>,
+    at: Timestamp,
+    lock: Arc<FileLock>,
+    steal: bool,
+    /// What the intruder got, and the driver's apply count then.
+    seen: std::sync::Mutex<Option<(String, u64)>>,
+    driver: shipcore::testing::SimDriver,
+}
+
+#[async_trait]
+impl shipcore::clock::Clock for Intruder {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+    async fn sleep_until(&self, t: Timestamp) {
+        let due = t >= self.at && self.seen.lock().unwrap().is_none();
+        if due {
+            self.clock.advance_to(self.at);
+            let key = LockKey::for_target(&web());
+            let got = if self.steal {
+                let other = shipcore::gates::LockHolder {
+                    owner: "other".into(),
+                    token: "other-token".into(),
+                    pid: 1,
+                    host: "other-host".into(),
+                    acquired_at: self.at,
+                };
+                std::fs::write(self.lock.path(&key), serde_json::to_vec(&other).unwrap()).unwrap();
+                "stolen".to_string()
+            } else {
+                format!(
+                    "{:?}",
+                    self.lock.acquire(&key, "intruder", self.at).await.unwrap()
+                )
+            };
+            *self.seen.lock().unwrap() = Some((got, self.driver.calls().apply));
+        }
+        self.clock.advance_to(t);
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn intruder(w: &SimWorld, dir: &std::path::Path, at: Duration, steal: bool) -> Arc<Intruder> {
+    Arc::new(Intruder {
+        clock: w.clock.clone(),
+        at: Timestamp::ZERO.plus(at),
+        lock: Arc::new(FileLock::new(dir, 12 * HOUR)),
+        steal,
+        seen: std::sync::Mutex::new(None),
+        driver: w.driver.clone(),
+    })
+}
+
+fn twelve_hour_lock(dir: &std::path::Path) -> Arc<LockGate> {
+    Arc::new(LockGate::new(
+        "lock",
+        Arc::new(FileLock::new(dir, 12 * HOUR)),
+    ))
+}
+
+fn paused_13h(id: &str) -> RolloutSpec {
+    let mut s = RolloutSpec::new(id, web(), Some(v1()), v2(), plan(Some(13 * HOUR)));
+    s.gates = vec!["lock".into()];
+    s
+}
+
+#[tokio::test]
+async fn the_lock_is_refreshed_through_a_pause_longer_than_its_ttl() {
+    // A 13 h pause against a 12 h TTL; another rollout tries the lock at 12.5 h.
+    let dir = tempfile::tempdir().unwrap();
+    let w = world();
+    let clock = intruder(&w, dir.path(), 12 * HOUR + HOUR / 2, false);
+    let report = Runner::builder(
+        w.driver_arc(),
+        clock.clone(),
+        Arc::new(MemoryJournal::new()),
+    )
+    .validator(Arc::new(Const("health", Outcome::Pass)))
+    .gate(twelve_hour_lock(dir.path()))
+    .build()
+    .start(paused_13h("long-pause"))
+    .await
+    .unwrap();
+    let (got, _) = clock.seen.lock().unwrap().clone().unwrap();
+    assert!(got.starts_with("Held("), "the intruder got {got}");
+    assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
+}
+
+#[tokio::test]
+async fn a_rollout_that_loses_its_lock_stops_changing_the_fleet_and_pauses() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world();
+    let journal = Arc::new(MemoryJournal::new());
+    let gate = twelve_hour_lock(dir.path());
+    // Another rollout takes the lock 2 h into the pause.
+    let clock = intruder(&w, dir.path(), 2 * HOUR, true);
+    let report = Runner::builder(w.driver_arc(), clock.clone(), journal.clone())
+        .validator(Arc::new(Const("health", Outcome::Pass)))
+        .gate(gate.clone())
+        .build()
+        .start(paused_13h("loser"))
+        .await
+        .unwrap();
+    let (_, applies_then) = clock.seen.lock().unwrap().clone().unwrap();
+    assert_eq!(report.status.phase, Phase::Paused, "{:?}", report.status);
+    let reason = report.status.reason.clone().unwrap();
+    assert!(
+        reason.contains("gate lock lost its hold") && reason.contains("rollout other"),
+        "{reason}"
+    );
+    assert_eq!(
+        w.driver.calls().apply,
+        applies_then,
+        "no fleet change after the lock was lost"
+    );
+    assert!(
+        w.now() <= Timestamp::ZERO.plus(4 * HOUR),
+        "noticed at the next refresh (ttl / 3), not at the end of the pause: {}",
+        w.now()
+    );
+    assert_eq!(
+        holder(&Arc::new(FileLock::new(dir.path(), 12 * HOUR)))
+            .await
+            .as_deref(),
+        Some("other")
+    );
+
+    // The other rollout ends; a person resumes: the lock is taken again first, the
+    // interrupted step runs again, and the rollout ends.
+    std::fs::remove_file(FileLock::new(dir.path(), HOUR).path(&LockKey::for_target(&web())))
+        .unwrap();
+    let mut again = Runner::builder(w.driver_arc(), w.clock_arc(), journal)
+        .validator(Arc::new(Const("health", Outcome::Pass)))
+        .gate(gate)
+        .build();
+    let handle = again.handle();
+    let task = tokio::spawn(async move { again.resume().await.unwrap() });
+    handle.resume().unwrap();
+    let report = task.await.unwrap();
+    assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
+}
+
+#[tokio::test]
+async fn a_lock_gate_later_in_the_plan_is_not_lost_before_it_is_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world();
+    let mut s = paused_13h("late-lock");
+    s.gates.clear();
+    s.plan.steps.insert(
+        3,
+        Step::Gate {
+            gates: vec!["lock".into()],
+        },
+    );
+    let report = Runner::builder(
+        w.driver_arc(),
+        w.clock_arc(),
+        Arc::new(MemoryJournal::new()),
+    )
+    .validator(Arc::new(Const("health", Outcome::Pass)))
+    .gate(twelve_hour_lock(dir.path()))
+    .build()
+    .start(s)
+    .await
+    .unwrap();
+    assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
+}

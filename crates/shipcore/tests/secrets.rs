@@ -63,6 +63,7 @@ fn gate_ctx() -> GateContext {
         stable: None,
         now: Timestamp(0),
         approvals: Vec::new(),
+        waiting_since: None,
     }
 }
 
@@ -93,7 +94,9 @@ fn text(r: &Result<Verdict, ValidatorError>) -> String {
 fn reason(o: &GateOutcome) -> String {
     match o {
         GateOutcome::Pass => "pass".into(),
-        GateOutcome::Block { reason } | GateOutcome::Wait { reason, .. } => reason.clone(),
+        GateOutcome::Block { reason }
+        | GateOutcome::Wait { reason, .. }
+        | GateOutcome::AwaitPerson { reason, .. } => reason.clone(),
     }
 }
 

@@ -135,6 +135,7 @@ async fn mock_gate() {
         stable: None,
         now: Timestamp(0),
         approvals: vec![],
+        waiting_since: None,
     };
     assert_eq!(g.name(), "approval");
     assert_eq!(

@@ -18,7 +18,8 @@ use std::sync::Arc;
 pub enum Command {
     /// Stop advancing to the next step.
     Pause,
-    /// Continue after a pause (also accepts an inconclusive analysis and goes on).
+    /// Continue after a pause (also accepts an inconclusive analysis and goes on; after a
+    /// gate lost its lock, takes the gate again first and re-runs the interrupted step).
     Resume,
     /// Skip the current step (`full: false`) or every remaining step (`full: true`).
     Promote {
@@ -102,6 +103,17 @@ pub enum Input {
         /// What the gate said.
         outcome: GateOutcome,
     },
+    /// A gate lost what it held for the rollout ([`Gate::keep_alive`] said
+    /// [`KeepAlive::Lost`]): the engine stops changing the fleet and pauses the rollout.
+    ///
+    /// [`Gate::keep_alive`]: crate::gate::Gate::keep_alive
+    /// [`KeepAlive::Lost`]: crate::gate::KeepAlive::Lost
+    GateLost {
+        /// The gate's name.
+        gate: String,
+        /// What was lost, and to whom.
+        reason: String,
+    },
     /// A timer set with [`Effect::WakeAt`] fired.
     TimerFired {
         /// The timer's id.
@@ -109,6 +121,16 @@ pub enum Input {
     },
     /// An operator's command.
     Command(Command),
+}
+
+/// How to watch a gate that waits for a person (see [`Effect::CheckGate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateWatch {
+    /// Wait this long before asking.
+    #[serde(with = "crate::time::serde_duration")]
+    pub every: std::time::Duration,
+    /// The reason of the answer that is not news.
+    pub unchanged: String,
 }
 
 /// An input with the time it happened: the unit of the journal.
@@ -153,7 +175,11 @@ pub enum Effect {
         /// Whose health is judged (the candidate, or stable after a rollback).
         subject: Role,
     },
-    /// Check one gate; answer with `GateChecked`.
+    /// Check one gate; answer with `GateChecked`. With `watch`, a gate waiting for a
+    /// person: wait `watch.every` first, and keep asking (every `recheck_after` it answers)
+    /// while it answers `AwaitPerson` with the same reason; answer only with a changed
+    /// answer, so repeated answers are neither fed nor journaled. A watch is cancelled like
+    /// a timer ([`Effect::CancelTimer`] with its id).
     CheckGate {
         /// Request id.
         id: u64,
@@ -161,6 +187,12 @@ pub enum Effect {
         gate: String,
         /// Approvals given so far.
         approvals: Vec<String>,
+        /// Since when the gate has been waiting at this gate op (`GateContext::waiting_since`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        waiting_since: Option<Timestamp>,
+        /// Ask later and answer only a change.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        watch: Option<GateWatch>,
     },
     /// Fire `TimerFired { id }` at `at`.
     WakeAt {

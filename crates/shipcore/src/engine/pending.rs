@@ -1,7 +1,7 @@
 //! What a run keeps beside its machine: the effects waiting to be performed, in one buffer
 //! the machine appends to and the runner drains from the front (reused for the whole run,
-//! so handling an input allocates nothing here), the timers set, and the status last shown
-//! to handles.
+//! so handling an input allocates nothing here), the timers set (and the gates watched on
+//! them), and the status last shown to handles.
 
 use super::io::{Effect, Stamped};
 use super::machine::Rollout;
@@ -9,12 +9,24 @@ use super::phase::RolloutStatus;
 use crate::time::Timestamp;
 use tokio::sync::watch;
 
+/// A gate waiting for a person, asked again when its timer fires (see
+/// [`Effect::CheckGate`]'s `watch`).
+#[derive(Debug, Clone)]
+pub(super) struct Watch {
+    pub(super) gate: String,
+    pub(super) approvals: Vec<String>,
+    pub(super) waiting_since: Option<Timestamp>,
+    pub(super) unchanged: String,
+}
+
 /// Effects in order, timers, and the status handles last saw.
 pub(super) struct Pending {
     effects: Vec<Effect>,
     head: usize,
     /// Timers set and not fired, earliest first (a rollout has one or two at a time).
     timers: Vec<(Timestamp, u64)>,
+    /// Gates watched: asked when the timer of the same id fires.
+    watches: Vec<(u64, Watch)>,
     published: RolloutStatus,
 }
 
@@ -25,6 +37,7 @@ impl Pending {
             effects: Vec::new(),
             head: 0,
             timers: Vec::new(),
+            watches: Vec::new(),
             published,
         }
     }
@@ -53,9 +66,24 @@ impl Pending {
         self.timers.insert(pos, (at, id));
     }
 
-    /// Forgets timer `id`.
+    /// Forgets timer `id` (and the gate watched on it).
     pub(super) fn cancel_timer(&mut self, id: u64) {
         self.timers.retain(|(_, t)| *t != id);
+        if !self.watches.is_empty() {
+            self.watches.retain(|(w, _)| *w != id);
+        }
+    }
+
+    /// Asks a gate again at `at` for request `id`.
+    pub(super) fn set_watch(&mut self, id: u64, at: Timestamp, watch: Watch) {
+        self.set_timer(id, at);
+        self.watches.push((id, watch));
+    }
+
+    /// The gate watched on timer `id`, taken (the timer is left for `cancel_timer`).
+    pub(super) fn take_watch(&mut self, id: u64) -> Option<Watch> {
+        let i = self.watches.iter().position(|(w, _)| *w == id)?;
+        Some(self.watches.remove(i).1)
     }
 
     /// The timer to fire next: when, and its id.

@@ -13,7 +13,8 @@ pub enum Phase {
     Gating,
     /// Executing steps.
     Progressing,
-    /// Waiting for an operator (pause command, indefinite pause step, inconclusive analysis).
+    /// Waiting for an operator (pause command, indefinite pause step, inconclusive analysis,
+    /// a gate waiting for a person's approval, a gate that lost its lock).
     Paused,
     /// Going straight to the end state after a full promotion.
     Promoting,

@@ -6,13 +6,13 @@ use super::event::{Event, EventKind};
 use super::handle::RolloutHandle;
 use super::io::{Command, Effect, Input, MeasureResult, Stamped};
 use super::machine::Rollout;
-use super::pending::Pending;
+use super::pending::{Pending, Watch};
 use super::phase::{Phase, RolloutStatus};
 use super::registry::Registry;
 use super::spec::RolloutSpec;
 use crate::clock::Clock;
 use crate::driver::{Driver, DriverError};
-use crate::gate::{Gate, GateContext};
+use crate::gate::{Gate, GateContext, GateOutcome, KeepAlive};
 use crate::journal::{Journal, JournalError};
 use crate::model::{FleetState, Role};
 use crate::notifier::Notifier;
@@ -336,7 +336,8 @@ impl Runner {
     }
 
     /// Starts a new rollout on an empty journal and drives it until it settles (or waits for
-    /// a person with no handle left to ask). Before anything is journaled or changed, the
+    /// a person with no handle left to ask: at an indefinite `Pause`, an inconclusive
+    /// analysis, or a gate answering [`GateOutcome::AwaitPerson`] without a recheck time). Before anything is journaled or changed, the
     /// spec is checked ([`preflight`](Self::preflight)) and so is the driver's
     /// [`Driver::preflight`]; either refusal returns an error and leaves the platform as it was.
     /// The driver's preflight runs before the spec's gates are checked, so it is called even
@@ -489,6 +490,11 @@ impl Runner {
             remote.commands_tx = None;
         }
         let mut step_span = tracing::Span::none();
+        let keep_every = machine
+            .shared_spec()
+            .and_then(|spec| self.keep_alive_every(&spec));
+        // Due at once: a resumed rollout checks its holds before it changes anything.
+        let mut next_keep = self.clock().now();
         loop {
             while let Some(cmd) = self
                 .remote
@@ -505,6 +511,35 @@ impl Runner {
             let settled = machine.phase().is_settled();
             let next_timer = if settled { None } else { queue.next_timer() };
             let next_cmd = self.scheduled.front().map(|(t, _)| *t);
+            if let Some(every) = keep_every.filter(|_| !settled && machine.holds_gates()) {
+                // Keep gates' holds (locks) alive through every wait: before the next timer
+                // or scheduled command, and while waiting for a person on a clock where
+                // time passes.
+                let other = match (next_timer.map(|(t, _)| t), next_cmd) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let waits = other.is_some()
+                    || (commands_open(&self.remote) && self.clock().passes_by_itself());
+                if waits && other.map_or(true, |o| next_keep <= o) {
+                    let cmd = tokio::select! {
+                        biased;
+                        cmd = next_command(&mut self.remote), if commands_open(&self.remote) => Some(cmd),
+                        _ = (*self.clock).sleep_until(next_keep) => None,
+                    };
+                    match cmd {
+                        Some(Some(cmd)) => {
+                            self.feed(machine, Input::Command(cmd), &mut queue).await?
+                        }
+                        Some(None) => {}
+                        None => {
+                            next_keep = self.clock().now().plus(every);
+                            self.keep_alive_or_stop(machine, &mut queue).await?;
+                        }
+                    }
+                    continue;
+                }
+            }
             match (next_timer, next_cmd) {
                 (_, Some(at)) if next_timer.map(|(t, _)| at <= t).unwrap_or(true) => {
                     self.clock().sleep_until(at).await;
@@ -521,8 +556,12 @@ impl Runner {
                             }
                         }
                         _ = (*self.clock).sleep_until(at) => {
+                            let watch = queue.take_watch(id);
                             queue.cancel_timer(id);
-                            self.feed(machine, Input::TimerFired { id }, &mut queue).await?;
+                            match watch {
+                                Some(w) => self.poll_watch(machine, id, w, &mut queue).await?,
+                                None => self.feed(machine, Input::TimerFired { id }, &mut queue).await?,
+                            }
                         }
                     }
                 }
@@ -534,6 +573,72 @@ impl Runner {
                 },
             }
         }
+    }
+
+    /// Asks a watched gate again (after letting other tasks run: a person's approval may
+    /// be one of them); feeds its answer only when it changed, else watches on.
+    async fn poll_watch(
+        &self,
+        machine: &mut Rollout,
+        id: u64,
+        w: Watch,
+        queue: &mut Pending,
+    ) -> Result<(), RunError> {
+        tokio::task::yield_now().await;
+        let Some(spec) = machine.shared_spec() else {
+            return Ok(());
+        };
+        let outcome = Box::pin(self.check_gate(
+            &spec,
+            &w.gate,
+            w.approvals.clone(),
+            w.waiting_since,
+            &tracing::Span::none(),
+        ))
+        .await;
+        match &outcome {
+            GateOutcome::AwaitPerson {
+                reason,
+                recheck_after: Some(every),
+            } if *reason == w.unchanged => {
+                let at = self.clock().now().plus(*every);
+                queue.set_watch(id, at, w);
+                Ok(())
+            }
+            _ => {
+                self.feed(machine, Input::GateChecked { id, outcome }, queue)
+                    .await
+            }
+        }
+    }
+
+    /// Keeps the gates' holds alive; a hold lost is fed to the machine, which stops.
+    async fn keep_alive_or_stop(
+        &self,
+        machine: &mut Rollout,
+        queue: &mut Pending,
+    ) -> Result<(), RunError> {
+        let Some(spec) = machine.shared_spec() else {
+            return Ok(());
+        };
+        let lost = Box::pin(self.keep_gates_alive(&spec, machine.held_gates())).await;
+        if let Some((gate, reason)) = lost {
+            self.feed(machine, Input::GateLost { gate, reason }, queue)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// How often the gates `spec` names want to be kept alive, at least.
+    fn keep_alive_every(&self, spec: &RolloutSpec) -> Option<std::time::Duration> {
+        if self.gates.is_empty() {
+            return None;
+        }
+        spec.gate_names()
+            .iter()
+            .filter_map(|name| self.gates.get(name))
+            .filter_map(|g| g.keep_alive_interval())
+            .min()
     }
 
     /// Performs one effect; a request's answer is fed back to the machine. Rare, large work
@@ -552,8 +657,13 @@ impl Runner {
         let target = &spec.target;
         let answer = match effect {
             Effect::Record(ev) => {
-                self.record(&spec, ev, events, step_span).await;
-                None
+                let held = machine.held_gates();
+                if let Some((gate, reason)) = self.record(&spec, ev, held, events, step_span).await
+                {
+                    Some(Input::GateLost { gate, reason })
+                } else {
+                    None
+                }
             }
             Effect::Notify(n) => {
                 if !self.notifiers.is_empty() {
@@ -570,6 +680,20 @@ impl Runner {
                 None
             }
             Effect::Apply { id, action } => {
+                // Cancelled while queued (a hold was lost, an operator aborted): not sent.
+                if !machine.is_outstanding(id) {
+                    return Ok(());
+                }
+                // No fleet change without the rollout's holds (locks) renewed first.
+                let held = machine.held_gates();
+                if !held.is_empty() && self.keep_alive_every(&spec).is_some() {
+                    if let Some((gate, reason)) = Box::pin(self.keep_gates_alive(&spec, held)).await
+                    {
+                        return self
+                            .feed(machine, Input::GateLost { gate, reason }, queue)
+                            .await;
+                    }
+                }
                 let applied = self.driver().apply(target, &action);
                 Some(match applied.instrument(step_span.clone()).await {
                     Ok(()) => Input::Applied { id },
@@ -601,8 +725,28 @@ impl Runner {
                 id,
                 gate,
                 approvals,
+                waiting_since,
+                watch: Some(watch),
             } => {
-                let outcome = Box::pin(self.check_gate(&spec, &gate, approvals, step_span)).await;
+                let at = self.clock().now().plus(watch.every);
+                let w = Watch {
+                    gate,
+                    approvals,
+                    waiting_since,
+                    unchanged: watch.unchanged,
+                };
+                queue.set_watch(id, at, w);
+                None
+            }
+            Effect::CheckGate {
+                id,
+                gate,
+                approvals,
+                waiting_since,
+                watch: None,
+            } => {
+                let checked = self.check_gate(&spec, &gate, approvals, waiting_since, step_span);
+                let outcome = Box::pin(checked).await;
                 Some(Input::GateChecked { id, outcome })
             }
         };
@@ -613,21 +757,23 @@ impl Runner {
     }
 
     /// Hands an event to the gates (a step started, a measurement, the end), the log, the
-    /// hook and the report.
+    /// hook and the report. Returns a hold one of the `held` gates lost.
     async fn record(
         &self,
         spec: &RolloutSpec,
         ev: Event,
+        held: &[String],
         events: &mut Vec<Event>,
         step_span: &mut tracing::Span,
-    ) {
+    ) -> Option<(String, String)> {
+        let mut lost = None;
         if !self.gates.is_empty() {
             match &ev.kind {
                 EventKind::Finished { phase, .. } if phase.is_terminal() => {
                     Box::pin(self.finish_gates(spec, *phase)).await;
                 }
-                EventKind::StepStarted { .. } | EventKind::Measured { .. } => {
-                    Box::pin(self.keep_gates_alive(spec)).await;
+                EventKind::StepStarted { .. } | EventKind::Measured { .. } if !held.is_empty() => {
+                    lost = Box::pin(self.keep_gates_alive(spec, held)).await;
                 }
                 _ => {}
             }
@@ -642,6 +788,7 @@ impl Runner {
         if self.keep_events {
             events.push(ev);
         }
+        lost
     }
 
     /// Runs `validators` once against `subject`, in order.
@@ -689,9 +836,11 @@ impl Runner {
         spec: &RolloutSpec,
         name: &str,
         approvals: Vec<String>,
+        waiting_since: Option<Timestamp>,
         step_span: &tracing::Span,
     ) -> crate::gate::GateOutcome {
-        let ctx = self.gate_context(spec, approvals);
+        let mut ctx = self.gate_context(spec, approvals);
+        ctx.waiting_since = waiting_since;
         match self.gates.get(name) {
             Some(g) => g.check(&ctx).instrument(step_span.clone()).await,
             None => crate::gate::GateOutcome::block(format!(
@@ -727,20 +876,30 @@ impl Runner {
             stable: spec.stable.clone(),
             now: self.clock().now(),
             approvals,
+            waiting_since: None,
         }
     }
 
-    /// Lets every gate the spec names keep what it holds for the rollout (locks refreshed).
-    async fn keep_gates_alive(&self, spec: &RolloutSpec) {
-        if self.gates.is_empty() {
-            return;
+    /// Lets the gates the rollout passed (`held`) keep what they hold for it (locks
+    /// refreshed); returns the first that lost its hold, and why.
+    async fn keep_gates_alive(
+        &self,
+        spec: &RolloutSpec,
+        held: &[String],
+    ) -> Option<(String, String)> {
+        if self.gates.is_empty() || held.is_empty() {
+            return None;
         }
         let ctx = self.gate_context(spec, Vec::new());
-        for name in spec.gate_names() {
-            if let Some(gate) = self.gates.get(&name) {
-                gate.keep_alive(&ctx).await;
+        let mut lost = None;
+        for name in held {
+            if let Some(gate) = self.gates.get(name) {
+                if let KeepAlive::Lost { reason } = gate.keep_alive(&ctx).await {
+                    lost.get_or_insert((name.clone(), reason));
+                }
             }
         }
+        lost
     }
 
     /// Tells every gate the spec names that the rollout ended for good (locks are released).

@@ -1,16 +1,17 @@
-//! Manual approval (confirm-promotion): `Wait` until a person approves, through the rollout
-//! handle (the engine puts the gate's name into `GateContext.approvals`) or by creating an
-//! approval file; with an optional timeout that continues or stops, like CodeDeploy's
-//! `DeploymentReadyOption`. The wait is measured on `GateContext.now`, per rollout.
+//! Manual approval (confirm-promotion): the rollout pauses until a person approves,
+//! through the rollout handle (the engine puts the gate's name into
+//! `GateContext.approvals`) or by creating an approval file named after the rollout (the
+//! gate consumes it); with an optional timeout that continues or stops, like CodeDeploy's
+//! `DeploymentReadyOption`. The wait is measured on `GateContext.now` from
+//! `GateContext.waiting_since`, which the engine journals, so a restart does not reset it.
 
 use super::config::{check_name, ConfigError};
 use crate::gate::{Gate, GateContext, GateOutcome};
 use crate::time::{format_duration, serde_duration, serde_opt_duration, Timestamp};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// What happens when nobody approved within the timeout.
@@ -28,7 +29,8 @@ pub enum TimeoutAction {
 ///
 /// ```
 /// let c: shipcore::gates::ApprovalConfig = serde_json::from_str(r#"{"name": "promote",
-///     "approval_file": "/tmp/approve-{rollout_id}", "timeout": "1h", "on_timeout": "stop"}"#)
+///     "approval_file": "/var/lib/shipcore/approvals/{rollout_id}.approved",
+///     "timeout": "1h", "on_timeout": "stop"}"#)
 ///     .unwrap();
 /// assert!(c.build().is_ok());
 /// ```
@@ -37,7 +39,10 @@ pub enum TimeoutAction {
 pub struct ApprovalConfig {
     /// Gate name: approving this name through the rollout handle passes the gate.
     pub name: String,
-    /// A file whose existence approves; `{rollout_id}` in it is replaced by the rollout id.
+    /// A file whose existence approves one rollout: it must contain `{rollout_id}`
+    /// (replaced by the rollout id), and the gate removes the file when it approves, so
+    /// one file never approves another rollout, nor the same rollout a second time. Keep
+    /// it in a directory only the people who may approve can write to (not `/tmp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_file: Option<PathBuf>,
     /// How long to wait for approval (default: forever).
@@ -50,7 +55,7 @@ pub struct ApprovalConfig {
     /// What the timeout does (default stop).
     #[serde(default)]
     pub on_timeout: TimeoutAction,
-    /// How often to ask again while waiting (default 30s).
+    /// How often to look for the approval file while waiting (default 30s).
     #[serde(default = "default_poll", with = "serde_duration")]
     pub poll_interval: Duration,
 }
@@ -87,19 +92,23 @@ impl ApprovalConfig {
             if p.as_os_str().is_empty() {
                 return Err(ConfigError::new("approval_file", "must not be empty"));
             }
+            if !p.to_string_lossy().contains("{rollout_id}") {
+                return Err(ConfigError::new(
+                    "approval_file",
+                    "must contain {rollout_id}, so that a file approves one rollout only",
+                ));
+            }
         }
-        Ok(ApprovalGate {
-            cfg: self.clone(),
-            asked: Mutex::new(HashMap::new()),
-        })
+        Ok(ApprovalGate { cfg: self.clone() })
     }
 }
 
-/// Waits for a person's approval.
+/// Waits for a person's approval: answers [`GateOutcome::AwaitPerson`] until approved
+/// (through the handle, or by the rollout's approval file, which it then removes) or timed
+/// out. Stateless: the wait's start comes from the engine (`GateContext.waiting_since`).
 #[derive(Debug)]
 pub struct ApprovalGate {
     cfg: ApprovalConfig,
-    asked: Mutex<HashMap<String, Timestamp>>,
 }
 
 impl ApprovalGate {
@@ -110,22 +119,13 @@ impl ApprovalGate {
             .as_ref()
             .map(|p| PathBuf::from(p.to_string_lossy().replace("{rollout_id}", rollout_id)))
     }
+}
 
-    /// When the gate first asked for approval of this rollout (`None` if never or approved).
-    pub fn first_asked(&self, rollout_id: &str) -> Option<Timestamp> {
-        self.asked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(rollout_id)
-            .copied()
-    }
-
-    fn settle(&self, rollout_id: &str) {
-        self.asked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(rollout_id);
-    }
+/// An instant as people read it (RFC 3339, UTC).
+fn show(t: Timestamp) -> String {
+    jiff::Timestamp::from_millisecond(t.0.min(i64::MAX as u64) as i64)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| t.0.to_string())
 }
 
 #[async_trait]
@@ -135,61 +135,61 @@ impl Gate for ApprovalGate {
     }
 
     async fn check(&self, ctx: &GateContext) -> GateOutcome {
-        let file = self.approval_file(&ctx.rollout_id);
-        let by_handle = ctx.approvals.iter().any(|a| a == &self.cfg.name);
-        let by_file = match &file {
-            Some(f) => tokio::fs::try_exists(f).await.unwrap_or(false),
-            None => false,
-        };
-        if by_handle || by_file {
-            self.settle(&ctx.rollout_id);
+        if ctx.approvals.iter().any(|a| a == &self.cfg.name) {
             return GateOutcome::Pass;
         }
-        let first = *self
-            .asked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(ctx.rollout_id.clone())
-            .or_insert(ctx.now);
-        let waited = ctx.now.since(first);
+        let file = self.approval_file(&ctx.rollout_id);
+        let mut trouble = String::new();
+        if let Some(f) = &file {
+            // Consumed: removing it is what approves, so of two runners only one passes.
+            match tokio::fs::remove_file(f).await {
+                Ok(()) => {
+                    tracing::info!(gate = %self.cfg.name, rollout = %ctx.rollout_id, file = %f.display(), "approved by file (consumed)");
+                    return GateOutcome::Pass;
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => {
+                    trouble = format!(" ({} cannot be consumed: {e})", f.display());
+                }
+            }
+        }
+        let since = ctx.waiting_since.unwrap_or(ctx.now);
+        let waited = ctx.now.since(since);
         let how = match &file {
             Some(f) => format!(
-                "approve `{}` through the rollout handle or create {}",
+                "approve `{}` through the rollout handle or create {}{trouble}",
                 self.cfg.name,
                 f.display()
             ),
             None => format!("approve `{}` through the rollout handle", self.cfg.name),
         };
+        let poll = file.as_ref().map(|_| self.cfg.poll_interval);
         match self.cfg.timeout {
-            Some(limit) if waited >= limit => {
-                self.settle(&ctx.rollout_id);
-                match self.cfg.on_timeout {
-                    TimeoutAction::Continue => {
-                        tracing::warn!(gate = %self.cfg.name, rollout = %ctx.rollout_id,
-                            "no approval within {}; continuing as configured", format_duration(limit));
-                        GateOutcome::Pass
-                    }
-                    TimeoutAction::Stop => GateOutcome::block(format!(
-                        "no approval for `{}` within {}; stopping as configured",
-                        self.cfg.name,
-                        format_duration(limit)
-                    )),
+            Some(limit) if waited >= limit => match self.cfg.on_timeout {
+                TimeoutAction::Continue => {
+                    tracing::warn!(gate = %self.cfg.name, rollout = %ctx.rollout_id,
+                        "no approval within {}; continuing as configured", format_duration(limit));
+                    GateOutcome::Pass
                 }
-            }
+                TimeoutAction::Stop => GateOutcome::block(format!(
+                    "no approval for `{}` within {}; stopping as configured",
+                    self.cfg.name,
+                    format_duration(limit)
+                )),
+            },
             Some(limit) => {
                 let left = limit - waited;
-                GateOutcome::wait(
-                    self.cfg.poll_interval.min(left),
+                GateOutcome::await_person(
                     format!(
-                        "waiting for approval ({} left): {how}",
-                        format_duration(left)
+                        "waiting for approval until {} ({} after {}): {how}",
+                        show(since.plus(limit)),
+                        format_duration(limit),
+                        show(since)
                     ),
+                    Some(poll.map_or(left, |p| p.min(left))),
                 )
             }
-            None => GateOutcome::wait(
-                self.cfg.poll_interval,
-                format!("waiting for approval: {how}"),
-            ),
+            None => GateOutcome::await_person(format!("waiting for approval: {how}"), poll),
         }
     }
 }

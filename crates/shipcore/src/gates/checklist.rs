@@ -39,9 +39,12 @@ impl ChecklistResult {
 
     /// The gate that asked to wait, if one did.
     pub fn waiting_on(&self) -> Option<&ChecklistEntry> {
-        self.entries
-            .iter()
-            .find(|e| matches!(e.outcome, GateOutcome::Wait { .. }))
+        self.entries.iter().find(|e| {
+            matches!(
+                e.outcome,
+                GateOutcome::Wait { .. } | GateOutcome::AwaitPerson { .. }
+            )
+        })
     }
 
     /// One line per gate: `[pass] tests`, `[block] window: outside the deploy window…`.
@@ -52,7 +55,9 @@ impl ChecklistResult {
             .map(|e| match &e.outcome {
                 GateOutcome::Pass => format!("[pass] {}", e.gate),
                 GateOutcome::Block { reason } => format!("[block] {}: {reason}", e.gate),
-                GateOutcome::Wait { reason, .. } => format!("[wait] {}: {reason}", e.gate),
+                GateOutcome::Wait { reason, .. } | GateOutcome::AwaitPerson { reason, .. } => {
+                    format!("[wait] {}: {reason}", e.gate)
+                }
             })
             .collect();
         lines.extend(self.skipped.iter().map(|g| format!("[skipped] {g}")));

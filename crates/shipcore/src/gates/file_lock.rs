@@ -1,35 +1,53 @@
 //! [`FileLock`]: a [`RolloutLock`] kept as one file per service and environment in a
-//! directory, with stale-lock detection (holder pid + host + time) and takeover that is safe
-//! when several processes race for the same stale lock.
+//! directory, with stale-lock detection (holder pid + host + time). Every operation that
+//! looks at the lock and then changes it (take, refresh, stale takeover, release) does so
+//! under one exclusive `flock` on a guard file beside it, so no two processes ever act on
+//! the same lock at once, and a process that dies lets go of the guard with it.
 
-use super::lock::{LockError, LockHolder, LockKey, LockOutcome, RolloutLock};
+use super::lock::{LockError, LockHolder, LockKey, LockOutcome, Refresh, RolloutLock};
 use crate::time::Timestamp;
 use async_trait::async_trait;
-use std::io::ErrorKind;
+use rustix::fs::FlockOperation;
+use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// A lock file per key in a directory, created atomically (written aside, then hard-linked
-/// into place). A holder is stale when it ran on this host and its pid is gone, or when
-/// its lock is older than `ttl`; a stale lock is taken over. Holders refresh by acquiring
-/// again, so a long rollout should re-acquire within the TTL.
+/// A lock file per key in a directory (mode 0600, replaced atomically by rename, the
+/// directory fsynced after every change). The owner of a lock is a rollout id *and* this
+/// `FileLock`'s token, drawn at random when it is made: a second runner with the same
+/// rollout id (a retried CI job, a second `resume`) is another owner and does not take
+/// over. A holder is stale when it ran on this host and its pid is gone, or when its lock
+/// is older than `ttl`; a stale lock is taken over. Holders keep the lock with
+/// [`RolloutLock::refresh`], which the lock gate calls about every `ttl / 3`.
+///
+/// All operations on one lock take an exclusive `flock` on `<lock>.guard` (kept, empty):
+/// local file systems and NFS (which Linux emulates with byte-range locks) honour it.
 #[derive(Debug, Clone)]
 pub struct FileLock {
     dir: PathBuf,
     ttl: Duration,
     host: String,
     pid: u32,
+    token: String,
 }
 
+/// How long to wait for another process's guard before giving up with an error.
+const GUARD_WAIT: Duration = Duration::from_secs(10);
+
 impl FileLock {
-    /// Locks in `dir` (created when needed), stale after `ttl`.
+    /// Locks in `dir` (created when needed), stale after `ttl`, owned through a fresh
+    /// random token.
     pub fn new(dir: impl Into<PathBuf>, ttl: Duration) -> Self {
         FileLock {
             dir: dir.into(),
             ttl,
             host: host_name(),
             pid: std::process::id(),
+            token: random_token(),
         }
     }
 
@@ -58,9 +76,23 @@ impl FileLock {
         &self.host
     }
 
+    /// This lock's owner token (random per `FileLock`; clones share it).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The time-to-live of a lock that is not refreshed.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// Whether `h` no longer really holds the lock at `now`.
     pub fn is_stale(&self, h: &LockHolder, now: Timestamp) -> bool {
         (h.host == self.host && !pid_alive(h.pid)) || now.since(h.acquired_at) > self.ttl
+    }
+
+    fn mine(&self, h: &LockHolder, owner: &str) -> bool {
+        h.owner == owner && h.token == self.token
     }
 
     fn io(path: &Path, e: std::io::Error) -> LockError {
@@ -68,12 +100,6 @@ impl FileLock {
             path: path.display().to_string(),
             problem: e.to_string(),
         }
-    }
-
-    fn aside(&self, path: &Path, what: &str) -> PathBuf {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        path.with_extension(format!("{what}.{}.{n}", self.pid))
     }
 
     fn read(path: &Path) -> Result<Option<LockHolder>, LockError> {
@@ -89,47 +115,93 @@ impl FileLock {
         }
     }
 
-    /// Removes a stale lock under a "breaker" file created exclusively, so that of several
-    /// processes racing to take over the same stale lock only one removes it (and never a
-    /// fresh lock that replaced it). Returns false when another process is breaking it.
-    fn break_stale(&self, path: &Path, stale: &LockHolder) -> Result<bool, LockError> {
-        let breaker = path.with_extension("lock.break");
-        match std::fs::OpenOptions::new()
+    /// Takes the exclusive guard of the lock at `path`; released when the file is dropped
+    /// (or the process dies).
+    async fn guard(&self, path: &Path) -> Result<File, LockError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Self::io(&self.dir, e))?;
+        let guard_path = path.with_extension("lock.guard");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&guard_path)
+            .map_err(|e| Self::io(&guard_path, e))?;
+        let started = std::time::Instant::now();
+        loop {
+            match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(file),
+                Err(e) if e == rustix::io::Errno::INTR => {}
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK && started.elapsed() < GUARD_WAIT => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
+                    return Err(LockError::Io {
+                        path: guard_path.display().to_string(),
+                        problem: format!(
+                            "another process kept the lock's guard for over {}s",
+                            GUARD_WAIT.as_secs()
+                        ),
+                    })
+                }
+                Err(e) => return Err(Self::io(&guard_path, e.into())),
+            }
+        }
+    }
+
+    /// Writes `holder` as the lock at `path`: to a file aside (0600, fsynced), renamed
+    /// over the lock, then the directory fsynced. Called under the guard.
+    fn write(&self, path: &Path, holder: &LockHolder) -> Result<(), LockError> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let body = serde_json::to_vec(holder).map_err(|e| LockError::Io {
+            path: path.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let tmp = path.with_extension(format!("new.{}.{n}", self.pid));
+        let written = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&breaker)
-        {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                // A breaker that crashed mid-way leaves its file: clear it after a while.
-                let abandoned = std::fs::metadata(&breaker)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.elapsed().ok())
-                    .is_some_and(|age| age > BREAKER_ABANDONED);
-                if abandoned {
-                    let _ = std::fs::remove_file(&breaker);
-                }
-                return Ok(false);
-            }
-            Err(e) => return Err(Self::io(&breaker, e)),
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&body)?;
+                f.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Self::io(path, e));
         }
-        let result = match Self::read(path) {
-            Ok(Some(h)) if &h == stale => match std::fs::remove_file(path) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
-                Err(e) => Err(Self::io(path, e)),
-            },
-            Ok(_) => Ok(true),
-            Err(e) => Err(e),
-        };
-        let _ = std::fs::remove_file(&breaker);
-        result
+        self.sync_dir()
+    }
+
+    /// Removes the lock at `path` and fsyncs the directory. Called under the guard.
+    fn remove(&self, path: &Path) -> Result<(), LockError> {
+        match std::fs::remove_file(path) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Self::io(path, e)),
+        }
+    }
+
+    fn sync_dir(&self) -> Result<(), LockError> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Self::io(&self.dir, e))
+    }
+
+    fn holder_for(&self, owner: &str, now: Timestamp) -> LockHolder {
+        LockHolder {
+            owner: owner.to_string(),
+            token: self.token.clone(),
+            pid: self.pid,
+            host: self.host.clone(),
+            acquired_at: now,
+        }
     }
 }
-
-/// A breaker file older than this was left by a crashed process.
-const BREAKER_ABANDONED: Duration = Duration::from_secs(10);
 
 #[async_trait]
 impl RolloutLock for FileLock {
@@ -139,92 +211,74 @@ impl RolloutLock for FileLock {
         owner: &str,
         now: Timestamp,
     ) -> Result<LockOutcome, LockError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Self::io(&self.dir, e))?;
         let path = self.path(key);
-        let me = LockHolder {
-            owner: owner.to_string(),
-            pid: self.pid,
-            host: self.host.clone(),
-            acquired_at: now,
-        };
-        let body = serde_json::to_vec(&me).map_err(|e| LockError::Io {
-            path: path.display().to_string(),
-            problem: e.to_string(),
-        })?;
-        for _ in 0..200 {
-            let tmp = self.aside(&path, "new");
-            std::fs::write(&tmp, &body).map_err(|e| Self::io(&tmp, e))?;
-            let linked = std::fs::hard_link(&tmp, &path);
-            match linked {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Ok(LockOutcome::Acquired);
-                }
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(Self::io(&path, e));
-                }
-            }
-            let current = match Self::read(&path) {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
-                }
-            };
-            match current {
-                Some(h) if h.owner == owner => {
-                    // Refresh: replace atomically with the new time (and our pid).
-                    std::fs::rename(&tmp, &path).map_err(|e| Self::io(&path, e))?;
-                    return Ok(LockOutcome::Acquired);
-                }
-                Some(h) if !self.is_stale(&h, now) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Ok(LockOutcome::Held(h));
-                }
-                Some(h) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    if self.break_stale(&path, &h)? {
-                        tracing::warn!(lock = %key, holder = %h, "removed a stale rollout lock");
-                    } else {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-                None => {
-                    let _ = std::fs::remove_file(&tmp);
-                }
-            }
-        }
+        let _guard = self.guard(&path).await?;
         match Self::read(&path)? {
-            Some(h) if !self.is_stale(&h, now) => Ok(LockOutcome::Held(h)),
-            _ => Err(LockError::Io {
-                path: path.display().to_string(),
-                problem: "the lock kept changing hands; try again".into(),
-            }),
+            Some(h) if self.mine(&h, owner) => {}
+            Some(h) if !self.is_stale(&h, now) => return Ok(LockOutcome::Held(h)),
+            Some(h) => tracing::warn!(lock = %key, holder = %h, "taking over a stale rollout lock"),
+            None => {}
+        }
+        self.write(&path, &self.holder_for(owner, now))?;
+        Ok(LockOutcome::Acquired)
+    }
+
+    async fn refresh(
+        &self,
+        key: &LockKey,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<Refresh, LockError> {
+        let path = self.path(key);
+        let _guard = self.guard(&path).await?;
+        match Self::read(&path)? {
+            Some(h) if self.mine(&h, owner) => {
+                self.write(&path, &self.holder_for(owner, now))?;
+                Ok(Refresh::Kept)
+            }
+            other => Ok(Refresh::Lost(other)),
         }
     }
 
     async fn release(&self, key: &LockKey, owner: &str) -> Result<(), LockError> {
         let path = self.path(key);
+        let _guard = self.guard(&path).await?;
         match Self::read(&path)? {
             None => Ok(()),
-            Some(h) if h.owner != owner => Err(LockError::NotHolder {
+            Some(h) if !self.mine(&h, owner) => Err(LockError::NotHolder {
                 key: key.to_string(),
                 owner: owner.to_string(),
                 holder: h.to_string(),
             }),
-            Some(_) => match std::fs::remove_file(&path) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(Self::io(&path, e)),
-            },
+            Some(_) => self.remove(&path),
         }
     }
 
     async fn holder(&self, key: &LockKey) -> Result<Option<LockHolder>, LockError> {
         Self::read(&self.path(key))
     }
+
+    fn ttl(&self) -> Option<Duration> {
+        Some(self.ttl)
+    }
+}
+
+/// A random owner token: 128 bits from the standard library's per-process random hash
+/// keys, mixed with the pid, the time and a counter (randomness is the lock's own I/O,
+/// outside the engine).
+fn random_token() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let part = |salt: u64| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(salt);
+        h.write_u32(std::process::id());
+        h.write_u64(SEQ.fetch_add(1, Ordering::Relaxed));
+        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        h.finish()
+    };
+    format!("{:016x}{:016x}", part(1), part(2))
 }
 
 /// Whether a process with this pid runs on this host (Linux `/proc`; elsewhere it cannot

@@ -1,10 +1,11 @@
 //! One rollout per service and environment at a time: the [`RolloutLock`] trait (a
 //! Kubernetes Lease or a database row can implement it), a [`FileLock`] with stale-lock
-//! detection (in `file_lock.rs`), and the [`LockGate`] that takes the lock before a rollout.
+//! detection (in `file_lock.rs`), and the [`LockGate`] that takes the lock before a rollout
+//! and keeps it, through every wait, until the rollout ends.
 
 use super::config::{check_name, ConfigError};
 use super::FileLock;
-use crate::gate::{Gate, GateContext, GateOutcome};
+use crate::gate::{Gate, GateContext, GateOutcome, KeepAlive};
 use crate::model::Target;
 use crate::time::{format_duration, serde_duration, serde_opt_duration, Timestamp};
 use async_trait::async_trait;
@@ -44,6 +45,11 @@ impl fmt::Display for LockKey {
 pub struct LockHolder {
     /// The owner (a rollout id).
     pub owner: String,
+    /// The holding runner's random token: with `owner`, what identifies the holder (a
+    /// second runner of the same rollout has another token). Empty in records written
+    /// before tokens existed, which no runner owns.
+    #[serde(default)]
+    pub token: String,
     /// Process id of the holder.
     pub pid: u32,
     /// Host name of the holder.
@@ -72,6 +78,15 @@ pub enum LockOutcome {
     Acquired,
     /// Someone else holds it.
     Held(LockHolder),
+}
+
+/// The answer to [`RolloutLock::refresh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// The caller still held the lock; its time is renewed.
+    Kept,
+    /// The caller no longer holds the lock: someone else does (`Some`), or nobody.
+    Lost(Option<LockHolder>),
 }
 
 /// A lock operation failed.
@@ -106,6 +121,11 @@ pub enum LockError {
 }
 
 /// Mutual exclusion of rollouts per service and environment.
+///
+/// An owner is a rollout id *as held by this lock object*: an implementation must tell
+/// apart two runners of the same rollout id (the [`FileLock`] keeps a random token per
+/// instance), so that a retried job or a second `resume` does not take over a lock its
+/// twin still holds.
 #[async_trait]
 pub trait RolloutLock: Send + Sync {
     /// Takes the lock for `owner`; taking it again as the same owner refreshes it.
@@ -116,10 +136,29 @@ pub trait RolloutLock: Send + Sync {
         owner: &str,
         now: Timestamp,
     ) -> Result<LockOutcome, LockError>;
+    /// Renews the lock only if `owner` still holds it; never takes a free or stale lock.
+    /// The default calls [`acquire`](Self::acquire), which an implementation that can tell
+    /// should replace (the [`FileLock`] does).
+    async fn refresh(
+        &self,
+        key: &LockKey,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<Refresh, LockError> {
+        Ok(match self.acquire(key, owner, now).await? {
+            LockOutcome::Acquired => Refresh::Kept,
+            LockOutcome::Held(h) => Refresh::Lost(Some(h)),
+        })
+    }
     /// Gives the lock up; releasing a free lock succeeds, someone else's fails.
     async fn release(&self, key: &LockKey, owner: &str) -> Result<(), LockError>;
     /// Who holds the lock, if anyone (stale holders included).
     async fn holder(&self, key: &LockKey) -> Result<Option<LockHolder>, LockError>;
+    /// How long a lock that is not refreshed stays valid, if it expires: the lock gate
+    /// refreshes it every third of that. Default: never expires.
+    fn ttl(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Configuration of a [`LockGate`] over a [`FileLock`].
@@ -172,10 +211,16 @@ impl LockConfig {
 }
 
 /// Takes the rollout lock for the target; blocks (or waits) while another rollout holds it.
-/// The lock stays taken after the check for the whole rollout; the runner releases it
-/// through [`Gate::on_finish`] when the rollout ends for good (succeeded, rolled back,
-/// aborted, blocked by a later gate). A rollout that is frozen or whose rollback failed
-/// keeps it: a person must act first. [`LockGate::release`] releases it by hand.
+/// The lock stays taken after the check for the whole rollout: the runner calls
+/// [`Gate::keep_alive`] every [`Gate::keep_alive_interval`] (a third of the lock's TTL)
+/// through every wait (pauses, approvals, analyses) and before each fleet change, and the
+/// gate refreshes the lock only while it still holds it. A lock found lost (taken over
+/// after going stale, or removed) is reported, and the engine stops changing the fleet and
+/// pauses the rollout, saying why. The runner releases the lock through
+/// [`Gate::on_finish`] when the rollout ends for good (succeeded, rolled back, aborted,
+/// blocked by a later gate). A rollout that is frozen or whose rollback failed keeps it: a
+/// person must act first. [`LockGate::release`] releases it by hand (from the same lock
+/// object: another runner's lock object is another owner).
 pub struct LockGate {
     name: String,
     lock: Arc<dyn RolloutLock>,
@@ -244,17 +289,33 @@ impl Gate for LockGate {
         }
     }
 
-    async fn keep_alive(&self, ctx: &GateContext) {
+    async fn keep_alive(&self, ctx: &GateContext) -> KeepAlive {
         let key = LockKey::for_target(&ctx.target);
-        match self.lock.acquire(&key, &ctx.rollout_id, ctx.now).await {
-            Ok(LockOutcome::Acquired) => {}
-            Ok(LockOutcome::Held(h)) => {
-                tracing::warn!(rollout = %ctx.rollout_id, lock = %key, holder = %h, "the rollout lock was taken over while the rollout ran")
+        match self.lock.refresh(&key, &ctx.rollout_id, ctx.now).await {
+            Ok(Refresh::Kept) => KeepAlive::Held,
+            Ok(Refresh::Lost(h)) => {
+                let who = match h {
+                    Some(h) => format!("it is now held by {h}"),
+                    None => "it is no longer held".to_string(),
+                };
+                tracing::warn!(rollout = %ctx.rollout_id, lock = %key, "the rollout lock was lost: {who}");
+                KeepAlive::Lost {
+                    reason: format!("the rollout lock for {key} was lost: {who}"),
+                }
             }
             Err(e) => {
-                tracing::warn!(rollout = %ctx.rollout_id, lock = %key, error = %e, "could not refresh the rollout lock")
+                // The store may be back before the lock goes stale; a takeover in between
+                // shows at the next refresh.
+                tracing::warn!(rollout = %ctx.rollout_id, lock = %key, error = %e, "could not refresh the rollout lock");
+                KeepAlive::Held
             }
         }
+    }
+
+    fn keep_alive_interval(&self) -> Option<Duration> {
+        self.lock
+            .ttl()
+            .map(|ttl| (ttl / 3).max(Duration::from_millis(1)))
     }
 
     async fn on_finish(&self, ctx: &GateContext, phase: crate::engine::Phase) {

@@ -31,7 +31,9 @@ pub use config::{ConfigError, GateConfig};
 pub use file::{FileConfig, FileGate};
 pub use file_lock::FileLock;
 pub use http::{HttpConfig, HttpGate, JsonExpect};
-pub use lock::{LockConfig, LockError, LockGate, LockHolder, LockKey, LockOutcome, RolloutLock};
+pub use lock::{
+    LockConfig, LockError, LockGate, LockHolder, LockKey, LockOutcome, Refresh, RolloutLock,
+};
 pub use severity::Severity;
 pub use window::{
     DeployWindow, Freeze, FreezePeriod, Weekday, WindowConfig, WindowPreset, WindowRule,

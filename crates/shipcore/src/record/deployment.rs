@@ -308,7 +308,9 @@ fn gate_results(attempt: &[Event]) -> Vec<GateResult> {
         let (word, reason) = match &**outcome {
             GateOutcome::Pass => ("pass", None),
             GateOutcome::Block { reason } => ("block", Some(reason.clone())),
-            GateOutcome::Wait { reason, .. } => ("wait", Some(reason.clone())),
+            GateOutcome::Wait { reason, .. } | GateOutcome::AwaitPerson { reason, .. } => {
+                ("wait", Some(reason.clone()))
+            }
         };
         let result = GateResult {
             gate: gate.clone(),

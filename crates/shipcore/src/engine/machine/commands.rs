@@ -48,10 +48,27 @@ impl Rollout {
                 if waiting {
                     self.current = None;
                 }
+                if let Some(lost) = self.lost.clone() {
+                    // Take the lost hold again before anything else changes the fleet.
+                    self.ops.clear();
+                    self.ops.push_back(Op::Gate(lost.gate));
+                    if lost.promoting {
+                        if let Some(spec) = self.spec.clone() {
+                            self.stage = Stage::Promoting;
+                            self.set_phase(out, Phase::Promoting);
+                            self.ops.extend(promote_full_ops(&spec, &self.caps));
+                        }
+                    } else {
+                        self.start_background(out);
+                    }
+                }
                 self.set_phase(out, Phase::Progressing);
                 self.reason = None;
                 Ok(())
             }
+            Command::Promote { .. } if self.lost.is_some() => Err(
+                "a gate lost its hold (see the pause reason); resume to take it again first".into(),
+            ),
             Command::Promote { full: false } => {
                 let skippable = matches!(
                     self.current,
@@ -128,17 +145,17 @@ impl Rollout {
                     self.approvals.push(gate.clone());
                 }
                 // Re-check a waiting gate of that name at once.
-                if let Some(Running::Gate {
-                    name,
-                    wait: Wait::Timer(t),
-                }) = self.current.clone()
-                {
+                if let Some(Running::Gate { name, wait, since }) = self.current.clone() {
                     if &name == gate {
-                        self.forget(t, out);
-                        let req = self.check_gate(&name, out);
+                        match wait {
+                            Wait::Timer(t) | Wait::Request(t) => self.forget(t, out),
+                            Wait::Person => {}
+                        }
+                        let req = self.check_gate(&name, since, None, out);
                         self.current = Some(Running::Gate {
                             name,
                             wait: Wait::Request(req),
+                            since,
                         });
                     }
                 }

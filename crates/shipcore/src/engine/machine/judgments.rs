@@ -186,7 +186,7 @@ impl Rollout {
     }
 
     pub(super) fn on_gate(&mut self, outcome: &GateOutcome, out: &mut Vec<Effect>) {
-        let Some(Running::Gate { name, .. }) = self.current.clone() else {
+        let Some(Running::Gate { name, since, .. }) = self.current.clone() else {
             return;
         };
         self.record(
@@ -196,12 +196,38 @@ impl Rollout {
                 outcome: Box::new(outcome.clone()),
             },
         );
+        let was_waiting_for_person = self.phase == Phase::Paused && !self.operator_paused;
         match outcome {
-            GateOutcome::Pass => self.current = None,
+            GateOutcome::Pass => {
+                self.current = None;
+                // An approval counts once: a later gate op of the same name asks again.
+                self.approvals.retain(|a| a != &name);
+                if !self.passed.contains(&name) {
+                    self.passed.push(name.clone());
+                }
+                if self.lost.as_ref().is_some_and(|l| l.gate == name) {
+                    self.lost = None;
+                }
+                if was_waiting_for_person {
+                    self.reason = None;
+                    if self.stage == Stage::Gating {
+                        self.set_phase(out, Phase::Gating);
+                    }
+                }
+            }
             GateOutcome::Block { reason } => {
                 self.current = None;
                 let why = format!("gate {name} blocked: {reason}");
-                if self.stage == Stage::Gating {
+                if self.lost.as_ref().is_some_and(|l| l.gate == name) {
+                    // Taking back a lost hold failed: still hands off the fleet.
+                    self.ops.clear();
+                    if let Some(bg) = self.background.take() {
+                        self.forget(bg.wait, out);
+                    }
+                    self.stage = Stage::Steps;
+                    self.operator_paused = true;
+                    self.pause_for_person(format!("{why}; fleet changes stay stopped"), out);
+                } else if self.stage == Stage::Gating {
                     self.finish(Phase::Blocked, why, out);
                 } else {
                     self.fail(why, out);
@@ -216,8 +242,65 @@ impl Rollout {
                 self.current = Some(Running::Gate {
                     name,
                     wait: Wait::Timer(timer),
+                    since: since.or(Some(self.now)),
                 });
             }
+            GateOutcome::AwaitPerson {
+                reason,
+                recheck_after,
+            } => {
+                let since = since.or(Some(self.now));
+                let wait = match recheck_after {
+                    Some(every) => {
+                        let watch = GateWatch {
+                            every: *every,
+                            unchanged: reason.clone(),
+                        };
+                        Wait::Request(self.check_gate(&name, since, Some(watch), out))
+                    }
+                    None => Wait::Person,
+                };
+                self.current = Some(Running::Gate {
+                    name: name.clone(),
+                    wait,
+                    since,
+                });
+                let why = format!("waiting on gate {name}: {reason}");
+                if self.phase != Phase::Paused || self.reason.as_deref() != Some(&why) {
+                    self.pause_for_person(why, out);
+                }
+            }
+        }
+    }
+
+    /// A gate lost its hold: stop every fleet change now and pause (a rollback cannot
+    /// pause: it stops as failed, for a person).
+    pub(super) fn on_gate_lost(&mut self, gate: &str, reason: &str, out: &mut Vec<Effect>) {
+        let why = format!("gate {gate} lost its hold, fleet changes stopped: {reason}");
+        match self.stage {
+            Stage::Steps | Stage::Promoting if self.lost.is_none() => {
+                let promoting = self.stage == Stage::Promoting;
+                self.cancel_all(out);
+                self.stage = Stage::Steps;
+                self.step_active = false;
+                self.operator_paused = true;
+                self.lost = Some(Lost {
+                    gate: gate.to_string(),
+                    promoting,
+                });
+                self.record(
+                    out,
+                    EventKind::Failed {
+                        reason: why.clone(),
+                    },
+                );
+                self.pause_for_person(
+                    format!("{why}; resume takes it again and re-runs the step"),
+                    out,
+                );
+            }
+            Stage::Rollback => self.fail(why, out),
+            _ => {}
         }
     }
 
@@ -259,11 +342,12 @@ impl Rollout {
                     wait: Wait::Request(req),
                 });
             }
-            Running::Gate { name, .. } => {
-                let req = self.check_gate(&name, out);
+            Running::Gate { name, since, .. } => {
+                let req = self.check_gate(&name, since, None, out);
                 self.current = Some(Running::Gate {
                     name,
                     wait: Wait::Request(req),
+                    since,
                 });
             }
             Running::Verify {

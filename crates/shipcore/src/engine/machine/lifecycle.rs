@@ -48,6 +48,7 @@ impl Rollout {
 
     pub(super) fn begin_gating(&mut self, out: &mut Vec<Effect>) {
         self.stage = Stage::Gating;
+        self.passed.clear();
         self.step = 0;
         self.step_active = false;
         self.operator_paused = false;
@@ -63,7 +64,24 @@ impl Rollout {
 
     pub(super) fn on_resumed(&mut self, out: &mut Vec<Effect>) {
         self.record(out, EventKind::Resumed);
-        out.extend(self.outstanding.iter().map(|(_, e)| e.clone()));
+        // A gate watched for a person is asked at once: time went by while nobody asked
+        // (a timeout may have passed, a file may have appeared).
+        out.extend(self.outstanding.iter().map(|(_, e)| match e {
+            Effect::CheckGate {
+                id,
+                gate,
+                approvals,
+                waiting_since,
+                watch: Some(_),
+            } => Effect::CheckGate {
+                id: *id,
+                gate: gate.clone(),
+                approvals: approvals.clone(),
+                waiting_since: *waiting_since,
+                watch: None,
+            },
+            e => e.clone(),
+        }));
     }
 
     /// Starts ops and steps until something waits.
@@ -195,10 +213,11 @@ impl Rollout {
                 self.current = Some(Running::Analysis { run, wait });
             }
             Op::Gate(name) => {
-                let id = self.check_gate(&name, out);
+                let id = self.check_gate(&name, None, None, out);
                 self.current = Some(Running::Gate {
                     name,
                     wait: Wait::Request(id),
+                    since: None,
                 });
             }
             Op::Verify(validators) => {
@@ -239,13 +258,22 @@ impl Rollout {
         }
     }
 
-    pub(super) fn check_gate(&mut self, name: &str, out: &mut Vec<Effect>) -> u64 {
+    /// Asks gate `name` (waiting since `since`), at once or, with `watch`, later.
+    pub(super) fn check_gate(
+        &mut self,
+        name: &str,
+        since: Option<Timestamp>,
+        watch: Option<GateWatch>,
+        out: &mut Vec<Effect>,
+    ) -> u64 {
         let approvals = self.approvals.clone();
         let gate = name.to_string();
         self.request(out, |id| Effect::CheckGate {
             id,
             gate,
             approvals,
+            waiting_since: since,
+            watch,
         })
     }
 

@@ -4,7 +4,7 @@
 
 use super::analysis::{AnalysisRun, Decision};
 use super::event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
-use super::io::{Command, Effect, Input, MeasureResult, Stamped};
+use super::io::{Command, Effect, GateWatch, Input, MeasureResult, Stamped};
 use super::ops::{expand_step, promote_full_ops, rollback_ops, Op};
 use super::phase::{Phase, RolloutStatus};
 use super::spec::{FailurePolicy, RolloutSpec};
@@ -87,6 +87,8 @@ enum Running {
     Gate {
         name: String,
         wait: Wait,
+        /// When the gate first answered `Wait` or `AwaitPerson` at this op.
+        since: Option<Timestamp>,
     },
     Verify {
         validators: Arc<[String]>,
@@ -120,6 +122,15 @@ impl Running {
                 }
         )
     }
+}
+
+/// A gate lost its hold (a lock) while the rollout ran: fleet changes stopped, the rollout
+/// paused until a person resumes it, which takes the gate again first.
+#[derive(Debug, Clone)]
+struct Lost {
+    gate: String,
+    /// The loss interrupted a full promotion, which goes on after the gate passes again.
+    promoting: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +185,9 @@ pub struct Rollout {
     approvals: Vec<String>,
     rollback_end: Phase,
     rollback_reason: String,
+    lost: Option<Lost>,
+    /// Gates passed since gating began: those that may hold something for the rollout.
+    passed: Vec<String>,
 }
 
 impl Default for Rollout {
@@ -205,6 +219,8 @@ impl Rollout {
             approvals: Vec::new(),
             rollback_end: Phase::RolledBack,
             rollback_reason: String::new(),
+            lost: None,
+            passed: Vec::new(),
         }
     }
 
@@ -232,6 +248,31 @@ impl Rollout {
     /// The latest input time seen.
     pub fn now(&self) -> Timestamp {
         self.now
+    }
+
+    /// Whether gates hold something for the rollout now (past its gates, not ended, no
+    /// hold lost): when the runner keeps them alive.
+    pub(crate) fn holds_gates(&self) -> bool {
+        matches!(
+            self.stage,
+            Stage::Steps | Stage::Promoting | Stage::Rollback
+        ) && self.lost.is_none()
+    }
+
+    /// The gates whose holds the runner keeps alive now: those passed since gating began,
+    /// while [`holds_gates`](Self::holds_gates) (none otherwise).
+    pub(crate) fn held_gates(&self) -> &[String] {
+        if self.holds_gates() {
+            &self.passed
+        } else {
+            &[]
+        }
+    }
+
+    /// Whether request `id` is still wanted (a queued request cancelled before it was
+    /// performed is not).
+    pub(crate) fn is_outstanding(&self, id: u64) -> bool {
+        self.outstanding.iter().any(|(r, _)| *r == id)
     }
 
     /// Requests sent and not yet answered (re-issued on resume).
@@ -278,6 +319,7 @@ impl Rollout {
             Input::Start { spec, capabilities } => self.on_start(spec, *capabilities, out),
             Input::Resumed => self.on_resumed(out),
             Input::Command(cmd) => self.on_command(cmd, out),
+            Input::GateLost { gate, reason } => self.on_gate_lost(gate, reason, out),
             answer => {
                 let id = match answer {
                     Input::Observed { id, .. }
@@ -355,8 +397,12 @@ impl Rollout {
     }
 
     fn forget(&mut self, id: u64, out: &mut Vec<Effect>) {
-        if let Some(Effect::WakeAt { id, .. }) = self.take_outstanding(id) {
-            out.push(Effect::CancelTimer { id });
+        match self.take_outstanding(id) {
+            Some(Effect::WakeAt { id, .. })
+            | Some(Effect::CheckGate {
+                id, watch: Some(_), ..
+            }) => out.push(Effect::CancelTimer { id }),
+            _ => {}
         }
     }
 
