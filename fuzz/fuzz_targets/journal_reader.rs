@@ -17,12 +17,17 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// One file per process, on tmpfs when there is one (the target writes it every run).
+/// One file per process, under `$SHIPCORE_FUZZ_SCRATCH` (scripts/ci/fuzz.sh points it at a
+/// tmpfs folder it removes afterwards), else /dev/shm or the temp folder.
 fn journal_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let shm = PathBuf::from("/dev/shm");
-        let base = if shm.is_dir() { shm } else { std::env::temp_dir() };
+        let base = match std::env::var_os("SHIPCORE_FUZZ_SCRATCH") {
+            Some(dir) => PathBuf::from(dir),
+            None if shm.is_dir() => shm,
+            None => std::env::temp_dir(),
+        };
         let dir = base.join(format!("shipcore-fuzz-journal-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a scratch directory");
         dir.join("fuzz.jsonl")
