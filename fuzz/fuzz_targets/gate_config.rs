@@ -16,5 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = config.build();
     let json = serde_json::to_string(&config).expect("a gate configuration serializes");
     let back = GateConfig::from_json(&json).expect("a serialized gate configuration decodes");
-    assert_eq!(back, config, "gate configuration changed in a JSON round trip: {json}");
+    assert_eq!(
+        back, config,
+        "gate configuration changed in a JSON round trip: {json}"
+    );
 });

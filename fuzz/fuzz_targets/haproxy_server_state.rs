@@ -10,7 +10,8 @@ fuzz_target!(|data: &[u8]| {
     let state = parts.next().unwrap_or("");
     let stat = parts.next().unwrap_or("");
     let backend = parts.next().unwrap_or("web");
-    if let Ok(slots) = shipcore_driver_compose::router::fuzz_parse_servers_state(state, stat, backend)
+    if let Ok(slots) =
+        shipcore_driver_compose::router::fuzz_parse_servers_state(state, stat, backend)
     {
         let _ = format!("{slots:?}");
     }

@@ -42,7 +42,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let journal = journal.without_fsync();
-    let first = rt.block_on(journal.read_all()).expect("read_all after a clean open");
+    let first = rt
+        .block_on(journal.read_all())
+        .expect("read_all after a clean open");
     let again = rt.block_on(journal.read_all()).expect("second read_all");
     assert_eq!(first, again, "two reads of one open journal differ");
     drop(journal);
@@ -50,16 +52,26 @@ fuzz_target!(|data: &[u8]| {
     let reopened = FileJournal::open(path)
         .expect("a journal that opened once opens again")
         .without_fsync();
-    let after_reopen = rt.block_on(reopened.read_all()).expect("read_all after reopen");
+    let after_reopen = rt
+        .block_on(reopened.read_all())
+        .expect("read_all after reopen");
     assert_eq!(first, after_reopen, "reopening changed the entries");
     let seq = rt
         .block_on(reopened.append(&serde_json::json!({"fuzz": true})))
         .expect("append after reopen");
-    assert_eq!(seq, first.len() as u64, "the next sequence number follows the entries");
+    assert_eq!(
+        seq,
+        first.len() as u64,
+        "the next sequence number follows the entries"
+    );
     drop(reopened);
 
     let last = FileJournal::open(path).expect("reopen after an append");
     let all = rt.block_on(last.read_all()).expect("read_all after append");
     assert_eq!(all.len(), first.len() + 1, "the appended entry is kept");
-    assert_eq!(&all[..first.len()], &first[..], "appending changed earlier entries");
+    assert_eq!(
+        &all[..first.len()],
+        &first[..],
+        "appending changed earlier entries"
+    );
 });

@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = config.name();
     let text = serde_json::to_string(&config).expect("a strategy serializes");
     let back: StrategyConfig = serde_json::from_str(&text).expect("a serialized strategy decodes");
-    assert_eq!(back, config, "strategy changed in a JSON round trip: {text}");
+    assert_eq!(
+        back, config,
+        "strategy changed in a JSON round trip: {text}"
+    );
     for caps in [Capabilities::ALL, Capabilities::default()] {
         for stable in [Some(revision("web-v1", "1.0.0")), None] {
             for replicas in REPLICAS {
@@ -40,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
                 if let Ok(plan) = config.plan(&ctx) {
                     let _ = plan.describe();
                     if let Err(e) = plan.validate(&caps) {
-                        panic!("{} made a plan its driver refuses: {e}\n{plan:?}", config.name());
+                        panic!(
+                            "{} made a plan its driver refuses: {e}\n{plan:?}",
+                            config.name()
+                        );
                     }
                 }
             }

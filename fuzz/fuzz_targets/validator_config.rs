@@ -36,10 +36,16 @@ fuzz_target!(|data: &[u8]| {
     let deps = ValidatorDeps::with_metrics(Arc::new(NoMetrics));
     let built = config.build(&deps);
     if built.is_ok() {
-        assert!(checked.is_ok(), "build accepted what check refused: {checked:?}");
+        assert!(
+            checked.is_ok(),
+            "build accepted what check refused: {checked:?}"
+        );
     }
     let _ = config.build(&ValidatorDeps::default());
     let json = serde_json::to_string(&config).expect("a validator configuration serializes");
     let back = ValidatorConfig::from_json(&json).expect("a serialized configuration decodes");
-    assert_eq!(back, config, "validator configuration changed in a JSON round trip: {json}");
+    assert_eq!(
+        back, config,
+        "validator configuration changed in a JSON round trip: {json}"
+    );
 });

@@ -34,5 +34,10 @@ pub fn fuzz_interpret(
     status: u16,
     body: &str,
 ) -> Result<shipcore::metrics::QueryResult, shipcore::metrics::MetricsError> {
-    response::interpret("fuzz", "http://prometheus.invalid/api/v1/query", status, body)
+    response::interpret(
+        "fuzz",
+        "http://prometheus.invalid/api/v1/query",
+        status,
+        body,
+    )
 }

@@ -13,7 +13,7 @@ fn strategy_with_a_huge_interval_in_seconds_survives_a_json_round_trip() {
     let input = r#"{"type": "linear", "percent": 20, "interval":333555555555555554}"#;
     let config: StrategyConfig = serde_json::from_str(input).expect("the fuzz input decodes");
     let text = serde_json::to_string(&config).expect("it serializes");
-    let back: StrategyConfig = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{text} does not read back: {e}"));
+    let back: StrategyConfig =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text} does not read back: {e}"));
     assert_eq!(back, config);
 }
