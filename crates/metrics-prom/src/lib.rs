@@ -32,3 +32,18 @@ pub use config::{
 pub use queries::{prom_duration, StandardQueries};
 pub use response::parse_value;
 pub use source::PrometheusSource;
+
+/// Classifies one Prometheus answer (HTTP `status`, `body`) exactly as [`PrometheusSource`]
+/// does. An entry point for the fuzz targets in `fuzz/`, not part of the API.
+#[doc(hidden)]
+pub fn fuzz_interpret(
+    status: u16,
+    body: &str,
+) -> Result<shipcore::metrics::QueryResult, shipcore::metrics::MetricsError> {
+    response::interpret(
+        "fuzz",
+        "http://prometheus.invalid/api/v1/query",
+        status,
+        body,
+    )
+}

@@ -108,10 +108,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationParseError> {
             .checked_add(n.checked_mul(unit_ms).ok_or_else(|| err("too large"))?)
             .ok_or_else(|| err("too large"))?;
     }
-    if total > u64::MAX as u128 {
-        return Err(err("too large"));
-    }
-    Ok(Duration::from_millis(total as u64))
+    // Up to `Duration`'s own limit (u64::MAX seconds), like a bare number of seconds, so
+    // that everything `format_duration` writes reads back.
+    let secs = u64::try_from(total / 1000).map_err(|_| err("too large"))?;
+    Ok(Duration::new(secs, (total % 1000) as u32 * 1_000_000))
 }
 
 /// Formats a duration compactly: `1h2m3s`, `250ms`, `0s`.
@@ -261,5 +261,25 @@ mod tests {
             .to_string()
             .contains("number"));
         assert!(parse_duration("99999999999999999999999d").is_err());
+    }
+
+    /// Found by the `strategy_config` fuzz target (`"interval": 333555555555555554`): a number
+    /// of seconds past u64::MAX milliseconds was accepted, written back as
+    /// `"92654320987654h19m14s"` and then refused as "too large", so a configuration or a
+    /// journaled plan holding it could not be read again.
+    #[test]
+    fn every_duration_read_as_seconds_reads_back_from_its_text() {
+        for secs in [333_555_555_555_555_554, u64::MAX / 1000 + 1, u64::MAX] {
+            let d = Duration::from_secs(secs);
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d, "{secs} s");
+        }
+        assert_eq!(
+            parse_duration("18446744073709551615999ms").unwrap(),
+            Duration::new(u64::MAX, 999_000_000)
+        );
+        assert_eq!(
+            parse_duration("18446744073709551616s").unwrap_err().problem,
+            "too large"
+        );
     }
 }

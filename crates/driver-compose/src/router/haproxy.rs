@@ -197,7 +197,11 @@ impl HaproxyRouter {
 }
 
 /// Parses `show servers state <backend>` (version 1) joined with `show stat` sessions.
-fn parse_slots(state: &str, stat: &str, backend: &str) -> Result<Vec<Slot>, RouterError> {
+pub(super) fn parse_slots(
+    state: &str,
+    stat: &str,
+    backend: &str,
+) -> Result<Vec<Slot>, RouterError> {
     let lower = state.to_ascii_lowercase();
     if lower.contains("can't find backend") || lower.contains("no such backend") {
         return Err(RouterError::permanent(format!(

@@ -13,6 +13,17 @@ pub use haproxy_process::{
 };
 pub use weights::endpoint_weights;
 
+/// Parses `show servers state` and `show stat` answers for `backend` exactly as
+/// [`HaproxyRouter`] does. An entry point for the fuzz targets in `fuzz/`, not part of the API.
+#[doc(hidden)]
+pub fn fuzz_parse_servers_state(
+    state: &str,
+    stat: &str,
+    backend: &str,
+) -> Result<Vec<impl std::fmt::Debug>, RouterError> {
+    haproxy::parse_slots(state, stat, backend)
+}
+
 use async_trait::async_trait;
 use shipcore::driver::{DriverError, ErrorKind};
 use shipcore::model::RevisionId;
