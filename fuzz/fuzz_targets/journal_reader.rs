@@ -1,5 +1,6 @@
 //! The journal reader on arbitrary file contents: `FileJournal::open` must answer `Ok` or
-//! `Err`, never panic. When it opens, what it kept must be stable: reading again, reopening
+//! `Err`, never panic, and may cut off only an unterminated last line (a failed open leaves
+//! the file as it was). When it opens, what it kept must be stable: reading again, reopening
 //! (after any repair it made) and appending one entry keep every entry it returned.
 #![no_main]
 
@@ -39,8 +40,18 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(path, data).expect("write the input");
     let rt = runtime();
     let Ok(journal) = FileJournal::open(path) else {
+        // A journal that cannot be opened is reported, never repaired.
+        let left = std::fs::read(path).expect("read the file back");
+        assert_eq!(left, data, "a failed open changed the file");
         return;
     };
+    // Opening cuts off at most an unterminated last line (a torn tail), nothing else.
+    let kept = std::fs::read(path).expect("read the file back");
+    assert!(data.starts_with(&kept), "open changed bytes it kept");
+    assert!(
+        !data[kept.len()..].contains(&b'\n'),
+        "open cut more than an unterminated last line"
+    );
     let journal = journal.without_fsync();
     let first = rt
         .block_on(journal.read_all())

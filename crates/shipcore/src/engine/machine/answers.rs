@@ -82,24 +82,33 @@ impl Rollout {
                 },
             );
         } else if self.now >= deadline {
-            let limit = self
-                .spec
-                .as_ref()
-                .map(|s| format_duration(s.progress_deadline))
-                .unwrap_or_default();
+            let limit = self.progress_deadline_text();
             self.current = None;
             self.fail(
                 format!("progress deadline of {limit} exceeded: {rev} ({role}) has {ready}/{replicas} ready replicas (desired {desired})"),
                 out,
             );
         } else {
-            let poll = self.poll_interval();
-            let timer = self.timer(out, poll);
-            self.current = Some(Running::AwaitReady(Readiness {
-                wait: Wait::Timer(timer),
-                ..awaiting
-            }));
+            self.poll_again(awaiting, out);
         }
+    }
+
+    /// The progress deadline as text, for failure reasons.
+    fn progress_deadline_text(&self) -> String {
+        self.spec
+            .as_ref()
+            .map(|s| format_duration(s.progress_deadline))
+            .unwrap_or_default()
+    }
+
+    /// Keeps waiting for readiness: observe again after one poll interval.
+    fn poll_again(&mut self, awaiting: Readiness, out: &mut Vec<Effect>) {
+        let poll = self.poll_interval();
+        let timer = self.timer(out, poll);
+        self.current = Some(Running::AwaitReady(Readiness {
+            wait: Wait::Timer(timer),
+            ..awaiting
+        }));
     }
 
     /// An observation while a route waits for ready replicas behind every revision it gives
@@ -124,23 +133,14 @@ impl Rollout {
             self.ops.pop_front();
             self.current = None;
         } else if self.now >= awaiting.deadline {
-            let limit = self
-                .spec
-                .as_ref()
-                .map(|s| format_duration(s.progress_deadline))
-                .unwrap_or_default();
+            let limit = self.progress_deadline_text();
             self.current = None;
             self.fail(
                 format!("progress deadline of {limit} exceeded: {rev} has no ready replicas to take {share}% of traffic"),
                 out,
             );
         } else {
-            let poll = self.poll_interval();
-            let timer = self.timer(out, poll);
-            self.current = Some(Running::AwaitReady(Readiness {
-                wait: Wait::Timer(timer),
-                ..awaiting
-            }));
+            self.poll_again(awaiting, out);
         }
     }
 
