@@ -34,7 +34,7 @@
 //! | `Deploy{rev, n}` | image checked in the engine, then `up --detach --no-recreate --scale web-<rev>=n web-<rev>`; surplus containers (not running or unhealthy first, then the newest) are drained in the router, stopped with the service's grace period and removed |
 //! | `Scale{rev, n}` | the same with the image the revision's containers run |
 //! | `Retire{rev}` | all its containers drained, stopped and removed; its share forgotten; absent = done |
-//! | `Route{weights}` | shares stored, router updated (needs a router) |
+//! | `Route{weights}` | shares stored, router updated (needs a router; a revision given traffic must have containers, else a permanent error) |
 //! | `SetFlag` | permanent error: not supported |
 //!
 //! Every action ends by syncing the router: each running container with a published

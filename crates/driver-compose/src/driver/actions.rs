@@ -240,6 +240,23 @@ impl ComposeDriver {
         for (r, _) in &weights.0 {
             check_revision(&op, r)?;
         }
+        // Traffic only to revisions that run here (the Driver contract: a route naming a
+        // revision the target does not run is permanent and changes nothing). A 0 weight
+        // for a revision that is gone is harmless (a retried rollback) and stays allowed.
+        let containers = self.containers(&op).await?;
+        let deployed = |r: &RevisionId| {
+            containers
+                .iter()
+                .any(|c| c.revision_of(&self.cfg.service).as_ref() == Some(r))
+        };
+        if let Some((r, w)) = weights.0.iter().find(|(r, w)| *w > 0 && !deployed(r)) {
+            return Err(DriverError::permanent(
+                op,
+                format!(
+                    "route sends {w}% to revision {r}, which has no containers: deploy it first"
+                ),
+            ));
+        }
         let shares: Shares = weights.0.iter().cloned().collect();
         self.shares.save(&shares)?;
         self.sync_router().await

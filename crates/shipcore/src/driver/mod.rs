@@ -98,6 +98,24 @@ impl DriverError {
 /// - the engine sends `Deploy` (never `Scale`: a scale step arrives as a `Deploy` of the
 ///   whole revision), `Route`, `Retire` and `SetFlag`; see [`Action`].
 ///
+/// In detail (checked, clause by clause, by `shipcore::testing::conformance`, which every
+/// driver should run):
+/// - once `apply` returned, `observe` reports the desired replicas the action set; ready
+///   replicas follow within the platform's time and never exceed desired; a revision is
+///   listed once; weights are percentages summing to 100, or to 0 when nothing takes
+///   traffic (retire a revision only after routing its traffic away: the others keep their
+///   routed weights); the only revision with ready replicas takes all the traffic;
+/// - applying the same action twice leaves the fleet as applying it once (no extra
+///   replicas); with `weighted_traffic`, `observe` reports the weights a `Route` set (a
+///   revision it leaves out gets 0; a 0 weight for an absent revision is ignored);
+/// - `Retire` of a revision that is not deployed succeeds, and a retired revision leaves
+///   `observe`;
+/// - an action wrong on its face (route weights not summing to 100, an empty revision id),
+///   one naming a revision the target does not run (`Scale` to more than 0 replicas, a
+///   `Route` giving it traffic), and one the [`Capabilities`] exclude (`Route` without
+///   `weighted_traffic`, `SetFlag` without `feature_flags`, a second revision with replicas
+///   without `side_by_side`) fail with [`ErrorKind::Permanent`] and change nothing.
+///
 /// An async trait: implement it with `#[shipcore::async_trait]` (see
 /// [`Validator`](crate::validator::Validator) for an example of the attribute).
 #[cfg_attr(feature = "mock", mockall::automock)]

@@ -1,6 +1,7 @@
 //! The testing kit (feature `testing`): a deterministic fleet simulator ([`SimDriver`]), a
 //! simulated metrics source that follows it ([`SimMetrics`]), a serializable seeded RNG
 //! ([`SimRng`]) and [`SimWorld`], which bundles them with a [`SimClock`](crate::clock::SimClock).
+//! [`conformance`] checks any [`Driver`](crate::driver::Driver) against the driver contract.
 //!
 //! Everything is deterministic: the same seed, the same calls and the same clock readings
 //! give the same answers, and the platform's whole state is a serializable [`SimSnapshot`].
@@ -28,6 +29,7 @@
 //! # });
 //! ```
 
+pub mod conformance;
 mod rng;
 mod sim_config;
 mod sim_driver;
@@ -36,6 +38,7 @@ mod sim_query;
 mod sim_state;
 mod world;
 
+pub use conformance::Conformance;
 pub use rng::{mix64, SimRng};
 pub use sim_config::{
     Behaviour, CrashLoop, Failure, FaultKey, Latency, SimConfig, SimError, VersionFaults,
