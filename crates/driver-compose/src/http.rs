@@ -2,12 +2,16 @@
 //! socket), one request per connection, with a deadline: enough for the engine API and
 //! readiness probes without a full client stack.
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+/// The most body bytes one answer may carry (16 MiB): a readiness probe or an engine API
+/// answer larger than this is an error, never read whole into memory.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 /// An answer: status and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +29,8 @@ impl Response {
     }
 }
 
-/// Sends `method path` on `stream` and reads the whole answer within `timeout`. Errors are
-/// plain messages (the caller classifies them).
+/// Sends `method path` on `stream` and reads the answer, at most [`MAX_BODY_BYTES`] of body,
+/// within `timeout`. Errors are plain messages (the caller classifies them).
 pub async fn request<S>(
     stream: S,
     method: &str,
@@ -56,11 +60,16 @@ where
             .await
             .map_err(|e| format!("{method} {path}: {e}"))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
+        let body = Limited::new(resp.into_body(), MAX_BODY_BYTES)
             .collect()
             .await
-            .map_err(|e| format!("{method} {path}: reading body: {e}"))?
+            .map_err(|e| {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    format!("{method} {path}: the answer's body is over {MAX_BODY_BYTES} bytes")
+                } else {
+                    format!("{method} {path}: reading body: {e}")
+                }
+            })?
             .to_bytes()
             .to_vec();
         driver.abort();
@@ -124,6 +133,29 @@ mod tests {
             .unwrap();
         assert_eq!(r.status, 503);
         assert_eq!(r.text(), "hello world");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_cap_is_an_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+            if s.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            // Chunks of 64 KiB, without end: only the cap stops the reader.
+            let chunk = vec![b'x'; 64 << 10];
+            let frame = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+            while s.write_all(&frame).await.is_ok() {}
+        });
+        let err = get_tcp(addr, "/health", Duration::from_secs(20))
+            .await
+            .unwrap_err();
+        assert!(err.contains("over 16777216 bytes"), "{err}");
     }
 
     #[tokio::test]
