@@ -5,7 +5,7 @@
 //! [`RolloutHandle`], [`Command`], [`FailurePolicy`]), the model ([`Plan`], [`Step`],
 //! [`Role`], [`Revision`], [`Target`], [`Action`]…), the traits to implement ([`Driver`],
 //! [`Validator`], [`Gate`], [`MetricsSource`], [`Journal`], [`Notifier`], [`Clock`]) with
-//! their answer types, the [`async_trait`] attribute that implements them, the journals, and
+//! their answer types, the [`async_trait`](macro@async_trait) attribute that implements them, the journals, and
 //! the built-in strategies.
 //!
 //! The strategy trait, [`shipcore::strategy::Strategy`](crate::strategy::Strategy), is
