@@ -60,7 +60,9 @@ pub struct DurationParseError {
     pub problem: &'static str,
 }
 
-/// Parses `"1h30m"`, `"90s"`, `"250ms"`, `"2d"` or a bare number of seconds.
+/// Parses `"1h30m"`, `"90s"`, `"250ms"`, `"2d"`, decimals (`"1.5s"`, `"8m0.005s"`, as
+/// [`format_duration`] writes them; precision is one millisecond) or a bare number of
+/// seconds.
 ///
 /// ```
 /// use std::time::Duration;
@@ -91,6 +93,24 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationParseError> {
             return Err(err("expected a number before each unit"));
         }
         let n: u128 = s[start..i].parse().map_err(|_| err("number too large"))?;
+        // An optional decimal fraction, as `format_duration` writes seconds (`1.250s`).
+        let mut frac: (u128, u32) = (0, 0);
+        if i < bytes.len() && bytes[i] == b'.' {
+            i += 1;
+            let fstart = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let digits = &s[fstart..i];
+            if digits.is_empty() {
+                return Err(err("expected digits after the decimal point"));
+            }
+            if digits.len() > 9 {
+                return Err(err("at most 9 decimals"));
+            }
+            let f: u128 = digits.parse().map_err(|_| err("number too large"))?;
+            frac = (f, digits.len() as u32);
+        }
         let ustart = i;
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
             i += 1;
@@ -104,8 +124,11 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationParseError> {
             "" => return Err(err("missing unit (ms, s, m, h, d)")),
             _ => return Err(err("unknown unit (use ms, s, m, h, d)")),
         };
+        // The fraction's value, truncated to whole milliseconds.
+        let frac_ms = frac.0 * unit_ms / 10u128.pow(frac.1);
         total = total
             .checked_add(n.checked_mul(unit_ms).ok_or_else(|| err("too large"))?)
+            .and_then(|t| t.checked_add(frac_ms))
             .ok_or_else(|| err("too large"))?;
     }
     // Up to `Duration`'s own limit (u64::MAX seconds), like a bare number of seconds, so
@@ -280,6 +303,33 @@ mod tests {
         assert_eq!(
             parse_duration("18446744073709551616s").unwrap_err().problem,
             "too large"
+        );
+    }
+
+    /// Fuzzing (plan_json) found `"5ms8m"` read as 8m5ms, written back as `"8m0.005s"` and
+    /// then refused ("missing unit"): every duration `format_duration` writes must read back.
+    #[test]
+    fn durations_with_milliseconds_read_back_from_their_text() {
+        for ms in [1, 999, 1_001, 480_005, 3_600_000 + 61_250, 86_400_123] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d, "{ms} ms");
+        }
+        assert_eq!(
+            parse_duration("1.5s").unwrap(),
+            Duration::from_millis(1_500)
+        );
+        assert_eq!(parse_duration("0.5m").unwrap(), Duration::from_secs(30));
+        assert_eq!(
+            parse_duration("1.0001s").unwrap(),
+            Duration::from_millis(1_000)
+        );
+        assert_eq!(
+            parse_duration("1.s").unwrap_err().problem,
+            "expected digits after the decimal point"
+        );
+        assert_eq!(
+            parse_duration("1.0000000001s").unwrap_err().problem,
+            "at most 9 decimals"
         );
     }
 }
