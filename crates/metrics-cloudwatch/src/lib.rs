@@ -1,0 +1,1 @@
+//! shipcore's CloudWatch metrics source: `GetMetricData` queries answering canary analyses.
