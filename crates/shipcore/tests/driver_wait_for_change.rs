@@ -1,5 +1,6 @@
 //! A driver with a change feed (`Driver::wait_for_change`) ends the engine's wait for ready
 //! replicas as soon as it sees a change, instead of after the poll interval.
+#![allow(clippy::unwrap_used)]
 
 use shipcore::clock::SystemClock;
 use shipcore::model::RevisionState;
