@@ -3,6 +3,9 @@
 //! authentication, request form, timeouts and an unreachable port.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../../shipcore/tests/http_support/mod.rs"]
+mod http_support;
+
 use metrics_prom::{PrometheusConfig, PrometheusSource};
 use shipcore::metrics::{
     MetricQuery, MetricsErrorKind, MetricsSource, QueryRange, QueryResult, ValueProblem,
@@ -10,7 +13,7 @@ use shipcore::metrics::{
 use shipcore::time::Timestamp;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 /// One request as the fake server saw it.
@@ -114,43 +117,12 @@ impl Fake {
 }
 
 async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Seen> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next()?.split(' ');
-    let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+    let req = http_support::read_request(sock).await?;
+    let body = req.body_text();
     Some(Seen {
-        method,
-        path,
-        headers,
+        method: req.method,
+        path: req.path,
+        headers: req.headers,
         body,
     })
 }

@@ -1,13 +1,15 @@
 //! HTTP gate against a real local HTTP server on 127.0.0.1 that records what it received.
 #![allow(clippy::unwrap_used)]
 
+mod http_support;
+
 use shipcore::gate::{Gate, GateContext, GateOutcome};
 use shipcore::gates::{GateConfig, HttpConfig, JsonExpect};
 use shipcore::model::{Revision, Target};
 use shipcore::time::Timestamp;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
@@ -56,43 +58,16 @@ async fn serve() -> (String, Arc<Mutex<Vec<Request>>>) {
 }
 
 async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Request> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.lines();
-    let mut first = lines.next()?.split_whitespace();
-    let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + len {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+    let req = http_support::read_request(sock).await?;
+    let body = req.body_text();
     Some(Request {
-        method,
-        path,
-        headers,
+        method: req.method,
+        path: req.path,
+        headers: req
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
         body,
     })
 }

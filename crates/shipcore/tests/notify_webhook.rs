@@ -1,11 +1,13 @@
 //! Webhook notifier against a local HTTP server on 127.0.0.1 that records what it received.
 #![allow(clippy::unwrap_used)]
 
+mod http_support;
+
 use shipcore::notifier::{Notification, Notifier};
 use shipcore::notify::{Templates, WebhookNotifier};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
@@ -51,46 +53,12 @@ async fn serve(status: u16, delay: Duration) -> (String, Arc<Mutex<Vec<Received>
 }
 
 async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Received> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.lines();
-    let mut first = lines.next()?.split_whitespace();
-    let (method, path) = (first.next()?.to_string(), first.next()?.to_string());
-    let mut len = 0;
-    let mut content_type = String::new();
-    for l in lines {
-        if let Some((k, v)) = l.split_once(':') {
-            match k.trim().to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().ok()?,
-                "content-type" => content_type = v.trim().to_string(),
-                _ => {}
-            }
-        }
-    }
-    while buf.len() < head_end + len {
-        let n = sock.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let body = serde_json::from_slice(&buf[head_end..]).ok()?;
+    let req = http_support::read_request(sock).await?;
     Some(Received {
-        method,
-        path,
-        content_type,
-        body,
+        content_type: req.header("content-type").unwrap_or_default().to_string(),
+        body: serde_json::from_slice(&req.body).ok()?,
+        method: req.method,
+        path: req.path,
     })
 }
 

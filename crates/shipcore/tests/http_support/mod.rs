@@ -182,7 +182,8 @@ async fn write_response(sock: &mut tokio::net::TcpStream, resp: Response) {
     let _ = sock.shutdown().await;
 }
 
-async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Request> {
+/// Reads one request (head and a `Content-Length` body); `None` if the peer hung up first.
+pub async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<Request> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
