@@ -26,6 +26,7 @@ mod config;
 pub mod query;
 mod source;
 
+pub use alb::AlbQueries;
 pub use config::{CloudWatchConfig, ConfigError, StaticCredentials};
 pub use query::{CloudWatchQuery, MetricSpec, QueryError};
 pub use source::{classify, CloudWatchSource};
