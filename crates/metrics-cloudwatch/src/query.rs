@@ -167,7 +167,7 @@ impl MetricSpec {
         let p = self.period;
         let secs = p.as_secs();
         if p.subsec_nanos() != 0
-            || !(matches!(secs, 1 | 5 | 10 | 30) || (secs > 0 && secs % 60 == 0))
+            || !(matches!(secs, 1 | 5 | 10 | 30) || (secs > 0 && secs.is_multiple_of(60)))
         {
             return Err(QueryError::new(
                 f("period"),
