@@ -41,9 +41,10 @@ fn v2() -> Revision {
     Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2.0.0")
 }
 
-/// One target group per revision: `targetgroup/<revision id>/<id>`.
+/// One target group per revision, `targetgroup/<revision id>/<random id>`: the template
+/// selects it by prefix, resolved through ListMetrics.
 fn queries() -> AlbQueries {
-    AlbQueries::new(tg("{{revision}}"), LB)
+    AlbQueries::new("targetgroup/{{revision}}/*", LB)
 }
 
 /// 5xx share above 5% fails; the worst minute's maximum response time above 250 ms fails
