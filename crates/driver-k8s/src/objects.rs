@@ -1,0 +1,468 @@
+//! The objects the driver writes: each revision's Deployment (from the user's base) and
+//! Service, and the Gateway API `HTTPRoute` (as JSON: no typed crate for kube 5 yet).
+
+use crate::config::{K8sConfig, RouteConfig};
+use crate::names;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::{json, Value};
+use shipcore::model::{Revision, RevisionId, Target};
+use std::collections::BTreeMap;
+
+/// Gateway API group of `HTTPRoute`.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+/// Gateway API version used.
+pub const GATEWAY_VERSION: &str = "v1";
+
+fn meta(
+    target: &Target,
+    revision: &Revision,
+    ns: &str,
+    extra: Option<&ObjectMeta>,
+) -> ObjectMeta {
+    let mut labels: BTreeMap<String, String> = extra
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    labels.extend(names::labels(
+        target,
+        &revision.id,
+        &revision.version.to_string(),
+    ));
+    let mut annotations: BTreeMap<String, String> = extra
+        .and_then(|m| m.annotations.clone())
+        .unwrap_or_default();
+    annotations.insert(
+        names::REVISION_ID_ANNOTATION.into(),
+        revision.id.as_str().into(),
+    );
+    ObjectMeta {
+        name: Some(names::object_name(&target.service, &revision.id)),
+        namespace: Some(ns.into()),
+        labels: Some(labels),
+        annotations: Some(annotations),
+        ..Default::default()
+    }
+}
+
+/// The Deployment of `revision` with `replicas`: the base's spec and pod template, the
+/// artifact as the chosen container's image, the revision's labels, selector and
+/// annotation, and `progressDeadlineSeconds` from the configuration.
+pub fn deployment(
+    cfg: &K8sConfig,
+    target: &Target,
+    ns: &str,
+    revision: &Revision,
+    replicas: u32,
+) -> Result<Deployment, crate::config::ConfigError> {
+    let index = cfg.container_index()?;
+    let (base_meta, mut spec) = match &cfg.base {
+        crate::config::Base::Deployment(d) => (
+            d.metadata.clone(),
+            d.spec.clone().unwrap_or_default(),
+        ),
+        crate::config::Base::PodTemplate(t) => (
+            ObjectMeta::default(),
+            DeploymentSpec {
+                template: (**t).clone(),
+                ..Default::default()
+            },
+        ),
+    };
+    let metadata = meta(target, revision, ns, Some(&base_meta));
+    let selector = names::selector(target, &revision.id);
+    spec.selector = LabelSelector {
+        match_labels: Some(selector),
+        match_expressions: None,
+    };
+    spec.replicas = Some(i32::try_from(replicas).unwrap_or(i32::MAX));
+    spec.progress_deadline_seconds =
+        Some(i32::try_from(cfg.progress_deadline.as_secs()).unwrap_or(i32::MAX));
+    spec.paused = None;
+    let mut tmeta = spec.template.metadata.clone().unwrap_or_default();
+    let mut tlabels = tmeta.labels.clone().unwrap_or_default();
+    tlabels.extend(names::labels(
+        target,
+        &revision.id,
+        &revision.version.to_string(),
+    ));
+    tmeta.labels = Some(tlabels);
+    tmeta.name = None;
+    tmeta.namespace = None;
+    spec.template.metadata = Some(tmeta);
+    if let Some(pod) = spec.template.spec.as_mut() {
+        if let Some(c) = pod.containers.get_mut(index) {
+            c.image = Some(revision.artifact.clone());
+        }
+    }
+    Ok(Deployment {
+        metadata,
+        spec: Some(spec),
+        status: None,
+    })
+}
+
+/// The Service of `revision`: ClusterIP, its pods by the revision selector, the
+/// configured port.
+pub fn service(cfg: &K8sConfig, target: &Target, ns: &str, revision: &Revision) -> Service {
+    let target_port = cfg.target_port.unwrap_or(cfg.service_port);
+    Service {
+        metadata: meta(target, revision, ns, None),
+        spec: Some(ServiceSpec {
+            selector: Some(names::selector(target, &revision.id)),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: i32::from(cfg.service_port),
+                target_port: Some(IntOrString::Int(i32::from(target_port))),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            type_: Some("ClusterIP".into()),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The apex Service used without a route: all the target's revisions behind one name,
+/// traffic following ready replicas (a replica-ratio canary).
+pub fn apex_service(cfg: &K8sConfig, target: &Target, ns: &str) -> Service {
+    let target_port = cfg.target_port.unwrap_or(cfg.service_port);
+    let mut selector = BTreeMap::new();
+    selector.insert(
+        names::SERVICE_LABEL.to_string(),
+        names::label_value(&target.service),
+    );
+    selector.insert(
+        names::ENVIRONMENT_LABEL.to_string(),
+        names::label_value(&target.environment),
+    );
+    let mut labels = selector.clone();
+    labels.insert(names::MANAGED_BY_LABEL.into(), names::MANAGER.into());
+    labels.insert(
+        "app.kubernetes.io/name".into(),
+        names::label_value(&target.service),
+    );
+    Service {
+        metadata: ObjectMeta {
+            name: Some(names::dns1035(&target.service)),
+            namespace: Some(ns.into()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            selector: Some(selector),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: i32::from(cfg.service_port),
+                target_port: Some(IntOrString::Int(i32::from(target_port))),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            type_: Some("ClusterIP".into()),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// One backendRef, with `group`, `kind`, `port` and `weight` written out so GitOps tools
+/// that compare against defaults see no drift.
+pub fn backend_ref(service_name: &str, port: u16, weight: u32) -> Value {
+    json!({
+        "group": "",
+        "kind": "Service",
+        "name": service_name,
+        "port": port,
+        "weight": weight,
+    })
+}
+
+/// The whole driver-owned `HTTPRoute` with `backends` (Service name, weight).
+pub fn owned_route(
+    route: &RouteConfig,
+    target: &Target,
+    ns: &str,
+    port: u16,
+    backends: &[(String, u32)],
+) -> Value {
+    let (name, parents, hostnames, matches) = match route {
+        RouteConfig::Owned {
+            name,
+            parent_refs,
+            hostnames,
+            matches,
+        } => (name, parent_refs.as_slice(), hostnames.as_slice(), matches.as_slice()),
+        RouteConfig::UserOwned { name, .. } => (name, &[][..], &[][..], &[][..]),
+    };
+    let parents: Vec<Value> = parents
+        .iter()
+        .map(|p| {
+            let mut v = json!({"group": GATEWAY_GROUP, "kind": "Gateway", "name": p.name});
+            if let Some(ns) = &p.namespace {
+                v["namespace"] = json!(ns);
+            }
+            if let Some(s) = &p.section_name {
+                v["sectionName"] = json!(s);
+            }
+            v
+        })
+        .collect();
+    let refs: Vec<Value> = backends
+        .iter()
+        .map(|(n, w)| backend_ref(n, port, *w))
+        .collect();
+    let mut rule = json!({ "backendRefs": refs });
+    if !matches.is_empty() {
+        rule["matches"] = json!(matches);
+    }
+    let mut spec = json!({ "parentRefs": parents, "rules": [rule] });
+    if !hostnames.is_empty() {
+        spec["hostnames"] = json!(hostnames);
+    }
+    json!({
+        "apiVersion": format!("{GATEWAY_GROUP}/{GATEWAY_VERSION}"),
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": {
+                names::MANAGED_BY_LABEL: names::MANAGER,
+                names::SERVICE_LABEL: names::label_value(&target.service),
+                names::ENVIRONMENT_LABEL: names::label_value(&target.environment),
+            },
+        },
+        "spec": spec,
+    })
+}
+
+/// Whether a backendRef points at a core `Service` called `name`.
+pub fn is_service_ref(r: &Value, name: &str) -> bool {
+    let group = r.get("group").and_then(Value::as_str).unwrap_or("");
+    let kind = r.get("kind").and_then(Value::as_str).unwrap_or("Service");
+    group.is_empty() && kind == "Service" && r.get("name").and_then(Value::as_str) == Some(name)
+}
+
+/// The weight of every backendRef in the route naming one of `services` (a missing weight
+/// is 1, as the Gateway API defaults it). Summed when a name appears in several rules.
+pub fn route_weights(route: &Value, services: &[String]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let rules = route
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for rule in &rules {
+        let refs = rule
+            .get("backendRefs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for r in &refs {
+            for s in services {
+                if is_service_ref(r, s) {
+                    let w = r.get("weight").and_then(Value::as_u64).unwrap_or(1);
+                    *out.entry(s.clone()).or_insert(0) += w;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sets our backendRefs in a user-owned route: every ref naming one of `ours` is replaced
+/// by `wanted` (name, weight) in the rule that held ours (the first rule if none did);
+/// other refs and every other field are left as they were.
+pub fn set_user_route_backends(
+    route: &mut Value,
+    ours: &[String],
+    wanted: &[(String, u32)],
+    port: u16,
+) -> Result<(), String> {
+    let rules = route
+        .pointer_mut("/spec/rules")
+        .and_then(Value::as_array_mut)
+        .ok_or("the route has no spec.rules")?;
+    if rules.is_empty() {
+        return Err("the route has no rules".into());
+    }
+    let holds = |rule: &Value| {
+        rule.get("backendRefs")
+            .and_then(Value::as_array)
+            .is_some_and(|refs| refs.iter().any(|r| ours.iter().any(|o| is_service_ref(r, o))))
+    };
+    let index = rules.iter().position(holds).unwrap_or(0);
+    for (i, rule) in rules.iter_mut().enumerate() {
+        let Some(obj) = rule.as_object_mut() else {
+            continue;
+        };
+        let mut refs: Vec<Value> = obj
+            .get("backendRefs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let old: Vec<Value> = refs.clone();
+        refs.retain(|r| !ours.iter().any(|o| is_service_ref(r, o)));
+        if i == index {
+            for (name, w) in wanted {
+                // Keep the user's port when the ref existed.
+                let mut r = old
+                    .iter()
+                    .find(|r| is_service_ref(r, name))
+                    .cloned()
+                    .unwrap_or_else(|| backend_ref(name, port, *w));
+                r["group"] = json!("");
+                r["kind"] = json!("Service");
+                r["weight"] = json!(w);
+                refs.push(r);
+            }
+        }
+        if refs != old {
+            obj.insert("backendRefs".into(), Value::Array(refs));
+        }
+    }
+    Ok(())
+}
+
+/// Normalises raw route weights to percentages summing to 100 (largest remainders), or
+/// all 0 when they sum to 0.
+pub fn percentages(raw: &[(RevisionId, u64)]) -> Vec<(RevisionId, u8)> {
+    let total: u64 = raw.iter().map(|(_, w)| *w).sum();
+    if total == 0 {
+        return raw.iter().map(|(r, _)| (r.clone(), 0)).collect();
+    }
+    let mut out: Vec<(RevisionId, u64, u64)> = raw
+        .iter()
+        .map(|(r, w)| (r.clone(), w * 100 / total, (w * 100) % total))
+        .collect();
+    let given: u64 = out.iter().map(|(_, p, _)| *p).sum();
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by(|a, b| out[*b].2.cmp(&out[*a].2).then(a.cmp(b)));
+    for i in order.into_iter().take((100 - given) as usize) {
+        out[i].1 += 1;
+    }
+    out.into_iter()
+        .map(|(r, p, _)| (r, u8::try_from(p).unwrap_or(100)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ParentRef;
+    use k8s_openapi::api::core::v1::PodTemplateSpec;
+
+    fn rev(id: &str) -> Revision {
+        Revision::new(id, "2.0.0".parse().unwrap(), "registry/web:2.0.0")
+    }
+
+    fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &Value) -> Value {
+        let typed: T = serde_json::from_value(v.clone()).unwrap();
+        serde_json::to_value(&typed).unwrap()
+    }
+
+    #[test]
+    fn deployment_takes_image_replicas_labels_and_roundtrips() {
+        let cfg = K8sConfig::for_container("app", 8080);
+        let t = Target::new("web", "prod");
+        let d = deployment(&cfg, &t, "ns1", &rev("2.0.0"), 3).unwrap();
+        let spec = d.spec.as_ref().unwrap();
+        assert_eq!(spec.replicas, Some(3));
+        assert_eq!(spec.progress_deadline_seconds, Some(600));
+        let c = &spec.template.spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.image.as_deref(), Some("registry/web:2.0.0"));
+        let ann = d.metadata.annotations.as_ref().unwrap();
+        assert_eq!(ann[names::REVISION_ID_ANNOTATION], "2.0.0");
+        let sel = spec.selector.match_labels.as_ref().unwrap();
+        let tl = spec.template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
+        assert!(sel.iter().all(|(k, v)| tl.get(k) == Some(v)));
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(roundtrip::<Deployment>(&v), v);
+        let s = serde_json::to_value(service(&cfg, &t, "ns1", &rev("2.0.0"))).unwrap();
+        assert_eq!(roundtrip::<Service>(&s), s);
+        assert_eq!(s["spec"]["ports"][0]["targetPort"], 8080);
+        let a = serde_json::to_value(apex_service(&cfg, &t, "ns1")).unwrap();
+        assert_eq!(roundtrip::<Service>(&a), a);
+        assert_eq!(a["metadata"]["name"], "web");
+    }
+
+    #[test]
+    fn base_deployment_keeps_strategy_and_named_container_gets_the_image() {
+        let cfg = K8sConfig::from_yaml(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: base, labels: {team: a}}\nspec:\n  revisionHistoryLimit: 2\n  selector: {matchLabels: {x: y}}\n  template:\n    metadata: {labels: {x: y}}\n    spec:\n      containers:\n      - {name: proxy, image: envoy}\n      - {name: app, image: old}\n",
+        )
+        .unwrap()
+        .container("app");
+        let d = deployment(&cfg, &Target::new("web", "e"), "ns", &rev("v2"), 1).unwrap();
+        let spec = d.spec.unwrap();
+        assert_eq!(spec.revision_history_limit, Some(2));
+        let cs = spec.template.spec.unwrap().containers;
+        assert_eq!(cs[0].image.as_deref(), Some("envoy"));
+        assert_eq!(cs[1].image.as_deref(), Some("registry/web:2.0.0"));
+        assert_eq!(d.metadata.labels.unwrap()["team"], "a");
+        assert_eq!(d.metadata.name.as_deref(), Some("web-v2"));
+        let _ = PodTemplateSpec::default();
+    }
+
+    #[test]
+    fn owned_route_writes_group_kind_port_weight_and_weights_read_back() {
+        let rc = RouteConfig::Owned {
+            name: "web".into(),
+            parent_refs: vec![ParentRef::gateway("gw")],
+            hostnames: vec!["web.example".into()],
+            matches: vec![json!({"path": {"type": "PathPrefix", "value": "/"}})],
+        };
+        let r = owned_route(
+            &rc,
+            &Target::new("web", "e"),
+            "ns",
+            80,
+            &[("web-v1".into(), 90), ("web-v2".into(), 10)],
+        );
+        let b = &r["spec"]["rules"][0]["backendRefs"][1];
+        assert_eq!(b, &json!({"group": "", "kind": "Service", "name": "web-v2", "port": 80, "weight": 10}));
+        let w = route_weights(&r, &["web-v1".into(), "web-v2".into(), "web-v3".into()]);
+        assert_eq!(w.get("web-v1"), Some(&90));
+        assert_eq!(w.get("web-v3"), None);
+    }
+
+    #[test]
+    fn user_route_changes_only_our_refs() {
+        let mut r = json!({"spec": {"parentRefs": [{"name": "gw"}], "rules": [
+            {"matches": [{"path": {"value": "/api"}}], "backendRefs": [{"name": "legacy", "port": 81}]},
+            {"backendRefs": [{"name": "web-v1", "port": 8080}, {"name": "other", "weight": 5}]}
+        ]}});
+        let before = r.clone();
+        set_user_route_backends(
+            &mut r,
+            &["web-v1".into(), "web-v2".into()],
+            &[("web-v1".into(), 60), ("web-v2".into(), 40)],
+            80,
+        )
+        .unwrap();
+        assert_eq!(r["spec"]["rules"][0], before["spec"]["rules"][0]);
+        let refs = r["spec"]["rules"][1]["backendRefs"].as_array().unwrap();
+        assert_eq!(refs[0], json!({"name": "other", "weight": 5}));
+        assert_eq!(refs[1]["port"], 8080);
+        assert_eq!(refs[1]["weight"], 60);
+        assert_eq!(refs[2], backend_ref("web-v2", 80, 40));
+        // Missing weight counts 1.
+        let w = route_weights(&before, &["web-v1".into()]);
+        assert_eq!(w["web-v1"], 1);
+    }
+
+    #[test]
+    fn percentages_sum_to_100_or_0() {
+        let ids = |ws: &[u64]| -> Vec<(RevisionId, u64)> {
+            ws.iter().enumerate().map(|(i, w)| (RevisionId::new(format!("r{i}")), *w)).collect()
+        };
+        for ws in [vec![1, 1, 1], vec![1, 2], vec![70, 30], vec![0, 5], vec![3, 3, 3, 3, 3, 3, 3]] {
+            let p = percentages(&ids(&ws));
+            assert_eq!(p.iter().map(|(_, p)| u32::from(*p)).sum::<u32>(), 100, "{ws:?} {p:?}");
+        }
+        assert_eq!(percentages(&ids(&[1, 1, 1]))[0].1, 34);
+        assert_eq!(percentages(&ids(&[70, 30]))[1].1, 30);
+        assert!(percentages(&ids(&[0, 0])).iter().all(|(_, p)| *p == 0));
+    }
+}
