@@ -80,3 +80,7 @@ pub use driver::{
     fleet_from, revision_failure, route_resource, view_of, K8sDriver, RevisionView,
     FIELD_MANAGER,
 };
+
+/// A wire-faithful fake apiserver for tests without a cluster (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod fake;
