@@ -310,7 +310,10 @@ impl K8sConfig {
             .map(|s| s.containers.as_slice())
             .unwrap_or_default();
         if containers.is_empty() {
-            return Err(ConfigError::new("base", "the pod template has no containers"));
+            return Err(ConfigError::new(
+                "base",
+                "the pod template has no containers",
+            ));
         }
         match &self.container {
             Some(name) => containers

@@ -12,11 +12,10 @@ pub fn status_kind(s: &Status) -> ErrorKind {
     match (s.code, reason) {
         (409, _) if is_apply_conflict(s) => ErrorKind::Permanent,
         (409, _) | (429, _) | (500, _) | (502, _) | (503, _) | (504, _) => ErrorKind::Transient,
-        (_, "Conflict" | "TooManyRequests" | "ServerTimeout" | "Timeout" | "ServiceUnavailable")
-            if !is_apply_conflict(s) =>
-        {
-            ErrorKind::Transient
-        }
+        (
+            _,
+            "Conflict" | "TooManyRequests" | "ServerTimeout" | "Timeout" | "ServiceUnavailable",
+        ) if !is_apply_conflict(s) => ErrorKind::Transient,
         _ => ErrorKind::Permanent,
     }
 }

@@ -114,8 +114,7 @@ pub fn is_label_value(s: &str) -> bool {
         || (s.len() <= MAX_LABEL
             && s.starts_with(|c: char| c.is_ascii_alphanumeric())
             && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
 }
 
@@ -142,7 +141,10 @@ pub fn selector(target: &Target, revision: &RevisionId) -> BTreeMap<String, Stri
 /// version, managed-by}`.
 pub fn labels(target: &Target, revision: &RevisionId, version: &str) -> BTreeMap<String, String> {
     let mut l = selector(target, revision);
-    l.insert("app.kubernetes.io/name".into(), label_value(&target.service));
+    l.insert(
+        "app.kubernetes.io/name".into(),
+        label_value(&target.service),
+    );
     l.insert("app.kubernetes.io/version".into(), label_value(version));
     l.insert(MANAGED_BY_LABEL.into(), MANAGER.into());
     l

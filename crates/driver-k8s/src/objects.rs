@@ -16,15 +16,9 @@ pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 /// Gateway API version used.
 pub const GATEWAY_VERSION: &str = "v1";
 
-fn meta(
-    target: &Target,
-    revision: &Revision,
-    ns: &str,
-    extra: Option<&ObjectMeta>,
-) -> ObjectMeta {
-    let mut labels: BTreeMap<String, String> = extra
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
+fn meta(target: &Target, revision: &Revision, ns: &str, extra: Option<&ObjectMeta>) -> ObjectMeta {
+    let mut labels: BTreeMap<String, String> =
+        extra.and_then(|m| m.labels.clone()).unwrap_or_default();
     labels.extend(names::labels(
         target,
         &revision.id,
@@ -58,10 +52,9 @@ pub fn deployment(
 ) -> Result<Deployment, crate::config::ConfigError> {
     let index = cfg.container_index()?;
     let (base_meta, mut spec) = match &cfg.base {
-        crate::config::Base::Deployment(d) => (
-            d.metadata.clone(),
-            d.spec.clone().unwrap_or_default(),
-        ),
+        crate::config::Base::Deployment(d) => {
+            (d.metadata.clone(), d.spec.clone().unwrap_or_default())
+        }
         crate::config::Base::PodTemplate(t) => (
             ObjectMeta::default(),
             DeploymentSpec {
@@ -193,7 +186,12 @@ pub fn owned_route(
             parent_refs,
             hostnames,
             matches,
-        } => (name, parent_refs.as_slice(), hostnames.as_slice(), matches.as_slice()),
+        } => (
+            name,
+            parent_refs.as_slice(),
+            hostnames.as_slice(),
+            matches.as_slice(),
+        ),
         RouteConfig::UserOwned { name, .. } => (name, &[][..], &[][..], &[][..]),
     };
     let parents: Vec<Value> = parents
@@ -290,7 +288,10 @@ pub fn set_user_route_backends(
     let holds = |rule: &Value| {
         rule.get("backendRefs")
             .and_then(Value::as_array)
-            .is_some_and(|refs| refs.iter().any(|r| ours.iter().any(|o| is_service_ref(r, o))))
+            .is_some_and(|refs| {
+                refs.iter()
+                    .any(|r| ours.iter().any(|o| is_service_ref(r, o)))
+            })
     };
     let index = rules.iter().position(holds).unwrap_or(0);
     for (i, rule) in rules.iter_mut().enumerate() {
@@ -375,7 +376,14 @@ mod tests {
         let ann = d.metadata.annotations.as_ref().unwrap();
         assert_eq!(ann[names::REVISION_ID_ANNOTATION], "2.0.0");
         let sel = spec.selector.match_labels.as_ref().unwrap();
-        let tl = spec.template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
+        let tl = spec
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .labels
+            .as_ref()
+            .unwrap();
         assert!(sel.iter().all(|(k, v)| tl.get(k) == Some(v)));
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(roundtrip::<Deployment>(&v), v);
@@ -421,7 +429,10 @@ mod tests {
             &[("web-v1".into(), 90), ("web-v2".into(), 10)],
         );
         let b = &r["spec"]["rules"][0]["backendRefs"][1];
-        assert_eq!(b, &json!({"group": "", "kind": "Service", "name": "web-v2", "port": 80, "weight": 10}));
+        assert_eq!(
+            b,
+            &json!({"group": "", "kind": "Service", "name": "web-v2", "port": 80, "weight": 10})
+        );
         let w = route_weights(&r, &["web-v1".into(), "web-v2".into(), "web-v3".into()]);
         assert_eq!(w.get("web-v1"), Some(&90));
         assert_eq!(w.get("web-v3"), None);
@@ -455,11 +466,24 @@ mod tests {
     #[test]
     fn percentages_sum_to_100_or_0() {
         let ids = |ws: &[u64]| -> Vec<(RevisionId, u64)> {
-            ws.iter().enumerate().map(|(i, w)| (RevisionId::new(format!("r{i}")), *w)).collect()
+            ws.iter()
+                .enumerate()
+                .map(|(i, w)| (RevisionId::new(format!("r{i}")), *w))
+                .collect()
         };
-        for ws in [vec![1, 1, 1], vec![1, 2], vec![70, 30], vec![0, 5], vec![3, 3, 3, 3, 3, 3, 3]] {
+        for ws in [
+            vec![1, 1, 1],
+            vec![1, 2],
+            vec![70, 30],
+            vec![0, 5],
+            vec![3, 3, 3, 3, 3, 3, 3],
+        ] {
             let p = percentages(&ids(&ws));
-            assert_eq!(p.iter().map(|(_, p)| u32::from(*p)).sum::<u32>(), 100, "{ws:?} {p:?}");
+            assert_eq!(
+                p.iter().map(|(_, p)| u32::from(*p)).sum::<u32>(),
+                100,
+                "{ws:?} {p:?}"
+            );
         }
         assert_eq!(percentages(&ids(&[1, 1, 1]))[0].1, 34);
         assert_eq!(percentages(&ids(&[70, 30]))[1].1, 30);

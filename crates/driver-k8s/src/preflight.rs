@@ -21,7 +21,9 @@ use shipcore::model::{Revision, Target};
 const OP: &str = "preflight";
 
 /// Every (group, resource, subresource, verb) the driver uses.
-pub fn verbs(route: Option<&RouteConfig>) -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+pub fn verbs(
+    route: Option<&RouteConfig>,
+) -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
     let mut v = vec![
         ("apps", "deployments", "", "get"),
         ("apps", "deployments", "", "list"),
@@ -51,7 +53,11 @@ pub fn verbs(route: Option<&RouteConfig>) -> Vec<(&'static str, &'static str, &'
 
 /// Runs every check; the first failure is a permanent error saying what to fix (a
 /// transient one when the API could not be reached).
-pub async fn check(d: &K8sDriver, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
+pub async fn check(
+    d: &K8sDriver,
+    target: &Target,
+    candidate: &Revision,
+) -> Result<(), DriverError> {
     let span = tracing::info_span!("k8s.preflight", target = %target, candidate = %candidate.id);
     tracing::Instrument::instrument(run(d, target, candidate), span).await
 }
@@ -60,13 +66,19 @@ async fn run(d: &K8sDriver, target: &Target, candidate: &Revision) -> Result<(),
     crate::driver::check_revision_id(OP, &candidate.id)?;
     let ns = d.namespace(target);
     if !names::is_dns1123_label(&ns) {
-        return Err(DriverError::permanent(OP, format!("namespace {ns:?} is not a DNS-1123 label")));
+        return Err(DriverError::permanent(
+            OP,
+            format!("namespace {ns:?} is not a DNS-1123 label"),
+        ));
     }
     let client = d.client().clone();
     match Api::<Namespace>::all(client.clone()).get(&ns).await {
         Ok(_) => {}
         Err(e) if is_not_found(&e) => {
-            return Err(DriverError::permanent(OP, format!("namespace {ns} does not exist")))
+            return Err(DriverError::permanent(
+                OP,
+                format!("namespace {ns} does not exist"),
+            ))
         }
         // A namespaced Role cannot read namespaces: the access reviews below still run.
         Err(kube::Error::Api(s)) if s.code == 403 => {}
@@ -142,7 +154,11 @@ async fn access(d: &K8sDriver, ns: &str, route: Option<&RouteConfig>) -> Result<
         match api.create(&PostParams::default(), &review).await {
             Ok(r) => {
                 if !r.status.is_some_and(|s| s.allowed) {
-                    let what = if sub.is_empty() { resource.to_string() } else { format!("{resource}/{sub}") };
+                    let what = if sub.is_empty() {
+                        resource.to_string()
+                    } else {
+                        format!("{resource}/{sub}")
+                    };
                     denied.push(format!("{verb} {what}"));
                 }
             }
@@ -159,14 +175,21 @@ async fn access(d: &K8sDriver, ns: &str, route: Option<&RouteConfig>) -> Result<
     } else {
         Err(DriverError::permanent(
             OP,
-            format!("missing permissions in namespace {ns}: {}", denied.join(", ")),
+            format!(
+                "missing permissions in namespace {ns}: {}",
+                denied.join(", ")
+            ),
         ))
     }
 }
 
 /// The route exists when user-owned, is shipcore's when owned, and no parent reports
 /// `Accepted` or `ResolvedRefs` as `False`.
-async fn route_conditions(d: &K8sDriver, target: &Target, rc: &RouteConfig) -> Result<(), DriverError> {
+async fn route_conditions(
+    d: &K8sDriver,
+    target: &Target,
+    rc: &RouteConfig,
+) -> Result<(), DriverError> {
     let Some(route) = d.read_route(target, OP).await? else {
         if let RouteConfig::UserOwned { name, .. } = rc {
             return Err(DriverError::permanent(
@@ -178,11 +201,15 @@ async fn route_conditions(d: &K8sDriver, target: &Target, rc: &RouteConfig) -> R
     };
     if matches!(rc, RouteConfig::Owned { .. }) {
         let meta: kube::core::ObjectMeta =
-            serde_json::from_value(route.get("metadata").cloned().unwrap_or_default()).unwrap_or_default();
+            serde_json::from_value(route.get("metadata").cloned().unwrap_or_default())
+                .unwrap_or_default();
         crate::driver::check_owned(OP, "HTTPRoute", &meta, None)?;
     }
     route_problems(&route).map_or(Ok(()), |m| {
-        Err(DriverError::permanent(OP, format!("HTTPRoute {}: {m}", rc.name())))
+        Err(DriverError::permanent(
+            OP,
+            format!("HTTPRoute {}: {m}", rc.name()),
+        ))
     })
 }
 

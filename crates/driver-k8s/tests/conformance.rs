@@ -26,12 +26,14 @@ async fn run(cfg: K8sConfig) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_with_an_owned_route() {
-    run(K8sConfig::for_container("app", 8080).route(RouteConfig::Owned {
-        name: "web".into(),
-        parent_refs: vec![ParentRef::gateway("gw")],
-        hostnames: vec!["web.example".into()],
-        matches: vec![],
-    }))
+    run(
+        K8sConfig::for_container("app", 8080).route(RouteConfig::Owned {
+            name: "web".into(),
+            parent_refs: vec![ParentRef::gateway("gw")],
+            hostnames: vec!["web.example".into()],
+            matches: vec![],
+        }),
+    )
     .await;
 }
 

@@ -15,8 +15,21 @@ async fn gateway_canary_promotes_a_good_candidate() {
     let v1 = rev("1.0.0", "1.0.0", "registry/web:1.0.0");
     let v2 = rev("2.0.0", "2.0.0", "registry/web:2.0.0");
     seed(&env, &v1, 4).await;
-    let strategy = canary(json!({"steps": [{"set_weight": 25}, {"pause": "50ms"}, {"set_weight": 50}, {"pause": "50ms"}], "scale_down_delay": "0s"}));
-    let report = run(&env, spec("canary-good", &env, Some(v1.clone()), v2.clone(), 4, &strategy)).await;
+    let strategy = canary(
+        json!({"steps": [{"set_weight": 25}, {"pause": "50ms"}, {"set_weight": 50}, {"pause": "50ms"}], "scale_down_delay": "0s"}),
+    );
+    let report = run(
+        &env,
+        spec(
+            "canary-good",
+            &env,
+            Some(v1.clone()),
+            v2.clone(),
+            4,
+            &strategy,
+        ),
+    )
+    .await;
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
     let f = wait_fleet(&env, |f| f.get(&v1.id).is_none()).await;
     assert_eq!((f.ready_of(&v2.id), f.weight_of(&v2.id)), (4, 100));
@@ -43,18 +56,46 @@ async fn gateway_canary_rolls_back_a_bad_image_by_its_deadline() {
     let v1 = rev("1.0.0", "1.0.0", "registry/web:1.0.0");
     let bad = rev("2.0.0", "2.0.0", "registry/web:bad");
     seed(&env, &v1, 3).await;
-    let strategy = canary(json!({"steps": [{"set_weight": 20}, {"pause": "50ms"}], "scale_down_delay": "0s"}));
+    let strategy =
+        canary(json!({"steps": [{"set_weight": 20}, {"pause": "50ms"}], "scale_down_delay": "0s"}));
     let start = std::time::Instant::now();
-    let report = run(&env, spec("canary-bad", &env, Some(v1.clone()), bad.clone(), 3, &strategy)).await;
-    assert_eq!(report.status.phase, Phase::RolledBack, "{:?}", report.status);
+    let report = run(
+        &env,
+        spec(
+            "canary-bad",
+            &env,
+            Some(v1.clone()),
+            bad.clone(),
+            3,
+            &strategy,
+        ),
+    )
+    .await;
+    assert_eq!(
+        report.status.phase,
+        Phase::RolledBack,
+        "{:?}",
+        report.status
+    );
     let reason = report.status.reason.clone().unwrap_or_default();
-    assert!(reason.contains("2.0.0") && reason.contains("ProgressDeadlineExceeded"), "{reason}");
+    assert!(
+        reason.contains("2.0.0") && reason.contains("ProgressDeadlineExceeded"),
+        "{reason}"
+    );
     // Rolled back on the Deployment's own deadline (0.6 s), not the engine's 10 s.
-    assert!(start.elapsed() < std::time::Duration::from_secs(8), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
     let f = wait_fleet(&env, |f| f.get(&bad.id).is_none()).await;
     assert_eq!((f.ready_of(&v1.id), f.weight_of(&v1.id)), (3, 100));
     let (deploys, refs) = kubectl(&env);
-    assert_eq!(deploys, [("web-1-0-0".to_string(), 3)].map(|(_, n)| (shipcore_driver_k8s::names::object_name("web", &v1.id), n)));
+    assert_eq!(
+        deploys,
+        [("web-1-0-0".to_string(), 3)]
+            .map(|(_, n)| (shipcore_driver_k8s::names::object_name("web", &v1.id), n))
+    );
     assert_eq!(refs.len(), 1);
     assert_eq!(refs[0].1, 100);
 }
@@ -65,15 +106,38 @@ async fn replica_ratio_canary_without_a_route() {
     let v1 = rev("v1", "1.0.0", "registry/web:1.0.0");
     let v2 = rev("v2", "2.0.0", "registry/web:2.0.0");
     seed(&env, &v1, 4).await;
-    let strategy = canary(json!({"steps": [{"set_weight": 25}, {"pause": "50ms"}], "scale_down_delay": "0s"}));
-    let s = spec("canary-ratio", &env, Some(v1.clone()), v2.clone(), 4, &strategy);
-    assert!(s.plan.steps.iter().all(|st| !matches!(st, shipcore::model::Step::SetWeight { .. })));
+    let strategy =
+        canary(json!({"steps": [{"set_weight": 25}, {"pause": "50ms"}], "scale_down_delay": "0s"}));
+    let s = spec(
+        "canary-ratio",
+        &env,
+        Some(v1.clone()),
+        v2.clone(),
+        4,
+        &strategy,
+    );
+    assert!(s
+        .plan
+        .steps
+        .iter()
+        .all(|st| !matches!(st, shipcore::model::Step::SetWeight { .. })));
     let report = run(&env, s).await;
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
     let f = wait_fleet(&env, |f| f.get(&v1.id).is_none()).await;
     assert_eq!((f.ready_of(&v2.id), f.weight_of(&v2.id)), (4, 100));
     // The apex Service selects every revision of the target.
     let apex = env.fake.object("v1", "services", "default", "web").unwrap();
-    assert_eq!(apex["spec"]["selector"], json!({"shipcore.io/service": "web", "shipcore.io/environment": "production"}));
-    assert!(env.fake.object("gateway.networking.k8s.io/v1", "httproutes", "default", "web").is_none());
+    assert_eq!(
+        apex["spec"]["selector"],
+        json!({"shipcore.io/service": "web", "shipcore.io/environment": "production"})
+    );
+    assert!(env
+        .fake
+        .object(
+            "gateway.networking.k8s.io/v1",
+            "httproutes",
+            "default",
+            "web"
+        )
+        .is_none());
 }

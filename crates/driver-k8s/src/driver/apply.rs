@@ -59,7 +59,8 @@ pub(crate) fn check_owned(
 }
 
 pub(crate) fn check_revision_id(op: &str, id: &RevisionId) -> Result<(), DriverError> {
-    check_identifier("revision.id", id.as_str()).map_err(|e| DriverError::permanent(op, e.to_string()))
+    check_identifier("revision.id", id.as_str())
+        .map_err(|e| DriverError::permanent(op, e.to_string()))
 }
 
 impl K8sDriver {

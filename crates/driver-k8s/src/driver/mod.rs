@@ -48,7 +48,9 @@ struct Memory {
 
 impl std::fmt::Debug for K8sDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("K8sDriver").field("config", &self.cfg).finish()
+        f.debug_struct("K8sDriver")
+            .field("config", &self.cfg)
+            .finish()
     }
 }
 

@@ -52,12 +52,7 @@ pub fn view_of(d: &Deployment) -> Option<RevisionView> {
         .annotations
         .as_ref()?
         .get(names::REVISION_ID_ANNOTATION)?;
-    let desired = d
-        .spec
-        .as_ref()
-        .and_then(|s| s.replicas)
-        .unwrap_or(1)
-        .max(0) as u32;
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
     let status = d.status.clone().unwrap_or_default();
     let trusted = match (status.observed_generation, d.metadata.generation) {
         (Some(seen), Some(gen)) => seen >= gen,
@@ -66,7 +61,10 @@ pub fn view_of(d: &Deployment) -> Option<RevisionView> {
     };
     let clamp = |n: Option<i32>| (n.unwrap_or(0).max(0) as u32).min(desired);
     let (ready, updated) = if trusted {
-        (clamp(status.available_replicas), clamp(status.updated_replicas))
+        (
+            clamp(status.available_replicas),
+            clamp(status.updated_replicas),
+        )
     } else {
         (0, 0)
     };
@@ -92,7 +90,9 @@ pub fn revision_failure(d: &Deployment) -> Option<String> {
     (c.status == "False" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")).then(|| {
         format!(
             "ProgressDeadlineExceeded: {}",
-            c.message.as_deref().unwrap_or("no progress within the deadline")
+            c.message
+                .as_deref()
+                .unwrap_or("no progress within the deadline")
         )
     })
 }
@@ -100,17 +100,22 @@ pub fn revision_failure(d: &Deployment) -> Option<String> {
 /// Views to a fleet: weights from the route's raw weights when it has some for a revision
 /// with ready replicas, otherwise following ready replicas (the apex Service, or no
 /// routed revision ready), normalised to percentages summing to 100 (or 0).
-pub fn fleet_from(views: &[RevisionView], route_weights: Option<&[(RevisionId, u64)]>) -> FleetState {
+pub fn fleet_from(
+    views: &[RevisionView],
+    route_weights: Option<&[(RevisionId, u64)]>,
+) -> FleetState {
     let routed = route_weights.filter(|raw| {
-        raw.iter().any(|(id, w)| {
-            *w > 0 && views.iter().any(|v| &v.revision == id && v.ready > 0)
-        })
+        raw.iter()
+            .any(|(id, w)| *w > 0 && views.iter().any(|v| &v.revision == id && v.ready > 0))
     });
     let raw: Vec<(RevisionId, u64)> = match routed {
         Some(raw) => views
             .iter()
             .map(|v| {
-                let w = raw.iter().find(|(id, _)| id == &v.revision).map(|(_, w)| *w);
+                let w = raw
+                    .iter()
+                    .find(|(id, _)| id == &v.revision)
+                    .map(|(_, w)| *w);
                 (v.revision.clone(), w.unwrap_or(0))
             })
             .collect(),
@@ -191,7 +196,10 @@ impl K8sDriver {
             .into_iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let list = match pods.list(&ListParams::default().labels(&selector.join(","))).await {
+        let list = match pods
+            .list(&ListParams::default().labels(&selector.join(",")))
+            .await
+        {
             Ok(l) => l,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(classify("observe", &e)),
@@ -246,7 +254,9 @@ impl K8sDriver {
                 Some(_) => {
                     let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
                     let r = self.read_route(target, op).await?;
-                    let w = r.map(|r| objects::route_weights(&r, &names)).unwrap_or_default();
+                    let w = r
+                        .map(|r| objects::route_weights(&r, &names))
+                        .unwrap_or_default();
                     Some(
                         views
                             .iter()
@@ -267,7 +277,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn dep(gen: i64, observed: Option<i64>, replicas: i32, available: i32, cond: Option<&str>) -> Deployment {
+    fn dep(
+        gen: i64,
+        observed: Option<i64>,
+        replicas: i32,
+        available: i32,
+        cond: Option<&str>,
+    ) -> Deployment {
         let mut v = json!({
             "metadata": {"name": "web-v2", "generation": gen,
                 "annotations": {"shipcore.io/revision-id": "v2"}},
@@ -316,10 +332,16 @@ mod tests {
     fn weights_follow_the_route_or_ready_replicas() {
         let views = [view("a", 3, 3), view("b", 1, 1)];
         let f = fleet_from(&views, None);
-        assert_eq!((f.weight_of(&"a".into()), f.weight_of(&"b".into())), (75, 25));
+        assert_eq!(
+            (f.weight_of(&"a".into()), f.weight_of(&"b".into())),
+            (75, 25)
+        );
         let raw = [(RevisionId::new("a"), 1), (RevisionId::new("b"), 2)];
         let f = fleet_from(&views, Some(&raw));
-        assert_eq!((f.weight_of(&"a".into()), f.weight_of(&"b".into())), (33, 67));
+        assert_eq!(
+            (f.weight_of(&"a".into()), f.weight_of(&"b".into())),
+            (33, 67)
+        );
         // A route naming only unready revisions: traffic follows ready replicas.
         let views = [view("a", 3, 0), view("b", 1, 1)];
         let raw = [(RevisionId::new("a"), 100)];

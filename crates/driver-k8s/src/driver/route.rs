@@ -45,7 +45,9 @@ impl K8sDriver {
                 None => {
                     return Err(DriverError::permanent(
                         op,
-                        format!("revision {id} is not deployed to {target}: it cannot take traffic"),
+                        format!(
+                            "revision {id} is not deployed to {target}: it cannot take traffic"
+                        ),
                     ))
                 }
                 // Traffic only ever goes to ready pods (flagger #1898): wait for them.
@@ -189,13 +191,16 @@ impl K8sDriver {
                             format!("the user-owned HTTPRoute {ns}/{name} does not exist; create it (shipcore only edits its backendRefs)"),
                         ));
                     };
-                    objects::set_user_route_backends(&mut v, ours, &backends, port)
-                        .map_err(|m| DriverError::permanent(op, format!("HTTPRoute {ns}/{name}: {m}")))?;
+                    objects::set_user_route_backends(&mut v, ours, &backends, port).map_err(
+                        |m| DriverError::permanent(op, format!("HTTPRoute {ns}/{name}: {m}")),
+                    )?;
                     let obj: DynamicObject = serde_json::from_value(v)
                         .map_err(|e| DriverError::transient(op, e.to_string()))?;
                     match api
                         .replace(name, &PostParams::default(), &obj)
-                        .instrument(tracing::debug_span!("k8s.replace_route", name = %name, attempt))
+                        .instrument(
+                            tracing::debug_span!("k8s.replace_route", name = %name, attempt),
+                        )
                         .await
                     {
                         Ok(_) => return Ok(()),

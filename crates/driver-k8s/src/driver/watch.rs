@@ -52,14 +52,20 @@ impl K8sDriver {
                     let mut outcome = Seen::Ended;
                     while let Some(ev) = stream.next().await {
                         match ev {
-                            Ok(WatchEvent::Added(_) | WatchEvent::Modified(_) | WatchEvent::Deleted(_)) => {
+                            Ok(
+                                WatchEvent::Added(_)
+                                | WatchEvent::Modified(_)
+                                | WatchEvent::Deleted(_),
+                            ) => {
                                 outcome = Seen::Change;
                                 break;
                             }
                             Ok(WatchEvent::Bookmark(b)) => {
                                 version = b.metadata.resource_version;
                             }
-                            Ok(WatchEvent::Error(s)) if s.code == 410 || s.reason == "Expired" || s.reason == "Gone" => {
+                            Ok(WatchEvent::Error(s))
+                                if s.code == 410 || s.reason == "Expired" || s.reason == "Gone" =>
+                            {
                                 outcome = Seen::Gone;
                                 break;
                             }

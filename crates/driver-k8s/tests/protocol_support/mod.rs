@@ -43,7 +43,8 @@ pub fn driver(
             let body: Value = if bytes.is_empty() {
                 Value::Null
             } else {
-                serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+                serde_json::from_slice(&bytes)
+                    .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
             };
             let seen = Seen {
                 method: parts.method.to_string(),
@@ -107,7 +108,10 @@ pub fn owned_service(name: &str, id: &str) -> Value {
 }
 
 pub fn list(kind: &str, items: Vec<Value>, rv: &str) -> Answer {
-    (200, json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv}, "items": items}))
+    (
+        200,
+        json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv}, "items": items}),
+    )
 }
 
 /// An apply echo: the server answers the applied object.

@@ -6,7 +6,7 @@
 use serde_json::Value;
 use shipcore::clock::SystemClock;
 use shipcore::driver::Driver;
-use shipcore::engine::{RolloutSpec, Runner, RunReport};
+use shipcore::engine::{RolloutSpec, RunReport, Runner};
 use shipcore::journal::FileJournal;
 use shipcore::model::{Action, FleetState, Revision, Target};
 use shipcore::strategy::{PlanContext, Strategy, StrategyConfig};
@@ -48,7 +48,11 @@ pub fn env(routed: bool) -> Env {
         });
     }
     let driver = Arc::new(K8sDriver::new(fake.client(), cfg).unwrap());
-    Env { fake, driver, target: Target::new("web", "production") }
+    Env {
+        fake,
+        driver,
+        target: Target::new("web", "production"),
+    }
 }
 
 /// Polls `observe` until `done` holds (10 s at most).
@@ -59,7 +63,10 @@ pub async fn wait_fleet(env: &Env, done: impl Fn(&FleetState) -> bool) -> FleetS
         if done(&f) {
             return f;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "fleet never converged: {f:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "fleet never converged: {f:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -67,10 +74,19 @@ pub async fn wait_fleet(env: &Env, done: impl Fn(&FleetState) -> bool) -> FleetS
 /// Deploys `stable` with `replicas` and waits until it serves all the traffic.
 pub async fn seed(env: &Env, stable: &Revision, replicas: u32) {
     env.driver
-        .apply(&env.target, &Action::Deploy { revision: stable.clone(), replicas })
+        .apply(
+            &env.target,
+            &Action::Deploy {
+                revision: stable.clone(),
+                replicas,
+            },
+        )
         .await
         .unwrap();
-    wait_fleet(env, |f| f.ready_of(&stable.id) == replicas && f.weight_of(&stable.id) == 100).await;
+    wait_fleet(env, |f| {
+        f.ready_of(&stable.id) == replicas && f.weight_of(&stable.id) == 100
+    })
+    .await;
 }
 
 /// A spec for `strategy`, polling every 20 ms, a 10 s progress deadline, quick retries.
@@ -89,7 +105,9 @@ pub fn spec(
         replicas,
         capabilities: env.driver.capabilities(),
     };
-    let plan = strategy.plan(&ctx).unwrap_or_else(|e| panic!("planning {}: {e}", strategy.name()));
+    let plan = strategy
+        .plan(&ctx)
+        .unwrap_or_else(|e| panic!("planning {}: {e}", strategy.name()));
     let mut spec = RolloutSpec::new(id, env.target.clone(), stable, candidate, plan);
     spec.poll_interval = Duration::from_millis(20);
     spec.progress_deadline = Duration::from_secs(10);
@@ -107,7 +125,10 @@ pub fn runner(env: &Env, journal: &Path) -> Runner {
 pub async fn run(env: &Env, spec: RolloutSpec) -> RunReport {
     let dir = tempfile::tempdir().unwrap();
     let mut r = runner(env, &dir.path().join("journal"));
-    tokio::time::timeout(Duration::from_secs(30), r.start(spec)).await.unwrap().unwrap()
+    tokio::time::timeout(Duration::from_secs(30), r.start(spec))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// Deployment names with their replicas, and the route's backendRefs (name=weight), as
@@ -126,7 +147,12 @@ pub fn kubectl(env: &Env) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
         .collect();
     let refs = env
         .fake
-        .object("gateway.networking.k8s.io/v1", "httproutes", "default", "web")
+        .object(
+            "gateway.networking.k8s.io/v1",
+            "httproutes",
+            "default",
+            "web",
+        )
         .map(|r| backend_weights(&r))
         .unwrap_or_default();
     (deploys, refs)
@@ -138,7 +164,12 @@ pub fn backend_weights(route: &Value) -> Vec<(String, i64)> {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|b| (b["name"].as_str().unwrap_or("").to_string(), b["weight"].as_i64().unwrap_or(1)))
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap_or("").to_string(),
+                b["weight"].as_i64().unwrap_or(1),
+            )
+        })
         .collect()
 }
 
