@@ -592,9 +592,9 @@ fn create(ctx: &Ctx<'_>, t: &Target) -> Result<Answer, ApiError> {
         t.ns.as_deref(),
     ) {
         if t.res.namespaced && body_ns != url_ns {
-            return Err(ApiError::bad_request(format!(
-                "the namespace of the provided object does not match the namespace sent on the request"
-            )));
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
     }
     let key = key_of(t, &name);

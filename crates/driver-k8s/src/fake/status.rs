@@ -17,7 +17,7 @@ pub(crate) struct ApiError {
     pub reason: &'static str,
     pub message: String,
     /// `details.name`, `details.group`, `details.kind`.
-    pub details: Option<(String, String, String)>,
+    pub details: Option<Box<(String, String, String)>>,
     pub causes: Vec<Cause>,
 }
 
@@ -48,7 +48,11 @@ impl ApiError {
             "NotFound",
             format!("{} \"{name}\" not found", qualified(plural, group)),
         );
-        e.details = Some((name.to_string(), group.to_string(), plural.to_string()));
+        e.details = Some(Box::new((
+            name.to_string(),
+            group.to_string(),
+            plural.to_string(),
+        )));
         e
     }
 
@@ -74,7 +78,11 @@ impl ApiError {
             "AlreadyExists",
             format!("{} \"{name}\" already exists", qualified(plural, group)),
         );
-        e.details = Some((name.to_string(), group.to_string(), plural.to_string()));
+        e.details = Some(Box::new((
+            name.to_string(),
+            group.to_string(),
+            plural.to_string(),
+        )));
         e
     }
 
@@ -88,7 +96,11 @@ impl ApiError {
                 qualified(plural, group)
             ),
         );
-        e.details = Some((name.to_string(), group.to_string(), plural.to_string()));
+        e.details = Some(Box::new((
+            name.to_string(),
+            group.to_string(),
+            plural.to_string(),
+        )));
         e
     }
 
@@ -129,7 +141,11 @@ impl ApiError {
             format!("{kind_q} \"{name}\" is invalid: [{}]", joined.join(", "))
         };
         let mut e = Self::new(422, "Invalid", message);
-        e.details = Some((name.to_string(), group.to_string(), kind.to_string()));
+        e.details = Some(Box::new((
+            name.to_string(),
+            group.to_string(),
+            kind.to_string(),
+        )));
         e.causes = causes;
         e
     }
@@ -189,7 +205,8 @@ impl ApiError {
             "code": self.code,
         });
         let mut details = serde_json::Map::new();
-        if let Some((name, group, kind)) = &self.details {
+        if let Some(d) = &self.details {
+            let (name, group, kind) = &**d;
             details.insert("name".into(), json!(name));
             if !group.is_empty() {
                 details.insert("group".into(), json!(group));
