@@ -67,7 +67,7 @@ async fn deploy_applies_deployment_then_service_server_side_without_force_when_n
             format!("PATCH {SERVICES}/web"),
         ]
     );
-    let log = log.lock().unwrap();
+    let log = snapshot(&log);
     let apply = &log[1];
     assert_eq!(apply.content_type, "application/apply-patch+yaml");
     assert!(apply.has_query("fieldManager=shipcore"), "{}", apply.query);
@@ -125,7 +125,7 @@ async fn deploy_forces_over_its_own_object_and_refuses_a_foreign_one() {
     )
     .await
     .unwrap();
-    let l = log.lock().unwrap();
+    let l = snapshot(&log);
     assert!(
         l[1].has_query("force=true") && l[1].has_query("fieldManager=shipcore"),
         "{}",
@@ -182,7 +182,7 @@ async fn scale_merge_patches_the_scale_subresource_and_refuses_under_an_hpa() {
     )
     .await
     .unwrap();
-    let l = log.lock().unwrap();
+    let l = snapshot(&log);
     assert_eq!(l[2].line(), format!("PATCH {DEPLOYS}/web-v1/scale"));
     assert_eq!(l[2].content_type, "application/merge-patch+json");
     assert_eq!(l[2].body, json!({"spec": {"replicas": 5}}));
@@ -267,7 +267,7 @@ async fn owned_route_is_applied_whole_with_explicit_group_kind_port_weight() {
     d.apply(&target(), &Action::Route { weights: w })
         .await
         .unwrap();
-    let l = log.lock().unwrap();
+    let l = snapshot(&log);
     assert_eq!(l[0].line(), format!("GET {DEPLOYS}"));
     assert!(l[0].query.contains("labelSelector=shipcore.io%2Fservice%3Dweb%2Cshipcore.io%2Fenvironment%3Dprod%2Capp.kubernetes.io%2Fmanaged-by%3Dshipcore"), "{}", l[0].query);
     let apply = l.iter().find(|s| s.method == "PATCH").unwrap();
@@ -364,7 +364,7 @@ async fn user_owned_route_is_put_with_its_resource_version_and_reread_on_409() {
             format!("PUT {ROUTES}/shop"),
         ]
     );
-    let l = log.lock().unwrap();
+    let l = snapshot(&log);
     assert_eq!(l[2].body["metadata"]["resourceVersion"], "101");
     assert_eq!(l[4].body["metadata"]["resourceVersion"], "103");
     assert_eq!(l[4].content_type, "application/json");
@@ -449,7 +449,7 @@ async fn retire_leaves_the_route_first_then_deletes_service_and_deployment_404_i
         .position(|x| x == &format!("DELETE {DEPLOYS}/web-v2"))
         .unwrap();
     assert!(patch < del_svc && del_svc < del_dep, "{l:?}");
-    let log = log.lock().unwrap();
+    let log = snapshot(&log);
     assert_eq!(
         log[patch].body["spec"]["rules"][0]["backendRefs"],
         json!([{"group": "", "kind": "Service", "name": "web-v1", "port": 80, "weight": 100}])

@@ -56,7 +56,7 @@ async fn observe_lists_by_label_and_reads_weights_from_the_route() {
         lines(&log),
         [format!("GET {DEPLOYS}"), format!("GET {ROUTES}/web")]
     );
-    let q = &log.lock().unwrap()[0].query;
+    let q = &snapshot(&log)[0].query;
     assert!(
         q.contains("labelSelector=shipcore.io%2Fservice%3Dweb"),
         "{q}"
@@ -272,7 +272,7 @@ async fn wait_for_change_watches_from_the_list_version_and_relists_on_410() {
     tokio::time::timeout(Duration::from_secs(5), d.wait_for_change(&target()))
         .await
         .unwrap();
-    let l = log.lock().unwrap();
+    let l = snapshot(&log);
     assert!(
         l[1].has_query("watch=true") && l[1].has_query("resourceVersion=9"),
         "{}",
@@ -308,7 +308,7 @@ async fn wait_for_change_watches_from_the_list_version_and_relists_on_410() {
     tokio::time::timeout(Duration::from_secs(5), d.wait_for_change(&target()))
         .await
         .unwrap();
-    let l = log.lock().unwrap();
+    let l = snapshot(&log);
     assert_eq!(
         l.len(),
         4,
@@ -369,7 +369,7 @@ async fn preflight_checks_namespace_api_permissions_and_dry_runs_the_apply() {
         }
     });
     d.preflight(&target(), &v2).await.unwrap();
-    let l = log.lock().unwrap();
+    let l = snapshot(&log);
     let apply = l.iter().find(|s| s.method == "PATCH").unwrap();
     assert_eq!(apply.path, format!("{DEPLOYS}/web-v2"));
     assert!(

@@ -122,3 +122,8 @@ pub fn echo(seen: &Seen) -> Answer {
 pub fn lines(log: &Arc<Mutex<Vec<Seen>>>) -> Vec<String> {
     log.lock().unwrap().iter().map(Seen::line).collect()
 }
+
+/// A copy of the log (no lock held across awaits).
+pub fn snapshot(log: &Arc<Mutex<Vec<Seen>>>) -> Vec<Seen> {
+    log.lock().unwrap().clone()
+}

@@ -133,7 +133,10 @@ pub async fn run(env: &Env, spec: RolloutSpec) -> RunReport {
 
 /// Deployment names with their replicas, and the route's backendRefs (name=weight), as
 /// `kubectl get deploy` and `kubectl get httproute -o yaml` would show them.
-pub fn kubectl(env: &Env) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
+/// (name, count) pairs.
+pub type Named = Vec<(String, i64)>;
+
+pub fn kubectl(env: &Env) -> (Named, Named) {
     let deploys = env
         .fake
         .objects("apps/v1", "deployments", Some("default"))
