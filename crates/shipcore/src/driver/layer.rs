@@ -117,6 +117,10 @@ impl<D: Driver> Driver for Timeout<D> {
             .await
             .map_err(|_| timed_out(format!("preflight {target}"), limit))?
     }
+    /// Not limited: waiting for a change is meant to last until one comes.
+    async fn wait_for_change(&self, target: &Target) {
+        self.inner.wait_for_change(target).await
+    }
 }
 
 /// Counts calls by outcome and their total latency; shared, so it can be read while a
@@ -226,6 +230,9 @@ impl<D: Driver> Driver for Counted<D> {
     async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
         self.inner.preflight(target, candidate).await
     }
+    async fn wait_for_change(&self, target: &Target) {
+        self.inner.wait_for_change(target).await
+    }
 }
 
 /// Observes the real platform but never changes it: every action is accepted and written
@@ -273,6 +280,9 @@ impl<D: Driver> Driver for DryRun<D> {
     }
     async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
         self.inner.preflight(target, candidate).await
+    }
+    async fn wait_for_change(&self, target: &Target) {
+        self.inner.wait_for_change(target).await
     }
     async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
         let mut log = self

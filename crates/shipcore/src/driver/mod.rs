@@ -137,6 +137,17 @@ pub trait Driver: Send + Sync {
         let _ = (target, candidate);
         Ok(())
     }
+    /// Resolves when the driver has seen `target`'s state change since its last `observe`
+    /// of it (a watch event, a status change), so the engine observes again at once instead
+    /// of after its poll interval. While it waits for replicas to become ready, the runner
+    /// waits on this beside its poll timer; whichever comes first makes it observe. A
+    /// driver without a change feed keeps the default, which never resolves: the engine
+    /// then polls every `poll_interval`. Resolving early is always safe (the engine only
+    /// observes again), so a driver may resolve on any event it is unsure about.
+    async fn wait_for_change(&self, target: &Target) {
+        let _ = target;
+        std::future::pending::<()>().await
+    }
 }
 
 /// The boxed future an `async_trait` method returns.
@@ -184,6 +195,14 @@ impl<T: Driver + ?Sized> Driver for std::sync::Arc<T> {
         Self: 'f,
     {
         (**self).preflight(target, candidate)
+    }
+    fn wait_for_change<'a, 'b, 'f>(&'a self, target: &'b Target) -> BoxFuture<'f, ()>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        (**self).wait_for_change(target)
     }
 }
 

@@ -548,6 +548,12 @@ impl Runner {
                     }
                 }
                 (Some((at, id)), _) => {
+                    // Waiting for ready replicas: a change the driver sees ends the wait early.
+                    let watched = if machine.fleet_poll_timer() == Some(id) {
+                        machine.shared_spec()
+                    } else {
+                        None
+                    };
                     tokio::select! {
                         biased;
                         cmd = next_command(&mut self.remote), if commands_open(&self.remote) => {
@@ -562,6 +568,11 @@ impl Runner {
                                 Some(w) => self.poll_watch(machine, id, w, &mut queue).await?,
                                 None => self.feed(machine, Input::TimerFired { id }, &mut queue).await?,
                             }
+                        }
+                        _ = changed(&self.driver, watched.as_deref()) => {
+                            tracing::debug!("the driver saw a change: observing before the poll interval");
+                            queue.cancel_timer(id);
+                            self.feed(machine, Input::TimerFired { id }, &mut queue).await?;
                         }
                     }
                 }
@@ -959,5 +970,13 @@ fn kind_name(ev: &Event) -> &'static str {
         EventKind::Failed { .. } => "failed",
         EventKind::RollbackStarted { .. } => "rollback started",
         _ => "event",
+    }
+}
+
+/// Resolves when `driver` reports a change on `spec`'s target; never without a spec.
+async fn changed(driver: &Arc<dyn Driver>, spec: Option<&RolloutSpec>) {
+    match spec {
+        Some(spec) => driver.wait_for_change(&spec.target).await,
+        None => std::future::pending().await,
     }
 }

@@ -250,6 +250,20 @@ impl Rollout {
         self.now
     }
 
+    /// The poll timer of a wait for ready replicas, when the rollout waits on one now. The
+    /// runner fires it early when the driver reports a change
+    /// ([`Driver::wait_for_change`](crate::driver::Driver::wait_for_change)): observing
+    /// sooner never changes what the rollout decides, only when.
+    pub(crate) fn fleet_poll_timer(&self) -> Option<u64> {
+        match &self.current {
+            Some(Running::AwaitReady(Readiness {
+                wait: Wait::Timer(id),
+                ..
+            })) => Some(*id),
+            _ => None,
+        }
+    }
+
     /// Whether gates hold something for the rollout now (past its gates, not ended, no
     /// hold lost): when the runner keeps them alive.
     pub(crate) fn holds_gates(&self) -> bool {
