@@ -29,7 +29,7 @@
 //! so a rollback can still observe stable. Weights come from the route (a missing weight
 //! is 1; normalised to percentages summing to 100); when no routed revision has ready
 //! replicas, or without a route, traffic follows ready replicas.
-//! [`K8sDriver::wait_for_change`] resolves from a watch as soon as a Deployment changes.
+//! [`Driver::wait_for_change`](shipcore::driver::Driver::wait_for_change) resolves from a watch as soon as a Deployment changes.
 //!
 //! ## Failure modes designed out
 //!

@@ -180,4 +180,11 @@ impl Driver for K8sDriver {
     async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
         crate::preflight::check(self, target, candidate).await
     }
+
+    /// A watch of the target's Deployments from the last `observe`'s LIST
+    /// resourceVersion: resolves on the first change (a 410 Gone relists and resolves if
+    /// the list moved on).
+    async fn wait_for_change(&self, target: &Target) {
+        self.watch_change(target).await
+    }
 }

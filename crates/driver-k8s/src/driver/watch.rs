@@ -26,8 +26,8 @@ enum Seen {
 impl K8sDriver {
     /// Resolves when the target's Deployments changed since the last `observe` (a status
     /// update, a new generation, a deletion). Never resolves on its own otherwise; the
-    /// caller keeps polling beside it.
-    pub async fn wait_for_change(&self, target: &Target) {
+    /// caller keeps polling beside it. [`Driver::wait_for_change`](shipcore::driver::Driver::wait_for_change).
+    pub(super) async fn watch_change(&self, target: &Target) {
         let span = tracing::debug_span!("k8s.wait_for_change", target = %target);
         self.wait_inner(target).instrument(span).await;
     }
