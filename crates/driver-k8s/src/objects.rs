@@ -270,7 +270,8 @@ pub fn route_weights(route: &Value, services: &[String]) -> BTreeMap<String, u64
 }
 
 /// Sets our backendRefs in a user-owned route: every ref naming one of `ours` is replaced
-/// by `wanted` (name, weight) in the rule that held ours (the first rule if none did);
+/// by `wanted` (name, weight) in the rule that held ours (if none did: the first rule
+/// without backendRefs, else the first rule);
 /// other refs and every other field are left as they were.
 pub fn set_user_route_backends(
     route: &mut Value,
@@ -293,7 +294,17 @@ pub fn set_user_route_backends(
                     .any(|r| ours.iter().any(|o| is_service_ref(r, o)))
             })
     };
-    let index = rules.iter().position(holds).unwrap_or(0);
+    // The rule holding ours; else one the user left without backends for us; else the first.
+    let empty = |rule: &Value| {
+        rule.get("backendRefs")
+            .and_then(Value::as_array)
+            .is_none_or(|refs| refs.is_empty())
+    };
+    let index = rules
+        .iter()
+        .position(holds)
+        .or_else(|| rules.iter().position(empty))
+        .unwrap_or(0);
     for (i, rule) in rules.iter_mut().enumerate() {
         let Some(obj) = rule.as_object_mut() else {
             continue;
