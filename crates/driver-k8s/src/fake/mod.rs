@@ -4,7 +4,7 @@
 //! ([`FakeApiServer::serve`]) so `kubectl` and other clients can talk to it.
 //!
 //! # Served resources
-//! `v1` namespaces, services, pods (stored, never created by the controller);
+//! `v1` namespaces, services, pods (created by the simulated controller, see below);
 //! `apps/v1` deployments (+ `scale` and `status` subresources); `autoscaling/v2`
 //! horizontalpodautoscalers; `gateway.networking.k8s.io/v1` httproutes (unless
 //! [`FakeApiServer::without_gateway_api`]); `authorization.k8s.io/v1`
@@ -56,8 +56,10 @@
 //!   output (clients fall back to plain objects), protobuf, OpenAPI documents, JSON patch.
 //! - A label-selector watch matches on the new object only (no synthetic DELETED when an
 //!   object stops matching).
-//! - The Deployment controller is a timeline, not ReplicaSets and pods (see
-//!   [`ControllerSettings`]); no other controllers run (Services get a clusterIP, HPAs
+//! - The Deployment controller is a timeline, not ReplicaSets (see
+//!   [`ControllerSettings`]): it keeps fake Pods (template labels + `pod-template-hash`,
+//!   waiting reason `ContainerCreating` or `ErrImagePull`, then `Running`/ready) and deletes
+//!   them with their Deployment; no other controllers run (Services get a clusterIP, HPAs
 //!   and HTTPRoutes are stored as written; set their status with `put_object`).
 //! - Fault injection ([`Fault`]) is the fake's own.
 
@@ -66,6 +68,7 @@ mod controller;
 mod discovery;
 mod http;
 mod loopback;
+mod pods;
 mod selector;
 mod status;
 mod store;
