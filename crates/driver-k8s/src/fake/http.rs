@@ -445,13 +445,10 @@ fn watch_list(ctx: &Ctx<'_>, t: &Target) -> Result<Answer, ApiError> {
             let body = Full::new(line).boxed_unsync();
             return Ok(Answer::Watch(body));
         }
-        for ev in st
-            .store
-            .history
-            .iter()
-            .filter(|e| e.rv > rv && filter.wants(e))
-        {
-            queued.push(watch::line(ev.kind.as_str(), &ev.object));
+        for ev in st.store.history.iter().filter(|e| e.rv > rv) {
+            if let Some(kind) = filter.translate(ev) {
+                queued.push(watch::line(kind, &ev.object));
+            }
         }
     }
     drop(st);

@@ -41,7 +41,9 @@
 //!   the kept history answers an `ERROR` event carrying a 410 `Expired` `Status`
 //!   ([`FakeApiServer::compact`] forgets history on demand); `timeoutSeconds` ends the
 //!   stream; `sendInitialEvents=true` ends the initial events with the
-//!   `k8s.io/initial-events-end` bookmark; `allowWatchBookmarks` is accepted.
+//!   `k8s.io/initial-events-end` bookmark; `allowWatchBookmarks` is accepted (no periodic
+//!   bookmarks are sent). With a selector, an object modified into it arrives as ADDED and
+//!   one modified out of it as DELETED, as from the apiserver's watch cache.
 //! - Legacy discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/<g>`, `/apis/<g>/<v>`),
 //!   enough for kube and kubectl 1.32 (which falls back from aggregated discovery).
 //!
@@ -54,8 +56,6 @@
 //! - No admission, quotas, RBAC, authentication (any token is accepted), finalizers or
 //!   graceful deletion, `limit`/`continue` chunking (every LIST answers everything), Table
 //!   output (clients fall back to plain objects), protobuf, OpenAPI documents, JSON patch.
-//! - A label-selector watch matches on the new object only (no synthetic DELETED when an
-//!   object stops matching).
 //! - The Deployment controller is a timeline, not ReplicaSets (see
 //!   [`ControllerSettings`]): it keeps fake Pods (template labels + `pod-template-hash`,
 //!   waiting reason `ContainerCreating` or `ErrImagePull`, then `Running`/ready) and deletes
