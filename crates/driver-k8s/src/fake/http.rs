@@ -263,11 +263,17 @@ impl Ctx<'_> {
     }
 
     fn body_json(&self) -> Result<Value, ApiError> {
-        serde_json::from_slice(self.body).map_err(|e| {
+        let v: Value = serde_json::from_slice(self.body).map_err(|e| {
             ApiError::bad_request(format!(
                 "the body of the request could not be decoded as JSON: {e}"
             ))
-        })
+        })?;
+        if !v.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request is not a JSON object",
+            ));
+        }
+        Ok(v)
     }
 }
 

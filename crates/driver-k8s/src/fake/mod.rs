@@ -474,9 +474,14 @@ impl FakeApiServer {
         let mut st = inner.lock();
         let owners = Ownership::created(&value, &manager, false);
         let mut value_in = value.clone();
-        if let Some(old) = st.store.objects.get(&key) {
-            value_in["metadata"]["resourceVersion"] =
-                old.value["metadata"]["resourceVersion"].clone();
+        if let (Some(old), Some(meta)) = (
+            st.store.objects.get(&key),
+            value_in.get_mut("metadata").and_then(Value::as_object_mut),
+        ) {
+            meta.insert(
+                "resourceVersion".into(),
+                old.value["metadata"]["resourceVersion"].clone(),
+            );
         }
         let (mut stored, ev) =
             st.store

@@ -176,6 +176,9 @@ pub(crate) fn sync(
             .pointer("/metadata/labels")
             .cloned()
             .unwrap_or(json!({}));
+        if !labels.is_object() {
+            labels = json!({});
+        }
         labels["pod-template-hash"] = json!(pod_hash);
         let pod = json!({
             "apiVersion": "v1", "kind": "Pod",
