@@ -166,3 +166,76 @@ async fn scaling_to_zero_is_complete_at_once_after_observation() {
         Some(("True".into(), "NewReplicaSetAvailable".into()))
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn fake_pods_show_err_image_pull_then_running_and_go_with_their_deployment() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{DeleteParams, ListParams};
+    let fake = FakeApiServer::new();
+    fake.set_controller(settings());
+    let api: Api<Deployment> = Api::default_namespaced(fake.client());
+    let pods: Api<Pod> = Api::default_namespaced(fake.client());
+    let waiting = |p: &Pod| -> Option<String> {
+        p.status
+            .as_ref()?
+            .container_statuses
+            .as_ref()?
+            .first()?
+            .state
+            .as_ref()?
+            .waiting
+            .as_ref()?
+            .reason
+            .clone()
+    };
+    apply(&api, "registry/broken:1", 2).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let listed = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .expect("pods");
+    assert_eq!(listed.items.len(), 2);
+    for p in &listed.items {
+        assert_eq!(waiting(p).as_deref(), Some("ErrImagePull"));
+        assert!(p
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key("pod-template-hash")));
+    }
+
+    apply(&api, "web:2", 2).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let listed = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .expect("pods");
+    assert_eq!(
+        listed.items.len(),
+        4,
+        "old pods stay until the new ones are ready"
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let listed = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .expect("pods");
+    assert_eq!(listed.items.len(), 2);
+    for p in &listed.items {
+        assert_eq!(
+            p.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Running")
+        );
+        assert_eq!(waiting(p), None);
+    }
+
+    api.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert!(pods
+        .list(&ListParams::default())
+        .await
+        .expect("pods")
+        .items
+        .is_empty());
+}

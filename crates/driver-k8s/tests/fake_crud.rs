@@ -7,7 +7,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use serde_json::json;
-use shipcore_driver_k8s::fake::{FakeApiServer, Fault, FaultAnswer};
+use shipcore_driver_k8s::fake::{ControllerSettings, FakeApiServer, Fault, FaultAnswer};
 
 fn deployment(name: &str, image: &str) -> Deployment {
     serde_json::from_value(json!({
@@ -33,6 +33,12 @@ fn status_of(e: kube::Error) -> kube::core::Status {
 #[tokio::test]
 async fn create_get_list_update_delete_round_trip_typed() {
     let fake = FakeApiServer::new();
+    // The controller's status writes bump resourceVersion as on a cluster; keep it still so
+    // the replaces below race nothing.
+    fake.set_controller(ControllerSettings {
+        observe_lag: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    });
     let api: Api<Deployment> = Api::default_namespaced(fake.client());
     let created = api
         .create(&PostParams::default(), &deployment("web", "web:1"))
@@ -128,6 +134,10 @@ async fn create_get_list_update_delete_round_trip_typed() {
 #[tokio::test]
 async fn already_exists_invalid_names_and_immutable_selector() {
     let fake = FakeApiServer::new();
+    fake.set_controller(ControllerSettings {
+        observe_lag: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    });
     let api: Api<Deployment> = Api::default_namespaced(fake.client());
     api.create(&PostParams::default(), &deployment("web", "web:1"))
         .await
@@ -407,4 +417,66 @@ async fn namespaces_missing_namespace_and_faults() {
             .is_none(),
         "contents go with the namespace"
     );
+}
+
+#[tokio::test]
+async fn seeding_hpas_and_bad_input_answer_errors_not_panics() {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    use shipcore_driver_k8s::fake::FakeError;
+    let fake = FakeApiServer::new();
+    fake.put_object(json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web-a"}, "minReplicas": 1, "maxReplicas": 5}
+    }))
+    .expect("seed hpa");
+    let hpas: Api<HorizontalPodAutoscaler> = Api::default_namespaced(fake.client());
+    let listed = hpas.list(&ListParams::default()).await.expect("list hpas");
+    assert_eq!(
+        listed.items[0]
+            .spec
+            .as_ref()
+            .map(|s| s.scale_target_ref.name.as_str()),
+        Some("web-a")
+    );
+
+    assert!(matches!(
+        fake.put_object(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+        ),
+        Err(FakeError::UnknownKind { .. })
+    ));
+    assert!(matches!(
+        fake.put_object(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": "not an object"})
+        ),
+        Err(FakeError::Rejected { code: 422, .. })
+    ));
+    assert!(matches!(
+        fake.create_namespace("Not_Valid"),
+        Err(FakeError::Rejected { code: 422, .. })
+    ));
+
+    // Bodies that are not objects answer 400 Status, whatever the verb.
+    let client = fake.client();
+    for (method, ct) in [
+        ("POST", "application/json"),
+        ("PUT", "application/json"),
+        ("PATCH", "application/merge-patch+json"),
+    ] {
+        let uri = if method == "POST" {
+            "/api/v1/namespaces/default/services"
+        } else {
+            "/api/v1/namespaces/default/services/x"
+        };
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", ct)
+            .body(b"[1,2]".to_vec())
+            .expect("request");
+        let err = client.request::<Service>(req).await.expect_err("400");
+        let st = status_of(err);
+        assert!(st.code == 400 || st.code == 404, "{method}: {st:?}");
+    }
 }

@@ -258,3 +258,53 @@ async fn bookmarks_are_accepted_and_status_changes_are_events() {
     .expect("in time");
     assert!(ready, "the controller's status change reached the watch");
 }
+
+#[tokio::test]
+async fn objects_relabelled_into_or_out_of_a_selector_arrive_as_added_or_deleted() {
+    let fake = FakeApiServer::new();
+    fake.set_controller(quiet());
+    let api: Api<Deployment> = Api::default_namespaced(fake.client());
+    api.create(&PostParams::default(), &deployment("a"))
+        .await
+        .expect("create");
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"track": "canary"}}})),
+    )
+    .await
+    .expect("in");
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 2}})),
+    )
+    .await
+    .expect("spec");
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"track": null}}})),
+    )
+    .await
+    .expect("out");
+    let events: Vec<_> = api
+        .watch(
+            &WatchParams::default().labels("track=canary").timeout(1),
+            &rv,
+        )
+        .await
+        .expect("watch")
+        .try_collect()
+        .await
+        .expect("ok");
+    let kinds: Vec<String> = events.iter().map(|e| name_of(e).0).collect();
+    assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
+}

@@ -8,7 +8,9 @@
 //! - an image containing one of `bad_images` never becomes ready, and after
 //!   `spec.progressDeadlineSeconds × deadline_scale` the `Progressing` condition turns
 //!   `False` with reason `ProgressDeadlineExceeded`;
-//! - conditions `Available` and `Progressing` carry the real reasons and messages.
+//! - conditions `Available` and `Progressing` carry the real reasons and messages;
+//! - fake `v1` Pods follow the timeline (`ContainerCreating`, `ErrImagePull` for a bad
+//!   image, `Running` and ready), see the `pods` module.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeMap;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::pods::{self, PodPhase};
 use super::store::{now, Event, EventType, Key, Store};
 
 /// How the simulated Deployment controller behaves.
@@ -274,10 +277,20 @@ impl Controller {
                 }
             }
             let key = key.clone();
+            let deploy = deploy.clone();
             if let Some((_, ev)) = store.write_status(&key, status) {
                 events.push(ev);
             }
+            let phase = if done || n == 0 {
+                PodPhase::Ready
+            } else if bad {
+                PodPhase::BadImage
+            } else {
+                PodPhase::Starting
+            };
+            events.extend(pods::sync(store, &deploy, &rs, track.template_hash, phase));
         }
+        events.extend(pods::collect_orphans(store));
         (events, next)
     }
 }

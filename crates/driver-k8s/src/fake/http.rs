@@ -263,11 +263,17 @@ impl Ctx<'_> {
     }
 
     fn body_json(&self) -> Result<Value, ApiError> {
-        serde_json::from_slice(self.body).map_err(|e| {
+        let v: Value = serde_json::from_slice(self.body).map_err(|e| {
             ApiError::bad_request(format!(
                 "the body of the request could not be decoded as JSON: {e}"
             ))
-        })
+        })?;
+        if !v.is_object() {
+            return Err(ApiError::bad_request(
+                "the body of the request is not a JSON object",
+            ));
+        }
+        Ok(v)
     }
 }
 
@@ -445,13 +451,10 @@ fn watch_list(ctx: &Ctx<'_>, t: &Target) -> Result<Answer, ApiError> {
             let body = Full::new(line).boxed_unsync();
             return Ok(Answer::Watch(body));
         }
-        for ev in st
-            .store
-            .history
-            .iter()
-            .filter(|e| e.rv > rv && filter.wants(e))
-        {
-            queued.push(watch::line(ev.kind.as_str(), &ev.object));
+        for ev in st.store.history.iter().filter(|e| e.rv > rv) {
+            if let Some(kind) = filter.translate(ev) {
+                queued.push(watch::line(kind, &ev.object));
+            }
         }
     }
     drop(st);

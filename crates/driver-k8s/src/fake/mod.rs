@@ -4,7 +4,7 @@
 //! ([`FakeApiServer::serve`]) so `kubectl` and other clients can talk to it.
 //!
 //! # Served resources
-//! `v1` namespaces, services, pods (stored, never created by the controller);
+//! `v1` namespaces, services, pods (created by the simulated controller, see below);
 //! `apps/v1` deployments (+ `scale` and `status` subresources); `autoscaling/v2`
 //! horizontalpodautoscalers; `gateway.networking.k8s.io/v1` httproutes (unless
 //! [`FakeApiServer::without_gateway_api`]); `authorization.k8s.io/v1`
@@ -41,7 +41,9 @@
 //!   the kept history answers an `ERROR` event carrying a 410 `Expired` `Status`
 //!   ([`FakeApiServer::compact`] forgets history on demand); `timeoutSeconds` ends the
 //!   stream; `sendInitialEvents=true` ends the initial events with the
-//!   `k8s.io/initial-events-end` bookmark; `allowWatchBookmarks` is accepted.
+//!   `k8s.io/initial-events-end` bookmark; `allowWatchBookmarks` is accepted (no periodic
+//!   bookmarks are sent). With a selector, an object modified into it arrives as ADDED and
+//!   one modified out of it as DELETED, as from the apiserver's watch cache.
 //! - Legacy discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/<g>`, `/apis/<g>/<v>`),
 //!   enough for kube and kubectl 1.32 (which falls back from aggregated discovery).
 //!
@@ -54,10 +56,10 @@
 //! - No admission, quotas, RBAC, authentication (any token is accepted), finalizers or
 //!   graceful deletion, `limit`/`continue` chunking (every LIST answers everything), Table
 //!   output (clients fall back to plain objects), protobuf, OpenAPI documents, JSON patch.
-//! - A label-selector watch matches on the new object only (no synthetic DELETED when an
-//!   object stops matching).
-//! - The Deployment controller is a timeline, not ReplicaSets and pods (see
-//!   [`ControllerSettings`]); no other controllers run (Services get a clusterIP, HPAs
+//! - The Deployment controller is a timeline, not ReplicaSets (see
+//!   [`ControllerSettings`]): it keeps fake Pods (template labels + `pod-template-hash`,
+//!   waiting reason `ContainerCreating` or `ErrImagePull`, then `Running`/ready) and deletes
+//!   them with their Deployment; no other controllers run (Services get a clusterIP, HPAs
 //!   and HTTPRoutes are stored as written; set their status with `put_object`).
 //! - Fault injection ([`Fault`]) is the fake's own.
 
@@ -66,6 +68,7 @@ mod controller;
 mod discovery;
 mod http;
 mod loopback;
+mod pods;
 mod selector;
 mod status;
 mod store;
@@ -471,9 +474,14 @@ impl FakeApiServer {
         let mut st = inner.lock();
         let owners = Ownership::created(&value, &manager, false);
         let mut value_in = value.clone();
-        if let Some(old) = st.store.objects.get(&key) {
-            value_in["metadata"]["resourceVersion"] =
-                old.value["metadata"]["resourceVersion"].clone();
+        if let (Some(old), Some(meta)) = (
+            st.store.objects.get(&key),
+            value_in.get_mut("metadata").and_then(Value::as_object_mut),
+        ) {
+            meta.insert(
+                "resourceVersion".into(),
+                old.value["metadata"]["resourceVersion"].clone(),
+            );
         }
         let (mut stored, ev) =
             st.store

@@ -62,6 +62,8 @@ pub(crate) struct Event {
     pub key: Key,
     pub kind: EventType,
     pub object: Arc<Value>,
+    /// The previous `metadata` of a MODIFIED object whose metadata changed (selectors).
+    pub prev: Option<Arc<Value>>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,12 +149,18 @@ impl Store {
         )
     }
 
-    fn record(&mut self, key: Key, kind: EventType, object: Value) -> Event {
+    fn record(&mut self, key: Key, kind: EventType, object: Value, prev: Option<&Value>) -> Event {
+        let prev = prev
+            .filter(|p| p.get("metadata") != object.get("metadata"))
+            .map(|p| {
+                Arc::new(json!({"metadata": p.get("metadata").cloned().unwrap_or(Value::Null)}))
+            });
         let ev = Event {
             rv: self.rv,
             key,
             kind,
             object: Arc::new(object),
+            prev,
         };
         self.history.push_back(ev.clone());
         while self.history.len() > self.history_limit {
@@ -310,7 +318,7 @@ impl Store {
                 owners,
             },
         );
-        let ev = self.record(key.clone(), kind, obj.clone());
+        let ev = self.record(key.clone(), kind, obj.clone(), old.as_ref());
         Ok((obj, Some(ev)))
     }
 
@@ -324,7 +332,7 @@ impl Store {
         stored.value["status"] = status;
         stored.value["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let obj = stored.value.clone();
-        let ev = self.record(key.clone(), EventType::Modified, obj.clone());
+        let ev = self.record(key.clone(), EventType::Modified, obj.clone(), None);
         Some((obj, ev))
     }
 
@@ -363,7 +371,7 @@ impl Store {
             if let Some(mut s) = self.objects.remove(&k) {
                 self.rv += 1;
                 s.value["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-                events.push(self.record(k, EventType::Deleted, s.value));
+                events.push(self.record(k, EventType::Deleted, s.value, None));
             }
         }
         Ok((answer, events))

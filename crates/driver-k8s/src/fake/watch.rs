@@ -15,7 +15,7 @@ use super::discovery::Resource;
 use super::http::Body;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::store::Event;
+use super::store::{Event, EventType};
 
 /// Which events a watch wants.
 #[derive(Debug, Clone)]
@@ -27,13 +27,30 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    /// Whether the event's object is wanted.
-    pub fn wants(&self, ev: &Event) -> bool {
-        ev.key.group == self.res.group
-            && ev.key.plural == self.res.plural
-            && self.ns.as_deref().is_none_or(|n| ev.key.ns == n)
-            && self.labels.matches(&ev.object)
-            && self.fields.matches(&ev.object)
+    fn selected(&self, obj: &Value) -> bool {
+        self.labels.matches(obj) && self.fields.matches(obj)
+    }
+
+    /// The event type this watch sees for `ev`, if any: an object modified into the
+    /// selection is ADDED, one modified out of it is DELETED, as the apiserver's cache does.
+    pub fn translate(&self, ev: &Event) -> Option<&'static str> {
+        if ev.key.group != self.res.group
+            || ev.key.plural != self.res.plural
+            || self.ns.as_deref().is_some_and(|n| ev.key.ns != n)
+        {
+            return None;
+        }
+        let now = self.selected(&ev.object);
+        if ev.kind != EventType::Modified {
+            return now.then(|| ev.kind.as_str());
+        }
+        let before = ev.prev.as_deref().map_or(now, |p| self.selected(p));
+        match (before, now) {
+            (true, true) => Some("MODIFIED"),
+            (false, true) => Some("ADDED"),
+            (true, false) => Some("DELETED"),
+            (false, false) => None,
+        }
     }
 }
 
@@ -89,8 +106,8 @@ pub(crate) fn stream(
             };
             match ev {
                 Ok(ev) => {
-                    if st.filter.wants(&ev) {
-                        st.queued.push_back(line(ev.kind.as_str(), &ev.object));
+                    if let Some(kind) = st.filter.translate(&ev) {
+                        st.queued.push_back(line(kind, &ev.object));
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
