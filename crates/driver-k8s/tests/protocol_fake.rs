@@ -307,3 +307,49 @@ async fn every_object_the_driver_writes_round_trips_through_k8s_openapi() {
         "two Deployments, two Services, the apex Service twice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_stuck_in_err_image_pull_past_the_deadline_fail_the_revision_being_waited_for() {
+    use shipcore_driver_k8s::fake::ControllerSettings;
+    let fake = FakeApiServer::new();
+    // The Deployment itself would only give up after 100 × 1 s: the pods tell first.
+    fake.set_controller(ControllerSettings {
+        ready_after: Duration::from_millis(20),
+        bad_images: vec!["bad".into()],
+        observe_lag: Duration::from_millis(5),
+        deadline_scale: 100.0,
+    });
+    let d = K8sDriver::new(
+        fake.client(),
+        cfg().progress_deadline(Duration::from_secs(1)),
+    )
+    .unwrap();
+    let bad = Revision::new("v2", "2.0.0".parse().unwrap(), "registry/web:bad");
+    d.apply(
+        &target(),
+        &Action::Deploy {
+            revision: bad,
+            replicas: 1,
+        },
+    )
+    .await
+    .unwrap();
+    // Before the deadline: unready, no error.
+    let f = d.observe(&target()).await.unwrap();
+    assert_eq!(f.ready_of(&"v2".into()), 0);
+    let start = std::time::Instant::now();
+    let e = loop {
+        match d.observe(&target()).await {
+            Err(e) => break e,
+            Ok(_) => {
+                assert!(start.elapsed() < Duration::from_secs(5), "never failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(e.kind, ErrorKind::Permanent);
+    assert!(
+        e.message.contains("revision v2") && e.message.contains("ErrImagePull"),
+        "{e}"
+    );
+}
