@@ -35,7 +35,8 @@
 //!
 //! Traffic goes only to revisions with ready replicas (a `Route` giving traffic to one
 //! without is a transient error), so moving traffic back to stable depends only on
-//! stable's readiness; a retired revision leaves the route before its pods go; every API
+//! stable's readiness; a revision the route still sends traffic to is not scaled to 0, and
+//! a retired revision leaves the route before its pods go; every API
 //! request has a timeout and kube's own retry is off (the engine retries and journals).
 //!
 //! ## Errors

@@ -353,3 +353,51 @@ async fn pods_stuck_in_err_image_pull_past_the_deadline_fail_the_revision_being_
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_revision_is_not_scaled_to_zero_while_the_route_sends_it_traffic() {
+    let fake = FakeApiServer::new();
+    let d = K8sDriver::new(fake.client(), cfg().route(owned())).unwrap();
+    d.apply(&target(), &deploy("v1", 2)).await.unwrap();
+    d.apply(&target(), &deploy("v2", 2)).await.unwrap();
+    ready(&d, &["v1", "v2"]).await;
+    let split = |a: u8| Action::Route {
+        weights: WeightSet(vec![
+            (RevisionId::new("v1"), a),
+            (RevisionId::new("v2"), 100 - a),
+        ]),
+    };
+    d.apply(&target(), &split(50)).await.unwrap();
+    for action in [
+        deploy("v2", 0),
+        Action::Scale {
+            revision: "v2".into(),
+            replicas: 0,
+        },
+    ] {
+        let e = d.apply(&target(), &action).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Permanent);
+        assert!(e.message.contains("still takes traffic"), "{e}");
+    }
+    assert_eq!(
+        fake.object("apps/v1", "deployments", "default", "web-v2")
+            .unwrap()["spec"]["replicas"],
+        2
+    );
+    // Once the traffic left it, it may go to 0.
+    d.apply(&target(), &split(100)).await.unwrap();
+    d.apply(
+        &target(),
+        &Action::Scale {
+            revision: "v2".into(),
+            replicas: 0,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        fake.object("apps/v1", "deployments", "default", "web-v2")
+            .unwrap()["spec"]["replicas"],
+        0
+    );
+}

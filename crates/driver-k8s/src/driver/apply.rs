@@ -82,6 +82,10 @@ impl K8sDriver {
 
         let deployments = self.deployments(&ns);
         let existing = get_opt(&deployments, &name, op).await?;
+        if replicas == 0 {
+            self.refuse_with_traffic(target, &name, &revision.id, op)
+                .await?;
+        }
         if let Some(d) = &existing {
             check_owned(op, "Deployment", &d.metadata, Some(&revision.id))?;
             let current = d.spec.as_ref().and_then(|s| s.replicas);
@@ -138,6 +142,10 @@ impl K8sDriver {
             ));
         };
         check_owned(op, "Deployment", &d.metadata, Some(revision))?;
+        if replicas == 0 {
+            self.refuse_with_traffic(target, &name, revision, op)
+                .await?;
+        }
         self.refuse_hpa(&ns, &name, op).await?;
         let patch = serde_json::json!({ "spec": { "replicas": replicas } });
         let params = PatchParams {
@@ -192,6 +200,31 @@ impl K8sDriver {
         let mut mem = self.memory();
         if mem.last_deployed.get(&key(target)) == Some(revision) {
             mem.last_deployed.remove(&key(target));
+        }
+        Ok(())
+    }
+
+    /// Refuses to scale to 0 a revision the route still sends traffic to: traffic leaves a
+    /// revision before its pods do (argo-rollouts #4841).
+    async fn refuse_with_traffic(
+        &self,
+        target: &Target,
+        name: &str,
+        revision: &RevisionId,
+        op: &str,
+    ) -> Result<(), DriverError> {
+        let Some(route) = self.read_route(target, op).await? else {
+            return Ok(());
+        };
+        let weight = objects::route_weights(&route, &[name.to_string()])
+            .get(name)
+            .copied()
+            .unwrap_or(0);
+        if weight > 0 {
+            return Err(DriverError::permanent(
+                op,
+                format!("revision {revision} still takes traffic (route weight {weight}): route it away before scaling it to 0"),
+            ));
         }
         Ok(())
     }
