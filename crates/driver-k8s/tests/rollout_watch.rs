@@ -74,7 +74,7 @@ impl Driver for PollOnly {
     }
 }
 
-async fn timed_canary(watch: bool) -> (Duration, usize) {
+async fn timed_canary(watch: bool) -> (Duration, usize, usize) {
     let env = env(true);
     let v1 = rev("v1", "1.0.0", "registry/web:1.0.0");
     let v2 = rev("v2", "2.0.0", "registry/web:2.0.0");
@@ -104,17 +104,23 @@ async fn timed_canary(watch: bool) -> (Duration, usize) {
         .unwrap()
         .unwrap();
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
-    (start.elapsed(), env.fake.requests().len())
+    (
+        start.elapsed(),
+        env.fake.requests().len(),
+        report.status.steps,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_with_the_watch_beats_polling_every_500ms() {
-    let (watched, wreq) = timed_canary(true).await;
-    let (polled, preq) = timed_canary(false).await;
+    let (watched, wreq, steps) = timed_canary(true).await;
+    let (polled, preq, _) = timed_canary(false).await;
     eprintln!(
-        "FIGURES canary 4 replicas, 3 weight steps, poll interval 500 ms: {:.2} s and {wreq} API requests with the watch, {:.2} s and {preq} requests polling only",
+        "FIGURES canary 4 replicas, 3 weight steps ({steps} plan steps), poll interval 500 ms: {:.2} s and {wreq} API requests ({:.1} per step) with the watch, {:.2} s and {preq} requests ({:.1} per step) polling only",
         watched.as_secs_f64(),
-        polled.as_secs_f64()
+        wreq as f64 / steps as f64,
+        polled.as_secs_f64(),
+        preq as f64 / steps as f64
     );
     assert!(watched < polled, "watch {watched:?} vs poll {polled:?}");
 }
