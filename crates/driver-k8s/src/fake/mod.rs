@@ -55,7 +55,9 @@
 //!   of their first `metadata.managedFields` entry, else by `"seed"`.
 //! - No admission, quotas, RBAC, authentication (any token is accepted), finalizers or
 //!   graceful deletion, `limit`/`continue` chunking (every LIST answers everything), Table
-//!   output (clients fall back to plain objects), protobuf, OpenAPI documents, JSON patch.
+//!   output (clients fall back to plain objects), protobuf, JSON patch, aggregated
+//!   discovery, OpenAPI documents (so `kubectl apply` needs `--validate=false`; `get`,
+//!   `rollout status`, `scale`, `delete` work as they are).
 //! - The Deployment controller is a timeline, not ReplicaSets (see
 //!   [`ControllerSettings`]): it keeps fake Pods (template labels + `pod-template-hash`,
 //!   waiting reason `ContainerCreating` or `ErrImagePull`, then `Running`/ready) and deletes
