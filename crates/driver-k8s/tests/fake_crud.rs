@@ -480,3 +480,30 @@ async fn seeding_hpas_and_bad_input_answer_errors_not_panics() {
         assert!(st.code == 400 || st.code == 404, "{method}: {st:?}");
     }
 }
+
+#[tokio::test]
+async fn creators_cannot_set_status() {
+    let fake = FakeApiServer::new();
+    fake.set_controller(ControllerSettings {
+        observe_lag: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    });
+    let api: Api<Deployment> = Api::default_namespaced(fake.client());
+    let mut d = deployment("web", "web:1");
+    d.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
+        ready_replicas: Some(5),
+        ..Default::default()
+    });
+    let created = api
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create");
+    assert_eq!(created.status.and_then(|s| s.ready_replicas), None);
+    let mut d2 = deployment("api", "api:1");
+    d2.status = d.status.clone();
+    let applied = api
+        .patch("api", &PatchParams::apply("shipcore"), &Patch::Apply(d2))
+        .await
+        .expect("apply");
+    assert_eq!(applied.status.and_then(|s| s.ready_replicas), None);
+}

@@ -17,7 +17,8 @@
 //!   and HTTPRoutes only, bumped only when `spec` changes), `<Kind>List` with
 //!   `metadata.resourceVersion`; the defaults a real cluster fills in for Deployments
 //!   (replicas, strategy, progressDeadlineSeconds ...) and Services (clusterIP, protocol,
-//!   targetPort ...). Writes to the main resource never change `status`.
+//!   targetPort ...). Writes to the main resource never set or change `status`
+//!   (only the controller, the `status` subresource and `put_object` do).
 //! - Verbs: GET, LIST, POST (201), PUT, PATCH with `application/merge-patch+json`,
 //!   `application/strategic-merge-patch+json` (applied as a merge patch) and
 //!   `application/apply-patch+yaml` (server-side apply; `fieldManager` required, 422
