@@ -1,14 +1,14 @@
 //! A stateful fake Kubernetes apiserver that speaks the real wire format, for tests that
 //! have no cluster: in-process as a `tower::Service` behind a [`kube::Client`]
-//! ([`FakeApiServer::client`]), and on `127.0.0.1` with a kubeconfig
-//! ([`FakeApiServer::serve`]) so `kubectl` and other clients can talk to it.
+//! ([`FakeApiServer::client`](crate::fake::FakeApiServer::client)), and on `127.0.0.1` with a kubeconfig
+//! ([`FakeApiServer::serve`](crate::fake::FakeApiServer::serve)) so `kubectl` and other clients can talk to it.
 //!
 //! # Served resources
 //! `v1` namespaces, services, pods (created by the simulated controller, see below);
 //! `apps/v1` deployments (+ `scale` and `status` subresources); `autoscaling/v2`
 //! horizontalpodautoscalers; `gateway.networking.k8s.io/v1` httproutes (unless
-//! [`FakeApiServer::without_gateway_api`]); `authorization.k8s.io/v1`
-//! selfsubjectaccessreviews (create only: allowed unless [`FakeApiServer::deny`]).
+//! [`FakeApiServer::without_gateway_api`](crate::fake::FakeApiServer::without_gateway_api)); `authorization.k8s.io/v1`
+//! selfsubjectaccessreviews (create only: allowed unless [`FakeApiServer::deny`](crate::fake::FakeApiServer::deny)).
 //!
 //! # Faithful to the real apiserver
 //! - JSON in and out as the apiserver writes it: `apiVersion`/`kind` on objects (list items
@@ -40,7 +40,7 @@
 //!   streamed as changes happen; without `resourceVersion` (or `0`) it starts with ADDED for
 //!   every matching object; with one, it replays newer history; a resourceVersion older than
 //!   the kept history answers an `ERROR` event carrying a 410 `Expired` `Status`
-//!   ([`FakeApiServer::compact`] forgets history on demand); `timeoutSeconds` ends the
+//!   ([`FakeApiServer::compact`](crate::fake::FakeApiServer::compact) forgets history on demand); `timeoutSeconds` ends the
 //!   stream; `sendInitialEvents=true` ends the initial events with the
 //!   `k8s.io/initial-events-end` bookmark; `allowWatchBookmarks` is accepted (no periodic
 //!   bookmarks are sent). With a selector, an object modified into it arrives as ADDED and
@@ -52,7 +52,7 @@
 //! - Server-side apply tracks ownership per leaf field path with lists atomic (the real
 //!   apiserver merges associative lists such as `containers` or `ports` by key); `managedFields`
 //!   are not written into objects; an update (PUT/PATCH) takes sole ownership of the fields
-//!   it changed; objects seeded with [`FakeApiServer::put_object`] are owned by the manager
+//!   it changed; objects seeded with [`FakeApiServer::put_object`](crate::fake::FakeApiServer::put_object) are owned by the manager
 //!   of their first `metadata.managedFields` entry, else by `"seed"`.
 //! - No admission, quotas, RBAC, authentication (any token is accepted), finalizers or
 //!   graceful deletion, `limit`/`continue` chunking (every LIST answers everything), Table
@@ -60,11 +60,11 @@
 //!   discovery, OpenAPI documents (so `kubectl apply` needs `--validate=false`; `get`,
 //!   `rollout status`, `scale`, `delete` work as they are).
 //! - The Deployment controller is a timeline, not ReplicaSets (see
-//!   [`ControllerSettings`]): it keeps fake Pods (template labels + `pod-template-hash`,
+//!   [`ControllerSettings`](crate::fake::ControllerSettings)): it keeps fake Pods (template labels + `pod-template-hash`,
 //!   waiting reason `ContainerCreating` or `ErrImagePull`, then `Running`/ready) and deletes
 //!   them with their Deployment; no other controllers run (Services get a clusterIP, HPAs
 //!   and HTTPRoutes are stored as written; set their status with `put_object`).
-//! - Fault injection ([`Fault`]) is the fake's own.
+//! - Fault injection ([`Fault`](crate::fake::Fault)) is the fake's own.
 
 mod apply;
 mod controller;
