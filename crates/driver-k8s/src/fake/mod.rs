@@ -32,7 +32,11 @@
 //!   value, 422 `Invalid` for invalid names (DNS-1035 label for Services, DNS-1123
 //!   subdomain for Deployments, HPAs and HTTPRoutes, DNS-1123 label for namespaces), an
 //!   immutable Deployment selector change, a selector not matching the template labels,
-//!   containers without name or image. Writes into a missing namespace answer 404.
+//!   containers without name or image, HTTPRoute backendRefs without a name or with a
+//!   weight outside 0..=1000000 (and more than 16 rules/backendRefs or 32 parentRefs).
+//!   Writes into a missing namespace answer 404. HTTPRoute `parentRefs[]` get the CRD's
+//!   defaults `group`/`kind` and `backendRefs[]` get `group: ""`, `kind: Service`,
+//!   `weight: 1`, so an omitted field reads back set, as on a cluster.
 //! - LIST with `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and
 //!   `fieldSelector` (`metadata.name`, `metadata.namespace`; others answer 400);
 //!   a LIST in a namespace that does not exist answers an empty 200, as a real one does.
@@ -55,7 +59,8 @@
 //!   it changed; objects seeded with [`FakeApiServer::put_object`](crate::fake::FakeApiServer::put_object) are owned by the manager
 //!   of their first `metadata.managedFields` entry, else by `"seed"`.
 //! - No admission, quotas, RBAC, authentication (any token is accepted), finalizers or
-//!   graceful deletion, `limit`/`continue` chunking (every LIST answers everything), Table
+//!   graceful deletion, the HTTPRoute CRD's other defaults (a rule without `matches` gets
+//!   none here, `PathPrefix /` on a cluster) and its CEL rules, `limit`/`continue` chunking (every LIST answers everything), Table
 //!   output (clients fall back to plain objects), protobuf, JSON patch, aggregated
 //!   discovery, OpenAPI documents (so `kubectl apply` needs `--validate=false`; `get`,
 //!   `rollout status`, `scale`, `delete` work as they are).
