@@ -335,13 +335,14 @@ impl FakeApiServer {
         fake
     }
 
-    /// Starts the controller task if a Tokio runtime is running and it is not started yet.
+    /// Starts the controller task if a Tokio runtime is running and the task is not running
+    /// (never started, or its runtime has shut down: a fake may outlive one test runtime).
     fn ensure_controller(&self) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let mut task = self.inner.task.lock().unwrap_or_else(|p| p.into_inner());
-        if task.is_none() {
+        if task.as_ref().is_none_or(|h| h.is_finished()) {
             *task = Some(handle.spawn(controller_loop(Arc::downgrade(&self.inner))));
         }
     }
