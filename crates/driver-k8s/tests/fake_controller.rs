@@ -239,3 +239,31 @@ async fn fake_pods_show_err_image_pull_then_running_and_go_with_their_deployment
         .items
         .is_empty());
 }
+
+#[test]
+fn the_controller_follows_the_fake_into_a_new_runtime() {
+    let fake = FakeApiServer::new();
+    fake.set_controller(ControllerSettings {
+        observe_lag: Duration::from_millis(1),
+        ready_after: Duration::from_millis(20),
+        ..settings()
+    });
+    for (round, image) in ["web:1", "web:2"].into_iter().enumerate() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let api: Api<Deployment> = Api::default_namespaced(fake.client());
+            apply(&api, image, 1).await;
+            for _ in 0..200 {
+                let (gen, st) = status(&api).await;
+                if st.observed_generation == Some(gen) && st.available_replicas == Some(1) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!("round {round}: never ready");
+        });
+    }
+}

@@ -480,3 +480,70 @@ async fn seeding_hpas_and_bad_input_answer_errors_not_panics() {
         assert!(st.code == 400 || st.code == 404, "{method}: {st:?}");
     }
 }
+
+#[tokio::test]
+async fn creators_cannot_set_status() {
+    let fake = FakeApiServer::new();
+    fake.set_controller(ControllerSettings {
+        observe_lag: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    });
+    let api: Api<Deployment> = Api::default_namespaced(fake.client());
+    let mut d = deployment("web", "web:1");
+    d.status = Some(k8s_openapi::api::apps::v1::DeploymentStatus {
+        ready_replicas: Some(5),
+        ..Default::default()
+    });
+    let created = api
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create");
+    assert_eq!(created.status.and_then(|s| s.ready_replicas), None);
+    let mut d2 = deployment("api", "api:1");
+    d2.status = d.status.clone();
+    let applied = api
+        .patch("api", &PatchParams::apply("shipcore"), &Patch::Apply(d2))
+        .await
+        .expect("apply");
+    assert_eq!(applied.status.and_then(|s| s.ready_replicas), None);
+}
+
+#[tokio::test]
+async fn httproutes_get_the_crd_defaults_and_refuse_bad_weights() {
+    let fake = FakeApiServer::new();
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+    let ar = ApiResource::from_gvk_with_plural(&gvk, "httproutes");
+    let routes: Api<DynamicObject> = Api::default_namespaced_with(fake.client(), &ar);
+    let mut route = DynamicObject::new("web", &ar);
+    route.data = json!({"spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "web-a", "port": 80}]}]}});
+    let created = routes
+        .create(&PostParams::default(), &route)
+        .await
+        .expect("route");
+    assert_eq!(
+        created.data.pointer("/spec/rules/0/backendRefs/0"),
+        Some(&json!({"group": "", "kind": "Service", "name": "web-a", "port": 80, "weight": 1}))
+    );
+    assert_eq!(
+        created.data.pointer("/spec/parentRefs/0/kind"),
+        Some(&json!("Gateway"))
+    );
+
+    let mut bad = DynamicObject::new("bad", &ar);
+    bad.data = json!({"spec": {"rules": [{"backendRefs": [{"name": "web-a", "port": 80, "weight": -1}]}]}});
+    let st = status_of(
+        routes
+            .create(&PostParams::default(), &bad)
+            .await
+            .expect_err("422"),
+    );
+    assert_eq!(st.code, 422);
+    let fields: Vec<String> = st
+        .details
+        .expect("details")
+        .causes
+        .into_iter()
+        .map(|c| c.field)
+        .collect();
+    assert_eq!(fields, ["spec.rules[0].backendRefs[0].weight"]);
+}

@@ -238,7 +238,10 @@ pub(crate) fn resources(group: &str, version: &str, gateway: bool) -> Option<Val
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
         }
-        if r.kind == "Deployment" {
+        if matches!(
+            r.kind,
+            "Deployment" | "Service" | "Pod" | "HorizontalPodAutoscaler"
+        ) {
             entry["categories"] = json!(["all"]);
         }
         list.push(entry);

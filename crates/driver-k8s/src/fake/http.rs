@@ -607,6 +607,10 @@ fn create(ctx: &Ctx<'_>, t: &Target) -> Result<Answer, ApiError> {
     if let Some(m) = obj["metadata"].as_object_mut() {
         m.remove("resourceVersion");
     }
+    if let Some(o) = obj.as_object_mut() {
+        // Status is the controllers' to write, never the creator's.
+        o.remove("status");
+    }
     let owners = Ownership::created(&obj, &ctx.manager(), false);
     write_answer(ctx, &mut st, t, &key, obj, owners, 201)
 }
@@ -805,7 +809,12 @@ fn apply(ctx: &Ctx<'_>, t: &Target, name: &str, key: &Key) -> Result<Answer, Api
     match st.store.objects.get(key).cloned() {
         None => {
             let owners = Ownership::created(&config, &manager, true);
-            write_answer(ctx, &mut st, t, key, config, owners, 201)
+            let mut obj = config;
+            if let Some(o) = obj.as_object_mut() {
+                // Status is the controllers' to write, never the creator's.
+                o.remove("status");
+            }
+            write_answer(ctx, &mut st, t, key, obj, owners, 201)
         }
         Some(current) => {
             check_rv(t, &config, &current.value, name)?;

@@ -1,14 +1,14 @@
 //! A stateful fake Kubernetes apiserver that speaks the real wire format, for tests that
 //! have no cluster: in-process as a `tower::Service` behind a [`kube::Client`]
-//! ([`FakeApiServer::client`]), and on `127.0.0.1` with a kubeconfig
-//! ([`FakeApiServer::serve`]) so `kubectl` and other clients can talk to it.
+//! ([`FakeApiServer::client`](crate::fake::FakeApiServer::client)), and on `127.0.0.1` with a kubeconfig
+//! ([`FakeApiServer::serve`](crate::fake::FakeApiServer::serve)) so `kubectl` and other clients can talk to it.
 //!
 //! # Served resources
 //! `v1` namespaces, services, pods (created by the simulated controller, see below);
 //! `apps/v1` deployments (+ `scale` and `status` subresources); `autoscaling/v2`
 //! horizontalpodautoscalers; `gateway.networking.k8s.io/v1` httproutes (unless
-//! [`FakeApiServer::without_gateway_api`]); `authorization.k8s.io/v1`
-//! selfsubjectaccessreviews (create only: allowed unless [`FakeApiServer::deny`]).
+//! [`FakeApiServer::without_gateway_api`](crate::fake::FakeApiServer::without_gateway_api)); `authorization.k8s.io/v1`
+//! selfsubjectaccessreviews (create only: allowed unless [`FakeApiServer::deny`](crate::fake::FakeApiServer::deny)).
 //!
 //! # Faithful to the real apiserver
 //! - JSON in and out as the apiserver writes it: `apiVersion`/`kind` on objects (list items
@@ -17,7 +17,8 @@
 //!   and HTTPRoutes only, bumped only when `spec` changes), `<Kind>List` with
 //!   `metadata.resourceVersion`; the defaults a real cluster fills in for Deployments
 //!   (replicas, strategy, progressDeadlineSeconds ...) and Services (clusterIP, protocol,
-//!   targetPort ...). Writes to the main resource never change `status`.
+//!   targetPort ...). Writes to the main resource never set or change `status`
+//!   (only the controller, the `status` subresource and `put_object` do).
 //! - Verbs: GET, LIST, POST (201), PUT, PATCH with `application/merge-patch+json`,
 //!   `application/strategic-merge-patch+json` (applied as a merge patch) and
 //!   `application/apply-patch+yaml` (server-side apply; `fieldManager` required, 422
@@ -31,7 +32,11 @@
 //!   value, 422 `Invalid` for invalid names (DNS-1035 label for Services, DNS-1123
 //!   subdomain for Deployments, HPAs and HTTPRoutes, DNS-1123 label for namespaces), an
 //!   immutable Deployment selector change, a selector not matching the template labels,
-//!   containers without name or image. Writes into a missing namespace answer 404.
+//!   containers without name or image, HTTPRoute backendRefs without a name or with a
+//!   weight outside 0..=1000000 (and more than 16 rules/backendRefs or 32 parentRefs).
+//!   Writes into a missing namespace answer 404. HTTPRoute `parentRefs[]` get the CRD's
+//!   defaults `group`/`kind` and `backendRefs[]` get `group: ""`, `kind: Service`,
+//!   `weight: 1`, so an omitted field reads back set, as on a cluster.
 //! - LIST with `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and
 //!   `fieldSelector` (`metadata.name`, `metadata.namespace`; others answer 400);
 //!   a LIST in a namespace that does not exist answers an empty 200, as a real one does.
@@ -39,7 +44,7 @@
 //!   streamed as changes happen; without `resourceVersion` (or `0`) it starts with ADDED for
 //!   every matching object; with one, it replays newer history; a resourceVersion older than
 //!   the kept history answers an `ERROR` event carrying a 410 `Expired` `Status`
-//!   ([`FakeApiServer::compact`] forgets history on demand); `timeoutSeconds` ends the
+//!   ([`FakeApiServer::compact`](crate::fake::FakeApiServer::compact) forgets history on demand); `timeoutSeconds` ends the
 //!   stream; `sendInitialEvents=true` ends the initial events with the
 //!   `k8s.io/initial-events-end` bookmark; `allowWatchBookmarks` is accepted (no periodic
 //!   bookmarks are sent). With a selector, an object modified into it arrives as ADDED and
@@ -51,17 +56,20 @@
 //! - Server-side apply tracks ownership per leaf field path with lists atomic (the real
 //!   apiserver merges associative lists such as `containers` or `ports` by key); `managedFields`
 //!   are not written into objects; an update (PUT/PATCH) takes sole ownership of the fields
-//!   it changed; objects seeded with [`FakeApiServer::put_object`] are owned by the manager
+//!   it changed; objects seeded with [`FakeApiServer::put_object`](crate::fake::FakeApiServer::put_object) are owned by the manager
 //!   of their first `metadata.managedFields` entry, else by `"seed"`.
 //! - No admission, quotas, RBAC, authentication (any token is accepted), finalizers or
-//!   graceful deletion, `limit`/`continue` chunking (every LIST answers everything), Table
-//!   output (clients fall back to plain objects), protobuf, OpenAPI documents, JSON patch.
+//!   graceful deletion, the HTTPRoute CRD's other defaults (a rule without `matches` gets
+//!   none here, `PathPrefix /` on a cluster) and its CEL rules, `limit`/`continue` chunking (every LIST answers everything), Table
+//!   output (clients fall back to plain objects), protobuf, JSON patch, aggregated
+//!   discovery, OpenAPI documents (so `kubectl apply` needs `--validate=false`; `get`,
+//!   `rollout status`, `scale`, `delete` work as they are).
 //! - The Deployment controller is a timeline, not ReplicaSets (see
-//!   [`ControllerSettings`]): it keeps fake Pods (template labels + `pod-template-hash`,
+//!   [`ControllerSettings`](crate::fake::ControllerSettings)): it keeps fake Pods (template labels + `pod-template-hash`,
 //!   waiting reason `ContainerCreating` or `ErrImagePull`, then `Running`/ready) and deletes
 //!   them with their Deployment; no other controllers run (Services get a clusterIP, HPAs
 //!   and HTTPRoutes are stored as written; set their status with `put_object`).
-//! - Fault injection ([`Fault`]) is the fake's own.
+//! - Fault injection ([`Fault`](crate::fake::Fault)) is the fake's own.
 
 mod apply;
 mod controller;
@@ -327,13 +335,14 @@ impl FakeApiServer {
         fake
     }
 
-    /// Starts the controller task if a Tokio runtime is running and it is not started yet.
+    /// Starts the controller task if a Tokio runtime is running and the task is not running
+    /// (never started, or its runtime has shut down: a fake may outlive one test runtime).
     fn ensure_controller(&self) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let mut task = self.inner.task.lock().unwrap_or_else(|p| p.into_inner());
-        if task.is_none() {
+        if task.as_ref().is_none_or(|h| h.is_finished()) {
             *task = Some(handle.spawn(controller_loop(Arc::downgrade(&self.inner))));
         }
     }

@@ -70,6 +70,9 @@ pub(crate) fn object(res: &Resource, obj: &Value, old: Option<&Value>) -> Vec<Ca
     if res.kind == "Deployment" {
         deployment(obj, old, &mut causes);
     }
+    if res.kind == "HTTPRoute" {
+        httproute(obj, &mut causes);
+    }
     if res.kind == "Service" {
         if let Some(ports) = obj.pointer("/spec/ports").and_then(Value::as_array) {
             for (i, p) in ports.iter().enumerate() {
@@ -80,6 +83,66 @@ pub(crate) fn object(res: &Resource, obj: &Value, old: Option<&Value>) -> Vec<Ca
         }
     }
     causes
+}
+
+/// The HTTPRoute CRD's schema rules a driver can break: backendRef names and weights
+/// (0 to 1,000,000), at most 16 rules, 16 backendRefs per rule and 32 parentRefs.
+fn httproute(obj: &Value, causes: &mut Vec<Cause>) {
+    let too_many = |field: String, n: usize, max: usize| Cause {
+        reason: "FieldValueTooMany",
+        field,
+        message: format!("Too many: {n}: must have at most {max} items"),
+    };
+    let parents = obj
+        .pointer("/spec/parentRefs")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    if parents > 32 {
+        causes.push(too_many("spec.parentRefs".into(), parents, 32));
+    }
+    let rules = obj
+        .pointer("/spec/rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if rules.len() > 16 {
+        causes.push(too_many("spec.rules".into(), rules.len(), 16));
+    }
+    for (i, rule) in rules.iter().enumerate() {
+        let refs = rule
+            .get("backendRefs")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if refs.len() > 16 {
+            causes.push(too_many(
+                format!("spec.rules[{i}].backendRefs"),
+                refs.len(),
+                16,
+            ));
+        }
+        for (j, r) in refs.iter().enumerate() {
+            let at = format!("spec.rules[{i}].backendRefs[{j}]");
+            if r.get("name")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                causes.push(required(&format!("{at}.name")));
+            }
+            if let Some(w) = r.get("weight") {
+                let ok = w.as_i64().is_some_and(|w| (0..=1_000_000).contains(&w));
+                if !ok {
+                    causes.push(Cause {
+                        reason: "FieldValueInvalid",
+                        field: format!("{at}.weight"),
+                        message: format!(
+                            "Invalid value: {w}: {at}.weight in body should be an integer between 0 and 1000000"
+                        ),
+                    });
+                }
+            }
+        }
+    }
 }
 
 fn deployment(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
@@ -237,6 +300,30 @@ pub(crate) fn defaults(res: &Resource, obj: &mut Value, cluster_ip: impl FnOnce(
                 let _ = spec;
             } else if let Some(o) = obj.as_object_mut() {
                 o.insert("status".into(), json!({"loadBalancer": {}}));
+            }
+        }
+        "HTTPRoute" => {
+            // The CRD's structural defaults (why a driver should write them explicitly).
+            if let Some(ps) = obj
+                .pointer_mut("/spec/parentRefs")
+                .and_then(Value::as_array_mut)
+            {
+                for p in ps.iter_mut().filter_map(Value::as_object_mut) {
+                    p.entry("group")
+                        .or_insert_with(|| json!("gateway.networking.k8s.io"));
+                    p.entry("kind").or_insert_with(|| json!("Gateway"));
+                }
+            }
+            if let Some(rules) = obj.pointer_mut("/spec/rules").and_then(Value::as_array_mut) {
+                for rule in rules.iter_mut() {
+                    if let Some(refs) = rule.get_mut("backendRefs").and_then(Value::as_array_mut) {
+                        for r in refs.iter_mut().filter_map(Value::as_object_mut) {
+                            r.entry("group").or_insert_with(|| json!(""));
+                            r.entry("kind").or_insert_with(|| json!("Service"));
+                            r.entry("weight").or_insert_with(|| json!(1));
+                        }
+                    }
+                }
             }
         }
         "Namespace" => {
