@@ -65,6 +65,10 @@
 //! - Legacy discovery (`/version` says 1.33, `/api`, `/api/v1`, `/apis`, `/apis/<g>`,
 //!   `/apis/<g>/<v>`, with `scale`/`status` subresources, short names and category `all`):
 //!   enough for kube and for kubectl 1.32, which falls back from aggregated discovery.
+//! - `Table` answers (`Accept: ...;as=Table;g=meta.k8s.io;v=v1`) to GET and LIST, with
+//!   kubectl's columns for Deployments (READY, UP-TO-DATE, AVAILABLE; wide: CONTAINERS,
+//!   IMAGES, SELECTOR), Services, Pods (STATUS shows the waiting reason), Namespaces and
+//!   HTTPRoutes (HOSTNAMES), NAME and AGE for the rest; `includeObject` honoured.
 //! - Field managers of non-apply writes: the `fieldManager` parameter, else the user
 //!   agent's product name (`kubectl`, ...), else `unknown`.
 //!
@@ -79,11 +83,12 @@
 //! - Deletion is immediate (no finalizers, graceful deletion, `propagationPolicy`);
 //!   deleting a namespace deletes its contents at once (no `Terminating` phase).
 //! - Not served: admission webhooks, quotas, RBAC (any token is accepted), `limit`/
-//!   `continue` chunking (a LIST answers everything), Table output (clients fall back to
-//!   plain objects), protobuf, JSON patch, deletecollection, aggregated discovery, OpenAPI
-//!   documents (so `kubectl apply` needs `--validate=false`; `get`, `rollout status`,
-//!   `scale`, `delete` work as they are), the HTTPRoute CRD's other defaults (a rule
-//!   without `matches` gets `PathPrefix /` on a cluster, nothing here) and its CEL rules.
+//!   `continue` chunking (a LIST answers everything), Table output for watches (so
+//!   `kubectl get -w` is not supported), protobuf, JSON patch, deletecollection, aggregated
+//!   discovery, OpenAPI documents (so `kubectl apply` needs `--validate=false`; `get`,
+//!   `rollout status`, `scale`, `delete` work as they are), the HTTPRoute CRD's other
+//!   defaults (a rule without `matches` gets `PathPrefix /` on a cluster, nothing here)
+//!   and its CEL rules.
 //! - The Deployment controller is a timeline, not ReplicaSets (see
 //!   [`ControllerSettings`](crate::fake::ControllerSettings)): its status writes bump the
 //!   resourceVersion as on a cluster; it keeps fake Pods (template labels +
@@ -103,6 +108,7 @@ mod pods;
 mod selector;
 mod status;
 mod store;
+mod table;
 mod validate;
 mod watch;
 
