@@ -195,6 +195,32 @@ async fn kubectl_rollout_status_agrees_with_the_fake_controller() {
         "{}",
         text(&out)
     );
+
+    // The table kubectl prints agrees too: READY columns and the pods' waiting reason.
+    let out = kubectl(bin, &lb.kubeconfig, &["get", "deployments"], None).await;
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        table.starts_with("NAME") && table.contains("UP-TO-DATE"),
+        "{}",
+        text(&out)
+    );
+    let row = |name: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(row("good")[..4], ["good", "2/2", "2", "2"], "{table}");
+    assert_eq!(row("bad")[..4], ["bad", "0/2", "2", "0"], "{table}");
+    let out = kubectl(bin, &lb.kubeconfig, &["get", "pods", "-l", "app=bad"], None).await;
+    let pods = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        pods.lines().filter(|l| l.contains("ErrImagePull")).count(),
+        2,
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,14 +45,7 @@ impl Resource {
 }
 
 const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
+    "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
 /// The gateway API group, which [`super::FakeApiServer::without_gateway_api`] hides.

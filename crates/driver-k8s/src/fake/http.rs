@@ -18,6 +18,7 @@ use super::discovery::{self, Resource};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Key, WriteOpts};
+use super::table;
 use super::watch::{self, Filter};
 use super::{FaultAnswer, Inner, RecordedRequest, State};
 
@@ -202,6 +203,7 @@ pub(crate) async fn handle(
         content_type: content_type.as_deref(),
         body: &body,
         user_agent,
+        accept: headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
     };
     match route(&ctx, &path) {
         Ok(Answer::Json(code, v)) => json_response(code, &v),
@@ -242,6 +244,7 @@ struct Ctx<'a> {
     content_type: Option<&'a str>,
     body: &'a Bytes,
     user_agent: &'a str,
+    accept: Option<&'a str>,
 }
 
 impl Ctx<'_> {
@@ -395,6 +398,16 @@ fn list(ctx: &Ctx<'_>, t: &Target) -> Result<Answer, ApiError> {
     } else {
         None
     };
+    if table::wanted(ctx.accept) {
+        let objs: Vec<Value> = st
+            .store
+            .list(t.res, ns)
+            .filter(|o| labels.matches(o) && fields.matches(o))
+            .cloned()
+            .collect();
+        let tbl = table::table(t.res, &objs, st.store.rv, ctx.q.get("includeObject"));
+        return Ok(Answer::Json(200, tbl));
+    }
     let items: Vec<Value> = st
         .store
         .list(t.res, ns)
@@ -492,6 +505,10 @@ fn get_one(ctx: &Ctx<'_>, t: &Target, name: &str) -> Result<Answer, ApiError> {
         .ok_or_else(|| ApiError::not_found(t.res.group, t.res.plural, name))?;
     if t.sub.as_deref() == Some("scale") {
         return Ok(Answer::Json(200, scale_of(&obj)));
+    }
+    if t.sub.is_none() && table::wanted(ctx.accept) {
+        let tbl = table::table(t.res, &[obj], st.store.rv, ctx.q.get("includeObject"));
+        return Ok(Answer::Json(200, tbl));
     }
     Ok(Answer::Json(200, obj))
 }

@@ -1,75 +1,103 @@
 //! A stateful fake Kubernetes apiserver that speaks the real wire format, for tests that
 //! have no cluster: in-process as a `tower::Service` behind a [`kube::Client`]
-//! ([`FakeApiServer::client`](crate::fake::FakeApiServer::client)), and on `127.0.0.1` with a kubeconfig
-//! ([`FakeApiServer::serve`](crate::fake::FakeApiServer::serve)) so `kubectl` and other clients can talk to it.
+//! ([`client`](crate::fake::FakeApiServer::client)), and on `127.0.0.1` over plain HTTP
+//! with a kubeconfig ([`serve`](crate::fake::FakeApiServer::serve)) so `kubectl` and other
+//! clients can talk to it. Both share one state; clones of the
+//! [`FakeApiServer`](crate::fake::FakeApiServer) too.
+//!
+//! # Public API
+//! [`FakeApiServer`](crate::fake::FakeApiServer): `new`, `client`, `serve` (→
+//! [`Loopback`](crate::fake::Loopback) `{ url, kubeconfig }`, stopped on drop),
+//! `without_gateway_api`, `create_namespace`, `set_controller`
+//! ([`ControllerSettings`](crate::fake::ControllerSettings)), `inject`
+//! ([`Fault`](crate::fake::Fault), [`FaultAnswer`](crate::fake::FaultAnswer)), `deny`,
+//! `compact`, `set_history_limit`, `object`, `objects`, `put_object`, `field_managers`,
+//! `requests` ([`RecordedRequest`](crate::fake::RecordedRequest)), `clear_requests`,
+//! `dump_manifests`. Direct helpers fail with [`FakeError`](crate::fake::FakeError).
 //!
 //! # Served resources
-//! `v1` namespaces, services, pods (created by the simulated controller, see below);
-//! `apps/v1` deployments (+ `scale` and `status` subresources); `autoscaling/v2`
+//! `v1` namespaces, services, pods (kept by the simulated controller); `apps/v1`
+//! deployments (+ `scale` and `status` subresources); `autoscaling/v2`
 //! horizontalpodautoscalers; `gateway.networking.k8s.io/v1` httproutes (unless
-//! [`FakeApiServer::without_gateway_api`](crate::fake::FakeApiServer::without_gateway_api)); `authorization.k8s.io/v1`
-//! selfsubjectaccessreviews (create only: allowed unless [`FakeApiServer::deny`](crate::fake::FakeApiServer::deny)).
+//! `without_gateway_api`); `authorization.k8s.io/v1` selfsubjectaccessreviews (create only;
+//! `allowed: true` unless a test calls `deny(verb, resource)`).
 //!
 //! # Faithful to the real apiserver
 //! - JSON in and out as the apiserver writes it: `apiVersion`/`kind` on objects (list items
 //!   of built-in kinds omit them, custom resources keep them), `metadata.uid`,
 //!   `resourceVersion` (one global counter), `creationTimestamp`, `generation` (Deployments
-//!   and HTTPRoutes only, bumped only when `spec` changes), `<Kind>List` with
-//!   `metadata.resourceVersion`; the defaults a real cluster fills in for Deployments
-//!   (replicas, strategy, progressDeadlineSeconds ...) and Services (clusterIP, protocol,
-//!   targetPort ...). Writes to the main resource never set or change `status`
-//!   (only the controller, the `status` subresource and `put_object` do).
+//!   and HTTPRoutes, bumped only when `spec` changes), `<Kind>List` with
+//!   `metadata.resourceVersion`; the defaults a cluster fills in for Deployments (replicas,
+//!   strategy, progressDeadlineSeconds ...), Services (clusterIP, protocol, targetPort ...)
+//!   and the HTTPRoute CRD's structural defaults (`parentRefs[]` group/kind; `backendRefs[]`
+//!   `group: ""`, `kind: Service`, `weight: 1`). Writes to the main resource never set or
+//!   change `status` (only the controller, the `status` subresource and `put_object` do).
+//!   A write that changes nothing keeps the resourceVersion.
 //! - Verbs: GET, LIST, POST (201), PUT, PATCH with `application/merge-patch+json`,
 //!   `application/strategic-merge-patch+json` (applied as a merge patch) and
-//!   `application/apply-patch+yaml` (server-side apply; `fieldManager` required, 422
-//!   otherwise; `force=true`), DELETE (answers a `Status` `Success`; deleting a namespace
-//!   deletes its contents at once). `dryRun=All` on every write. The Deployment `scale`
-//!   subresource (GET, PUT, PATCH as autoscaling/v1 `Scale`) and `status` subresources.
+//!   `application/apply-patch+yaml` (server-side apply, 201 when it creates; `fieldManager`
+//!   required, 422 otherwise; `force=true`; `force` on other patches is 422), DELETE
+//!   (answers a `Status` `Success`). `dryRun=All` on every write (validated, nothing
+//!   stored). The Deployment `scale` subresource (GET, PUT, PATCH as autoscaling/v1 `Scale`
+//!   with `status.selector`) and `status` subresources.
 //! - Failures are `Status` objects (`kind: Status`, `status: Failure`, `reason`, `code`,
 //!   `details.causes[].field`): 404 `NotFound`, 409 `AlreadyExists`, 409 `Conflict` for a
-//!   stale `metadata.resourceVersion` on PUT/PATCH, 409 `Conflict` "Apply failed with N
-//!   conflicts" for server-side apply over fields another manager owns with a different
-//!   value, 422 `Invalid` for invalid names (DNS-1035 label for Services, DNS-1123
-//!   subdomain for Deployments, HPAs and HTTPRoutes, DNS-1123 label for namespaces), an
-//!   immutable Deployment selector change, a selector not matching the template labels,
-//!   containers without name or image, HTTPRoute backendRefs without a name or with a
-//!   weight outside 0..=1000000 (and more than 16 rules/backendRefs or 32 parentRefs).
-//!   Writes into a missing namespace answer 404. HTTPRoute `parentRefs[]` get the CRD's
-//!   defaults `group`/`kind` and `backendRefs[]` get `group: ""`, `kind: Service`,
-//!   `weight: 1`, so an omitted field reads back set, as on a cluster.
+//!   stale `metadata.resourceVersion` on PUT/PATCH/apply, 409 `Conflict` "Apply failed with
+//!   N conflicts" when an apply changes fields another manager owns, 422 `Invalid` for
+//!   invalid names (DNS-1035 label for Services, DNS-1123 subdomain for Deployments, HPAs
+//!   and HTTPRoutes, DNS-1123 label for namespaces), an immutable Deployment selector, a
+//!   selector not matching the template labels, containers without name or image,
+//!   negative replicas, HTTPRoute backendRefs without a name or with a weight outside
+//!   0..=1000000 (and more than 16 rules or backendRefs, 32 parentRefs). Writes into a
+//!   missing namespace answer 404; a LIST there answers an empty 200, as a cluster does.
+//!   429 answers carry `Retry-After`.
 //! - LIST with `labelSelector` (`=`, `==`, `!=`, `in`, `notin`, `key`, `!key`) and
-//!   `fieldSelector` (`metadata.name`, `metadata.namespace`; others answer 400);
-//!   a LIST in a namespace that does not exist answers an empty 200, as a real one does.
+//!   `fieldSelector` (`metadata.name`, `metadata.namespace`; other fields answer 400).
 //! - Watch (`watch=true|1`): JSON lines `{"type":"ADDED|MODIFIED|DELETED|ERROR","object":…}`
-//!   streamed as changes happen; without `resourceVersion` (or `0`) it starts with ADDED for
-//!   every matching object; with one, it replays newer history; a resourceVersion older than
-//!   the kept history answers an `ERROR` event carrying a 410 `Expired` `Status`
-//!   ([`FakeApiServer::compact`](crate::fake::FakeApiServer::compact) forgets history on demand); `timeoutSeconds` ends the
-//!   stream; `sendInitialEvents=true` ends the initial events with the
-//!   `k8s.io/initial-events-end` bookmark; `allowWatchBookmarks` is accepted (no periodic
-//!   bookmarks are sent). With a selector, an object modified into it arrives as ADDED and
-//!   one modified out of it as DELETED, as from the apiserver's watch cache.
-//! - Legacy discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/<g>`, `/apis/<g>/<v>`),
-//!   enough for kube and kubectl 1.32 (which falls back from aggregated discovery).
+//!   streamed as changes happen (the controller's status changes included); without
+//!   `resourceVersion` (or `0`) it starts with ADDED for every matching object; with one it
+//!   replays the newer history; a resourceVersion older than the kept history (see
+//!   `compact`, `set_history_limit`) answers an `ERROR` event with a 410 `Expired` `Status`,
+//!   and so does a watcher more than 4096 events behind; `timeoutSeconds` ends the stream;
+//!   `sendInitialEvents=true` ends the initial events with the `k8s.io/initial-events-end`
+//!   bookmark; `allowWatchBookmarks` is accepted. With a selector, an object modified into
+//!   it arrives as ADDED and one modified out of it as DELETED, as from the watch cache.
+//! - Legacy discovery (`/version` says 1.33, `/api`, `/api/v1`, `/apis`, `/apis/<g>`,
+//!   `/apis/<g>/<v>`, with `scale`/`status` subresources, short names and category `all`):
+//!   enough for kube and for kubectl 1.32, which falls back from aggregated discovery.
+//! - `Table` answers (`Accept: ...;as=Table;g=meta.k8s.io;v=v1`) to GET and LIST, with
+//!   kubectl's columns for Deployments (READY, UP-TO-DATE, AVAILABLE; wide: CONTAINERS,
+//!   IMAGES, SELECTOR), Services, Pods (STATUS shows the waiting reason), Namespaces and
+//!   HTTPRoutes (HOSTNAMES), NAME and AGE for the rest; `includeObject` honoured.
+//! - Field managers of non-apply writes: the `fieldManager` parameter, else the user
+//!   agent's product name (`kubectl`, ...), else `unknown`.
 //!
 //! # Simplified
 //! - Server-side apply tracks ownership per leaf field path with lists atomic (the real
-//!   apiserver merges associative lists such as `containers` or `ports` by key); `managedFields`
-//!   are not written into objects; an update (PUT/PATCH) takes sole ownership of the fields
-//!   it changed; objects seeded with [`FakeApiServer::put_object`](crate::fake::FakeApiServer::put_object) are owned by the manager
-//!   of their first `metadata.managedFields` entry, else by `"seed"`.
-//! - No admission, quotas, RBAC, authentication (any token is accepted), finalizers or
-//!   graceful deletion, the HTTPRoute CRD's other defaults (a rule without `matches` gets
-//!   none here, `PathPrefix /` on a cluster) and its CEL rules, `limit`/`continue` chunking (every LIST answers everything), Table
-//!   output (clients fall back to plain objects), protobuf, JSON patch, aggregated
+//!   apiserver merges associative lists such as `containers` or `ports` by key, so a
+//!   conflict here names `.spec.template.spec.containers`, not one container's field);
+//!   `managedFields` are not written into objects; an update (PUT/PATCH) takes sole
+//!   ownership of the fields it changed; fields an applier stops sending are removed when
+//!   nobody else owns them. Objects seeded with `put_object` are owned by the manager of
+//!   their first `metadata.managedFields` entry, else by `"seed"`.
+//! - Deletion is immediate (no finalizers, graceful deletion, `propagationPolicy`);
+//!   deleting a namespace deletes its contents at once (no `Terminating` phase).
+//! - Not served: admission webhooks, quotas, RBAC (any token is accepted), `limit`/
+//!   `continue` chunking (a LIST answers everything), Table output for watches (so
+//!   `kubectl get -w` is not supported), protobuf, JSON patch, deletecollection, aggregated
 //!   discovery, OpenAPI documents (so `kubectl apply` needs `--validate=false`; `get`,
-//!   `rollout status`, `scale`, `delete` work as they are).
+//!   `rollout status`, `scale`, `delete` work as they are), the HTTPRoute CRD's other
+//!   defaults (a rule without `matches` gets `PathPrefix /` on a cluster, nothing here)
+//!   and its CEL rules.
 //! - The Deployment controller is a timeline, not ReplicaSets (see
-//!   [`ControllerSettings`](crate::fake::ControllerSettings)): it keeps fake Pods (template labels + `pod-template-hash`,
-//!   waiting reason `ContainerCreating` or `ErrImagePull`, then `Running`/ready) and deletes
-//!   them with their Deployment; no other controllers run (Services get a clusterIP, HPAs
-//!   and HTTPRoutes are stored as written; set their status with `put_object`).
-//! - Fault injection ([`Fault`](crate::fake::Fault)) is the fake's own.
+//!   [`ControllerSettings`](crate::fake::ControllerSettings)): its status writes bump the
+//!   resourceVersion as on a cluster; it keeps fake Pods (template labels +
+//!   `pod-template-hash`; waiting reason `ContainerCreating`, or `ErrImagePull` for a bad
+//!   image; then `Running` and ready) and deletes them with their Deployment. No other
+//!   controller runs: Services get a clusterIP only, HPAs and HTTPRoutes keep the status
+//!   `put_object` gave them.
+//! - Fault injection ([`Fault`](crate::fake::Fault)) is the fake's own: the next N requests
+//!   whose method and `path?query` match answer a `Status` with the given code, or hang.
 
 mod apply;
 mod controller;
@@ -80,6 +108,7 @@ mod pods;
 mod selector;
 mod status;
 mod store;
+mod table;
 mod validate;
 mod watch;
 
