@@ -110,6 +110,7 @@ mod status;
 mod store;
 mod table;
 mod validate;
+mod verbs;
 mod watch;
 
 use std::collections::BTreeSet;
