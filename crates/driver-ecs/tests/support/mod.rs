@@ -14,6 +14,7 @@
 
 #[path = "../../../metrics-cloudwatch/tests/support/moto.rs"]
 pub mod moto;
+pub mod rollout;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_ecs::config::{Credentials, Region};
