@@ -70,12 +70,12 @@ impl EcsDriver {
                 Some(tg) => listener::healthy_targets(&self.elb, tg).await?,
                 None => 0,
             };
-            let running = u32::try_from(d.service.running_count()).unwrap_or(0);
+            // One service per revision: every healthy task runs this revision's spec.
             revisions.push(RevisionState {
                 revision: d.revision.clone(),
                 desired,
                 ready: healthy.min(desired),
-                updated: running.min(desired),
+                updated: healthy.min(desired),
                 weight: percent.get(&d.revision).copied().unwrap_or(0),
             });
         }
