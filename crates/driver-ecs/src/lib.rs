@@ -5,6 +5,7 @@
 pub mod config;
 mod driver;
 pub mod error;
+mod health;
 pub mod listener;
 pub mod names;
 mod preflight;
@@ -19,3 +20,4 @@ pub use config::{
     RollingConfig, TargetGroupTemplate, TrafficConfig,
 };
 pub use driver::EcsDriver;
+pub use health::DeploymentHealth;
