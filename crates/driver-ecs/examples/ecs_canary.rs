@@ -48,8 +48,14 @@ async fn main() {
         .start(spec(&*driver, &canary, 2, Duration::from_secs(30)))
         .await
         .unwrap();
-    println!("rollout {}: {:?}", report.status.phase, report.status.reason);
+    println!(
+        "rollout {}: {:?}",
+        report.status.phase, report.status.reason
+    );
     println!("listener now: {:?}", world.weights(&world.listener).await);
     println!("services: {:?}", world.services().await);
-    println!("fleet: {:?}", driver.observe(&support::rollout::web()).await.unwrap());
+    println!(
+        "fleet: {:?}",
+        driver.observe(&support::rollout::web()).await.unwrap()
+    );
 }

@@ -47,9 +47,15 @@ impl Validator for DeploymentHealth {
         let id = &ctx.candidate.id;
         let (desired, ready) = (fleet.desired_of(id), fleet.ready_of(id));
         let (outcome, message) = if desired > 0 && ready == desired {
-            (Outcome::Pass, format!("{id}: {ready} of {desired} tasks ready"))
+            (
+                Outcome::Pass,
+                format!("{id}: {ready} of {desired} tasks ready"),
+            )
         } else {
-            (Outcome::Inconclusive, format!("{id}: {ready} of {desired} tasks ready"))
+            (
+                Outcome::Inconclusive,
+                format!("{id}: {ready} of {desired} tasks ready"),
+            )
         };
         Ok(Verdict::new(self.name.clone(), outcome, message))
     }

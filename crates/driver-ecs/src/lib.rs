@@ -2,6 +2,8 @@
 //! weights on an ALB listener, or ECS's native rolling update with its circuit breaker.
 //! Built on the official AWS SDK with its retries off; see [`EcsDriver`] and [`EcsConfig`].
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod config;
 mod driver;
 pub mod error;

@@ -332,9 +332,16 @@ mod tests {
 
     #[test]
     fn update_service_carries_the_deployment_configuration() {
-        let r = RollingConfig { minimum_healthy_percent: 50, maximum_percent: 150, circuit_breaker_rollback: true };
+        let r = RollingConfig {
+            minimum_healthy_percent: 50,
+            maximum_percent: 150,
+            circuit_breaker_rollback: true,
+        };
         let c = EcsDriver::deployment_configuration(&r);
-        assert_eq!((c.minimum_healthy_percent(), c.maximum_percent()), (Some(50), Some(150)));
+        assert_eq!(
+            (c.minimum_healthy_percent(), c.maximum_percent()),
+            (Some(50), Some(150))
+        );
         let cb = c.deployment_circuit_breaker().unwrap();
         assert!(cb.enable() && cb.rollback());
     }

@@ -31,7 +31,10 @@ const TG_ID: &str = "0f3c1a2b3c4d5e6f";
 async fn source(world: &support::World) -> CloudWatchSource {
     let cfg = CloudWatchConfig::new(support::Moto::REGION)
         .endpoint(world.moto.endpoint())
-        .credentials(support::Moto::ACCESS_KEY_ID, support::Moto::SECRET_ACCESS_KEY)
+        .credentials(
+            support::Moto::ACCESS_KEY_ID,
+            support::Moto::SECRET_ACCESS_KEY,
+        )
         .timeout(Duration::from_secs(10));
     CloudWatchSource::connect(cfg).await.unwrap()
 }
@@ -42,9 +45,15 @@ async fn put_alb(src: &CloudWatchSource, name: &str, errors: f64) {
     // Dimensions in name order: moto 5.2.5 matches dimension lists in order.
     let dims = vec![
         Dimension::builder().name("LoadBalancer").value(LB).build(),
-        Dimension::builder().name("TargetGroup").value(format!("targetgroup/{name}/{TG_ID}")).build(),
+        Dimension::builder()
+            .name("TargetGroup")
+            .value(format!("targetgroup/{name}/{TG_ID}"))
+            .build(),
     ];
-    let mut req = src.client().put_metric_data().namespace("AWS/ApplicationELB");
+    let mut req = src
+        .client()
+        .put_metric_data()
+        .namespace("AWS/ApplicationELB");
     for i in 0..5u64 {
         let at = DateTime::from(now - Duration::from_secs(60 * i + 10));
         let datum = |metric: &str, v: f64| {
@@ -56,7 +65,9 @@ async fn put_alb(src: &CloudWatchSource, name: &str, errors: f64) {
                 .unit(StandardUnit::Count)
                 .build()
         };
-        req = req.metric_data(datum("RequestCount", 1000.0)).metric_data(datum("HTTPCode_Target_5XX_Count", errors));
+        req = req
+            .metric_data(datum("RequestCount", 1000.0))
+            .metric_data(datum("HTTPCode_Target_5XX_Count", errors));
     }
     req.send().await.unwrap();
 }
@@ -96,7 +107,8 @@ async fn run_canary(candidate_errors: f64) -> (Phase, Recorder, support::World) 
         .unwrap();
     let driver = Arc::new(EcsDriver::new(cfg, &world.sdk));
     seed(&*driver, 2).await;
-    let q = AlbQueries::new(format!("targetgroup/web-{{{{revision}}}}/{TG_ID}"), LB).with_period(Duration::from_secs(60));
+    let q = AlbQueries::new(format!("targetgroup/web-{{{{revision}}}}/{TG_ID}"), LB)
+        .with_period(Duration::from_secs(60));
     let mut five_xx = ThresholdConfig::above("alb-5xx", q.error_rate(), 0.05);
     five_xx.unit = "ratio".into();
     let validator = Arc::new(five_xx.build(Arc::new(src)).unwrap());
@@ -115,10 +127,20 @@ async fn cloudwatch_5xx_rolls_back_a_bad_candidate_restoring_traffic_before_scal
     }
     let (phase, rec, world) = run_canary(200.0).await;
     assert_eq!(phase, Phase::RolledBack);
-    assert_eq!(rec.weights(), [w(&[("web-v1", 100)]), w(&[("web-v1", 90), ("web-v2", 10)]), w(&[("web-v1", 100)])]);
+    assert_eq!(
+        rec.weights(),
+        [
+            w(&[("web-v1", 100)]),
+            w(&[("web-v1", 90), ("web-v2", 10)]),
+            w(&[("web-v1", 100)])
+        ]
+    );
     let samples = rec.samples();
     let exposed = samples.iter().position(|s| s.weights.len() == 2).unwrap();
-    let restored = &samples[exposed..].iter().find(|s| s.weights == w(&[("web-v1", 100)])).unwrap();
+    let restored = &samples[exposed..]
+        .iter()
+        .find(|s| s.weights == w(&[("web-v1", 100)]))
+        .unwrap();
     assert!(
         restored.services.contains(&"web-v2x1".to_string()),
         "100/0 must be restored while the candidate still runs: {samples:?}"
@@ -136,7 +158,12 @@ async fn cloudwatch_judged_canary_promotes_a_good_candidate() {
     assert_eq!(phase, Phase::Succeeded);
     assert_eq!(
         rec.weights(),
-        [w(&[("web-v1", 100)]), w(&[("web-v1", 90), ("web-v2", 10)]), w(&[("web-v1", 50), ("web-v2", 50)]), w(&[("web-v2", 100)])]
+        [
+            w(&[("web-v1", 100)]),
+            w(&[("web-v1", 90), ("web-v2", 10)]),
+            w(&[("web-v1", 50), ("web-v2", 50)]),
+            w(&[("web-v2", 100)])
+        ]
     );
     assert_eq!(world.services().await, ["web-v2x2"]);
     assert_eq!(world.target_groups().await, ["web-v2"]);

@@ -21,28 +21,45 @@ fn revisions() -> (Revision, Revision) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traffic_mode_passes_the_conformance_suite_on_moto() {
-    let Some(w) = support::World::start().await else { return };
+    let Some(w) = support::World::start().await else {
+        return;
+    };
     let driver = EcsDriver::new(w.traffic_config().build().unwrap(), &w.sdk);
     let (v1, v2) = revisions();
     let suite = Conformance::new(&driver, Target::new("web", "conformance"), v1, v2)
         .with_deadline(Duration::from_secs(20), Duration::from_millis(200));
     let t = Instant::now();
     conformance::run_all(&suite).await;
-    eprintln!("FIGURES conformance (traffic mode) on moto: {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "FIGURES conformance (traffic mode) on moto: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     assert!(w.services().await.is_empty(), "{:?}", w.services().await);
-    assert!(w.target_groups().await.is_empty(), "{:?}", w.target_groups().await);
-    assert!(w.weights(&w.listener).await.is_empty(), "nothing serves: a fixed 503");
+    assert!(
+        w.target_groups().await.is_empty(),
+        "{:?}",
+        w.target_groups().await
+    );
+    assert!(
+        w.weights(&w.listener).await.is_empty(),
+        "nothing serves: a fixed 503"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_rolling_mode_passes_the_conformance_suite_on_moto() {
-    let Some(w) = support::World::start().await else { return };
+    let Some(w) = support::World::start().await else {
+        return;
+    };
     let driver = EcsDriver::new(w.rolling_config().build().unwrap(), &w.sdk);
     let (v1, v2) = revisions();
     let suite = Conformance::new(&driver, Target::new("web", "conformance"), v1, v2)
         .with_deadline(Duration::from_secs(20), Duration::from_millis(200));
     let t = Instant::now();
     conformance::run_all(&suite).await;
-    eprintln!("FIGURES conformance (native rolling) on moto: {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "FIGURES conformance (native rolling) on moto: {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     assert!(w.services().await.is_empty(), "{:?}", w.services().await);
 }

@@ -15,7 +15,9 @@ mod support;
 
 use shipcore::driver::Driver;
 use shipcore::engine::{EventKind, Phase};
-use shipcore::strategy::{from_codedeploy_name, BlueGreen, Canary, CanaryStep, PauseSpec, StrategyConfig};
+use shipcore::strategy::{
+    from_codedeploy_name, BlueGreen, Canary, CanaryStep, PauseSpec, StrategyConfig,
+};
 use shipcore_driver_ecs::EcsDriver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,17 +49,28 @@ async fn traffic_driver(world: &support::World) -> Arc<EcsDriver> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_promotes_a_healthy_candidate_90_10_then_50_50_then_0_100() {
-    let Some(world) = support::World::start().await else { return };
+    let Some(world) = support::World::start().await else {
+        return;
+    };
     let driver = traffic_driver(&world).await;
     seed(&*driver, 2).await;
     let rec = Recorder::start(&world);
     let dir = tempfile::tempdir().unwrap();
-    let report = run(runner(driver.clone(), &dir.path().join("j")), spec(&*driver, &canary(), 2, Duration::from_secs(20))).await;
+    let report = run(
+        runner(driver.clone(), &dir.path().join("j")),
+        spec(&*driver, &canary(), 2, Duration::from_secs(20)),
+    )
+    .await;
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         rec.weights(),
-        [w(&[("web-v1", 100)]), w(&[("web-v1", 90), ("web-v2", 10)]), w(&[("web-v1", 50), ("web-v2", 50)]), w(&[("web-v2", 100)])]
+        [
+            w(&[("web-v1", 100)]),
+            w(&[("web-v1", 90), ("web-v2", 10)]),
+            w(&[("web-v1", 50), ("web-v2", 50)]),
+            w(&[("web-v2", 100)])
+        ]
     );
     assert_eq!(world.services().await, ["web-v2x2"]);
     assert_eq!(world.target_groups().await, ["web-v2"]);
@@ -65,7 +78,9 @@ async fn canary_promotes_a_healthy_candidate_90_10_then_50_50_then_0_100() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_previews_on_the_test_listener_then_switches() {
-    let Some(world) = support::World::start().await else { return };
+    let Some(world) = support::World::start().await else {
+        return;
+    };
     let driver = traffic_driver(&world).await;
     seed(&*driver, 2).await;
     let rec = Recorder::start(&world);
@@ -79,8 +94,14 @@ async fn blue_green_previews_on_the_test_listener_then_switches() {
         // What the test listener showed while production still went to v1 only.
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            let out = test_elb.describe_listeners().listener_arns(&test_listener).send().await.unwrap();
-            let g = shipcore_driver_ecs::listener::forward_groups(out.listeners()[0].default_actions());
+            let out = test_elb
+                .describe_listeners()
+                .listener_arns(&test_listener)
+                .send()
+                .await
+                .unwrap();
+            let g =
+                shipcore_driver_ecs::listener::forward_groups(out.listeners()[0].default_actions());
             if !g.is_empty() {
                 return g.len();
             }
@@ -89,30 +110,60 @@ async fn blue_green_previews_on_the_test_listener_then_switches() {
         0
     });
     let dir = tempfile::tempdir().unwrap();
-    let report = run(runner(driver.clone(), &dir.path().join("j")), spec(&*driver, &bg, 2, Duration::from_secs(20))).await;
+    let report = run(
+        runner(driver.clone(), &dir.path().join("j")),
+        spec(&*driver, &bg, 2, Duration::from_secs(20)),
+    )
+    .await;
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
-    assert_eq!(preview.await.unwrap(), 1, "the test listener forwarded to the candidate");
+    assert_eq!(
+        preview.await.unwrap(),
+        1,
+        "the test listener forwarded to the candidate"
+    );
     let weights = rec.weights();
-    assert_eq!(weights, [w(&[("web-v1", 100)]), w(&[("web-v2", 100)])], "production switched at once");
-    let during: Vec<_> = rec.samples().into_iter().filter(|s| s.weights == w(&[("web-v1", 100)])).collect();
-    assert!(during.iter().any(|s| s.services == ["web-v1x2", "web-v2x2"]), "the preview ran full size without traffic: {during:?}");
+    assert_eq!(
+        weights,
+        [w(&[("web-v1", 100)]), w(&[("web-v2", 100)])],
+        "production switched at once"
+    );
+    let during: Vec<_> = rec
+        .samples()
+        .into_iter()
+        .filter(|s| s.weights == w(&[("web-v1", 100)]))
+        .collect();
+    assert!(
+        during
+            .iter()
+            .any(|s| s.services == ["web-v1x2", "web-v2x2"]),
+        "the preview ran full size without traffic: {during:?}"
+    );
     assert_eq!(world.services().await, ["web-v2x2"]);
     assert_eq!(world.target_groups().await, ["web-v2"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linear_from_a_codedeploy_name_moves_ten_percent_at_a_time() {
-    let Some(world) = support::World::start().await else { return };
+    let Some(world) = support::World::start().await else {
+        return;
+    };
     let driver = traffic_driver(&world).await;
     seed(&*driver, 2).await;
     let rec = Recorder::start(&world);
-    let mut linear = from_codedeploy_name("CodeDeployDefault.ECSLinear10PercentEvery1Minutes").unwrap();
-    let StrategyConfig::Linear(l) = &mut linear else { panic!("{linear:?}") };
+    let mut linear =
+        from_codedeploy_name("CodeDeployDefault.ECSLinear10PercentEvery1Minutes").unwrap();
+    let StrategyConfig::Linear(l) = &mut linear else {
+        panic!("{linear:?}")
+    };
     // Minutes become 300 ms so the test runs in seconds; the shape is the configuration's.
     l.interval = Duration::from_millis(300);
     l.scale_down_delay = Duration::ZERO;
     let dir = tempfile::tempdir().unwrap();
-    let report = run(runner(driver.clone(), &dir.path().join("j")), spec(&*driver, &linear, 2, Duration::from_secs(20))).await;
+    let report = run(
+        runner(driver.clone(), &dir.path().join("j")),
+        spec(&*driver, &linear, 2, Duration::from_secs(20)),
+    )
+    .await;
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
     let mut expected = vec![w(&[("web-v1", 100)])];
     for p in (10..100).step_by(10) {
@@ -125,7 +176,9 @@ async fn linear_from_a_codedeploy_name_moves_ten_percent_at_a_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_candidate_that_never_becomes_healthy_is_rolled_back_at_the_deadline() {
-    let Some(world) = support::World::start().await else { return };
+    let Some(world) = support::World::start().await else {
+        return;
+    };
     let driver = traffic_driver(&world).await;
     seed(&*driver, 2).await;
     // The scheduler never registers v2's tasks: its target group stays empty.
@@ -133,20 +186,47 @@ async fn a_candidate_that_never_becomes_healthy_is_rolled_back_at_the_deadline()
     let rec = Recorder::start(&world);
     let dir = tempfile::tempdir().unwrap();
     let t = Instant::now();
-    let report = run(runner(driver.clone(), &dir.path().join("j")), spec(&*driver, &canary(), 2, Duration::from_secs(3))).await;
-    assert_eq!(report.status.phase, Phase::RolledBack, "{:?}", report.status);
+    let report = run(
+        runner(driver.clone(), &dir.path().join("j")),
+        spec(&*driver, &canary(), 2, Duration::from_secs(3)),
+    )
+    .await;
+    assert_eq!(
+        report.status.phase,
+        Phase::RolledBack,
+        "{:?}",
+        report.status
+    );
     let reason = report.status.reason.clone().unwrap_or_default();
-    assert!(reason.contains("deadline") || reason.contains("progress"), "{reason}");
-    eprintln!("FIGURES never-healthy candidate: rolled back after {:.1} s (deadline 3 s)", t.elapsed().as_secs_f64());
-    assert_eq!(rec.weights(), [w(&[("web-v1", 100)])], "the candidate never got traffic");
-    assert!(rec.samples().iter().any(|s| s.services.contains(&"web-v2x1".to_string())), "{:?}", rec.samples());
+    assert!(
+        reason.contains("deadline") || reason.contains("progress"),
+        "{reason}"
+    );
+    eprintln!(
+        "FIGURES never-healthy candidate: rolled back after {:.1} s (deadline 3 s)",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        rec.weights(),
+        [w(&[("web-v1", 100)])],
+        "the candidate never got traffic"
+    );
+    assert!(
+        rec.samples()
+            .iter()
+            .any(|s| s.services.contains(&"web-v2x1".to_string())),
+        "{:?}",
+        rec.samples()
+    );
     assert_eq!(world.services().await, ["web-v1x2"]);
     assert_eq!(world.target_groups().await, ["web-v1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_dropped_mid_canary_resumes_from_its_journal() {
-    let Some(world) = support::World::start().await else { return };
+    let Some(world) = support::World::start().await else {
+        return;
+    };
     let driver = traffic_driver(&world).await;
     seed(&*driver, 2).await;
     let rec = Recorder::start(&world);
@@ -160,7 +240,10 @@ async fn a_runner_dropped_mid_canary_resumes_from_its_journal() {
     let b = runner(driver.clone(), &journal);
     let task = tokio::spawn(async move { b.build().start(s).await });
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !rec.weights().contains(&w(&[("web-v1", 90), ("web-v2", 10)])) {
+    while !rec
+        .weights()
+        .contains(&w(&[("web-v1", 90), ("web-v2", 10)]))
+    {
         assert!(Instant::now() < deadline, "the canary never reached 10%");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -169,17 +252,33 @@ async fn a_runner_dropped_mid_canary_resumes_from_its_journal() {
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
     drop(driver);
-    assert_eq!(world.weights(&world.listener).await, w(&[("web-v1", 90), ("web-v2", 10)]));
+    assert_eq!(
+        world.weights(&world.listener).await,
+        w(&[("web-v1", 90), ("web-v2", 10)])
+    );
 
     let fresh = traffic_driver(&world).await;
     let t = Instant::now();
-    let report = runner(fresh.clone(), &journal).build().resume().await.unwrap();
-    assert!(report.events.iter().any(|e| e.kind == EventKind::Resumed), "no Resumed event");
+    let report = runner(fresh.clone(), &journal)
+        .build()
+        .resume()
+        .await
+        .unwrap();
+    assert!(
+        report.events.iter().any(|e| e.kind == EventKind::Resumed),
+        "no Resumed event"
+    );
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
-    eprintln!("FIGURES dropped mid-canary, resumed to {} in {:.1} s", report.status.phase, t.elapsed().as_secs_f64());
+    eprintln!(
+        "FIGURES dropped mid-canary, resumed to {} in {:.1} s",
+        report.status.phase,
+        t.elapsed().as_secs_f64()
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rec.weights().last().unwrap(), &w(&[("web-v2", 100)]));
-    assert!(rec.weights().contains(&w(&[("web-v1", 50), ("web-v2", 50)])));
+    assert!(rec
+        .weights()
+        .contains(&w(&[("web-v1", 50), ("web-v2", 50)])));
     assert_eq!(world.services().await, ["web-v2x2"]);
     assert_eq!(world.target_groups().await, ["web-v2"]);
     let _ = fresh.capabilities();

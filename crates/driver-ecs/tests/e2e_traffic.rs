@@ -19,7 +19,14 @@ fn rev(id: &str, image: &str) -> Revision {
     Revision::new(id, "1.0.0".parse().unwrap(), image)
 }
 fn route(pairs: &[(&str, u8)]) -> Action {
-    Action::Route { weights: WeightSet(pairs.iter().map(|(r, w)| (RevisionId::new(*r), *w)).collect()) }
+    Action::Route {
+        weights: WeightSet(
+            pairs
+                .iter()
+                .map(|(r, w)| (RevisionId::new(*r), *w))
+                .collect(),
+        ),
+    }
 }
 fn w(pairs: &[(&str, i32)]) -> Vec<(String, i32)> {
     pairs.iter().map(|(n, w)| (n.to_string(), *w)).collect()
@@ -51,8 +58,14 @@ async fn wait_ready(d: &EcsDriver, t: &Target, id: &str, n: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_preview_rollback_and_cleanup_as_moto_stores_them() {
-    let Some(world) = support::World::start().await else { return };
-    let cfg = world.traffic_config().test_listener(world.test_listener.clone()).build().unwrap();
+    let Some(world) = support::World::start().await else {
+        return;
+    };
+    let cfg = world
+        .traffic_config()
+        .test_listener(world.test_listener.clone())
+        .build()
+        .unwrap();
     let d = EcsDriver::new(cfg, &world.sdk);
     let t = Target::new("web", "prod");
     let (v1, v2) = (rev("v1", "web:1"), rev("v2", "web:2"));
@@ -60,25 +73,76 @@ async fn weights_preview_rollback_and_cleanup_as_moto_stores_them() {
 
     d.preflight(&t, &v2).await.unwrap();
     let before = task_definitions(&world).await;
-    d.apply(&t, &Action::Deploy { revision: v1.clone(), replicas: 2 }).await.unwrap();
-    assert_eq!(world.weights(&world.listener).await, w(&[("web-v1", 100)]), "the first revision takes all traffic");
+    d.apply(
+        &t,
+        &Action::Deploy {
+            revision: v1.clone(),
+            replicas: 2,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        world.weights(&world.listener).await,
+        w(&[("web-v1", 100)]),
+        "the first revision takes all traffic"
+    );
     wait_ready(&d, &t, "v1", 2).await;
     assert_eq!(task_definitions(&world).await, before + 1);
-    d.apply(&t, &Action::Deploy { revision: v1.clone(), replicas: 2 }).await.unwrap();
-    assert_eq!(task_definitions(&world).await, before + 1, "unchanged deploy: no new task definition");
+    d.apply(
+        &t,
+        &Action::Deploy {
+            revision: v1.clone(),
+            replicas: 2,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        task_definitions(&world).await,
+        before + 1,
+        "unchanged deploy: no new task definition"
+    );
 
-    d.apply(&t, &Action::Deploy { revision: v2.clone(), replicas: 1 }).await.unwrap();
-    assert_eq!(world.weights(&world.listener).await, w(&[("web-v1", 100)]), "the candidate gets no production traffic");
-    assert_eq!(world.weights(&world.test_listener).await, w(&[("web-v2", 1)]), "the preview shows the candidate");
+    d.apply(
+        &t,
+        &Action::Deploy {
+            revision: v2.clone(),
+            replicas: 1,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        world.weights(&world.listener).await,
+        w(&[("web-v1", 100)]),
+        "the candidate gets no production traffic"
+    );
+    assert_eq!(
+        world.weights(&world.test_listener).await,
+        w(&[("web-v2", 1)]),
+        "the preview shows the candidate"
+    );
     wait_ready(&d, &t, "v2", 1).await;
 
     for (split, stored) in [
-        (route(&[("v1", 90), ("v2", 10)]), w(&[("web-v1", 90), ("web-v2", 10)])),
-        (route(&[("v1", 50), ("v2", 50)]), w(&[("web-v1", 50), ("web-v2", 50)])),
+        (
+            route(&[("v1", 90), ("v2", 10)]),
+            w(&[("web-v1", 90), ("web-v2", 10)]),
+        ),
+        (
+            route(&[("v1", 50), ("v2", 50)]),
+            w(&[("web-v1", 50), ("web-v2", 50)]),
+        ),
         (route(&[("v2", 100)]), w(&[("web-v2", 100)])),
     ] {
         d.apply(&t, &split).await.unwrap();
-        assert_eq!(world.weights(&world.listener).await, stored, "{}", split.describe());
+        assert_eq!(
+            world.weights(&world.listener).await,
+            stored,
+            "{}",
+            split.describe()
+        );
         let f = d.observe(&t).await.unwrap();
         let observed: Vec<(String, i32)> = stored.iter().map(|(n, w)| (n.clone(), *w)).collect();
         let got: Vec<(String, i32)> = f
@@ -91,25 +155,58 @@ async fn weights_preview_rollback_and_cleanup_as_moto_stores_them() {
     }
 
     // Invalid routes fail permanently before any call and change nothing.
-    for bad in [route(&[("v1", 60), ("v2", 30)]), route(&[("v1", 50), ("v9", 50)])] {
+    for bad in [
+        route(&[("v1", 60), ("v2", 30)]),
+        route(&[("v1", 50), ("v9", 50)]),
+    ] {
         let e = d.apply(&t, &bad).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Permanent, "{e}");
         assert_eq!(world.weights(&world.listener).await, w(&[("web-v2", 100)]));
     }
 
     // A rollback: stable gets 100/0 back first; only then is the candidate retired.
-    d.apply(&t, &route(&[("v1", 100), ("v2", 0)])).await.unwrap();
+    d.apply(&t, &route(&[("v1", 100), ("v2", 0)]))
+        .await
+        .unwrap();
     assert_eq!(world.weights(&world.listener).await, w(&[("web-v1", 100)]));
-    assert_eq!(world.services().await, ["web-v1x2", "web-v2x1"], "the candidate still runs when traffic is restored");
-    d.apply(&t, &Action::Retire { revision: v2.id.clone() }).await.unwrap();
+    assert_eq!(
+        world.services().await,
+        ["web-v1x2", "web-v2x1"],
+        "the candidate still runs when traffic is restored"
+    );
+    d.apply(
+        &t,
+        &Action::Retire {
+            revision: v2.id.clone(),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(world.services().await, ["web-v1x2"]);
     assert_eq!(world.target_groups().await, ["web-v1"]);
-    assert!(world.weights(&world.test_listener).await.is_empty(), "the preview of a retired revision is gone");
+    assert!(
+        world.weights(&world.test_listener).await.is_empty(),
+        "the preview of a retired revision is gone"
+    );
     assert_eq!(world.weights(&world.listener).await, w(&[("web-v1", 100)]));
-    d.apply(&t, &Action::Retire { revision: v2.id.clone() }).await.unwrap();
+    d.apply(
+        &t,
+        &Action::Retire {
+            revision: v2.id.clone(),
+        },
+    )
+    .await
+    .unwrap();
 
     // Retiring the last revision: the listener answers a fixed 503, nothing is left.
-    d.apply(&t, &Action::Retire { revision: v1.id.clone() }).await.unwrap();
+    d.apply(
+        &t,
+        &Action::Retire {
+            revision: v1.id.clone(),
+        },
+    )
+    .await
+    .unwrap();
     assert!(world.services().await.is_empty());
     assert!(world.target_groups().await.is_empty());
     assert!(world.weights(&world.listener).await.is_empty());
@@ -117,19 +214,35 @@ async fn weights_preview_rollback_and_cleanup_as_moto_stores_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_moto_does_not_implement_is_a_permanent_error() {
-    let Some(world) = support::World::start().await else { return };
+    let Some(world) = support::World::start().await else {
+        return;
+    };
     // moto 5.2.5 answers the ServiceDeployment APIs with an HTML 500.
-    let err = world.ecs.list_service_deployments().service("web").cluster(support::CLUSTER).send().await.unwrap_err();
+    let err = world
+        .ecs
+        .list_service_deployments()
+        .service("web")
+        .cluster(support::CLUSTER)
+        .send()
+        .await
+        .unwrap_err();
     let e = shipcore_driver_ecs::error::sdk_error("list service deployments", &err);
     assert_eq!(e.kind, ErrorKind::Permanent, "{e}");
     assert!(e.message.contains("does not implement"), "{e}");
     // A missing base task definition is a ClientException: permanent, and preflight says so.
-    let cfg = shipcore_driver_ecs::EcsConfig::builder(support::CLUSTER, "no-such-family", support::CONTAINER)
-        .network(&[&world.subnet], &[&world.sg])
-        .build()
-        .unwrap();
+    let cfg = shipcore_driver_ecs::EcsConfig::builder(
+        support::CLUSTER,
+        "no-such-family",
+        support::CONTAINER,
+    )
+    .network(&[&world.subnet], &[&world.sg])
+    .build()
+    .unwrap();
     let d = EcsDriver::new(cfg, &world.sdk);
-    let e = d.preflight(&Target::new("web", "prod"), &rev("v1", "web:1")).await.unwrap_err();
+    let e = d
+        .preflight(&Target::new("web", "prod"), &rev("v1", "web:1"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Permanent, "{e}");
     // Nothing listening: a dispatch failure, transient.
     let mut sdk = world.sdk.to_builder();

@@ -56,7 +56,10 @@ impl Drop for World {
 
 fn tag_value(xml: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
-    let start = xml.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {xml}")) + open.len();
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
     let end = xml[start..].find(&format!("</{tag}>")).unwrap() + start;
     xml[start..end].to_string()
 }
@@ -86,22 +89,62 @@ impl World {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(Moto::REGION))
             .endpoint_url(moto.endpoint())
-            .credentials_provider(Credentials::new(Moto::ACCESS_KEY_ID, Moto::SECRET_ACCESS_KEY, None, None, "moto"))
+            .credentials_provider(Credentials::new(
+                Moto::ACCESS_KEY_ID,
+                Moto::SECRET_ACCESS_KEY,
+                None,
+                None,
+                "moto",
+            ))
             .load()
             .await;
         let ecs = aws_sdk_ecs::Client::new(&sdk);
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-        let vpc = tag_value(&ec2(&moto, &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")]).await, "vpcId");
+        let vpc = tag_value(
+            &ec2(
+                &moto,
+                &[("Action", "CreateVpc"), ("CidrBlock", "10.0.0.0/16")],
+            )
+            .await,
+            "vpcId",
+        );
         let subnet = tag_value(
-            &ec2(&moto, &[("Action", "CreateSubnet"), ("VpcId", &vpc), ("CidrBlock", "10.0.1.0/24"), ("AvailabilityZone", "us-east-1a")]).await,
+            &ec2(
+                &moto,
+                &[
+                    ("Action", "CreateSubnet"),
+                    ("VpcId", &vpc),
+                    ("CidrBlock", "10.0.1.0/24"),
+                    ("AvailabilityZone", "us-east-1a"),
+                ],
+            )
+            .await,
             "subnetId",
         );
         let subnet2 = tag_value(
-            &ec2(&moto, &[("Action", "CreateSubnet"), ("VpcId", &vpc), ("CidrBlock", "10.0.2.0/24"), ("AvailabilityZone", "us-east-1b")]).await,
+            &ec2(
+                &moto,
+                &[
+                    ("Action", "CreateSubnet"),
+                    ("VpcId", &vpc),
+                    ("CidrBlock", "10.0.2.0/24"),
+                    ("AvailabilityZone", "us-east-1b"),
+                ],
+            )
+            .await,
             "subnetId",
         );
         let sg = tag_value(
-            &ec2(&moto, &[("Action", "CreateSecurityGroup"), ("GroupName", "web"), ("GroupDescription", "web"), ("VpcId", &vpc)]).await,
+            &ec2(
+                &moto,
+                &[
+                    ("Action", "CreateSecurityGroup"),
+                    ("GroupName", "web"),
+                    ("GroupDescription", "web"),
+                    ("VpcId", &vpc),
+                ],
+            )
+            .await,
             "groupId",
         );
         let lb = elb
@@ -113,11 +156,19 @@ impl World {
             .send()
             .await
             .unwrap();
-        let lb_arn = lb.load_balancers()[0].load_balancer_arn().unwrap().to_string();
+        let lb_arn = lb.load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_string();
         let fixed = || {
             ElbAction::builder()
                 .r#type(ActionTypeEnum::FixedResponse)
-                .fixed_response_config(FixedResponseActionConfig::builder().status_code("503").content_type("text/plain").build())
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code("503")
+                        .content_type("text/plain")
+                        .build(),
+                )
                 .build()
         };
         let mut listeners = Vec::new();
@@ -133,7 +184,11 @@ impl World {
                 .unwrap();
             listeners.push(l.listeners()[0].listener_arn().unwrap().to_string());
         }
-        ecs.create_cluster().cluster_name(CLUSTER).send().await.unwrap();
+        ecs.create_cluster()
+            .cluster_name(CLUSTER)
+            .send()
+            .await
+            .unwrap();
         ecs.register_task_definition()
             .family(FAMILY)
             .network_mode(NetworkMode::Awsvpc)
@@ -173,7 +228,10 @@ impl World {
     pub fn traffic_config(&self) -> EcsConfigBuilder {
         EcsConfig::builder(CLUSTER, FAMILY, CONTAINER)
             .network(&[&self.subnet], &[&self.sg])
-            .traffic(ListenerRef::Listener(self.listener.clone()), TargetGroupTemplate::new(8080, &self.vpc))
+            .traffic(
+                ListenerRef::Listener(self.listener.clone()),
+                TargetGroupTemplate::new(8080, &self.vpc),
+            )
             .deregistration_wait(Duration::ZERO)
     }
 
@@ -187,13 +245,31 @@ impl World {
     /// The weights moto stores on a listener, as (target group name, weight), by name; an
     /// empty list for a fixed response.
     pub async fn weights(&self, listener: &str) -> Vec<(String, i32)> {
-        let out = self.elb.describe_listeners().listener_arns(listener).send().await.unwrap();
+        let out = self
+            .elb
+            .describe_listeners()
+            .listener_arns(listener)
+            .send()
+            .await
+            .unwrap();
         let actions = out.listeners()[0].default_actions().to_vec();
         let groups = shipcore_driver_ecs::listener::forward_groups(&actions);
         let mut named = Vec::new();
         for (arn, w) in groups {
-            let tg = self.elb.describe_target_groups().target_group_arns(&arn).send().await.unwrap();
-            named.push((tg.target_groups()[0].target_group_name().unwrap().to_string(), w));
+            let tg = self
+                .elb
+                .describe_target_groups()
+                .target_group_arns(&arn)
+                .send()
+                .await
+                .unwrap();
+            named.push((
+                tg.target_groups()[0]
+                    .target_group_name()
+                    .unwrap()
+                    .to_string(),
+                w,
+            ));
         }
         named.sort();
         named
@@ -201,17 +277,34 @@ impl World {
 
     /// Names of the cluster's ACTIVE services, sorted.
     pub async fn services(&self) -> Vec<String> {
-        let arns = self.ecs.list_services().cluster(CLUSTER).send().await.unwrap();
+        let arns = self
+            .ecs
+            .list_services()
+            .cluster(CLUSTER)
+            .send()
+            .await
+            .unwrap();
         let arns = arns.service_arns().to_vec();
         if arns.is_empty() {
             return Vec::new();
         }
         let mut names = Vec::new();
         for chunk in arns.chunks(10) {
-            let d = self.ecs.describe_services().cluster(CLUSTER).set_services(Some(chunk.to_vec())).send().await.unwrap();
+            let d = self
+                .ecs
+                .describe_services()
+                .cluster(CLUSTER)
+                .set_services(Some(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
             for s in d.services() {
                 if s.status() == Some("ACTIVE") {
-                    names.push(format!("{}x{}", s.service_name().unwrap(), s.desired_count()));
+                    names.push(format!(
+                        "{}x{}",
+                        s.service_name().unwrap(),
+                        s.desired_count()
+                    ));
                 }
             }
         }
@@ -222,7 +315,11 @@ impl World {
     /// Names of all target groups, sorted.
     pub async fn target_groups(&self) -> Vec<String> {
         let out = self.elb.describe_target_groups().send().await.unwrap();
-        let mut v: Vec<String> = out.target_groups().iter().map(|t| t.target_group_name().unwrap().to_string()).collect();
+        let mut v: Vec<String> = out
+            .target_groups()
+            .iter()
+            .map(|t| t.target_group_name().unwrap().to_string())
+            .collect();
         v.sort();
         v
     }
@@ -245,20 +342,47 @@ async fn schedule_once(
     elb: &aws_sdk_elasticloadbalancingv2::Client,
     withhold: &Mutex<HashSet<String>>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let arns = ecs.list_services().cluster(CLUSTER).send().await?.service_arns().to_vec();
+    let arns = ecs
+        .list_services()
+        .cluster(CLUSTER)
+        .send()
+        .await?
+        .service_arns()
+        .to_vec();
     for (i, chunk) in arns.chunks(10).enumerate() {
-        let d = ecs.describe_services().cluster(CLUSTER).set_services(Some(chunk.to_vec())).send().await?;
+        let d = ecs
+            .describe_services()
+            .cluster(CLUSTER)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await?;
         for (j, s) in d.services().iter().enumerate() {
             let name = s.service_name().unwrap_or_default().to_string();
             let active = s.status() == Some("ACTIVE");
-            let want = if active && !withhold.lock().unwrap().contains(&name) { s.desired_count().max(0) as usize } else { 0 };
+            let want = if active && !withhold.lock().unwrap().contains(&name) {
+                s.desired_count().max(0) as usize
+            } else {
+                0
+            };
             let Some(tg) = s.load_balancers().iter().find_map(|l| l.target_group_arn()) else {
                 if active && s.running_count() != s.desired_count() {
-                    ecs.update_service().cluster(CLUSTER).service(&name).desired_count(s.desired_count()).send().await?;
+                    ecs.update_service()
+                        .cluster(CLUSTER)
+                        .service(&name)
+                        .desired_count(s.desired_count())
+                        .send()
+                        .await?;
                 }
                 continue;
             };
-            let Ok(health) = elb.describe_target_health().target_group_arn(tg).send().await else { continue };
+            let Ok(health) = elb
+                .describe_target_health()
+                .target_group_arn(tg)
+                .send()
+                .await
+            else {
+                continue;
+            };
             let have: Vec<String> = health
                 .target_health_descriptions()
                 .iter()

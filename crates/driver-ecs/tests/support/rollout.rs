@@ -28,7 +28,16 @@ pub fn v2() -> Revision {
 /// Deploys the stable revision and waits until it is ready (and, with a listener, takes
 /// all the traffic).
 pub async fn seed(driver: &dyn Driver, replicas: u32) {
-    driver.apply(&web(), &shipcore::model::Action::Deploy { revision: v1(), replicas }).await.unwrap();
+    driver
+        .apply(
+            &web(),
+            &shipcore::model::Action::Deploy {
+                revision: v1(),
+                replicas,
+            },
+        )
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let f = driver.observe(&web()).await.unwrap();
@@ -41,7 +50,12 @@ pub async fn seed(driver: &dyn Driver, replicas: u32) {
 }
 
 /// The strategy planned for the driver's capabilities, polled every 200 ms.
-pub fn spec(driver: &dyn Driver, strategy: &StrategyConfig, replicas: u32, deadline: Duration) -> RolloutSpec {
+pub fn spec(
+    driver: &dyn Driver,
+    strategy: &StrategyConfig,
+    replicas: u32,
+    deadline: Duration,
+) -> RolloutSpec {
     let ctx = PlanContext {
         target: web(),
         stable: Some(v1()),
@@ -49,7 +63,9 @@ pub fn spec(driver: &dyn Driver, strategy: &StrategyConfig, replicas: u32, deadl
         replicas,
         capabilities: driver.capabilities(),
     };
-    let plan = strategy.plan(&ctx).unwrap_or_else(|e| panic!("planning {}: {e}", strategy.name()));
+    let plan = strategy
+        .plan(&ctx)
+        .unwrap_or_else(|e| panic!("planning {}: {e}", strategy.name()));
     eprintln!("{}", plan.describe());
     let mut spec = RolloutSpec::new("ecs-e2e", web(), Some(v1()), v2(), plan);
     spec.poll_interval = Duration::from_millis(200);
@@ -62,12 +78,19 @@ pub fn spec(driver: &dyn Driver, strategy: &StrategyConfig, replicas: u32, deadl
 /// A runner on `driver` journaling to `journal`, printing each event.
 pub fn runner(driver: Arc<dyn Driver>, journal: &Path) -> RunnerBuilder {
     let t0 = Instant::now();
-    Runner::builder(driver, Arc::new(SystemClock), Arc::new(FileJournal::open(journal).unwrap())).on_event(
-        move |e: &Event| {
-            let line = serde_json::to_string(&e.kind).unwrap();
-            eprintln!("[{:>6.2}s] {}", t0.elapsed().as_secs_f64(), &line[..line.len().min(200)]);
-        },
+    Runner::builder(
+        driver,
+        Arc::new(SystemClock),
+        Arc::new(FileJournal::open(journal).unwrap()),
     )
+    .on_event(move |e: &Event| {
+        let line = serde_json::to_string(&e.kind).unwrap();
+        eprintln!(
+            "[{:>6.2}s] {}",
+            t0.elapsed().as_secs_f64(),
+            &line[..line.len().min(200)]
+        );
+    })
 }
 
 /// One sample of moto's state: the production listener's weights and the ACTIVE services
@@ -87,7 +110,12 @@ pub struct Recorder {
 impl Recorder {
     pub fn start(world: &World) -> Recorder {
         let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
-        let (s, elb, ecs, listener) = (samples.clone(), world.elb.clone(), world.ecs.clone(), world.listener.clone());
+        let (s, elb, ecs, listener) = (
+            samples.clone(),
+            world.elb.clone(),
+            world.ecs.clone(),
+            world.listener.clone(),
+        );
         let task = tokio::spawn(async move {
             loop {
                 if let Some(sample) = sample(&elb, &ecs, &listener).await {
@@ -130,18 +158,45 @@ async fn sample(
     ecs: &aws_sdk_ecs::Client,
     listener: &str,
 ) -> Option<Sample> {
-    let out = elb.describe_listeners().listener_arns(listener).send().await.ok()?;
-    let groups = shipcore_driver_ecs::listener::forward_groups(out.listeners().first()?.default_actions());
+    let out = elb
+        .describe_listeners()
+        .listener_arns(listener)
+        .send()
+        .await
+        .ok()?;
+    let groups =
+        shipcore_driver_ecs::listener::forward_groups(out.listeners().first()?.default_actions());
     let mut weights = Vec::new();
     for (arn, w) in groups {
-        let tg = elb.describe_target_groups().target_group_arns(&arn).send().await.ok()?;
-        weights.push((tg.target_groups().first()?.target_group_name()?.to_string(), w));
+        let tg = elb
+            .describe_target_groups()
+            .target_group_arns(&arn)
+            .send()
+            .await
+            .ok()?;
+        weights.push((
+            tg.target_groups().first()?.target_group_name()?.to_string(),
+            w,
+        ));
     }
     weights.sort();
-    let arns = ecs.list_services().cluster(super::CLUSTER).send().await.ok()?.service_arns().to_vec();
+    let arns = ecs
+        .list_services()
+        .cluster(super::CLUSTER)
+        .send()
+        .await
+        .ok()?
+        .service_arns()
+        .to_vec();
     let mut services = Vec::new();
     for chunk in arns.chunks(10) {
-        let d = ecs.describe_services().cluster(super::CLUSTER).set_services(Some(chunk.to_vec())).send().await.ok()?;
+        let d = ecs
+            .describe_services()
+            .cluster(super::CLUSTER)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .ok()?;
         for s in d.services().iter().filter(|s| s.status() == Some("ACTIVE")) {
             services.push(format!("{}x{}", s.service_name()?, s.desired_count()));
         }
@@ -159,6 +214,11 @@ pub fn w(pairs: &[(&str, i32)]) -> Vec<(String, i32)> {
 pub async fn run(builder: RunnerBuilder, spec: RolloutSpec) -> RunReport {
     let t = Instant::now();
     let report = builder.build().start(spec).await.unwrap();
-    eprintln!("rollout ended {} in {:.1} s: {:?}", report.status.phase, t.elapsed().as_secs_f64(), report.status.reason);
+    eprintln!(
+        "rollout ended {} in {:.1} s: {:?}",
+        report.status.phase,
+        t.elapsed().as_secs_f64(),
+        report.status.reason
+    );
     report
 }
