@@ -119,6 +119,9 @@ impl EcsDriver {
     ) -> Result<(String, Option<Service>), DriverError> {
         let name = rolling_service_name(&target.service);
         let s = services::find(&self.ecs, &self.config.cluster, &name).await?;
+        if let Some(s) = &s {
+            services::check_owner(s, &Self::target_tag(target), "find the service")?;
+        }
         Ok((name, s))
     }
 

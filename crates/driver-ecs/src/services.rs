@@ -28,6 +28,22 @@ pub fn is_active(s: &Service) -> bool {
     s.status() == Some("ACTIVE")
 }
 
+/// Refuses a service another target owns (its `shipcore:target` tag names another
+/// `<service>/<environment>`): two environments sharing a cluster must not update each
+/// other's services. An untagged service is adopted.
+pub fn check_owner(s: &Service, target: &str, operation: &str) -> Result<(), DriverError> {
+    match tag(s, TARGET_TAG) {
+        Some(owner) if owner != target => Err(DriverError::permanent(
+            operation,
+            format!(
+                "the ECS service {} belongs to {owner}, not {target}",
+                s.service_name().unwrap_or("?")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Describes services by name (at most 10), tags included.
 pub async fn describe(
     ecs: &Client,
@@ -160,5 +176,28 @@ pub async fn delete(ecs: &Client, cluster: &str, name: &str) -> Result<(), Drive
                 Err(err)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::Tag;
+
+    #[test]
+    fn a_service_of_another_target_is_refused() {
+        let owned = |t: &str| {
+            Service::builder()
+                .service_name("web-v2")
+                .tags(Tag::builder().key(TARGET_TAG).value(t).build())
+                .build()
+        };
+        assert!(check_owner(&owned("web/prod"), "web/prod", "deploy").is_ok());
+        let e = check_owner(&owned("web/staging"), "web/prod", "deploy").unwrap_err();
+        assert!(
+            !e.is_transient() && e.message.contains("web/staging"),
+            "{e}"
+        );
+        assert!(check_owner(&Service::builder().build(), "web/prod", "deploy").is_ok());
     }
 }

@@ -106,7 +106,10 @@ impl EcsDriver {
                         op,
                         format!("{revision} is not deployed on {target}"),
                     )),
-                    Some(s) => self.set_desired(&s, &name, *replicas, None).await,
+                    Some(s) => {
+                        services::check_owner(&s, &Self::target_tag(target), &op)?;
+                        self.set_desired(&s, &name, *replicas, None).await
+                    }
                 }
             }
             Action::Route { weights } => {
@@ -177,6 +180,7 @@ impl EcsDriver {
         let name = service_name(&target.service, revision.id.as_str());
         let tg = match services::find(&self.ecs, &self.config.cluster, &name).await? {
             Some(s) => {
+                services::check_owner(&s, &Self::target_tag(target), &op)?;
                 let td = self
                     .task_definition_for(target, revision, s.task_definition())
                     .await?;
@@ -268,6 +272,9 @@ impl EcsDriver {
         check_revision_id(&format!("retire {revision}"), revision)?;
         let name = service_name(&target.service, revision.as_str());
         let service = services::find(&self.ecs, &self.config.cluster, &name).await?;
+        if let Some(s) = &service {
+            services::check_owner(s, &Self::target_tag(target), &format!("retire {revision}"))?;
+        }
         let tg = match service.as_ref().and_then(target_group_of) {
             Some(tg) => Some(tg),
             None => {

@@ -28,16 +28,21 @@ async fn conformance_on_real_ecs() {
     let subnets: Vec<&str> = subnets.split(',').collect();
     let sgs: Vec<&str> = sgs.split(',').collect();
     let port: u16 = env("SHIPCORE_ECS_PORT").parse().unwrap();
-    let cfg = EcsConfig::builder(env("SHIPCORE_ECS_CLUSTER"), env("SHIPCORE_ECS_TASK_DEFINITION"), env("SHIPCORE_ECS_CONTAINER"))
-        .network(&subnets, &sgs)
-        .assign_public_ip(true)
-        .traffic(
-            ListenerRef::Listener(env("SHIPCORE_ECS_LISTENER_ARN")),
-            TargetGroupTemplate::new(port, env("SHIPCORE_ECS_VPC")).health_check_path(env("SHIPCORE_ECS_HEALTH_PATH")),
-        )
-        .deregistration_wait(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let cfg = EcsConfig::builder(
+        env("SHIPCORE_ECS_CLUSTER"),
+        env("SHIPCORE_ECS_TASK_DEFINITION"),
+        env("SHIPCORE_ECS_CONTAINER"),
+    )
+    .network(&subnets, &sgs)
+    .assign_public_ip(true)
+    .traffic(
+        ListenerRef::Listener(env("SHIPCORE_ECS_LISTENER_ARN")),
+        TargetGroupTemplate::new(port, env("SHIPCORE_ECS_VPC"))
+            .health_check_path(env("SHIPCORE_ECS_HEALTH_PATH")),
+    )
+    .deregistration_wait(Duration::from_secs(10))
+    .build()
+    .unwrap();
     let driver = EcsDriver::from_env(cfg).await;
     let image = env("SHIPCORE_ECS_IMAGE");
     let v1 = Revision::new("conf-v1", "1.0.0".parse().unwrap(), &image);
