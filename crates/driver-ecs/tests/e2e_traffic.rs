@@ -251,3 +251,114 @@ async fn an_operation_moto_does_not_implement_is_a_permanent_error() {
     let e = d.observe(&Target::new("web", "prod")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Transient, "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_rule_carries_the_weights_when_configured() {
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Action as ElbAction, ActionTypeEnum, FixedResponseActionConfig, RuleCondition,
+    };
+    let Some(world) = support::World::start().await else {
+        return;
+    };
+    let rule = world
+        .elb
+        .create_rule()
+        .listener_arn(&world.listener)
+        .priority(10)
+        .conditions(
+            RuleCondition::builder()
+                .field("path-pattern")
+                .values("/api/*")
+                .build(),
+        )
+        .actions(
+            ElbAction::builder()
+                .r#type(ActionTypeEnum::FixedResponse)
+                .fixed_response_config(
+                    FixedResponseActionConfig::builder()
+                        .status_code("503")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let rule_arn = rule.rules()[0].rule_arn().unwrap().to_string();
+    let cfg = shipcore_driver_ecs::EcsConfig::builder(
+        support::CLUSTER,
+        support::FAMILY,
+        support::CONTAINER,
+    )
+    .network(&[&world.subnet], &[&world.sg])
+    .traffic(
+        shipcore_driver_ecs::ListenerRef::Rule(rule_arn.clone()),
+        shipcore_driver_ecs::TargetGroupTemplate::new(8080, &world.vpc),
+    )
+    .deregistration_wait(Duration::ZERO)
+    .build()
+    .unwrap();
+    let d = EcsDriver::new(cfg, &world.sdk);
+    let t = Target::new("api", "prod");
+    d.apply(
+        &t,
+        &Action::Deploy {
+            revision: rev("v1", "api:1"),
+            replicas: 1,
+        },
+    )
+    .await
+    .unwrap();
+    d.apply(
+        &t,
+        &Action::Deploy {
+            revision: rev("v2", "api:2"),
+            replicas: 1,
+        },
+    )
+    .await
+    .unwrap();
+    wait_ready(&d, &t, "v2", 1).await;
+    d.apply(&t, &route(&[("v1", 90), ("v2", 10)]))
+        .await
+        .unwrap();
+    let out = world
+        .elb
+        .describe_rules()
+        .rule_arns(&rule_arn)
+        .send()
+        .await
+        .unwrap();
+    let groups = shipcore_driver_ecs::listener::forward_groups(out.rules()[0].actions());
+    let mut named = Vec::new();
+    for (arn, weight) in groups {
+        let tg = world
+            .elb
+            .describe_target_groups()
+            .target_group_arns(&arn)
+            .send()
+            .await
+            .unwrap();
+        named.push((
+            tg.target_groups()[0]
+                .target_group_name()
+                .unwrap()
+                .to_string(),
+            weight,
+        ));
+    }
+    named.sort();
+    assert_eq!(named, w(&[("api-v1", 90), ("api-v2", 10)]));
+    assert!(
+        world.weights(&world.listener).await.is_empty(),
+        "the listener's default action is untouched"
+    );
+    let f = d.observe(&t).await.unwrap();
+    assert_eq!(
+        (
+            f.weight_of(&RevisionId::new("v1")),
+            f.weight_of(&RevisionId::new("v2"))
+        ),
+        (90, 10)
+    );
+}
