@@ -3,8 +3,10 @@
 //! [`CloudWatchSource`](crate::CloudWatchSource).
 //!
 //! The dimension values are CloudWatch's: `targetgroup/<name>/<id>` and
-//! `app/<name>/<id>` (the ARN's tail). They may hold shipcore template variables
-//! (`targetgroup/{{revision}}/0f3c...`), which a validator renders per revision, so one
+//! `app/<name>/<id>` (the ARN's tail). As the id is random, a value may end in `*`
+//! (`targetgroup/web-v2/*`), resolved by the source to exactly one series with
+//! `ListMetrics`. They may hold shipcore template variables
+//! (`targetgroup/{{revision}}/*`), which a validator renders per revision, so one
 //! template measures the canary and, rendered with the stable revision, the baseline. The
 //! values land inside JSON strings, where the validators' query escaping (`\"`, `\\`) is
 //! also JSON's.

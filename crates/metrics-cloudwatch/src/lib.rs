@@ -4,7 +4,8 @@
 //!   CloudWatch `GetMetricData`, built from an SDK client or [`CloudWatchConfig`] (region,
 //!   endpoint, timeouts; SDK retries off, as shipcore retries and journals).
 //! - [`query`]: the query language, one JSON object per query: a metric statistic with exact
-//!   dimensions, a ratio of two sums computed over the same periods, or a metric-math
+//!   dimensions (a value ending in `*` is a prefix resolved to exactly one series with
+//!   `ListMetrics`), a ratio of two sums computed over the same periods, or a metric-math
 //!   expression passed through to CloudWatch.
 //! - [`alb`]: standard per-target-group queries for an Application Load Balancer (5xx
 //!   share, p95 `TargetResponseTime`, request count) with `{{revision}}`-style variables.

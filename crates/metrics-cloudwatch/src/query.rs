@@ -12,7 +12,10 @@
 //! ```
 //!
 //! - `metric`: one `MetricStat` with exactly these dimensions (CloudWatch matches dimension
-//!   sets exactly: a missing or extra dimension selects another series, usually none).
+//!   sets exactly: a missing or extra dimension selects another series, usually none). A
+//!   value ending in `*` is a prefix (`targetgroup/web-v2/*`, for a target group whose id
+//!   the template cannot know): the source resolves it with `ListMetrics` to exactly one
+//!   series with the same dimension names; none is no data, several an error.
 //!   `stat` defaults to `Sum` (also `Average`, `Minimum`, `Maximum`, `SampleCount`,
 //!   percentiles `p95`, `p99.9`, and the trimmed `tm90`, `wm90`, `tc90`, `ts90`, `IQM`);
 //!   `period` defaults to `60s` (1, 5, 10 or 30 s, or a multiple of 60 s).
@@ -115,6 +118,23 @@ impl MetricSpec {
         i32::try_from(self.period.as_secs()).unwrap_or(i32::MAX)
     }
 
+    /// Whether some dimension value is a prefix pattern (ends in `*`).
+    pub fn has_patterns(&self) -> bool {
+        self.dimensions.values().any(|v| v.ends_with('*'))
+    }
+
+    /// Whether `dims` (a series' dimensions) is what this spec selects: the same names, each
+    /// value equal, or starting with the pattern's prefix.
+    pub fn selects(&self, dims: &BTreeMap<String, String>) -> bool {
+        dims.len() == self.dimensions.len()
+            && self.dimensions.iter().all(|(k, want)| {
+                dims.get(k).is_some_and(|got| match want.strip_suffix('*') {
+                    Some(prefix) => got.starts_with(prefix),
+                    None => got == want,
+                })
+            })
+    }
+
     fn check(&self, at: &str) -> Result<(), QueryError> {
         let f = |name: &str| format!("{at}.{name}");
         for (name, v, max) in [
@@ -153,6 +173,12 @@ impl MetricSpec {
                     "must be 1 to 1024 characters",
                 ));
             }
+            if v.trim_end_matches('*').contains('*') || v.ends_with("**") {
+                return Err(QueryError::new(
+                    format!("{at}.dimensions.{k}"),
+                    "may hold one `*`, only at the end (a prefix)",
+                ));
+            }
         }
         if !stat_ok(&self.stat) {
             return Err(QueryError::new(
@@ -167,7 +193,7 @@ impl MetricSpec {
         let p = self.period;
         let secs = p.as_secs();
         if p.subsec_nanos() != 0
-            || !(matches!(secs, 1 | 5 | 10 | 30) || (secs > 0 && secs % 60 == 0))
+            || !(matches!(secs, 1 | 5 | 10 | 30) || (secs > 0 && secs.is_multiple_of(60)))
         {
             return Err(QueryError::new(
                 f("period"),
@@ -514,6 +540,30 @@ mod tests {
         assert!(e.message.contains("unknown field `dimension`"), "{e}");
         let e = CloudWatchQuery::parse(r#"{"metric":{"namespace":"n"}}"#).unwrap_err();
         assert!(e.message.contains("missing field `name`"), "{e}");
+    }
+
+    #[test]
+    fn prefix_patterns() {
+        let m = MetricSpec::new("AWS/ApplicationELB", "RequestCount")
+            .dimension("TargetGroup", "targetgroup/web-v2/*")
+            .dimension("LoadBalancer", "app/web/1");
+        assert!(m.has_patterns());
+        let dims = |tg: &str, lb: &str| -> BTreeMap<String, String> {
+            [("TargetGroup", tg), ("LoadBalancer", lb)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(m.selects(&dims("targetgroup/web-v2/0f3c", "app/web/1")));
+        assert!(!m.selects(&dims("targetgroup/web-v20/0f3c", "app/web/1")));
+        assert!(!m.selects(&dims("targetgroup/web-v2/0f3c", "app/web/2")));
+        let mut extra = dims("targetgroup/web-v2/0f3c", "app/web/1");
+        extra.insert("AvailabilityZone".into(), "a".into());
+        assert!(!m.selects(&extra));
+        let e = CloudWatchQuery::Metric(m.clone().dimension("TargetGroup", "target*group/*"))
+            .check()
+            .unwrap_err();
+        assert_eq!(e.field, "metric.dimensions.TargetGroup");
     }
 
     #[test]

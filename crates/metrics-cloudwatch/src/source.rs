@@ -22,10 +22,10 @@ use crate::query::{self, CloudWatchQuery, MetricSpec, EXPRESSION_ID};
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::config::http::HttpResponse;
 use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataError;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StandardUnit, StatusCode,
+    Dimension, DimensionFilter, Metric, MetricDataQuery, MetricStat, ScanBy, StandardUnit,
+    StatusCode,
 };
 use shipcore::metrics::{
     MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
@@ -122,6 +122,89 @@ impl CloudWatchSource {
             return Err(bad("at: the window would start before 1970"));
         }
         Ok((end - len, end))
+    }
+
+    /// `m` with its prefix patterns replaced by the one series `ListMetrics` finds (pages
+    /// bounded by `max_pages`); `None` when there is none; an error when there are several.
+    async fn resolve(
+        &self,
+        expr: &str,
+        m: &MetricSpec,
+    ) -> Result<Option<MetricSpec>, MetricsError> {
+        if !m.has_patterns() {
+            return Ok(Some(m.clone()));
+        }
+        let filters: Vec<DimensionFilter> = m
+            .dimensions
+            .iter()
+            .map(|(k, v)| {
+                let f = DimensionFilter::builder().name(k);
+                if v.ends_with('*') { f } else { f.value(v) }.build()
+            })
+            .collect();
+        let mut found: Vec<BTreeMap<String, String>> = vec![];
+        let mut token: Option<String> = None;
+        for _ in 0..self.max_pages {
+            let resp = self
+                .client
+                .list_metrics()
+                .namespace(&m.namespace)
+                .metric_name(&m.name)
+                .set_dimensions(Some(filters.clone()))
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_error(expr, self.timeout, e))?;
+            for metric in resp.metrics() {
+                let dims: BTreeMap<String, String> = metric
+                    .dimensions()
+                    .iter()
+                    .map(|d| {
+                        (
+                            d.name().unwrap_or_default().to_string(),
+                            d.value().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect();
+                if m.selects(&dims) && !found.contains(&dims) {
+                    found.push(dims);
+                }
+            }
+            match resp.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => {
+                    return match found.as_slice() {
+                        [] => Ok(None),
+                        [one] => Ok(Some(MetricSpec {
+                            dimensions: one.clone(),
+                            ..m.clone()
+                        })),
+                        several => {
+                            let shown: Vec<String> =
+                                several.iter().take(5).map(|d| format!("{d:?}")).collect();
+                            Err(MetricsError::new(
+                                MetricsErrorKind::BadQuery,
+                                expr,
+                                format!(
+                                    "the dimension pattern of {} selects {} series, not one                                      (make the prefix narrower): {}",
+                                    m.name,
+                                    several.len(),
+                                    shown.join(", ")
+                                ),
+                            ))
+                        }
+                    };
+                }
+            }
+        }
+        Err(MetricsError::new(
+            MetricsErrorKind::Protocol,
+            expr,
+            format!(
+                "ListMetrics did not end within {} pages (max_pages)",
+                self.max_pages
+            ),
+        ))
     }
 
     /// Runs `queries` over `[start, end]`, following pages; the data points of every id.
@@ -310,6 +393,9 @@ impl MetricsSource for CloudWatchSource {
         let end = window.1;
         match &parsed {
             CloudWatchQuery::Metric(m) => {
+                let Some(m) = &self.resolve(expr, m).await? else {
+                    return Ok(shape(range, labels(m), vec![], None, end));
+                };
                 let mut data = self
                     .fetch(expr, vec![stat_query("m", m, true)], window)
                     .await?;
@@ -327,10 +413,25 @@ impl MetricsSource for CloudWatchSource {
                 numerator,
                 denominator,
             } => {
-                let qs = vec![
-                    stat_query("num", numerator, true),
-                    stat_query("den", denominator, true),
-                ];
+                let Some(den_spec) = self.resolve(expr, denominator).await? else {
+                    return Ok(shape(range, labels(numerator), vec![], None, end));
+                };
+                // A pattern the numerator shares with the denominator takes the same value,
+                // so both sides measure the same series (web-v2, never web-v20).
+                let mut num_spec = numerator.clone();
+                for (k, v) in num_spec.dimensions.iter_mut() {
+                    if denominator.dimensions.get(k) == Some(v) {
+                        if let Some(r) = den_spec.dimensions.get(k) {
+                            v.clone_from(r);
+                        }
+                    }
+                }
+                // No numerator series at all (no 5xx ever published): 0 in every period.
+                let num_spec = self.resolve(expr, &num_spec).await?;
+                let mut qs = vec![stat_query("den", &den_spec, true)];
+                if let Some(n) = &num_spec {
+                    qs.push(stat_query("num", n, true));
+                }
                 let mut data = self.fetch(expr, qs, window).await?;
                 let num = data.remove("num").unwrap_or_default();
                 let den = data.remove("den").unwrap_or_default();
@@ -360,10 +461,15 @@ impl MetricsSource for CloudWatchSource {
                 metrics,
                 period,
             } => {
-                let mut qs: Vec<MetricDataQuery> = metrics
-                    .iter()
-                    .map(|(id, m)| stat_query(id, m, false))
-                    .collect();
+                let l: BTreeMap<String, String> =
+                    [("expression".to_string(), expression.clone())].into();
+                let mut qs: Vec<MetricDataQuery> = Vec::with_capacity(metrics.len() + 1);
+                for (id, m) in metrics {
+                    match self.resolve(expr, m).await? {
+                        Some(m) => qs.push(stat_query(id, &m, false)),
+                        None => return Ok(shape(range, l, vec![], None, end)),
+                    }
+                }
                 qs.push(
                     MetricDataQuery::builder()
                         .id(EXPRESSION_ID)
@@ -375,8 +481,6 @@ impl MetricsSource for CloudWatchSource {
                 let mut data = self.fetch(expr, qs, window).await?;
                 let points = data.remove(EXPRESSION_ID).unwrap_or_default();
                 let latest = points.values().next_back().copied();
-                let l: BTreeMap<String, String> =
-                    [("expression".to_string(), expression.clone())].into();
                 Ok(shape(range, l, samples(&points), latest, end))
             }
         }
@@ -384,11 +488,10 @@ impl MetricsSource for CloudWatchSource {
 }
 
 /// A failed SDK call as a classified [`MetricsError`].
-fn sdk_error(
-    expr: &str,
-    timeout: Duration,
-    e: SdkError<GetMetricDataError, HttpResponse>,
-) -> MetricsError {
+fn sdk_error<E>(expr: &str, timeout: Duration, e: SdkError<E, HttpResponse>) -> MetricsError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     let (kind, message) = match &e {
         SdkError::TimeoutError(_) => (
             MetricsErrorKind::Unavailable,
@@ -516,7 +619,7 @@ pub fn classify(
                 MetricsErrorKind::Unauthorized,
                 format!(
                     "CloudWatch refused the caller (HTTP {status}, {said}); it needs \
-                     cloudwatch:GetMetricData"
+                     cloudwatch:GetMetricData (and cloudwatch:ListMetrics for `*` patterns)"
                 ),
             );
         }

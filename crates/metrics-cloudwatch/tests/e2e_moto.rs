@@ -309,3 +309,55 @@ async fn bad_queries_and_unreachable_endpoints_are_classified() {
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     eprintln!("unreachable: {e}");
 }
+
+#[tokio::test]
+async fn prefix_patterns_resolve_to_exactly_one_target_group() {
+    let Some(m) = moto::Moto::start().await else {
+        return;
+    };
+    let src = source(&m).await;
+    // Target group ids are random on AWS (and moto): a template cannot know them.
+    put_alb(
+        &src,
+        "targetgroup/web-v2/7a1b2c3d",
+        &minutes(3, 100.0, Some(10.0), 0.1),
+    )
+    .await;
+    put_alb(
+        &src,
+        "targetgroup/web-v20/9f8e7d6c",
+        &minutes(3, 100.0, Some(50.0), 0.1),
+    )
+    .await;
+    put_alb(
+        &src,
+        "targetgroup/web-v3/1a2b3c4d",
+        &minutes(3, 100.0, None, 0.1),
+    )
+    .await;
+
+    let v = |r: QueryResult| r.single_value();
+    let rate = |p: &str| MetricQuery::instant(alb::error_rate(p, LB));
+    // web-v2/ selects web-v2 only, never web-v20; numerator and denominator the same group.
+    assert_eq!(
+        v(src.query(&rate("targetgroup/web-v2/*")).await.unwrap()),
+        Ok(0.1)
+    );
+    // web-v3 never published a 5xx count: 0 errors over its requests.
+    assert_eq!(
+        v(src.query(&rate("targetgroup/web-v3/*")).await.unwrap()),
+        Ok(0.0)
+    );
+    let n = AlbQueries::new("targetgroup/web-v20/*", LB).request_count();
+    assert_eq!(
+        v(src.query(&MetricQuery::instant(n)).await.unwrap()),
+        Ok(300.0)
+    );
+    // Nothing matches: no data.
+    let r = src.query(&rate("targetgroup/web-v9/*")).await.unwrap();
+    assert_eq!(r.single_value(), Err(ValueProblem::Empty), "{r:?}");
+    // Two groups match: an error naming the problem, not a sum of both.
+    let e = src.query(&rate("targetgroup/web-v2*")).await.unwrap_err();
+    assert_eq!(e.kind, MetricsErrorKind::BadQuery, "{e}");
+    assert!(e.message.contains("selects 2 series"), "{e}");
+}

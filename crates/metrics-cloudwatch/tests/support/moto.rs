@@ -102,7 +102,7 @@ impl Moto {
                 Ok(c) => c,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let _ = std::fs::remove_file(&log);
-                    return absent(format!("{bin} is not on PATH"));
+                    return absent(format!("{bin} was not found"));
                 }
                 Err(e) => panic!("cannot start {bin}: {e}"),
             };
