@@ -5,9 +5,10 @@
 //! (100/0 restored while it still runs, then it is retired); a good one is promoted
 //! (90/10 -> 50/50 -> 0/100). moto runs no tasks: the support module plays ECS's scheduler.
 //!
-//! The `TargetGroup` dimension is `targetgroup/web-{{revision}}/<id>` with a fixed id: a
-//! real target group's id is only known once the driver created it, so the harness puts
-//! the data under the same made-up id the query names. Skipped without moto, unless
+//! The dimensions are the real ones: `LoadBalancer` is the ALB ARN's tail, and a target
+//! group's id is only known once the driver created it, so the harness puts each revision's
+//! data as soon as its target group exists, and the query names `targetgroup/web-{{revision}}/*`
+//! (the source resolves the `*` to the one series). Skipped without moto, unless
 //! SHIPCORE_E2E=1.
 #![allow(clippy::unwrap_used)]
 
@@ -25,8 +26,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use support::rollout::{run, runner, seed, spec, w, Recorder};
 
-const LB: &str = "app/web-alb/9e1d0c2b3a4f5e6d";
-const TG_ID: &str = "0f3c1a2b3c4d5e6f";
+/// The CloudWatch dimension value of an ELB ARN: its tail after `loadbalancer/` or the
+/// `targetgroup/...` part.
+fn dimension(arn: &str) -> String {
+    let tail = arn.split_once(":loadbalancer/").map(|(_, t)| t.to_string());
+    tail.unwrap_or_else(|| arn[arn.find("targetgroup/").unwrap()..].to_string())
+}
 
 async fn source(world: &support::World) -> CloudWatchSource {
     let cfg = CloudWatchConfig::new(support::Moto::REGION)
@@ -39,16 +44,14 @@ async fn source(world: &support::World) -> CloudWatchSource {
     CloudWatchSource::connect(cfg).await.unwrap()
 }
 
-/// Five minutes of ALB metrics for target group `name`: 1000 requests a minute, `errors` 5xx.
-async fn put_alb(src: &CloudWatchSource, name: &str, errors: f64) {
+/// Five minutes of ALB metrics for a target group (`targetgroup/<name>/<id>`) behind `lb`:
+/// 1000 requests a minute, `errors` 5xx.
+async fn put_alb(src: &CloudWatchSource, lb: &str, tg: &str, errors: f64) {
     let now = SystemTime::now();
     // Dimensions in name order: moto 5.2.5 matches dimension lists in order.
     let dims = vec![
-        Dimension::builder().name("LoadBalancer").value(LB).build(),
-        Dimension::builder()
-            .name("TargetGroup")
-            .value(format!("targetgroup/{name}/{TG_ID}"))
-            .build(),
+        Dimension::builder().name("LoadBalancer").value(lb).build(),
+        Dimension::builder().name("TargetGroup").value(tg).build(),
     ];
     let mut req = src
         .client()
@@ -94,11 +97,32 @@ fn canary() -> StrategyConfig {
     })
 }
 
+/// What an ALB would publish: once the driver created a revision's target group, five
+/// minutes of its metrics (`errors` 5xx per 1000 requests), once.
+fn publish(world: &support::World, src: CloudWatchSource, name: &'static str, errors: f64) {
+    let (elb, lb) = (world.elb.clone(), dimension(&world.load_balancer));
+    tokio::spawn(async move {
+        loop {
+            if let Ok(out) = elb.describe_target_groups().names(name).send().await {
+                if let Some(arn) = out
+                    .target_groups()
+                    .first()
+                    .and_then(|t| t.target_group_arn())
+                {
+                    put_alb(&src, &lb, &dimension(arn), errors).await;
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
 async fn run_canary(candidate_errors: f64) -> (Phase, Recorder, support::World) {
     let world = support::World::start().await.unwrap();
     let src = source(&world).await;
-    put_alb(&src, "web-v1", 2.0).await;
-    put_alb(&src, "web-v2", candidate_errors).await;
+    publish(&world, src.clone(), "web-v1", 2.0);
+    publish(&world, src.clone(), "web-v2", candidate_errors);
     let cfg = world
         .traffic_config()
         // Long enough for the 50 ms recorder to see the traffic restored before the candidate goes.
@@ -107,8 +131,11 @@ async fn run_canary(candidate_errors: f64) -> (Phase, Recorder, support::World) 
         .unwrap();
     let driver = Arc::new(EcsDriver::new(cfg, &world.sdk));
     seed(&*driver, 2).await;
-    let q = AlbQueries::new(format!("targetgroup/web-{{{{revision}}}}/{TG_ID}"), LB)
-        .with_period(Duration::from_secs(60));
+    let q = AlbQueries::new(
+        "targetgroup/web-{{revision}}/*",
+        dimension(&world.load_balancer),
+    )
+    .with_period(Duration::from_secs(60));
     let mut five_xx = ThresholdConfig::above("alb-5xx", q.error_rate(), 0.05);
     five_xx.unit = "ratio".into();
     let validator = Arc::new(five_xx.build(Arc::new(src)).unwrap());

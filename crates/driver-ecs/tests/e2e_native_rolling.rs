@@ -26,6 +26,7 @@ async fn running(world: &support::World) -> (String, String, i32) {
     let s = world
         .ecs
         .describe_services()
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
         .cluster(support::CLUSTER)
         .services("web")
         .send()
@@ -102,6 +103,7 @@ async fn a_circuit_breaker_rollback_is_a_failure_never_a_success() {
     let s = world
         .ecs
         .describe_services()
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
         .cluster(support::CLUSTER)
         .services("web")
         .send()
@@ -115,6 +117,7 @@ async fn a_circuit_breaker_rollback_is_a_failure_never_a_success() {
         loop {
             let s = ecs
                 .describe_services()
+                .include(aws_sdk_ecs::types::ServiceField::Tags)
                 .cluster(support::CLUSTER)
                 .services("web")
                 .send()

@@ -10,6 +10,10 @@
 //! any above it; for a service in `withhold` it registers none (a candidate that never
 //! becomes healthy). For a service without a load balancer (native rolling) it "starts the
 //! tasks" by updating the service with its own desiredCount (moto then sets runningCount).
+//!
+//! Every DescribeServices here asks for tags, as the driver does: moto 5.2.5 keeps "include
+//! tags in DescribeServices" as state shared by all requests, so a concurrent call without
+//! `include=TAGS` can strip the tags from the driver's answer (seen as "v1 is not deployed").
 #![allow(dead_code, clippy::unwrap_used)]
 
 #[path = "../../../metrics-cloudwatch/tests/support/moto.rs"]
@@ -43,6 +47,8 @@ pub struct World {
     pub sg: String,
     pub listener: String,
     pub test_listener: String,
+    /// The ALB's ARN.
+    pub load_balancer: String,
     /// Service names whose targets the scheduler withholds.
     pub withhold: Arc<Mutex<HashSet<String>>>,
     scheduler: tokio::task::JoinHandle<()>,
@@ -217,6 +223,7 @@ impl World {
             vpc,
             subnet,
             sg,
+            load_balancer: lb_arn.clone(),
             listener: listeners[0].clone(),
             test_listener: listeners[1].clone(),
             withhold,
@@ -293,6 +300,7 @@ impl World {
             let d = self
                 .ecs
                 .describe_services()
+                .include(aws_sdk_ecs::types::ServiceField::Tags)
                 .cluster(CLUSTER)
                 .set_services(Some(chunk.to_vec()))
                 .send()
@@ -352,6 +360,7 @@ async fn schedule_once(
     for (i, chunk) in arns.chunks(10).enumerate() {
         let d = ecs
             .describe_services()
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
             .cluster(CLUSTER)
             .set_services(Some(chunk.to_vec()))
             .send()

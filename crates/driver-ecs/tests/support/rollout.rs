@@ -192,6 +192,7 @@ async fn sample(
     for chunk in arns.chunks(10) {
         let d = ecs
             .describe_services()
+            .include(aws_sdk_ecs::types::ServiceField::Tags)
             .cluster(super::CLUSTER)
             .set_services(Some(chunk.to_vec()))
             .send()
