@@ -159,3 +159,51 @@ async fn without_a_change_feed_the_engine_polls() {
         "took {took:?}: it cannot have seen readiness before polling"
     );
 }
+
+/// Observe always fails (transiently); the change feed never stops talking.
+struct Failing;
+
+#[shipcore::async_trait]
+impl Driver for Failing {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            weighted_traffic: true,
+            side_by_side: true,
+            ..Capabilities::default()
+        }
+    }
+    async fn observe(&self, _: &Target) -> Result<FleetState, DriverError> {
+        Err(DriverError::transient("observe", "apiserver unavailable"))
+    }
+    async fn apply(&self, _: &Target, _: &Action) -> Result<(), DriverError> {
+        Ok(())
+    }
+    async fn wait_for_change(&self, _: &Target) {}
+}
+
+#[tokio::test]
+async fn a_change_never_cuts_a_backoff_after_a_failed_observe_short() {
+    // Three attempts, 200 ms then 400 ms apart: a feed that always reports a change must
+    // not turn those backoffs into an immediate hammering of a failing API.
+    let mut spec = spec(Duration::from_secs(60));
+    spec.retry.max_attempts = 3;
+    spec.retry.initial_backoff = Duration::from_millis(200);
+    spec.retry.max_backoff = Duration::from_secs(1);
+    let started = Instant::now();
+    let mut runner = Runner::builder(
+        Arc::new(Failing),
+        Arc::new(SystemClock),
+        Arc::new(MemoryJournal::new()),
+    )
+    .build();
+    let report = tokio::time::timeout(Duration::from_secs(20), runner.start(spec))
+        .await
+        .expect("the rollout ended")
+        .expect("the rollout ran");
+    let took = started.elapsed();
+    assert_ne!(report.status.phase, Phase::Succeeded, "{report:?}");
+    assert!(
+        took >= Duration::from_millis(600),
+        "took {took:?}: the backoffs were cut short"
+    );
+}

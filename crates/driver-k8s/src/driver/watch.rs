@@ -39,9 +39,13 @@ impl K8sDriver {
         let seen = self.memory().list_version.get(&key(target)).cloned();
         let mut version = match seen {
             Some(v) => v,
-            None => match self.relist(target, &api, &selector).await {
-                Some(v) => v,
-                None => return,
+            None => loop {
+                // No LIST yet: take one. A failing API is retried here after a pause (the
+                // engine's own poll runs beside), not reported as a change.
+                match self.relist(target, &api, &selector).await {
+                    Some(v) => break v,
+                    None => tokio::time::sleep(BACKOFF).await,
+                }
             },
         };
         loop {

@@ -250,14 +250,18 @@ impl Rollout {
         self.now
     }
 
-    /// The poll timer of a wait for ready replicas, when the rollout waits on one now. The
+    /// The poll timer of a wait for ready replicas (not a backoff after a failed observe),
+    /// when the rollout waits on one now. The
     /// runner fires it early when the driver reports a change
     /// ([`Driver::wait_for_change`](crate::driver::Driver::wait_for_change)): observing
     /// sooner never changes what the rollout decides, only when.
     pub(crate) fn fleet_poll_timer(&self) -> Option<u64> {
         match &self.current {
+            // Only a poll: after a failed observe the timer is a backoff, which a change
+            // must not cut short (a failing API would otherwise be asked again at once).
             Some(Running::AwaitReady(Readiness {
                 wait: Wait::Timer(id),
+                failures: 0,
                 ..
             })) => Some(*id),
             _ => None,
