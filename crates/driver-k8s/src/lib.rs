@@ -78,7 +78,8 @@ pub mod preflight;
 
 pub use config::{Base, ConfigError, K8sConfig, ParentRef, RouteConfig};
 pub use driver::{
-    fleet_from, revision_failure, route_resource, view_of, K8sDriver, RevisionView, FIELD_MANAGER,
+    ensure_crypto_provider, fleet_from, revision_failure, route_resource, view_of, K8sDriver,
+    RevisionView, FIELD_MANAGER,
 };
 
 /// A wire-faithful fake apiserver for tests without a cluster (feature `testing`).

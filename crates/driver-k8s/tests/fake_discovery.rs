@@ -93,6 +93,7 @@ async fn loopback_serves_the_same_state_and_stops_on_drop() {
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .expect("config");
+    shipcore_driver_k8s::ensure_crypto_provider();
     let client = kube::Client::try_from(config).expect("client");
     let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
     ns.get("default").await.expect("namespace over HTTP");

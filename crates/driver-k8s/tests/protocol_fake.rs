@@ -265,7 +265,7 @@ async fn a_hung_apiserver_is_a_transient_timeout_over_loopback_http() {
     let cfg = cfg().timeout(Duration::from_millis(300));
     K8sDriver::tune(&mut config, &cfg);
     assert!(!config.default_retry);
-    let d = K8sDriver::new(kube::Client::try_from(config).unwrap(), cfg).unwrap();
+    let d = K8sDriver::from_kube_config(config, cfg).unwrap();
     d.apply(&target(), &deploy("v1", 1)).await.unwrap();
     fake.inject(Fault::new("deployments", 1, FaultAnswer::Hang));
     let start = std::time::Instant::now();

@@ -70,10 +70,19 @@ impl K8sDriver {
     /// with kube's own retries off (the engine journals and paces its retries) and the
     /// configured timeout on connect, read and write.
     pub async fn connect(config: K8sConfig) -> Result<Self, DriverError> {
-        let mut kc = kube::Config::infer()
+        let kc = kube::Config::infer()
             .await
             .map_err(|e| DriverError::permanent("connect", e.to_string()))?;
+        Self::from_kube_config(kc, config)
+    }
+
+    /// A driver on the cluster `kc` describes (from a kubeconfig file, say:
+    /// `kube::Config::from_custom_kubeconfig`), tuned as [`connect`](Self::connect) tunes
+    /// it. Installs rustls's `ring` crypto provider first if the process has none (see
+    /// [`ensure_crypto_provider`]).
+    pub fn from_kube_config(mut kc: kube::Config, config: K8sConfig) -> Result<Self, DriverError> {
         Self::tune(&mut kc, &config);
+        ensure_crypto_provider();
         let client = Client::try_from(kc).map_err(|e| classify("connect", &e))?;
         Self::new(client, config).map_err(|e| DriverError::permanent("connect", e.to_string()))
     }
@@ -186,5 +195,21 @@ impl Driver for K8sDriver {
     /// the list moved on).
     async fn wait_for_change(&self, target: &Target) {
         self.watch_change(target).await
+    }
+}
+
+/// Installs rustls's `ring` crypto provider as the process default, unless one is installed
+/// already (by the application, or an earlier call).
+///
+/// kube's TLS set-up asks rustls for the process default. rustls picks one by itself only
+/// when exactly one of its providers is compiled in; a binary that also links the AWS SDK
+/// (aws-lc-rs) has two, and building a `kube::Client` would panic. [`K8sDriver::connect`]
+/// and [`K8sDriver::from_kube_config`] call this; call it yourself before
+/// `kube::Client::try_from` elsewhere. An application that prefers aws-lc-rs installs it
+/// before and this does nothing.
+pub fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: a provider is then installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
