@@ -104,7 +104,11 @@ async fn the_manifests_the_driver_writes_in_a_canary_are_valid_kubernetes_1_33()
     }
     let mid = root.join("mid");
     let mid_files = dump(&env, &mid);
-    assert_eq!(mid_files.len(), 4, "two Deployments, two Services: {mid_files:?}");
+    assert_eq!(
+        mid_files.len(),
+        4,
+        "two Deployments, two Services: {mid_files:?}"
+    );
     for name in ["web-v1", "web-v2"] {
         assert!(
             mid_files.iter().filter(|f| f.contains(name)).count() == 2,
@@ -120,7 +124,11 @@ async fn the_manifests_the_driver_writes_in_a_canary_are_valid_kubernetes_1_33()
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
     let end = root.join("end");
     let end_files = dump(&env, &end);
-    assert_eq!(end_files.len(), 2, "the candidate's Deployment and Service: {end_files:?}");
+    assert_eq!(
+        end_files.len(),
+        2,
+        "the candidate's Deployment and Service: {end_files:?}"
+    );
     assert!(
         end_files.iter().all(|f| f.contains("web-v2")),
         "{end_files:?}"

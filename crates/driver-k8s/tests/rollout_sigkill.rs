@@ -89,7 +89,12 @@ async fn a_sigkilled_canary_resumes_from_its_journal_to_the_same_end_state() {
     let journal = dir.path().join("journal");
 
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["child_runs_a_canary", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "child_runs_a_canary",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(
             CHILD_ENV,
             format!("{}\n{}", lb.kubeconfig.display(), journal.display()),
@@ -185,6 +190,9 @@ async fn a_sigkilled_canary_resumes_from_its_journal_to_the_same_end_state() {
         .filter(|r| r.method != http::Method::GET)
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
-    assert!(writes.is_empty(), "a finished rollout wrote again: {writes:?}");
+    assert!(
+        writes.is_empty(),
+        "a finished rollout wrote again: {writes:?}"
+    );
     drop(lb);
 }

@@ -53,7 +53,10 @@ async fn the_watch_wakes_on_each_status_change_before_a_poll_would() {
     // sooner than an engine polling every second would have looked (and none came without
     // a change, checked before each one). The speed itself is a benchmark figure.
     for (i, l) in lat.iter().enumerate() {
-        assert!(*l < POLL_INTERVAL, "change {i}: woke after {l:?}, no sooner than a poll");
+        assert!(
+            *l < POLL_INTERVAL,
+            "change {i}: woke after {l:?}, no sooner than a poll"
+        );
     }
     lat.sort();
     let median = lat[lat.len() / 2];
