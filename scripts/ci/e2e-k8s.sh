@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# CI: the Kubernetes driver's suite against clients nobody here wrote, on a machine with the
+# Rust toolchain, kubectl (>= 1.32, on the machine image) and Python/pip. No cluster is
+# needed: the tests run the driver's fake apiserver in-process and on 127.0.0.1 (with a
+# kubeconfig that kubectl uses). With SHIPCORE_E2E=1 (a missing part fails loudly instead
+# of skipping) it runs:
+#
+#   cargo test -p shipcore-driver-k8s   # unit, protocol, fake, whole-rollout and SIGKILL
+#                                       # tests; kubectl against the loopback fake;
+#                                       # kubernetes-validate on the fake's dumps
+#
+# and then validates, once more and visibly, the Deployments and Services the DRIVER wrote
+# in a whole canary (tests/rollout_manifests.rs dumps them at the canary's midpoint and end
+# into $SHIPCORE_K8S_MANIFESTS/{mid,end}) with scripts/ci/k8s-validate.sh
+# (kubernetes-validate -k 1.33 --strict). Installs kubernetes-validate==1.37.0 with pip when
+# it is missing. The real-cluster suite (tests/e2e_cluster.rs) runs only when
+# SHIPCORE_K8S_E2E=1 and KUBECONFIG are set by the caller.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+t0=$SECONDS
+step() { echo "=== e2e-k8s: $* ($(date -u +%H:%M:%S), +$((SECONDS - t0)) s)"; }
+
+step "check kubectl"
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "e2e-k8s: kubectl not found; it is on the machine image (kubectl 1.32): install it" >&2
+  exit 1
+fi
+kubectl version --client 2>&1 | head -n1
+
+step "check kubernetes-validate"
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  python3 -m pip install --quiet "kubernetes-validate==1.37.0"
+  hash -r
+fi
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "e2e-k8s: kubernetes-validate is still not on PATH after pip install" >&2
+  exit 1
+fi
+kubernetes-validate --version 2>&1 | head -n1
+
+export SHIPCORE_E2E=1
+manifests="$(mktemp -d)"
+trap 'rm -rf "$manifests"' EXIT
+export SHIPCORE_K8S_MANIFESTS="$manifests"
+
+step "cargo test -p shipcore-driver-k8s"
+cargo test -p shipcore-driver-k8s
+
+for part in mid end; do
+  step "validate the manifests the driver wrote ($part of the canary)"
+  bash scripts/ci/k8s-validate.sh "$manifests/$part"
+done
+
+step "done in $((SECONDS - t0)) s"
