@@ -132,8 +132,9 @@ async fn run_canary(candidate_errors: f64) -> (Phase, Recorder, support::World) 
         .unwrap();
     let driver = Arc::new(EcsDriver::new(cfg, &world.sdk));
     seed(&*driver, 2).await;
+    // The driver's target group names: `web-prod-<revision>-<hash>` (names::target_group_name).
     let q = AlbQueries::new(
-        "targetgroup/web-{{revision}}/*",
+        "targetgroup/web-prod-{{revision}}-*",
         dimension(&world.load_balancer),
     )
     .with_period(Duration::from_secs(60));
