@@ -2,16 +2,22 @@
 # CI: the end-to-end tests against moto (PyPI moto[server], the AWS control plane double),
 # on a bare Debian 12 machine with the Rust toolchain and Python. Installs moto if
 # moto_server is missing, then runs, with SHIPCORE_E2E=1 (a missing part fails loudly
-# instead of skipping):
+# instead of skipping), every test binary of
 #
-#   cargo test -p shipcore-metrics-cloudwatch   # CloudWatchSource vs moto, the canary
-#                                               # judged by CloudWatch
-#   cargo test -p shipcore-driver-ecs           # the ECS driver vs moto
+#   shipcore-metrics-cloudwatch   # CloudWatchSource vs moto, the canary judged by CloudWatch
+#   shipcore-driver-ecs           # the ECS driver vs moto, whole rollouts, SIGKILL + resume
 #
 # Every test starts its own moto_server on a free 127.0.0.1 port and kills it when done
 # (crates/metrics-cloudwatch/tests/support/moto.rs), so tests share no AWS state.
-# SHIPCORE_MOTO_SERVER=/path/to/moto_server picks another binary. Both crates share one
-# build of the AWS SDK crates (same target directory, same features).
+# SHIPCORE_MOTO_SERVER=/path/to/moto_server picks another binary.
+#
+# One build, shared with `cargo test --workspace`: the binaries come from
+# `cargo test --workspace --no-run` (nothing to do when CI already ran `cargo test
+# --workspace`, and what it builds here is what that will reuse), run directly from their
+# crate's directory, as cargo runs them. `cargo test -p <crate>` would not share it: with
+# `-p`, cargo resolves features for the selected packages only (tokio, serde, hyper, rustls
+# ... differ from the workspace's), so each `-p` rebuilt the AWS SDK crates once more.
+# Doc tests need no moto; `cargo test --workspace` runs them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -34,10 +40,42 @@ python3 -c 'import moto; print("moto", moto.__version__)' 2>/dev/null || true
 
 export SHIPCORE_E2E=1
 
-step "cargo test -p shipcore-metrics-cloudwatch"
-cargo test -p shipcore-metrics-cloudwatch
+step "cargo test --workspace --no-run (the workspace's build)"
+list="$(mktemp)"
+trap 'rm -f "$list"' EXIT
+cargo test --workspace --no-run --message-format=json-render-diagnostics \
+  | python3 -c '
+import json, os, sys
+want = {os.path.abspath(d) for d in ("crates/metrics-cloudwatch", "crates/driver-ecs")}
+for line in sys.stdin:
+    if not line.startswith("{"):
+        continue
+    m = json.loads(line)
+    if m.get("reason") != "compiler-artifact" or not m.get("executable"):
+        continue
+    if not m["profile"]["test"]:
+        continue
+    crate = os.path.dirname(m["manifest_path"])
+    if crate in want:
+        print(crate, m["target"]["name"], m["executable"])
+' | sort > "$list"
+for crate in crates/metrics-cloudwatch crates/driver-ecs; do
+  if ! grep -q "/$crate " "$list"; then
+    echo "e2e-ecs: no test binary of $crate in the workspace build" >&2
+    exit 1
+  fi
+done
 
-step "cargo test -p shipcore-driver-ecs"
-cargo test -p shipcore-driver-ecs
+failed=()
+while read -r dir name exe; do
+  step "${dir#"$PWD"/} $name"
+  if ! (cd "$dir" && "$exe" </dev/null); then
+    failed+=("${dir#"$PWD"/} $name")
+  fi
+done < "$list"
 
+if [ "${#failed[@]}" -gt 0 ]; then
+  step "FAILED: ${failed[*]}"
+  exit 1
+fi
 step "done in $((SECONDS - t0)) s"

@@ -145,8 +145,62 @@ pub async fn find_target_group(elb: &Client, name: &str) -> Result<Option<String
     }
 }
 
+/// The tags of a target group, as (key, value).
+pub async fn target_group_tags(
+    elb: &Client,
+    arn: &str,
+) -> Result<Vec<(String, String)>, DriverError> {
+    let out = elb
+        .describe_tags()
+        .resource_arns(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("describe target group tags", &e))?;
+    Ok(out
+        .tag_descriptions()
+        .iter()
+        .filter(|d| d.resource_arn() == Some(arn))
+        .flat_map(|d| d.tags())
+        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+        .collect())
+}
+
+/// Refuses target group `name` unless it carries every tag of `expected` with the same
+/// value (the driver creates its groups with those tags in the same call, so a group
+/// without them is not the driver's): a permanent error naming the group and the tag that
+/// differs.
+pub fn check_target_group_owner(
+    name: &str,
+    have: &[(String, String)],
+    expected: &[(&str, &str)],
+    operation: &str,
+) -> Result<(), DriverError> {
+    for (k, v) in expected {
+        let found = have
+            .iter()
+            .find(|(hk, _)| hk == k)
+            .map(|(_, hv)| hv.as_str());
+        if found != Some(*v) {
+            let owner = match found {
+                Some(other) => format!("its {k} tag is {other:?}"),
+                None => format!("it has no {k} tag"),
+            };
+            return Err(DriverError::permanent(
+                operation,
+                format!(
+                    "the target group {name} exists but is not this revision's ({owner}, expected {v:?}): \
+                     refusing to reuse another target's group; delete or rename it"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Creates target group `name` from the template (IP targets, as `awsvpc` tasks need),
-/// tagged with the revision; returns its ARN. An existing one is reused.
+/// tagged with `tags`; returns its ARN. An existing one is reused only when it carries
+/// the same tags (the same target and revision, e.g. after a crash between creating the
+/// group and the service); any other is a permanent error naming it.
 pub async fn ensure_target_group(
     elb: &Client,
     name: &str,
@@ -154,6 +208,8 @@ pub async fn ensure_target_group(
     tags: &[(&str, &str)],
 ) -> Result<String, DriverError> {
     if let Some(arn) = find_target_group(elb, name).await? {
+        let have = target_group_tags(elb, &arn).await?;
+        check_target_group_owner(name, &have, tags, "create target group")?;
         return Ok(arn);
     }
     let mut req = elb
@@ -252,5 +308,30 @@ mod tests {
         assert!(forward_groups(&[none]).is_empty());
         let six: Vec<(String, i32)> = (0..6).map(|i| (format!("arn:{i}"), 1)).collect();
         assert!(!forward_action(&six).unwrap_err().is_transient());
+    }
+
+    #[test]
+    fn a_target_group_of_another_target_or_revision_is_refused() {
+        let tags = |t: &str, r: &str| {
+            vec![
+                ("shipcore:target".to_string(), t.to_string()),
+                ("shipcore:revision".to_string(), r.to_string()),
+            ]
+        };
+        let want = [("shipcore:target", "web/prod"), ("shipcore:revision", "v2")];
+        assert!(check_target_group_owner("tg", &tags("web/prod", "v2"), &want, "op").is_ok());
+        for (have, needle) in [
+            (tags("web/staging", "v2"), "web/staging"),
+            (tags("web/prod", "v3"), "v3"),
+            (Vec::new(), "no shipcore:target tag"),
+        ] {
+            let e =
+                check_target_group_owner("web-prod-v2-0123abcd", &have, &want, "op").unwrap_err();
+            assert!(!e.is_transient(), "{e}");
+            assert!(
+                e.message.contains("web-prod-v2-0123abcd") && e.message.contains(needle),
+                "{e}"
+            );
+        }
     }
 }

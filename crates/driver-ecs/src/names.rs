@@ -1,6 +1,9 @@
-//! Names of the per-revision ECS services and target groups: `<service>-<revision>` fitted to
-//! each API's rules, truncated with a short stable hash when it does not fit or had to be
-//! changed, so distinct revisions never share a name. The full revision id goes into tags.
+//! Names of the per-revision ECS services and target groups. Services: `<service>-<revision>`
+//! fitted to ECS's rules, truncated with a short stable hash when it does not fit or had to
+//! be changed (services live in one cluster and are checked by their `shipcore:target` tag).
+//! Target groups are account-wide: `<service>-<environment>-<revision>` cut to leave room
+//! for an 8-hex hash of all three, always appended, so two environments, or two services
+//! with a long shared prefix, never share a group. The full revision id goes into tags.
 
 /// ECS service names: at most 255 of `[A-Za-z0-9_-]`.
 pub const SERVICE_NAME_MAX: usize = 255;
@@ -71,20 +74,46 @@ pub fn rolling_service_name(service: &str) -> String {
     )
 }
 
-/// The target group of `revision` of `service`: at most 32 letters, digits and hyphens.
+/// The target group of `revision` of `service` in `environment`: at most 32 letters,
+/// digits and hyphens, no hyphen at either end and no `--`. A readable head,
+/// `<service>-<environment>-<revision>` slugged and cut to 23 characters, then `-` and an
+/// 8-hex FNV-1a hash of the three parts (length-prefixed, so `("a-b", "c")` and
+/// `("a", "b-c")` differ). The hash is always there: target group names are unique per
+/// AWS account and region, across every cluster and environment.
 ///
 /// ```
 /// use shipcore_driver_ecs::names::target_group_name;
-/// assert_eq!(target_group_name("web", "v2"), "web-v2");
-/// assert!(target_group_name("checkout-service", "2024-11-30-release-candidate").len() <= 32);
+/// let prod = target_group_name("web", "prod", "v2");
+/// assert!(prod.starts_with("web-prod-v2-") && prod.len() == "web-prod-v2-".len() + 8);
+/// assert_ne!(prod, target_group_name("web", "staging", "v2"));
+/// assert!(target_group_name("checkout-service", "prod", "2024-11-30-release-candidate").len() <= 32);
 /// ```
-pub fn target_group_name(service: &str, revision: &str) -> String {
-    fit(
-        &format!("{service}-{revision}"),
-        TARGET_GROUP_NAME_MAX,
-        |c| c.is_ascii_alphanumeric() || c == '-',
-        true,
-    )
+pub fn target_group_name(service: &str, environment: &str, revision: &str) -> String {
+    let key = format!(
+        "{}:{service}{}:{environment}{}:{revision}",
+        service.len(),
+        environment.len(),
+        revision.len()
+    );
+    let hash = format!("{:08x}", fnv1a(&key));
+    let (slugged, _) = slug(&format!("{service}-{environment}-{revision}"), |c| {
+        c.is_ascii_alphanumeric() || c == '-'
+    });
+    // ELBv2 refuses `--` anywhere in a name.
+    let mut s = String::with_capacity(slugged.len());
+    for c in slugged.chars() {
+        if !(c == '-' && s.ends_with('-')) {
+            s.push(c);
+        }
+    }
+    let room = TARGET_GROUP_NAME_MAX - hash.len() - 1;
+    let head: String = s.chars().take(room).collect();
+    let head = head.trim_matches('-');
+    if head.is_empty() {
+        hash
+    } else {
+        format!("{head}-{hash}")
+    }
 }
 
 #[cfg(test)]
@@ -97,18 +126,54 @@ mod tests {
             && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             && !n.starts_with('-')
             && !n.ends_with('-')
+            && !n.contains("--")
     }
 
     #[test]
     fn short_valid_names_are_kept() {
         assert_eq!(service_name("web", "v2_rc"), "web-v2_rc");
-        assert_eq!(target_group_name("web", "v2"), "web-v2");
+    }
+
+    #[test]
+    fn target_groups_differ_per_environment_service_and_revision() {
+        let a = target_group_name("web", "prod", "v2");
+        assert_eq!(a, target_group_name("web", "prod", "v2"), "stable");
+        let others = [
+            target_group_name("web", "staging", "v2"),
+            target_group_name("web", "prod", "v3"),
+            target_group_name("api", "prod", "v2"),
+            // The same readable text, split differently.
+            target_group_name("web-prod", "v2", ""),
+            target_group_name("web", "prod-v2", ""),
+        ];
+        for o in &others {
+            assert!(valid_tg(o), "{o}");
+            assert_ne!(&a, o);
+        }
+        assert_ne!(others[3], others[4]);
+        // Two services sharing a prefix longer than the readable head, same environment.
+        let long = "checkout-service-eu-west-payments";
+        let x = target_group_name(&format!("{long}-a"), "prod", "v1");
+        let y = target_group_name(&format!("{long}-b"), "prod", "v1");
+        assert!(valid_tg(&x) && valid_tg(&y), "{x} {y}");
+        assert_eq!(x[..23], y[..23], "the readable heads are cut alike");
+        assert_ne!(x, y);
+        // Two environments with a long shared prefix.
+        let p = target_group_name("web", "production-eu-west-1-blue", "v1");
+        let q = target_group_name("web", "production-eu-west-1-green", "v1");
+        assert!(valid_tg(&p) && valid_tg(&q) && p != q, "{p} {q}");
+        assert!(valid_tg(&target_group_name("-", "_", ".")));
+        assert!(
+            valid_tg(&target_group_name("web", "prod", ".v1")),
+            "no `--`"
+        );
+        assert!(valid_tg(&target_group_name("web", "", "v1")), "no `--`");
     }
 
     #[test]
     fn changed_or_long_names_get_a_stable_hash() {
-        let a = target_group_name("checkout-service", "2024-11-30-release-candidate-1");
-        let b = target_group_name("checkout-service", "2024-11-30-release-candidate-2");
+        let a = target_group_name("checkout-service", "prod", "2024-11-30-release-candidate-1");
+        let b = target_group_name("checkout-service", "prod", "2024-11-30-release-candidate-2");
         assert!(valid_tg(&a) && valid_tg(&b), "{a} {b}");
         assert_ne!(
             a, b,
@@ -116,18 +181,18 @@ mod tests {
         );
         assert_eq!(
             a,
-            target_group_name("checkout-service", "2024-11-30-release-candidate-1")
+            target_group_name("checkout-service", "prod", "2024-11-30-release-candidate-1")
         );
         // '.' and '_' are not allowed in target group names; the slug differs, so a hash.
-        let dotted = target_group_name("web", "1.0");
-        let dashed = target_group_name("web", "1-0");
+        let dotted = target_group_name("web", "prod", "1.0");
+        let dashed = target_group_name("web", "prod", "1-0");
         assert_ne!(dotted, dashed);
         assert!(
-            valid_tg(&dotted) && dotted.starts_with("web-1-0-"),
+            valid_tg(&dotted) && dotted.starts_with("web-prod-1-0-"),
             "{dotted}"
         );
         assert!(
-            valid_tg(&target_group_name("web", "v_")),
+            valid_tg(&target_group_name("web", "prod", "v_")),
             "trailing hyphen trimmed"
         );
         let long = service_name(&"s".repeat(200), &"r".repeat(100));

@@ -29,7 +29,7 @@ impl EcsDriver {
         }
         let (svc, tg) = (
             service_name(&target.service, candidate.id.as_str()),
-            target_group_name(&target.service, candidate.id.as_str()),
+            target_group_name(&target.service, &target.environment, candidate.id.as_str()),
         );
         if svc.len() > SERVICE_NAME_MAX || tg.len() > TARGET_GROUP_NAME_MAX {
             return Err(DriverError::permanent(

@@ -224,7 +224,7 @@ impl EcsDriver {
         name: &str,
         replicas: u32,
     ) -> Result<String, DriverError> {
-        let tg_name = target_group_name(&target.service, revision.id.as_str());
+        let tg_name = target_group_name(&target.service, &target.environment, revision.id.as_str());
         let target_tag = Self::target_tag(target);
         let tg = listener::ensure_target_group(
             &self.elb,
@@ -277,12 +277,29 @@ impl EcsDriver {
         }
         let tg = match service.as_ref().and_then(target_group_of) {
             Some(tg) => Some(tg),
+            // No service (a crash between creating the group and the service): the group
+            // by name, only when it is this revision's (never delete another target's).
             None => {
-                listener::find_target_group(
-                    &self.elb,
-                    &target_group_name(&target.service, revision.as_str()),
-                )
-                .await?
+                let tg_name =
+                    target_group_name(&target.service, &target.environment, revision.as_str());
+                match listener::find_target_group(&self.elb, &tg_name).await? {
+                    Some(arn) => {
+                        let have = listener::target_group_tags(&self.elb, &arn).await?;
+                        let target_tag = Self::target_tag(target);
+                        let mine = [
+                            (TARGET_TAG, target_tag.as_str()),
+                            (REVISION_TAG, revision.as_str()),
+                        ];
+                        match listener::check_target_group_owner(&tg_name, &have, &mine, "retire") {
+                            Ok(()) => Some(arn),
+                            Err(e) => {
+                                tracing::warn!(%e, "leaving a target group that is not ours");
+                                None
+                            }
+                        }
+                    }
+                    None => None,
+                }
             }
         };
         let mut drained = false;

@@ -99,11 +99,12 @@ fn canary() -> StrategyConfig {
 
 /// What an ALB would publish: once the driver created a revision's target group, five
 /// minutes of its metrics (`errors` 5xx per 1000 requests), once.
-fn publish(world: &support::World, src: CloudWatchSource, name: &'static str, errors: f64) {
+fn publish(world: &support::World, src: CloudWatchSource, revision: &str, errors: f64) {
+    let name = shipcore_driver_ecs::names::target_group_name("web", "prod", revision);
     let (elb, lb) = (world.elb.clone(), dimension(&world.load_balancer));
     tokio::spawn(async move {
         loop {
-            if let Ok(out) = elb.describe_target_groups().names(name).send().await {
+            if let Ok(out) = elb.describe_target_groups().names(&name).send().await {
                 if let Some(arn) = out
                     .target_groups()
                     .first()
@@ -121,8 +122,8 @@ fn publish(world: &support::World, src: CloudWatchSource, name: &'static str, er
 async fn run_canary(candidate_errors: f64) -> (Phase, Recorder, support::World) {
     let world = support::World::start().await.unwrap();
     let src = source(&world).await;
-    publish(&world, src.clone(), "web-v1", 2.0);
-    publish(&world, src.clone(), "web-v2", candidate_errors);
+    publish(&world, src.clone(), "v1", 2.0);
+    publish(&world, src.clone(), "v2", candidate_errors);
     let cfg = world
         .traffic_config()
         // Long enough for the 50 ms recorder to see the traffic restored before the candidate goes.
@@ -131,8 +132,9 @@ async fn run_canary(candidate_errors: f64) -> (Phase, Recorder, support::World) 
         .unwrap();
     let driver = Arc::new(EcsDriver::new(cfg, &world.sdk));
     seed(&*driver, 2).await;
+    // The driver's target group names: `web-prod-<revision>-<hash>` (names::target_group_name).
     let q = AlbQueries::new(
-        "targetgroup/web-{{revision}}/*",
+        "targetgroup/web-prod-{{revision}}-*",
         dimension(&world.load_balancer),
     )
     .with_period(Duration::from_secs(60));

@@ -330,24 +330,7 @@ async fn a_listener_rule_carries_the_weights_when_configured() {
         .await
         .unwrap();
     let groups = shipcore_driver_ecs::listener::forward_groups(out.rules()[0].actions());
-    let mut named = Vec::new();
-    for (arn, weight) in groups {
-        let tg = world
-            .elb
-            .describe_target_groups()
-            .target_group_arns(&arn)
-            .send()
-            .await
-            .unwrap();
-        named.push((
-            tg.target_groups()[0]
-                .target_group_name()
-                .unwrap()
-                .to_string(),
-            weight,
-        ));
-    }
-    named.sort();
+    let named = support::labelled(&world.elb, groups).await.unwrap();
     assert_eq!(named, w(&[("api-v1", 90), ("api-v2", 10)]));
     assert!(
         world.weights(&world.listener).await.is_empty(),
@@ -361,4 +344,130 @@ async fn a_listener_rule_carries_the_weights_when_configured() {
         ),
         (90, 10)
     );
+}
+
+/// The target group a service of `cluster` is behind.
+async fn group_of(world: &support::World, cluster: &str, service: &str) -> String {
+    let out = world
+        .ecs
+        .describe_services()
+        .include(aws_sdk_ecs::types::ServiceField::Tags)
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .unwrap();
+    out.services()[0].load_balancers()[0]
+        .target_group_arn()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_environments_never_share_a_target_group_and_a_foreign_one_is_refused() {
+    let Some(world) = support::World::start().await else {
+        return;
+    };
+    // Staging: its own cluster in the same account and region, the test listener as its
+    // production listener. Target group names are account-wide, service names per cluster.
+    world
+        .ecs
+        .create_cluster()
+        .cluster_name("staging")
+        .send()
+        .await
+        .unwrap();
+    let staging_cfg =
+        shipcore_driver_ecs::EcsConfig::builder("staging", support::FAMILY, support::CONTAINER)
+            .network(&[&world.subnet], &[&world.sg])
+            .traffic(
+                shipcore_driver_ecs::ListenerRef::Listener(world.test_listener.clone()),
+                shipcore_driver_ecs::TargetGroupTemplate::new(8080, &world.vpc),
+            )
+            .deregistration_wait(Duration::ZERO)
+            .build()
+            .unwrap();
+    let staging = EcsDriver::new(staging_cfg, &world.sdk);
+    let prod = EcsDriver::new(world.traffic_config().build().unwrap(), &world.sdk);
+    let v1 = rev("v1", "web:1");
+    let deploy = |r: &Revision| Action::Deploy {
+        revision: r.clone(),
+        replicas: 1,
+    };
+    staging
+        .apply(&Target::new("web", "staging"), &deploy(&v1))
+        .await
+        .unwrap();
+    prod.apply(&Target::new("web", "prod"), &deploy(&v1))
+        .await
+        .unwrap();
+
+    // Same service, same revision, two environments: two groups, each tagged with its own
+    // target (before the fix prod reused staging's group "web-v1").
+    let (tg_staging, tg_prod) = (
+        group_of(&world, "staging", "web-v1").await,
+        group_of(&world, support::CLUSTER, "web-v1").await,
+    );
+    assert_ne!(tg_staging, tg_prod, "prod reused staging's target group");
+    for (arn, owner) in [(&tg_staging, "web/staging"), (&tg_prod, "web/prod")] {
+        let tags = shipcore_driver_ecs::listener::target_group_tags(&world.elb, arn)
+            .await
+            .unwrap();
+        assert!(
+            tags.contains(&("shipcore:target".to_string(), owner.to_string())),
+            "{arn}: {tags:?}"
+        );
+    }
+    let mut names = world.target_groups().await;
+    names.sort();
+    assert_eq!(
+        names,
+        ["web-v1", "web-v1"],
+        "both named by the driver's scheme"
+    );
+    assert_eq!(world.weights(&world.listener).await, w(&[("web-v1", 100)]));
+    let prod_forward = shipcore_driver_ecs::listener::forward_groups(
+        world
+            .elb
+            .describe_listeners()
+            .listener_arns(&world.listener)
+            .send()
+            .await
+            .unwrap()
+            .listeners()[0]
+            .default_actions(),
+    );
+    assert_eq!(prod_forward, [(tg_prod.clone(), 100)]);
+
+    // A group that already has the name prod's v2 would get, owned by another target: the
+    // deploy fails permanently naming it, and creates no service.
+    let foreign = shipcore_driver_ecs::names::target_group_name("web", "prod", "v2");
+    world
+        .elb
+        .create_target_group()
+        .name(&foreign)
+        .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+        .port(8080)
+        .vpc_id(&world.vpc)
+        .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Ip)
+        .tags(
+            aws_sdk_elasticloadbalancingv2::types::Tag::builder()
+                .key("shipcore:target")
+                .value("web/other")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let e = prod
+        .apply(&Target::new("web", "prod"), &deploy(&rev("v2", "web:2")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Permanent, "{e}");
+    assert!(
+        e.message.contains(&foreign) && e.message.contains("web/other"),
+        "{e}"
+    );
+    assert_eq!(world.services().await, ["web-v1x1"]);
+    assert_eq!(world.weights(&world.listener).await, w(&[("web-v1", 100)]));
 }

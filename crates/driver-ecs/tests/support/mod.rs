@@ -249,8 +249,8 @@ impl World {
             .deregistration_wait(Duration::ZERO)
     }
 
-    /// The weights moto stores on a listener, as (target group name, weight), by name; an
-    /// empty list for a fixed response.
+    /// The weights moto stores on a listener, as (target group label, weight) (see
+    /// [`label`]), sorted; an empty list for a fixed response.
     pub async fn weights(&self, listener: &str) -> Vec<(String, i32)> {
         let out = self
             .elb
@@ -261,25 +261,7 @@ impl World {
             .unwrap();
         let actions = out.listeners()[0].default_actions().to_vec();
         let groups = shipcore_driver_ecs::listener::forward_groups(&actions);
-        let mut named = Vec::new();
-        for (arn, w) in groups {
-            let tg = self
-                .elb
-                .describe_target_groups()
-                .target_group_arns(&arn)
-                .send()
-                .await
-                .unwrap();
-            named.push((
-                tg.target_groups()[0]
-                    .target_group_name()
-                    .unwrap()
-                    .to_string(),
-                w,
-            ));
-        }
-        named.sort();
-        named
+        labelled(&self.elb, groups).await.unwrap()
     }
 
     /// Names of the cluster's ACTIVE services, sorted.
@@ -320,17 +302,67 @@ impl World {
         names
     }
 
-    /// Names of all target groups, sorted.
+    /// Labels (see [`label`]) of all target groups, sorted.
     pub async fn target_groups(&self) -> Vec<String> {
         let out = self.elb.describe_target_groups().send().await.unwrap();
-        let mut v: Vec<String> = out
-            .target_groups()
-            .iter()
-            .map(|t| t.target_group_name().unwrap().to_string())
-            .collect();
+        let mut v = Vec::new();
+        for t in out.target_groups() {
+            v.push(
+                label(&self.elb, t.target_group_arn().unwrap())
+                    .await
+                    .unwrap(),
+            );
+        }
         v.sort();
         v
     }
+}
+
+/// A target group as the tests name it: `<service>-<revision>` (`web-v1`) from its
+/// `shipcore:target` and `shipcore:revision` tags, provided its name is exactly the
+/// driver's `target_group_name(service, environment, revision)`; any other group (or a
+/// misnamed one) by its raw name, so an assertion on it fails visibly. `None` when moto
+/// did not answer.
+pub async fn label(elb: &aws_sdk_elasticloadbalancingv2::Client, arn: &str) -> Option<String> {
+    let out = elb
+        .describe_target_groups()
+        .target_group_arns(arn)
+        .send()
+        .await
+        .ok()?;
+    let name = out
+        .target_groups()
+        .first()?
+        .target_group_name()?
+        .to_string();
+    let tags = shipcore_driver_ecs::listener::target_group_tags(elb, arn)
+        .await
+        .ok()?;
+    let get = |k: &str| tags.iter().find(|(tk, _)| tk == k).map(|(_, v)| v.clone());
+    let (Some(target), Some(rev)) = (get("shipcore:target"), get("shipcore:revision")) else {
+        return Some(name);
+    };
+    let Some((service, env)) = target.split_once('/') else {
+        return Some(name);
+    };
+    if name == shipcore_driver_ecs::names::target_group_name(service, env, &rev) {
+        Some(format!("{service}-{rev}"))
+    } else {
+        Some(name)
+    }
+}
+
+/// `groups` (ARN, weight) as (label, weight), sorted.
+pub async fn labelled(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    groups: Vec<(String, i32)>,
+) -> Option<Vec<(String, i32)>> {
+    let mut named = Vec::new();
+    for (arn, w) in groups {
+        named.push((label(elb, &arn).await?, w));
+    }
+    named.sort();
+    Some(named)
 }
 
 /// The scheduler stand-in (see the module docs).

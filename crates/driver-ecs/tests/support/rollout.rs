@@ -166,20 +166,7 @@ async fn sample(
         .ok()?;
     let groups =
         shipcore_driver_ecs::listener::forward_groups(out.listeners().first()?.default_actions());
-    let mut weights = Vec::new();
-    for (arn, w) in groups {
-        let tg = elb
-            .describe_target_groups()
-            .target_group_arns(&arn)
-            .send()
-            .await
-            .ok()?;
-        weights.push((
-            tg.target_groups().first()?.target_group_name()?.to_string(),
-            w,
-        ));
-    }
-    weights.sort();
+    let weights = super::labelled(elb, groups).await?;
     let arns = ecs
         .list_services()
         .cluster(super::CLUSTER)
