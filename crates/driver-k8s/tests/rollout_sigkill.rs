@@ -56,15 +56,13 @@ fn child_runs_a_canary() {
         .unwrap();
     rt.block_on(async {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
             .await
             .unwrap();
-        K8sDriver::tune(&mut cfg, &config());
-        let client = kube::Client::try_from(cfg).unwrap();
         let env = Env {
             // Only `spec` and `runner` use this Env: its fake is never read.
             fake: shipcore_driver_k8s::fake::FakeApiServer::new(),
-            driver: Arc::new(K8sDriver::new(client, config()).unwrap()),
+            driver: Arc::new(K8sDriver::from_kube_config(cfg, config()).unwrap()),
             target: shipcore::model::Target::new("web", "production"),
         };
         // Long pauses: the parent kills this process during the first one.
