@@ -40,42 +40,6 @@ python3 -c 'import moto; print("moto", moto.__version__)' 2>/dev/null || true
 
 export SHIPCORE_E2E=1
 
-step "cargo test --workspace --no-run (the workspace's build)"
-list="$(mktemp)"
-trap 'rm -f "$list"' EXIT
-cargo test --workspace --no-run --message-format=json-render-diagnostics \
-  | python3 -c '
-import json, os, sys
-want = {os.path.abspath(d) for d in ("crates/metrics-cloudwatch", "crates/driver-ecs")}
-for line in sys.stdin:
-    if not line.startswith("{"):
-        continue
-    m = json.loads(line)
-    if m.get("reason") != "compiler-artifact" or not m.get("executable"):
-        continue
-    if not m["profile"]["test"]:
-        continue
-    crate = os.path.dirname(m["manifest_path"])
-    if crate in want:
-        print(crate, m["target"]["name"], m["executable"])
-' | sort > "$list"
-for crate in crates/metrics-cloudwatch crates/driver-ecs; do
-  if ! grep -q "/$crate " "$list"; then
-    echo "e2e-ecs: no test binary of $crate in the workspace build" >&2
-    exit 1
-  fi
-done
-
-failed=()
-while read -r dir name exe; do
-  step "${dir#"$PWD"/} $name"
-  if ! (cd "$dir" && "$exe" </dev/null); then
-    failed+=("${dir#"$PWD"/} $name")
-  fi
-done < "$list"
-
-if [ "${#failed[@]}" -gt 0 ]; then
-  step "FAILED: ${failed[*]}"
-  exit 1
-fi
+step "the two crates' test binaries, from the workspace's build"
+bash scripts/ci/workspace-tests.sh crates/metrics-cloudwatch crates/driver-ecs
 step "done in $((SECONDS - t0)) s"

@@ -5,7 +5,7 @@
 # kubeconfig that kubectl uses). With SHIPCORE_E2E=1 (a missing part fails loudly instead
 # of skipping) it runs:
 #
-#   cargo test -p shipcore-driver-k8s   # unit, protocol, fake, whole-rollout and SIGKILL
+#   the driver's test binaries as `cargo test --workspace` built them (workspace-tests.sh)  # unit, protocol, fake, whole-rollout and SIGKILL
 #                                       # tests; kubectl against the loopback fake;
 #                                       # kubernetes-validate on the fake's dumps
 #
@@ -45,8 +45,8 @@ manifests="$(mktemp -d)"
 trap 'rm -rf "$manifests"' EXIT
 export SHIPCORE_K8S_MANIFESTS="$manifests"
 
-step "cargo test -p shipcore-driver-k8s"
-cargo test -p shipcore-driver-k8s
+step "the driver's test binaries, from the workspace's build (kubectl checks, manifests, rollouts)"
+bash scripts/ci/workspace-tests.sh crates/driver-k8s
 
 for part in mid end; do
   step "validate the manifests the driver wrote ($part of the canary)"
