@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use shipcore::driver::DriverError;
-use shipcore::model::RevisionId;
+use shipcore::model::{percentages, RevisionId};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -32,36 +32,11 @@ pub struct Live {
 /// assert_eq!(s.values().copied().collect::<Vec<_>>(), [33, 67]);
 /// ```
 pub fn proportional(counts: &[(RevisionId, u32)]) -> Shares {
-    let total: u64 = counts.iter().map(|(_, c)| u64::from(*c)).sum();
-    if total == 0 {
-        return counts.iter().map(|(r, _)| (r.clone(), 0)).collect();
-    }
-    let mut parts: Vec<(RevisionId, u64, u64)> = counts
+    let shares: Vec<(RevisionId, u64)> = counts
         .iter()
-        .map(|(r, c)| {
-            let scaled = u64::from(*c) * 100;
-            (r.clone(), scaled / total, scaled % total)
-        })
+        .map(|(r, c)| (r.clone(), u64::from(*c)))
         .collect();
-    let mut left = 100 - parts.iter().map(|(_, q, _)| *q).sum::<u64>();
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by(|a, b| {
-        parts[*b]
-            .2
-            .cmp(&parts[*a].2)
-            .then_with(|| parts[*a].0.cmp(&parts[*b].0))
-    });
-    for i in order {
-        if left == 0 {
-            break;
-        }
-        parts[i].1 += 1;
-        left -= 1;
-    }
-    parts
-        .into_iter()
-        .map(|(r, q, _)| (r, q.min(100) as u8))
-        .collect()
+    percentages(&shares).into_iter().collect()
 }
 
 /// The shares in force. When some live revision with a positive stored share has a ready

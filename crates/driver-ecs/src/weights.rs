@@ -3,7 +3,7 @@
 //! and 5 target groups) before any call; weights read back are normalised to percent.
 
 use shipcore::driver::DriverError;
-use shipcore::model::{RevisionId, WeightSet};
+use shipcore::model::{percentages, RevisionId, WeightSet};
 use std::collections::BTreeMap;
 
 /// ALB's largest target group weight.
@@ -78,36 +78,12 @@ pub fn check_forward<T: std::fmt::Display>(groups: &[(T, i32)]) -> Result<(), St
 /// assert_eq!(p.values().copied().collect::<Vec<_>>(), [33, 67]);
 /// ```
 pub fn to_percent(raw: &[(RevisionId, i32)]) -> BTreeMap<RevisionId, u8> {
-    let total: i64 = raw.iter().map(|(_, w)| i64::from((*w).max(0))).sum();
-    if total == 0 {
-        return raw.iter().map(|(r, _)| (r.clone(), 0)).collect();
-    }
-    let mut parts: Vec<(RevisionId, i64, i64)> = raw
+    // A negative weight (which ALB refuses) counts as 0.
+    let shares: Vec<(RevisionId, u64)> = raw
         .iter()
-        .map(|(r, w)| {
-            let scaled = i64::from((*w).max(0)) * 100;
-            (r.clone(), scaled / total, scaled % total)
-        })
+        .map(|(r, w)| (r.clone(), u64::try_from(*w).unwrap_or(0)))
         .collect();
-    let mut left = 100 - parts.iter().map(|p| p.1).sum::<i64>();
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by(|a, b| {
-        parts[*b]
-            .2
-            .cmp(&parts[*a].2)
-            .then_with(|| parts[*a].0.cmp(&parts[*b].0))
-    });
-    for i in order {
-        if left <= 0 {
-            break;
-        }
-        parts[i].1 += 1;
-        left -= 1;
-    }
-    parts
-        .into_iter()
-        .map(|(r, p, _)| (r, u8::try_from(p).unwrap_or(100)))
-        .collect()
+    percentages(&shares).into_iter().collect()
 }
 
 #[cfg(test)]

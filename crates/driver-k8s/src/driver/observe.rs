@@ -124,7 +124,7 @@ pub fn fleet_from(
             .map(|v| (v.revision.clone(), u64::from(v.ready)))
             .collect(),
     };
-    let pct = objects::percentages(&raw);
+    let pct = shipcore::model::percentages(&raw);
     let mut revisions: Vec<RevisionState> = views
         .iter()
         .zip(pct)

@@ -1,11 +1,11 @@
 //! The Gateway API `HTTPRoute` as JSON (no typed crate for kube 5 yet): the driver-owned
-//! route, our backendRefs in a user-owned one, and route weights as percentages.
+//! route, our backendRefs in a user-owned one, and route weights (as percentages: `shipcore::model::percentages`).
 
 use super::{GATEWAY_GROUP, GATEWAY_VERSION};
 use crate::config::RouteConfig;
 use crate::names;
 use serde_json::{json, Value};
-use shipcore::model::{RevisionId, Target};
+use shipcore::model::Target;
 use std::collections::BTreeMap;
 
 /// One backendRef, with `group`, `kind`, `port` and `weight` written out so GitOps tools
@@ -185,28 +185,6 @@ pub fn set_user_route_backends(
     Ok(())
 }
 
-/// Normalises raw route weights to percentages summing to 100 (largest remainders), or
-/// all 0 when they sum to 0.
-pub fn percentages(raw: &[(RevisionId, u64)]) -> Vec<(RevisionId, u8)> {
-    let total: u64 = raw.iter().map(|(_, w)| *w).sum();
-    if total == 0 {
-        return raw.iter().map(|(r, _)| (r.clone(), 0)).collect();
-    }
-    let mut out: Vec<(RevisionId, u64, u64)> = raw
-        .iter()
-        .map(|(r, w)| (r.clone(), w * 100 / total, (w * 100) % total))
-        .collect();
-    let given: u64 = out.iter().map(|(_, p, _)| *p).sum();
-    let mut order: Vec<usize> = (0..out.len()).collect();
-    order.sort_by(|a, b| out[*b].2.cmp(&out[*a].2).then(a.cmp(b)));
-    for i in order.into_iter().take((100 - given) as usize) {
-        out[i].1 += 1;
-    }
-    out.into_iter()
-        .map(|(r, p, _)| (r, u8::try_from(p).unwrap_or(100)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,32 +238,5 @@ mod tests {
         // Missing weight counts 1.
         let w = route_weights(&before, &["web-v1".into()]);
         assert_eq!(w["web-v1"], 1);
-    }
-
-    #[test]
-    fn percentages_sum_to_100_or_0() {
-        let ids = |ws: &[u64]| -> Vec<(RevisionId, u64)> {
-            ws.iter()
-                .enumerate()
-                .map(|(i, w)| (RevisionId::new(format!("r{i}")), *w))
-                .collect()
-        };
-        for ws in [
-            vec![1, 1, 1],
-            vec![1, 2],
-            vec![70, 30],
-            vec![0, 5],
-            vec![3, 3, 3, 3, 3, 3, 3],
-        ] {
-            let p = percentages(&ids(&ws));
-            assert_eq!(
-                p.iter().map(|(_, p)| u32::from(*p)).sum::<u32>(),
-                100,
-                "{ws:?} {p:?}"
-            );
-        }
-        assert_eq!(percentages(&ids(&[1, 1, 1]))[0].1, 34);
-        assert_eq!(percentages(&ids(&[70, 30]))[1].1, 30);
-        assert!(percentages(&ids(&[0, 0])).iter().all(|(_, p)| *p == 0));
     }
 }

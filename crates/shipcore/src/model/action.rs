@@ -20,6 +20,54 @@ impl WeightSet {
     }
 }
 
+/// Splits 100 percent in proportion to `shares` (raw platform weights, replica counts),
+/// in their order: largest remainder, ties to the smaller revision id, so the result sums
+/// to exactly 100 and does not depend on the input's order; all 0 when the shares sum to 0.
+/// Drivers use it to report weights the way [`FleetState`](crate::model::FleetState) wants
+/// them (ALB weights 0–999, Gateway API weights, HAProxy server weights).
+///
+/// ```
+/// use shipcore::model::{percentages, RevisionId};
+/// let p = percentages(&[(RevisionId::new("a"), 1), (RevisionId::new("b"), 2)]);
+/// assert_eq!(p, [(RevisionId::new("a"), 33), (RevisionId::new("b"), 67)]);
+/// let even = percentages(&[(RevisionId::new("y"), 1), (RevisionId::new("x"), 1), (RevisionId::new("z"), 1)]);
+/// assert_eq!(even.iter().map(|(_, p)| *p).collect::<Vec<_>>(), [33, 34, 33]);
+/// assert!(percentages(&[(RevisionId::new("a"), 0)]).iter().all(|(_, p)| *p == 0));
+/// ```
+pub fn percentages(shares: &[(RevisionId, u64)]) -> Vec<(RevisionId, u8)> {
+    let total: u128 = shares.iter().map(|(_, w)| u128::from(*w)).sum();
+    if total == 0 {
+        return shares.iter().map(|(r, _)| (r.clone(), 0)).collect();
+    }
+    // (quotient, remainder) of each share times 100 over the total; u128 cannot overflow.
+    let mut parts: Vec<(u128, u128)> = shares
+        .iter()
+        .map(|(_, w)| {
+            let scaled = u128::from(*w) * 100;
+            (scaled / total, scaled % total)
+        })
+        .collect();
+    let given: u128 = parts.iter().map(|(q, _)| *q).sum();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|a, b| {
+        parts[*b]
+            .1
+            .cmp(&parts[*a].1)
+            .then_with(|| shares[*a].0.cmp(&shares[*b].0))
+    });
+    for i in order
+        .into_iter()
+        .take(100usize.saturating_sub(given as usize))
+    {
+        parts[i].0 += 1;
+    }
+    shares
+        .iter()
+        .zip(parts)
+        .map(|((r, _), (q, _))| (r.clone(), u8::try_from(q).unwrap_or(100)))
+        .collect()
+}
+
 /// One platform operation. Every action is *declarative and idempotent*: applying it twice
 /// leaves the fleet as applying it once, because the engine retries and resumes.
 ///
@@ -103,5 +151,53 @@ impl Action {
             Action::Retire { revision } => format!("retire {revision}"),
             Action::SetFlag { flag, percent } => format!("flag {flag} to {percent}%"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_sum_to_100_or_0() {
+        let ids = |ws: &[u64]| -> Vec<(RevisionId, u64)> {
+            ws.iter()
+                .enumerate()
+                .map(|(i, w)| (RevisionId::new(format!("r{i}")), *w))
+                .collect()
+        };
+        for ws in [
+            vec![1, 1, 1],
+            vec![1, 2],
+            vec![70, 30],
+            vec![0, 5],
+            vec![3, 3, 3, 3, 3, 3, 3],
+        ] {
+            let p = percentages(&ids(&ws));
+            assert_eq!(
+                p.iter().map(|(_, p)| u32::from(*p)).sum::<u32>(),
+                100,
+                "{ws:?} {p:?}"
+            );
+        }
+        assert_eq!(percentages(&ids(&[1, 1, 1]))[0].1, 34);
+        assert_eq!(percentages(&ids(&[70, 30]))[1].1, 30);
+        assert!(percentages(&ids(&[0, 0])).iter().all(|(_, p)| *p == 0));
+    }
+
+    #[test]
+    fn percentages_do_not_depend_on_the_input_order_and_never_overflow() {
+        let a = (RevisionId::new("a"), 1);
+        let b = (RevisionId::new("b"), 1);
+        let mut ab = percentages(&[a.clone(), b.clone()]);
+        let mut ba = percentages(&[b, a]);
+        ab.sort();
+        ba.sort();
+        assert_eq!(ab, ba);
+        let huge = percentages(&[
+            (RevisionId::new("x"), u64::MAX),
+            (RevisionId::new("y"), u64::MAX),
+        ]);
+        assert_eq!(huge.iter().map(|(_, p)| *p).collect::<Vec<_>>(), [50, 50]);
     }
 }

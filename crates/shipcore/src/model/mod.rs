@@ -8,7 +8,7 @@ mod monitoring;
 mod plan;
 mod revision;
 
-pub use action::{Action, WeightSet};
+pub use action::{percentages, Action, WeightSet};
 pub use fleet::{FleetState, RevisionState};
 pub use monitoring::Monitoring;
 pub use plan::{
