@@ -38,8 +38,8 @@ pub use crate::async_trait;
 pub use crate::clock::{Clock, SimClock, SystemClock};
 pub use crate::driver::{Capabilities, Driver, DriverError, ErrorKind};
 pub use crate::engine::{
-    Command, Event, EventKind, FailurePolicy, Phase, RetryPolicy, RolloutHandle, RolloutSpec,
-    RolloutStatus, RunError, RunReport, Runner,
+    Command, Engine, Event, EventKind, FailurePolicy, Phase, RetryPolicy, RolloutHandle,
+    RolloutSpec, RolloutStatus, RunError, RunReport, Runner, RunningRollout,
 };
 pub use crate::gate::{Gate, GateContext, GateOutcome};
 pub use crate::journal::{FileJournal, Journal, MemoryJournal};

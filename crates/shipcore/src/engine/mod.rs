@@ -1,6 +1,7 @@
 //! The rollout engine: a pure, deterministic state machine ([`Rollout`]) that turns inputs
-//! into effects, and an async [`Runner`] that performs the effects against a driver,
-//! validators, gates and notifiers, journaling every input before it is handled.
+//! into effects; an [`Engine`] holding the collaborators every rollout shares (driver,
+//! clock, validators, gates, notifiers) that runs many rollouts at once; and the per-rollout
+//! [`Runner`] that performs one machine's effects, journaling every input before it is handled.
 
 mod analysis;
 mod event;
@@ -12,6 +13,9 @@ mod pending;
 mod phase;
 mod registry;
 mod runner;
+mod runs;
+mod service;
+mod shared;
 mod spec;
 
 pub use analysis::{AnalysisRun, Decision};
@@ -21,4 +25,5 @@ pub use io::{Command, Effect, GateWatch, Input, MeasureResult, Stamped};
 pub use machine::Rollout;
 pub use phase::{Phase, RolloutStatus};
 pub use runner::{RunError, RunReport, Runner, RunnerBuilder};
+pub use service::{Engine, EngineBuilder, RunningRollout};
 pub use spec::{FailurePolicy, RetryPolicy, RolloutSpec};

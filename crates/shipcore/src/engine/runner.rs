@@ -4,21 +4,21 @@
 
 use super::event::{Event, EventKind};
 use super::handle::RolloutHandle;
-use super::io::{Command, Effect, Input, MeasureResult, Stamped};
+use super::io::{Command, Effect, Input, Stamped};
 use super::machine::Rollout;
 use super::pending::{Pending, Watch};
 use super::phase::{Phase, RolloutStatus};
-use super::registry::Registry;
+use super::shared::Shared;
 use super::spec::RolloutSpec;
 use crate::clock::Clock;
 use crate::driver::{Driver, DriverError};
-use crate::gate::{Gate, GateContext, GateOutcome, KeepAlive};
+use crate::gate::{Gate, GateOutcome};
 use crate::journal::{Journal, JournalError};
-use crate::model::{FleetState, Role};
+use crate::model::FleetState;
 use crate::notifier::Notifier;
 use crate::strategy::PlanError;
 use crate::time::Timestamp;
-use crate::validator::{ValidationContext, Validator};
+use crate::validator::Validator;
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, watch};
@@ -67,13 +67,21 @@ pub enum RunError {
         /// Decoder message.
         message: String,
     },
+    /// The engine is shutting down ([`Engine::shutdown`](super::Engine::shutdown)): the run
+    /// did not start, or stopped at its next wait with every input it had handled
+    /// journaled. Resume it from its journal.
+    #[error("the engine is shutting down; the rollout stopped where it was and can be resumed")]
+    ShutDown,
+    /// A spawned run's task ended without a report (it panicked or was cancelled).
+    #[error("the rollout's task ended without a report: {0}")]
+    TaskFailed(String),
 }
 
 impl RunError {
     /// True when retrying later (after fixing storage) may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            RunError::Journal(JournalError::Io { .. }) => true,
+            RunError::Journal(JournalError::Io { .. }) | RunError::ShutDown => true,
             RunError::Preflight(e) => e.is_transient(),
             _ => false,
         }
@@ -93,8 +101,6 @@ pub struct RunReport {
     /// stable revision's artifact, is the same as from the journal).
     pub spec: Option<Arc<RolloutSpec>>,
 }
-
-type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// Runs rollouts. Build with [`Runner::builder`].
 ///
@@ -140,19 +146,25 @@ type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
 /// # }
 /// ```
 pub struct Runner {
-    driver: Arc<dyn Driver>,
-    clock: Arc<dyn Clock>,
+    /// The collaborators shared with every run of the same engine.
+    shared: Arc<Shared>,
     journal: Arc<dyn Journal>,
-    validators: Registry<Arc<dyn Validator>>,
-    gates: Registry<Arc<dyn Gate>>,
-    notifiers: Vec<Arc<dyn Notifier>>,
-    on_event: Option<EventHook>,
-    keep_events: bool,
     scheduled: VecDeque<(Timestamp, Command)>,
     /// Made when the first handle is taken.
     remote: OnceLock<Remote>,
     /// Where the last run ended, for a handle taken afterwards.
     ended: Option<RolloutStatus>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("engine", &self.shared)
+            .field("scheduled", &self.scheduled.len())
+            .field("handles", &self.remote.get().is_some())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A runner's remote control: the operator's commands in, the status out. Made when the
@@ -192,58 +204,64 @@ fn commands_open(remote: &OnceLock<Remote>) -> bool {
     remote.get().is_some_and(|r| !r.commands_rx.is_closed())
 }
 
-/// Builds a [`Runner`].
+/// Builds a [`Runner`] with an engine of its own: [`Runner::builder`]. To run many
+/// rollouts on the same collaborators, build an [`Engine`](super::Engine) once and take
+/// its [`runner`](super::Engine::runner)s instead.
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct RunnerBuilder {
-    runner: Runner,
+    engine: super::EngineBuilder,
+    journal: Arc<dyn Journal>,
+    scheduled: VecDeque<(Timestamp, Command)>,
 }
 
 impl RunnerBuilder {
     /// Registers a validator under its name.
     pub fn validator(mut self, v: Arc<dyn Validator>) -> Self {
-        let name = v.name().to_string();
-        self.runner.validators.insert(&name, v);
+        self.engine = self.engine.validator(v);
         self
     }
     /// Registers a gate under its name.
     pub fn gate(mut self, g: Arc<dyn Gate>) -> Self {
-        let name = g.name().to_string();
-        self.runner.gates.insert(&name, g);
+        self.engine = self.engine.gate(g);
         self
     }
     /// Adds a notifier.
     pub fn notifier(mut self, n: Arc<dyn Notifier>) -> Self {
-        self.runner.notifiers.push(n);
+        self.engine = self.engine.notifier(n);
         self
     }
     /// Calls `f` for every event as it is recorded (live output).
     pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
-        self.runner.on_event = Some(Arc::new(f));
+        self.engine = self.engine.on_event(f);
         self
     }
-    /// Whether [`RunReport::events`] holds the event log (default `true`). A process running
-    /// thousands of rollouts streams events through [`on_event`](Self::on_event) instead,
-    /// and keeps a few kilobytes per rollout less; the journal still holds everything, and
-    /// [`record::replay_journal`](crate::record::replay_journal) rebuilds the log from it.
+    /// Whether [`RunReport::events`] holds the event log (default `true`); see
+    /// [`EngineBuilder::keep_events`](super::EngineBuilder::keep_events).
     pub fn keep_events(mut self, keep: bool) -> Self {
-        self.runner.keep_events = keep;
+        self.engine = self.engine.keep_events(keep);
         self
     }
     /// Delivers `cmd` when engine time reaches `at`: a scripted operator, deterministic
     /// under a simulated clock.
     pub fn command_at(mut self, at: Timestamp, cmd: Command) -> Self {
-        let pos = self
-            .runner
-            .scheduled
-            .iter()
-            .position(|(t, _)| *t > at)
-            .unwrap_or(self.runner.scheduled.len());
-        self.runner.scheduled.insert(pos, (at, cmd));
+        schedule(&mut self.scheduled, at, cmd);
         self
     }
     /// The runner.
     pub fn build(self) -> Runner {
-        self.runner
+        let mut runner = Runner::of(self.engine.build_shared(), self.journal);
+        runner.scheduled = self.scheduled;
+        runner
     }
+}
+
+/// Inserts `cmd` at `at` after every command due at or before it.
+fn schedule(scheduled: &mut VecDeque<(Timestamp, Command)>, at: Timestamp, cmd: Command) {
+    let pos = scheduled
+        .iter()
+        .position(|(t, _)| *t > at)
+        .unwrap_or(scheduled.len());
+    scheduled.insert(pos, (at, cmd));
 }
 
 fn pending_status() -> RolloutStatus {
@@ -264,20 +282,28 @@ impl Runner {
         journal: Arc<dyn Journal>,
     ) -> RunnerBuilder {
         RunnerBuilder {
-            runner: Runner {
-                driver,
-                clock,
-                journal,
-                validators: Registry::default(),
-                gates: Registry::default(),
-                notifiers: Vec::new(),
-                on_event: None,
-                keep_events: true,
-                scheduled: VecDeque::new(),
-                remote: OnceLock::new(),
-                ended: None,
-            },
+            engine: super::Engine::builder(driver, clock),
+            journal,
+            scheduled: VecDeque::new(),
         }
+    }
+
+    /// A run of the engine `shared` on `journal`.
+    pub(super) fn of(shared: Arc<Shared>, journal: Arc<dyn Journal>) -> Self {
+        Runner {
+            shared,
+            journal,
+            scheduled: VecDeque::new(),
+            remote: OnceLock::new(),
+            ended: None,
+        }
+    }
+
+    /// Delivers `cmd` when engine time reaches `at` (see [`RunnerBuilder::command_at`]).
+    #[must_use]
+    pub fn command_at(mut self, at: Timestamp, cmd: Command) -> Self {
+        schedule(&mut self.scheduled, at, cmd);
+        self
     }
 
     /// A remote control. Take handles before running: the runner stops waiting for
@@ -305,21 +331,7 @@ impl Runner {
     /// Checks a spec against this runner's driver and registries without running anything
     /// (a dry run's last check).
     pub fn preflight(&self, spec: &RolloutSpec) -> Result<(), RunError> {
-        spec.validate()?;
-        spec.plan.validate(&self.driver().capabilities())?;
-        for name in spec.validator_names() {
-            if self.validators.get(&name).is_none() {
-                let known = self.validators.known();
-                return Err(RunError::UnknownValidator { name, known });
-            }
-        }
-        for name in spec.gate_names() {
-            if self.gates.get(&name).is_none() {
-                let known = self.gates.known();
-                return Err(RunError::UnknownGate { name, known });
-            }
-        }
-        Ok(())
+        self.shared.preflight(spec)
     }
 
     /// What [`Plan::warnings`](crate::model::Plan::warnings) finds in `spec`'s plan with this
@@ -327,12 +339,7 @@ impl Runner {
     /// that measures traffic). [`start`](Self::start) logs them with `tracing::warn!`; they
     /// never stop a rollout.
     pub fn warnings(&self, spec: &RolloutSpec) -> Vec<crate::model::PlanWarning> {
-        let caps = self.driver().capabilities();
-        spec.plan.warnings(&caps, |name| {
-            self.validators
-                .get(name)
-                .is_some_and(|v| v.measures_traffic())
-        })
+        self.shared.warnings(spec)
     }
 
     /// Starts a new rollout on an empty journal and drives it until it settles (or waits for
@@ -353,6 +360,8 @@ impl Runner {
 
     async fn start_boxed(&mut self, spec: Box<RolloutSpec>) -> Result<RunReport, RunError> {
         self.preflight(&spec)?;
+        let shared = self.shared.clone();
+        let _active = shared.runs.enter().await.ok_or(RunError::ShutDown)?;
         for w in self.warnings(&spec) {
             tracing::warn!(rollout = %spec.id, field = %w.field, "{}", w.message);
         }
@@ -371,7 +380,7 @@ impl Runner {
             .map_err(RunError::Preflight)?;
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
         let mut machine = Rollout::new();
-        let mut events = if self.keep_events {
+        let mut events = if self.shared.keep_events {
             Vec::with_capacity(expected_events(&spec))
         } else {
             Vec::new()
@@ -401,6 +410,8 @@ impl Runner {
     /// same ones registered under the same names (and the same driver), or `resume` refuses
     /// with [`RunError::UnknownValidator`] / [`RunError::UnknownGate`] before anything runs.
     pub async fn resume(&mut self) -> Result<RunReport, RunError> {
+        let shared = self.shared.clone();
+        let _active = shared.runs.enter().await.ok_or(RunError::ShutDown)?;
         let entries = self.journal.read_all().await?;
         if entries.is_empty() {
             return Err(RunError::NothingToResume);
@@ -415,7 +426,7 @@ impl Runner {
                 })?;
             for effect in machine.handle(&stamped) {
                 if let Effect::Record(ev) = effect {
-                    if self.keep_events {
+                    if self.shared.keep_events {
                         events.push(ev);
                     }
                 }
@@ -431,7 +442,7 @@ impl Runner {
         }
         if machine.phase().is_terminal() {
             // The previous runner may have stopped before telling the gates.
-            self.finish_gates(&spec, machine.phase()).await;
+            self.shared.finish_gates(&spec, machine.phase()).await;
         }
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment, resumed = true);
         let mut queue = Pending::new(self.shown_status());
@@ -492,10 +503,14 @@ impl Runner {
         let mut step_span = tracing::Span::none();
         let keep_every = machine
             .shared_spec()
-            .and_then(|spec| self.keep_alive_every(&spec));
+            .and_then(|spec| self.shared.keep_alive_every(&spec));
         // Due at once: a resumed rollout checks its holds before it changes anything.
         let mut next_keep = self.clock().now();
+        let shared = self.shared.clone();
         loop {
+            if shared.runs.is_stopping() {
+                return Err(RunError::ShutDown);
+            }
             while let Some(cmd) = self
                 .remote
                 .get_mut()
@@ -524,8 +539,9 @@ impl Runner {
                 if waits && other.map_or(true, |o| next_keep <= o) {
                     let cmd = tokio::select! {
                         biased;
+                        _ = shared.runs.stopped() => return Err(RunError::ShutDown),
                         cmd = next_command(&mut self.remote), if commands_open(&self.remote) => Some(cmd),
-                        _ = (*self.clock).sleep_until(next_keep) => None,
+                        _ = shared.clock().sleep_until(next_keep) => None,
                     };
                     match cmd {
                         Some(Some(cmd)) => {
@@ -542,7 +558,11 @@ impl Runner {
             }
             match (next_timer, next_cmd) {
                 (_, Some(at)) if next_timer.map(|(t, _)| at <= t).unwrap_or(true) => {
-                    self.clock().sleep_until(at).await;
+                    tokio::select! {
+                        biased;
+                        _ = shared.runs.stopped() => return Err(RunError::ShutDown),
+                        _ = shared.clock().sleep_until(at) => {}
+                    }
                     if let Some((_, cmd)) = self.scheduled.pop_front() {
                         self.feed(machine, Input::Command(cmd), &mut queue).await?;
                     }
@@ -556,12 +576,13 @@ impl Runner {
                     };
                     tokio::select! {
                         biased;
+                        _ = shared.runs.stopped() => return Err(RunError::ShutDown),
                         cmd = next_command(&mut self.remote), if commands_open(&self.remote) => {
                             if let Some(cmd) = cmd {
                                 self.feed(machine, Input::Command(cmd), &mut queue).await?;
                             }
                         }
-                        _ = (*self.clock).sleep_until(at) => {
+                        _ = shared.clock().sleep_until(at) => {
                             let watch = queue.take_watch(id);
                             queue.cancel_timer(id);
                             match watch {
@@ -569,7 +590,7 @@ impl Runner {
                                 None => self.feed(machine, Input::TimerFired { id }, &mut queue).await?,
                             }
                         }
-                        _ = changed(&self.driver, watched.as_deref()) => {
+                        _ = changed(shared.driver(), watched.as_deref()) => {
                             tracing::debug!("the driver saw a change: observing before the poll interval");
                             queue.cancel_timer(id);
                             self.feed(machine, Input::TimerFired { id }, &mut queue).await?;
@@ -577,11 +598,18 @@ impl Runner {
                     }
                 }
                 (None, _) if settled => return Ok(()),
-                (None, _) => match next_command(&mut self.remote).await {
+                (None, _) => {
                     // Waiting for a person.
-                    Some(cmd) => self.feed(machine, Input::Command(cmd), &mut queue).await?,
-                    None => return Ok(()),
-                },
+                    let cmd = tokio::select! {
+                        biased;
+                        _ = shared.runs.stopped() => return Err(RunError::ShutDown),
+                        cmd = next_command(&mut self.remote) => cmd,
+                    };
+                    match cmd {
+                        Some(cmd) => self.feed(machine, Input::Command(cmd), &mut queue).await?,
+                        None => return Ok(()),
+                    }
+                }
             }
         }
     }
@@ -599,7 +627,7 @@ impl Runner {
         let Some(spec) = machine.shared_spec() else {
             return Ok(());
         };
-        let outcome = Box::pin(self.check_gate(
+        let outcome = Box::pin(self.shared.check_gate(
             &spec,
             &w.gate,
             w.approvals.clone(),
@@ -632,24 +660,12 @@ impl Runner {
         let Some(spec) = machine.shared_spec() else {
             return Ok(());
         };
-        let lost = Box::pin(self.keep_gates_alive(&spec, machine.held_gates())).await;
+        let lost = Box::pin(self.shared.keep_gates_alive(&spec, machine.held_gates())).await;
         if let Some((gate, reason)) = lost {
             self.feed(machine, Input::GateLost { gate, reason }, queue)
                 .await?;
         }
         Ok(())
-    }
-
-    /// How often the gates `spec` names want to be kept alive, at least.
-    fn keep_alive_every(&self, spec: &RolloutSpec) -> Option<std::time::Duration> {
-        if self.gates.is_empty() {
-            return None;
-        }
-        spec.gate_names()
-            .iter()
-            .filter_map(|name| self.gates.get(name))
-            .filter_map(|g| g.keep_alive_interval())
-            .min()
     }
 
     /// Performs one effect; a request's answer is fed back to the machine. Rare, large work
@@ -677,8 +693,8 @@ impl Runner {
                 }
             }
             Effect::Notify(n) => {
-                if !self.notifiers.is_empty() {
-                    Box::pin(self.notify_all(&n)).await;
+                if !self.shared.notifiers.is_empty() {
+                    Box::pin(self.shared.notify_all(&n)).await;
                 }
                 None
             }
@@ -697,8 +713,9 @@ impl Runner {
                 }
                 // No fleet change without the rollout's holds (locks) renewed first.
                 let held = machine.held_gates();
-                if !held.is_empty() && self.keep_alive_every(&spec).is_some() {
-                    if let Some((gate, reason)) = Box::pin(self.keep_gates_alive(&spec, held)).await
+                if !held.is_empty() && self.shared.keep_alive_every(&spec).is_some() {
+                    if let Some((gate, reason)) =
+                        Box::pin(self.shared.keep_gates_alive(&spec, held)).await
                     {
                         return self
                             .feed(machine, Input::GateLost { gate, reason }, queue)
@@ -728,7 +745,7 @@ impl Runner {
             } => {
                 // Boxed: its context is the largest state a rollout's task would otherwise
                 // carry between measurements.
-                let measured = self.measure(&spec, &validators, subject, step_span);
+                let measured = self.shared.measure(&spec, &validators, subject, step_span);
                 let results = Box::pin(measured).await;
                 Some(Input::Measured { id, results })
             }
@@ -756,7 +773,9 @@ impl Runner {
                 waiting_since,
                 watch: None,
             } => {
-                let checked = self.check_gate(&spec, &gate, approvals, waiting_since, step_span);
+                let checked =
+                    self.shared
+                        .check_gate(&spec, &gate, approvals, waiting_since, step_span);
                 let outcome = Box::pin(checked).await;
                 Some(Input::GateChecked { id, outcome })
             }
@@ -778,13 +797,13 @@ impl Runner {
         step_span: &mut tracing::Span,
     ) -> Option<(String, String)> {
         let mut lost = None;
-        if !self.gates.is_empty() {
+        if !self.shared.gates.is_empty() {
             match &ev.kind {
                 EventKind::Finished { phase, .. } if phase.is_terminal() => {
-                    Box::pin(self.finish_gates(spec, *phase)).await;
+                    Box::pin(self.shared.finish_gates(spec, *phase)).await;
                 }
                 EventKind::StepStarted { .. } | EventKind::Measured { .. } if !held.is_empty() => {
-                    lost = Box::pin(self.keep_gates_alive(spec, held)).await;
+                    lost = Box::pin(self.shared.keep_gates_alive(spec, held)).await;
                 }
                 _ => {}
             }
@@ -793,134 +812,23 @@ impl Runner {
         if let EventKind::StepStarted { step, description } = &ev.kind {
             *step_span = tracing::info_span!("step", index = step, what = %description);
         }
-        if let Some(hook) = &self.on_event {
+        if let Some(hook) = &self.shared.on_event {
             hook(&ev);
         }
-        if self.keep_events {
+        if self.shared.keep_events {
             events.push(ev);
         }
         lost
     }
 
-    /// Runs `validators` once against `subject`, in order.
-    async fn measure(
-        &self,
-        spec: &RolloutSpec,
-        validators: &[String],
-        subject: Role,
-        step_span: &tracing::Span,
-    ) -> Arc<[MeasureResult]> {
-        let now = self.clock().now();
-        let ctx = match subject {
-            Role::Candidate => ValidationContext::new(
-                &spec.id,
-                &spec.target,
-                &spec.candidate,
-                spec.stable.as_ref(),
-                now,
-            ),
-            Role::Stable => {
-                let judged = spec.stable.as_ref().unwrap_or(&spec.candidate);
-                ValidationContext::new(&spec.id, &spec.target, judged, None, now)
-            }
-        };
-        let mut results = Vec::with_capacity(validators.len());
-        for name in validators {
-            let result = match self.validators.get(name) {
-                Some(v) => match v.validate(&ctx).instrument(step_span.clone()).await {
-                    Ok(verdict) => MeasureResult::Verdict(verdict),
-                    Err(e) => MeasureResult::Error(e),
-                },
-                None => MeasureResult::Error(crate::validator::ValidatorError {
-                    validator: name.clone(),
-                    message: "not registered with the runner".into(),
-                }),
-            };
-            results.push(result);
-        }
-        results.into()
-    }
-
-    /// Asks gate `name`.
-    async fn check_gate(
-        &self,
-        spec: &RolloutSpec,
-        name: &str,
-        approvals: Vec<String>,
-        waiting_since: Option<Timestamp>,
-        step_span: &tracing::Span,
-    ) -> crate::gate::GateOutcome {
-        let mut ctx = self.gate_context(spec, approvals);
-        ctx.waiting_since = waiting_since;
-        match self.gates.get(name) {
-            Some(g) => g.check(&ctx).instrument(step_span.clone()).await,
-            None => crate::gate::GateOutcome::block(format!(
-                "gate {name:?} is not registered with the runner"
-            )),
-        }
-    }
-
-    /// Tells every notifier; a failing one is logged and the rollout goes on.
-    async fn notify_all(&self, n: &crate::notifier::Notification) {
-        for notifier in &self.notifiers {
-            if let Err(e) = notifier.notify(n).await {
-                tracing::warn!(error = %e, "notifier failed; the rollout goes on");
-            }
-        }
-    }
-
     /// The driver itself, called directly rather than through `Arc`'s own impl.
     fn driver(&self) -> &dyn Driver {
-        &*self.driver
+        self.shared.driver()
     }
 
     /// The clock itself, called directly rather than through `Arc`'s own impl.
     fn clock(&self) -> &dyn Clock {
-        &*self.clock
-    }
-
-    fn gate_context(&self, spec: &RolloutSpec, approvals: Vec<String>) -> GateContext {
-        GateContext {
-            rollout_id: spec.id.clone(),
-            target: spec.target.clone(),
-            candidate: spec.candidate.clone(),
-            stable: spec.stable.clone(),
-            now: self.clock().now(),
-            approvals,
-            waiting_since: None,
-        }
-    }
-
-    /// Lets the gates the rollout passed (`held`) keep what they hold for it (locks
-    /// refreshed); returns the first that lost its hold, and why.
-    async fn keep_gates_alive(
-        &self,
-        spec: &RolloutSpec,
-        held: &[String],
-    ) -> Option<(String, String)> {
-        if self.gates.is_empty() || held.is_empty() {
-            return None;
-        }
-        let ctx = self.gate_context(spec, Vec::new());
-        let mut lost = None;
-        for name in held {
-            if let Some(gate) = self.gates.get(name) {
-                if let KeepAlive::Lost { reason } = gate.keep_alive(&ctx).await {
-                    lost.get_or_insert((name.clone(), reason));
-                }
-            }
-        }
-        lost
-    }
-
-    /// Tells every gate the spec names that the rollout ended for good (locks are released).
-    async fn finish_gates(&self, spec: &RolloutSpec, phase: Phase) {
-        let ctx = self.gate_context(spec, Vec::new());
-        for name in spec.gate_names() {
-            if let Some(gate) = self.gates.get(&name) {
-                gate.on_finish(&ctx, phase).await;
-            }
-        }
+        self.shared.clock()
     }
 }
 
@@ -974,7 +882,7 @@ fn kind_name(ev: &Event) -> &'static str {
 }
 
 /// Resolves when `driver` reports a change on `spec`'s target; never without a spec.
-async fn changed(driver: &Arc<dyn Driver>, spec: Option<&RolloutSpec>) {
+async fn changed(driver: &dyn Driver, spec: Option<&RolloutSpec>) {
     match spec {
         Some(spec) => driver.wait_for_change(&spec.target).await,
         None => std::future::pending().await,

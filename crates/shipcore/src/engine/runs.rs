@@ -1,0 +1,169 @@
+//! An engine's runs: the concurrency limit, the live list (with each run's handle) and
+//! the shutdown signal every run's waits listen to.
+
+use super::handle::RolloutHandle;
+use super::phase::RolloutStatus;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+
+/// Runs of one engine.
+pub(super) struct Runs {
+    /// Set once by `Engine::shutdown`: no run starts, every run stops at its next wait.
+    stopping: AtomicBool,
+    stop: watch::Sender<bool>,
+    /// At most this many runs drive their rollouts at once (`None`: no limit).
+    limit: Option<Arc<Semaphore>>,
+    max: usize,
+    /// Runs driving a rollout now (any run of this engine, spawned or driven by its owner).
+    active: AtomicUsize,
+    /// Signalled when `active` drops to zero.
+    idle: Notify,
+    /// Spawned runs and their handles, by a number given at spawn.
+    live: Mutex<Vec<(u64, RolloutHandle)>>,
+    next: AtomicU64,
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        Runs {
+            stopping: AtomicBool::new(false),
+            stop: watch::Sender::new(false),
+            limit: None,
+            max: usize::MAX,
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
+            live: Mutex::new(Vec::new()),
+            next: AtomicU64::new(1),
+        }
+    }
+}
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runs")
+            .field("active", &self.active.load(Ordering::Relaxed))
+            .field("limit", &self.limit.as_ref().map(|_| self.max))
+            .field("stopping", &self.is_stopping())
+            .finish()
+    }
+}
+
+/// A run driving its rollout: counted while it lives (and holding its permit).
+pub(super) struct Active<'a> {
+    runs: &'a Runs,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if self.runs.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.runs.idle.notify_waiters();
+        }
+    }
+}
+
+/// A spawned run in the live list, removed when dropped (its task ended).
+pub(super) struct Listed {
+    runs: Arc<super::shared::Shared>,
+    key: u64,
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.runs.runs.live.lock() {
+            live.retain(|(k, _)| *k != self.key);
+        }
+    }
+}
+
+impl Runs {
+    pub(super) fn with_limit(limit: usize) -> Self {
+        Runs {
+            limit: Some(Arc::new(Semaphore::new(limit.max(1)))),
+            max: limit.max(1),
+            ..Runs::default()
+        }
+    }
+
+    /// The concurrency limit, `usize::MAX` when there is none.
+    pub(super) fn limit(&self) -> usize {
+        self.max
+    }
+
+    pub(super) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once shutdown was asked for.
+    pub(super) async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        // Err only when the sender is gone, which it never is while `self` lives.
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+
+    /// Waits for a slot under the limit (none when stopping), then counts the run.
+    pub(super) async fn enter(&self) -> Option<Active<'_>> {
+        let permit = match &self.limit {
+            Some(sem) => {
+                let acquire = sem.clone().acquire_owned();
+                tokio::select! {
+                    biased;
+                    _ = self.stopped() => return None,
+                    permit = acquire => Some(permit.ok()?),
+                }
+            }
+            None => None,
+        };
+        if self.is_stopping() {
+            return None;
+        }
+        self.active.fetch_add(1, Ordering::AcqRel);
+        Some(Active {
+            runs: self,
+            _permit: permit,
+        })
+    }
+
+    /// Asks every run to stop and waits until none drives a rollout.
+    pub(super) async fn shut_down(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.stop.send_replace(true);
+        loop {
+            let idle = self.idle.notified();
+            if self.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    pub(super) fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Adds a spawned run's handle to the live list until the returned guard drops.
+    pub(super) fn list(shared: &Arc<super::shared::Shared>, handle: RolloutHandle) -> Listed {
+        let key = shared.runs.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut live) = shared.runs.live.lock() {
+            live.push((key, handle));
+        }
+        Listed {
+            runs: shared.clone(),
+            key,
+        }
+    }
+
+    /// The handles of the spawned runs alive now, in the order they were spawned.
+    pub(super) fn handles(&self) -> Vec<RolloutHandle> {
+        match self.live.lock() {
+            Ok(live) => live.iter().map(|(_, h)| h.clone()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Where every spawned run stands, in the order they were spawned.
+    pub(super) fn statuses(&self) -> Vec<RolloutStatus> {
+        self.handles().iter().map(|h| h.status()).collect()
+    }
+}

@@ -1,0 +1,222 @@
+//! What every run of an [`Engine`](super::Engine) shares: the driver, the clock, the
+//! validators and gates by name, the notifiers and the event hook, and the calls made on
+//! them (measuring, asking and keeping gates, notifying). A run adds only its own state.
+
+use super::event::Event;
+use super::io::MeasureResult;
+use super::phase::Phase;
+use super::registry::Registry;
+use super::runner::RunError;
+use super::spec::RolloutSpec;
+use crate::clock::Clock;
+use crate::driver::Driver;
+use crate::gate::{Gate, GateContext, GateOutcome, KeepAlive};
+use crate::model::Role;
+use crate::notifier::{Notification, Notifier};
+use crate::time::Timestamp;
+use crate::validator::{ValidationContext, Validator, ValidatorError};
+use std::sync::Arc;
+use tracing::Instrument;
+
+pub(super) type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// The collaborators of every run, and how runs are bounded and stopped.
+pub(super) struct Shared {
+    pub(super) driver: Arc<dyn Driver>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) validators: Registry<Arc<dyn Validator>>,
+    pub(super) gates: Registry<Arc<dyn Gate>>,
+    pub(super) notifiers: Vec<Arc<dyn Notifier>>,
+    pub(super) on_event: Option<EventHook>,
+    pub(super) keep_events: bool,
+    /// Runs of this engine, started and not ended, and the shutdown signal.
+    pub(super) runs: super::runs::Runs,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("validators", &self.validators.known())
+            .field("gates", &self.gates.known())
+            .field("notifiers", &self.notifiers.len())
+            .field("on_event", &self.on_event.is_some())
+            .field("keep_events", &self.keep_events)
+            .field("runs", &self.runs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    pub(super) fn new(driver: Arc<dyn Driver>, clock: Arc<dyn Clock>) -> Self {
+        Shared {
+            driver,
+            clock,
+            validators: Registry::default(),
+            gates: Registry::default(),
+            notifiers: Vec::new(),
+            on_event: None,
+            keep_events: true,
+            runs: super::runs::Runs::default(),
+        }
+    }
+
+    /// The driver itself, called directly rather than through `Arc`'s own impl.
+    pub(super) fn driver(&self) -> &dyn Driver {
+        &*self.driver
+    }
+
+    /// The clock itself, called directly rather than through `Arc`'s own impl.
+    pub(super) fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// Checks `spec` against the driver's capabilities and the registered names.
+    pub(super) fn preflight(&self, spec: &RolloutSpec) -> Result<(), RunError> {
+        spec.validate()?;
+        spec.plan.validate(&self.driver().capabilities())?;
+        for name in spec.validator_names() {
+            if self.validators.get(&name).is_none() {
+                let known = self.validators.known();
+                return Err(RunError::UnknownValidator { name, known });
+            }
+        }
+        for name in spec.gate_names() {
+            if self.gates.get(&name).is_none() {
+                let known = self.gates.known();
+                return Err(RunError::UnknownGate { name, known });
+            }
+        }
+        Ok(())
+    }
+
+    /// The plan's warnings with this driver and these validators.
+    pub(super) fn warnings(&self, spec: &RolloutSpec) -> Vec<crate::model::PlanWarning> {
+        let caps = self.driver().capabilities();
+        spec.plan.warnings(&caps, |name| {
+            self.validators
+                .get(name)
+                .is_some_and(|v| v.measures_traffic())
+        })
+    }
+
+    /// Runs `validators` once against `subject`, in order.
+    pub(super) async fn measure(
+        &self,
+        spec: &RolloutSpec,
+        validators: &[String],
+        subject: Role,
+        step_span: &tracing::Span,
+    ) -> Arc<[MeasureResult]> {
+        let now = self.clock().now();
+        let ctx = match subject {
+            Role::Candidate => ValidationContext::new(
+                &spec.id,
+                &spec.target,
+                &spec.candidate,
+                spec.stable.as_ref(),
+                now,
+            ),
+            Role::Stable => {
+                let judged = spec.stable.as_ref().unwrap_or(&spec.candidate);
+                ValidationContext::new(&spec.id, &spec.target, judged, None, now)
+            }
+        };
+        let mut results = Vec::with_capacity(validators.len());
+        for name in validators {
+            let result = match self.validators.get(name) {
+                Some(v) => match v.validate(&ctx).instrument(step_span.clone()).await {
+                    Ok(verdict) => MeasureResult::Verdict(verdict),
+                    Err(e) => MeasureResult::Error(e),
+                },
+                None => MeasureResult::Error(ValidatorError {
+                    validator: name.clone(),
+                    message: "not registered with the runner".into(),
+                }),
+            };
+            results.push(result);
+        }
+        results.into()
+    }
+
+    /// Asks gate `name`.
+    pub(super) async fn check_gate(
+        &self,
+        spec: &RolloutSpec,
+        name: &str,
+        approvals: Vec<String>,
+        waiting_since: Option<Timestamp>,
+        step_span: &tracing::Span,
+    ) -> GateOutcome {
+        let mut ctx = self.gate_context(spec, approvals);
+        ctx.waiting_since = waiting_since;
+        match self.gates.get(name) {
+            Some(g) => g.check(&ctx).instrument(step_span.clone()).await,
+            None => GateOutcome::block(format!("gate {name:?} is not registered with the runner")),
+        }
+    }
+
+    /// Tells every notifier; a failing one is logged and the rollout goes on.
+    pub(super) async fn notify_all(&self, n: &Notification) {
+        for notifier in &self.notifiers {
+            if let Err(e) = notifier.notify(n).await {
+                tracing::warn!(error = %e, "notifier failed; the rollout goes on");
+            }
+        }
+    }
+
+    pub(super) fn gate_context(&self, spec: &RolloutSpec, approvals: Vec<String>) -> GateContext {
+        GateContext {
+            rollout_id: spec.id.clone(),
+            target: spec.target.clone(),
+            candidate: spec.candidate.clone(),
+            stable: spec.stable.clone(),
+            now: self.clock().now(),
+            approvals,
+            waiting_since: None,
+        }
+    }
+
+    /// How often the gates `spec` names want to be kept alive, at least.
+    pub(super) fn keep_alive_every(&self, spec: &RolloutSpec) -> Option<std::time::Duration> {
+        if self.gates.is_empty() {
+            return None;
+        }
+        spec.gate_names()
+            .iter()
+            .filter_map(|name| self.gates.get(name))
+            .filter_map(|g| g.keep_alive_interval())
+            .min()
+    }
+
+    /// Lets the gates the rollout passed (`held`) keep what they hold for it (locks
+    /// refreshed); returns the first that lost its hold, and why.
+    pub(super) async fn keep_gates_alive(
+        &self,
+        spec: &RolloutSpec,
+        held: &[String],
+    ) -> Option<(String, String)> {
+        if self.gates.is_empty() || held.is_empty() {
+            return None;
+        }
+        let ctx = self.gate_context(spec, Vec::new());
+        let mut lost = None;
+        for name in held {
+            if let Some(gate) = self.gates.get(name) {
+                if let KeepAlive::Lost { reason } = gate.keep_alive(&ctx).await {
+                    lost.get_or_insert((name.clone(), reason));
+                }
+            }
+        }
+        lost
+    }
+
+    /// Tells every gate the spec names that the rollout ended for good (locks are released).
+    pub(super) async fn finish_gates(&self, spec: &RolloutSpec, phase: Phase) {
+        let ctx = self.gate_context(spec, Vec::new());
+        for name in spec.gate_names() {
+            if let Some(gate) = self.gates.get(&name) {
+                gate.on_finish(&ctx, phase).await;
+            }
+        }
+    }
+}
