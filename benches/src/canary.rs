@@ -1,7 +1,7 @@
 //! The benchmarks' workload: a one-hour canary (five weight steps, each judged by an error
 //! rate threshold every minute for twelve minutes) on a [`SimWorld`], and its recording.
 
-use shipcore::engine::{Phase, RolloutSpec, RunError, RunReport, Runner, Stamped};
+use shipcore::engine::{decode_entry, Phase, RolloutSpec, RunError, RunReport, Runner, Stamped};
 use shipcore::journal::{Journal, JournalError, MemoryJournal};
 use shipcore::model::{AnalysisPolicy, AnalysisStep, Revision, Target};
 use shipcore::strategy::{Canary, CanaryStep, PlanContext, PlanError, Strategy};
@@ -108,6 +108,16 @@ pub fn canary_spec(id: &str, world: &SimWorld) -> Result<RolloutSpec, SetupError
 
 /// A canary spec of `shape`, planned by the canary strategy for `world`'s driver.
 pub fn shaped_spec(id: &str, world: &SimWorld, shape: Shape) -> Result<RolloutSpec, SetupError> {
+    shaped_spec_for(id, world, shape, target())
+}
+
+/// A canary spec of `shape` for `target` (which `world` must run the stable revision on).
+pub fn shaped_spec_for(
+    id: &str,
+    world: &SimWorld,
+    shape: Shape,
+    target: Target,
+) -> Result<RolloutSpec, SetupError> {
     let mut steps = Vec::new();
     for weight in shape.weights {
         steps.push(CanaryStep::SetWeight(*weight));
@@ -118,7 +128,7 @@ pub fn shaped_spec(id: &str, world: &SimWorld, shape: Shape) -> Result<RolloutSp
         ..Canary::default()
     };
     let ctx = PlanContext {
-        target: target(),
+        target: target.clone(),
         stable: Some(stable()),
         candidate: candidate(),
         replicas: REPLICAS,
@@ -127,7 +137,7 @@ pub fn shaped_spec(id: &str, world: &SimWorld, shape: Shape) -> Result<RolloutSp
     let plan = canary.plan(&ctx)?;
     Ok(RolloutSpec::new(
         id,
-        target(),
+        target,
         Some(stable()),
         candidate(),
         plan,
@@ -140,6 +150,14 @@ pub fn error_rate(world: &SimWorld) -> Result<MetricThreshold, SetupError> {
         ThresholdConfig::above("error-rate", "error_rate{revision=\"{{revision}}\"}", 0.05)
             .build(world.metrics_arc())?,
     )
+}
+
+/// The error-rate threshold (5 %) on `world`'s metrics, for the rollout's own target: for a
+/// world running many services, where the query must name one.
+pub fn error_rate_of_target(world: &SimWorld) -> Result<MetricThreshold, SetupError> {
+    let query = "error_rate{service=\"{{service}}\",environment=\"{{environment}}\",\
+                 namespace=\"{{namespace}}\",revision=\"{{revision}}\"}";
+    Ok(ThresholdConfig::above("error-rate", query, 0.05).build(world.metrics_arc())?)
 }
 
 /// A runner on `world` with the error-rate validator and `journal`.
@@ -223,8 +241,8 @@ pub fn record_canary(seed: u64) -> Result<Recorded, SetupError> {
         let inputs = journal
             .read_all()
             .await?
-            .into_iter()
-            .map(|e| serde_json::from_value(e.payload))
+            .iter()
+            .map(decode_entry)
             .collect::<Result<Vec<Stamped>, _>>()
             .map_err(|e| SetupError::Journal(e.to_string()))?;
         Ok(Recorded { inputs, report })

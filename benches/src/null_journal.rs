@@ -2,9 +2,9 @@
 //! inputs (it can never resume, so it is for benchmarks only).
 
 use async_trait::async_trait;
-use shipcore::engine::Stamped;
-use shipcore::journal::{Entry, Journal, JournalError};
+use shipcore::journal::{Encodable, Entry, Journal, JournalError};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Counts appends and forgets them; `read_all` is always empty.
 #[derive(Debug, Default)]
@@ -31,7 +31,7 @@ impl Journal for NullJournal {
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError> {
         Ok(Vec::new())
     }
-    async fn append_input(&self, _input: &Stamped) -> Result<u64, JournalError> {
+    async fn append_encodable(&self, _entry: Arc<dyn Encodable>) -> Result<u64, JournalError> {
         Ok(self.appended.fetch_add(1, Ordering::Relaxed))
     }
 }

@@ -324,3 +324,43 @@ async fn several_targets_answer_one_series_each() {
         Ok(0.001)
     );
 }
+
+/// A query pinning service, environment and namespace is answered by looking the target up;
+/// it must give what the scan gives, and never a same-named target of another namespace.
+#[tokio::test]
+async fn a_query_pinning_the_target_answers_as_the_scan_does() {
+    let world = SimWorld::new(11);
+    canary(&world).await;
+    let mut namespaced = web();
+    namespaced.namespace = Some("team-a".into());
+    world.driver.seed_stable(&namespaced, &v1(), 2);
+    let m = world.metrics.clone();
+    let all = |expr: &'static str| {
+        let m = m.clone();
+        async move {
+            match m.query(&MetricQuery::instant(expr)).await.unwrap() {
+                QueryResult::Vector(v) => v,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    // The unpinned scan sees both namespaces' v1; pinning one namespace keeps its own.
+    let scanned = all(r#"error_rate{service="web",environment="production",revision="web-v1"}"#).await;
+    assert_eq!(scanned.len(), 2, "{scanned:?}");
+    let plain =
+        all(r#"error_rate{service="web",environment="production",namespace="",revision="web-v1"}"#)
+            .await;
+    let team =
+        all(r#"error_rate{service="web",environment="production",namespace="team-a",revision="web-v1"}"#)
+            .await;
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    assert_eq!(team.len(), 1, "{team:?}");
+    assert!(scanned.iter().any(|s| s.labels == plain[0].labels));
+    assert!(scanned.iter().any(|s| s.labels == team[0].labels));
+    assert_ne!(plain[0].labels, team[0].labels);
+    // A pinned target that does not exist has no series.
+    let none =
+        all(r#"error_rate{service="api",environment="production",namespace="",revision="web-v1"}"#)
+            .await;
+    assert!(none.is_empty());
+}

@@ -60,13 +60,8 @@ pub enum RunError {
     #[error("the journal is empty: nothing to resume")]
     NothingToResume,
     /// A journal entry is not a valid input.
-    #[error("journal entry {seq} is not a valid input: {message}")]
-    BadEntry {
-        /// Entry number.
-        seq: u64,
-        /// Decoder message.
-        message: String,
-    },
+    #[error(transparent)]
+    BadEntry(#[from] super::BadEntry),
     /// The engine is shutting down ([`Engine::shutdown`](super::Engine::shutdown)): the run
     /// did not start, or stopped at its next wait with every input it had handled
     /// journaled. Resume it from its journal.
@@ -419,11 +414,7 @@ impl Runner {
         let mut machine = Rollout::new();
         let mut events = Vec::new();
         for entry in entries {
-            let stamped: Stamped =
-                serde_json::from_value(entry.payload).map_err(|e| RunError::BadEntry {
-                    seq: entry.seq,
-                    message: e.to_string(),
-                })?;
+            let stamped = super::decode_entry(&entry)?;
             for effect in machine.handle(&stamped) {
                 if let Effect::Record(ev) = effect {
                     if self.shared.keep_events {
@@ -481,8 +472,8 @@ impl Runner {
         input: Input,
         queue: &mut Pending,
     ) -> Result<(), RunError> {
-        let stamped = Stamped::new(self.clock().now().max(machine.now()), input);
-        self.journal.append_input(&stamped).await?;
+        let stamped = Arc::new(Stamped::new(self.clock().now().max(machine.now()), input));
+        self.journal.append_encodable(stamped.clone()).await?;
         queue.handle(machine, &stamped);
         if let Some(remote) = self.remote.get() {
             queue.publish(machine, &remote.status_tx);

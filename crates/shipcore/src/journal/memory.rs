@@ -1,14 +1,13 @@
-use super::{Entry, Journal, JournalError};
-use crate::engine::Stamped;
+use super::{Encodable, Entry, Journal, JournalError};
 use async_trait::async_trait;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// One entry as kept: JSON appended as such, or an engine input kept as it is (encoded when
-/// read, so runs pay no JSON per transition).
+/// One entry as kept: JSON appended as such, or an entry kept as it was given (encoded when
+/// read).
 #[derive(Debug)]
 enum Kept {
     Json(serde_json::Value),
-    Input(Stamped),
+    Encodable(Arc<dyn Encodable>),
 }
 
 /// A journal kept in memory: for tests, simulations and benchmarks.
@@ -37,9 +36,7 @@ impl MemoryJournal {
         for (seq, k) in kept.iter().enumerate() {
             let payload = match k {
                 Kept::Json(v) => v.clone(),
-                Kept::Input(i) => {
-                    serde_json::to_value(i).map_err(|e| JournalError::Codec(e.to_string()))?
-                }
+                Kept::Encodable(e) => e.encode()?,
             };
             out.push(Entry {
                 seq: seq as u64,
@@ -64,7 +61,7 @@ impl Journal for MemoryJournal {
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError> {
         self.encoded()
     }
-    async fn append_input(&self, input: &Stamped) -> Result<u64, JournalError> {
-        self.push(Kept::Input(input.clone()))
+    async fn append_encodable(&self, entry: Arc<dyn Encodable>) -> Result<u64, JournalError> {
+        self.push(Kept::Encodable(entry))
     }
 }

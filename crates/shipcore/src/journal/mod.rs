@@ -19,8 +19,8 @@ mod memory;
 pub use file::{FileJournal, FileOps, OsFileOps};
 pub use memory::MemoryJournal;
 
-use crate::engine::Stamped;
 use async_trait::async_trait;
+use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 /// A journal operation failed.
@@ -89,12 +89,19 @@ pub trait Journal: Send + Sync {
     async fn append(&self, payload: &serde_json::Value) -> Result<u64, JournalError>;
     /// Reads every acknowledged entry, in order.
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError>;
-    /// Appends one engine input (what the runner calls). The default encodes it as JSON and
-    /// calls [`Journal::append`]; a journal in memory may keep the input as it is and encode
-    /// it when read, so a run pays no JSON per transition.
-    async fn append_input(&self, input: &Stamped) -> Result<u64, JournalError> {
-        let payload =
-            serde_json::to_value(input).map_err(|e| JournalError::Codec(e.to_string()))?;
+    /// Appends one entry given as a value that encodes itself (what the engine's runner
+    /// calls, with each input). The default encodes it and calls [`Journal::append`]; a
+    /// journal in memory may keep the value and encode it only when read.
+    async fn append_encodable(&self, entry: Arc<dyn Encodable>) -> Result<u64, JournalError> {
+        let payload = entry.encode()?;
         self.append(&payload).await
     }
+}
+
+/// An entry that encodes itself as a journal payload, for
+/// [`Journal::append_encodable`]. The engine's inputs are such entries; the journal never
+/// needs to know their type.
+pub trait Encodable: Send + Sync + std::fmt::Debug {
+    /// The entry's JSON payload, as [`Journal::append`] takes it.
+    fn encode(&self) -> Result<serde_json::Value, JournalError>;
 }

@@ -82,13 +82,8 @@ pub enum RecordError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// A journal entry is not a valid engine input.
-    #[error("journal entry {seq} is not a valid engine input: {message}")]
-    BadEntry {
-        /// Entry number.
-        seq: u64,
-        /// Decoder message.
-        message: String,
-    },
+    #[error(transparent)]
+    BadEntry(#[from] crate::engine::BadEntry),
     /// The record store could not read or write a file.
     #[error("record store I/O error on {path}: {source}")]
     Io {

@@ -5,7 +5,7 @@
 use super::deployment::DeploymentRecord;
 use super::meta::RecordMeta;
 use super::RecordError;
-use crate::engine::{Effect, Event, Rollout, RolloutSpec, Stamped};
+use crate::engine::{decode_entry, Effect, Event, Rollout, RolloutSpec};
 use crate::journal::Journal;
 
 /// What a journal replays to.
@@ -25,11 +25,7 @@ pub async fn replay_journal(journal: &dyn Journal) -> Result<Replayed, RecordErr
     let mut machine = Rollout::new();
     let mut events = Vec::new();
     for entry in journal.read_all().await? {
-        let stamped: Stamped =
-            serde_json::from_value(entry.payload).map_err(|e| RecordError::BadEntry {
-                seq: entry.seq,
-                message: e.to_string(),
-            })?;
+        let stamped = decode_entry(&entry)?;
         for effect in machine.handle(&stamped) {
             if let Effect::Record(ev) = effect {
                 events.push(ev);

@@ -36,6 +36,7 @@ use super::sim_state::{RevisionView, SimSnapshot, TargetRun};
 use crate::metrics::{
     MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
 };
+use crate::model::Target;
 use crate::time::Timestamp;
 use crate::validators::version_string;
 use async_trait::async_trait;
@@ -239,7 +240,21 @@ impl SimMetrics {
                 samples: vec![Sample { at: t, value }],
             });
         };
-        for run in snap.targets.values().filter(|r| target_matches(q, r)) {
+        // A query naming the service, environment and namespace names one target: found by
+        // key rather than by a scan of every target (a world may hold thousands).
+        let pinned = match (q.label("service"), q.label("environment"), q.label("namespace")) {
+            (Some(service), Some(environment), Some(namespace)) => {
+                let mut target = Target::new(service, environment);
+                target.namespace = (!namespace.is_empty()).then(|| namespace.to_string());
+                Some(snap.target(&target))
+            }
+            _ => None,
+        };
+        let runs: Box<dyn Iterator<Item = &TargetRun>> = match pinned {
+            Some(found) => Box::new(found.into_iter()),
+            None => Box::new(snap.targets.values().filter(|r| target_matches(q, r))),
+        };
+        for run in runs {
             let views = run.view(&snap.config, t);
             if per_revision {
                 for v in views
