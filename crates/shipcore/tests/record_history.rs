@@ -272,7 +272,10 @@ async fn bad_journals_and_unstarted_logs_give_clear_errors() {
     let err = DeploymentRecord::from_journal(&journal, &RecordMeta::default())
         .await
         .unwrap_err();
-    assert!(matches!(&err, RecordError::BadEntry(bad) if bad.seq == 0), "{err}");
+    assert!(
+        matches!(&err, RecordError::BadEntry(bad) if bad.seq == 0),
+        "{err}"
+    );
 
     assert!(matches!(
         DeploymentRecord::from_events(&[], &RecordMeta::default()),

@@ -345,7 +345,8 @@ async fn a_query_pinning_the_target_answers_as_the_scan_does() {
         }
     };
     // The unpinned scan sees both namespaces' v1; pinning one namespace keeps its own.
-    let scanned = all(r#"error_rate{service="web",environment="production",revision="web-v1"}"#).await;
+    let scanned =
+        all(r#"error_rate{service="web",environment="production",revision="web-v1"}"#).await;
     assert_eq!(scanned.len(), 2, "{scanned:?}");
     let plain =
         all(r#"error_rate{service="web",environment="production",namespace="",revision="web-v1"}"#)

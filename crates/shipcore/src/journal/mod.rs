@@ -20,8 +20,8 @@ pub use file::{FileJournal, FileOps, OsFileOps};
 pub use memory::MemoryJournal;
 
 use async_trait::async_trait;
-use std::sync::Arc;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A journal operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -242,7 +242,11 @@ impl SimMetrics {
         };
         // A query naming the service, environment and namespace names one target: found by
         // key rather than by a scan of every target (a world may hold thousands).
-        let pinned = match (q.label("service"), q.label("environment"), q.label("namespace")) {
+        let pinned = match (
+            q.label("service"),
+            q.label("environment"),
+            q.label("namespace"),
+        ) {
             (Some(service), Some(environment), Some(namespace)) => {
                 let mut target = Target::new(service, environment);
                 target.namespace = (!namespace.is_empty()).then(|| namespace.to_string());
