@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use shipcore::journal::{Encodable, Entry, Journal, JournalError};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 /// Counts appends and forgets them; `read_all` is always empty.
 #[derive(Debug, Default)]
@@ -31,7 +30,7 @@ impl Journal for NullJournal {
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError> {
         Ok(Vec::new())
     }
-    async fn append_encodable(&self, _entry: Arc<dyn Encodable>) -> Result<u64, JournalError> {
+    async fn append_encodable(&self, _entry: &dyn Encodable) -> Result<u64, JournalError> {
         Ok(self.appended.fetch_add(1, Ordering::Relaxed))
     }
 }

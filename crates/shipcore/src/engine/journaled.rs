@@ -9,6 +9,9 @@ impl Encodable for Stamped {
     fn encode(&self) -> Result<serde_json::Value, JournalError> {
         serde_json::to_value(self).map_err(|e| JournalError::Codec(e.to_string()))
     }
+    fn to_kept(&self) -> Box<dyn Encodable> {
+        Box::new(self.clone())
+    }
 }
 
 /// A journal entry that is not a valid engine input.

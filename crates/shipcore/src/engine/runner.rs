@@ -472,8 +472,8 @@ impl Runner {
         input: Input,
         queue: &mut Pending,
     ) -> Result<(), RunError> {
-        let stamped = Arc::new(Stamped::new(self.clock().now().max(machine.now()), input));
-        self.journal.append_encodable(stamped.clone()).await?;
+        let stamped = Stamped::new(self.clock().now().max(machine.now()), input);
+        self.journal.append_encodable(&stamped).await?;
         queue.handle(machine, &stamped);
         if let Some(remote) = self.remote.get() {
             queue.publish(machine, &remote.status_tx);

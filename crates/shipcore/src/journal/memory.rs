@@ -1,13 +1,13 @@
 use super::{Encodable, Entry, Journal, JournalError};
 use async_trait::async_trait;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 /// One entry as kept: JSON appended as such, or an entry kept as it was given (encoded when
 /// read).
 #[derive(Debug)]
 enum Kept {
     Json(serde_json::Value),
-    Encodable(Arc<dyn Encodable>),
+    Encodable(Box<dyn Encodable>),
 }
 
 /// A journal kept in memory: for tests, simulations and benchmarks.
@@ -61,7 +61,7 @@ impl Journal for MemoryJournal {
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError> {
         self.encoded()
     }
-    async fn append_encodable(&self, entry: Arc<dyn Encodable>) -> Result<u64, JournalError> {
-        self.push(Kept::Encodable(entry))
+    async fn append_encodable(&self, entry: &dyn Encodable) -> Result<u64, JournalError> {
+        self.push(Kept::Encodable(entry.to_kept()))
     }
 }

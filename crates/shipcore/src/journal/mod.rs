@@ -21,7 +21,6 @@ pub use memory::MemoryJournal;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
 /// A journal operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +91,7 @@ pub trait Journal: Send + Sync {
     /// Appends one entry given as a value that encodes itself (what the engine's runner
     /// calls, with each input). The default encodes it and calls [`Journal::append`]; a
     /// journal in memory may keep the value and encode it only when read.
-    async fn append_encodable(&self, entry: Arc<dyn Encodable>) -> Result<u64, JournalError> {
+    async fn append_encodable(&self, entry: &dyn Encodable) -> Result<u64, JournalError> {
         let payload = entry.encode()?;
         self.append(&payload).await
     }
@@ -104,4 +103,6 @@ pub trait Journal: Send + Sync {
 pub trait Encodable: Send + Sync + std::fmt::Debug {
     /// The entry's JSON payload, as [`Journal::append`] takes it.
     fn encode(&self) -> Result<serde_json::Value, JournalError>;
+    /// A copy to keep, for a journal that encodes what it keeps only when read.
+    fn to_kept(&self) -> Box<dyn Encodable>;
 }
