@@ -725,10 +725,12 @@ impl Runner {
                 id,
                 validators,
                 subject,
+                breached_since,
             } => {
                 // Boxed: its context is the largest state a rollout's task would otherwise
                 // carry between measurements.
-                let measured = self.measure(&spec, &validators, subject, step_span);
+                let measured =
+                    self.measure(&spec, &validators, &breached_since, subject, step_span);
                 let results = Box::pin(measured).await;
                 Some(Input::Measured { id, results })
             }
@@ -802,16 +804,18 @@ impl Runner {
         lost
     }
 
-    /// Runs `validators` once against `subject`, in order.
+    /// Runs `validators` once against `subject`, in order, handing each its carried
+    /// `breached_since` (same position; missing means `None`).
     async fn measure(
         &self,
         spec: &RolloutSpec,
         validators: &[String],
+        breached_since: &[Option<Timestamp>],
         subject: Role,
         step_span: &tracing::Span,
     ) -> Arc<[MeasureResult]> {
         let now = self.clock().now();
-        let ctx = match subject {
+        let mut ctx = match subject {
             Role::Candidate => ValidationContext::new(
                 &spec.id,
                 &spec.target,
@@ -825,7 +829,8 @@ impl Runner {
             }
         };
         let mut results = Vec::with_capacity(validators.len());
-        for name in validators {
+        for (i, name) in validators.iter().enumerate() {
+            ctx.breached_since = breached_since.get(i).copied().flatten();
             let result = match self.validators.get(name) {
                 Some(v) => match v.validate(&ctx).instrument(step_span.clone()).await {
                     Ok(verdict) => MeasureResult::Verdict(verdict),
