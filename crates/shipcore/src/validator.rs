@@ -57,7 +57,8 @@ impl Measurement {
     }
 }
 
-/// A validator's answer: outcome, the measurements behind it, and a message for people.
+/// A validator's answer: outcome, the measurements behind it, a message for people, and
+/// the validator's only memory between measurements, [`breached_since`](Self::breached_since).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// Which validator.
@@ -70,6 +71,16 @@ pub struct Verdict {
     /// One line for people.
     #[serde(default)]
     pub message: String,
+    /// Since when the condition this validator watches over time (for the metric
+    /// threshold: its critical level) has been breached without interruption, as this
+    /// measurement saw it; `None` when it is not breached. The engine keeps it and hands it
+    /// back as [`ValidationContext::breached_since`] on this validator's next measurement
+    /// of the same analysis run, so a validator that waits for a breach to last (a `for`
+    /// window) keeps no per-rollout state of its own. It is journaled with the verdict, so
+    /// a resumed rollout keeps the window. Not written when `None` (verdicts without it
+    /// serialize as before, and older records without it read as `None`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breached_since: Option<Timestamp>,
 }
 
 impl Verdict {
@@ -80,11 +91,18 @@ impl Verdict {
             outcome,
             measurements: vec![],
             message: message.into(),
+            breached_since: None,
         }
     }
     /// Adds a measurement.
     pub fn with(mut self, m: Measurement) -> Self {
         self.measurements.push(m);
+        self
+    }
+    /// Sets [`breached_since`](Self::breached_since): the watched condition has been
+    /// breached since `since` (`None`: it is not breached).
+    pub fn with_breached_since(mut self, since: Option<Timestamp>) -> Self {
+        self.breached_since = since;
         self
     }
 }
@@ -116,6 +134,18 @@ pub struct ValidationContext {
     /// Template variables: `service`, `environment`, `namespace`, `revision`, `stable_revision`,
     /// `version`, `stable_version`, `rollout_id`.
     pub vars: TemplateVars,
+    /// What this validator's previous verdict in the same analysis run said in
+    /// [`Verdict::breached_since`]: since when its watched condition has been breached, or
+    /// `None` (not breached, the run's first measurement, or a validator that does not use
+    /// it). The engine carries it across measurements and across a crash and
+    /// [`resume`](crate::engine::Runner::resume) (it is rebuilt from the journaled
+    /// verdicts); a measurement that errored leaves it unchanged. A new analysis run
+    /// (another step, the background analysis, a rollback verification) starts from
+    /// `None`. A validator that waits for a breach to last answers
+    /// `breached_since = ctx.breached_since.or(Some(ctx.now))` while breached, `None` once
+    /// it is not, and passes `ctx.breached_since` on unchanged when it cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breached_since: Option<Timestamp>,
 }
 
 impl ValidationContext {
@@ -139,7 +169,15 @@ impl ValidationContext {
             stable: stable.cloned(),
             now,
             vars: shared_vars(rollout_id, target, candidate, stable),
+            breached_since: None,
         }
+    }
+
+    /// The same context with [`breached_since`](Self::breached_since) set (what the
+    /// validator's previous verdict said).
+    pub fn with_breached_since(mut self, since: Option<Timestamp>) -> Self {
+        self.breached_since = since;
+        self
     }
 }
 
@@ -494,6 +532,34 @@ mod tests {
         assert_eq!(b.vars, reference("r1", &web, &v2, None));
         assert_eq!(a.vars.get("revision").map(String::as_str), Some("other"));
         assert_eq!(a.vars.clone().into_map().len(), 7);
+    }
+
+    #[test]
+    fn breached_since_is_written_only_when_set_and_older_text_reads_as_none() {
+        // Issue 15, item 1: verdicts are journaled and recorded; one without a breach
+        // serializes exactly as before the field existed.
+        let v = Verdict::new("errors", Outcome::Pass, "fine");
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(
+            text,
+            r#"{"validator":"errors","outcome":"pass","measurements":[],"message":"fine"}"#
+        );
+        assert_eq!(serde_json::from_str::<Verdict>(&text).unwrap(), v);
+        let breached = v.with_breached_since(Some(Timestamp(60_000)));
+        let text = serde_json::to_string(&breached).unwrap();
+        assert!(text.ends_with(r#","breached_since":60000}"#), "{text}");
+        assert_eq!(serde_json::from_str::<Verdict>(&text).unwrap(), breached);
+
+        let web = Target::new("web", "prod");
+        let ctx = ValidationContext::new("r1", &web, &rev("v2", "2.0.0"), None, Timestamp(0));
+        assert_eq!(ctx.breached_since, None);
+        assert!(!serde_json::to_string(&ctx)
+            .unwrap()
+            .contains("breached_since"));
+        let told = ctx.with_breached_since(Some(Timestamp(7)));
+        let back: ValidationContext =
+            serde_json::from_str(&serde_json::to_string(&told).unwrap()).unwrap();
+        assert_eq!(back.breached_since, Some(Timestamp(7)));
     }
 
     #[test]

@@ -119,6 +119,33 @@ async fn healthy_staging_passes_with_status_and_json_field() {
 }
 
 #[tokio::test]
+async fn json_paths_are_read_in_the_one_dialect_of_the_smoke_validator() {
+    // Issue 15, item 2: the gate turned dots into a JSON pointer, so `checks[0].ok` and
+    // `$.status` (which the smoke validator reads) were missing fields here.
+    let (base, _) = serve().await;
+    let mut c = HttpConfig::get("staging", format!("{base}/health"));
+    for (path, equals) in [
+        ("checks[0].ok", true.into()),
+        ("$.status", "ok".into()),
+        (" checks.0.name ", "db".into()),
+    ] {
+        c.json = json(path, equals);
+        let outcome = c.build().unwrap().check(&ctx()).await;
+        assert_eq!(outcome, GateOutcome::Pass, "{path}");
+    }
+    c.json = json("checks[1].ok", true.into());
+    let r = reason(c.build().unwrap().check(&ctx()).await);
+    assert!(r.contains("field checks[1].ok is missing"), "{r}");
+    // A malformed path is refused when the gate is built, naming the field.
+    for bad in ["checks[x].ok", "checks[0", "checks[0]x"] {
+        c.json = json(bad, true.into());
+        let e = c.build().err().unwrap();
+        assert_eq!(e.field, "json.path", "{bad}");
+        assert!(e.problem.contains(bad), "{bad}: {}", e.problem);
+    }
+}
+
+#[tokio::test]
 async fn wrong_status_or_field_blocks_saying_what_differs() {
     let (base, _) = serve().await;
     let r = reason(

@@ -187,6 +187,29 @@ const SMOKE: &str = r#"{"type": "smoke", "name": "smoke", "base_url": "http://{{
   ]}"#;
 
 #[tokio::test]
+async fn smoke_expectations_read_every_form_of_the_one_json_path_dialect() {
+    // Issue 15, item 2: the smoke validator and the HTTP gate share one parser; each form
+    // of its grammar (dotted, numeric key, `[i]`, `$`, JSON pointer) names the same field.
+    let s = serve().await;
+    s.route(
+        "/api/orders",
+        200,
+        r#"{"order": {"id": 17, "items": [{"sku": "abc"}], "a/b": 1}}"#,
+    );
+    let v = build(
+        r#"{"type": "smoke", "name": "smoke", "base_url": "http://{{addr}}",
+          "requests": [{"path": "/api/orders", "expect": [
+            {"path": "order.items[0].sku", "equals": "abc"},
+            {"path": "order.items.0.sku", "equals": "abc"},
+            {"path": "$.order.id", "equals": 17},
+            {"path": "/order/items/0/sku", "equals": "abc"},
+            {"path": "/order/a~1b", "equals": 1}]}]}"#,
+    );
+    let r = v.validate(&ctx_for(&s)).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
+}
+
+#[tokio::test]
 async fn smoke_tests_pass_when_every_answer_is_as_expected() {
     let s = serve().await;
     s.route("/", 200, "{}");

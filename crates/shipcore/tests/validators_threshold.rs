@@ -1,12 +1,15 @@
 //! Metric threshold: for-duration pending → fail → recover on engine time, warning level,
-//! and NaN / empty / query error as distinct outcomes that are never a pass.
+//! and NaN / empty / query error as distinct outcomes that are never a pass. The validator
+//! keeps no state: [`Run`] hands each verdict's `breached_since` to the next measurement,
+//! as the engine does within an analysis run.
 
 #![allow(clippy::unwrap_used)]
 
 mod validators_support;
 
 use shipcore::metrics::{MetricsError, MetricsErrorKind};
-use shipcore::validator::{Outcome, Validator};
+use shipcore::time::Timestamp;
+use shipcore::validator::{Outcome, ValidationContext, Validator, ValidatorError, Verdict};
 use shipcore::validators::{ThresholdConfig, ValidatorConfig, ValidatorDeps};
 use std::sync::Arc;
 use validators_support::*;
@@ -23,6 +26,27 @@ fn build(src: &Arc<Scripted>, json: &str) -> Arc<dyn Validator> {
         .unwrap()
 }
 
+/// One analysis run of one validator, measured as the engine measures it: each measurement
+/// is told what the previous verdict said in `breached_since`; an error leaves it as it was.
+struct Run<'a> {
+    v: &'a Arc<dyn Validator>,
+    since: Option<Timestamp>,
+}
+
+impl<'a> Run<'a> {
+    fn of(v: &'a Arc<dyn Validator>) -> Self {
+        Run { v, since: None }
+    }
+    async fn validate(&mut self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
+        let ctx = ctx.clone().with_breached_since(self.since);
+        let r = self.v.validate(&ctx).await;
+        if let Ok(verdict) = &r {
+            self.since = verdict.breached_since;
+        }
+        r
+    }
+}
+
 const ERRORS: &str = r#"{"type": "metric_threshold", "name": "errors",
     "query": "error_rate{revision=\"{{revision}}\"}",
     "warning": 0.01, "critical": 0.05, "for": "2m", "unit": "ratio"}"#;
@@ -31,6 +55,7 @@ const ERRORS: &str = r#"{"type": "metric_threshold", "name": "errors",
 async fn for_duration_is_pending_then_fails_then_recovers() {
     let src = Arc::new(Scripted::new());
     let v = build(&src, ERRORS);
+    let v = &mut Run::of(&v);
     for x in [0.002, 0.07, 0.08, 0.09, 0.06, 0.002, 0.07] {
         src.push(Q, Ok(vector(x)));
     }
@@ -73,15 +98,17 @@ async fn for_duration_is_pending_then_fails_then_recovers() {
 #[tokio::test]
 async fn pending_clock_is_per_rollout_and_revision() {
     let src = Arc::new(Scripted::new());
-    let v = build(&src, ERRORS);
+    let validator = build(&src, ERRORS);
+    let v = &mut Run::of(&validator);
     src.push(Q, Ok(vector(0.07)));
     src.push(Q, Ok(vector(0.07)));
     src.push(Q, Ok(vector(0.07)));
     assert_eq!(v.validate(&ctx(0)).await.unwrap().outcome, Outcome::Pass);
-    // Another rollout of the same revision starts its own clock.
+    // Another rollout of the same revision starts its own clock (its engine carries its
+    // own window; the validator is shared).
     let mut other = ctx(150_000);
     other.rollout_id = "r2".into();
-    let r = v.validate(&other).await.unwrap();
+    let r = Run::of(&validator).validate(&other).await.unwrap();
     assert_eq!(r.outcome, Outcome::Pass);
     assert!(r.message.contains("for 0s of 2m"), "{}", r.message);
     // The first rollout's breach has lasted 2m30s.
@@ -168,6 +195,7 @@ async fn nan_empty_and_errors_are_distinct_and_never_pass() {
 async fn missing_data_does_not_reset_the_pending_clock() {
     let src = Arc::new(Scripted::new());
     let v = build(&src, ERRORS);
+    let v = &mut Run::of(&v);
     src.push(Q, Ok(vector(0.07)));
     src.push(Q, Ok(vector(f64::NAN)));
     src.push(Q, Ok(vector(0.07)));
@@ -179,6 +207,60 @@ async fn missing_data_does_not_reset_the_pending_clock() {
     assert_eq!(
         v.validate(&ctx(120_000)).await.unwrap().outcome,
         Outcome::Fail
+    );
+}
+
+#[tokio::test]
+async fn a_query_error_leaves_the_pending_clock_as_it_was() {
+    let src = Arc::new(Scripted::new());
+    let v = build(&src, ERRORS);
+    let v = &mut Run::of(&v);
+    src.push(Q, Ok(vector(0.07)));
+    src.push(
+        Q,
+        Err(MetricsError::new(MetricsErrorKind::Unavailable, Q, "down")),
+    );
+    src.push(Q, Ok(vector(0.07)));
+    assert_eq!(v.validate(&ctx(0)).await.unwrap().outcome, Outcome::Pass);
+    assert!(v.validate(&ctx(60_000)).await.is_err());
+    let r = v.validate(&ctx(120_000)).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Fail, "{}", r.message);
+    assert_eq!(r.breached_since, Some(Timestamp(0)));
+}
+
+#[tokio::test]
+async fn the_validator_keeps_nothing_between_measurements() {
+    // Issue 15, item 1: the window used to live in the validator, per rollout id and
+    // revision, and was never removed for a rollout that ended mid-breach. Now whatever a
+    // measurement is not told in its context does not exist: a rollout that ended in a
+    // breach leaves nothing behind, and the same id measured again starts a new window.
+    let src = Arc::new(Scripted::new());
+    let v = build(&src, ERRORS);
+    for _ in 0..3 {
+        src.push(Q, Ok(vector(0.07)));
+    }
+    let r = v.validate(&ctx(0)).await.unwrap();
+    assert_eq!(r.breached_since, Some(Timestamp(0)));
+    for at in [180_000, 360_000] {
+        let r = v.validate(&ctx(at)).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Pass, "{}", r.message);
+        assert!(r.message.contains("for 0s of 2m"), "{}", r.message);
+        assert_eq!(r.breached_since, Some(Timestamp(at)));
+    }
+    // Told the breach began at 0, the same measurement fails: the window is the context's.
+    src.push(Q, Ok(vector(0.07)));
+    let told = ctx(180_000).with_breached_since(Some(Timestamp(0)));
+    let r = v.validate(&told).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Fail, "{}", r.message);
+    assert!(r.message.contains("for 3m of 2m"), "{}", r.message);
+    assert_eq!(r.breached_since, Some(Timestamp(0)));
+    // Within critical: no breach to carry; no data: the told breach is passed on.
+    src.push(Q, Ok(vector(0.02)));
+    assert_eq!(v.validate(&told).await.unwrap().breached_since, None);
+    src.push(Q, Ok(empty()));
+    assert_eq!(
+        v.validate(&told).await.unwrap().breached_since,
+        Some(Timestamp(0))
     );
 }
 

@@ -9,6 +9,7 @@
 use super::event::AnalysisResult;
 use super::io::MeasureResult;
 use crate::model::{AnalysisPolicy, AnalysisStep};
+use crate::time::Timestamp;
 use crate::validator::{Outcome, Verdict};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +76,10 @@ pub struct AnalysisRun {
     last_errored: bool,
     /// Per result position (the validators in step order, then any extra results).
     counters: Vec<Counters>,
+    /// Per validator, in step order: the [`Verdict::breached_since`] of its latest verdict
+    /// (an errored measurement leaves it as it was), handed back to it in the next
+    /// measurement request. Shared with those requests.
+    breached_since: Arc<[Option<Timestamp>]>,
 }
 
 impl AnalysisRun {
@@ -83,6 +88,7 @@ impl AnalysisRun {
         AnalysisRun {
             names: step.validators.iter().cloned().collect(),
             counters: vec![Counters::default(); step.validators.len()],
+            breached_since: vec![None; step.validators.len()].into(),
             step,
             taken: 0,
             consecutive_passes: 0,
@@ -98,6 +104,15 @@ impl AnalysisRun {
     /// The validators each measurement runs, in order (a cheap shared handle).
     pub fn validators(&self) -> Arc<[String]> {
         self.names.clone()
+    }
+
+    /// Per validator, in the order of [`validators`](Self::validators): since when its
+    /// watched condition has been breached, as its latest verdict in this run said
+    /// ([`Verdict::breached_since`]); what the next measurement hands back to it in
+    /// [`ValidationContext::breached_since`](crate::validator::ValidationContext::breached_since).
+    /// Rebuilt, like the rest of the run, by replaying the journaled measurements.
+    pub fn breached_since(&self) -> Arc<[Option<Timestamp>]> {
+        self.breached_since.clone()
     }
 
     /// Measurements taken so far (errored ones included).
@@ -124,6 +139,7 @@ impl AnalysisRun {
     /// A validator with no result in `results` counts as errored.
     pub fn record(&mut self, results: &[MeasureResult]) -> Decision {
         self.taken = self.taken.saturating_add(1);
+        self.remember_breaches(results);
         if self.counters.len() < results.len() {
             self.counters.resize(results.len(), Counters::default());
         }
@@ -232,6 +248,26 @@ impl AnalysisRun {
             return Decision::Continue;
         }
         self.at_count()
+    }
+
+    /// Keeps each validator's [`Verdict::breached_since`]; an error (or no result) keeps
+    /// the previous one. Reallocates only when something changed.
+    fn remember_breaches(&mut self, results: &[MeasureResult]) {
+        let changed = self.breached_since.iter().enumerate().any(|(i, old)| {
+            matches!(results.get(i), Some(MeasureResult::Verdict(v)) if v.breached_since != *old)
+        });
+        if !changed {
+            return;
+        }
+        self.breached_since = self
+            .breached_since
+            .iter()
+            .enumerate()
+            .map(|(i, old)| match results.get(i) {
+                Some(MeasureResult::Verdict(v)) => v.breached_since,
+                _ => *old,
+            })
+            .collect();
     }
 
     /// The decision once every validator has given `count` verdicts and no limit was
@@ -655,6 +691,46 @@ mod tests {
             r.record(&m(Outcome::Pass, Outcome::Pass)),
             Decision::Done(AnalysisResult::Passed, m) if m == "2 passing measurement(s) in a row"
         ));
+    }
+
+    #[test]
+    fn each_validators_breach_is_carried_and_an_error_keeps_it() {
+        // Issue 15, item 1: the `for` window is analysis state, rebuilt by replay.
+        let mut r = AnalysisRun::new(AnalysisStep {
+            validators: vec!["a".into(), "b".into()],
+            policy: AnalysisPolicy {
+                consecutive_error_limit: 5,
+                ..AnalysisPolicy::every(Duration::from_secs(1), 10)
+            },
+        });
+        let v = |name: &str, since: Option<u64>| {
+            MeasureResult::Verdict(
+                Verdict::new(name, Outcome::Pass, "").with_breached_since(since.map(Timestamp)),
+            )
+        };
+        let err = |name: &str| {
+            MeasureResult::Error(ValidatorError {
+                validator: name.into(),
+                message: "down".into(),
+            })
+        };
+        assert_eq!(&*r.breached_since(), &[None, None]);
+        r.record(&[v("a", Some(5)), v("b", None)]);
+        assert_eq!(&*r.breached_since(), &[Some(Timestamp(5)), None]);
+        // An error says nothing about the breach: it stays.
+        r.record(&[err("a"), v("b", Some(9))]);
+        assert_eq!(
+            &*r.breached_since(),
+            &[Some(Timestamp(5)), Some(Timestamp(9))]
+        );
+        // A verdict without a breach ends it; a missing result keeps it.
+        r.record(&[v("a", None)]);
+        assert_eq!(&*r.breached_since(), &[None, Some(Timestamp(9))]);
+        // A new run starts with nothing carried.
+        assert_eq!(
+            &*AnalysisRun::new(r.step().clone()).breached_since(),
+            &[None, None]
+        );
     }
 
     #[test]

@@ -174,6 +174,13 @@ pub enum Effect {
         validators: Arc<[String]>,
         /// Whose health is judged (the candidate, or stable after a rollback).
         subject: Role,
+        /// Per validator, in the order of `validators`: what its previous verdict in the
+        /// same analysis run said in [`Verdict::breached_since`], to be handed back as
+        /// [`ValidationContext::breached_since`](crate::validator::ValidationContext::breached_since).
+        /// Empty (or shorter than `validators`) means `None` for the rest. Not written
+        /// when nothing is breached.
+        #[serde(default, skip_serializing_if = "nothing_breached")]
+        breached_since: Arc<[Option<Timestamp>]>,
     },
     /// Check one gate; answer with `GateChecked`. With `watch`, a gate waiting for a
     /// person: wait `watch.every` first, and keep asking (every `recheck_after` it answers)
@@ -210,6 +217,11 @@ pub enum Effect {
     Record(Event),
     /// Tell people.
     Notify(Notification),
+}
+
+/// Whether no validator of a measurement request has a breach to carry.
+fn nothing_breached(since: &Arc<[Option<Timestamp>]>) -> bool {
+    since.iter().all(Option::is_none)
 }
 
 impl Effect {

@@ -733,10 +733,13 @@ impl Runner {
                 id,
                 validators,
                 subject,
+                breached_since,
             } => {
                 // Boxed: its context is the largest state a rollout's task would otherwise
                 // carry between measurements.
-                let measured = self.shared.measure(&spec, &validators, subject, step_span);
+                let measured =
+                    self.shared
+                        .measure(&spec, &validators, &breached_since, subject, step_span);
                 let results = Box::pin(measured).await;
                 Some(Input::Measured { id, results })
             }

@@ -99,16 +99,18 @@ impl Shared {
         })
     }
 
-    /// Runs `validators` once against `subject`, in order.
+    /// Runs `validators` once against `subject`, in order, handing each its carried
+    /// `breached_since` (same position; missing means `None`).
     pub(super) async fn measure(
         &self,
         spec: &RolloutSpec,
         validators: &[String],
+        breached_since: &[Option<Timestamp>],
         subject: Role,
         step_span: &tracing::Span,
     ) -> Arc<[MeasureResult]> {
         let now = self.clock().now();
-        let ctx = match subject {
+        let mut ctx = match subject {
             Role::Candidate => ValidationContext::new(
                 &spec.id,
                 &spec.target,
@@ -122,7 +124,8 @@ impl Shared {
             }
         };
         let mut results = Vec::with_capacity(validators.len());
-        for name in validators {
+        for (i, name) in validators.iter().enumerate() {
+            ctx.breached_since = breached_since.get(i).copied().flatten();
             let result = match self.validators.get(name) {
                 Some(v) => match v.validate(&ctx).instrument(step_span.clone()).await {
                     Ok(verdict) => MeasureResult::Verdict(verdict),

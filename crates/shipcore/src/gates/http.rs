@@ -13,6 +13,7 @@ use crate::gate::{Gate, GateContext, GateOutcome};
 use crate::http_limits::{self, BodyError};
 use crate::redact::{self, endpoint_text};
 use crate::time::{serde_duration, serde_opt_duration};
+use crate::validators::{check_path, json_lookup};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,7 +23,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonExpect {
-    /// Where: a dotted path (`data.status`, `checks.0.ok`) or a JSON pointer (`/data/status`).
+    /// Where, in shipcore's one JSON-path dialect ([`json_lookup`]): a dotted path
+    /// (`data.status`, `checks.0.ok`, `checks[0].ok`) or a JSON pointer (`/data/status`).
+    /// Checked when the gate is built.
     pub path: String,
     /// The value it must have.
     pub equals: serde_json::Value,
@@ -146,9 +149,7 @@ impl HttpConfig {
             ));
         }
         if let Some(j) = &self.json {
-            if j.path.trim().is_empty() {
-                return Err(ConfigError::new("json.path", "must not be empty"));
-            }
+            check_path(&j.path).map_err(|problem| ConfigError::new("json.path", problem))?;
         }
         for (name, value) in &self.headers {
             let field = || format!("headers.{name}");
@@ -253,12 +254,7 @@ impl HttpGate {
             })?;
         let body: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| format!("{shown} did not answer JSON: {e}"))?;
-        let pointer = if expect.path.starts_with('/') {
-            expect.path.clone()
-        } else {
-            format!("/{}", expect.path.replace('.', "/"))
-        };
-        match body.pointer(&pointer) {
+        match json_lookup(&body, &expect.path) {
             Some(v) if *v == expect.equals => Ok(()),
             Some(v) => Err(format!(
                 "{shown}: field {} is {}, expected {}",

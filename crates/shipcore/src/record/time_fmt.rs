@@ -1,6 +1,5 @@
-//! ISO 8601 UTC text for [`Timestamp`]s (`2024-01-15T14:30:00Z`), and back. A small
-//! proleptic-Gregorian civil-date conversion (Howard Hinnant's algorithm), so records need
-//! no time-zone database.
+//! ISO 8601 UTC text for [`Timestamp`]s (`2024-01-15T14:30:00Z`), and back, with
+//! [`jiff`] (its proleptic-Gregorian calendar; no time-zone database is consulted).
 //!
 //! ```
 //! use shipcore::record::time_fmt::{format_iso8601, parse_iso8601};
@@ -11,131 +10,46 @@
 //! ```
 
 use crate::time::Timestamp;
+use jiff::fmt::strtime;
+use jiff::tz::TimeZone;
 
-const MS_PER_DAY: u64 = 86_400_000;
-
-/// `(year, month 1..=12, day 1..=31)` of a day counted from 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day as u32)
-}
-
-/// Days from 1970-01-01 to a civil date.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
+/// The layout [`parse_iso8601`] reads (before the `Z` or `+00:00`), in `strftime` terms.
+const LAYOUT: &str = "%Y-%m-%dT%H:%M:%S%.f";
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, with `.mmm` before the `Z` when the instant has milliseconds.
+/// Instants past jiff's last one (`9999-12-30T22:00:00.999Z`) are written as that one.
 pub fn format_iso8601(t: Timestamp) -> String {
-    let ms = t.as_millis();
-    let days = (ms / MS_PER_DAY) as i64;
-    let rem = ms % MS_PER_DAY;
-    let (year, month, day) = civil_from_days(days);
-    let (h, m, s, milli) = (
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000,
-    );
-    if milli == 0 {
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+    let ms = i64::try_from(t.as_millis()).unwrap_or(i64::MAX);
+    let instant = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::MAX);
+    if ms % 1000 == 0 {
+        format!("{instant:.0}")
     } else {
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+        format!("{instant:.3}")
     }
 }
 
-fn number(text: &str, what: &str) -> Result<u32, String> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{what} {text:?} is not a number"));
-    }
-    text.parse()
-        .map_err(|_| format!("{what} {text:?} is out of range"))
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00)` (UTC only, years from 1970). The error
-/// says which part is wrong.
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+00:00)` (UTC only, years from 1970, at most
+/// nine fractional digits; finer than milliseconds is dropped) with jiff's `strptime`
+/// reading of that layout, which also takes a `+` before the year, one-digit months,
+/// days, hours, minutes and seconds, and reads a leap second (`:60`) as `:59`. The error
+/// quotes the text and names the part that is wrong (`month`, `day`, `hour`, the `T`...);
+/// callers add the field's name.
 pub fn parse_iso8601(text: &str) -> Result<Timestamp, String> {
     let body = text
         .strip_suffix('Z')
         .or_else(|| text.strip_suffix("+00:00"))
         .ok_or_else(|| format!("{text:?} must end in Z (UTC)"))?;
-    let (date, time) = body
-        .split_once('T')
-        .ok_or_else(|| format!("{text:?} has no 'T' between date and time"))?;
-    let mut d = date.split('-');
-    let (Some(y), Some(mo), Some(dd), None) = (d.next(), d.next(), d.next(), d.next()) else {
-        return Err(format!("date {date:?} is not YYYY-MM-DD"));
-    };
-    let (year, month, day) = (
-        i64::from(number(y, "year")?),
-        number(mo, "month")?,
-        number(dd, "day")?,
-    );
-    if year < 1970 {
-        return Err(format!("year {year} is before 1970"));
+    let not_iso = |e: jiff::Error| format!("{text:?} is not YYYY-MM-DDTHH:MM:SS[.fff]Z: {e}");
+    let parts = strtime::parse(LAYOUT, body).map_err(not_iso)?;
+    let civil = parts.to_datetime().map_err(not_iso)?;
+    if civil.year() < 1970 {
+        return Err(format!("{text:?}: year {} is before 1970", civil.year()));
     }
-    if !(1..=12).contains(&month) {
-        return Err(format!("month {month} is not within 1..=12"));
-    }
-    if day == 0 || day > days_in_month(year, month) {
-        return Err(format!("day {day} does not exist in {year:04}-{month:02}"));
-    }
-    let (clock, fraction) = match time.split_once('.') {
-        Some((c, f)) => (c, Some(f)),
-        None => (time, None),
-    };
-    let mut t = clock.split(':');
-    let (Some(h), Some(mi), Some(s), None) = (t.next(), t.next(), t.next(), t.next()) else {
-        return Err(format!("time {time:?} is not HH:MM:SS"));
-    };
-    let (h, mi, s) = (
-        number(h, "hour")?,
-        number(mi, "minute")?,
-        number(s, "second")?,
-    );
-    if h > 23 || mi > 59 || s > 59 {
-        return Err(format!("time {clock} is not a valid time of day"));
-    }
-    let milli = match fraction {
-        Some(f) => {
-            number(f, "fraction of a second")?;
-            // Keep milliseconds; finer digits are dropped.
-            let digits: String = f.chars().chain("000".chars()).take(3).collect();
-            number(&digits, "fraction of a second")?
-        }
-        None => 0,
-    };
-    let days = days_from_civil(year, month, day) as u64;
-    let ms = days * MS_PER_DAY
-        + u64::from(h) * 3_600_000
-        + u64::from(mi) * 60_000
-        + u64::from(s) * 1000
-        + u64::from(milli);
-    Ok(Timestamp(ms))
+    let instant = TimeZone::UTC
+        .to_timestamp(civil)
+        .map_err(|e| format!("{text:?} is not an instant: {e}"))?;
+    // Not negative: the year is 1970 or later.
+    Ok(Timestamp(instant.as_millisecond().max(0) as u64))
 }
 
 #[cfg(test)]
@@ -175,38 +89,73 @@ mod tests {
         }
     }
 
-    #[test]
-    fn day_numbers_agree_both_ways() {
-        for days in 0..200_000i64 {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-            assert!(d >= 1 && d <= days_in_month(y, m));
+    /// The hand-written conversion this module used before jiff (Howard Hinnant's
+    /// `civil_from_days`), kept as the reference the jiff output must equal byte for byte.
+    fn reference_format(t: Timestamp) -> String {
+        const MS_PER_DAY: u64 = 86_400_000;
+        let ms = t.as_millis();
+        let z = (ms / MS_PER_DAY) as i64 + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let rem = ms % MS_PER_DAY;
+        let (h, m, s, milli) = (
+            rem / 3_600_000,
+            rem / 60_000 % 60,
+            rem / 1000 % 60,
+            rem % 1000,
+        );
+        if milli == 0 {
+            format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+        } else {
+            format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
         }
     }
 
     #[test]
+    fn output_is_byte_identical_to_the_hand_written_conversion() {
+        // Every day of 1970..=2517, at a time of day that moves through hours, minutes,
+        // seconds and milliseconds (whole seconds every other day).
+        for days in 0..200_000u64 {
+            let ms = days * 86_400_000 + (days * 7_919_993) % 86_400_000;
+            let ms = if days % 2 == 0 { ms - ms % 1000 } else { ms };
+            let t = Timestamp(ms);
+            assert_eq!(format_iso8601(t), reference_format(t), "{ms}");
+        }
+        let last = Timestamp(jiff::Timestamp::MAX.as_millisecond() as u64);
+        assert_eq!(format_iso8601(last), reference_format(last));
+        assert_eq!(format_iso8601(last), "9999-12-30T22:00:00.999Z");
+        assert_eq!(format_iso8601(Timestamp(u64::MAX)), format_iso8601(last));
+    }
+
+    #[test]
     fn bad_text_names_the_part() {
-        assert!(parse_iso8601("2024-01-15 14:30:00Z")
-            .unwrap_err()
-            .contains("'T'"));
-        assert!(parse_iso8601("2024-01-15T14:30:00")
-            .unwrap_err()
-            .contains("end in Z"));
-        assert!(parse_iso8601("2023-02-29T00:00:00Z")
-            .unwrap_err()
-            .contains("day 29"));
-        assert!(parse_iso8601("2024-13-01T00:00:00Z")
-            .unwrap_err()
-            .contains("month 13"));
-        assert!(parse_iso8601("2024-01-01T24:00:00Z")
-            .unwrap_err()
-            .contains("not a valid time"));
-        assert!(parse_iso8601("2024-01-xxT00:00:00Z")
-            .unwrap_err()
-            .contains("day"));
+        let err = |t: &str| parse_iso8601(t).expect_err(t);
+        assert!(err("2024-01-15 14:30:00Z").contains("`T`"));
+        assert!(err("2024-01-15T14:30:00").contains("end in Z"));
+        assert!(err("2024-01-15T14:30:00+01:00").contains("end in Z"));
+        assert!(err("2023-02-29T00:00:00Z").contains("'day' for `2023-02`"));
+        assert!(err("2024-13-01T00:00:00Z").contains("'month'"));
+        assert!(err("2024-01-01T24:00:00Z").contains("'hour'"));
+        assert_eq!(
+            parse_iso8601("2024-01-01T23:59:60Z"),
+            parse_iso8601("2024-01-01T23:59:59Z")
+        );
+        assert!(err("2024-01-xxT00:00:00Z").contains("day"));
+        assert!(err("1969-12-31T23:59:59Z").contains("before 1970"));
+        assert!(err("2024-01-01T00:00Z").starts_with("\"2024-01-01T00:00Z\""));
         assert_eq!(
             parse_iso8601("2024-01-15T14:30:00.5+00:00"),
             Ok(Timestamp(1_705_329_000_500))
+        );
+        assert_eq!(
+            parse_iso8601("2024-01-15T14:30:00.123999Z"),
+            Ok(Timestamp(1_705_329_000_123))
         );
     }
 }

@@ -1,11 +1,39 @@
-//! A small dotted-path evaluator for JSON bodies: `a.b[0].c`, `items[2]`, `[0].id`,
-//! `checks.0.ok` (a numeric segment indexes an array). Keys containing `.` or `[` cannot be
-//! addressed; a path starting with `/` is a JSON pointer (`/a/b/0/c`) instead.
+//! shipcore's one JSON-path dialect: its grammar is documented on [`json_lookup`], its
+//! only parser.
 
 use serde_json::Value;
 
-/// The value at `path` in `root`, or `None` when any step is missing. The empty path (or `$`)
-/// is the root itself.
+/// The value at `path` in `root`, or `None` when any step is missing or the path is
+/// malformed.
+///
+/// This is shipcore's one JSON-path dialect, used wherever a configuration names a field
+/// of a JSON answer: the smoke validator's `expect[].path`
+/// ([`SmokeConfig`](crate::validators::SmokeConfig)) and the HTTP gate's `json.path`
+/// ([`JsonExpect`](crate::gates::JsonExpect)); both check their paths with this grammar
+/// when built and report a malformed one under the field's name. Grammar (whitespace
+/// around the whole path is ignored):
+///
+/// ```text
+/// path     = "" | "$" | pointer | dotted
+/// pointer  = "/" ...                    ; a JSON pointer (RFC 6901): /a/b/0/c, ~0 = ~, ~1 = /
+/// dotted   = ["$"] segment *("." segment)
+/// segment  = [key] *index               ; an empty segment (a..b, $.a) is skipped
+/// key      = 1*(any character but "." and "[")
+/// index    = "[" digits "]"             ; spaces inside the brackets are allowed
+/// ```
+///
+/// A key is an object member's name; a key made of digits on an array indexes it (so
+/// `checks.0.ok` and `checks[0].ok` are the same field), as in a JSON pointer. An index
+/// applies only to arrays. The empty path and `$` are the whole document (the HTTP gate
+/// refuses an empty path). A key containing `.` or `[` cannot be written in the dotted
+/// form: use a JSON pointer.
+///
+/// Both users documented dotted paths and JSON pointers before they shared this parser.
+/// The HTTP gate used to turn a dotted path into a pointer by replacing each `.` with `/`;
+/// every path of the documented forms (`data.status`, `checks.0.ok`, `/data/status`)
+/// names the same field as before, and the gate now also reads `[i]` indexes and `$`.
+/// Paths it used to accept that are malformed here (an unclosed `[`, a non-numeric
+/// index) are now refused when the gate is built instead of never matching.
 ///
 /// ```
 /// use shipcore::validators::json_lookup;
@@ -47,7 +75,8 @@ pub fn json_lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
-/// Checks that `path` is well formed (brackets closed, indexes numeric).
+/// Checks that `path` is well formed in the dialect of the module docs (not empty, brackets
+/// closed, indexes numeric); the error says what is wrong and quotes the path.
 pub(crate) fn check_path(path: &str) -> Result<(), String> {
     let path = path.trim();
     if path.is_empty() {
@@ -96,6 +125,21 @@ mod tests {
         assert_eq!(json_lookup(&v, "data.items[9]"), None);
         assert_eq!(json_lookup(&v, "ok.x"), None);
         assert_eq!(json_lookup(&v, "data[0]"), None);
+    }
+
+    #[test]
+    fn the_gates_old_dotted_paths_name_the_same_fields() {
+        // The HTTP gate used to turn `a.b.0` into the pointer `/a/b/0`: every dotted path
+        // it accepted names the same field in the one dialect.
+        let v = json!({"a": {"b": [{"c": 1}], "7": "seven"}, "x": [[0, 1]]});
+        for path in [
+            "a", "a.b", "a.b.0", "a.b.0.c", "a.7", "x.0.1", "a.b.1", "nope", "x.a",
+        ] {
+            let pointer = format!("/{}", path.replace('.', "/"));
+            assert_eq!(json_lookup(&v, path), v.pointer(&pointer), "{path}");
+        }
+        assert_eq!(json_lookup(&v, "$.a.7"), Some(&json!("seven")));
+        assert_eq!(json_lookup(&v, " x[0][ 1 ] "), Some(&json!(1)));
     }
 
     #[test]

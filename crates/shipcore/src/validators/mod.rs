@@ -58,6 +58,7 @@ pub use smoke::{BodyExpect, SmokeConfig, SmokeRequest, SmokeTests};
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
 
 pub(crate) use format::{version_string, Num};
+pub(crate) use json_path::check_path;
 
 use crate::metrics::{MetricQuery, MetricsSource, ValueProblem};
 use crate::template::{self, Placement};

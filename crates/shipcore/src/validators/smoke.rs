@@ -39,7 +39,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BodyExpect {
-    /// Dotted path (`a.b[0].c`) or JSON pointer (`/a/b/0/c`).
+    /// Dotted path (`a.b[0].c`) or JSON pointer (`/a/b/0/c`), in shipcore's one JSON-path
+    /// dialect (grammar: [`json_lookup`]).
     pub path: String,
     /// The value it must equal; omitted: the path must merely exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]

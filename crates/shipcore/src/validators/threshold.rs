@@ -3,31 +3,42 @@
 //! level has been breached for a `for` duration, as a Prometheus alert fires after `for`.
 //!
 //! Semantics, judged on engine time (`ValidationContext::now`):
-//! - value past critical: the validator remembers since when (per rollout id + candidate
-//!   revision). While that lasted less than `for`, the verdict is **Pass** with a message
+//! - value past critical: the breach lasts since the previous measurement's
+//!   [`Verdict::breached_since`] (handed back by the engine as
+//!   [`ValidationContext::breached_since`]), or starts now; the verdict says since when in
+//!   its own `breached_since`. The validator itself keeps no state: the engine journals the
+//!   verdict and carries the window from one measurement of an analysis run to the next,
+//!   also across a crash and resume, and a new analysis run starts a new window. While the
+//!   breach lasted less than `for`, the verdict is **Pass** with a message
 //!   `pending: above critical 0.05 for 30s of 2m` (Prometheus "pending": not firing yet, so a
 //!   pending breach does not use up the analysis' inconclusive budget). Once it lasted
 //!   `>= for`, **Fail**. With `for = 0` a single breach fails.
-//! - value within critical: the pending clock resets. Past the warning level: **Pass** with a
-//!   `warning:` message and an extra measurement named `<name>.warning`.
+//! - value within critical: the pending clock resets (`breached_since` is `None`). Past the
+//!   warning level: **Pass** with a `warning:` message and an extra measurement named
+//!   `<name>.warning`.
 //! - empty result: **Inconclusive** ("no data"); NaN / infinite / several series:
 //!   **Inconclusive** naming the problem. Missing data neither starts nor resets the pending
-//!   clock (a crashed canary often reports nothing).
-//! - query error or an unknown template variable: `Err(ValidatorError)`.
+//!   clock (a crashed canary often reports nothing): the verdict passes the context's
+//!   `breached_since` on.
+//! - query error or an unknown template variable: `Err(ValidatorError)` (the engine then
+//!   keeps the window as it was).
+//!
+//! A rollout journaled before verdicts carried `breached_since` and resumed in the middle
+//! of a pending breach restarts its window at the first breaching measurement after the
+//! resume (it fails up to `for` later than it would have, never earlier).
 //!
 //! This validator makes instant queries at `now`; it does not use range queries.
 
 use super::config::ConfigError;
 use super::{finite, non_empty, num, render_query, verr, Num};
 use crate::metrics::{MetricQuery, MetricsSource};
-use crate::time::{format_duration, serde_duration, Timestamp};
+use crate::time::{format_duration, serde_duration};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which side of a level is bad.
@@ -87,10 +98,10 @@ pub struct ThresholdConfig {
     /// least `for` is a **Fail**.
     pub critical: f64,
     /// `for` in configuration, as in a Prometheus alert: how long the value must stay past
-    /// `critical`, measured in engine time from the first measurement that breached it,
-    /// before the verdict is **Fail**. Until then each breaching measurement is a **Pass**
-    /// saying `pending: … for 30s of 2m`; a measurement within `critical` resets the clock;
-    /// missing data neither starts nor resets it. Default 0: the first breach fails. An
+    /// `critical`, measured in engine time from the first measurement of the analysis run
+    /// that breached it, before the verdict is **Fail**. Until then each breaching
+    /// measurement is a **Pass** saying `pending: … for 30s of 2m`; a measurement within
+    /// `critical` resets the clock; missing data neither starts nor resets it. Default 0: the first breach fails. An
     /// analysis must measure over at least `for` (interval × count) for a sustained breach to
     /// fail it.
     #[serde(rename = "for", default, with = "serde_duration")]
@@ -145,7 +156,6 @@ impl ThresholdConfig {
             critical_text: num(self.critical),
             for_text: format_duration(self.for_duration),
             source,
-            breaches: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -158,9 +168,6 @@ pub struct MetricThreshold {
     /// `format_duration(cfg.for_duration)`, written into breach messages.
     for_text: String,
     source: Arc<dyn MetricsSource>,
-    /// Since when the critical level is breached, per rollout id, then candidate revision
-    /// (nested so that both are looked up by `&str`, without building a key).
-    breaches: Mutex<HashMap<String, HashMap<String, Timestamp>>>,
 }
 
 impl std::fmt::Debug for MetricThreshold {
@@ -175,40 +182,6 @@ impl MetricThreshold {
     /// The configuration.
     pub fn config(&self) -> &ThresholdConfig {
         &self.cfg
-    }
-
-    /// Records a breach of `rollout_id`'s `candidate` at `now` and returns since when it
-    /// lasts, or clears it. Strings are copied only when a new breach starts.
-    fn track(
-        &self,
-        rollout_id: &str,
-        candidate: &str,
-        breached: bool,
-        now: Timestamp,
-    ) -> Option<Timestamp> {
-        let mut map = match self.breaches.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if breached {
-            let revisions = match map.get_mut(rollout_id) {
-                Some(r) => r,
-                None => map.entry(rollout_id.to_string()).or_default(),
-            };
-            if let Some(since) = revisions.get(candidate) {
-                return Some(*since);
-            }
-            revisions.insert(candidate.to_string(), now);
-            Some(now)
-        } else {
-            if let Some(revisions) = map.get_mut(rollout_id) {
-                revisions.remove(candidate);
-                if revisions.is_empty() {
-                    map.remove(rollout_id);
-                }
-            }
-            None
-        }
     }
 }
 
@@ -233,17 +206,20 @@ impl Validator for MetricThreshold {
         let value = match result.single_value() {
             Ok(v) => v,
             Err(problem) => {
+                // Missing data neither starts nor resets the pending clock: pass it on.
                 return Ok(Verdict::new(
                     &c.name,
                     Outcome::Inconclusive,
                     format!("{}: {problem}", query.expr),
-                ))
+                )
+                .with_breached_since(ctx.breached_since));
             }
         };
         let side = c.fail_when.word();
         let m = Measurement::new(&c.name, value, Some(c.critical), &c.unit);
-        let breached = c.fail_when.breached(value, c.critical);
-        if let Some(since) = self.track(&ctx.rollout_id, &ctx.candidate.id.0, breached, ctx.now) {
+        if c.fail_when.breached(value, c.critical) {
+            // The breach goes on since the previous measurement said, or starts now.
+            let since = ctx.breached_since.unwrap_or(ctx.now);
             let lasted = ctx.now.since(since);
             let (outcome, prefix) = if lasted >= c.for_duration {
                 (Outcome::Fail, "")
@@ -258,7 +234,9 @@ impl Validator for MetricThreshold {
                 format_duration(lasted),
                 self.for_text
             );
-            return Ok(Verdict::new(&c.name, outcome, msg).with(m));
+            return Ok(Verdict::new(&c.name, outcome, msg)
+                .with(m)
+                .with_breached_since(Some(since)));
         }
         if let Some(w) = c.warning.filter(|w| c.fail_when.breached(value, *w)) {
             let msg = format!(

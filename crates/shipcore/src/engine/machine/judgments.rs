@@ -307,8 +307,8 @@ impl Rollout {
     pub(super) fn on_timer(&mut self, id: u64, out: &mut Vec<Effect>) {
         if let Some(bg) = &self.background {
             if bg.wait == id {
-                let validators = bg.run.validators();
-                let wait = self.measure(out, validators, Role::Candidate);
+                let (validators, since) = (bg.run.validators(), bg.run.breached_since());
+                let wait = self.measure_carrying(out, validators, since);
                 if let Some(bg) = &mut self.background {
                     bg.wait = wait;
                 }
@@ -336,7 +336,7 @@ impl Rollout {
                 }));
             }
             Running::Analysis { run, .. } => {
-                let req = self.measure(out, run.validators(), Role::Candidate);
+                let req = self.measure_run(out, &run);
                 self.current = Some(Running::Analysis {
                     run,
                     wait: Wait::Request(req),

@@ -165,7 +165,7 @@ impl Rollout {
         let delay = step.policy.initial_delay;
         let run = AnalysisRun::new(step);
         let wait = if delay.is_zero() {
-            self.measure(out, run.validators(), Role::Candidate)
+            self.measure_run(out, &run)
         } else {
             self.timer(out, delay)
         };
@@ -206,7 +206,7 @@ impl Rollout {
                 let delay = step.policy.initial_delay;
                 let run = AnalysisRun::new(step);
                 let wait = if delay.is_zero() {
-                    Wait::Request(self.measure(out, run.validators(), Role::Candidate))
+                    Wait::Request(self.measure_run(out, &run))
                 } else {
                     Wait::Timer(self.timer(out, delay))
                 };

@@ -397,6 +397,28 @@ impl Rollout {
             id,
             validators,
             subject,
+            breached_since: Arc::default(),
+        })
+    }
+
+    /// Measures the candidate for analysis `run`, handing each validator the breach its
+    /// previous verdict in the run reported ([`AnalysisRun::breached_since`]).
+    fn measure_run(&mut self, out: &mut Vec<Effect>, run: &AnalysisRun) -> u64 {
+        self.measure_carrying(out, run.validators(), run.breached_since())
+    }
+
+    /// Measures the candidate with `validators`, handing each its carried breach.
+    fn measure_carrying(
+        &mut self,
+        out: &mut Vec<Effect>,
+        validators: Arc<[String]>,
+        breached_since: Arc<[Option<Timestamp>]>,
+    ) -> u64 {
+        self.request(out, |id| Effect::Measure {
+            id,
+            validators,
+            subject: Role::Candidate,
+            breached_since,
         })
     }
 
