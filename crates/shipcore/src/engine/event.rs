@@ -135,7 +135,10 @@ pub enum EventKind {
         scope: AnalysisScope,
         /// Measurement number, from 1.
         number: u32,
-        /// Results.
+        /// Results. A verdict's [`breached_since`](crate::validator::Verdict::breached_since)
+        /// is the engine's carried state: the journal keeps it, the event log does not
+        /// show it.
+        #[serde(serialize_with = "results_as_recorded")]
         results: Arc<[MeasureResult]>,
     },
     /// An analysis run ended.
@@ -187,4 +190,28 @@ pub enum EventKind {
     },
     /// The runner restarted from the journal.
     Resumed,
+}
+
+/// Writes measurement results as the event log shows them: without a verdict's
+/// `breached_since`, so logs read the same as before the engine carried it.
+fn results_as_recorded<S: serde::Serializer>(
+    results: &Arc<[MeasureResult]>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(results.iter().map(AsRecorded))
+}
+
+struct AsRecorded<'a>(&'a MeasureResult);
+
+impl Serialize for AsRecorded<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            MeasureResult::Verdict(v) if v.breached_since.is_some() => {
+                let mut shown = v.clone();
+                shown.breached_since = None;
+                MeasureResult::Verdict(shown).serialize(s)
+            }
+            other => other.serialize(s),
+        }
+    }
 }
