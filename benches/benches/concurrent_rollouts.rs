@@ -8,7 +8,8 @@
 //! One simulated clock shared by 10,000 rollouts runs ahead as each sleeps on it: every wait
 //! still lasts at least its simulated duration, but the runs interleave differently from one
 //! repetition to the next (a [`SimClock`](shipcore::clock::SimClock) is deterministic for one
-//! rollout per clock).
+//! rollout per clock), and a wait for ready replicas can see hours pass between two polls,
+//! so the engine case gives each rollout a progress deadline of a simulated week.
 //! `SHIPCORE_BENCH_ONLY=short_canary/events_streamed` (any part of a case's name) runs only
 //! the matching cases.
 #![allow(clippy::unwrap_used)]
@@ -134,7 +135,11 @@ fn run_engine(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Fi
         .map(|i| {
             let target = Target::new(format!("web{i}"), "production");
             w.driver.seed_stable(&target, &stable(), REPLICAS);
-            shaped_spec_for(&format!("r{i}"), &w, shape, target).unwrap()
+            let mut spec = shaped_spec_for(&format!("r{i}"), &w, shape, target).unwrap();
+            // The shared clock runs ahead while a rollout waits for ready replicas (see the
+            // module docs): a deadline of a simulated week keeps that from failing it.
+            spec.progress_deadline = Duration::from_secs(7 * 24 * 3600);
+            spec
         })
         .collect();
     let (open, gate) = tokio::sync::watch::channel(false);

@@ -128,8 +128,9 @@ fn ratio(rt: &tokio::runtime::Runtime, reps: usize, per_call: Duration) {
         let overhead = run.saturating_sub(hand);
         let per_input = overhead.as_secs_f64() * 1e6 / inputs as f64;
         println!(
-            "  runner, {name:<18} {run:>10.1?}  ratio {r:.3}x, overhead {overhead:.1?} \
-             = {per_input:.3} µs per journaled input ({inputs} inputs; target <= 0.25 µs: {})",
+            "  runner, {name:<18} {run:>10.1?}  ratio {r:.3}x (target <= 1.05x: {verdict}), \
+             overhead {overhead:.1?} = {per_input:.3} µs per journaled input ({inputs} inputs; \
+             target <= 0.25 µs: {})",
             if per_input <= 0.25 { "met" } else { "missed" }
         );
     }
