@@ -114,7 +114,9 @@ pub enum Input {
         /// What was lost, and to whom.
         reason: String,
     },
-    /// A timer set with [`Effect::WakeAt`] fired.
+    /// A timer the machine set is due (see [`Rollout::poll_timeout`]).
+    ///
+    /// [`Rollout::poll_timeout`]: super::Rollout::poll_timeout
     TimerFired {
         /// The timer's id.
         id: u64,
@@ -123,7 +125,9 @@ pub enum Input {
     Command(Command),
 }
 
-/// How to watch a gate that waits for a person (see [`Effect::CheckGate`]).
+/// How to watch a gate that waits for a person (see [`WatchedGate`]).
+///
+/// [`WatchedGate`]: super::machine::WatchedGate
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateWatch {
     /// Wait this long before asking.
@@ -175,11 +179,10 @@ pub enum Effect {
         /// Whose health is judged (the candidate, or stable after a rollback).
         subject: Role,
     },
-    /// Check one gate; answer with `GateChecked`. With `watch`, a gate waiting for a
-    /// person: wait `watch.every` first, and keep asking (every `recheck_after` it answers)
-    /// while it answers `AwaitPerson` with the same reason; answer only with a changed
-    /// answer, so repeated answers are neither fed nor journaled. A watch is cancelled like
-    /// a timer ([`Effect::CancelTimer`] with its id).
+    /// Check one gate now; answer with `GateChecked`. (A gate watched for a person is not
+    /// an effect but a timer of the machine: see [`Rollout::watched_gate`].)
+    ///
+    /// [`Rollout::watched_gate`]: super::Rollout::watched_gate
     CheckGate {
         /// Request id.
         id: u64,
@@ -190,21 +193,6 @@ pub enum Effect {
         /// Since when the gate has been waiting at this gate op (`GateContext::waiting_since`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         waiting_since: Option<Timestamp>,
-        /// Ask later and answer only a change.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        watch: Option<GateWatch>,
-    },
-    /// Fire `TimerFired { id }` at `at`.
-    WakeAt {
-        /// Timer id.
-        id: u64,
-        /// When.
-        at: Timestamp,
-    },
-    /// Forget a timer set earlier (its firing would be ignored anyway).
-    CancelTimer {
-        /// Timer id.
-        id: u64,
     },
     /// Append to the rollout's event log.
     Record(Event),
@@ -219,8 +207,7 @@ impl Effect {
             Effect::Apply { id, .. }
             | Effect::Observe { id }
             | Effect::Measure { id, .. }
-            | Effect::CheckGate { id, .. }
-            | Effect::WakeAt { id, .. } => Some(*id),
+            | Effect::CheckGate { id, .. } => Some(*id),
             _ => None,
         }
     }

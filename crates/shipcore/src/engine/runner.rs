@@ -5,8 +5,8 @@
 use super::event::{Event, EventKind};
 use super::handle::RolloutHandle;
 use super::io::{Command, Effect, Input, MeasureResult, Stamped};
-use super::machine::Rollout;
-use super::pending::{Pending, Watch};
+use super::machine::{Rollout, WatchedGate};
+use super::pending::Pending;
 use super::phase::{Phase, RolloutStatus};
 use super::registry::Registry;
 use super::spec::RolloutSpec;
@@ -370,7 +370,6 @@ impl Runner {
             .await
             .map_err(RunError::Preflight)?;
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
-        let mut machine = Rollout::new();
         let mut events = if self.keep_events {
             Vec::with_capacity(expected_events(&spec))
         } else {
@@ -378,15 +377,23 @@ impl Runner {
         };
         let mut queue = Pending::new(self.shown_status());
         let caps = self.driver().capabilities();
-        self.feed(
-            &mut machine,
+        let now = self.clock().now();
+        let (mut machine, effects) = Rollout::new(Arc::from(spec), caps, now)?;
+        // Journaled before anything is performed, as ever: the journal's first entry is the
+        // start, and it rebuilds this machine on resume.
+        let start = Stamped::new(
+            now,
             Input::Start {
-                spec,
+                spec: Box::new(machine.spec().clone()),
                 capabilities: caps,
             },
-            &mut queue,
-        )
-        .await?;
+        );
+        self.journal.append_input(&start).await?;
+        drop(start);
+        queue.extend(effects);
+        if let Some(remote) = self.remote.get() {
+            queue.publish(&machine, &remote.status_tx);
+        }
         let driven = self
             .drive(&mut machine, queue, &mut events)
             .instrument(span)
@@ -405,15 +412,21 @@ impl Runner {
         if entries.is_empty() {
             return Err(RunError::NothingToResume);
         }
-        let mut machine = Rollout::new();
+        let mut machine = None;
         let mut events = Vec::new();
         for entry in entries {
+            let seq = entry.seq;
             let stamped: Stamped =
                 serde_json::from_value(entry.payload).map_err(|e| RunError::BadEntry {
-                    seq: entry.seq,
+                    seq,
                     message: e.to_string(),
                 })?;
-            for effect in machine.handle(&stamped) {
+            let effects =
+                Rollout::replay_into(&mut machine, &stamped).map_err(|e| RunError::BadEntry {
+                    seq,
+                    message: e.to_string(),
+                })?;
+            for effect in effects {
                 if let Effect::Record(ev) = effect {
                     if self.keep_events {
                         events.push(ev);
@@ -421,9 +434,10 @@ impl Runner {
                 }
             }
         }
-        let Some(spec) = machine.spec().cloned() else {
+        let Some(mut machine) = machine else {
             return Err(RunError::NothingToResume);
         };
+        let spec = machine.shared_spec();
         self.preflight(&spec)?;
         // A simulated clock continues from the journal's last instant; a real one is later.
         if self.clock().now() < machine.now() {
@@ -459,7 +473,7 @@ impl Runner {
             status: machine.status(),
             events,
             fleet: machine.last_fleet().cloned(),
-            spec: machine.shared_spec(),
+            spec: Some(machine.shared_spec()),
         })
     }
 
@@ -490,9 +504,7 @@ impl Runner {
             remote.commands_tx = None;
         }
         let mut step_span = tracing::Span::none();
-        let keep_every = machine
-            .shared_spec()
-            .and_then(|spec| self.keep_alive_every(&spec));
+        let keep_every = self.keep_alive_every(machine.spec());
         // Due at once: a resumed rollout checks its holds before it changes anything.
         let mut next_keep = self.clock().now();
         loop {
@@ -509,7 +521,11 @@ impl Runner {
                 continue;
             }
             let settled = machine.phase().is_settled();
-            let next_timer = if settled { None } else { queue.next_timer() };
+            let next_timer = if settled {
+                None
+            } else {
+                machine.poll_timeout()
+            };
             let next_cmd = self.scheduled.front().map(|(t, _)| *t);
             if let Some(every) = keep_every.filter(|_| !settled && machine.holds_gates()) {
                 // Keep gates' holds (locks) alive through every wait: before the next timer
@@ -550,7 +566,7 @@ impl Runner {
                 (Some((at, id)), _) => {
                     // Waiting for ready replicas: a change the driver sees ends the wait early.
                     let watched = if machine.fleet_poll_timer() == Some(id) {
-                        machine.shared_spec()
+                        Some(machine.shared_spec())
                     } else {
                         None
                     };
@@ -562,16 +578,13 @@ impl Runner {
                             }
                         }
                         _ = (*self.clock).sleep_until(at) => {
-                            let watch = queue.take_watch(id);
-                            queue.cancel_timer(id);
-                            match watch {
+                            match machine.watched_gate(id).cloned() {
                                 Some(w) => self.poll_watch(machine, id, w, &mut queue).await?,
                                 None => self.feed(machine, Input::TimerFired { id }, &mut queue).await?,
                             }
                         }
                         _ = changed(&self.driver, watched.as_deref()) => {
                             tracing::debug!("the driver saw a change: observing before the poll interval");
-                            queue.cancel_timer(id);
                             self.feed(machine, Input::TimerFired { id }, &mut queue).await?;
                         }
                     }
@@ -592,17 +605,15 @@ impl Runner {
         &self,
         machine: &mut Rollout,
         id: u64,
-        w: Watch,
+        w: WatchedGate,
         queue: &mut Pending,
     ) -> Result<(), RunError> {
         tokio::task::yield_now().await;
-        let Some(spec) = machine.shared_spec() else {
-            return Ok(());
-        };
+        let spec = machine.shared_spec();
         let outcome = Box::pin(self.check_gate(
             &spec,
             &w.gate,
-            w.approvals.clone(),
+            w.approvals,
             w.waiting_since,
             &tracing::Span::none(),
         ))
@@ -611,9 +622,8 @@ impl Runner {
             GateOutcome::AwaitPerson {
                 reason,
                 recheck_after: Some(every),
-            } if *reason == w.unchanged => {
-                let at = self.clock().now().plus(*every);
-                queue.set_watch(id, at, w);
+            } if *reason == w.watch.unchanged => {
+                machine.rewatch(id, self.clock().now().plus(*every));
                 Ok(())
             }
             _ => {
@@ -629,9 +639,7 @@ impl Runner {
         machine: &mut Rollout,
         queue: &mut Pending,
     ) -> Result<(), RunError> {
-        let Some(spec) = machine.shared_spec() else {
-            return Ok(());
-        };
+        let spec = machine.shared_spec();
         let lost = Box::pin(self.keep_gates_alive(&spec, machine.held_gates())).await;
         if let Some((gate, reason)) = lost {
             self.feed(machine, Input::GateLost { gate, reason }, queue)
@@ -662,9 +670,7 @@ impl Runner {
         events: &mut Vec<Event>,
         step_span: &mut tracing::Span,
     ) -> Result<(), RunError> {
-        let Some(spec) = machine.shared_spec() else {
-            return Ok(());
-        };
+        let spec = machine.shared_spec();
         let target = &spec.target;
         let answer = match effect {
             Effect::Record(ev) => {
@@ -680,14 +686,6 @@ impl Runner {
                 if !self.notifiers.is_empty() {
                     Box::pin(self.notify_all(&n)).await;
                 }
-                None
-            }
-            Effect::WakeAt { id, at } => {
-                queue.set_timer(id, at);
-                None
-            }
-            Effect::CancelTimer { id } => {
-                queue.cancel_timer(id);
                 None
             }
             Effect::Apply { id, action } => {
@@ -737,24 +735,6 @@ impl Runner {
                 gate,
                 approvals,
                 waiting_since,
-                watch: Some(watch),
-            } => {
-                let at = self.clock().now().plus(watch.every);
-                let w = Watch {
-                    gate,
-                    approvals,
-                    waiting_since,
-                    unchanged: watch.unchanged,
-                };
-                queue.set_watch(id, at, w);
-                None
-            }
-            Effect::CheckGate {
-                id,
-                gate,
-                approvals,
-                waiting_since,
-                watch: None,
             } => {
                 let checked = self.check_gate(&spec, &gate, approvals, waiting_since, step_span);
                 let outcome = Box::pin(checked).await;

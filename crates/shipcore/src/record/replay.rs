@@ -22,15 +22,21 @@ pub struct Replayed {
 /// Errors: the journal's own errors, or [`RecordError::BadEntry`] naming the entry that is
 /// not a valid engine input.
 pub async fn replay_journal(journal: &dyn Journal) -> Result<Replayed, RecordError> {
-    let mut machine = Rollout::new();
+    let mut machine = None;
     let mut events = Vec::new();
     for entry in journal.read_all().await? {
+        let seq = entry.seq;
         let stamped: Stamped =
             serde_json::from_value(entry.payload).map_err(|e| RecordError::BadEntry {
-                seq: entry.seq,
+                seq,
                 message: e.to_string(),
             })?;
-        for effect in machine.handle(&stamped) {
+        let effects =
+            Rollout::replay_into(&mut machine, &stamped).map_err(|e| RecordError::BadEntry {
+                seq,
+                message: e.to_string(),
+            })?;
+        for effect in effects {
             if let Effect::Record(ev) = effect {
                 events.push(ev);
             }
@@ -38,7 +44,7 @@ pub async fn replay_journal(journal: &dyn Journal) -> Result<Replayed, RecordErr
     }
     Ok(Replayed {
         events,
-        spec: machine.spec().cloned(),
+        spec: machine.map(|m| m.spec().clone()),
     })
 }
 

@@ -31,7 +31,7 @@ impl Rollout {
                 match decision {
                     Decision::Continue => {
                         // The interval, or sooner after an error (AnalysisRun::next_wait).
-                        let timer = self.timer(out, run.next_wait());
+                        let timer = self.timer(run.next_wait());
                         self.current = Some(Running::Analysis {
                             run,
                             wait: Wait::Timer(timer),
@@ -101,7 +101,7 @@ impl Rollout {
                     );
                 } else if attempt < VERIFY_ATTEMPTS {
                     let poll = self.poll_interval();
-                    let timer = self.timer(out, poll);
+                    let timer = self.timer(poll);
                     self.current = Some(Running::Verify {
                         validators,
                         attempt,
@@ -150,7 +150,7 @@ impl Rollout {
         );
         match decision {
             Decision::Continue => {
-                bg.wait = self.timer(out, bg.run.next_wait());
+                bg.wait = self.timer(bg.run.next_wait());
                 self.background = Some(bg);
             }
             Decision::Done(result, message) => {
@@ -222,7 +222,7 @@ impl Rollout {
                     // Taking back a lost hold failed: still hands off the fleet.
                     self.ops.clear();
                     if let Some(bg) = self.background.take() {
-                        self.forget(bg.wait, out);
+                        self.forget(bg.wait);
                     }
                     self.stage = Stage::Steps;
                     self.operator_paused = true;
@@ -237,7 +237,7 @@ impl Rollout {
                 retry_after,
                 reason,
             } => {
-                let timer = self.timer(out, *retry_after);
+                let timer = self.timer(*retry_after);
                 self.reason = Some(format!("waiting on gate {name}: {reason}"));
                 self.current = Some(Running::Gate {
                     name,
@@ -256,7 +256,7 @@ impl Rollout {
                             every: *every,
                             unchanged: reason.clone(),
                         };
-                        Wait::Request(self.check_gate(&name, since, Some(watch), out))
+                        Wait::Request(self.watch_gate(&name, since, watch))
                     }
                     None => Wait::Person,
                 };
@@ -280,7 +280,7 @@ impl Rollout {
         match self.stage {
             Stage::Steps | Stage::Promoting if self.lost.is_none() => {
                 let promoting = self.stage == Stage::Promoting;
-                self.cancel_all(out);
+                self.cancel_all();
                 self.stage = Stage::Steps;
                 self.step_active = false;
                 self.operator_paused = true;
@@ -343,7 +343,7 @@ impl Rollout {
                 });
             }
             Running::Gate { name, since, .. } => {
-                let req = self.check_gate(&name, since, None, out);
+                let req = self.check_gate(&name, since, out);
                 self.current = Some(Running::Gate {
                     name,
                     wait: Wait::Request(req),
