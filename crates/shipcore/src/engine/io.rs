@@ -194,6 +194,19 @@ pub enum Effect {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         waiting_since: Option<Timestamp>,
     },
+    /// Let the gates that hold something for the rollout (locks) keep it: those
+    /// [`Rollout::held_gates`] names when this is performed (none once the rollout stopped
+    /// holding them). Emitted before the `step_started` and `measured` events. A gate that
+    /// lost its hold is fed back as `Input::GateLost`.
+    ///
+    /// [`Rollout::held_gates`]: super::Rollout::held_gates
+    KeepGatesAlive,
+    /// The rollout ended for good in `phase` (a terminal phase): tell every gate the spec
+    /// names, so they release what they hold. Emitted before the `finished` event.
+    FinishGates {
+        /// The terminal phase.
+        phase: super::phase::Phase,
+    },
     /// Append to the rollout's event log.
     Record(Event),
     /// Tell people.

@@ -674,13 +674,22 @@ impl Runner {
         let target = &spec.target;
         let answer = match effect {
             Effect::Record(ev) => {
+                self.record(ev, events, step_span);
+                None
+            }
+            Effect::KeepGatesAlive => {
                 let held = machine.held_gates();
-                if let Some((gate, reason)) = self.record(&spec, ev, held, events, step_span).await
-                {
-                    Some(Input::GateLost { gate, reason })
-                } else {
-                    None
+                if self.gates.is_empty() || held.is_empty() {
+                    return Ok(());
                 }
+                let lost = Box::pin(self.keep_gates_alive(&spec, held)).await;
+                lost.map(|(gate, reason)| Input::GateLost { gate, reason })
+            }
+            Effect::FinishGates { phase } => {
+                if !self.gates.is_empty() {
+                    Box::pin(self.finish_gates(&spec, phase)).await;
+                }
+                None
             }
             Effect::Notify(n) => {
                 if !self.notifiers.is_empty() {
@@ -747,28 +756,8 @@ impl Runner {
         Ok(())
     }
 
-    /// Hands an event to the gates (a step started, a measurement, the end), the log, the
-    /// hook and the report. Returns a hold one of the `held` gates lost.
-    async fn record(
-        &self,
-        spec: &RolloutSpec,
-        ev: Event,
-        held: &[String],
-        events: &mut Vec<Event>,
-        step_span: &mut tracing::Span,
-    ) -> Option<(String, String)> {
-        let mut lost = None;
-        if !self.gates.is_empty() {
-            match &ev.kind {
-                EventKind::Finished { phase, .. } if phase.is_terminal() => {
-                    Box::pin(self.finish_gates(spec, *phase)).await;
-                }
-                EventKind::StepStarted { .. } | EventKind::Measured { .. } if !held.is_empty() => {
-                    lost = Box::pin(self.keep_gates_alive(spec, held)).await;
-                }
-                _ => {}
-            }
-        }
+    /// Hands an event to the log, the hook and the report.
+    fn record(&self, ev: Event, events: &mut Vec<Event>, step_span: &mut tracing::Span) {
         log_event(&ev);
         if let EventKind::StepStarted { step, description } = &ev.kind {
             *step_span = tracing::info_span!("step", index = step, what = %description);
@@ -779,7 +768,6 @@ impl Runner {
         if self.keep_events {
             events.push(ev);
         }
-        lost
     }
 
     /// Runs `validators` once against `subject`, in order.

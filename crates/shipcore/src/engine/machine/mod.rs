@@ -369,9 +369,10 @@ impl Rollout {
         ) && self.lost.is_none()
     }
 
-    /// The gates whose holds the runner keeps alive now: those passed since gating began,
-    /// while [`holds_gates`](Self::holds_gates) (none otherwise).
-    pub(crate) fn held_gates(&self) -> &[String] {
+    /// The gates whose holds the runner keeps alive now (at [`Effect::KeepGatesAlive`], and
+    /// while it waits): those passed since gating began, while the rollout is past its
+    /// gates, not ended, and no hold was lost (none otherwise).
+    pub fn held_gates(&self) -> &[String] {
         if self.holds_gates() {
             &self.passed
         } else {
@@ -496,6 +497,19 @@ impl Rollout {
     // ---- emitting -------------------------------------------------------------------
 
     fn record(&self, out: &mut Vec<Effect>, kind: EventKind) {
+        // The gates' lifecycle, at the events it has always followed: holds renewed as a
+        // step starts and at every measurement, released when the rollout ends for good.
+        match &kind {
+            EventKind::StepStarted { .. } | EventKind::Measured { .. }
+                if !self.passed.is_empty() =>
+            {
+                out.push(Effect::KeepGatesAlive)
+            }
+            EventKind::Finished { phase, .. } if phase.is_terminal() => {
+                out.push(Effect::FinishGates { phase: *phase })
+            }
+            _ => {}
+        }
         out.push(Effect::Record(Event { at: self.now, kind }));
     }
 

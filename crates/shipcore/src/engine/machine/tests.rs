@@ -219,3 +219,115 @@ fn a_gate_waiting_for_a_person_is_watched_on_a_timer_and_asked_at_once_on_resume
     assert_ne!(id, watch);
     assert_eq!(due, Timestamp(110_000));
 }
+
+/// The position of the first effect `f` matches.
+fn position(effects: &[Effect], f: impl Fn(&Effect) -> bool) -> Option<usize> {
+    effects.iter().position(f)
+}
+
+fn is_record(e: &Effect, f: impl Fn(&EventKind) -> bool) -> bool {
+    matches!(e, Effect::Record(ev) if f(&ev.kind))
+}
+
+#[test]
+fn holds_are_kept_alive_just_before_a_step_starts_once_a_gate_passed() {
+    let mut s = spec(vec![pause(30)]);
+    s.gates = vec!["lock".into()];
+    let (mut r, fx) = Rollout::new(s, Capabilities::ALL, Timestamp(0)).unwrap();
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::KeepGatesAlive)),
+        "nothing held while gating: {fx:?}"
+    );
+    let check = check_gate_id(&fx);
+    let fx = r.handle(&at(
+        1,
+        Input::GateChecked {
+            id: check,
+            outcome: GateOutcome::Pass,
+        },
+    ));
+    let keep = position(&fx, |e| matches!(e, Effect::KeepGatesAlive)).expect("keep alive");
+    let started = position(&fx, |e| {
+        is_record(e, |k| matches!(k, EventKind::StepStarted { .. }))
+    })
+    .unwrap();
+    assert_eq!(keep + 1, started, "{fx:?}");
+    assert_eq!(r.held_gates(), ["lock".to_string()]);
+}
+
+#[test]
+fn without_a_gate_passed_nothing_is_kept_alive() {
+    let (_, fx) = Rollout::new(spec(vec![pause(30)]), Capabilities::ALL, Timestamp(0)).unwrap();
+    assert!(position(&fx, |e| is_record(e, |k| matches!(
+        k,
+        EventKind::StepStarted { .. }
+    )))
+    .is_some());
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::KeepGatesAlive)),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn the_gates_are_told_just_before_a_terminal_finish_and_not_when_frozen() {
+    let mut s = spec(vec![pause(30)]);
+    s.gates = vec!["lock".into()];
+    let (mut r, fx) = Rollout::new(s.clone(), Capabilities::ALL, Timestamp(0)).unwrap();
+    let check = check_gate_id(&fx);
+    let fx = r.handle(&at(
+        1,
+        Input::GateChecked {
+            id: check,
+            outcome: GateOutcome::block("closed"),
+        },
+    ));
+    assert_eq!(r.phase(), Phase::Blocked);
+    let finish = position(&fx, |e| {
+        matches!(
+            e,
+            Effect::FinishGates {
+                phase: Phase::Blocked
+            }
+        )
+    })
+    .expect("the gates are told");
+    let finished = position(&fx, |e| {
+        is_record(e, |k| matches!(k, EventKind::Finished { .. }))
+    })
+    .unwrap();
+    assert_eq!(finish + 1, finished);
+
+    // Frozen is not an end: the gates keep what they hold.
+    s.failure_policy = FailurePolicy::Freeze;
+    let (mut r, fx) = Rollout::new(s, Capabilities::ALL, Timestamp(0)).unwrap();
+    let check = check_gate_id(&fx);
+    r.handle(&at(
+        1,
+        Input::GateChecked {
+            id: check,
+            outcome: GateOutcome::Pass,
+        },
+    ));
+    let (_, pause_timer) = r.poll_timeout().unwrap();
+    let fx = r.handle(&at(30_001, Input::TimerFired { id: pause_timer }));
+    let deploy = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Apply { id, .. } => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    let fx = r.handle(&at(
+        30_002,
+        Input::ApplyFailed {
+            id: deploy,
+            error: DriverError::permanent("deploy", "no such image"),
+        },
+    ));
+    assert_eq!(r.phase(), Phase::Frozen);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::FinishGates { .. })),
+        "{fx:?}"
+    );
+}
