@@ -125,6 +125,23 @@ pub enum Input {
     Command(Command),
 }
 
+/// Why a rollback started (see [`Effect::RollbackCause`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackCause {
+    /// An operator's `abort`.
+    Operator,
+    /// An analysis failed, or was inconclusive with `on_inconclusive: fail` (a step's or
+    /// the background analysis).
+    Analysis,
+    /// The fleet was not ready before the progress deadline.
+    ProgressDeadline,
+    /// The platform refused an action, or could not be observed, past the retries.
+    Driver,
+    /// A gate blocked after the rollout began changing the fleet.
+    Gate,
+}
+
 /// How to watch a gate that waits for a person (see [`WatchedGate`]).
 ///
 /// [`WatchedGate`]: super::machine::WatchedGate
@@ -206,6 +223,12 @@ pub enum Effect {
     FinishGates {
         /// The terminal phase.
         phase: super::phase::Phase,
+    },
+    /// A rollback started (the `rollback_started` event just before says so in words):
+    /// why, as a kind. Nothing to perform; for records and whoever watches effects.
+    RollbackCause {
+        /// Why.
+        cause: RollbackCause,
     },
     /// Append to the rollout's event log.
     Record(Event),

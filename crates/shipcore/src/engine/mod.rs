@@ -17,7 +17,7 @@ mod spec;
 pub use analysis::{AnalysisRun, Decision};
 pub use event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
 pub use handle::{HandleClosed, RolloutHandle};
-pub use io::{Command, Effect, GateWatch, Input, MeasureResult, Stamped};
+pub use io::{Command, Effect, GateWatch, Input, MeasureResult, RollbackCause, Stamped};
 pub use machine::{Rollout, StartError, WatchedGate};
 pub use phase::{Phase, RolloutStatus};
 pub use runner::{RunError, RunReport, Runner, RunnerBuilder};

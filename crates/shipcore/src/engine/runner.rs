@@ -92,6 +92,9 @@ pub struct RunReport {
     /// The rollout's request, once started (what a record takes from it, such as the
     /// stable revision's artifact, is the same as from the journal).
     pub spec: Option<Arc<RolloutSpec>>,
+    /// Why each rollback started, in the order of the `rollback_started` events in
+    /// `events` ([`Rollout::rollback_causes`]).
+    pub rollback_causes: Vec<super::io::RollbackCause>,
 }
 
 type EventHook = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -474,6 +477,7 @@ impl Runner {
             events,
             fleet: machine.last_fleet().cloned(),
             spec: Some(machine.shared_spec()),
+            rollback_causes: machine.rollback_causes().to_vec(),
         })
     }
 
@@ -685,6 +689,8 @@ impl Runner {
                 let lost = Box::pin(self.keep_gates_alive(&spec, held)).await;
                 lost.map(|(gate, reason)| Input::GateLost { gate, reason })
             }
+            // Nothing to perform: the report takes the causes from the machine.
+            Effect::RollbackCause { .. } => None,
             Effect::FinishGates { phase } => {
                 if !self.gates.is_empty() {
                     Box::pin(self.finish_gates(&spec, phase)).await;

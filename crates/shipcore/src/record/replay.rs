@@ -5,7 +5,7 @@
 use super::deployment::DeploymentRecord;
 use super::meta::RecordMeta;
 use super::RecordError;
-use crate::engine::{Effect, Event, Rollout, RolloutSpec, Stamped};
+use crate::engine::{Effect, Event, RollbackCause, Rollout, RolloutSpec, Stamped};
 use crate::journal::Journal;
 
 /// What a journal replays to.
@@ -15,6 +15,9 @@ pub struct Replayed {
     pub events: Vec<Event>,
     /// The rollout's request (from the journal's `start` input), if the journal has one.
     pub spec: Option<RolloutSpec>,
+    /// Why each rollback started ([`Effect::RollbackCause`]), in the order of the
+    /// `rollback_started` events in `events`.
+    pub rollback_causes: Vec<RollbackCause>,
 }
 
 /// Replays `journal` through the engine and returns its event log.
@@ -24,6 +27,7 @@ pub struct Replayed {
 pub async fn replay_journal(journal: &dyn Journal) -> Result<Replayed, RecordError> {
     let mut machine = None;
     let mut events = Vec::new();
+    let mut rollback_causes = Vec::new();
     for entry in journal.read_all().await? {
         let seq = entry.seq;
         let stamped: Stamped =
@@ -37,14 +41,17 @@ pub async fn replay_journal(journal: &dyn Journal) -> Result<Replayed, RecordErr
                 message: e.to_string(),
             })?;
         for effect in effects {
-            if let Effect::Record(ev) = effect {
-                events.push(ev);
+            match effect {
+                Effect::Record(ev) => events.push(ev),
+                Effect::RollbackCause { cause } => rollback_causes.push(cause),
+                _ => {}
             }
         }
     }
     Ok(Replayed {
         events,
         spec: machine.map(|m| m.spec().clone()),
+        rollback_causes,
     })
 }
 
@@ -56,6 +63,11 @@ impl DeploymentRecord {
         meta: &RecordMeta,
     ) -> Result<Self, RecordError> {
         let replayed = replay_journal(journal).await?;
-        Self::build(&replayed.events, meta, replayed.spec.as_ref())
+        Self::build(
+            &replayed.events,
+            meta,
+            replayed.spec.as_ref(),
+            &replayed.rollback_causes,
+        )
     }
 }

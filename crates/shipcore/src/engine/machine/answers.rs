@@ -46,6 +46,7 @@ impl Rollout {
                 String::new()
             };
             self.fail(
+                RollbackCause::Driver,
                 format!("{} failed{tries}: {}", action.describe(), error.message),
                 out,
             );
@@ -85,6 +86,7 @@ impl Rollout {
             let limit = self.progress_deadline_text();
             self.current = None;
             self.fail(
+                RollbackCause::ProgressDeadline,
                 format!("progress deadline of {limit} exceeded: {rev} ({role}) has {ready}/{replicas} ready replicas (desired {desired})"),
                 out,
             );
@@ -133,6 +135,7 @@ impl Rollout {
             let limit = self.progress_deadline_text();
             self.current = None;
             self.fail(
+                RollbackCause::ProgressDeadline,
                 format!("progress deadline of {limit} exceeded: {rev} has no ready replicas to take {share}% of traffic"),
                 out,
             );
@@ -165,6 +168,7 @@ impl Rollout {
         } else {
             self.current = None;
             self.fail(
+                RollbackCause::Driver,
                 format!("observing the fleet failed: {}", error.message),
                 out,
             );

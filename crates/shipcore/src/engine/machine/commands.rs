@@ -111,12 +111,17 @@ impl Rollout {
                     Ok(())
                 }
                 Stage::Steps | Stage::Promoting | Stage::Frozen => {
-                    self.start_rollback("aborted by operator".into(), Phase::Aborted, out);
+                    self.start_rollback(
+                        RollbackCause::Operator,
+                        "aborted by operator".into(),
+                        Phase::Aborted,
+                        out,
+                    );
                     Ok(())
                 }
                 _ => Err(format!("cannot abort in phase {}", self.phase)),
             },
-            Command::Retry => match (self.stage, self.phase) {
+            Command::Retry => match (&self.stage, self.phase) {
                 (Stage::Frozen, _) => {
                     self.stage = Stage::Steps;
                     self.reason = None;
@@ -124,13 +129,17 @@ impl Rollout {
                     self.start_background(out);
                     Ok(())
                 }
-                (Stage::Done, Phase::RollbackFailed) => {
-                    let reason = self.rollback_reason.clone();
-                    let end = self.rollback_end;
-                    self.start_rollback(reason, end, out);
+                (
+                    Stage::Done {
+                        failed_rollback: Some(rollback),
+                    },
+                    Phase::RollbackFailed,
+                ) => {
+                    let rollback = rollback.clone();
+                    self.start_rollback(rollback.cause, rollback.reason.clone(), rollback.end, out);
                     Ok(())
                 }
-                (Stage::Done, Phase::RolledBack | Phase::Aborted | Phase::Blocked) => {
+                (Stage::Done { .. }, Phase::RolledBack | Phase::Aborted | Phase::Blocked) => {
                     self.begin_gating(out);
                     Ok(())
                 }

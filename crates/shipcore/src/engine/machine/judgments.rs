@@ -50,14 +50,22 @@ impl Rollout {
                             AnalysisResult::Passed => self.current = None,
                             AnalysisResult::Failed => {
                                 self.current = None;
-                                self.fail(format!("analysis failed: {message}"), out);
+                                self.fail(
+                                    RollbackCause::Analysis,
+                                    format!("analysis failed: {message}"),
+                                    out,
+                                );
                             }
                             AnalysisResult::Inconclusive => {
                                 if run.step().policy.on_inconclusive
                                     == crate::model::InconclusiveAction::Fail
                                 {
                                     self.current = None;
-                                    self.fail(format!("analysis inconclusive: {message}"), out);
+                                    self.fail(
+                                        RollbackCause::Analysis,
+                                        format!("analysis inconclusive: {message}"),
+                                        out,
+                                    );
                                 } else {
                                     self.current = Some(Running::Analysis {
                                         run,
@@ -118,7 +126,10 @@ impl Rollout {
                             message: detail.join("; "),
                         },
                     );
+                    // Only a rollback verifies stable, and this ends it: the cause is
+                    // unused (the rollback keeps its own).
                     self.fail(
+                        RollbackCause::Analysis,
                         format!(
                             "stable is not healthy after {attempt} checks: {}",
                             detail.join("; ")
@@ -164,14 +175,20 @@ impl Rollout {
                 );
                 match result {
                     AnalysisResult::Passed => {}
-                    AnalysisResult::Failed => {
-                        self.fail(format!("background analysis failed: {message}"), out)
-                    }
+                    AnalysisResult::Failed => self.fail(
+                        RollbackCause::Analysis,
+                        format!("background analysis failed: {message}"),
+                        out,
+                    ),
                     AnalysisResult::Inconclusive => {
                         if bg.run.step().policy.on_inconclusive
                             == crate::model::InconclusiveAction::Fail
                         {
-                            self.fail(format!("background analysis inconclusive: {message}"), out);
+                            self.fail(
+                                RollbackCause::Analysis,
+                                format!("background analysis inconclusive: {message}"),
+                                out,
+                            );
                         } else {
                             self.operator_paused = true;
                             self.pause_for_person(
@@ -230,7 +247,7 @@ impl Rollout {
                 } else if self.stage == Stage::Gating {
                     self.finish(Phase::Blocked, why, out);
                 } else {
-                    self.fail(why, out);
+                    self.fail(RollbackCause::Gate, why, out);
                 }
             }
             GateOutcome::Wait {
@@ -299,7 +316,7 @@ impl Rollout {
                     out,
                 );
             }
-            Stage::Rollback => self.fail(why, out),
+            Stage::Rollback(_) => self.fail(RollbackCause::Gate, why, out),
             _ => {}
         }
     }

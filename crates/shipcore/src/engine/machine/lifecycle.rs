@@ -85,7 +85,7 @@ impl Rollout {
                 self.start_op(op, out);
                 continue;
             }
-            match self.stage {
+            match self.stage.clone() {
                 Stage::Gating => {
                     self.stage = Stage::Steps;
                     self.set_phase(out, Phase::Progressing);
@@ -133,12 +133,11 @@ impl Rollout {
                     self.finish(Phase::Succeeded, "promoted in full by operator".into(), out);
                     return;
                 }
-                Stage::Rollback => {
-                    let reason = self.rollback_reason.clone();
-                    self.finish(self.rollback_end, reason, out);
+                Stage::Rollback(rollback) => {
+                    self.finish(rollback.end, rollback.reason.clone(), out);
                     return;
                 }
-                Stage::Frozen | Stage::Done => return,
+                Stage::Frozen | Stage::Done { .. } => return,
             }
         }
     }
@@ -283,7 +282,9 @@ impl Rollout {
 
     pub(super) fn finish(&mut self, phase: Phase, reason: String, out: &mut Vec<Effect>) {
         self.cancel_all();
-        self.stage = Stage::Done;
+        self.stage = Stage::Done {
+            failed_rollback: None,
+        };
         self.set_phase(out, phase);
         self.reason = Some(reason.clone());
         self.record(
@@ -301,24 +302,31 @@ impl Rollout {
     }
 
     /// A failure: the policy decides between rollback and freeze.
-    pub(super) fn fail(&mut self, reason: String, out: &mut Vec<Effect>) {
+    /// `cause`: what a rollback this failure starts is recorded as caused by.
+    pub(super) fn fail(&mut self, cause: RollbackCause, reason: String, out: &mut Vec<Effect>) {
         self.record(
             out,
             EventKind::Failed {
                 reason: reason.clone(),
             },
         );
-        match self.stage {
-            Stage::Rollback => {
+        match self.stage.clone() {
+            Stage::Rollback(rollback) => {
                 let why = format!(
                     "rollback failed: {reason} (the rollback was started because: {})",
-                    self.rollback_reason
+                    rollback.reason
                 );
                 self.finish(Phase::RollbackFailed, why, out);
+                // Kept for a retry, which starts the same rollback again.
+                self.stage = Stage::Done {
+                    failed_rollback: Some(rollback),
+                };
             }
             Stage::Gating => self.finish(Phase::Blocked, reason, out),
             Stage::Steps | Stage::Promoting => match self.spec.failure_policy {
-                FailurePolicy::Rollback => self.start_rollback(reason, Phase::RolledBack, out),
+                FailurePolicy::Rollback => {
+                    self.start_rollback(cause, reason, Phase::RolledBack, out)
+                }
                 FailurePolicy::Freeze => {
                     self.cancel_all();
                     self.stage = Stage::Frozen;
@@ -327,15 +335,24 @@ impl Rollout {
                     self.reason = Some(reason);
                 }
             },
-            Stage::Frozen | Stage::Done => {}
+            Stage::Frozen | Stage::Done { .. } => {}
         }
     }
 
-    pub(super) fn start_rollback(&mut self, reason: String, end: Phase, out: &mut Vec<Effect>) {
+    /// Starts rolling back, to end in `end`, because of `cause` (`reason` in words).
+    pub(super) fn start_rollback(
+        &mut self,
+        cause: RollbackCause,
+        reason: String,
+        end: Phase,
+        out: &mut Vec<Effect>,
+    ) {
         self.cancel_all();
-        self.stage = Stage::Rollback;
-        self.rollback_end = end;
-        self.rollback_reason = reason.clone();
+        self.stage = Stage::Rollback(Arc::new(RollbackOf {
+            end,
+            reason: reason.clone(),
+            cause,
+        }));
         self.operator_paused = false;
         self.set_phase(out, Phase::RollingBack);
         self.reason = Some(reason.clone());
@@ -345,6 +362,10 @@ impl Rollout {
                 reason: reason.clone(),
             },
         );
+        // Why, for whoever needs more than the reason's words (records, alerts); not an
+        // event field, so event logs stay as they were.
+        out.push(Effect::RollbackCause { cause });
+        self.rollback_causes.push(cause);
         out.push(Effect::Notify(Notification::RollbackStarted {
             rollout_id: self.rollout_id(),
             reason,

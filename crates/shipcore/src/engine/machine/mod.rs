@@ -4,7 +4,7 @@
 
 use super::analysis::{AnalysisRun, Decision};
 use super::event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
-use super::io::{Command, Effect, GateWatch, Input, MeasureResult, Stamped};
+use super::io::{Command, Effect, GateWatch, Input, MeasureResult, RollbackCause, Stamped};
 use super::ops::{expand_step, promote_full_ops, rollback_ops, Op};
 use super::phase::{Phase, RolloutStatus};
 use super::spec::{FailurePolicy, RolloutSpec};
@@ -28,14 +28,29 @@ mod tests;
 /// Attempts at verifying stable's health after a rollback before giving up.
 const VERIFY_ATTEMPTS: u32 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
     Gating,
     Steps,
     Promoting,
-    Rollback,
+    /// Restoring stable.
+    Rollback(Arc<RollbackOf>),
     Frozen,
-    Done,
+    /// Ended; a rollback that failed is kept for a `retry`, which starts it again.
+    Done {
+        failed_rollback: Option<Arc<RollbackOf>>,
+    },
+}
+
+/// A rollback: why, and the phase it ends in when it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RollbackOf {
+    /// `rolled_back` (after a failure) or `aborted` (an operator's abort).
+    end: Phase,
+    /// The reason, in words (the `rollback_started` event's).
+    reason: String,
+    /// The reason, as a kind.
+    cause: RollbackCause,
 }
 
 /// What the op in flight waits for.
@@ -190,8 +205,8 @@ pub struct Rollout {
     /// observation, so `last_fleet` may no longer show which revisions can serve.
     fleet_changed: bool,
     approvals: Vec<String>,
-    rollback_end: Phase,
-    rollback_reason: String,
+    /// Why each rollback started, in the order of their `rollback_started` events.
+    rollback_causes: Vec<RollbackCause>,
     lost: Option<Lost>,
     /// Gates passed since gating began: those that may hold something for the rollout.
     passed: Vec<String>,
@@ -305,8 +320,7 @@ impl Rollout {
             last_fleet: None,
             fleet_changed: false,
             approvals: Vec::new(),
-            rollback_end: Phase::RolledBack,
-            rollback_reason: String::new(),
+            rollback_causes: Vec::new(),
             lost: None,
             passed: Vec::new(),
         };
@@ -330,6 +344,12 @@ impl Rollout {
     /// machine (the runner does, for every effect).
     pub fn shared_spec(&self) -> Arc<RolloutSpec> {
         self.spec.clone()
+    }
+
+    /// Why each rollback of this rollout started, in the order of their `rollback_started`
+    /// events (the same causes [`Effect::RollbackCause`] gave as they started).
+    pub fn rollback_causes(&self) -> &[RollbackCause] {
+        &self.rollback_causes
     }
 
     /// The last fleet observation.
@@ -365,7 +385,7 @@ impl Rollout {
     pub(crate) fn holds_gates(&self) -> bool {
         matches!(
             self.stage,
-            Stage::Steps | Stage::Promoting | Stage::Rollback
+            Stage::Steps | Stage::Promoting | Stage::Rollback(_)
         ) && self.lost.is_none()
     }
 

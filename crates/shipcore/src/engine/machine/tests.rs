@@ -331,3 +331,63 @@ fn the_gates_are_told_just_before_a_terminal_finish_and_not_when_frozen() {
         "{fx:?}"
     );
 }
+
+fn causes(effects: &[Effect]) -> Vec<RollbackCause> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::RollbackCause { cause } => Some(*cause),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_operator_abort_is_the_rollbacks_cause_right_after_its_event() {
+    let (mut r, _) = Rollout::new(spec(vec![pause(30)]), Capabilities::ALL, Timestamp(0)).unwrap();
+    let fx = r.handle(&at(5, Input::Command(Command::Abort)));
+    let started = position(&fx, |e| {
+        is_record(e, |k| matches!(k, EventKind::RollbackStarted { .. }))
+    })
+    .unwrap();
+    assert!(matches!(
+        fx[started + 1],
+        Effect::RollbackCause {
+            cause: RollbackCause::Operator
+        }
+    ));
+    assert_eq!(causes(&fx), [RollbackCause::Operator]);
+    assert_eq!(r.rollback_causes(), [RollbackCause::Operator]);
+}
+
+#[test]
+fn a_failure_rolls_back_with_its_cause_and_a_retried_rollback_keeps_it() {
+    let (mut r, _) = Rollout::new(spec(vec![]), Capabilities::ALL, Timestamp(0)).unwrap();
+    let deploy = r.outstanding().find_map(|e| e.request_id()).unwrap();
+    let fx = r.handle(&at(
+        1,
+        Input::ApplyFailed {
+            id: deploy,
+            error: DriverError::permanent("deploy", "no such image"),
+        },
+    ));
+    assert_eq!(r.phase(), Phase::RollingBack);
+    assert_eq!(causes(&fx), [RollbackCause::Driver]);
+    // The rollback fails too; a retry starts it again, for the same reason.
+    let retire = r.outstanding().find_map(|e| e.request_id()).unwrap();
+    r.handle(&at(
+        2,
+        Input::ApplyFailed {
+            id: retire,
+            error: DriverError::permanent("retire", "forbidden"),
+        },
+    ));
+    assert_eq!(r.phase(), Phase::RollbackFailed);
+    let fx = r.handle(&at(3, Input::Command(Command::Retry)));
+    assert_eq!(r.phase(), Phase::RollingBack);
+    assert_eq!(causes(&fx), [RollbackCause::Driver]);
+    assert_eq!(
+        r.rollback_causes(),
+        [RollbackCause::Driver, RollbackCause::Driver]
+    );
+}
