@@ -14,13 +14,15 @@ fn replay(c: &mut Criterion) {
     group.throughput(Throughput::Elements(n as u64));
     group.bench_function("replay_one_hour_canary", |b| {
         b.iter_batched_ref(
-            Rollout::new,
+            || None,
             |machine| {
                 let mut effects = 0;
                 for input in &rec.inputs {
-                    effects += black_box(machine.handle(black_box(input))).len();
+                    effects += black_box(Rollout::replay_into(machine, black_box(input)))
+                        .unwrap()
+                        .len();
                 }
-                assert_eq!(machine.phase(), Phase::Succeeded);
+                assert_eq!(machine.as_ref().unwrap().phase(), Phase::Succeeded);
                 effects
             },
             BatchSize::SmallInput,

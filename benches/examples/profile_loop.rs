@@ -27,9 +27,9 @@ fn main() {
     for _ in 0..runs {
         match mode.as_str() {
             "core" => {
-                let mut machine = Rollout::new();
+                let mut machine = None;
                 for input in &recorded.inputs {
-                    std::hint::black_box(machine.handle(input));
+                    std::hint::black_box(Rollout::replay_into(&mut machine, input).unwrap());
                 }
             }
             "hand" => {

@@ -131,7 +131,7 @@ async fn engine_killed_mid_canary_resumes_from_its_journal_to_a_consistent_end()
             matches!(&e.kind, EventKind::StepStarted { description, .. } if description.starts_with("pause"))
         });
         if paused {
-            break machine.status();
+            break machine.map(|m| m.status());
         }
         let c = guard.0.as_mut().unwrap();
         assert!(
@@ -141,7 +141,7 @@ async fn engine_killed_mid_canary_resumes_from_its_journal_to_a_consistent_end()
         assert!(
             Instant::now() < deadline,
             "the child's journal never reached the first pause: {:?}",
-            machine.status()
+            machine.map(|m| m.status())
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };

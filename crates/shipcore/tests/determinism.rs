@@ -69,17 +69,17 @@ async fn replaying_a_journal_through_the_pure_core_gives_the_same_events() {
 
     let entries = FileJournal::open(&path).unwrap().read_all().await.unwrap();
     for _ in 0..2 {
-        let mut machine = Rollout::new();
+        let mut machine = None;
         let mut events = Vec::new();
         for entry in &entries {
             let input: Stamped = serde_json::from_value(entry.payload.clone()).unwrap();
-            for effect in machine.handle(&input) {
+            for effect in Rollout::replay_into(&mut machine, &input).unwrap() {
                 if let shipcore::engine::Effect::Record(ev) = effect {
                     events.push(ev);
                 }
             }
         }
-        assert_eq!(machine.status(), report.status);
+        assert_eq!(machine.unwrap().status(), report.status);
         assert_eq!(
             serde_json::to_string(&events).unwrap(),
             serde_json::to_string(&report.events).unwrap()

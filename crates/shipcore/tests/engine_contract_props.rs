@@ -357,11 +357,9 @@ fn apply_id(e: &Effect) -> Option<u64> {
     }
 }
 
-fn timer_id(e: &Effect) -> Option<u64> {
-    match e {
-        Effect::WakeAt { id, .. } => Some(*id),
-        _ => None,
-    }
+/// The timer the machine waits on (it keeps its timers: `poll_timeout`).
+fn timer_id(m: &Rollout) -> Option<u64> {
+    m.poll_timeout().map(|(_, id)| id)
 }
 
 /// Starts a 10% canary and answers until the candidate has converged, with stable's
@@ -381,15 +379,7 @@ fn canary_with_stable_down() -> (Rollout, Vec<Effect>) {
     );
     let mut s = spec(p);
     s.progress_deadline = Duration::from_secs(60);
-    let mut m = Rollout::new();
-    let fx = feed(
-        &mut m,
-        0,
-        Input::Start {
-            spec: Box::new(s),
-            capabilities: WEIGHTED,
-        },
-    );
+    let (mut m, fx) = Rollout::new(s, WEIGHTED, Timestamp(0)).unwrap();
     let deploy = request_id(&fx, apply_id);
     let fx = feed(&mut m, 1, Input::Applied { id: deploy });
     let obs = request_id(&fx, observe_id);
@@ -421,7 +411,7 @@ fn a_route_waits_for_ready_replicas_behind_every_revision_it_gives_traffic() {
         },
     );
     assert!(routes(&fx).is_empty());
-    let timer = request_id(&fx, timer_id);
+    let timer = timer_id(&m).unwrap();
     let fx = feed(&mut m, 5_000, Input::TimerFired { id: timer });
     let obs = request_id(&fx, observe_id);
     // Stable is back: the route goes out, 90/10.
@@ -453,7 +443,7 @@ fn a_route_to_a_revision_that_never_gets_ready_fails_at_the_progress_deadline() 
                     fleet: fleet(0, 1),
                 },
             );
-        } else if let Some(t) = fx.iter().find_map(timer_id) {
+        } else if let Some(t) = timer_id(&m) {
             at += 2_000;
             fx = feed(&mut m, at, Input::TimerFired { id: t });
         } else {

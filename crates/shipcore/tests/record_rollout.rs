@@ -517,3 +517,67 @@ async fn a_retry_after_rollback_is_a_new_attempt() {
     );
     assert!(record.duration_ms > 3_600_000);
 }
+
+/// Runs a canary whose analysis fails, with `policy`, and an operator's abort scheduled at
+/// `abort` (none: no abort). Returns the report and the record rebuilt from the journal.
+async fn failing_canary(
+    policy: shipcore::engine::FailurePolicy,
+    abort: Option<Timestamp>,
+) -> (RunReport, DeploymentRecord) {
+    let driver = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
+    let mut s = spec(canary_plan(2, "bad"));
+    s.failure_policy = policy;
+    let journal = Arc::new(MemoryJournal::new());
+    let mut builder = Runner::builder(driver, Arc::new(SimClock::new(START)), journal.clone())
+        .validator(FnValidator::constant("bad", Outcome::Fail));
+    if let Some(at) = abort {
+        builder = builder.command_at(at, shipcore::engine::Command::Abort);
+    }
+    let report = builder.build().start(s).await.unwrap();
+    let record = DeploymentRecord::from_journal(&*journal, &RecordMeta::default())
+        .await
+        .unwrap();
+    (report, record)
+}
+
+/// When the analysis fails, on the simulated clock.
+fn failed_at(report: &RunReport) -> Timestamp {
+    report
+        .events
+        .iter()
+        .find(|e| matches!(e.kind, shipcore::engine::EventKind::Failed { .. }))
+        .unwrap()
+        .at
+}
+
+#[tokio::test]
+async fn an_abort_at_the_instant_an_analysis_fails_is_classified_by_the_engines_cause() {
+    use shipcore::engine::{FailurePolicy, RollbackCause};
+    // The analysis fails first and rolls back; the abort at the same instant is refused.
+    let (alone, _) = failing_canary(FailurePolicy::Rollback, None).await;
+    let t = failed_at(&alone);
+    let (report, from_journal) = failing_canary(FailurePolicy::Rollback, Some(t)).await;
+    assert_eq!(failed_at(&report), t, "same instant");
+    assert_eq!(report.rollback_causes, [RollbackCause::Analysis]);
+    let from_report = DeploymentRecord::from_report(&report, &RecordMeta::default()).unwrap();
+    for record in [&from_journal, &from_report] {
+        assert_eq!(record.status, DeploymentStatus::RolledBack);
+        assert_eq!(
+            record.rollback.as_ref().unwrap().trigger,
+            RollbackTrigger::Automatic
+        );
+    }
+
+    // Frozen by the failure, then aborted at that instant: the operator rolled it back.
+    let (report, from_journal) = failing_canary(FailurePolicy::Freeze, Some(t)).await;
+    assert_eq!(failed_at(&report), t, "same instant");
+    assert_eq!(report.rollback_causes, [RollbackCause::Operator]);
+    let from_report = DeploymentRecord::from_report(&report, &RecordMeta::default()).unwrap();
+    for record in [&from_journal, &from_report] {
+        assert_eq!(record.status, DeploymentStatus::Aborted);
+        assert_eq!(
+            record.rollback.as_ref().unwrap().trigger,
+            RollbackTrigger::Operator
+        );
+    }
+}

@@ -116,10 +116,11 @@ pub fn brief(kind: &EventKind) -> String {
 }
 
 /// Replays a journal file read-only (it may be half-written by a running process): every
-/// intact line is fed to a fresh state machine. Returns the machine and the events.
-pub fn replay_journal(path: &Path) -> (Rollout, Vec<Event>) {
+/// intact line is fed to a state machine (built from the first). Returns the machine (none
+/// before the start is journaled) and the events.
+pub fn replay_journal(path: &Path) -> (Option<Rollout>, Vec<Event>) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut machine = Rollout::new();
+    let mut machine = None;
     let mut events = Vec::new();
     for line in text.lines() {
         let Some((_, body)) = line.split_once(' ') else {
@@ -131,7 +132,10 @@ pub fn replay_journal(path: &Path) -> (Rollout, Vec<Event>) {
         let Ok(stamped) = serde_json::from_value::<Stamped>(entry["payload"].clone()) else {
             continue;
         };
-        for effect in machine.handle(&stamped) {
+        let Ok(effects) = Rollout::replay_into(&mut machine, &stamped) else {
+            continue;
+        };
+        for effect in effects {
             if let Effect::Record(ev) = effect {
                 events.push(ev);
             }

@@ -114,7 +114,9 @@ pub enum Input {
         /// What was lost, and to whom.
         reason: String,
     },
-    /// A timer set with [`Effect::WakeAt`] fired.
+    /// A timer the machine set is due (see [`Rollout::poll_timeout`]).
+    ///
+    /// [`Rollout::poll_timeout`]: super::Rollout::poll_timeout
     TimerFired {
         /// The timer's id.
         id: u64,
@@ -123,7 +125,26 @@ pub enum Input {
     Command(Command),
 }
 
-/// How to watch a gate that waits for a person (see [`Effect::CheckGate`]).
+/// Why a rollback started (see [`Effect::RollbackCause`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RollbackCause {
+    /// An operator's `abort`.
+    Operator,
+    /// An analysis failed, or was inconclusive with `on_inconclusive: fail` (a step's or
+    /// the background analysis).
+    Analysis,
+    /// The fleet was not ready before the progress deadline.
+    ProgressDeadline,
+    /// The platform refused an action, or could not be observed, past the retries.
+    Driver,
+    /// A gate blocked after the rollout began changing the fleet.
+    Gate,
+}
+
+/// How to watch a gate that waits for a person (see [`WatchedGate`]).
+///
+/// [`WatchedGate`]: super::machine::WatchedGate
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateWatch {
     /// Wait this long before asking.
@@ -182,11 +203,10 @@ pub enum Effect {
         #[serde(default, skip_serializing_if = "nothing_breached")]
         breached_since: Arc<[Option<Timestamp>]>,
     },
-    /// Check one gate; answer with `GateChecked`. With `watch`, a gate waiting for a
-    /// person: wait `watch.every` first, and keep asking (every `recheck_after` it answers)
-    /// while it answers `AwaitPerson` with the same reason; answer only with a changed
-    /// answer, so repeated answers are neither fed nor journaled. A watch is cancelled like
-    /// a timer ([`Effect::CancelTimer`] with its id).
+    /// Check one gate now; answer with `GateChecked`. (A gate watched for a person is not
+    /// an effect but a timer of the machine: see [`Rollout::watched_gate`].)
+    ///
+    /// [`Rollout::watched_gate`]: super::Rollout::watched_gate
     CheckGate {
         /// Request id.
         id: u64,
@@ -197,21 +217,25 @@ pub enum Effect {
         /// Since when the gate has been waiting at this gate op (`GateContext::waiting_since`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         waiting_since: Option<Timestamp>,
-        /// Ask later and answer only a change.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        watch: Option<GateWatch>,
     },
-    /// Fire `TimerFired { id }` at `at`.
-    WakeAt {
-        /// Timer id.
-        id: u64,
-        /// When.
-        at: Timestamp,
+    /// Let the gates that hold something for the rollout (locks) keep it: those
+    /// [`Rollout::held_gates`] names when this is performed (none once the rollout stopped
+    /// holding them). Emitted before the `step_started` and `measured` events. A gate that
+    /// lost its hold is fed back as `Input::GateLost`.
+    ///
+    /// [`Rollout::held_gates`]: super::Rollout::held_gates
+    KeepGatesAlive,
+    /// The rollout ended for good in `phase` (a terminal phase): tell every gate the spec
+    /// names, so they release what they hold. Emitted before the `finished` event.
+    FinishGates {
+        /// The terminal phase.
+        phase: super::phase::Phase,
     },
-    /// Forget a timer set earlier (its firing would be ignored anyway).
-    CancelTimer {
-        /// Timer id.
-        id: u64,
+    /// A rollback started (the `rollback_started` event just before says so in words):
+    /// why, as a kind. Nothing to perform; for records and whoever watches effects.
+    RollbackCause {
+        /// Why.
+        cause: RollbackCause,
     },
     /// Append to the rollout's event log.
     Record(Event),
@@ -231,8 +255,7 @@ impl Effect {
             Effect::Apply { id, .. }
             | Effect::Observe { id }
             | Effect::Measure { id, .. }
-            | Effect::CheckGate { id, .. }
-            | Effect::WakeAt { id, .. } => Some(*id),
+            | Effect::CheckGate { id, .. } => Some(*id),
             _ => None,
         }
     }

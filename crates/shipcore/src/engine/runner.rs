@@ -5,8 +5,8 @@
 use super::event::{Event, EventKind};
 use super::handle::RolloutHandle;
 use super::io::{Command, Effect, Input, Stamped};
-use super::machine::Rollout;
-use super::pending::{Pending, Watch};
+use super::machine::{Rollout, WatchedGate};
+use super::pending::Pending;
 use super::phase::{Phase, RolloutStatus};
 use super::shared::Shared;
 use super::spec::RolloutSpec;
@@ -95,6 +95,9 @@ pub struct RunReport {
     /// The rollout's request, once started (what a record takes from it, such as the
     /// stable revision's artifact, is the same as from the journal).
     pub spec: Option<Arc<RolloutSpec>>,
+    /// Why each rollback started, in the order of the `rollback_started` events in
+    /// `events` ([`Rollout::rollback_causes`]).
+    pub rollback_causes: Vec<super::io::RollbackCause>,
 }
 
 /// Runs rollouts. Build with [`Runner::builder`].
@@ -374,7 +377,6 @@ impl Runner {
             .await
             .map_err(RunError::Preflight)?;
         let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
-        let mut machine = Rollout::new();
         let mut events = if self.shared.keep_events {
             Vec::with_capacity(expected_events(&spec))
         } else {
@@ -382,15 +384,23 @@ impl Runner {
         };
         let mut queue = Pending::new(self.shown_status());
         let caps = self.driver().capabilities();
-        self.feed(
-            &mut machine,
+        let now = self.clock().now();
+        let (mut machine, effects) = Rollout::new(Arc::from(spec), caps, now)?;
+        // Journaled before anything is performed, as ever: the journal's first entry is the
+        // start, and it rebuilds this machine on resume.
+        let start = Stamped::new(
+            now,
             Input::Start {
-                spec,
+                spec: Box::new(machine.spec().clone()),
                 capabilities: caps,
             },
-            &mut queue,
-        )
-        .await?;
+        );
+        self.journal.append_encodable(&start).await?;
+        drop(start);
+        queue.extend(effects);
+        if let Some(remote) = self.remote.get() {
+            queue.publish(&machine, &remote.status_tx);
+        }
         let driven = self
             .drive(&mut machine, queue, &mut events)
             .instrument(span)
@@ -411,11 +421,16 @@ impl Runner {
         if entries.is_empty() {
             return Err(RunError::NothingToResume);
         }
-        let mut machine = Rollout::new();
+        let mut machine = None;
         let mut events = Vec::new();
         for entry in entries {
             let stamped = super::decode_entry(&entry)?;
-            for effect in machine.handle(&stamped) {
+            let effects =
+                Rollout::replay_into(&mut machine, &stamped).map_err(|e| super::BadEntry {
+                    seq: entry.seq,
+                    message: e.to_string(),
+                })?;
+            for effect in effects {
                 if let Effect::Record(ev) = effect {
                     if self.shared.keep_events {
                         events.push(ev);
@@ -423,9 +438,10 @@ impl Runner {
                 }
             }
         }
-        let Some(spec) = machine.spec().cloned() else {
+        let Some(mut machine) = machine else {
             return Err(RunError::NothingToResume);
         };
+        let spec = machine.shared_spec();
         self.preflight(&spec)?;
         // A simulated clock continues from the journal's last instant; a real one is later.
         if self.clock().now() < machine.now() {
@@ -461,7 +477,8 @@ impl Runner {
             status: machine.status(),
             events,
             fleet: machine.last_fleet().cloned(),
-            spec: machine.shared_spec(),
+            spec: Some(machine.shared_spec()),
+            rollback_causes: machine.rollback_causes().to_vec(),
         })
     }
 
@@ -492,9 +509,7 @@ impl Runner {
             remote.commands_tx = None;
         }
         let mut step_span = tracing::Span::none();
-        let keep_every = machine
-            .shared_spec()
-            .and_then(|spec| self.shared.keep_alive_every(&spec));
+        let keep_every = self.shared.keep_alive_every(machine.spec());
         // Due at once: a resumed rollout checks its holds before it changes anything.
         let mut next_keep = self.clock().now();
         let shared = self.shared.clone();
@@ -515,7 +530,11 @@ impl Runner {
                 continue;
             }
             let settled = machine.phase().is_settled();
-            let next_timer = if settled { None } else { queue.next_timer() };
+            let next_timer = if settled {
+                None
+            } else {
+                machine.poll_timeout()
+            };
             let next_cmd = self.scheduled.front().map(|(t, _)| *t);
             if let Some(every) = keep_every.filter(|_| !settled && machine.holds_gates()) {
                 // Keep gates' holds (locks) alive through every wait: before the next timer
@@ -561,7 +580,7 @@ impl Runner {
                 (Some((at, id)), _) => {
                     // Waiting for ready replicas: a change the driver sees ends the wait early.
                     let watched = if machine.fleet_poll_timer() == Some(id) {
-                        machine.shared_spec()
+                        Some(machine.shared_spec())
                     } else {
                         None
                     };
@@ -574,16 +593,13 @@ impl Runner {
                             }
                         }
                         _ = shared.clock().sleep_until(at) => {
-                            let watch = queue.take_watch(id);
-                            queue.cancel_timer(id);
-                            match watch {
+                            match machine.watched_gate(id).cloned() {
                                 Some(w) => self.poll_watch(machine, id, w, &mut queue).await?,
                                 None => self.feed(machine, Input::TimerFired { id }, &mut queue).await?,
                             }
                         }
                         _ = changed(shared.driver(), watched.as_deref()) => {
                             tracing::debug!("the driver saw a change: observing before the poll interval");
-                            queue.cancel_timer(id);
                             self.feed(machine, Input::TimerFired { id }, &mut queue).await?;
                         }
                     }
@@ -611,17 +627,15 @@ impl Runner {
         &self,
         machine: &mut Rollout,
         id: u64,
-        w: Watch,
+        w: WatchedGate,
         queue: &mut Pending,
     ) -> Result<(), RunError> {
         tokio::task::yield_now().await;
-        let Some(spec) = machine.shared_spec() else {
-            return Ok(());
-        };
+        let spec = machine.shared_spec();
         let outcome = Box::pin(self.shared.check_gate(
             &spec,
             &w.gate,
-            w.approvals.clone(),
+            w.approvals,
             w.waiting_since,
             &tracing::Span::none(),
         ))
@@ -630,9 +644,8 @@ impl Runner {
             GateOutcome::AwaitPerson {
                 reason,
                 recheck_after: Some(every),
-            } if *reason == w.unchanged => {
-                let at = self.clock().now().plus(*every);
-                queue.set_watch(id, at, w);
+            } if *reason == w.watch.unchanged => {
+                machine.rewatch(id, self.clock().now().plus(*every));
                 Ok(())
             }
             _ => {
@@ -648,9 +661,7 @@ impl Runner {
         machine: &mut Rollout,
         queue: &mut Pending,
     ) -> Result<(), RunError> {
-        let Some(spec) = machine.shared_spec() else {
-            return Ok(());
-        };
+        let spec = machine.shared_spec();
         let lost = Box::pin(self.shared.keep_gates_alive(&spec, machine.held_gates())).await;
         if let Some((gate, reason)) = lost {
             self.feed(machine, Input::GateLost { gate, reason }, queue)
@@ -669,32 +680,33 @@ impl Runner {
         events: &mut Vec<Event>,
         step_span: &mut tracing::Span,
     ) -> Result<(), RunError> {
-        let Some(spec) = machine.shared_spec() else {
-            return Ok(());
-        };
+        let spec = machine.shared_spec();
         let target = &spec.target;
         let answer = match effect {
             Effect::Record(ev) => {
+                self.record(ev, events, step_span);
+                None
+            }
+            Effect::KeepGatesAlive => {
                 let held = machine.held_gates();
-                if let Some((gate, reason)) = self.record(&spec, ev, held, events, step_span).await
-                {
-                    Some(Input::GateLost { gate, reason })
-                } else {
-                    None
+                if self.shared.gates.is_empty() || held.is_empty() {
+                    return Ok(());
                 }
+                let lost = Box::pin(self.shared.keep_gates_alive(&spec, held)).await;
+                lost.map(|(gate, reason)| Input::GateLost { gate, reason })
+            }
+            // Nothing to perform: the report takes the causes from the machine.
+            Effect::RollbackCause { .. } => None,
+            Effect::FinishGates { phase } => {
+                if !self.shared.gates.is_empty() {
+                    Box::pin(self.shared.finish_gates(&spec, phase)).await;
+                }
+                None
             }
             Effect::Notify(n) => {
                 if !self.shared.notifiers.is_empty() {
                     Box::pin(self.shared.notify_all(&n)).await;
                 }
-                None
-            }
-            Effect::WakeAt { id, at } => {
-                queue.set_timer(id, at);
-                None
-            }
-            Effect::CancelTimer { id } => {
-                queue.cancel_timer(id);
                 None
             }
             Effect::Apply { id, action } => {
@@ -748,24 +760,6 @@ impl Runner {
                 gate,
                 approvals,
                 waiting_since,
-                watch: Some(watch),
-            } => {
-                let at = self.clock().now().plus(watch.every);
-                let w = Watch {
-                    gate,
-                    approvals,
-                    waiting_since,
-                    unchanged: watch.unchanged,
-                };
-                queue.set_watch(id, at, w);
-                None
-            }
-            Effect::CheckGate {
-                id,
-                gate,
-                approvals,
-                waiting_since,
-                watch: None,
             } => {
                 let checked =
                     self.shared
@@ -780,28 +774,8 @@ impl Runner {
         Ok(())
     }
 
-    /// Hands an event to the gates (a step started, a measurement, the end), the log, the
-    /// hook and the report. Returns a hold one of the `held` gates lost.
-    async fn record(
-        &self,
-        spec: &RolloutSpec,
-        ev: Event,
-        held: &[String],
-        events: &mut Vec<Event>,
-        step_span: &mut tracing::Span,
-    ) -> Option<(String, String)> {
-        let mut lost = None;
-        if !self.shared.gates.is_empty() {
-            match &ev.kind {
-                EventKind::Finished { phase, .. } if phase.is_terminal() => {
-                    Box::pin(self.shared.finish_gates(spec, *phase)).await;
-                }
-                EventKind::StepStarted { .. } | EventKind::Measured { .. } if !held.is_empty() => {
-                    lost = Box::pin(self.shared.keep_gates_alive(spec, held)).await;
-                }
-                _ => {}
-            }
-        }
+    /// Hands an event to the log, the hook and the report.
+    fn record(&self, ev: Event, events: &mut Vec<Event>, step_span: &mut tracing::Span) {
         log_event(&ev);
         if let EventKind::StepStarted { step, description } = &ev.kind {
             *step_span = tracing::info_span!("step", index = step, what = %description);
@@ -812,7 +786,6 @@ impl Runner {
         if self.shared.keep_events {
             events.push(ev);
         }
-        lost
     }
 
     /// The driver itself, called directly rather than through `Arc`'s own impl.

@@ -7,8 +7,8 @@ use super::summary::{CheckStatus, ValidationSummary};
 use super::time_fmt::{format_iso8601, parse_iso8601};
 use super::{final_attempt, RecordError};
 use crate::engine::{
-    AnalysisResult, AnalysisScope, Command, Event, EventKind, MeasureResult, Phase, RolloutSpec,
-    RunReport,
+    AnalysisResult, AnalysisScope, Command, Event, EventKind, MeasureResult, Phase, RollbackCause,
+    RolloutSpec, RunReport,
 };
 use crate::gate::GateOutcome;
 use crate::model::Action;
@@ -356,8 +356,13 @@ fn verification(after: &[Event]) -> CheckStatus {
     status
 }
 
+/// The final attempt's rollback. Who started it: the engine's cause for it (`causes`, one
+/// per `rollback_started` event of `events`, whose suffix `attempt` is) when known, else
+/// an accepted `abort` at the rollback's instant.
 fn rollback_info(
+    events: &[Event],
     attempt: &[Event],
+    causes: &[RollbackCause],
     phase: Phase,
     restored_version: Option<String>,
 ) -> Option<RollbackInfo> {
@@ -369,17 +374,29 @@ fn rollback_info(
         return None;
     };
     let after = &attempt[start..];
-    let by_operator = attempt.iter().any(|e| {
-        e.at == first.at
-            && matches!(
-                &e.kind,
-                EventKind::CommandReceived {
-                    command: Command::Abort,
-                    accepted: true,
-                    ..
-                }
-            )
-    });
+    let earlier = events.len().saturating_sub(attempt.len()) + start;
+    let ordinal = events
+        .iter()
+        .take(earlier)
+        .filter(|e| matches!(e.kind, EventKind::RollbackStarted { .. }))
+        .count();
+    let guessed = || {
+        attempt.iter().any(|e| {
+            e.at == first.at
+                && matches!(
+                    &e.kind,
+                    EventKind::CommandReceived {
+                        command: Command::Abort,
+                        accepted: true,
+                        ..
+                    }
+                )
+        })
+    };
+    let by_operator = match causes.get(ordinal) {
+        Some(cause) => *cause == RollbackCause::Operator,
+        None => guessed(),
+    };
     let result = match phase {
         Phase::RolledBack | Phase::Aborted => RollbackResult::Success,
         Phase::RollbackFailed => RollbackResult::Failed,
@@ -436,24 +453,34 @@ impl DeploymentRecord {
     /// Builds the record from an event log (`RunReport::events`, or a replayed journal).
     /// Fails with [`RecordError::NotStarted`] when the log has no `started` event.
     pub fn from_events(events: &[Event], meta: &RecordMeta) -> Result<Self, RecordError> {
-        Self::build(events, meta, None)
+        Self::build(events, meta, None, &[])
     }
 
     /// Builds the record from a runner's report: the same record
     /// [`from_journal`](Self::from_journal) builds from that rollout's journal (both take the
     /// event log and the spec, and go through one builder).
     pub fn from_report(report: &RunReport, meta: &RecordMeta) -> Result<Self, RecordError> {
-        Self::build(&report.events, meta, report.spec.as_deref())
+        Self::build(
+            &report.events,
+            meta,
+            report.spec.as_deref(),
+            &report.rollback_causes,
+        )
     }
 
     /// Builds from events; `spec` fills what the events lack (a rejected plan has no
     /// `started` event; artifacts not deployed during the rollout). The one builder behind
     /// [`from_events`](Self::from_events), [`from_report`](Self::from_report) and
     /// [`from_journal`](Self::from_journal).
+    ///
+    /// `causes`: why each rollback started, in the order of the `rollback_started` events
+    /// (the engine's [`Effect::RollbackCause`](crate::engine::Effect::RollbackCause)); empty
+    /// when only the events are known.
     pub(crate) fn build(
         events: &[Event],
         meta: &RecordMeta,
         spec: Option<&RolloutSpec>,
+        causes: &[RollbackCause],
     ) -> Result<Self, RecordError> {
         let start = start_facts(events, spec)?;
         let attempt = final_attempt(events);
@@ -488,7 +515,13 @@ impl DeploymentRecord {
                     .map(|r| r.artifact.clone())
             });
         Ok(DeploymentRecord {
-            rollback: rollback_info(attempt, phase, start.previous_version.clone()),
+            rollback: rollback_info(
+                events,
+                attempt,
+                causes,
+                phase,
+                start.previous_version.clone(),
+            ),
             validation: ValidationSummary::from_events(attempt, meta),
             reason: current_reason(attempt),
             gates: gate_results(attempt),
@@ -528,5 +561,110 @@ impl DeploymentRecord {
     /// `deployedAt` as a timestamp (`None` if the text is not ISO 8601 UTC).
     pub fn deployed_at_ms(&self) -> Option<Timestamp> {
         parse_iso8601(&self.deployed_at).ok()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::engine::StartInfo;
+
+    fn ev(at: u64, kind: EventKind) -> Event {
+        Event {
+            at: Timestamp(at),
+            kind,
+        }
+    }
+
+    /// An automatic rollback with an accepted `abort` recorded at the same instant.
+    fn coincidence() -> Vec<Event> {
+        vec![
+            ev(
+                0,
+                EventKind::Started(Box::new(StartInfo {
+                    id: "r1".into(),
+                    service: "web".into(),
+                    environment: "prod".into(),
+                    version: "2.0.0".into(),
+                    previous_version: Some("1.0.0".into()),
+                    strategy: "canary".into(),
+                    steps: 3,
+                })),
+            ),
+            ev(
+                0,
+                EventKind::PhaseChanged {
+                    from: Phase::Pending,
+                    to: Phase::Gating,
+                },
+            ),
+            ev(
+                9_000,
+                EventKind::RollbackStarted {
+                    reason: "analysis failed: error rate 7%".into(),
+                },
+            ),
+            ev(
+                9_000,
+                EventKind::CommandReceived {
+                    command: Command::Abort,
+                    accepted: true,
+                    note: String::new(),
+                },
+            ),
+            ev(
+                9_000,
+                EventKind::Finished {
+                    phase: Phase::RolledBack,
+                    reason: "analysis failed: error rate 7%".into(),
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_engines_cause_decides_who_rolled_back_not_an_abort_at_the_same_instant() {
+        let events = coincidence();
+        let meta = RecordMeta::default();
+        let by_cause =
+            DeploymentRecord::build(&events, &meta, None, &[RollbackCause::Analysis]).unwrap();
+        assert_eq!(
+            by_cause.rollback.unwrap().trigger,
+            RollbackTrigger::Automatic
+        );
+        // Only the events: the instant decides, as it always did.
+        let guessed = DeploymentRecord::from_events(&events, &meta).unwrap();
+        assert_eq!(guessed.rollback.unwrap().trigger, RollbackTrigger::Operator);
+        let by_operator =
+            DeploymentRecord::build(&events, &meta, None, &[RollbackCause::Operator]).unwrap();
+        assert_eq!(
+            by_operator.rollback.unwrap().trigger,
+            RollbackTrigger::Operator
+        );
+    }
+
+    #[test]
+    fn the_cause_of_the_final_attempts_first_rollback_is_the_one_counted() {
+        // Attempt 1 rolled back (aborted by an operator), a retry started attempt 2, which
+        // rolled back after a failed analysis.
+        let mut events = coincidence();
+        events.push(ev(
+            10_000,
+            EventKind::PhaseChanged {
+                from: Phase::RolledBack,
+                to: Phase::Gating,
+            },
+        ));
+        events.push(ev(
+            20_000,
+            EventKind::RollbackStarted {
+                reason: "analysis failed".into(),
+            },
+        ));
+        let causes = [RollbackCause::Operator, RollbackCause::Analysis];
+        let record =
+            DeploymentRecord::build(&events, &RecordMeta::default(), None, &causes).unwrap();
+        assert_eq!(record.rollback.unwrap().trigger, RollbackTrigger::Automatic);
     }
 }

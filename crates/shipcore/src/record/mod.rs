@@ -26,8 +26,10 @@
 //!   measure, else `"inconclusive"` if any was, else `"passed"`; `"not_run"` when none ran.
 //!
 //! **Rollback** (`null` when the final attempt did not roll back): the reason and time of
-//! its first `rollback_started`, `trigger` `"operator"` when an accepted `abort` command
-//! arrived at that instant (else `"automatic"`), `result` from the final phase
+//! its first `rollback_started`, `trigger` `"operator"` when the engine started it for an
+//! operator's `abort` ([`RollbackCause`](crate::engine::RollbackCause), which a journal's
+//! replay and a runner's report carry; from an event log alone, when an accepted `abort`
+//! command arrived at that instant), else `"automatic"`, `result` from the final phase
 //! (`"success"`, `"failed"`, `"in_progress"`), the actions it requested and the outcome of
 //! the verification of stable.
 //!

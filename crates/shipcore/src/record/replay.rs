@@ -5,7 +5,7 @@
 use super::deployment::DeploymentRecord;
 use super::meta::RecordMeta;
 use super::RecordError;
-use crate::engine::{decode_entry, Effect, Event, Rollout, RolloutSpec};
+use crate::engine::{decode_entry, BadEntry, Effect, Event, RollbackCause, Rollout, RolloutSpec};
 use crate::journal::Journal;
 
 /// What a journal replays to.
@@ -15,6 +15,9 @@ pub struct Replayed {
     pub events: Vec<Event>,
     /// The rollout's request (from the journal's `start` input), if the journal has one.
     pub spec: Option<RolloutSpec>,
+    /// Why each rollback started ([`Effect::RollbackCause`]), in the order of the
+    /// `rollback_started` events in `events`.
+    pub rollback_causes: Vec<RollbackCause>,
 }
 
 /// Replays `journal` through the engine and returns its event log.
@@ -22,19 +25,28 @@ pub struct Replayed {
 /// Errors: the journal's own errors, or [`RecordError::BadEntry`] naming the entry that is
 /// not a valid engine input.
 pub async fn replay_journal(journal: &dyn Journal) -> Result<Replayed, RecordError> {
-    let mut machine = Rollout::new();
+    let mut machine = None;
     let mut events = Vec::new();
+    let mut rollback_causes = Vec::new();
     for entry in journal.read_all().await? {
         let stamped = decode_entry(&entry)?;
-        for effect in machine.handle(&stamped) {
-            if let Effect::Record(ev) = effect {
-                events.push(ev);
+        let effects =
+            Rollout::replay_into(&mut machine, &stamped).map_err(|e| BadEntry {
+                seq: entry.seq,
+                message: e.to_string(),
+            })?;
+        for effect in effects {
+            match effect {
+                Effect::Record(ev) => events.push(ev),
+                Effect::RollbackCause { cause } => rollback_causes.push(cause),
+                _ => {}
             }
         }
     }
     Ok(Replayed {
         events,
-        spec: machine.spec().cloned(),
+        spec: machine.map(|m| m.spec().clone()),
+        rollback_causes,
     })
 }
 
@@ -46,6 +58,11 @@ impl DeploymentRecord {
         meta: &RecordMeta,
     ) -> Result<Self, RecordError> {
         let replayed = replay_journal(journal).await?;
-        Self::build(&replayed.events, meta, replayed.spec.as_ref())
+        Self::build(
+            &replayed.events,
+            meta,
+            replayed.spec.as_ref(),
+            &replayed.rollback_causes,
+        )
     }
 }

@@ -46,6 +46,7 @@ impl Rollout {
                 String::new()
             };
             self.fail(
+                RollbackCause::Driver,
                 format!("{} failed{tries}: {}", action.describe(), error.message),
                 out,
             );
@@ -85,26 +86,24 @@ impl Rollout {
             let limit = self.progress_deadline_text();
             self.current = None;
             self.fail(
+                RollbackCause::ProgressDeadline,
                 format!("progress deadline of {limit} exceeded: {rev} ({role}) has {ready}/{replicas} ready replicas (desired {desired})"),
                 out,
             );
         } else {
-            self.poll_again(awaiting, out);
+            self.poll_again(awaiting);
         }
     }
 
     /// The progress deadline as text, for failure reasons.
     fn progress_deadline_text(&self) -> String {
-        self.spec
-            .as_ref()
-            .map(|s| format_duration(s.progress_deadline))
-            .unwrap_or_default()
+        format_duration(self.spec.progress_deadline)
     }
 
     /// Keeps waiting for readiness: observe again after one poll interval.
-    fn poll_again(&mut self, awaiting: Readiness, out: &mut Vec<Effect>) {
+    fn poll_again(&mut self, awaiting: Readiness) {
         let poll = self.poll_interval();
-        let timer = self.timer(out, poll);
+        let timer = self.timer(poll);
         self.current = Some(Running::AwaitReady(Readiness {
             wait: Wait::Timer(timer),
             ..awaiting
@@ -136,11 +135,12 @@ impl Rollout {
             let limit = self.progress_deadline_text();
             self.current = None;
             self.fail(
+                RollbackCause::ProgressDeadline,
                 format!("progress deadline of {limit} exceeded: {rev} has no ready replicas to take {share}% of traffic"),
                 out,
             );
         } else {
-            self.poll_again(awaiting, out);
+            self.poll_again(awaiting);
         }
     }
 
@@ -168,6 +168,7 @@ impl Rollout {
         } else {
             self.current = None;
             self.fail(
+                RollbackCause::Driver,
                 format!("observing the fleet failed: {}", error.message),
                 out,
             );
@@ -176,17 +177,11 @@ impl Rollout {
 
     /// How long to wait between observations (and verification attempts).
     pub(super) fn poll_interval(&self) -> std::time::Duration {
-        self.spec
-            .as_ref()
-            .map(|s| s.poll_interval)
-            .unwrap_or_default()
+        self.spec.poll_interval
     }
 
     fn max_attempts(&self) -> u32 {
-        self.spec
-            .as_ref()
-            .map(|s| s.retry.max_attempts)
-            .unwrap_or(1)
+        self.spec.retry.max_attempts
     }
 
     /// Records a driver failure; when it will be retried, starts the backoff timer for
@@ -210,11 +205,7 @@ impl Rollout {
         if !will_retry {
             return None;
         }
-        let backoff = self
-            .spec
-            .as_ref()
-            .map(|s| s.retry.backoff(attempt))
-            .unwrap_or_default();
-        Some(self.timer(out, backoff))
+        let backoff = self.spec.retry.backoff(attempt);
+        Some(self.timer(backoff))
     }
 }

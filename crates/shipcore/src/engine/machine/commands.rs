@@ -53,11 +53,9 @@ impl Rollout {
                     self.ops.clear();
                     self.ops.push_back(Op::Gate(lost.gate));
                     if lost.promoting {
-                        if let Some(spec) = self.spec.clone() {
-                            self.stage = Stage::Promoting;
-                            self.set_phase(out, Phase::Promoting);
-                            self.ops.extend(promote_full_ops(&spec, &self.caps));
-                        }
+                        self.stage = Stage::Promoting;
+                        self.set_phase(out, Phase::Promoting);
+                        self.ops.extend(promote_full_ops(&self.spec, &self.caps));
                     } else {
                         self.start_background(out);
                     }
@@ -83,7 +81,7 @@ impl Rollout {
                     return Err("promote skips a pause, analysis or gate; the current step is changing the fleet".into());
                 }
                 if skippable {
-                    self.cancel_current(out);
+                    self.cancel_current();
                     self.ops.clear();
                 }
                 self.operator_paused = false;
@@ -93,10 +91,8 @@ impl Rollout {
                 if !in_steps {
                     return Err(format!("cannot promote in phase {}", self.phase));
                 }
-                self.cancel_all(out);
-                let Some(spec) = self.spec.clone() else {
-                    return Err("not started".into());
-                };
+                self.cancel_all();
+                let spec = self.spec.clone();
                 self.stage = Stage::Promoting;
                 self.step = spec.plan.steps.len();
                 self.step_active = false;
@@ -115,12 +111,17 @@ impl Rollout {
                     Ok(())
                 }
                 Stage::Steps | Stage::Promoting | Stage::Frozen => {
-                    self.start_rollback("aborted by operator".into(), Phase::Aborted, out);
+                    self.start_rollback(
+                        RollbackCause::Operator,
+                        "aborted by operator".into(),
+                        Phase::Aborted,
+                        out,
+                    );
                     Ok(())
                 }
                 _ => Err(format!("cannot abort in phase {}", self.phase)),
             },
-            Command::Retry => match (self.stage, self.phase) {
+            Command::Retry => match (&self.stage, self.phase) {
                 (Stage::Frozen, _) => {
                     self.stage = Stage::Steps;
                     self.reason = None;
@@ -128,13 +129,17 @@ impl Rollout {
                     self.start_background(out);
                     Ok(())
                 }
-                (Stage::Done, Phase::RollbackFailed) => {
-                    let reason = self.rollback_reason.clone();
-                    let end = self.rollback_end;
-                    self.start_rollback(reason, end, out);
+                (
+                    Stage::Done {
+                        failed_rollback: Some(rollback),
+                    },
+                    Phase::RollbackFailed,
+                ) => {
+                    let rollback = rollback.clone();
+                    self.start_rollback(rollback.cause, rollback.reason.clone(), rollback.end, out);
                     Ok(())
                 }
-                (Stage::Done, Phase::RolledBack | Phase::Aborted | Phase::Blocked) => {
+                (Stage::Done { .. }, Phase::RolledBack | Phase::Aborted | Phase::Blocked) => {
                     self.begin_gating(out);
                     Ok(())
                 }
@@ -148,10 +153,10 @@ impl Rollout {
                 if let Some(Running::Gate { name, wait, since }) = self.current.clone() {
                     if &name == gate {
                         match wait {
-                            Wait::Timer(t) | Wait::Request(t) => self.forget(t, out),
+                            Wait::Timer(t) | Wait::Request(t) => self.forget(t),
                             Wait::Person => {}
                         }
-                        let req = self.check_gate(&name, since, None, out);
+                        let req = self.check_gate(&name, since, out);
                         self.current = Some(Running::Gate {
                             name,
                             wait: Wait::Request(req),

@@ -31,7 +31,7 @@ impl Rollout {
                 match decision {
                     Decision::Continue => {
                         // The interval, or sooner after an error (AnalysisRun::next_wait).
-                        let timer = self.timer(out, run.next_wait());
+                        let timer = self.timer(run.next_wait());
                         self.current = Some(Running::Analysis {
                             run,
                             wait: Wait::Timer(timer),
@@ -50,14 +50,22 @@ impl Rollout {
                             AnalysisResult::Passed => self.current = None,
                             AnalysisResult::Failed => {
                                 self.current = None;
-                                self.fail(format!("analysis failed: {message}"), out);
+                                self.fail(
+                                    RollbackCause::Analysis,
+                                    format!("analysis failed: {message}"),
+                                    out,
+                                );
                             }
                             AnalysisResult::Inconclusive => {
                                 if run.step().policy.on_inconclusive
                                     == crate::model::InconclusiveAction::Fail
                                 {
                                     self.current = None;
-                                    self.fail(format!("analysis inconclusive: {message}"), out);
+                                    self.fail(
+                                        RollbackCause::Analysis,
+                                        format!("analysis inconclusive: {message}"),
+                                        out,
+                                    );
                                 } else {
                                     self.current = Some(Running::Analysis {
                                         run,
@@ -101,7 +109,7 @@ impl Rollout {
                     );
                 } else if attempt < VERIFY_ATTEMPTS {
                     let poll = self.poll_interval();
-                    let timer = self.timer(out, poll);
+                    let timer = self.timer(poll);
                     self.current = Some(Running::Verify {
                         validators,
                         attempt,
@@ -118,7 +126,10 @@ impl Rollout {
                             message: detail.join("; "),
                         },
                     );
+                    // Only a rollback verifies stable, and this ends it: the cause is
+                    // unused (the rollback keeps its own).
                     self.fail(
+                        RollbackCause::Analysis,
                         format!(
                             "stable is not healthy after {attempt} checks: {}",
                             detail.join("; ")
@@ -150,7 +161,7 @@ impl Rollout {
         );
         match decision {
             Decision::Continue => {
-                bg.wait = self.timer(out, bg.run.next_wait());
+                bg.wait = self.timer(bg.run.next_wait());
                 self.background = Some(bg);
             }
             Decision::Done(result, message) => {
@@ -164,14 +175,20 @@ impl Rollout {
                 );
                 match result {
                     AnalysisResult::Passed => {}
-                    AnalysisResult::Failed => {
-                        self.fail(format!("background analysis failed: {message}"), out)
-                    }
+                    AnalysisResult::Failed => self.fail(
+                        RollbackCause::Analysis,
+                        format!("background analysis failed: {message}"),
+                        out,
+                    ),
                     AnalysisResult::Inconclusive => {
                         if bg.run.step().policy.on_inconclusive
                             == crate::model::InconclusiveAction::Fail
                         {
-                            self.fail(format!("background analysis inconclusive: {message}"), out);
+                            self.fail(
+                                RollbackCause::Analysis,
+                                format!("background analysis inconclusive: {message}"),
+                                out,
+                            );
                         } else {
                             self.operator_paused = true;
                             self.pause_for_person(
@@ -222,7 +239,7 @@ impl Rollout {
                     // Taking back a lost hold failed: still hands off the fleet.
                     self.ops.clear();
                     if let Some(bg) = self.background.take() {
-                        self.forget(bg.wait, out);
+                        self.forget(bg.wait);
                     }
                     self.stage = Stage::Steps;
                     self.operator_paused = true;
@@ -230,14 +247,14 @@ impl Rollout {
                 } else if self.stage == Stage::Gating {
                     self.finish(Phase::Blocked, why, out);
                 } else {
-                    self.fail(why, out);
+                    self.fail(RollbackCause::Gate, why, out);
                 }
             }
             GateOutcome::Wait {
                 retry_after,
                 reason,
             } => {
-                let timer = self.timer(out, *retry_after);
+                let timer = self.timer(*retry_after);
                 self.reason = Some(format!("waiting on gate {name}: {reason}"));
                 self.current = Some(Running::Gate {
                     name,
@@ -256,7 +273,7 @@ impl Rollout {
                             every: *every,
                             unchanged: reason.clone(),
                         };
-                        Wait::Request(self.check_gate(&name, since, Some(watch), out))
+                        Wait::Request(self.watch_gate(&name, since, watch))
                     }
                     None => Wait::Person,
                 };
@@ -280,7 +297,7 @@ impl Rollout {
         match self.stage {
             Stage::Steps | Stage::Promoting if self.lost.is_none() => {
                 let promoting = self.stage == Stage::Promoting;
-                self.cancel_all(out);
+                self.cancel_all();
                 self.stage = Stage::Steps;
                 self.step_active = false;
                 self.operator_paused = true;
@@ -299,7 +316,7 @@ impl Rollout {
                     out,
                 );
             }
-            Stage::Rollback => self.fail(why, out),
+            Stage::Rollback(_) => self.fail(RollbackCause::Gate, why, out),
             _ => {}
         }
     }
@@ -343,7 +360,7 @@ impl Rollout {
                 });
             }
             Running::Gate { name, since, .. } => {
-                let req = self.check_gate(&name, since, None, out);
+                let req = self.check_gate(&name, since, out);
                 self.current = Some(Running::Gate {
                     name,
                     wait: Wait::Request(req),

@@ -4,19 +4,11 @@
 use super::*;
 
 impl Rollout {
-    pub(super) fn on_start(
-        &mut self,
-        spec: &RolloutSpec,
-        caps: Capabilities,
-        out: &mut Vec<Effect>,
-    ) {
-        if self.stage != Stage::NotStarted {
-            return;
-        }
-        self.spec = Some(std::sync::Arc::new(spec.clone()));
-        self.caps = caps;
-        let check = spec.validate().and_then(|_| spec.plan.validate(&caps));
-        if let Err(e) = check {
+    /// Starts: a spec or plan that fails validation is rejected (the rollout ends blocked),
+    /// else the `started` event and gating.
+    pub(super) fn on_start(&mut self, out: &mut Vec<Effect>) {
+        let spec = self.spec.clone();
+        if let Err(e) = check_start(&spec, &self.caps) {
             self.record(
                 out,
                 EventKind::Rejected {
@@ -54,34 +46,33 @@ impl Rollout {
         self.operator_paused = false;
         self.reason = None;
         self.set_phase(out, Phase::Gating);
-        let gates = self
-            .spec
-            .as_ref()
-            .map(|s| s.gates.clone())
-            .unwrap_or_default();
-        self.ops = gates.into_iter().map(Op::Gate).collect();
+        self.ops = self.spec.gates.iter().cloned().map(Op::Gate).collect();
     }
 
     pub(super) fn on_resumed(&mut self, out: &mut Vec<Effect>) {
         self.record(out, EventKind::Resumed);
+        out.extend(self.outstanding.iter().map(|(_, e)| e.clone()));
         // A gate watched for a person is asked at once: time went by while nobody asked
-        // (a timeout may have passed, a file may have appeared).
-        out.extend(self.outstanding.iter().map(|(_, e)| match e {
-            Effect::CheckGate {
-                id,
-                gate,
-                approvals,
-                waiting_since,
-                watch: Some(_),
-            } => Effect::CheckGate {
-                id: *id,
-                gate: gate.clone(),
-                approvals: approvals.clone(),
-                waiting_since: *waiting_since,
-                watch: None,
-            },
-            e => e.clone(),
-        }));
+        // (a timeout may have passed, a file may have appeared). Its timer becomes a request.
+        let mut i = 0;
+        while i < self.timers.len() {
+            if self.timers[i].watch.is_none() {
+                i += 1;
+                continue;
+            }
+            let timer = self.timers.remove(i);
+            if let Some(w) = timer.watch {
+                let effect = Effect::CheckGate {
+                    id: timer.id,
+                    gate: w.gate,
+                    approvals: w.approvals,
+                    waiting_since: w.waiting_since,
+                };
+                let pos = self.outstanding.partition_point(|(r, _)| *r < timer.id);
+                self.outstanding.insert(pos, (timer.id, effect.clone()));
+                out.push(effect);
+            }
+        }
     }
 
     /// Starts ops and steps until something waits.
@@ -94,16 +85,14 @@ impl Rollout {
                 self.start_op(op, out);
                 continue;
             }
-            match self.stage {
+            match self.stage.clone() {
                 Stage::Gating => {
                     self.stage = Stage::Steps;
                     self.set_phase(out, Phase::Progressing);
                     self.start_background(out);
                 }
                 Stage::Steps => {
-                    let Some(spec) = self.spec.clone() else {
-                        return;
-                    };
+                    let spec = self.spec.clone();
                     if self.step_active {
                         self.step_active = false;
                         self.record(out, EventKind::StepCompleted { step: self.step });
@@ -144,22 +133,17 @@ impl Rollout {
                     self.finish(Phase::Succeeded, "promoted in full by operator".into(), out);
                     return;
                 }
-                Stage::Rollback => {
-                    let reason = self.rollback_reason.clone();
-                    self.finish(self.rollback_end, reason, out);
+                Stage::Rollback(rollback) => {
+                    self.finish(rollback.end, rollback.reason.clone(), out);
                     return;
                 }
-                Stage::NotStarted | Stage::Frozen | Stage::Done => return,
+                Stage::Frozen | Stage::Done { .. } => return,
             }
         }
     }
 
     pub(super) fn start_background(&mut self, out: &mut Vec<Effect>) {
-        let Some(step) = self
-            .spec
-            .as_ref()
-            .and_then(|s| s.background_analysis.clone())
-        else {
+        let Some(step) = self.spec.background_analysis.clone() else {
             return;
         };
         let delay = step.policy.initial_delay;
@@ -167,7 +151,7 @@ impl Rollout {
         let wait = if delay.is_zero() {
             self.measure_run(out, &run)
         } else {
-            self.timer(out, delay)
+            self.timer(delay)
         };
         self.background = Some(Background { run, wait });
     }
@@ -195,7 +179,7 @@ impl Rollout {
             }
             Op::Sleep(d) if d.is_zero() => {}
             Op::Sleep(d) => {
-                let timer = self.timer(out, d);
+                let timer = self.timer(d);
                 self.current = Some(Running::Sleep { timer });
             }
             Op::WaitPromotion => {
@@ -208,12 +192,12 @@ impl Rollout {
                 let wait = if delay.is_zero() {
                     Wait::Request(self.measure_run(out, &run))
                 } else {
-                    Wait::Timer(self.timer(out, delay))
+                    Wait::Timer(self.timer(delay))
                 };
                 self.current = Some(Running::Analysis { run, wait });
             }
             Op::Gate(name) => {
-                let id = self.check_gate(&name, None, None, out);
+                let id = self.check_gate(&name, None, out);
                 self.current = Some(Running::Gate {
                     name,
                     wait: Wait::Request(id),
@@ -233,12 +217,7 @@ impl Rollout {
 
     /// Observes the fleet and waits for `goal`, until the progress deadline.
     fn await_fleet(&mut self, goal: Goal, out: &mut Vec<Effect>) {
-        let deadline = self.now.plus(
-            self.spec
-                .as_ref()
-                .map(|s| s.progress_deadline)
-                .unwrap_or_default(),
-        );
+        let deadline = self.now.plus(self.spec.progress_deadline);
         let id = self.observe(out);
         self.current = Some(Running::AwaitReady(Readiness {
             goal,
@@ -258,12 +237,11 @@ impl Rollout {
         }
     }
 
-    /// Asks gate `name` (waiting since `since`), at once or, with `watch`, later.
+    /// Asks gate `name` (waiting since `since`) now.
     pub(super) fn check_gate(
         &mut self,
         name: &str,
         since: Option<Timestamp>,
-        watch: Option<GateWatch>,
         out: &mut Vec<Effect>,
     ) -> u64 {
         let approvals = self.approvals.clone();
@@ -273,7 +251,6 @@ impl Rollout {
             gate,
             approvals,
             waiting_since: since,
-            watch,
         })
     }
 
@@ -304,8 +281,10 @@ impl Rollout {
     }
 
     pub(super) fn finish(&mut self, phase: Phase, reason: String, out: &mut Vec<Effect>) {
-        self.cancel_all(out);
-        self.stage = Stage::Done;
+        self.cancel_all();
+        self.stage = Stage::Done {
+            failed_rollback: None,
+        };
         self.set_phase(out, phase);
         self.reason = Some(reason.clone());
         self.record(
@@ -323,48 +302,57 @@ impl Rollout {
     }
 
     /// A failure: the policy decides between rollback and freeze.
-    pub(super) fn fail(&mut self, reason: String, out: &mut Vec<Effect>) {
+    /// `cause`: what a rollback this failure starts is recorded as caused by.
+    pub(super) fn fail(&mut self, cause: RollbackCause, reason: String, out: &mut Vec<Effect>) {
         self.record(
             out,
             EventKind::Failed {
                 reason: reason.clone(),
             },
         );
-        match self.stage {
-            Stage::Rollback => {
+        match self.stage.clone() {
+            Stage::Rollback(rollback) => {
                 let why = format!(
                     "rollback failed: {reason} (the rollback was started because: {})",
-                    self.rollback_reason
+                    rollback.reason
                 );
                 self.finish(Phase::RollbackFailed, why, out);
+                // Kept for a retry, which starts the same rollback again.
+                self.stage = Stage::Done {
+                    failed_rollback: Some(rollback),
+                };
             }
             Stage::Gating => self.finish(Phase::Blocked, reason, out),
-            Stage::Steps | Stage::Promoting => {
-                let policy = self
-                    .spec
-                    .as_ref()
-                    .map(|s| s.failure_policy)
-                    .unwrap_or_default();
-                match policy {
-                    FailurePolicy::Rollback => self.start_rollback(reason, Phase::RolledBack, out),
-                    FailurePolicy::Freeze => {
-                        self.cancel_all(out);
-                        self.stage = Stage::Frozen;
-                        self.step_active = false;
-                        self.set_phase(out, Phase::Frozen);
-                        self.reason = Some(reason);
-                    }
+            Stage::Steps | Stage::Promoting => match self.spec.failure_policy {
+                FailurePolicy::Rollback => {
+                    self.start_rollback(cause, reason, Phase::RolledBack, out)
                 }
-            }
-            Stage::NotStarted | Stage::Frozen | Stage::Done => {}
+                FailurePolicy::Freeze => {
+                    self.cancel_all();
+                    self.stage = Stage::Frozen;
+                    self.step_active = false;
+                    self.set_phase(out, Phase::Frozen);
+                    self.reason = Some(reason);
+                }
+            },
+            Stage::Frozen | Stage::Done { .. } => {}
         }
     }
 
-    pub(super) fn start_rollback(&mut self, reason: String, end: Phase, out: &mut Vec<Effect>) {
-        self.cancel_all(out);
-        self.stage = Stage::Rollback;
-        self.rollback_end = end;
-        self.rollback_reason = reason.clone();
+    /// Starts rolling back, to end in `end`, because of `cause` (`reason` in words).
+    pub(super) fn start_rollback(
+        &mut self,
+        cause: RollbackCause,
+        reason: String,
+        end: Phase,
+        out: &mut Vec<Effect>,
+    ) {
+        self.cancel_all();
+        self.stage = Stage::Rollback(Arc::new(RollbackOf {
+            end,
+            reason: reason.clone(),
+            cause,
+        }));
         self.operator_paused = false;
         self.set_phase(out, Phase::RollingBack);
         self.reason = Some(reason.clone());
@@ -374,12 +362,14 @@ impl Rollout {
                 reason: reason.clone(),
             },
         );
+        // Why, for whoever needs more than the reason's words (records, alerts); not an
+        // event field, so event logs stay as they were.
+        out.push(Effect::RollbackCause { cause });
+        self.rollback_causes.push(cause);
         out.push(Effect::Notify(Notification::RollbackStarted {
             rollout_id: self.rollout_id(),
             reason,
         }));
-        if let Some(spec) = self.spec.clone() {
-            self.ops = rollback_ops(&spec, &self.caps, self.last_fleet.as_deref()).into();
-        }
+        self.ops = rollback_ops(&self.spec, &self.caps, self.last_fleet.as_deref()).into();
     }
 }

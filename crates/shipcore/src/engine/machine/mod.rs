@@ -4,7 +4,7 @@
 
 use super::analysis::{AnalysisRun, Decision};
 use super::event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
-use super::io::{Command, Effect, GateWatch, Input, MeasureResult, Stamped};
+use super::io::{Command, Effect, GateWatch, Input, MeasureResult, RollbackCause, Stamped};
 use super::ops::{expand_step, promote_full_ops, rollback_ops, Op};
 use super::phase::{Phase, RolloutStatus};
 use super::spec::{FailurePolicy, RolloutSpec};
@@ -12,6 +12,7 @@ use crate::driver::{Capabilities, DriverError};
 use crate::gate::GateOutcome;
 use crate::model::{Action, FleetState, Revision, RevisionId, Role, WeightSet};
 use crate::notifier::Notification;
+use crate::strategy::PlanError;
 use crate::time::{format_duration, Timestamp};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,19 +21,36 @@ mod answers;
 mod commands;
 mod judgments;
 mod lifecycle;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;
 
 /// Attempts at verifying stable's health after a rollback before giving up.
 const VERIFY_ATTEMPTS: u32 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
-    NotStarted,
     Gating,
     Steps,
     Promoting,
-    Rollback,
+    /// Restoring stable.
+    Rollback(Arc<RollbackOf>),
     Frozen,
-    Done,
+    /// Ended; a rollback that failed is kept for a `retry`, which starts it again.
+    Done {
+        failed_rollback: Option<Arc<RollbackOf>>,
+    },
+}
+
+/// A rollback: why, and the phase it ends in when it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RollbackOf {
+    /// `rolled_back` (after a failure) or `aborted` (an operator's abort).
+    end: Phase,
+    /// The reason, in words (the `rollback_started` event's).
+    reason: String,
+    /// The reason, as a kind.
+    cause: RollbackCause,
 }
 
 /// What the op in flight waits for.
@@ -139,14 +157,17 @@ struct Background {
     wait: u64,
 }
 
-/// A rollout as a deterministic state machine.
-///
-/// Feed it [`Stamped`] inputs; perform the [`Effect`]s it returns and feed back their
-/// results. The same inputs always produce the same effects, so a journal of inputs is
-/// enough to rebuild it.
+/// A rollout as a deterministic state machine, in the sans-IO shape of `quinn-proto`'s
+/// `Connection`: built valid from its request ([`Rollout::new`], or
+/// [`Rollout::replay_start`] from a journal's first entry), fed [`Stamped`] inputs, it
+/// returns the [`Effect`]s to perform; the runner feeds back their results. It keeps its own
+/// timers: [`poll_timeout`](Self::poll_timeout) says when it next wants waking and which
+/// timer (a timer due is fed back as `Input::TimerFired`, or, for a gate watched for a
+/// person, see [`watched_gate`](Self::watched_gate)). The same inputs always produce the
+/// same effects and timers, so a journal of inputs is enough to rebuild it.
 ///
 /// ```
-/// use shipcore::engine::{Rollout, Stamped, Input, Effect, RolloutSpec};
+/// use shipcore::engine::{Rollout, Effect, RolloutSpec};
 /// use shipcore::driver::Capabilities;
 /// use shipcore::model::{Plan, Revision, Step, Role, Target};
 /// use shipcore::time::Timestamp;
@@ -155,15 +176,14 @@ struct Background {
 ///     Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1"),
 ///     Plan { strategy: "recreate".into(), replicas: 2,
 ///            steps: vec![Step::Scale { role: Role::Candidate, replicas: 2 }, Step::Promote] });
-/// let mut r = Rollout::new();
-/// let effects = r.handle(&Stamped::new(Timestamp(0), Input::Start {
-///     spec: Box::new(spec), capabilities: Capabilities::ALL }));
+/// let (r, effects) = Rollout::new(spec, Capabilities::ALL, Timestamp(0)).unwrap();
 /// // No gates: the first step starts at once and asks the driver to deploy.
 /// assert!(effects.iter().any(|e| matches!(e, Effect::Apply { .. })));
+/// assert_eq!(r.spec().id, "r1");
 /// ```
 #[derive(Debug, Clone)]
 pub struct Rollout {
-    spec: Option<Arc<RolloutSpec>>,
+    spec: Arc<RolloutSpec>,
     caps: Capabilities,
     phase: Phase,
     reason: Option<String>,
@@ -176,6 +196,8 @@ pub struct Rollout {
     background: Option<Background>,
     /// Requests in flight, in id order (ids only grow, so pushing keeps the order).
     outstanding: Vec<(u64, Effect)>,
+    /// Timers set and not fired or cancelled (and gates watched on them), earliest first.
+    timers: Vec<Timer>,
     next_id: u64,
     now: Timestamp,
     last_fleet: Option<Arc<FleetState>>,
@@ -183,28 +205,108 @@ pub struct Rollout {
     /// observation, so `last_fleet` may no longer show which revisions can serve.
     fleet_changed: bool,
     approvals: Vec<String>,
-    rollback_end: Phase,
-    rollback_reason: String,
+    /// Why each rollback started, in the order of their `rollback_started` events.
+    rollback_causes: Vec<RollbackCause>,
     lost: Option<Lost>,
     /// Gates passed since gating began: those that may hold something for the rollout.
     passed: Vec<String>,
 }
 
-impl Default for Rollout {
-    fn default() -> Self {
-        Self::new()
-    }
+/// A timer the machine set: due at `at`; with `watch`, a gate watched for a person.
+#[derive(Debug, Clone)]
+struct Timer {
+    at: Timestamp,
+    id: u64,
+    watch: Option<Box<WatchedGate>>,
+}
+
+/// A gate waiting for a person, to be asked again when its timer is due (see
+/// [`Rollout::watched_gate`]): ask it with these arguments; when it still answers
+/// `AwaitPerson` with reason `watch.unchanged`, [`Rollout::rewatch`] it (not journaled, not
+/// fed); any other answer is fed as `Input::GateChecked` with the timer's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedGate {
+    /// The gate's name.
+    pub gate: String,
+    /// Approvals given so far.
+    pub approvals: Vec<String>,
+    /// Since when the gate has been waiting at this gate op (`GateContext::waiting_since`).
+    pub waiting_since: Option<Timestamp>,
+    /// How often to ask, and the answer that is not news.
+    pub watch: GateWatch,
+}
+
+/// The journal's first entry is not `Input::Start`, so no rollout can be built from it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// A rollout is built from `Input::Start`; this input came first instead.
+    #[error("the first input must be `start` (the rollout's spec), found `{found}`")]
+    NotStart {
+        /// The input's name, as journaled.
+        found: &'static str,
+    },
 }
 
 impl Rollout {
-    /// A rollout waiting for `Input::Start`.
-    pub fn new() -> Self {
-        Rollout {
-            spec: None,
-            caps: Capabilities::default(),
+    /// Starts a rollout of `spec` with a driver that can do `capabilities`, at `at`: the
+    /// machine, and the effects of starting it (the `started` event, and the first gate
+    /// check or step). A spec or plan that fails validation is refused with the
+    /// [`PlanError`] naming the field; nothing is built.
+    ///
+    /// Journals hold the start as `Input::Start { spec, capabilities }`: rebuild a machine
+    /// from one with [`replay_start`](Self::replay_start), which also replays a refused start.
+    pub fn new(
+        spec: impl Into<Arc<RolloutSpec>>,
+        capabilities: Capabilities,
+        at: Timestamp,
+    ) -> Result<(Rollout, Vec<Effect>), PlanError> {
+        let spec = spec.into();
+        check_start(&spec, &capabilities)?;
+        Ok(Self::build(spec, capabilities, at))
+    }
+
+    /// Rebuilds a machine from a journal's first entry, which must be `Input::Start`: the
+    /// machine and the effects the start had. A start whose spec or plan fails validation
+    /// (a journal may hold one) gives a settled rollout, [`Phase::Blocked`], with the
+    /// `rejected` event that says why, as it always has. Feed every later entry to
+    /// [`handle`](Self::handle).
+    pub fn replay_start(first: &Stamped) -> Result<(Rollout, Vec<Effect>), StartError> {
+        match &first.input {
+            Input::Start { spec, capabilities } => {
+                let spec: Arc<RolloutSpec> = Arc::new((**spec).clone());
+                Ok(Self::build(spec, *capabilities, first.at))
+            }
+            other => Err(StartError::NotStart {
+                found: input_name(other),
+            }),
+        }
+    }
+
+    /// Replays one journaled input into `slot`: the first (with `slot` empty) builds the
+    /// machine with [`replay_start`](Self::replay_start), every later one is handled.
+    /// Returns the input's effects. For callers that replay a journal entry by entry.
+    pub fn replay_into(
+        slot: &mut Option<Rollout>,
+        input: &Stamped,
+    ) -> Result<Vec<Effect>, StartError> {
+        match slot {
+            Some(machine) => Ok(machine.handle(input)),
+            None => {
+                let (machine, effects) = Self::replay_start(input)?;
+                *slot = Some(machine);
+                Ok(effects)
+            }
+        }
+    }
+
+    /// The machine of a start, validated or not (a refused one ends blocked).
+    fn build(spec: Arc<RolloutSpec>, caps: Capabilities, at: Timestamp) -> (Rollout, Vec<Effect>) {
+        let mut machine = Rollout {
+            spec,
+            caps,
             phase: Phase::Pending,
             reason: None,
-            stage: Stage::NotStarted,
+            stage: Stage::Gating,
             step: 0,
             step_active: false,
             ops: VecDeque::new(),
@@ -212,16 +314,20 @@ impl Rollout {
             operator_paused: false,
             background: None,
             outstanding: Vec::new(),
+            timers: Vec::new(),
             next_id: 1,
-            now: Timestamp::ZERO,
+            now: at,
             last_fleet: None,
             fleet_changed: false,
             approvals: Vec::new(),
-            rollback_end: Phase::RolledBack,
-            rollback_reason: String::new(),
+            rollback_causes: Vec::new(),
             lost: None,
             passed: Vec::new(),
-        }
+        };
+        let mut out = Vec::with_capacity(8);
+        machine.on_start(&mut out);
+        machine.pump(&mut out);
+        (machine, out)
     }
 
     /// The current phase.
@@ -229,15 +335,21 @@ impl Rollout {
         self.phase
     }
 
-    /// The spec, once started.
-    pub fn spec(&self) -> Option<&RolloutSpec> {
-        self.spec.as_deref()
+    /// The rollout's request.
+    pub fn spec(&self) -> &RolloutSpec {
+        &self.spec
     }
 
-    /// The spec, once started, shared: a cheap handle for callers that keep it while they
-    /// feed the machine (the runner does, for every effect).
-    pub fn shared_spec(&self) -> Option<Arc<RolloutSpec>> {
+    /// The spec, shared: a cheap handle for callers that keep it while they feed the
+    /// machine (the runner does, for every effect).
+    pub fn shared_spec(&self) -> Arc<RolloutSpec> {
         self.spec.clone()
+    }
+
+    /// Why each rollback of this rollout started, in the order of their `rollback_started`
+    /// events (the same causes [`Effect::RollbackCause`] gave as they started).
+    pub fn rollback_causes(&self) -> &[RollbackCause] {
+        &self.rollback_causes
     }
 
     /// The last fleet observation.
@@ -273,18 +385,53 @@ impl Rollout {
     pub(crate) fn holds_gates(&self) -> bool {
         matches!(
             self.stage,
-            Stage::Steps | Stage::Promoting | Stage::Rollback
+            Stage::Steps | Stage::Promoting | Stage::Rollback(_)
         ) && self.lost.is_none()
     }
 
-    /// The gates whose holds the runner keeps alive now: those passed since gating began,
-    /// while [`holds_gates`](Self::holds_gates) (none otherwise).
-    pub(crate) fn held_gates(&self) -> &[String] {
+    /// The gates whose holds the runner keeps alive now (at [`Effect::KeepGatesAlive`], and
+    /// while it waits): those passed since gating began, while the rollout is past its
+    /// gates, not ended, and no hold was lost (none otherwise).
+    pub fn held_gates(&self) -> &[String] {
         if self.holds_gates() {
             &self.passed
         } else {
             &[]
         }
+    }
+
+    /// When the machine next wants to be woken, and the id of the timer due then (the
+    /// earliest; ties by id). When that time comes, feed `Input::TimerFired { id }`, unless
+    /// [`watched_gate`](Self::watched_gate)`(id)` names a gate to ask instead. Timers are
+    /// kept while the rollout is settled too (a frozen rollout's are cancelled), so a runner
+    /// that stops at a settled phase asks nothing.
+    pub fn poll_timeout(&self) -> Option<(Timestamp, u64)> {
+        self.timers.first().map(|t| (t.at, t.id))
+    }
+
+    /// The gate watched for a person on timer `id`, if that timer is a watch rather than a
+    /// plain timer (see [`WatchedGate`]).
+    pub fn watched_gate(&self, id: u64) -> Option<&WatchedGate> {
+        self.timers
+            .iter()
+            .find(|t| t.id == id)
+            .and_then(|t| t.watch.as_deref())
+    }
+
+    /// Watches the gate of timer `id` again from `at`: it still waits for a person with the
+    /// same reason. Not an input (the answer was no news): on resume, a watched gate is asked
+    /// at once anyway. Does nothing for a timer that is not a watch.
+    pub fn rewatch(&mut self, id: u64, at: Timestamp) {
+        let Some(i) = self
+            .timers
+            .iter()
+            .position(|t| t.id == id && t.watch.is_some())
+        else {
+            return;
+        };
+        let mut timer = self.timers.remove(i);
+        timer.at = at;
+        self.insert_timer(timer);
     }
 
     /// Whether request `id` is still wanted (a queued request cancelled before it was
@@ -293,7 +440,8 @@ impl Rollout {
         self.outstanding.iter().any(|(r, _)| *r == id)
     }
 
-    /// Requests sent and not yet answered (re-issued on resume).
+    /// Requests sent and not yet answered (re-issued on resume). Timers are not requests:
+    /// see [`poll_timeout`](Self::poll_timeout).
     pub fn outstanding(&self) -> impl Iterator<Item = &Effect> {
         self.outstanding.iter().map(|(_, e)| e)
     }
@@ -301,20 +449,17 @@ impl Rollout {
     /// A snapshot for callers.
     pub fn status(&self) -> RolloutStatus {
         RolloutStatus {
-            id: self.spec.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+            id: self.spec.id.clone(),
             phase: self.phase,
             step: self.step,
-            steps: self.spec.as_ref().map(|s| s.plan.steps.len()).unwrap_or(0),
+            steps: self.spec.plan.steps.len(),
             reason: self.reason.clone(),
         }
     }
 
     /// Whether `status` no longer describes this rollout (cheaper than building a new one).
     pub(crate) fn status_differs(&self, status: &RolloutStatus) -> bool {
-        let (id, steps) = match &self.spec {
-            Some(s) => (s.id.as_str(), s.plan.steps.len()),
-            None => ("", 0),
-        };
+        let (id, steps) = (self.spec.id.as_str(), self.spec.plan.steps.len());
         status.phase != self.phase
             || status.step != self.step
             || status.steps != steps
@@ -322,7 +467,8 @@ impl Rollout {
             || status.id != id
     }
 
-    /// Handles one input and returns the effects to perform, in order.
+    /// Handles one input and returns the effects to perform, in order. `Input::Start` is
+    /// ignored: the machine was built from it.
     pub fn handle(&mut self, input: &Stamped) -> Vec<Effect> {
         let mut out = Vec::with_capacity(4);
         self.handle_into(input, &mut out);
@@ -334,7 +480,7 @@ impl Rollout {
     pub fn handle_into(&mut self, input: &Stamped, out: &mut Vec<Effect>) {
         self.now = self.now.max(input.at);
         match &input.input {
-            Input::Start { spec, capabilities } => self.on_start(spec, *capabilities, out),
+            Input::Start { .. } => {}
             Input::Resumed => self.on_resumed(out),
             Input::Command(cmd) => self.on_command(cmd, out),
             Input::GateLost { gate, reason } => self.on_gate_lost(gate, reason, out),
@@ -350,7 +496,7 @@ impl Rollout {
                     _ => return,
                 };
                 // An answer to nothing outstanding is stale (cancelled or already handled).
-                if self.take_outstanding(id).is_none() {
+                if !self.take_outstanding(id) {
                     return;
                 }
                 match answer {
@@ -371,6 +517,19 @@ impl Rollout {
     // ---- emitting -------------------------------------------------------------------
 
     fn record(&self, out: &mut Vec<Effect>, kind: EventKind) {
+        // The gates' lifecycle, at the events it has always followed: holds renewed as a
+        // step starts and at every measurement, released when the rollout ends for good.
+        match &kind {
+            EventKind::StepStarted { .. } | EventKind::Measured { .. }
+                if !self.passed.is_empty() =>
+            {
+                out.push(Effect::KeepGatesAlive)
+            }
+            EventKind::Finished { phase, .. } if phase.is_terminal() => {
+                out.push(Effect::FinishGates { phase: *phase })
+            }
+            _ => {}
+        }
         out.push(Effect::Record(Event { at: self.now, kind }));
     }
 
@@ -383,9 +542,43 @@ impl Rollout {
         id
     }
 
-    fn timer(&mut self, out: &mut Vec<Effect>, after: std::time::Duration) -> u64 {
+    /// Sets a timer due `after` from now; returns its id.
+    fn timer(&mut self, after: std::time::Duration) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
         let at = self.now.plus(after);
-        self.request(out, |id| Effect::WakeAt { id, at })
+        self.insert_timer(Timer {
+            at,
+            id,
+            watch: None,
+        });
+        id
+    }
+
+    /// Watches gate `name` (waiting since `since`) for a person: asked when the timer is
+    /// due, `watch.every` from now. Returns the timer's id, which its answer carries.
+    fn watch_gate(&mut self, name: &str, since: Option<Timestamp>, watch: GateWatch) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let at = self.now.plus(watch.every);
+        let watched = WatchedGate {
+            gate: name.to_string(),
+            approvals: self.approvals.clone(),
+            waiting_since: since,
+            watch,
+        };
+        self.insert_timer(Timer {
+            at,
+            id,
+            watch: Some(Box::new(watched)),
+        });
+        id
+    }
+
+    fn insert_timer(&mut self, timer: Timer) {
+        let key = (timer.at, timer.id);
+        let pos = self.timers.partition_point(|t| (t.at, t.id) <= key);
+        self.timers.insert(pos, timer);
     }
 
     fn observe(&mut self, out: &mut Vec<Effect>) -> u64 {
@@ -430,48 +623,69 @@ impl Rollout {
         }
     }
 
-    /// Removes request `id` from the outstanding ones and returns it.
-    fn take_outstanding(&mut self, id: u64) -> Option<Effect> {
-        let i = self.outstanding.iter().position(|(r, _)| *r == id)?;
-        Some(self.outstanding.remove(i).1)
-    }
-
-    fn forget(&mut self, id: u64, out: &mut Vec<Effect>) {
-        match self.take_outstanding(id) {
-            Some(Effect::WakeAt { id, .. })
-            | Some(Effect::CheckGate {
-                id, watch: Some(_), ..
-            }) => out.push(Effect::CancelTimer { id }),
-            _ => {}
+    /// Removes request or timer `id` from the outstanding ones; whether it was one.
+    fn take_outstanding(&mut self, id: u64) -> bool {
+        if let Some(i) = self.outstanding.iter().position(|(r, _)| *r == id) {
+            self.outstanding.remove(i);
+            return true;
         }
+        if let Some(i) = self.timers.iter().position(|t| t.id == id) {
+            self.timers.remove(i);
+            return true;
+        }
+        false
     }
 
-    fn cancel_current(&mut self, out: &mut Vec<Effect>) {
+    /// Forgets request or timer `id`: its answer, if any comes, is stale.
+    fn forget(&mut self, id: u64) {
+        self.take_outstanding(id);
+    }
+
+    fn cancel_current(&mut self) {
         if let Some(id) = self.current.take().and_then(|c| c.waiting_on()) {
-            self.forget(id, out);
+            self.forget(id);
         }
     }
 
-    fn cancel_all(&mut self, out: &mut Vec<Effect>) {
-        let ids: Vec<u64> = self.outstanding.iter().map(|(id, _)| *id).collect();
-        for id in ids {
-            self.forget(id, out);
-        }
+    fn cancel_all(&mut self) {
+        self.outstanding.clear();
+        self.timers.clear();
         self.current = None;
         self.ops.clear();
         self.background = None;
     }
 
     fn rollout_id(&self) -> String {
-        self.spec.as_ref().map(|s| s.id.clone()).unwrap_or_default()
+        self.spec.id.clone()
     }
 
     fn revision(&self, role: Role) -> Option<&Revision> {
-        let spec = self.spec.as_ref()?;
         match role {
-            Role::Candidate => Some(&spec.candidate),
-            Role::Stable => spec.stable.as_ref(),
+            Role::Candidate => Some(&self.spec.candidate),
+            Role::Stable => self.spec.stable.as_ref(),
         }
+    }
+}
+
+/// What `Rollout::new` checks of a start (and a journaled start that fails it is blocked).
+fn check_start(spec: &RolloutSpec, caps: &Capabilities) -> Result<(), PlanError> {
+    spec.validate().and_then(|_| spec.plan.validate(caps))
+}
+
+/// An input's name as journaled (its `input` tag).
+fn input_name(input: &Input) -> &'static str {
+    match input {
+        Input::Start { .. } => "start",
+        Input::Resumed => "resumed",
+        Input::Observed { .. } => "observed",
+        Input::ObserveFailed { .. } => "observe_failed",
+        Input::Applied { .. } => "applied",
+        Input::ApplyFailed { .. } => "apply_failed",
+        Input::Measured { .. } => "measured",
+        Input::GateChecked { .. } => "gate_checked",
+        Input::GateLost { .. } => "gate_lost",
+        Input::TimerFired { .. } => "timer_fired",
+        Input::Command(_) => "command",
     }
 }
 
