@@ -237,3 +237,90 @@ fn monitoring_and_severity_refuse_bad_values() {
         "{e}"
     );
 }
+
+/// Every configuration and plan error carries the one `FieldError`: the same field and
+/// problem reach the caller whichever module refused the value, and the text users see is
+/// `field: problem` behind the module's own prefix.
+#[test]
+fn every_config_error_carries_one_field_error() {
+    use shipcore::model::{check_identifier, FieldError};
+    use shipcore::notify::NotifierConfig;
+    use shipcore::strategy::PlanError;
+    use shipcore::testing::SimError;
+    use shipcore::version::{parse_version, VersionError};
+
+    let gate = GateConfig::from_json(
+        r#"{"type": "command", "name": "t", "program": "true", "timeout": "0s"}"#,
+    )
+    .unwrap()
+    .build()
+    .err()
+    .unwrap();
+    let inner: &FieldError = &gate.0;
+    assert_eq!(inner.field, "timeout", "{gate}");
+    assert_eq!(
+        gate.to_string(),
+        format!("invalid gate configuration: {inner}")
+    );
+
+    let validator = ValidatorConfig::from_json(
+        r#"{"type": "metric_threshold", "name": "", "query": "q", "critical": 1}"#,
+    )
+    .unwrap()
+    .check()
+    .unwrap_err();
+    let inner: &FieldError = &validator.0;
+    assert_eq!(*inner, FieldError::new("name", "must not be empty"));
+    assert_eq!(
+        validator.to_string(),
+        format!("invalid validator configuration: {inner}")
+    );
+
+    let notifier: NotifierConfig = serde_json::from_str(
+        r#"{"type": "webhook", "url": "https://x.invalid/h", "timeout": "0s"}"#,
+    )
+    .unwrap();
+    let e = notifier.build().err().unwrap();
+    assert_eq!(e.0, FieldError::new("timeout", "must be greater than zero"));
+    assert_eq!(
+        e.to_string(),
+        "invalid notifier configuration: timeout: must be greater than zero"
+    );
+
+    let plan = Plan {
+        strategy: "custom".into(),
+        replicas: 0,
+        steps: vec![Step::Promote],
+    };
+    let e = plan.validate(&Capabilities::ALL).unwrap_err();
+    assert_eq!(
+        e,
+        PlanError::Invalid(FieldError::new("replicas", "must be at least 1"))
+    );
+    assert_eq!(e.to_string(), "replicas: must be at least 1");
+
+    let e = check_identifier("stable.id", "a;b").unwrap_err();
+    assert_eq!(e.field, "stable.id");
+    assert!(
+        e.to_string().starts_with("stable.id: \"a;b\" must start"),
+        "{e}"
+    );
+
+    let VersionError::Invalid(e) = parse_version("tag", "x.y").unwrap_err() else {
+        panic!("expected an invalid-version error");
+    };
+    assert_eq!(e.field, "tag");
+    assert!(
+        e.problem.starts_with("\"x.y\" is not a semantic version: "),
+        "{e}"
+    );
+
+    let e = SimError::from(FieldError::new(
+        "error_rate",
+        "2 is not a fraction within 0..=1",
+    ));
+    assert_eq!(
+        e.to_string(),
+        "invalid simulator setting error_rate: 2 is not a fraction within 0..=1"
+    );
+}

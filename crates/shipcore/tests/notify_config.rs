@@ -8,7 +8,7 @@ fn build_err(json: &str) -> (String, String) {
     match serde_json::from_str::<NotifierConfig>(json) {
         Ok(c) => {
             let e = c.build().err().expect("expected a build error");
-            (e.field, e.problem)
+            (e.0.field, e.0.problem)
         }
         Err(e) => ("<json>".into(), e.to_string()),
     }

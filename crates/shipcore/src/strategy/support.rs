@@ -2,6 +2,7 @@
 //! steps, percent-of-replicas rounding, and the common end of every plan.
 
 use super::{PlanContext, PlanError};
+use crate::model::FieldError;
 use crate::model::{AnalysisStep, Plan, Role, Step, MAX_REPLICAS};
 use std::time::Duration;
 
@@ -12,13 +13,14 @@ pub const MAX_PLAN_STEPS: usize = 10_000;
 /// `ctx.replicas` must be within 1..=[`MAX_REPLICAS`], as [`Plan::validate`] requires.
 pub(crate) fn check_replicas(ctx: &PlanContext) -> Result<(), PlanError> {
     if ctx.replicas == 0 {
-        return Err(PlanError::invalid("replicas", "must be at least 1"));
+        return Err(FieldError::new("replicas", "must be at least 1").into());
     }
     if ctx.replicas > MAX_REPLICAS {
-        return Err(PlanError::invalid(
+        return Err(FieldError::new(
             "replicas",
             format!("{} is above the maximum of {MAX_REPLICAS}", ctx.replicas),
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -28,13 +30,14 @@ pub(crate) fn check_replicas(ctx: &PlanContext) -> Result<(), PlanError> {
 pub(crate) fn check_distinct(ctx: &PlanContext) -> Result<(), PlanError> {
     if let Some(stable) = &ctx.stable {
         if stable.id == ctx.candidate.id {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 "candidate",
                 format!(
                     "revision {} is already the stable revision; there is nothing to deploy",
                     stable.id
                 ),
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -43,23 +46,24 @@ pub(crate) fn check_distinct(ctx: &PlanContext) -> Result<(), PlanError> {
 /// The rules [`Plan::validate`] applies to an analysis step, with errors naming `field`.
 pub(crate) fn check_analysis(a: &AnalysisStep, field: &str) -> Result<(), PlanError> {
     if a.validators.is_empty() {
-        return Err(PlanError::invalid(
+        return Err(FieldError::new(
             format!("{field}.validators"),
             "an analysis needs at least one validator",
-        ));
+        )
+        .into());
     }
     if let Some(i) = a.validators.iter().position(|v| v.trim().is_empty()) {
-        return Err(PlanError::invalid(
-            format!("{field}.validators[{i}]"),
-            "must not be empty",
-        ));
+        return Err(
+            FieldError::new(format!("{field}.validators[{i}]"), "must not be empty").into(),
+        );
     }
     a.policy.validate(&format!("{field}.policy"))?;
     if a.policy.count.is_none() {
-        return Err(PlanError::invalid(
+        return Err(FieldError::new(
             format!("{field}.policy.count"),
             "an analysis step must have a count (only background analysis runs until stopped)",
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -75,16 +79,10 @@ pub(crate) fn check_opt_analysis(a: &Option<AnalysisStep>, field: &str) -> Resul
 /// A gate step needs at least one gate, and names are not blank.
 pub(crate) fn check_gates(gates: &[String], field: &str) -> Result<(), PlanError> {
     if gates.is_empty() {
-        return Err(PlanError::invalid(
-            field,
-            "a gate step needs at least one gate",
-        ));
+        return Err(FieldError::new(field, "a gate step needs at least one gate").into());
     }
     if let Some(i) = gates.iter().position(|g| g.trim().is_empty()) {
-        return Err(PlanError::invalid(
-            format!("{field}[{i}]"),
-            "must not be empty",
-        ));
+        return Err(FieldError::new(format!("{field}[{i}]"), "must not be empty").into());
     }
     Ok(())
 }
@@ -100,18 +98,16 @@ pub(crate) fn check_percentages(
         let p = match u8::try_from(v) {
             Ok(p) if (1..=100).contains(&p) => p,
             _ => {
-                return Err(PlanError::invalid(
-                    field(i),
-                    format!("{v} is not within 1..=100"),
-                ))
+                return Err(FieldError::new(field(i), format!("{v} is not within 1..=100")).into())
             }
         };
         if let Some(&prev) = out.last() {
             if p <= prev {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     field(i),
                     format!("{p} must be greater than the previous value {prev}"),
-                ));
+                )
+                .into());
             }
         }
         out.push(p);
@@ -141,10 +137,7 @@ pub(crate) fn ratio_percent(part: u32, total: u32) -> u8 {
 /// Prefixes the field an error names (`deploy` + `max_surge` = `deploy.max_surge`).
 pub(crate) fn prefixed(err: PlanError, prefix: &str) -> PlanError {
     match err {
-        PlanError::Invalid { field, problem } => PlanError::Invalid {
-            field: format!("{prefix}.{field}"),
-            problem,
-        },
+        PlanError::Invalid(e) => PlanError::Invalid(e.within(prefix)),
         PlanError::Unsupported { field, capability } => PlanError::Unsupported {
             field: format!("{prefix}.{field}"),
             capability,
@@ -172,13 +165,14 @@ pub(crate) fn finish(
     too_long_field: &str,
 ) -> Result<Plan, PlanError> {
     if steps.len() > MAX_PLAN_STEPS {
-        return Err(PlanError::invalid(
+        return Err(FieldError::new(
             too_long_field,
             format!(
                 "the plan would have {} steps, more than the limit of {MAX_PLAN_STEPS}",
                 steps.len()
             ),
-        ));
+        )
+        .into());
     }
     Ok(Plan {
         strategy: strategy.to_string(),

@@ -20,6 +20,7 @@
 use super::config::ConfigError;
 use super::{finite, non_empty, num, render_query, verr, Num};
 use crate::metrics::{MetricQuery, MetricsSource};
+use crate::model::FieldError;
 use crate::time::{format_duration, serde_duration, Timestamp};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -122,7 +123,7 @@ impl ThresholdConfig {
         if let Some(w) = self.warning {
             finite("warning", w)?;
             if self.fail_when.breached(w, self.critical) {
-                return Err(ConfigError::new(
+                return Err(FieldError::new(
                     "warning",
                     format!(
                         "{} is past the critical level {} (fail_when: {}); the warning level \
@@ -131,7 +132,8 @@ impl ThresholdConfig {
                         num(self.critical),
                         self.fail_when.word()
                     ),
-                ));
+                )
+                .into());
             }
         }
         Ok(())
