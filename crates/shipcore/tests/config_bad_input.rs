@@ -324,3 +324,56 @@ fn every_config_error_carries_one_field_error() {
         "invalid simulator setting error_rate: 2 is not a fraction within 0..=1"
     );
 }
+
+/// `Plan::validate` is the one check of a plan's steps, and it refuses what the strategies
+/// refuse in their configuration: a blank validator or gate name was refused by the
+/// strategies but accepted in a hand-made plan (or a spec) before.
+#[test]
+fn plan_validate_refuses_blank_names_as_strategies_do() {
+    let scale = Step::Scale {
+        role: Role::Candidate,
+        replicas: 2,
+    };
+    let plan = |step: Step| Plan {
+        strategy: "custom".into(),
+        replicas: 2,
+        steps: vec![scale.clone(), step, Step::Promote],
+    };
+    let analysis = |validators: Vec<&str>| {
+        Step::Analysis(AnalysisStep {
+            validators: validators.into_iter().map(String::from).collect(),
+            policy: AnalysisPolicy::every(Duration::from_secs(60), 3),
+        })
+    };
+    let e = plan(analysis(vec!["errors", " "]))
+        .validate(&Capabilities::ALL)
+        .unwrap_err();
+    assert_eq!(e.field(), "steps[1].validators[1]", "{e}");
+    assert!(e.to_string().contains("must not be empty"), "{e}");
+    let gate = Step::Gate {
+        gates: vec!["".into()],
+    };
+    let e = plan(gate).validate(&Capabilities::ALL).unwrap_err();
+    assert_eq!(e.field(), "steps[1].gates[0]", "{e}");
+    assert!(plan(analysis(vec!["errors"]))
+        .validate(&Capabilities::ALL)
+        .is_ok());
+
+    // The same rule and the same words through a strategy's configuration.
+    let ctx = PlanContext {
+        target: Target::new("web", "production"),
+        stable: Some(v(1)),
+        candidate: v(2),
+        replicas: 2,
+        capabilities: Capabilities::ALL,
+    };
+    let canary: StrategyConfig = serde_json::from_value(serde_json::json!({
+        "type": "canary",
+        "steps": [{"set_weight": 50}, {"analysis": {"validators": ["errors", " "],
+            "policy": {"interval": "1m", "count": 3}}}]
+    }))
+    .unwrap();
+    let e = canary.plan(&ctx).unwrap_err();
+    assert_eq!(e.field(), "steps[1].analysis.validators[1]", "{e}");
+    assert!(e.to_string().contains("must not be empty"), "{e}");
+}

@@ -13,6 +13,7 @@ pub use action::{percentages, Action, WeightSet};
 pub use field_error::FieldError;
 pub use fleet::{FleetState, RevisionState};
 pub use monitoring::Monitoring;
+pub(crate) use plan::{check_gate_names, check_replicas};
 pub use plan::{
     AnalysisPolicy, AnalysisStep, InconclusiveAction, Plan, PlanWarning, Step, MAX_REPLICAS,
 };

@@ -296,6 +296,76 @@ pub struct AnalysisStep {
     pub policy: AnalysisPolicy,
 }
 
+impl AnalysisStep {
+    /// Checks an analysis step: at least one validator, no blank validator name, a valid
+    /// policy with a `count` (only background analysis runs until stopped). `field` prefixes
+    /// the names in errors (`steps[3]` gives `steps[3].validators[0]`). [`Plan::validate`]
+    /// applies it to every `Analysis` step, and strategies to the analyses in their
+    /// configuration, so both refuse the same things.
+    ///
+    /// ```
+    /// use shipcore::model::{AnalysisPolicy, AnalysisStep};
+    /// use std::time::Duration;
+    /// let a = AnalysisStep {
+    ///     validators: vec!["error-rate".into(), " ".into()],
+    ///     policy: AnalysisPolicy::every(Duration::from_secs(60), 3),
+    /// };
+    /// assert_eq!(a.validate("analysis").unwrap_err().field(), "analysis.validators[1]");
+    /// ```
+    pub fn validate(&self, field: &str) -> Result<(), PlanError> {
+        if self.validators.is_empty() {
+            return Err(FieldError::new(
+                format!("{field}.validators"),
+                "an analysis needs at least one validator",
+            )
+            .into());
+        }
+        if let Some(i) = self.validators.iter().position(|v| v.trim().is_empty()) {
+            return Err(
+                FieldError::new(format!("{field}.validators[{i}]"), "must not be empty").into(),
+            );
+        }
+        self.policy.validate(&format!("{field}.policy"))?;
+        if self.policy.count.is_none() {
+            return Err(FieldError::new(
+                format!("{field}.policy.count"),
+                "an analysis step must have a count (only background analysis runs until \
+                 stopped)",
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// A gate step's gates, `field` naming the list: at least one gate, no blank name. The rule
+/// of [`Plan::validate`], which strategies apply to the gates in their configuration.
+pub(crate) fn check_gate_names(gates: &[String], field: &str) -> Result<(), PlanError> {
+    if gates.is_empty() {
+        return Err(FieldError::new(field, "a gate step needs at least one gate").into());
+    }
+    if let Some(i) = gates.iter().position(|g| g.trim().is_empty()) {
+        return Err(FieldError::new(format!("{field}[{i}]"), "must not be empty").into());
+    }
+    Ok(())
+}
+
+/// `replicas` (named `field`) is within 1..=[`MAX_REPLICAS`]: the rule of
+/// [`Plan::validate`] for `plan.replicas`, which strategies apply before planning.
+pub(crate) fn check_replicas(field: &str, replicas: u32) -> Result<(), PlanError> {
+    if replicas == 0 {
+        return Err(FieldError::new(field, "must be at least 1").into());
+    }
+    if replicas > MAX_REPLICAS {
+        return Err(FieldError::new(
+            field,
+            format!("{replicas} is above the maximum of {MAX_REPLICAS}"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// One step of a plan. Steps speak of roles (stable / candidate), not platform names, so a
 /// plan reads the same on every driver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -453,6 +523,11 @@ impl Plan {
     ///   take its traffic), which is what [`Recreate`](crate::strategy::Recreate) does on
     ///   purpose.
     ///
+    /// Each step's own values are checked too: percentages within 0..=100, a non-blank flag,
+    /// an analysis as [`AnalysisStep::validate`] says, a gate step with at least one gate and
+    /// no blank gate name. This is the one check of a plan's steps; strategies check their
+    /// configuration and then run it on the plan they built.
+    ///
     /// A plan whose rollout has a stable revision must also retire it; that needs the spec,
     /// so [`RolloutSpec::validate`](crate::engine::RolloutSpec::validate) checks it.
     ///
@@ -475,16 +550,7 @@ impl Plan {
     /// assert!(ok.validate(&Capabilities::ALL).is_ok());
     /// ```
     pub fn validate(&self, caps: &Capabilities) -> Result<(), PlanError> {
-        if self.replicas == 0 {
-            return Err(FieldError::new("replicas", "must be at least 1").into());
-        }
-        if self.replicas > MAX_REPLICAS {
-            return Err(FieldError::new(
-                "replicas",
-                format!("{} is above the maximum of {MAX_REPLICAS}", self.replicas),
-            )
-            .into());
-        }
+        check_replicas("replicas", self.replicas)?;
         if self.steps.is_empty() {
             return Err(FieldError::new("steps", "a plan needs at least one step").into());
         }
@@ -572,28 +638,8 @@ impl Plan {
                     return Err(PlanError::unsupported(field("flag"), "feature_flags"));
                 }
             }
-            Step::Analysis(a) => {
-                a.policy.validate(&field("policy"))?;
-                if a.validators.is_empty() {
-                    return Err(FieldError::new(
-                        field("validators"),
-                        "an analysis needs at least one validator",
-                    )
-                    .into());
-                }
-                if a.policy.count.is_none() {
-                    return Err(FieldError::new(
-                        field("policy.count"),
-                        "an analysis step must have a count",
-                    )
-                    .into());
-                }
-            }
-            Step::Gate { gates } if gates.is_empty() => {
-                return Err(
-                    FieldError::new(field("gates"), "a gate step needs at least one gate").into(),
-                );
-            }
+            Step::Analysis(a) => a.validate(&format!("steps[{i}]"))?,
+            Step::Gate { gates } => check_gate_names(gates, &field("gates"))?,
             _ => {}
         }
         Ok(())

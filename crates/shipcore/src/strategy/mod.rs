@@ -1,6 +1,8 @@
 //! Strategies turn a rollout's context into a [`Plan`]: pure, synchronous, no I/O. Each
-//! validates its own input and refuses, with a [`PlanError`] naming the field, what the
-//! driver cannot do.
+//! validates its own configuration and refuses, with a [`PlanError`] naming the field, what
+//! the driver cannot do; the plan it builds is then checked by [`Plan::validate`], the one
+//! place that checks a plan's steps (analyses and gates in a configuration are checked with
+//! the same rules, [`AnalysisStep::validate`](crate::model::AnalysisStep::validate)).
 
 mod blue_green;
 mod canary;

@@ -3,26 +3,17 @@
 
 use super::{PlanContext, PlanError};
 use crate::model::FieldError;
-use crate::model::{AnalysisStep, Plan, Role, Step, MAX_REPLICAS};
+use crate::model::{AnalysisStep, Plan, Role, Step};
 use std::time::Duration;
 
 /// Longest plan a built-in strategy makes. A configuration that would need more steps
 /// (a rolling update of a million replicas one at a time) is refused rather than planned.
 pub const MAX_PLAN_STEPS: usize = 10_000;
 
-/// `ctx.replicas` must be within 1..=[`MAX_REPLICAS`], as [`Plan::validate`] requires.
+/// `ctx.replicas` must be within 1..=[`MAX_REPLICAS`](crate::model::MAX_REPLICAS): the
+/// rule of [`Plan::validate`], checked before planning so no strategy loops over a bad count.
 pub(crate) fn check_replicas(ctx: &PlanContext) -> Result<(), PlanError> {
-    if ctx.replicas == 0 {
-        return Err(FieldError::new("replicas", "must be at least 1").into());
-    }
-    if ctx.replicas > MAX_REPLICAS {
-        return Err(FieldError::new(
-            "replicas",
-            format!("{} is above the maximum of {MAX_REPLICAS}", ctx.replicas),
-        )
-        .into());
-    }
-    Ok(())
+    crate::model::check_replicas("replicas", ctx.replicas)
 }
 
 /// The candidate must be a different revision from the stable one: steps on the two roles
@@ -43,29 +34,10 @@ pub(crate) fn check_distinct(ctx: &PlanContext) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// The rules [`Plan::validate`] applies to an analysis step, with errors naming `field`.
+/// An analysis in a strategy's configuration, named `field`: the rules
+/// [`AnalysisStep::validate`] applies to every analysis step of a plan.
 pub(crate) fn check_analysis(a: &AnalysisStep, field: &str) -> Result<(), PlanError> {
-    if a.validators.is_empty() {
-        return Err(FieldError::new(
-            format!("{field}.validators"),
-            "an analysis needs at least one validator",
-        )
-        .into());
-    }
-    if let Some(i) = a.validators.iter().position(|v| v.trim().is_empty()) {
-        return Err(
-            FieldError::new(format!("{field}.validators[{i}]"), "must not be empty").into(),
-        );
-    }
-    a.policy.validate(&format!("{field}.policy"))?;
-    if a.policy.count.is_none() {
-        return Err(FieldError::new(
-            format!("{field}.policy.count"),
-            "an analysis step must have a count (only background analysis runs until stopped)",
-        )
-        .into());
-    }
-    Ok(())
+    a.validate(field)
 }
 
 /// Checks an optional analysis.
@@ -76,15 +48,10 @@ pub(crate) fn check_opt_analysis(a: &Option<AnalysisStep>, field: &str) -> Resul
     }
 }
 
-/// A gate step needs at least one gate, and names are not blank.
+/// A gate step in a strategy's configuration, named `field`: the rule
+/// [`Plan::validate`] applies to every gate step (at least one gate, no blank name).
 pub(crate) fn check_gates(gates: &[String], field: &str) -> Result<(), PlanError> {
-    if gates.is_empty() {
-        return Err(FieldError::new(field, "a gate step needs at least one gate").into());
-    }
-    if let Some(i) = gates.iter().position(|g| g.trim().is_empty()) {
-        return Err(FieldError::new(format!("{field}[{i}]"), "must not be empty").into());
-    }
-    Ok(())
+    crate::model::check_gate_names(gates, field)
 }
 
 /// Checks a list of percentages: each within 1..=100 and strictly increasing. `field(i)`
@@ -157,7 +124,9 @@ pub(crate) fn promote_and_retire(ctx: &PlanContext, steps: &mut Vec<Step>, delay
     }
 }
 
-/// A plan named `strategy` for `ctx.replicas`, refused if it grew past [`MAX_PLAN_STEPS`].
+/// A plan named `strategy` for `ctx.replicas`, refused if it grew past [`MAX_PLAN_STEPS`],
+/// then checked by [`Plan::validate`] for `ctx.capabilities`: the one place that checks a
+/// plan's steps.
 pub(crate) fn finish(
     strategy: &str,
     ctx: &PlanContext,
@@ -174,11 +143,14 @@ pub(crate) fn finish(
         )
         .into());
     }
-    Ok(Plan {
+    let plan = Plan {
         strategy: strategy.to_string(),
         replicas: ctx.replicas,
         steps,
-    })
+    };
+    // The one check of a plan's steps; a built-in strategy's plan passing it is an invariant.
+    plan.validate(&ctx.capabilities)?;
+    Ok(plan)
 }
 
 /// A context for unit tests: `web-v1` stable (when `with_stable`), `web-v2` candidate.
