@@ -98,17 +98,7 @@ fn default_timeout() -> Duration {
 impl NotifierConfig {
     /// Checks the values and builds the notifier.
     pub fn build(&self) -> Result<Arc<dyn Notifier>, NotifierConfigError> {
-        let check = |t: &Templates| {
-            t.validate().map_err(|e| {
-                FieldError::new(
-                    format!("templates.{}", e.field),
-                    format!(
-                        "unknown placeholder {{{}}} (available: {})",
-                        e.placeholder, e.available
-                    ),
-                )
-            })
-        };
+        let check = |t: &Templates| t.validate().map_err(|e| e.within("templates"));
         match self {
             NotifierConfig::Webhook {
                 url,
