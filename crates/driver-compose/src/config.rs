@@ -2,6 +2,7 @@
 //! service, how to call the CLI and reach the engine, the port that serves traffic, and the
 //! readiness rules. Checked up front with errors that name the field.
 
+use shipcore::model::FieldError;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -79,21 +80,21 @@ impl HttpProbe {
 }
 
 /// A configuration error: which field, and what is wrong with it.
+/// It wraps a [`FieldError`]; `e.field` and `e.problem` read its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid compose driver configuration: {field}: {problem}")]
-pub struct ConfigError {
-    /// The field (`files[0]`, `project`).
-    pub field: String,
-    /// What is wrong.
-    pub problem: String,
+#[error("invalid compose driver configuration: {0}")]
+pub struct ConfigError(pub FieldError);
+
+impl From<FieldError> for ConfigError {
+    fn from(e: FieldError) -> Self {
+        ConfigError(e)
+    }
 }
 
-impl ConfigError {
-    fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            problem: problem.into(),
-        }
+impl std::ops::Deref for ConfigError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
@@ -186,69 +187,66 @@ impl ComposeConfig {
             && p.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !valid_project {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "project",
                 format!("{p:?} is not a compose project name (lowercase letters, digits, '-', '_'; starting with a letter or digit)"),
-            ));
+            ).into());
         }
         if !crate::revision::is_name(&self.service) {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "service",
                 format!(
                     "{:?} is not a compose service name (letters, digits, '.', '-', '_')",
                     self.service
                 ),
-            ));
+            )
+            .into());
         }
         if self.files.is_empty() {
-            return Err(ConfigError::new(
-                "files",
-                "at least one compose file is needed",
-            ));
+            return Err(FieldError::new("files", "at least one compose file is needed").into());
         }
         for (i, f) in self.files.iter().enumerate() {
             if !f.is_file() {
-                return Err(ConfigError::new(
+                return Err(FieldError::new(
                     format!("files[{i}]"),
                     format!("compose file {} does not exist", f.display()),
-                ));
+                )
+                .into());
             }
         }
         if self.port == 0 {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "port",
                 "must be the container port that serves traffic, not 0",
-            ));
+            )
+            .into());
         }
         if let Some(probe) = &self.http_probe {
             if !probe.path.starts_with('/') {
-                return Err(ConfigError::new(
+                return Err(FieldError::new(
                     "http_probe.path",
                     format!("{:?} must start with '/'", probe.path),
-                ));
+                )
+                .into());
             }
             if probe.timeout.is_zero() {
-                return Err(ConfigError::new(
-                    "http_probe.timeout",
-                    "must be greater than zero",
-                ));
+                return Err(
+                    FieldError::new("http_probe.timeout", "must be greater than zero").into(),
+                );
             }
             if probe.port == Some(0) {
-                return Err(ConfigError::new("http_probe.port", "must not be 0"));
+                return Err(FieldError::new("http_probe.port", "must not be 0").into());
             }
         }
         if self.command_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "command_timeout",
-                "must be greater than zero",
-            ));
+            return Err(FieldError::new("command_timeout", "must be greater than zero").into());
         }
         if self.cli.program.as_os_str().is_empty() {
-            return Err(ConfigError::new("cli.program", "must not be empty"));
+            return Err(FieldError::new("cli.program", "must not be empty").into());
         }
         if let Some(host) = &self.docker_host {
             crate::engine_api::Endpoint::parse(host)
-                .map_err(|e| ConfigError::new("docker_host", e))?;
+                .map_err(|e| FieldError::new("docker_host", e))?;
         }
         Ok(())
     }

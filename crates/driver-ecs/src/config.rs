@@ -2,22 +2,25 @@
 //! and how traffic moves (an ALB listener the driver owns, or ECS's native rolling update).
 //! Built with [`EcsConfig::builder`]; `build` refuses bad values naming the field.
 
+use shipcore::model::FieldError;
 use std::time::Duration;
 
 /// A configuration value is wrong: which field, and what is wrong with it.
+/// It wraps a [`FieldError`]; `e.field` and `e.problem` read its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ECS driver configuration: {field}: {problem}")]
-pub struct ConfigError {
-    /// The field (`network.security_groups`, `traffic.target_group.port`).
-    pub field: String,
-    /// What is wrong.
-    pub problem: String,
+#[error("ECS driver configuration: {0}")]
+pub struct ConfigError(pub FieldError);
+
+impl From<FieldError> for ConfigError {
+    fn from(e: FieldError) -> Self {
+        ConfigError(e)
+    }
 }
 
-fn bad(field: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        field: field.to_string(),
-        problem: problem.into(),
+impl std::ops::Deref for ConfigError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
@@ -268,7 +271,10 @@ impl EcsConfigBuilder {
         let c = self.config;
         let nonempty = |field: &str, v: &str| {
             if v.trim().is_empty() {
-                Err(bad(field, "must not be empty"))
+                Err(ConfigError::from(FieldError::new(
+                    field,
+                    "must not be empty",
+                )))
             } else {
                 Ok(())
             }
@@ -277,30 +283,39 @@ impl EcsConfigBuilder {
         nonempty("task_definition", &c.task_definition)?;
         nonempty("container", &c.container)?;
         if c.network.subnets.is_empty() {
-            return Err(bad(
+            return Err(ConfigError::from(FieldError::new(
                 "network.subnets",
                 "at least one subnet is needed for awsvpc",
-            ));
+            )));
         }
         if c.network.security_groups.is_empty() {
-            return Err(bad(
+            return Err(ConfigError::from(FieldError::new(
                 "network.security_groups",
                 "at least one security group is needed (always sent in awsvpcConfiguration)",
-            ));
+            )));
         }
         for (field, list) in [
             ("network.subnets", &c.network.subnets),
             ("network.security_groups", &c.network.security_groups),
         ] {
             if list.iter().any(|s| s.trim().is_empty()) {
-                return Err(bad(field, "holds an empty id"));
+                return Err(ConfigError::from(FieldError::new(
+                    field,
+                    "holds an empty id",
+                )));
             }
         }
         if c.call_timeout.is_zero() {
-            return Err(bad("timeouts.call", "must be longer than zero"));
+            return Err(ConfigError::from(FieldError::new(
+                "timeouts.call",
+                "must be longer than zero",
+            )));
         }
         if c.connect_timeout.is_zero() {
-            return Err(bad("timeouts.connect", "must be longer than zero"));
+            return Err(ConfigError::from(FieldError::new(
+                "timeouts.connect",
+                "must be longer than zero",
+            )));
         }
         match &c.mode {
             Mode::Traffic(t) => check_traffic(t)?,
@@ -316,75 +331,84 @@ fn check_traffic(t: &TrafficConfig) -> Result<(), ConfigError> {
             ListenerRef::Listener(_) => "traffic.listener",
             ListenerRef::Rule(_) => "traffic.rule",
         };
-        return Err(bad(field, format!("{:?} is not an ARN", t.listener.arn())));
+        return Err(ConfigError::from(FieldError::new(
+            field,
+            format!("{:?} is not an ARN", t.listener.arn()),
+        )));
     }
     if let Some(test) = &t.test_listener {
         if !test.starts_with("arn:") {
-            return Err(bad(
+            return Err(ConfigError::from(FieldError::new(
                 "traffic.test_listener",
                 format!("{test:?} is not an ARN"),
-            ));
+            )));
         }
         if test == t.listener.arn() {
-            return Err(bad(
+            return Err(ConfigError::from(FieldError::new(
                 "traffic.test_listener",
                 "must differ from the production listener",
-            ));
+            )));
         }
     }
     let g = &t.target_group;
     if g.port == 0 {
-        return Err(bad("traffic.target_group.port", "must be 1..=65535"));
+        return Err(ConfigError::from(FieldError::new(
+            "traffic.target_group.port",
+            "must be 1..=65535",
+        )));
     }
     if !matches!(g.protocol.as_str(), "HTTP" | "HTTPS") {
-        return Err(bad(
+        return Err(ConfigError::from(FieldError::new(
             "traffic.target_group.protocol",
             format!("{:?}: an ALB target group is HTTP or HTTPS", g.protocol),
-        ));
+        )));
     }
     if g.vpc_id.trim().is_empty() {
-        return Err(bad("traffic.target_group.vpc_id", "must not be empty"));
+        return Err(ConfigError::from(FieldError::new(
+            "traffic.target_group.vpc_id",
+            "must not be empty",
+        )));
     }
     if !g.health_check_path.starts_with('/') {
-        return Err(bad(
+        return Err(ConfigError::from(FieldError::new(
             "traffic.target_group.health_check_path",
             "must start with '/'",
-        ));
+        )));
     }
     let secs = g.health_check_interval.as_secs();
     if !(5..=300).contains(&secs) {
-        return Err(bad(
+        return Err(ConfigError::from(FieldError::new(
             "traffic.target_group.health_check_interval",
             format!("{secs} s: must be 5..=300 s"),
-        ));
+        )));
     }
     if !(2..=10).contains(&g.healthy_threshold) {
-        return Err(bad(
+        return Err(ConfigError::from(FieldError::new(
             "traffic.target_group.healthy_threshold",
             "must be 2..=10",
-        ));
+        )));
     }
     Ok(())
 }
 
 fn check_rolling(r: &RollingConfig) -> Result<(), ConfigError> {
     if !(0..=100).contains(&r.minimum_healthy_percent) {
-        return Err(bad(
+        return Err(ConfigError::from(FieldError::new(
             "native_rolling.minimum_healthy_percent",
             format!("{}: must be 0..=100", r.minimum_healthy_percent),
-        ));
+        )));
     }
     if !(100..=200).contains(&r.maximum_percent) {
-        return Err(bad(
+        return Err(ConfigError::from(FieldError::new(
             "native_rolling.maximum_percent",
             format!("{}: must be 100..=200", r.maximum_percent),
-        ));
+        )));
     }
     if r.maximum_percent <= r.minimum_healthy_percent {
-        return Err(bad(
+        return Err(ConfigError::from(FieldError::new(
             "native_rolling.maximum_percent",
             "must be above minimum_healthy_percent, or no task can ever be replaced",
-        ));
+        )));
     }
     Ok(())
 }
@@ -415,7 +439,7 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named() {
-        let field = |b: EcsConfigBuilder| b.build().unwrap_err().field;
+        let field = |b: EcsConfigBuilder| b.build().unwrap_err().0.field;
         assert_eq!(
             field(EcsConfig::builder("c", "web", "app").network(&["s"], &[])),
             "network.security_groups"

@@ -5,24 +5,25 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec, PodTemplateSpec};
 use serde_json::Value;
+use shipcore::model::FieldError;
 use std::time::Duration;
 
 /// Configuration the driver refuses, naming the field and the problem.
+/// It wraps a [`FieldError`]; `e.field` and `e.problem` read its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("driver-k8s config: {field}: {problem}")]
-pub struct ConfigError {
-    /// The field (`base`, `container`, `route.name`).
-    pub field: String,
-    /// What is wrong.
-    pub problem: String,
+#[error("driver-k8s config: {0}")]
+pub struct ConfigError(pub FieldError);
+
+impl From<FieldError> for ConfigError {
+    fn from(e: FieldError) -> Self {
+        ConfigError(e)
+    }
 }
 
-impl ConfigError {
-    pub(crate) fn new(field: &str, problem: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.to_string(),
-            problem: problem.into(),
-        }
+impl std::ops::Deref for ConfigError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
@@ -52,19 +53,30 @@ impl Base {
         struct Kind {
             kind: Option<String>,
         }
-        let kind: Kind = serde_saphyr::from_str(text)
-            .map_err(|e| ConfigError::new("base", format!("is not valid YAML: {e}")))?;
+        let kind: Kind = serde_saphyr::from_str(text).map_err(|e| {
+            ConfigError::from(FieldError::new("base", format!("is not valid YAML: {e}")))
+        })?;
         match kind.kind.as_deref() {
             Some("Deployment") => serde_saphyr::from_str::<Deployment>(text)
                 .map(|d| Base::Deployment(Box::new(d)))
-                .map_err(|e| ConfigError::new("base", format!("is not a valid Deployment: {e}"))),
-            Some(other) => Err(ConfigError::new(
+                .map_err(|e| {
+                    ConfigError::from(FieldError::new(
+                        "base",
+                        format!("is not a valid Deployment: {e}"),
+                    ))
+                }),
+            Some(other) => Err(ConfigError::from(FieldError::new(
                 "base",
                 format!("must be a Deployment or a pod template (no kind), not {other}"),
-            )),
+            ))),
             None => serde_saphyr::from_str::<PodTemplateSpec>(text)
                 .map(|t| Base::PodTemplate(Box::new(t)))
-                .map_err(|e| ConfigError::new("base", format!("is not a valid pod template: {e}"))),
+                .map_err(|e| {
+                    ConfigError::from(FieldError::new(
+                        "base",
+                        format!("is not a valid pod template: {e}"),
+                    ))
+                }),
         }
     }
 
@@ -252,31 +264,37 @@ impl K8sConfig {
     /// Checks every field, naming the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !crate::names::is_dns1123_label(&self.namespace) {
-            return Err(ConfigError::new(
+            return Err(ConfigError::from(FieldError::new(
                 "namespace",
                 format!("{:?} is not a DNS-1123 label", self.namespace),
-            ));
+            )));
         }
         self.container_index()?;
         let secs = self.progress_deadline.as_secs();
         if secs == 0 || secs > i32::MAX as u64 {
-            return Err(ConfigError::new(
+            return Err(ConfigError::from(FieldError::new(
                 "progress_deadline",
                 "must be at least 1 s and fit progressDeadlineSeconds",
-            ));
+            )));
         }
         if self.timeout.is_zero() {
-            return Err(ConfigError::new("timeout", "must be longer than zero"));
+            return Err(ConfigError::from(FieldError::new(
+                "timeout",
+                "must be longer than zero",
+            )));
         }
         if self.service_port == 0 || self.target_port == Some(0) {
-            return Err(ConfigError::new("service_port", "ports must be 1..=65535"));
+            return Err(ConfigError::from(FieldError::new(
+                "service_port",
+                "ports must be 1..=65535",
+            )));
         }
         if let Some(route) = &self.route {
             if !crate::names::is_dns1123_subdomain(route.name()) {
-                return Err(ConfigError::new(
+                return Err(ConfigError::from(FieldError::new(
                     "route.name",
                     format!("{:?} is not a valid object name", route.name()),
-                ));
+                )));
             }
             if let RouteConfig::Owned {
                 parent_refs,
@@ -285,16 +303,16 @@ impl K8sConfig {
             } = route
             {
                 if parent_refs.is_empty() || parent_refs.iter().any(|p| p.name.is_empty()) {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::from(FieldError::new(
                         "route.parent_refs",
                         "an owned route needs at least one named parent Gateway",
-                    ));
+                    )));
                 }
                 if matches.iter().any(|m| !m.is_object()) {
-                    return Err(ConfigError::new(
+                    return Err(ConfigError::from(FieldError::new(
                         "route.matches",
                         "each match must be an HTTPRouteMatch object",
-                    ));
+                    )));
                 }
             }
         }
@@ -310,29 +328,29 @@ impl K8sConfig {
             .map(|s| s.containers.as_slice())
             .unwrap_or_default();
         if containers.is_empty() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::from(FieldError::new(
                 "base",
                 "the pod template has no containers",
-            ));
+            )));
         }
         match &self.container {
             Some(name) => containers
                 .iter()
                 .position(|c| &c.name == name)
                 .ok_or_else(|| {
-                    ConfigError::new(
+                    ConfigError::from(FieldError::new(
                         "container",
                         format!("no container named {name:?} in the base pod template"),
-                    )
+                    ))
                 }),
             None if containers.len() == 1 => Ok(0),
-            None => Err(ConfigError::new(
+            None => Err(ConfigError::from(FieldError::new(
                 "container",
                 format!(
                     "the base has {} containers: name the one that runs the artifact",
                     containers.len()
                 ),
-            )),
+            ))),
         }
     }
 }

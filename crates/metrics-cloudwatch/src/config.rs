@@ -3,25 +3,25 @@
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use shipcore::model::FieldError;
 use std::time::Duration;
 
 /// A setting is wrong.
+/// It wraps a [`FieldError`]; `e.field` and `e.problem` read its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("CloudWatch configuration: {field}: {message}")]
-pub struct ConfigError {
-    /// The setting.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
+#[error("CloudWatch configuration: {0}")]
+pub struct ConfigError(pub FieldError);
+
+impl From<FieldError> for ConfigError {
+    fn from(e: FieldError) -> Self {
+        ConfigError(e)
+    }
 }
 
-impl ConfigError {
-    /// An error about `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            message: message.into(),
-        }
+impl std::ops::Deref for ConfigError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
@@ -119,33 +119,33 @@ impl CloudWatchConfig {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
-            return Err(ConfigError::new(
+            return Err(ConfigError::from(FieldError::new(
                 "region",
                 format!("{:?} is not an AWS region name", self.region),
-            ));
+            )));
         }
         if let Some(e) = &self.endpoint {
             let (scheme, rest) = e.split_once("://").unwrap_or(("", e));
             if !matches!(scheme, "http" | "https") || rest.is_empty() {
-                return Err(ConfigError::new(
+                return Err(ConfigError::from(FieldError::new(
                     "endpoint",
                     format!("{} is not an http(s) URL", shipcore::redact::url(e)),
-                ));
+                )));
             }
             let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
             if authority.contains('@') {
-                return Err(ConfigError::new(
+                return Err(ConfigError::from(FieldError::new(
                     "endpoint",
                     "must not carry credentials (user:pass@); use credentials",
-                ));
+                )));
             }
         }
         if let Some(c) = &self.credentials {
             if c.access_key_id.is_empty() || c.secret_access_key.is_empty() {
-                return Err(ConfigError::new(
+                return Err(ConfigError::from(FieldError::new(
                     "credentials",
                     "both the access key id and the secret must be given",
-                ));
+                )));
             }
         }
         for (field, d) in [
@@ -154,14 +154,23 @@ impl CloudWatchConfig {
             ("lookback", self.lookback),
         ] {
             if d.is_zero() {
-                return Err(ConfigError::new(field, "must be greater than zero"));
+                return Err(ConfigError::from(FieldError::new(
+                    field,
+                    "must be greater than zero",
+                )));
             }
         }
         if self.max_pages == 0 {
-            return Err(ConfigError::new("max_pages", "must be at least 1"));
+            return Err(ConfigError::from(FieldError::new(
+                "max_pages",
+                "must be at least 1",
+            )));
         }
         if self.max_datapoints == 0 {
-            return Err(ConfigError::new("max_datapoints", "must be at least 1"));
+            return Err(ConfigError::from(FieldError::new(
+                "max_datapoints",
+                "must be at least 1",
+            )));
         }
         Ok(())
     }
@@ -197,10 +206,10 @@ impl CloudWatchConfig {
         }
         let sdk = loader.load().await;
         if sdk.region().is_none() {
-            return Err(ConfigError::new(
+            return Err(ConfigError::from(FieldError::new(
                 "region",
                 "no region given and none in the environment (AWS_REGION) or profile",
-            ));
+            )));
         }
         Ok(sdk)
     }
@@ -214,7 +223,7 @@ mod tests {
     #[test]
     fn check_names_the_field_and_hides_secrets() {
         assert!(CloudWatchConfig::new("eu-west-1").check().is_ok());
-        let field = |c: CloudWatchConfig| c.check().unwrap_err().field;
+        let field = |c: CloudWatchConfig| c.check().unwrap_err().0.field;
         assert_eq!(field(CloudWatchConfig::new("EU West")), "region");
         assert_eq!(
             field(CloudWatchConfig::new("us-east-1").endpoint("ftp://x")),

@@ -30,28 +30,15 @@
 //! a request is made, and its errors name the field (`ratio.numerator.period`).
 
 use serde::{Deserialize, Serialize};
+use shipcore::model::FieldError;
 use shipcore::time::serde_duration;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// A query text that is not a valid CloudWatch query.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct QueryError {
-    /// The offending field (`expr` when the text is not the expected JSON at all).
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl QueryError {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        QueryError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// A query text that is not a valid CloudWatch query: the offending field (`expr` when the
+/// text is not the expected JSON at all) and the problem, as shipcore's one field error
+/// (made with `QueryError::new(field, problem)`, read as `e.field`, `e.problem`).
+pub type QueryError = FieldError;
 
 /// One CloudWatch metric, one statistic, one period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -371,7 +358,7 @@ impl CloudWatchQuery {
                     ..MetricSpec::new("x", "x")
                 }
                 .check("expression")
-                .map_err(|e| QueryError::new("expression.period", e.message))
+                .map_err(|e| QueryError::new("expression.period", e.problem))
             }
         }
     }
@@ -537,9 +524,9 @@ mod tests {
         let e =
             CloudWatchQuery::parse(&format!(r#"{{"metric":{}}}"#, metric(r#","dimension":{}"#)))
                 .unwrap_err();
-        assert!(e.message.contains("unknown field `dimension`"), "{e}");
+        assert!(e.problem.contains("unknown field `dimension`"), "{e}");
         let e = CloudWatchQuery::parse(r#"{"metric":{"namespace":"n"}}"#).unwrap_err();
-        assert!(e.message.contains("missing field `name`"), "{e}");
+        assert!(e.problem.contains("missing field `name`"), "{e}");
     }
 
     #[test]

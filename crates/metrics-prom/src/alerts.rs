@@ -18,6 +18,7 @@
 
 use crate::queries::prom_duration;
 use serde::{Deserialize, Serialize};
+use shipcore::model::FieldError;
 use shipcore::time::{serde_duration, serde_opt_duration};
 use shipcore::validators::{FailWhen, ThresholdConfig};
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,26 +26,27 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 /// A rules file could not be made; `field` says where (`groups[0].alerts[1].warning`).
+/// It wraps a [`FieldError`]; `e.field` and `e.problem` read its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("alert rules: {field}: {problem}")]
-pub struct AlertRuleError {
-    /// The field at fault.
-    pub field: String,
-    /// What is wrong.
-    pub problem: String,
+#[error("alert rules: {0}")]
+pub struct AlertRuleError(pub FieldError);
+
+impl From<FieldError> for AlertRuleError {
+    fn from(e: FieldError) -> Self {
+        AlertRuleError(e)
+    }
 }
 
-fn err(field: impl Into<String>, problem: impl Into<String>) -> AlertRuleError {
-    AlertRuleError {
-        field: field.into(),
-        problem: problem.into(),
+impl std::ops::Deref for AlertRuleError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
 impl AlertRuleError {
-    fn within(mut self, prefix: &str) -> Self {
-        self.field = format!("{prefix}.{}", self.field);
-        self
+    fn within(self, prefix: &str) -> Self {
+        AlertRuleError(self.0.within(prefix))
     }
 }
 
@@ -159,7 +161,7 @@ impl AlertThreshold {
     ) -> Result<Self, AlertRuleError> {
         let expr =
             shipcore::template::render(&cfg.query, vars, shipcore::template::Placement::PromQl)
-                .map_err(|e| err("query", e.to_string()))?;
+                .map_err(|e| FieldError::new("query", e.to_string()))?;
         let mut t = AlertThreshold::new(alert, expr).critical(cfg.critical);
         t.warning = cfg.warning;
         t.fail_when = cfg.fail_when;
@@ -171,59 +173,68 @@ impl AlertThreshold {
     /// Checks names, levels and labels.
     pub fn check(&self) -> Result<(), AlertRuleError> {
         if !valid_metric_name(&self.alert) {
-            return Err(err(
+            return Err(FieldError::new(
                 "alert",
                 format!(
                     "{:?} is not a valid alert name (letters, digits, _ and :, not starting with a digit)",
                     self.alert
                 ),
-            ));
+            ).into());
         }
         if self.expr.trim().is_empty() {
-            return Err(err("expr", "must not be empty"));
+            return Err(FieldError::new("expr", "must not be empty").into());
         }
         if self.expr.contains("{{") {
-            return Err(err(
+            return Err(FieldError::new(
                 "expr",
                 "still holds a {{variable}}; render the template first",
-            ));
+            )
+            .into());
         }
         if self.warning.is_none() && self.critical.is_none() {
-            return Err(err(
+            return Err(FieldError::new(
                 "critical",
                 "give a warning or a critical level (or both)",
-            ));
+            )
+            .into());
         }
         for (field, level) in [("warning", self.warning), ("critical", self.critical)] {
             if let Some(l) = level.filter(|l| !l.is_finite()) {
-                return Err(err(field, format!("must be a finite number, not {l}")));
+                return Err(
+                    FieldError::new(field, format!("must be a finite number, not {l}")).into(),
+                );
             }
         }
         if let (Some(w), Some(c)) = (self.warning, self.critical) {
             if self.fail_when.breached(w, c) || w == c {
-                return Err(err(
+                return Err(FieldError::new(
                     "warning",
                     format!("{w} must come before the critical level {c}"),
-                ));
+                )
+                .into());
             }
         }
         for name in self.labels.keys() {
             if !valid_label_name(name) {
-                return Err(err(format!("labels.{name}"), "is not a valid label name"));
+                return Err(
+                    FieldError::new(format!("labels.{name}"), "is not a valid label name").into(),
+                );
             }
             if name == "severity" {
-                return Err(err(
+                return Err(FieldError::new(
                     "labels.severity",
                     "is set from the level (warning/critical)",
-                ));
+                )
+                .into());
             }
         }
         for name in self.annotations.keys() {
             if !valid_label_name(name) {
-                return Err(err(
+                return Err(FieldError::new(
                     format!("annotations.{name}"),
                     "is not a valid annotation name",
-                ));
+                )
+                .into());
             }
         }
         Ok(())
@@ -333,25 +344,28 @@ fn quote(s: &str) -> String {
 /// A Prometheus rules file (YAML) for `groups`, checked first.
 pub fn render_rules(groups: &[RuleGroup]) -> Result<String, AlertRuleError> {
     if groups.is_empty() {
-        return Err(err("groups", "give at least one group"));
+        return Err(FieldError::new("groups", "give at least one group").into());
     }
     let mut names = BTreeSet::new();
     for (i, g) in groups.iter().enumerate() {
         let at = format!("groups[{i}]");
         if g.name.trim().is_empty() {
-            return Err(err(format!("{at}.name"), "must not be empty"));
+            return Err(FieldError::new(format!("{at}.name"), "must not be empty").into());
         }
         if !names.insert(g.name.as_str()) {
-            return Err(err(
+            return Err(FieldError::new(
                 format!("{at}.name"),
                 format!("{:?} is used by an earlier group", g.name),
-            ));
+            )
+            .into());
         }
         if g.interval.is_some_and(|d| d.as_millis() == 0) {
-            return Err(err(format!("{at}.interval"), "must be at least 1ms"));
+            return Err(FieldError::new(format!("{at}.interval"), "must be at least 1ms").into());
         }
         if g.alerts.is_empty() {
-            return Err(err(format!("{at}.alerts"), "give at least one threshold"));
+            return Err(
+                FieldError::new(format!("{at}.alerts"), "give at least one threshold").into(),
+            );
         }
         for (j, a) in g.alerts.iter().enumerate() {
             a.check()
@@ -463,6 +477,7 @@ groups:
         let field = |t: AlertThreshold| {
             render_rules(&[RuleGroup::new("g", vec![t])])
                 .unwrap_err()
+                .0
                 .field
         };
         assert_eq!(

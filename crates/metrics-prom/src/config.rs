@@ -4,6 +4,7 @@
 //! URL may not carry `user:pass@`; use `auth`).
 
 use serde::{Deserialize, Serialize};
+use shipcore::model::FieldError;
 use shipcore::time::serde_duration;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -142,21 +143,21 @@ pub const MAX_RESPONSE_BYTES_LIMIT: usize = 1 << 30;
 pub const MAX_RETRIES: usize = 20;
 
 /// A configuration value is wrong; names the field.
+/// It wraps a [`FieldError`]; `e.field` and `e.problem` read its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("prometheus config: {field}: {problem}")]
-pub struct ConfigError {
-    /// The field at fault (`url`, `headers.X-Foo`, `timeout`).
-    pub field: String,
-    /// What is wrong.
-    pub problem: String,
+#[error("prometheus config: {0}")]
+pub struct ConfigError(pub FieldError);
+
+impl From<FieldError> for ConfigError {
+    fn from(e: FieldError) -> Self {
+        ConfigError(e)
+    }
 }
 
-impl ConfigError {
-    pub(crate) fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            problem: problem.into(),
-        }
+impl std::ops::Deref for ConfigError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
@@ -223,33 +224,32 @@ impl PrometheusConfig {
     /// so that API paths are appended to any path prefix.
     pub fn base_url(&self) -> Result<reqwest::Url, ConfigError> {
         let mut url = reqwest::Url::parse(self.url.trim()).map_err(|e| {
-            ConfigError::new(
+            FieldError::new(
                 "url",
                 format!("{:?} is not a URL: {e}", shipcore::redact::url(&self.url)),
             )
         })?;
         if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "url",
                 format!("scheme {:?} is not http or https", url.scheme()),
-            ));
+            )
+            .into());
         }
         if url.cannot_be_a_base() || url.host_str().is_none() {
-            return Err(ConfigError::new("url", "has no host"));
+            return Err(FieldError::new("url", "has no host").into());
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "url",
                 "must not carry credentials (user:password@); set them in `auth` \
                  ({\"type\": \"basic\", \"username\": …, \"password\": …}), which never \
                  shows in messages",
-            ));
+            )
+            .into());
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::new(
-                "url",
-                "must not have a query string or fragment",
-            ));
+            return Err(FieldError::new("url", "must not have a query string or fragment").into());
         }
         if !url.path().ends_with('/') {
             let p = format!("{}/", url.path());
@@ -263,66 +263,62 @@ impl PrometheusConfig {
         self.base_url()?;
         for (name, value) in &self.headers {
             reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                ConfigError::new(format!("headers.{name}"), "is not a valid header name")
+                FieldError::new(format!("headers.{name}"), "is not a valid header name")
             })?;
             reqwest::header::HeaderValue::from_str(value).map_err(|_| {
-                ConfigError::new(
+                FieldError::new(
                     format!("headers.{name}"),
                     "value has characters a header cannot carry",
                 )
             })?;
             if name.eq_ignore_ascii_case("authorization") && self.auth.is_some() {
-                return Err(ConfigError::new(
+                return Err(FieldError::new(
                     format!("headers.{name}"),
                     "conflicts with `auth`; set one of them",
-                ));
+                )
+                .into());
             }
         }
         if let Some(Auth::Bearer { token }) = &self.auth {
             if token.trim().is_empty() {
-                return Err(ConfigError::new("auth.token", "must not be empty"));
+                return Err(FieldError::new("auth.token", "must not be empty").into());
             }
             if reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
-                return Err(ConfigError::new(
-                    "auth.token",
-                    "has characters a header cannot carry",
-                ));
+                return Err(
+                    FieldError::new("auth.token", "has characters a header cannot carry").into(),
+                );
             }
         }
         if let Some(Auth::Basic { username, .. }) = &self.auth {
             if username.is_empty() {
-                return Err(ConfigError::new("auth.username", "must not be empty"));
+                return Err(FieldError::new("auth.username", "must not be empty").into());
             }
         }
         if self.timeout.is_zero() {
-            return Err(ConfigError::new("timeout", "must be greater than zero"));
+            return Err(FieldError::new("timeout", "must be greater than zero").into());
         }
         if self.connect_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "connect_timeout",
-                "must be greater than zero",
-            ));
+            return Err(FieldError::new("connect_timeout", "must be greater than zero").into());
         }
         if self.retries > MAX_RETRIES {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "retries",
                 format!("{} is more than {MAX_RETRIES}", self.retries),
-            ));
+            )
+            .into());
         }
         if self.max_response_bytes == 0 || self.max_response_bytes > MAX_RESPONSE_BYTES_LIMIT {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "max_response_bytes",
                 format!(
                     "{} is not between 1 and {MAX_RESPONSE_BYTES_LIMIT}",
                     self.max_response_bytes
                 ),
-            ));
+            )
+            .into());
         }
         if self.backoff > self.max_backoff {
-            return Err(ConfigError::new(
-                "backoff",
-                "must not be longer than max_backoff",
-            ));
+            return Err(FieldError::new("backoff", "must not be longer than max_backoff").into());
         }
         Ok(())
     }
@@ -345,7 +341,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field() {
-        let field = |c: PrometheusConfig| c.check().unwrap_err().field;
+        let field = |c: PrometheusConfig| c.check().unwrap_err().0.field;
         assert_eq!(field(PrometheusConfig::new("not a url")), "url");
         assert_eq!(field(PrometheusConfig::new("ftp://h/")), "url");
         assert_eq!(field(PrometheusConfig::new("http://h/?x=1")), "url");

@@ -10,6 +10,7 @@
 
 use crate::config::ConfigError;
 use serde::{Deserialize, Serialize};
+use shipcore::model::FieldError;
 use shipcore::time::serde_duration;
 use std::time::Duration;
 
@@ -149,19 +150,21 @@ impl StandardQueries {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
         };
         if self.selector.trim().is_empty() {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "selector",
                 "must select the revision's series (e.g. revision=\"{{revision}}\")",
-            ));
+            )
+            .into());
         }
         if strip_vars(&self.selector).contains(['{', '}']) {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "selector",
                 "give label matchers without the surrounding braces",
-            ));
+            )
+            .into());
         }
         if self.window.as_millis() == 0 {
-            return Err(ConfigError::new("window", "must be at least 1ms"));
+            return Err(FieldError::new("window", "must be at least 1ms").into());
         }
         for (field, v) in [
             ("requests_metric", &self.requests_metric),
@@ -169,17 +172,17 @@ impl StandardQueries {
             ("status_label", &self.status_label),
         ] {
             if !name_ok(v) {
-                return Err(ConfigError::new(
-                    field,
-                    format!("{v:?} is not a Prometheus name"),
-                ));
+                return Err(
+                    FieldError::new(field, format!("{v:?} is not a Prometheus name")).into(),
+                );
             }
         }
         if self.error_status.is_empty() || self.error_status.contains('"') {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "error_status",
                 "must be a non-empty regular expression without double quotes",
-            ));
+            )
+            .into());
         }
         Ok(())
     }

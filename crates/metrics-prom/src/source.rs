@@ -16,6 +16,7 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use shipcore::http_limits::{read_capped, BodyError};
 use shipcore::metrics::{MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult};
+use shipcore::model::FieldError;
 use shipcore::time::Timestamp;
 
 /// Queries one Prometheus server.
@@ -52,16 +53,16 @@ impl PrometheusSource {
         let base = cfg.base_url()?;
         let join = |p: &str| {
             base.join(p)
-                .map_err(|e| ConfigError::new("url", format!("cannot append {p}: {e}")))
+                .map_err(|e| FieldError::new("url", format!("cannot append {p}: {e}")))
         };
         let (query_url, range_url) = (join("api/v1/query")?, join("api/v1/query_range")?);
         let mut headers = HeaderMap::new();
         for (name, value) in &cfg.headers {
             let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                ConfigError::new(format!("headers.{name}"), "is not a valid header name")
+                FieldError::new(format!("headers.{name}"), "is not a valid header name")
             })?;
             let mut v = HeaderValue::from_str(value).map_err(|_| {
-                ConfigError::new(format!("headers.{name}"), "is not a valid header value")
+                FieldError::new(format!("headers.{name}"), "is not a valid header value")
             })?;
             // Hidden in the client's `Debug` (it lists its default headers).
             v.set_sensitive(shipcore::redact::is_secret_header(name));
@@ -69,7 +70,7 @@ impl PrometheusSource {
         }
         if let Some(Auth::Bearer { token }) = &cfg.auth {
             let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| ConfigError::new("auth.token", "is not a valid header value"))?;
+                .map_err(|_| FieldError::new("auth.token", "is not a valid header value"))?;
             v.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, v);
         }
@@ -79,7 +80,7 @@ impl PrometheusSource {
             .connect_timeout(cfg.connect_timeout)
             .redirect(shipcore::http_limits::same_origin_redirects())
             .build()
-            .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
+            .map_err(|e| FieldError::new("url", format!("cannot build an HTTP client: {e}")))?;
         Ok(PrometheusSource {
             cfg,
             client,

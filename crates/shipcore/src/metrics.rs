@@ -217,7 +217,8 @@ pub struct TemplateError {
 }
 
 /// Replaces `{{name}}` in `template` with `vars[name]`, inserting values as they are; an
-/// unknown name is an error. For a query, URL, path or argument built from a rollout's
+/// unknown name is an error. Templates are read by [`crate::template::pieces`], the one
+/// reading of the `{{name}}` language. For a query, URL, path or argument built from a rollout's
 /// identifiers use [`crate::template::render`], which escapes or checks each value for where
 /// it lands (the validators do).
 ///
@@ -231,28 +232,16 @@ pub fn render_template(
     template: &str,
     vars: &BTreeMap<String, String>,
 ) -> Result<String, TemplateError> {
+    use crate::template::{missing, pieces, Piece};
     let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let name = after[..end].trim();
-        match vars.get(name) {
-            Some(v) => out.push_str(v),
-            None => {
-                return Err(TemplateError {
-                    template: template.to_string(),
-                    name: name.to_string(),
-                    known: vars.keys().cloned().collect::<Vec<_>>().join(", "),
-                })
-            }
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Var { name, .. } => match vars.get(name) {
+                Some(v) => out.push_str(v),
+                None => return Err(missing(template, name, vars)),
+            },
         }
-        rest = &after[end + 2..];
     }
-    out.push_str(rest);
     Ok(out)
 }

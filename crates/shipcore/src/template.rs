@@ -30,7 +30,7 @@
 //! assert!(render("http://{{service}}.internal/health", &vars, Placement::Url).is_err());
 //! ```
 
-use crate::metrics::{render_template, TemplateError};
+use crate::metrics::TemplateError;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -91,7 +91,7 @@ pub enum RenderError {
 /// Replaces `{{name}}` in `template` with `vars[name]`, escaped or checked for `placement`
 /// (see the module docs); an unknown name is [`RenderError::Missing`], a value that cannot
 /// be placed safely [`RenderError::Unsafe`]. With [`Placement::Raw`] this is exactly
-/// [`render_template`].
+/// [`render_template`](crate::metrics::render_template).
 pub fn render(
     template: &str,
     vars: &BTreeMap<String, String>,
@@ -99,35 +99,106 @@ pub fn render(
 ) -> Result<String, RenderError> {
     let mut out = String::with_capacity(template.len());
     let mut placer = Placer::new(placement);
-    let mut rest = template;
-    // `{{` and `}}` are found by a byte scan: `str::find` with a two-byte needle sets up a
-    // Two-Way searcher each call, which cost more than the rest of rendering a short query.
-    while let Some(start) = find_pair(rest, b'{') {
-        placer.literal(&mut out, &rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = find_pair(after, b'}') else {
-            placer.literal(&mut out, &rest[start..]);
-            return Ok(out);
-        };
-        let name = after[..end].trim();
-        match vars.get(name) {
-            Some(v) => placer.value(&mut out, name, v)?,
-            // The reference builds the error.
-            None => {
-                return Err(match render_template(template, vars) {
-                    Err(e) => RenderError::Missing(e),
-                    Ok(_) => RenderError::Missing(TemplateError {
-                        template: template.to_string(),
-                        name: name.to_string(),
-                        known: vars.keys().cloned().collect::<Vec<_>>().join(", "),
-                    }),
-                })
-            }
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(text) => placer.literal(&mut out, text),
+            Piece::Var { name, .. } => match vars.get(name) {
+                Some(v) => placer.value(&mut out, name, v)?,
+                None => return Err(missing(template, name, vars).into()),
+            },
         }
-        rest = &after[end + 2..];
     }
-    placer.literal(&mut out, rest);
     Ok(out)
+}
+
+/// The error for `{{name}}` missing from `vars`.
+pub(crate) fn missing(
+    template: &str,
+    name: &str,
+    vars: &BTreeMap<String, String>,
+) -> TemplateError {
+    TemplateError {
+        template: template.to_string(),
+        name: name.to_string(),
+        known: vars.keys().cloned().collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// A piece of a template, as [`pieces`] cuts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// The template's own text, kept as written (an unclosed `{{` is text).
+    Text(&'a str),
+    /// A `{{name}}` placeholder: `name` trimmed, `raw` the whole `{{ name }}` as written.
+    Var {
+        /// The variable's name, without the braces and surrounding spaces.
+        name: &'a str,
+        /// The placeholder as written, braces included.
+        raw: &'a str,
+    },
+}
+
+/// Cuts `template` into text and `{{name}}` placeholders, in order: the one reading of the
+/// template language, which [`render`], [`render_template`](crate::metrics::render_template) and the notification templates
+/// ([`Templates`](crate::notify::Templates)) all use. Values are never read again, so a
+/// value holding `{{x}}` is not expanded.
+///
+/// ```
+/// use shipcore::template::{pieces, Piece};
+/// let p: Vec<Piece> = pieces("a {{ x }} b {{").collect();
+/// assert_eq!(p, [Piece::Text("a "), Piece::Var { name: "x", raw: "{{ x }}" },
+///     Piece::Text(" b {{")]);
+/// ```
+pub fn pieces(template: &str) -> Pieces<'_> {
+    Pieces {
+        rest: template,
+        var: None,
+    }
+}
+
+/// The iterator [`pieces`] returns.
+#[derive(Debug, Clone)]
+pub struct Pieces<'a> {
+    /// What is left to cut.
+    rest: &'a str,
+    /// A placeholder found after the text just returned.
+    var: Option<Piece<'a>>,
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = Piece<'a>;
+
+    fn next(&mut self) -> Option<Piece<'a>> {
+        if let Some(var) = self.var.take() {
+            return Some(var);
+        }
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = self.rest;
+        // `{{` and `}}` are found by a byte scan: `str::find` with a two-byte needle sets up
+        // a Two-Way searcher each call, which cost more than the rest of rendering a short
+        // query.
+        let found = find_pair(rest, b'{').and_then(|start| {
+            let after = &rest[start + 2..];
+            find_pair(after, b'}').map(|end| (start, start + 2 + end + 2))
+        });
+        let Some((start, stop)) = found else {
+            self.rest = "";
+            return Some(Piece::Text(rest));
+        };
+        let raw = &rest[start..stop];
+        let var = Piece::Var {
+            name: raw[2..raw.len() - 2].trim(),
+            raw,
+        };
+        self.rest = &rest[stop..];
+        if start == 0 {
+            return Some(var);
+        }
+        self.var = Some(var);
+        Some(Piece::Text(&rest[..start]))
+    }
 }
 
 /// Where `s` first holds the byte `b` twice in a row (`b` is ASCII, so a char boundary).
@@ -421,8 +492,31 @@ mod tests {
             .collect()
     }
 
+    /// The straightforward reading of the language (`str::find`), kept as the test oracle
+    /// for the one scanner, [`pieces`].
+    fn reference(template: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+        let mut out = String::new();
+        let mut rest = template;
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else {
+                out.push_str(&rest[start..]);
+                return Ok(out);
+            };
+            let name = after[..end].trim();
+            match vars.get(name) {
+                Some(v) => out.push_str(v),
+                None => return Err(missing(template, name, vars).to_string()),
+            }
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
     #[test]
-    fn raw_matches_render_template_on_every_shape_of_template() {
+    fn every_renderer_matches_the_reference_on_every_shape_of_template() {
         let vars = vars(&[("revision", "web-v2"), ("a", "{{a}}"), ("", "e")]);
         // Every string of up to 4 pieces from this alphabet, and a few longer ones.
         let pieces = [
@@ -452,9 +546,18 @@ mod tests {
         templates.push("error_rate{revision=\"{{revision}}\", x=\"{{ a }}\"}".into());
         templates.push("{{{revision}}}}{{{{a}}".into());
         for t in &templates {
-            let want = render_template(t, &vars).map_err(|e| e.to_string());
+            let want = reference(t, &vars);
             let got = render(t, &vars, Placement::Raw).map_err(|e| e.to_string());
             assert_eq!(got, want, "{t:?}");
+            let metrics = crate::metrics::render_template(t, &vars).map_err(|e| e.to_string());
+            assert_eq!(metrics, want, "{t:?}");
+            // Cutting loses nothing: the pieces, as written, are the template.
+            let whole: String = super::pieces(t)
+                .map(|p| match p {
+                    Piece::Text(s) | Piece::Var { raw: s, .. } => s,
+                })
+                .collect();
+            assert_eq!(&whole, t);
         }
     }
 

@@ -502,7 +502,7 @@ fn deliberate_difference_no_promotion_without_evidence() {
 
 fn invalid(p: &AnalysisPolicy) -> (String, String) {
     match p.validate("steps[2].policy") {
-        Err(PlanError::Invalid { field, problem }) => (field, problem),
+        Err(PlanError::Invalid(shipcore::model::FieldError { field, problem })) => (field, problem),
         other => panic!("expected an invalid field, got {other:?}"),
     }
 }

@@ -237,3 +237,143 @@ fn monitoring_and_severity_refuse_bad_values() {
         "{e}"
     );
 }
+
+/// Every configuration and plan error carries the one `FieldError`: the same field and
+/// problem reach the caller whichever module refused the value, and the text users see is
+/// `field: problem` behind the module's own prefix.
+#[test]
+fn every_config_error_carries_one_field_error() {
+    use shipcore::model::{check_identifier, FieldError};
+    use shipcore::notify::NotifierConfig;
+    use shipcore::strategy::PlanError;
+    use shipcore::testing::SimError;
+    use shipcore::version::{parse_version, VersionError};
+
+    let gate = GateConfig::from_json(
+        r#"{"type": "command", "name": "t", "program": "true", "timeout": "0s"}"#,
+    )
+    .unwrap()
+    .build()
+    .err()
+    .unwrap();
+    let inner: &FieldError = &gate.0;
+    assert_eq!(inner.field, "timeout", "{gate}");
+    assert_eq!(
+        gate.to_string(),
+        format!("invalid gate configuration: {inner}")
+    );
+
+    let validator = ValidatorConfig::from_json(
+        r#"{"type": "metric_threshold", "name": "", "query": "q", "critical": 1}"#,
+    )
+    .unwrap()
+    .check()
+    .unwrap_err();
+    let inner: &FieldError = &validator.0;
+    assert_eq!(*inner, FieldError::new("name", "must not be empty"));
+    assert_eq!(
+        validator.to_string(),
+        format!("invalid validator configuration: {inner}")
+    );
+
+    let notifier: NotifierConfig = serde_json::from_str(
+        r#"{"type": "webhook", "url": "https://x.invalid/h", "timeout": "0s"}"#,
+    )
+    .unwrap();
+    let e = notifier.build().err().unwrap();
+    assert_eq!(e.0, FieldError::new("timeout", "must be greater than zero"));
+    assert_eq!(
+        e.to_string(),
+        "invalid notifier configuration: timeout: must be greater than zero"
+    );
+
+    let plan = Plan {
+        strategy: "custom".into(),
+        replicas: 0,
+        steps: vec![Step::Promote],
+    };
+    let e = plan.validate(&Capabilities::ALL).unwrap_err();
+    assert_eq!(
+        e,
+        PlanError::Invalid(FieldError::new("replicas", "must be at least 1"))
+    );
+    assert_eq!(e.to_string(), "replicas: must be at least 1");
+
+    let e = check_identifier("stable.id", "a;b").unwrap_err();
+    assert_eq!(e.field, "stable.id");
+    assert!(
+        e.to_string().starts_with("stable.id: \"a;b\" must start"),
+        "{e}"
+    );
+
+    let VersionError::Invalid(e) = parse_version("tag", "x.y").unwrap_err() else {
+        panic!("expected an invalid-version error");
+    };
+    assert_eq!(e.field, "tag");
+    assert!(
+        e.problem.starts_with("\"x.y\" is not a semantic version: "),
+        "{e}"
+    );
+
+    let e = SimError::from(FieldError::new(
+        "error_rate",
+        "2 is not a fraction within 0..=1",
+    ));
+    assert_eq!(
+        e.to_string(),
+        "invalid simulator setting error_rate: 2 is not a fraction within 0..=1"
+    );
+}
+
+/// `Plan::validate` is the one check of a plan's steps, and it refuses what the strategies
+/// refuse in their configuration: a blank validator or gate name was refused by the
+/// strategies but accepted in a hand-made plan (or a spec) before.
+#[test]
+fn plan_validate_refuses_blank_names_as_strategies_do() {
+    let scale = Step::Scale {
+        role: Role::Candidate,
+        replicas: 2,
+    };
+    let plan = |step: Step| Plan {
+        strategy: "custom".into(),
+        replicas: 2,
+        steps: vec![scale.clone(), step, Step::Promote],
+    };
+    let analysis = |validators: Vec<&str>| {
+        Step::Analysis(AnalysisStep {
+            validators: validators.into_iter().map(String::from).collect(),
+            policy: AnalysisPolicy::every(Duration::from_secs(60), 3),
+        })
+    };
+    let e = plan(analysis(vec!["errors", " "]))
+        .validate(&Capabilities::ALL)
+        .unwrap_err();
+    assert_eq!(e.field(), "steps[1].validators[1]", "{e}");
+    assert!(e.to_string().contains("must not be empty"), "{e}");
+    let gate = Step::Gate {
+        gates: vec!["".into()],
+    };
+    let e = plan(gate).validate(&Capabilities::ALL).unwrap_err();
+    assert_eq!(e.field(), "steps[1].gates[0]", "{e}");
+    assert!(plan(analysis(vec!["errors"]))
+        .validate(&Capabilities::ALL)
+        .is_ok());
+
+    // The same rule and the same words through a strategy's configuration.
+    let ctx = PlanContext {
+        target: Target::new("web", "production"),
+        stable: Some(v(1)),
+        candidate: v(2),
+        replicas: 2,
+        capabilities: Capabilities::ALL,
+    };
+    let canary: StrategyConfig = serde_json::from_value(serde_json::json!({
+        "type": "canary",
+        "steps": [{"set_weight": 50}, {"analysis": {"validators": ["errors", " "],
+            "policy": {"interval": "1m", "count": 3}}}]
+    }))
+    .unwrap();
+    let e = canary.plan(&ctx).unwrap_err();
+    assert_eq!(e.field(), "steps[1].analysis.validators[1]", "{e}");
+    assert!(e.to_string().contains("must not be empty"), "{e}");
+}

@@ -5,7 +5,7 @@
 use shipcore::clock::{Clock, SimClock};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
 use shipcore::gates::{DeployWindow, GateConfig, WindowConfig};
-use shipcore::model::{Revision, Target};
+use shipcore::model::{FieldError, Revision, Target};
 use shipcore::time::Timestamp;
 use std::time::Duration;
 
@@ -254,7 +254,7 @@ fn config_errors_name_the_field() {
             .extend(v.as_object().unwrap().clone());
         match serde_json::from_value::<GateConfig>(base) {
             Ok(c) => c.build().err().unwrap(),
-            Err(e) => shipcore::gates::ConfigError::new("<json>", e.to_string()),
+            Err(e) => FieldError::new("<json>", e.to_string()).into(),
         }
     };
     let e = err(serde_json::json!({"zone": "Mars/Olympus_Mons"}));

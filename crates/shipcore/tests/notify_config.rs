@@ -8,7 +8,7 @@ fn build_err(json: &str) -> (String, String) {
     match serde_json::from_str::<NotifierConfig>(json) {
         Ok(c) => {
             let e = c.build().err().expect("expected a build error");
-            (e.field, e.problem)
+            (e.0.field, e.0.problem)
         }
         Err(e) => ("<json>".into(), e.to_string()),
     }
@@ -17,7 +17,7 @@ fn build_err(json: &str) -> (String, String) {
 #[tokio::test]
 async fn configs_build_working_notifiers() {
     let c: NotifierConfig = serde_json::from_str(
-        r#"{"type": "log", "templates": {"started": "go {service} {version}"}}"#,
+        r#"{"type": "log", "templates": {"started": "go {{service}} {{version}}"}}"#,
     )
     .unwrap();
     let n = c.build().unwrap();
@@ -58,9 +58,25 @@ fn errors_name_the_field() {
     let (f, _) = build_err(r#"{"type": "webhook", "url": "http://x/y", "timeout": "0s"}"#);
     assert_eq!(f, "timeout");
     let (f, p) =
-        build_err(r#"{"type": "log", "templates": {"rollback": "{service} rolled back"}}"#);
+        build_err(r#"{"type": "log", "templates": {"rollback": "{{service}} rolled back"}}"#);
     assert_eq!(f, "templates.rollback");
-    assert!(p.contains("unknown placeholder {service}"), "{p}");
+    assert!(p.contains("unknown placeholder {{service}}"), "{p}");
+    assert!(p.contains("available: {{rollout_id}}, {{reason}}"), "{p}");
+    // The single-brace placeholders of earlier versions are refused at load, with the fix.
+    let (f, p) = build_err(
+        r#"{"type": "webhook", "url": "http://x/y", "templates": {"started": "go {service} {{version}}"}}"#,
+    );
+    assert_eq!(f, "templates.started");
+    assert!(
+        p.contains("{service} is the single-brace placeholder"),
+        "{p}"
+    );
+    assert!(p.contains("write {{service}}"), "{p}");
+    // A brace around a word that is no placeholder is text.
+    let c: NotifierConfig =
+        serde_json::from_str(r#"{"type": "log", "templates": {"rollback": "{ops} {{reason}}"}}"#)
+            .unwrap();
+    assert!(c.build().is_ok());
     let (_, p) = build_err(r#"{"type": "webhook", "url": "http://x/y", "channel": "ops"}"#);
     assert!(p.contains("unknown field `channel`"), "{p}");
     let (_, p) = build_err(r#"{"type": "email", "to": "ops@example.invalid"}"#);

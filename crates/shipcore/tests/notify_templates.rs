@@ -50,36 +50,34 @@ fn default_templates_render_each_kind() {
 #[test]
 fn values_are_not_expanded_twice_and_unknown_braces_stay() {
     let t = Templates {
-        rollback: "{reason} / {other} / {".into(),
+        rollback: "{{reason}} / {{other}} / {{".into(),
         ..Templates::default()
     };
     let n = Notification::RollbackStarted {
         rollout_id: "r1".into(),
-        reason: "saw {rollout_id}".into(),
+        reason: "saw {{rollout_id}}".into(),
     };
-    assert_eq!(t.render(&n), "saw {rollout_id} / {other} / {");
+    assert_eq!(t.render(&n), "saw {{rollout_id}} / {{other}} / {{");
 }
 
 #[test]
 fn validate_names_the_template_and_placeholder() {
     let t = Templates {
-        finished: "{rollout_id} {version}".into(),
+        finished: "{{rollout_id}} {{version}}".into(),
         ..Templates::default()
     };
     let e = t.validate().unwrap_err();
-    assert_eq!(
-        (e.field.as_str(), e.placeholder.as_str()),
-        ("finished", "version")
-    );
+    assert_eq!(e.field, "finished");
+    assert!(e.problem.contains("unknown placeholder {{version}}"), "{e}");
     assert!(
         e.to_string()
-            .contains("available: rollout_id, phase, reason"),
+            .contains("available: {{rollout_id}}, {{phase}}, {{reason}}"),
         "{e}"
     );
     let e = serde_json::from_str::<Templates>(r#"{"start": "x"}"#).unwrap_err();
     assert!(e.to_string().contains("unknown field `start`"), "{e}");
     // Omitted templates keep their defaults.
-    let t: Templates = serde_json::from_str(r#"{"started": "go {service}"}"#).unwrap();
+    let t: Templates = serde_json::from_str(r#"{"started": "go {{service}}"}"#).unwrap();
     assert_eq!(t.rollback, Templates::default().rollback);
 }
 
@@ -146,4 +144,43 @@ async fn log_notifier_writes_tracing_events_with_levels() {
         lines[2].starts_with(" INFO shipcore::notify: Rollout r1 finished: succeeded"),
         "{out}"
     );
+}
+
+/// Notification templates are the `{{name}}` language of queries and URLs (spaces inside
+/// the braces allowed); the single-brace `{name}` of earlier versions is refused by
+/// `validate`, naming the template and saying what to write.
+#[test]
+fn notifications_use_the_one_template_language() {
+    let t = Templates {
+        started: "{{ service }} {{version}} by {{rollout_id}}".into(),
+        ..Templates::default()
+    };
+    t.validate().unwrap();
+    let n = Notification::Started {
+        rollout_id: "r1".into(),
+        service: "api".into(),
+        version: "1.0.0".into(),
+    };
+    assert_eq!(t.render(&n), "api 1.0.0 by r1");
+    // The same text through the generic renderer.
+    let vars = [
+        ("service", "api"),
+        ("version", "1.0.0"),
+        ("rollout_id", "r1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(
+        shipcore::metrics::render_template(&t.started, &vars).unwrap(),
+        t.render(&n)
+    );
+
+    let old = Templates {
+        rollback: "Rollout {rollout_id} is rolling back: {reason}".into(),
+        ..Templates::default()
+    };
+    let e = old.validate().unwrap_err();
+    assert_eq!(e.field, "rollback");
+    assert!(e.problem.contains("write {{rollout_id}}"), "{e}");
 }

@@ -133,7 +133,7 @@ async fn posts_slack_compatible_json_for_every_kind() {
 async fn text_only_and_custom_templates() {
     let (url, got) = serve(200, Duration::ZERO).await;
     let t = Templates {
-        started: ":rocket: *{service}* {version} ({rollout_id})".into(),
+        started: ":rocket: *{{service}}* {{version}} ({{ rollout_id }})".into(),
         ..Templates::default()
     };
     t.validate().unwrap();

@@ -360,7 +360,7 @@ async fn slack_payloads_escape_text_from_outside() {
         .contains("r&lt;1&gt;"));
     // The operator's own template keeps its markup.
     let t = shipcore::notify::Templates {
-        rollback: "<!here> {rollout_id} rolls back: {reason}".into(),
+        rollback: "<!here> {{rollout_id}} rolls back: {{reason}}".into(),
         ..Default::default()
     };
     let n = n.templates(t);

@@ -353,7 +353,7 @@ async fn invalid_injections_are_refused_with_the_field() {
     let (_c, d) = sim(1);
     let e = d.inject(&v2(), Failure::error_rate(1.5)).unwrap_err();
     assert!(
-        matches!(&e, SimError::Invalid { field, .. } if field == "error_rate"),
+        matches!(&e, SimError::Invalid(shipcore::model::FieldError { field, .. }) if field == "error_rate"),
         "{e}"
     );
     let e = d.inject(&v2(), Failure::latency(100.0, 10.0)).unwrap_err();

@@ -204,6 +204,7 @@ fn bad_config_names_the_field() {
             .build(&deps)
             .err()
             .unwrap()
+            .0
             .field
     };
     assert_eq!(

@@ -302,6 +302,7 @@ fn bad_http_config_names_the_field() {
             .build(&ValidatorDeps::default())
             .err()
             .unwrap()
+            .0
             .field
     };
     assert_eq!(

@@ -427,6 +427,7 @@ fn defaults_and_bad_config() {
             .unwrap()
             .check()
             .unwrap_err()
+            .0
             .field
     };
     assert_eq!(field(r#", "confidence": 1.0"#), "confidence");

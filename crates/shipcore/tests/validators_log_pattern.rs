@@ -160,6 +160,7 @@ fn bad_config_names_the_field() {
             .build(&ValidatorDeps::default())
             .err()
             .unwrap()
+            .0
             .field
     };
     assert_eq!(

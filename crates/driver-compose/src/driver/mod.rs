@@ -13,6 +13,7 @@ use crate::router::Router;
 use crate::shares::ShareStore;
 use async_trait::async_trait;
 use shipcore::driver::{Capabilities, Driver, DriverError};
+use shipcore::model::FieldError;
 use shipcore::model::{Action, FleetState, Revision, RevisionId, RevisionState, Target};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,11 +55,8 @@ impl ComposeDriver {
     /// A driver for `cfg`, checked (names, files, port) before anything runs.
     pub fn new(cfg: ComposeConfig) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        let endpoint =
-            EngineEndpoint::resolve(cfg.docker_host.as_deref()).map_err(|problem| ConfigError {
-                field: "docker_host".into(),
-                problem,
-            })?;
+        let endpoint = EngineEndpoint::resolve(cfg.docker_host.as_deref())
+            .map_err(|problem| FieldError::new("docker_host", problem))?;
         let shares = ShareStore::new(
             cfg.state_dir
                 .join(format!("{}.{}.shares.json", cfg.project, cfg.service)),

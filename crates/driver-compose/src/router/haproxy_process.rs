@@ -5,6 +5,7 @@
 
 use super::haproxy::is_haproxy_name;
 use super::HaproxyRouter;
+use shipcore::model::FieldError;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -17,21 +18,21 @@ pub const MAX_SLOTS: usize = 4096;
 pub const MAX_SOCKET_PATH: usize = 107;
 
 /// A value of [`HaproxySpec`] cannot go into haproxy.cfg: which field, and why.
+/// It wraps a [`FieldError`]; `e.field` and `e.problem` read its fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid HAProxy spec: {field}: {problem}")]
-pub struct HaproxySpecError {
-    /// The field (`backend`, `health_path`, `dir`, `slots`).
-    pub field: String,
-    /// What is wrong.
-    pub problem: String,
+#[error("invalid HAProxy spec: {0}")]
+pub struct HaproxySpecError(pub FieldError);
+
+impl From<FieldError> for HaproxySpecError {
+    fn from(e: FieldError) -> Self {
+        HaproxySpecError(e)
+    }
 }
 
-impl HaproxySpecError {
-    fn new(field: &str, problem: impl Into<String>) -> Self {
-        HaproxySpecError {
-            field: field.to_string(),
-            problem: problem.into(),
-        }
+impl std::ops::Deref for HaproxySpecError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
@@ -94,19 +95,21 @@ impl HaproxySpec {
     /// Checks every value that goes into haproxy.cfg; the error names the field.
     pub fn check(&self) -> Result<(), HaproxySpecError> {
         if !is_haproxy_name(&self.backend) {
-            return Err(HaproxySpecError::new(
+            return Err(FieldError::new(
                 "backend",
                 format!(
                     "{} is not an HAProxy name: use 1 to 64 letters, digits, '-', '_', '.' and ':'",
                     shown(&self.backend)
                 ),
-            ));
+            )
+            .into());
         }
         if self.slots == 0 || self.slots > MAX_SLOTS {
-            return Err(HaproxySpecError::new(
+            return Err(FieldError::new(
                 "slots",
                 format!("{} is out of range: 1 to {MAX_SLOTS}", self.slots),
-            ));
+            )
+            .into());
         }
         if let Some(path) = &self.health_path {
             let ok = path.starts_with('/')
@@ -115,43 +118,42 @@ impl HaproxySpec {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-._~/!&()*+,;=:@%?".contains(&b));
             if !ok {
-                return Err(HaproxySpecError::new(
+                return Err(FieldError::new(
                     "health_path",
                     format!(
                         "{} must start with '/' and hold only letters, digits and -._~/!&()*+,;=:@%? (at most 1024 bytes)",
                         shown(path)
                     ),
-                ));
+                ).into());
             }
         }
         let socket = self.socket();
         let Some(text) = socket.to_str() else {
-            return Err(HaproxySpecError::new(
-                "dir",
-                format!("{} is not UTF-8", self.dir.display()),
-            ));
+            return Err(
+                FieldError::new("dir", format!("{} is not UTF-8", self.dir.display())).into(),
+            );
         };
         if text
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || "#\"'\\$".contains(c))
         {
-            return Err(HaproxySpecError::new(
+            return Err(FieldError::new(
                 "dir",
                 format!(
                     "{} may not hold whitespace, control characters or any of #\"'\\$ (it goes into haproxy.cfg)",
                     shown(text)
                 ),
-            ));
+            ).into());
         }
         if text.len() > MAX_SOCKET_PATH {
-            return Err(HaproxySpecError::new(
+            return Err(FieldError::new(
                 "dir",
                 format!(
                     "the admin socket path {} is {} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH}",
                     shown(text),
                     text.len()
                 ),
-            ));
+            ).into());
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! policies for deadlines, retries and failure. Serializable, validated with errors that
 //! name the field.
 
+use crate::model::FieldError;
 use crate::model::{check_identifier, AnalysisStep, Plan, Revision, Role, Step, Target};
 use crate::strategy::PlanError;
 use crate::time::serde_duration;
@@ -156,48 +157,42 @@ impl RolloutSpec {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && !self.id.starts_with('.');
         if !id_ok {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 "id",
                 format!(
                     "{:?} must be non-empty and use only letters, digits, '-', '_', '.'",
                     self.id
                 ),
-            ));
+            )
+            .into());
         }
         self.check_identifiers()?;
         if let Some(stable) = &self.stable {
             if stable.id == self.candidate.id {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     "candidate.id",
                     format!("{} is also the stable revision's id", stable.id),
-                ));
+                )
+                .into());
             }
         }
         if self.progress_deadline.is_zero() {
-            return Err(PlanError::invalid(
-                "progress_deadline",
-                "must be greater than zero",
-            ));
+            return Err(FieldError::new("progress_deadline", "must be greater than zero").into());
         }
         if self.poll_interval.is_zero() {
-            return Err(PlanError::invalid(
-                "poll_interval",
-                "must be greater than zero",
-            ));
+            return Err(FieldError::new("poll_interval", "must be greater than zero").into());
         }
         if self.retry.max_attempts == 0 {
-            return Err(PlanError::invalid(
-                "retry.max_attempts",
-                "must be at least 1",
-            ));
+            return Err(FieldError::new("retry.max_attempts", "must be at least 1").into());
         }
         if let Some(bg) = &self.background_analysis {
             bg.policy.validate("background_analysis.policy")?;
             if bg.validators.is_empty() {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     "background_analysis.validators",
                     "needs at least one validator",
-                ));
+                )
+                .into());
             }
         }
         if let Some(stable) = &self.stable {
@@ -222,8 +217,7 @@ impl RolloutSpec {
             fields.push(("stable.id", stable.id.as_str()));
         }
         for (field, value) in fields {
-            check_identifier(field, value)
-                .map_err(|e| PlanError::invalid(e.field, format!("{} {}", e.value, e.problem)))?;
+            check_identifier(field, value)?;
         }
         Ok(())
     }
@@ -250,22 +244,24 @@ impl RolloutSpec {
                     role: Role::Stable, ..
                 },
             )) => Ok(()),
-            Some((i, _)) => Err(PlanError::invalid(
+            Some((i, _)) => Err(FieldError::new(
                 format!("plan.steps[{i}]"),
                 format!(
                     "the last step about stable ({}) scales it; a plan must end with stable \
                      retired (a Retire step for role stable after its last Scale)",
                     stable.id
                 ),
-            )),
-            None => Err(PlanError::invalid(
+            )
+            .into()),
+            None => Err(FieldError::new(
                 "plan.steps",
                 format!(
                     "the plan never retires stable ({}); a plan must end with stable retired \
                      (a Retire step for role stable)",
                     stable.id
                 ),
-            )),
+            )
+            .into()),
         }
     }
 

@@ -7,6 +7,7 @@
 
 use super::config::{check_name, ConfigError};
 use crate::gate::{Gate, GateContext, GateOutcome};
+use crate::model::FieldError;
 use crate::time::{format_duration, serde_duration, serde_opt_duration, Timestamp};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -80,23 +81,21 @@ impl ApprovalConfig {
     pub fn build(&self) -> Result<ApprovalGate, ConfigError> {
         check_name(&self.name)?;
         if self.timeout == Some(Duration::ZERO) {
-            return Err(ConfigError::new("timeout", "must be greater than zero"));
+            return Err(FieldError::new("timeout", "must be greater than zero").into());
         }
         if self.poll_interval.is_zero() {
-            return Err(ConfigError::new(
-                "poll_interval",
-                "must be greater than zero",
-            ));
+            return Err(FieldError::new("poll_interval", "must be greater than zero").into());
         }
         if let Some(p) = &self.approval_file {
             if p.as_os_str().is_empty() {
-                return Err(ConfigError::new("approval_file", "must not be empty"));
+                return Err(FieldError::new("approval_file", "must not be empty").into());
             }
             if !p.to_string_lossy().contains("{rollout_id}") {
-                return Err(ConfigError::new(
+                return Err(FieldError::new(
                     "approval_file",
                     "must contain {rollout_id}, so that a file approves one rollout only",
-                ));
+                )
+                .into());
             }
         }
         Ok(ApprovalGate { cfg: self.clone() })

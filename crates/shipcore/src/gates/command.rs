@@ -4,6 +4,7 @@
 
 use super::config::{check_name, ConfigError};
 use crate::gate::{Gate, GateContext, GateOutcome};
+use crate::model::FieldError;
 use crate::time::{format_duration, serde_duration};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -85,35 +86,38 @@ impl CommandConfig {
     pub fn build(&self) -> Result<CommandGate, ConfigError> {
         check_name(&self.name)?;
         if self.program.trim().is_empty() {
-            return Err(ConfigError::new("program", "must not be empty"));
+            return Err(FieldError::new("program", "must not be empty").into());
         }
         if self.timeout.is_zero() {
-            return Err(ConfigError::new("timeout", "must be greater than zero"));
+            return Err(FieldError::new("timeout", "must be greater than zero").into());
         }
         if self.timeout > COMMAND_MAX_TIMEOUT {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "timeout",
                 format!(
                     "{} is too long: at most {}",
                     format_duration(self.timeout),
                     format_duration(COMMAND_MAX_TIMEOUT)
                 ),
-            ));
+            )
+            .into());
         }
         if self.tail_bytes > COMMAND_MAX_TAIL_BYTES {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "tail_bytes",
                 format!(
                     "{} is too large: at most {COMMAND_MAX_TAIL_BYTES} (1 MiB)",
                     self.tail_bytes
                 ),
-            ));
+            )
+            .into());
         }
         if self.shell && !self.args.is_empty() {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "args",
                 "must be empty when shell is true (put the whole command line in program)",
-            ));
+            )
+            .into());
         }
         Ok(CommandGate {
             cfg: self.clone(),

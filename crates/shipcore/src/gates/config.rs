@@ -4,34 +4,35 @@
 
 use super::{ApprovalConfig, CommandConfig, FileConfig, HttpConfig, LockConfig, WindowConfig};
 use crate::gate::Gate;
+use crate::model::FieldError;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// A configuration value is wrong: which field, and what is wrong with it.
+/// A gate configuration value is wrong: a [`FieldError`] (which field, what is wrong),
+/// shown as `invalid gate configuration: field: problem`. `e.field` and `e.problem` read
+/// the inner error's fields (`timeout`, `windows[0].start_hour`; `<json>` for syntax errors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid gate configuration: {field}: {problem}")]
-pub struct ConfigError {
-    /// The field, as a path (`timeout`, `windows[0].start_hour`; `<json>` for syntax errors).
-    pub field: String,
-    /// What is wrong.
-    pub problem: String,
-}
+#[error("invalid gate configuration: {0}")]
+pub struct ConfigError(pub FieldError);
 
 impl ConfigError {
-    /// An error about `field`.
-    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-
     /// The same error with `prefix.` in front of the field name.
+    #[must_use]
     pub fn within(self, prefix: &str) -> Self {
-        ConfigError {
-            field: format!("{prefix}.{}", self.field),
-            problem: self.problem,
-        }
+        ConfigError(self.0.within(prefix))
+    }
+}
+
+impl From<FieldError> for ConfigError {
+    fn from(e: FieldError) -> Self {
+        ConfigError(e)
+    }
+}
+
+impl std::ops::Deref for ConfigError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
@@ -57,7 +58,7 @@ pub enum GateConfig {
 impl GateConfig {
     /// Parses one gate from JSON; syntax and unknown-field errors name the field serde saw.
     pub fn from_json(text: &str) -> Result<GateConfig, ConfigError> {
-        serde_json::from_str(text).map_err(|e| ConfigError::new("<json>", e.to_string()))
+        serde_json::from_str(text).map_err(|e| FieldError::new("<json>", e.to_string()).into())
     }
 
     /// The gate's name.
@@ -88,7 +89,7 @@ impl GateConfig {
 /// Checks that a gate name is usable.
 pub(crate) fn check_name(name: &str) -> Result<(), ConfigError> {
     if name.trim().is_empty() {
-        return Err(ConfigError::new("name", "must not be empty"));
+        return Err(FieldError::new("name", "must not be empty").into());
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use super::config::{check_name, ConfigError};
 use crate::gate::{Gate, GateContext, GateOutcome};
+use crate::model::FieldError;
 use crate::time::{format_duration, serde_opt_duration, Timestamp};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -38,10 +39,10 @@ impl FileConfig {
     pub fn build(&self) -> Result<FileGate, ConfigError> {
         check_name(&self.name)?;
         if self.path.as_os_str().is_empty() {
-            return Err(ConfigError::new("path", "must not be empty"));
+            return Err(FieldError::new("path", "must not be empty").into());
         }
         if self.max_age == Some(Duration::ZERO) {
-            return Err(ConfigError::new("max_age", "must be greater than zero"));
+            return Err(FieldError::new("max_age", "must be greater than zero").into());
         }
         Ok(FileGate { cfg: self.clone() })
     }

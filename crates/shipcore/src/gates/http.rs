@@ -11,6 +11,7 @@
 use super::config::{check_name, ConfigError};
 use crate::gate::{Gate, GateContext, GateOutcome};
 use crate::http_limits::{self, BodyError};
+use crate::model::FieldError;
 use crate::redact::{self, endpoint_text};
 use crate::time::{serde_duration, serde_opt_duration};
 use crate::validators::{check_path, json_lookup};
@@ -120,54 +121,54 @@ impl HttpConfig {
     pub fn build(&self) -> Result<HttpGate, ConfigError> {
         check_name(&self.name)?;
         let url = reqwest::Url::parse(&self.url).map_err(|e| {
-            ConfigError::new(
+            FieldError::new(
                 "url",
                 format!("{:?} is not a URL: {e}", redact::url(&self.url)),
             )
         })?;
         if url.scheme() != "http" && url.scheme() != "https" {
-            return Err(ConfigError::new("url", "must be http or https"));
+            return Err(FieldError::new("url", "must be http or https").into());
         }
         let method = reqwest::Method::from_bytes(self.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| {
-                ConfigError::new("method", format!("{:?} is not a method", self.method))
-            })?;
+            .map_err(|_| FieldError::new("method", format!("{:?} is not a method", self.method)))?;
         if self.timeout.is_zero() {
-            return Err(ConfigError::new("timeout", "must be greater than zero"));
+            return Err(FieldError::new("timeout", "must be greater than zero").into());
         }
         if self.retry_after == Some(Duration::ZERO) {
-            return Err(ConfigError::new("retry_after", "must be greater than zero"));
+            return Err(FieldError::new("retry_after", "must be greater than zero").into());
         }
         if let Some(bad) = self
             .expect_status
             .iter()
             .find(|s| !(100..=599).contains(*s))
         {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "expect_status",
                 format!("{bad} is not an HTTP status (100..=599)"),
-            ));
+            )
+            .into());
         }
         if let Some(j) = &self.json {
-            check_path(&j.path).map_err(|problem| ConfigError::new("json.path", problem))?;
+            check_path(&j.path).map_err(|problem| FieldError::new("json.path", problem))?;
         }
         for (name, value) in &self.headers {
             let field = || format!("headers.{name}");
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(ConfigError::new(field(), "is not a valid HTTP header name"));
+                return Err(FieldError::new(field(), "is not a valid HTTP header name").into());
             }
             if reqwest::header::HeaderValue::from_str(value).is_err() {
-                return Err(ConfigError::new(
+                return Err(FieldError::new(
                     field(),
                     "is not a valid HTTP header value (control characters or line breaks)",
-                ));
+                )
+                .into());
             }
         }
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .redirect(http_limits::same_origin_redirects())
             .build()
-            .map_err(|e| ConfigError::new("url", format!("cannot build an HTTP client: {e}")))?;
+            .map_err(|e| FieldError::new("url", format!("cannot build an HTTP client: {e}")))?;
         Ok(HttpGate {
             cfg: self.clone(),
             shown: redact::parsed_url(&url),

@@ -6,6 +6,7 @@
 use super::config::{check_name, ConfigError};
 use super::FileLock;
 use crate::gate::{Gate, GateContext, GateOutcome, KeepAlive};
+use crate::model::FieldError;
 use crate::model::Target;
 use crate::time::{format_duration, serde_duration, serde_opt_duration, Timestamp};
 use async_trait::async_trait;
@@ -196,13 +197,13 @@ impl LockConfig {
     pub fn build(&self) -> Result<LockGate, ConfigError> {
         check_name(&self.name)?;
         if self.dir.as_os_str().is_empty() {
-            return Err(ConfigError::new("dir", "must not be empty"));
+            return Err(FieldError::new("dir", "must not be empty").into());
         }
         if self.ttl.is_zero() {
-            return Err(ConfigError::new("ttl", "must be greater than zero"));
+            return Err(FieldError::new("ttl", "must be greater than zero").into());
         }
         if self.retry_after == Some(Duration::ZERO) {
-            return Err(ConfigError::new("retry_after", "must be greater than zero"));
+            return Err(FieldError::new("retry_after", "must be greater than zero").into());
         }
         let mut gate = LockGate::new(&self.name, Arc::new(FileLock::new(&self.dir, self.ttl)));
         gate.retry_after = self.retry_after;

@@ -5,6 +5,7 @@
 
 use super::config::{check_name, ConfigError};
 use crate::gate::{Gate, GateContext, GateOutcome};
+use crate::model::FieldError;
 use crate::time::{format_duration, Timestamp};
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -81,28 +82,31 @@ impl WindowRule {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.days.is_empty() {
-            return Err(ConfigError::new("days", "must name at least one day"));
+            return Err(FieldError::new("days", "must name at least one day").into());
         }
         if self.start_hour > 23 {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "start_hour",
                 format!("{} is out of range 0..=23", self.start_hour),
-            ));
+            )
+            .into());
         }
         if self.end_hour == 0 || self.end_hour > 24 {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "end_hour",
                 format!("{} is out of range 1..=24", self.end_hour),
-            ));
+            )
+            .into());
         }
         if self.end_hour <= self.start_hour {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "end_hour",
                 format!(
                     "{} must be after start_hour {}",
                     self.end_hour, self.start_hour
                 ),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
@@ -192,11 +196,11 @@ impl WindowConfig {
         for (i, f) in self.freezes.iter().enumerate() {
             let field = |name: &str| format!("freezes[{i}].{name}");
             let start = parse_bound(&f.start, &zone, false)
-                .map_err(|p| ConfigError::new(field("start"), p))?;
+                .map_err(|p| FieldError::new(field("start"), p))?;
             let end =
-                parse_bound(&f.end, &zone, true).map_err(|p| ConfigError::new(field("end"), p))?;
+                parse_bound(&f.end, &zone, true).map_err(|p| FieldError::new(field("end"), p))?;
             if end <= start {
-                return Err(ConfigError::new(field("end"), "must be after start"));
+                return Err(FieldError::new(field("end"), "must be after start").into());
             }
             freezes.push(FreezePeriod {
                 start,
@@ -223,7 +227,9 @@ fn time_zone(name: &str) -> Result<TimeZone, ConfigError> {
     }
     DB.get_or_init(TimeZoneDatabase::bundled)
         .get(name)
-        .map_err(|_| ConfigError::new("zone", format!("{name:?} is not a known IANA time zone")))
+        .map_err(|_| {
+            FieldError::new("zone", format!("{name:?} is not a known IANA time zone")).into()
+        })
 }
 
 fn parse_bound(text: &str, zone: &TimeZone, is_end: bool) -> Result<Timestamp, String> {

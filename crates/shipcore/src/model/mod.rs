@@ -3,18 +3,20 @@
 //! serializable data, so a plan can be printed, stored and replayed.
 
 mod action;
+mod field_error;
 mod fleet;
 mod monitoring;
 mod plan;
 mod revision;
 
 pub use action::{percentages, Action, WeightSet};
+pub use field_error::FieldError;
 pub use fleet::{FleetState, RevisionState};
 pub use monitoring::Monitoring;
+pub(crate) use plan::{check_gate_names, check_replicas};
 pub use plan::{
     AnalysisPolicy, AnalysisStep, InconclusiveAction, Plan, PlanWarning, Step, MAX_REPLICAS,
 };
 pub use revision::{
-    check_identifier, is_identifier, IdentifierError, Revision, RevisionId, Role, Target,
-    IDENTIFIER_MAX_LEN,
+    check_identifier, is_identifier, Revision, RevisionId, Role, Target, IDENTIFIER_MAX_LEN,
 };

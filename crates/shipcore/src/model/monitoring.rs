@@ -2,6 +2,7 @@
 //! before the stable revision is retired, so that a failure still rolls back to a stable
 //! that is running. [`Monitoring`] is its configuration; [`Plan::with_monitoring`] places it.
 
+use super::FieldError;
 use super::{AnalysisPolicy, AnalysisStep, Plan, Role, Step};
 use crate::strategy::PlanError;
 use crate::time::serde_duration;
@@ -62,36 +63,34 @@ impl Monitoring {
     pub fn to_step(&self) -> Result<AnalysisStep, PlanError> {
         let field = |name: &str| format!("monitoring.{name}");
         if self.validators.is_empty() {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 field("validators"),
                 "monitoring needs at least one validator",
-            ));
+            )
+            .into());
         }
         if let Some(i) = self.validators.iter().position(|v| v.trim().is_empty()) {
-            return Err(PlanError::invalid(
-                field(&format!("validators[{i}]")),
-                "must not be empty",
-            ));
+            return Err(
+                FieldError::new(field(&format!("validators[{i}]")), "must not be empty").into(),
+            );
         }
         if self.interval.is_zero() {
-            return Err(PlanError::invalid(
-                field("interval"),
-                "must be greater than zero",
-            ));
+            return Err(FieldError::new(field("interval"), "must be greater than zero").into());
         }
         if self.window < self.interval {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 field("window"),
                 format!(
                     "{} is shorter than the interval ({})",
                     crate::time::format_duration(self.window),
                     crate::time::format_duration(self.interval)
                 ),
-            ));
+            )
+            .into());
         }
         let count = self.window.as_millis().div_ceil(self.interval.as_millis());
         let count = u32::try_from(count).map_err(|_| {
-            PlanError::invalid(field("window"), "too many measurements for the interval")
+            FieldError::new(field("window"), "too many measurements for the interval")
         })?;
         Ok(AnalysisStep {
             validators: self.validators.clone(),

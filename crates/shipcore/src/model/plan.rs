@@ -1,3 +1,4 @@
+use super::FieldError;
 use super::Role;
 use crate::driver::Capabilities;
 use crate::strategy::PlanError;
@@ -187,28 +188,26 @@ impl AnalysisPolicy {
     pub fn validate(&self, field: &str) -> Result<(), PlanError> {
         let name = |n: &str| format!("{field}.{n}");
         if self.interval.is_zero() {
-            return Err(PlanError::invalid(
-                name("interval"),
-                "must be greater than zero",
-            ));
+            return Err(FieldError::new(name("interval"), "must be greater than zero").into());
         }
         if self.count == Some(0) {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 name("count"),
                 "must be at least 1 (omit it to run until stopped)",
-            ));
+            )
+            .into());
         }
         if let Some(count) = self.count.filter(|c| *c > Self::MAX_COUNT) {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 name("count"),
                 format!("{count} is more than the maximum of {}", Self::MAX_COUNT),
-            ));
+            )
+            .into());
         }
         if self.consecutive_success_limit == Some(0) {
-            return Err(PlanError::invalid(
-                name("consecutive_success_limit"),
-                "must be at least 1",
-            ));
+            return Err(
+                FieldError::new(name("consecutive_success_limit"), "must be at least 1").into(),
+            );
         }
         let no_failure_limit = self.failure_limit == Self::NO_FAILURE_LIMIT;
         let limits = [
@@ -225,7 +224,7 @@ impl AnalysisPolicy {
         ];
         for (n, value) in limits {
             if let Some(v) = value.filter(|v| *v > Self::MAX_LIMIT) {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     name(n),
                     format!(
                         "{v} is more than the maximum of {}{}",
@@ -236,45 +235,50 @@ impl AnalysisPolicy {
                             ""
                         }
                     ),
-                ));
+                )
+                .into());
             }
         }
         if no_failure_limit && self.consecutive_success_limit.is_none() {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 name("failure_limit"),
                 "no limit (-1) needs a consecutive_success_limit, or nothing could fail the run",
-            ));
+            )
+            .into());
         }
         if let Some(count) = self.count {
             let success = self.consecutive_success_limit.unwrap_or(0);
             if no_failure_limit {
                 if count < success {
-                    return Err(PlanError::invalid(
+                    return Err(FieldError::new(
                         name("count"),
                         format!(
                             "{count} is below consecutive_success_limit ({success}): the run \
                              could never pass"
                         ),
-                    ));
+                    )
+                    .into());
                 }
             } else if u64::from(count) < u64::from(self.failure_limit) + u64::from(success) {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     name("count"),
                     format!(
                         "{count} is below failure_limit + consecutive_success_limit ({} + \
                          {success}), as Argo refuses",
                         self.failure_limit
                     ),
-                ));
+                )
+                .into());
             }
             if count < self.inconclusive_limit {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     name("count"),
                     format!(
                         "{count} is below inconclusive_limit ({}), as Argo refuses",
                         self.inconclusive_limit
                     ),
-                ));
+                )
+                .into());
             }
         }
         Ok(())
@@ -290,6 +294,76 @@ pub struct AnalysisStep {
     /// How to run them.
     #[serde(default)]
     pub policy: AnalysisPolicy,
+}
+
+impl AnalysisStep {
+    /// Checks an analysis step: at least one validator, no blank validator name, a valid
+    /// policy with a `count` (only background analysis runs until stopped). `field` prefixes
+    /// the names in errors (`steps[3]` gives `steps[3].validators[0]`). [`Plan::validate`]
+    /// applies it to every `Analysis` step, and strategies to the analyses in their
+    /// configuration, so both refuse the same things.
+    ///
+    /// ```
+    /// use shipcore::model::{AnalysisPolicy, AnalysisStep};
+    /// use std::time::Duration;
+    /// let a = AnalysisStep {
+    ///     validators: vec!["error-rate".into(), " ".into()],
+    ///     policy: AnalysisPolicy::every(Duration::from_secs(60), 3),
+    /// };
+    /// assert_eq!(a.validate("analysis").unwrap_err().field(), "analysis.validators[1]");
+    /// ```
+    pub fn validate(&self, field: &str) -> Result<(), PlanError> {
+        if self.validators.is_empty() {
+            return Err(FieldError::new(
+                format!("{field}.validators"),
+                "an analysis needs at least one validator",
+            )
+            .into());
+        }
+        if let Some(i) = self.validators.iter().position(|v| v.trim().is_empty()) {
+            return Err(
+                FieldError::new(format!("{field}.validators[{i}]"), "must not be empty").into(),
+            );
+        }
+        self.policy.validate(&format!("{field}.policy"))?;
+        if self.policy.count.is_none() {
+            return Err(FieldError::new(
+                format!("{field}.policy.count"),
+                "an analysis step must have a count (only background analysis runs until \
+                 stopped)",
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
+/// A gate step's gates, `field` naming the list: at least one gate, no blank name. The rule
+/// of [`Plan::validate`], which strategies apply to the gates in their configuration.
+pub(crate) fn check_gate_names(gates: &[String], field: &str) -> Result<(), PlanError> {
+    if gates.is_empty() {
+        return Err(FieldError::new(field, "a gate step needs at least one gate").into());
+    }
+    if let Some(i) = gates.iter().position(|g| g.trim().is_empty()) {
+        return Err(FieldError::new(format!("{field}[{i}]"), "must not be empty").into());
+    }
+    Ok(())
+}
+
+/// `replicas` (named `field`) is within 1..=[`MAX_REPLICAS`]: the rule of
+/// [`Plan::validate`] for `plan.replicas`, which strategies apply before planning.
+pub(crate) fn check_replicas(field: &str, replicas: u32) -> Result<(), PlanError> {
+    if replicas == 0 {
+        return Err(FieldError::new(field, "must be at least 1").into());
+    }
+    if replicas > MAX_REPLICAS {
+        return Err(FieldError::new(
+            field,
+            format!("{replicas} is above the maximum of {MAX_REPLICAS}"),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// One step of a plan. Steps speak of roles (stable / candidate), not platform names, so a
@@ -449,6 +523,11 @@ impl Plan {
     ///   take its traffic), which is what [`Recreate`](crate::strategy::Recreate) does on
     ///   purpose.
     ///
+    /// Each step's own values are checked too: percentages within 0..=100, a non-blank flag,
+    /// an analysis as [`AnalysisStep::validate`] says, a gate step with at least one gate and
+    /// no blank gate name. This is the one check of a plan's steps; strategies check their
+    /// configuration and then run it on the plan they built.
+    ///
     /// A plan whose rollout has a stable revision must also retire it; that needs the spec,
     /// so [`RolloutSpec::validate`](crate::engine::RolloutSpec::validate) checks it.
     ///
@@ -471,20 +550,9 @@ impl Plan {
     /// assert!(ok.validate(&Capabilities::ALL).is_ok());
     /// ```
     pub fn validate(&self, caps: &Capabilities) -> Result<(), PlanError> {
-        if self.replicas == 0 {
-            return Err(PlanError::invalid("replicas", "must be at least 1"));
-        }
-        if self.replicas > MAX_REPLICAS {
-            return Err(PlanError::invalid(
-                "replicas",
-                format!("{} is above the maximum of {MAX_REPLICAS}", self.replicas),
-            ));
-        }
+        check_replicas("replicas", self.replicas)?;
         if self.steps.is_empty() {
-            return Err(PlanError::invalid(
-                "steps",
-                "a plan needs at least one step",
-            ));
+            return Err(FieldError::new("steps", "a plan needs at least one step").into());
         }
         let mut walk = Walk {
             candidate_percent: 0,
@@ -497,31 +565,34 @@ impl Plan {
             self.check_traffic(i, step, caps, &mut walk)?;
         }
         let Some(promoted_at) = walk.promoted_at else {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 "steps",
                 "a plan must end with the candidate promoted (a Promote step); without one a \
                  rollout would finish with traffic split or nothing deployed",
-            ));
+            )
+            .into());
         };
         if caps.weighted_traffic && walk.candidate_percent < 100 {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 "steps",
                 format!(
                     "the plan ends with {}% of traffic on the candidate (set after the Promote \
                      at steps[{promoted_at}]); a plan must end with all traffic on it",
                     walk.candidate_percent
                 ),
-            ));
+            )
+            .into());
         }
         if walk.candidate != self.replicas {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 "steps",
                 format!(
                     "the candidate ends with {} replicas; a plan must end with it at replicas \
                      ({}): add a Scale candidate step to {} before the Promote",
                     walk.candidate, self.replicas, self.replicas
                 ),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
@@ -531,20 +602,22 @@ impl Plan {
         let field = |name: &str| format!("steps[{i}].{name}");
         match step {
             Step::Scale { replicas, .. } if *replicas > self.replicas => {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     field("replicas"),
                     format!(
                         "{replicas} is above the plan's replicas ({})",
                         self.replicas
                     ),
-                ));
+                )
+                .into());
             }
             Step::SetWeight { percent } => {
                 if *percent > 100 {
-                    return Err(PlanError::invalid(
+                    return Err(FieldError::new(
                         field("percent"),
                         format!("{percent} is not within 0..=100"),
-                    ));
+                    )
+                    .into());
                 }
                 if !caps.weighted_traffic {
                     return Err(PlanError::unsupported(field("percent"), "weighted_traffic"));
@@ -552,39 +625,21 @@ impl Plan {
             }
             Step::SetFlag { flag, percent } => {
                 if *percent > 100 {
-                    return Err(PlanError::invalid(
+                    return Err(FieldError::new(
                         field("percent"),
                         format!("{percent} is not within 0..=100"),
-                    ));
+                    )
+                    .into());
                 }
                 if flag.trim().is_empty() {
-                    return Err(PlanError::invalid(field("flag"), "must not be empty"));
+                    return Err(FieldError::new(field("flag"), "must not be empty").into());
                 }
                 if !caps.feature_flags {
                     return Err(PlanError::unsupported(field("flag"), "feature_flags"));
                 }
             }
-            Step::Analysis(a) => {
-                a.policy.validate(&field("policy"))?;
-                if a.validators.is_empty() {
-                    return Err(PlanError::invalid(
-                        field("validators"),
-                        "an analysis needs at least one validator",
-                    ));
-                }
-                if a.policy.count.is_none() {
-                    return Err(PlanError::invalid(
-                        field("policy.count"),
-                        "an analysis step must have a count",
-                    ));
-                }
-            }
-            Step::Gate { gates } if gates.is_empty() => {
-                return Err(PlanError::invalid(
-                    field("gates"),
-                    "a gate step needs at least one gate",
-                ));
-            }
+            Step::Analysis(a) => a.validate(&format!("steps[{i}]"))?,
+            Step::Gate { gates } => check_gate_names(gates, &field("gates"))?,
             _ => {}
         }
         Ok(())
@@ -605,14 +660,15 @@ impl Plan {
                 // Stable may go to 0 under traffic only when nothing else runs (Recreate).
                 let full_stop = *role == Role::Stable && walk.candidate == 0;
                 if routed && *replicas == 0 && walk.share(*role) > 0 && !full_stop {
-                    return Err(PlanError::invalid(
+                    return Err(FieldError::new(
                         format!("steps[{i}].replicas"),
                         format!(
                             "scales {role} to 0 while it carries {}% of traffic; move the \
                              traffic away first (a SetWeight step)",
                             walk.share(*role)
                         ),
-                    ));
+                    )
+                    .into());
                 }
                 match role {
                     Role::Candidate => walk.candidate = *replicas,
@@ -623,14 +679,15 @@ impl Plan {
             }
             Step::Retire { role, .. } => {
                 if routed && walk.share(*role) > 0 {
-                    return Err(PlanError::invalid(
+                    return Err(FieldError::new(
                         format!("steps[{i}].role"),
                         format!(
                             "retires {role} while it carries {}% of traffic; move the traffic \
                              away first",
                             walk.share(*role)
                         ),
-                    ));
+                    )
+                    .into());
                 }
                 match role {
                     Role::Candidate => walk.candidate = 0,
@@ -642,33 +699,36 @@ impl Plan {
             Step::SetWeight { percent } => {
                 let percent = (*percent).min(100);
                 if percent > 0 && walk.candidate == 0 {
-                    return Err(PlanError::invalid(
+                    return Err(FieldError::new(
                         format!("steps[{i}].percent"),
                         format!(
                             "sends {percent}% of traffic to the candidate, which has no \
                              replicas at this step; scale it up first"
                         ),
-                    ));
+                    )
+                    .into());
                 }
                 if let (true, Some(at)) = (percent < 100, walk.stable_emptied_at) {
-                    return Err(PlanError::invalid(
+                    return Err(FieldError::new(
                         format!("steps[{i}].percent"),
                         format!(
                             "sends {}% of traffic to stable, which has no replicas after \
                              steps[{at}]",
                             100 - percent
                         ),
-                    ));
+                    )
+                    .into());
                 }
                 walk.candidate_percent = percent;
             }
             Step::Promote => {
                 if walk.candidate == 0 {
-                    return Err(PlanError::invalid(
+                    return Err(FieldError::new(
                         format!("steps[{i}]"),
                         "promotes a candidate that has no replicas at this step; scale it up \
                          first",
-                    ));
+                    )
+                    .into());
                 }
                 walk.candidate_percent = 100;
                 walk.promoted_at = Some(i);

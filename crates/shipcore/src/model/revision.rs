@@ -1,20 +1,9 @@
+use super::FieldError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The longest identifier [`check_identifier`] accepts, in bytes.
 pub const IDENTIFIER_MAX_LEN: usize = 128;
-
-/// An identifier (service, environment, namespace, revision id) is not in the safe set.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {value} {problem}")]
-pub struct IdentifierError {
-    /// The field (`target.service`, `stable.id`).
-    pub field: String,
-    /// The value, quoted and shortened for messages.
-    pub value: String,
-    /// What is wrong.
-    pub problem: String,
-}
 
 /// True for a safe identifier: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}` (an ASCII letter or
 /// digit, then at most 127 letters, digits, `.`, `_` and `-`). Such a name goes into PromQL
@@ -35,13 +24,14 @@ pub fn is_identifier(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
-/// Checks `value` with [`is_identifier`]; the error names `field` and says what is allowed.
+/// Checks `value` with [`is_identifier`]; the error names `field`, shows the value (quoted,
+/// shortened) and says what is allowed.
 ///
 /// ```
 /// let e = shipcore::model::check_identifier("stable.id", "a;b").unwrap_err();
 /// assert!(e.to_string().starts_with("stable.id: \"a;b\""));
 /// ```
-pub fn check_identifier(field: &str, value: &str) -> Result<(), IdentifierError> {
+pub fn check_identifier(field: &str, value: &str) -> Result<(), FieldError> {
     if is_identifier(value) {
         return Ok(());
     }
@@ -57,11 +47,7 @@ pub fn check_identifier(field: &str, value: &str) -> Result<(), IdentifierError>
     } else {
         "must start with an ASCII letter or digit and hold only letters, digits, '.', '_' and '-' (at most 128)".to_string()
     };
-    Err(IdentifierError {
-        field: field.to_string(),
-        value: format!("{shown:?}"),
-        problem,
-    })
+    Err(FieldError::new(field, format!("{shown:?} {problem}")))
 }
 
 /// The name a driver knows a revision by (`"web-2.0.0"`, a compose service suffix). Unique

@@ -2,26 +2,30 @@
 //! `log`), rejects unknown fields, and [`NotifierConfig::build`] checks the values.
 
 use super::{LogNotifier, Templates, WebhookNotifier};
+use crate::model::FieldError;
 use crate::notifier::Notifier;
 use crate::time::serde_duration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A notifier configuration value is wrong: which field, and what is wrong.
+/// A notifier configuration value is wrong: a [`FieldError`] (which field, what is wrong),
+/// shown as `invalid notifier configuration: field: problem`. `e.field` and `e.problem` read
+/// the inner error's fields (`url`, `timeout`, `templates.finished`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid notifier configuration: {field}: {problem}")]
-pub struct NotifierConfigError {
-    /// The field (`url`, `timeout`, `templates.finished`).
-    pub field: String,
-    /// What is wrong.
-    pub problem: String,
+#[error("invalid notifier configuration: {0}")]
+pub struct NotifierConfigError(pub FieldError);
+
+impl From<FieldError> for NotifierConfigError {
+    fn from(e: FieldError) -> Self {
+        NotifierConfigError(e)
+    }
 }
 
-fn err(field: impl Into<String>, problem: impl Into<String>) -> NotifierConfigError {
-    NotifierConfigError {
-        field: field.into(),
-        problem: problem.into(),
+impl std::ops::Deref for NotifierConfigError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
@@ -94,17 +98,7 @@ fn default_timeout() -> Duration {
 impl NotifierConfig {
     /// Checks the values and builds the notifier.
     pub fn build(&self) -> Result<Arc<dyn Notifier>, NotifierConfigError> {
-        let check = |t: &Templates| {
-            t.validate().map_err(|e| {
-                err(
-                    format!("templates.{}", e.field),
-                    format!(
-                        "unknown placeholder {{{}}} (available: {})",
-                        e.placeholder, e.available
-                    ),
-                )
-            })
-        };
+        let check = |t: &Templates| t.validate().map_err(|e| e.within("templates"));
         match self {
             NotifierConfig::Webhook {
                 url,
@@ -113,11 +107,11 @@ impl NotifierConfig {
                 templates,
             } => {
                 if timeout.is_zero() {
-                    return Err(err("timeout", "must be greater than zero"));
+                    return Err(FieldError::new("timeout", "must be greater than zero").into());
                 }
                 check(templates)?;
                 let mut n = WebhookNotifier::new(url)
-                    .map_err(|e| err("url", e.0))?
+                    .map_err(|e| FieldError::new("url", e.0))?
                     .timeout(*timeout)
                     .templates(templates.clone());
                 if *text_only {

@@ -9,5 +9,5 @@ mod webhook;
 
 pub use config::{NotifierConfig, NotifierConfigError};
 pub use log::LogNotifier;
-pub use templates::{kind, rollout_id, slack_escape, TemplateError, Templates};
+pub use templates::{kind, rollout_id, slack_escape, Templates};
 pub use webhook::WebhookNotifier;

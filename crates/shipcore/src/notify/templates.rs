@@ -1,14 +1,26 @@
 //! Message templates: turn a [`Notification`] into one line of text. Each kind has a template
-//! with `{placeholders}`; [`Templates::validate`] rejects a placeholder the kind does not have.
+//! in the one template language of shipcore, `{{placeholder}}` (read by
+//! [`template::pieces`](crate::template::pieces), as metric queries and URLs are);
+//! [`Templates::validate`] rejects a placeholder the kind does not have, and the single-brace
+//! `{placeholder}` of earlier versions.
 
+use crate::model::FieldError;
 use crate::notifier::Notification;
+use crate::template::{pieces, Piece};
 use serde::{Deserialize, Serialize};
 
 /// One template per notification kind.
 ///
-/// Placeholders: all kinds have `{rollout_id}`; `started` has `{service}` and `{version}`;
-/// `step_passed` has `{step}` (1-based) and `{description}`; `finished` has `{phase}` and
-/// `{reason}`; `rollback` has `{reason}`.
+/// Placeholders: all kinds have `{{rollout_id}}`; `started` has `{{service}}` and
+/// `{{version}}`; `step_passed` has `{{step}}` (1-based) and `{{description}}`; `finished` has
+/// `{{phase}}` and `{{reason}}`; `rollback` has `{{reason}}`. Spaces inside the braces are
+/// allowed (`{{ service }}`).
+///
+/// Until this version notification templates used single braces (`{service}`). Such a
+/// template is refused by [`validate`](Self::validate) (so at configuration load, naming the
+/// field) with the fix, `{{service}}`, rather than guessed at: a single-brace `{word}` may
+/// also be meant as text, and a message silently posted with `{service}` in it would be
+/// found only in the channel.
 ///
 /// ```
 /// use shipcore::notifier::Notification;
@@ -33,24 +45,12 @@ pub struct Templates {
 impl Default for Templates {
     fn default() -> Self {
         Templates {
-            started: "Rollout {rollout_id} started: deploying {service} {version}".into(),
-            step_passed: "Rollout {rollout_id}: step {step} passed ({description})".into(),
-            finished: "Rollout {rollout_id} finished: {phase} ({reason})".into(),
-            rollback: "Rollout {rollout_id} is rolling back: {reason}".into(),
+            started: "Rollout {{rollout_id}} started: deploying {{service}} {{version}}".into(),
+            step_passed: "Rollout {{rollout_id}}: step {{step}} passed ({{description}})".into(),
+            finished: "Rollout {{rollout_id}} finished: {{phase}} ({{reason}})".into(),
+            rollback: "Rollout {{rollout_id}} is rolling back: {{reason}}".into(),
         }
     }
-}
-
-/// A template uses a placeholder its notification kind does not have.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("template {field}: unknown placeholder {{{placeholder}}} (available: {available})")]
-pub struct TemplateError {
-    /// Which template (`started`, `step_passed`, `finished`, `rollback`).
-    pub field: String,
-    /// The unknown placeholder.
-    pub placeholder: String,
-    /// The placeholders that template may use.
-    pub available: String,
 }
 
 const STARTED: &[&str] = &["rollout_id", "service", "version"];
@@ -59,21 +59,52 @@ const FINISHED: &[&str] = &["rollout_id", "phase", "reason"];
 const ROLLBACK: &[&str] = &["rollout_id", "reason"];
 
 impl Templates {
-    /// Checks that every placeholder exists for its kind.
-    pub fn validate(&self) -> Result<(), TemplateError> {
+    /// Checks that every placeholder exists for its kind, and that no template still uses
+    /// the single-brace `{name}` of earlier versions for a placeholder name. The error names
+    /// the template (`started`, `finished`…) and says what to write.
+    ///
+    /// ```
+    /// let t = shipcore::notify::Templates {
+    ///     started: "go {service}".into(),
+    ///     ..Default::default()
+    /// };
+    /// let e = t.validate().unwrap_err();
+    /// assert_eq!(e.field, "started");
+    /// assert!(e.problem.contains("write {{service}}"), "{e}");
+    /// ```
+    pub fn validate(&self) -> Result<(), FieldError> {
         for (field, text, names) in [
             ("started", &self.started, STARTED),
             ("step_passed", &self.step_passed, STEP),
             ("finished", &self.finished, FINISHED),
             ("rollback", &self.rollback, ROLLBACK),
         ] {
-            for p in placeholders(text) {
-                if !names.contains(&p) {
-                    return Err(TemplateError {
-                        field: field.into(),
-                        placeholder: p.into(),
-                        available: names.join(", "),
-                    });
+            for piece in pieces(text) {
+                match piece {
+                    Piece::Var { name, .. } if !names.contains(&name) => {
+                        let available: Vec<String> =
+                            names.iter().map(|n| format!("{{{{{n}}}}}")).collect();
+                        return Err(FieldError::new(
+                            field,
+                            format!(
+                                "unknown placeholder {{{{{name}}}}} (available: {})",
+                                available.join(", ")
+                            ),
+                        ));
+                    }
+                    Piece::Var { .. } => {}
+                    Piece::Text(t) => {
+                        if let Some(name) = single_brace(t) {
+                            return Err(FieldError::new(
+                                field,
+                                format!(
+                                    "{{{name}}} is the single-brace placeholder of earlier \
+                                     versions; write {{{{{name}}}}} (notification templates \
+                                     use the same {{{{name}}}} syntax as queries)"
+                                ),
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -185,36 +216,38 @@ pub fn rollout_id(n: &Notification) -> &str {
     }
 }
 
-fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+/// Every placeholder name of any kind.
+const ALL: &[&str] = &[
+    "rollout_id",
+    "service",
+    "version",
+    "step",
+    "description",
+    "phase",
+    "reason",
+];
+
+/// The first `{name}` in `text` (a template's own text) whose name is a placeholder name:
+/// the single-brace syntax of earlier versions.
+fn single_brace(text: &str) -> Option<&str> {
     text.split('{')
         .skip(1)
-        .filter_map(|part| part.split_once('}').map(|(name, _)| name))
+        .filter_map(|part| part.split_once('}').map(|(name, _)| name.trim()))
+        .find(|name| ALL.contains(name))
 }
 
-/// Replaces `{name}` by its value in one pass (values are not expanded again).
+/// Replaces each `{{name}}` by its value in one pass (values are not expanded again); an
+/// unknown placeholder stays as written ([`Templates::validate`] refuses it at load).
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}').and_then(|close| {
-            let name = &after[..close];
-            values
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (close, *v))
-        }) {
-            Some((close, value)) => {
-                out.push_str(value);
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Var { name, raw } => match values.iter().find(|(k, _)| *k == name) {
+                Some((_, v)) => out.push_str(v),
+                None => out.push_str(raw),
+            },
         }
     }
-    out.push_str(rest);
     out
 }

@@ -3,6 +3,7 @@
 
 use super::support::{check_distinct, check_opt_analysis, check_replicas, finish};
 use super::{PlanContext, PlanError, Strategy};
+use crate::model::FieldError;
 use crate::model::{AnalysisStep, Plan, Role, Step};
 use crate::time::{serde_duration, serde_opt_duration};
 use serde::{Deserialize, Serialize};
@@ -93,10 +94,11 @@ impl BlueGreen {
     fn preview(&self, ctx: &PlanContext) -> Result<u32, PlanError> {
         let preview = self.preview_replicas.unwrap_or(ctx.replicas);
         if preview == 0 || preview > ctx.replicas {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 "preview_replicas",
                 format!("{preview} is not within 1..={} (replicas)", ctx.replicas),
-            ));
+            )
+            .into());
         }
         Ok(preview)
     }

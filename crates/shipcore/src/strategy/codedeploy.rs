@@ -3,6 +3,7 @@
 
 use super::StrategyConfig;
 use super::{Canary, CanaryStep, IntOrPercent, Linear, PauseSpec, PlanError, Rolling};
+use crate::model::FieldError;
 use std::time::Duration;
 
 /// The field CodeDeploy name errors name (CodeDeploy's own `deploymentConfigName`).
@@ -45,14 +46,14 @@ fn minutes(text: &str) -> Option<u32> {
 /// Parses a CodeDeploy configuration name.
 pub(crate) fn parse_codedeploy_name(name: &str) -> Result<CodeDeployName, PlanError> {
     let unknown = || {
-        PlanError::invalid(
+        FieldError::new(
             FIELD,
             format!(
                 "unknown CodeDeploy configuration {name:?}; expected a name like \
                  Linear10PercentEvery1Minutes, Canary10Percent5Minutes, AllAtOnce, \
                  OneAtATime or HalfAtATime (optionally prefixed CodeDeployDefault. and ECS or Lambda)"
             ),
-        )
+        ).into()
     };
     let base = name.trim();
     let base = base.strip_prefix("CodeDeployDefault.").unwrap_or(base);
@@ -75,16 +76,18 @@ pub(crate) fn parse_codedeploy_name(name: &str) -> Result<CodeDeployName, PlanEr
             let (percent, tail) = number_then(body, sep).ok_or_else(unknown)?;
             let m = minutes(tail).ok_or_else(unknown)?;
             if !(1..=100).contains(&percent) {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     FIELD,
                     format!("{name:?}: {percent} percent is not within 1..=100"),
-                ));
+                )
+                .into());
             }
             if m == 0 {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     FIELD,
                     format!("{name:?}: the interval must be at least 1 minute"),
-                ));
+                )
+                .into());
             }
             let interval = Duration::from_secs(u64::from(m) * 60);
             if is_linear {

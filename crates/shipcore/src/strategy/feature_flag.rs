@@ -3,6 +3,7 @@
 
 use super::support::{check_opt_analysis, check_percentages, check_replicas, finish, prefixed};
 use super::{PauseSpec, PlanContext, PlanError, Rolling, Strategy};
+use crate::model::FieldError;
 use crate::model::{AnalysisStep, Plan, Role, Step};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -70,18 +71,19 @@ pub struct FeatureFlag {
 impl FeatureFlag {
     fn check(&self) -> Result<Vec<u8>, PlanError> {
         if self.flag.trim().is_empty() {
-            return Err(PlanError::invalid("flag", "must not be empty"));
+            return Err(FieldError::new("flag", "must not be empty").into());
         }
         if self.percentages.is_empty() {
-            return Err(PlanError::invalid("percentages", "needs at least one step"));
+            return Err(FieldError::new("percentages", "needs at least one step").into());
         }
         let entries = self.percentages.iter().copied().enumerate();
         let percents = check_percentages(entries, |i| format!("percentages[{i}]"))?;
         if percents.last() != Some(&100) {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 "percentages",
                 "the last step must be 100: a rollout ends with the feature on for everyone",
-            ));
+            )
+            .into());
         }
         check_opt_analysis(&self.analysis, "analysis")?;
         Ok(percents)

@@ -5,6 +5,7 @@ use super::canary::resolve_traffic;
 use super::codedeploy::{parse_codedeploy_name, CodeDeployName, FIELD};
 use super::support::{check_distinct, check_opt_analysis, check_replicas};
 use super::{Canary, CanaryStep, PauseSpec, PlanContext, PlanError, Strategy, TrafficMode};
+use crate::model::FieldError;
 use crate::model::{AnalysisStep, Plan};
 use crate::time::serde_duration;
 use serde::{Deserialize, Serialize};
@@ -89,13 +90,13 @@ impl Linear {
     pub fn from_codedeploy_name(name: &str) -> Result<Linear, PlanError> {
         match parse_codedeploy_name(name)? {
             CodeDeployName::Linear { percent, interval } => Ok(Linear::new(percent, interval)),
-            other => Err(PlanError::invalid(
+            other => Err(FieldError::new(
                 FIELD,
                 format!(
                     "{name:?} is {} configuration, not a linear one (Linear<N>PercentEvery<M>Minutes)",
                     other.kind()
                 ),
-            )),
+            ).into()),
         }
     }
 
@@ -104,14 +105,15 @@ impl Linear {
         let percent = match u8::try_from(self.percent) {
             Ok(p) if (1..=100).contains(&p) => p,
             _ => {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     "percent",
                     format!("{} is not within 1..=100", self.percent),
-                ))
+                )
+                .into())
             }
         };
         if self.interval.is_zero() {
-            return Err(PlanError::invalid("interval", "must be greater than zero"));
+            return Err(FieldError::new("interval", "must be greater than zero").into());
         }
         check_opt_analysis(&self.analysis, "analysis")?;
         let mut steps = Vec::new();

@@ -1,6 +1,8 @@
 //! Strategies turn a rollout's context into a [`Plan`]: pure, synchronous, no I/O. Each
-//! validates its own input and refuses, with a [`PlanError`] naming the field, what the
-//! driver cannot do.
+//! validates its own configuration and refuses, with a [`PlanError`] naming the field, what
+//! the driver cannot do; the plan it builds is then checked by [`Plan::validate`], the one
+//! place that checks a plan's steps (analyses and gates in a configuration are checked with
+//! the same rules, [`AnalysisStep::validate`](crate::model::AnalysisStep::validate)).
 
 mod blue_green;
 mod canary;
@@ -27,7 +29,7 @@ pub use rolling::Rolling;
 pub use support::MAX_PLAN_STEPS;
 
 use crate::driver::Capabilities;
-use crate::model::{Plan, Revision, Target};
+use crate::model::{FieldError, Plan, Revision, Target};
 use serde::{Deserialize, Serialize};
 
 /// What a strategy plans from.
@@ -49,14 +51,9 @@ pub struct PlanContext {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PlanError {
-    /// A value is out of range or inconsistent.
-    #[error("{field}: {problem}")]
-    Invalid {
-        /// The offending field (`steps[2].percent`, `max_surge`).
-        field: String,
-        /// What is wrong.
-        problem: String,
-    },
+    /// A value is out of range or inconsistent (`steps[2].percent`, `max_surge`).
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
     /// The plan needs something the driver cannot do.
     #[error(
         "{field}: needs the driver capability `{capability}`, which this driver does not have"
@@ -70,13 +67,6 @@ pub enum PlanError {
 }
 
 impl PlanError {
-    /// An invalid-value error.
-    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        PlanError::Invalid {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
     /// A missing-capability error.
     pub fn unsupported(field: impl Into<String>, capability: impl Into<String>) -> Self {
         PlanError::Unsupported {
@@ -87,7 +77,9 @@ impl PlanError {
     /// The field the error is about.
     pub fn field(&self) -> &str {
         match self {
-            PlanError::Invalid { field, .. } | PlanError::Unsupported { field, .. } => field,
+            PlanError::Invalid(FieldError { field, .. }) | PlanError::Unsupported { field, .. } => {
+                field
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ use super::support::{
     MAX_PLAN_STEPS,
 };
 use super::{IntOrPercent, PlanContext, PlanError, Strategy};
+use crate::model::FieldError;
 use crate::model::{AnalysisStep, Plan, Role, Step};
 use crate::time::serde_opt_duration;
 use serde::{Deserialize, Serialize};
@@ -105,14 +106,15 @@ impl Rolling {
         let surge = self.max_surge.resolve_up(r);
         let unavailable = self.max_unavailable.resolve_down(r);
         if surge == 0 && unavailable == 0 {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 SURGE_AND_UNAVAILABLE,
                 format!(
                     "max_surge ({}) and max_unavailable ({}) both resolve to 0 for {r} replicas, \
                      so no replica could ever be replaced; make at least one of them positive",
                     self.max_surge, self.max_unavailable
                 ),
-            ));
+            )
+            .into());
         }
         let candidate_up = Step::Scale {
             role: Role::Candidate,
@@ -147,13 +149,14 @@ impl Rolling {
         let mut steps = Vec::new();
         while cand < r || stable > 0 {
             if steps.len() > MAX_PLAN_STEPS {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     SURGE_AND_UNAVAILABLE,
                     format!(
                         "replacing {r} replicas {surge} up / {unavailable} down at a time needs \
                          more than {MAX_PLAN_STEPS} steps; raise max_surge or max_unavailable"
                     ),
-                ));
+                )
+                .into());
             }
             let before = (cand, stable);
             // In u64: replicas + surge may not fit in a u32.
@@ -184,10 +187,11 @@ impl Rolling {
             }
             if (cand, stable) == before {
                 // Cannot happen while surge + unavailable > 0; refuse rather than loop.
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     SURGE_AND_UNAVAILABLE,
                     "no batch can make progress with these values",
-                ));
+                )
+                .into());
             }
             let more = cand < r || stable > 0;
             if more && cand > before.0 {

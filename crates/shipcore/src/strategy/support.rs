@@ -2,25 +2,18 @@
 //! steps, percent-of-replicas rounding, and the common end of every plan.
 
 use super::{PlanContext, PlanError};
-use crate::model::{AnalysisStep, Plan, Role, Step, MAX_REPLICAS};
+use crate::model::FieldError;
+use crate::model::{AnalysisStep, Plan, Role, Step};
 use std::time::Duration;
 
 /// Longest plan a built-in strategy makes. A configuration that would need more steps
 /// (a rolling update of a million replicas one at a time) is refused rather than planned.
 pub const MAX_PLAN_STEPS: usize = 10_000;
 
-/// `ctx.replicas` must be within 1..=[`MAX_REPLICAS`], as [`Plan::validate`] requires.
+/// `ctx.replicas` must be within 1..=[`MAX_REPLICAS`](crate::model::MAX_REPLICAS): the
+/// rule of [`Plan::validate`], checked before planning so no strategy loops over a bad count.
 pub(crate) fn check_replicas(ctx: &PlanContext) -> Result<(), PlanError> {
-    if ctx.replicas == 0 {
-        return Err(PlanError::invalid("replicas", "must be at least 1"));
-    }
-    if ctx.replicas > MAX_REPLICAS {
-        return Err(PlanError::invalid(
-            "replicas",
-            format!("{} is above the maximum of {MAX_REPLICAS}", ctx.replicas),
-        ));
-    }
-    Ok(())
+    crate::model::check_replicas("replicas", ctx.replicas)
 }
 
 /// The candidate must be a different revision from the stable one: steps on the two roles
@@ -28,40 +21,23 @@ pub(crate) fn check_replicas(ctx: &PlanContext) -> Result<(), PlanError> {
 pub(crate) fn check_distinct(ctx: &PlanContext) -> Result<(), PlanError> {
     if let Some(stable) = &ctx.stable {
         if stable.id == ctx.candidate.id {
-            return Err(PlanError::invalid(
+            return Err(FieldError::new(
                 "candidate",
                 format!(
                     "revision {} is already the stable revision; there is nothing to deploy",
                     stable.id
                 ),
-            ));
+            )
+            .into());
         }
     }
     Ok(())
 }
 
-/// The rules [`Plan::validate`] applies to an analysis step, with errors naming `field`.
+/// An analysis in a strategy's configuration, named `field`: the rules
+/// [`AnalysisStep::validate`] applies to every analysis step of a plan.
 pub(crate) fn check_analysis(a: &AnalysisStep, field: &str) -> Result<(), PlanError> {
-    if a.validators.is_empty() {
-        return Err(PlanError::invalid(
-            format!("{field}.validators"),
-            "an analysis needs at least one validator",
-        ));
-    }
-    if let Some(i) = a.validators.iter().position(|v| v.trim().is_empty()) {
-        return Err(PlanError::invalid(
-            format!("{field}.validators[{i}]"),
-            "must not be empty",
-        ));
-    }
-    a.policy.validate(&format!("{field}.policy"))?;
-    if a.policy.count.is_none() {
-        return Err(PlanError::invalid(
-            format!("{field}.policy.count"),
-            "an analysis step must have a count (only background analysis runs until stopped)",
-        ));
-    }
-    Ok(())
+    a.validate(field)
 }
 
 /// Checks an optional analysis.
@@ -72,21 +48,10 @@ pub(crate) fn check_opt_analysis(a: &Option<AnalysisStep>, field: &str) -> Resul
     }
 }
 
-/// A gate step needs at least one gate, and names are not blank.
+/// A gate step in a strategy's configuration, named `field`: the rule
+/// [`Plan::validate`] applies to every gate step (at least one gate, no blank name).
 pub(crate) fn check_gates(gates: &[String], field: &str) -> Result<(), PlanError> {
-    if gates.is_empty() {
-        return Err(PlanError::invalid(
-            field,
-            "a gate step needs at least one gate",
-        ));
-    }
-    if let Some(i) = gates.iter().position(|g| g.trim().is_empty()) {
-        return Err(PlanError::invalid(
-            format!("{field}[{i}]"),
-            "must not be empty",
-        ));
-    }
-    Ok(())
+    crate::model::check_gate_names(gates, field)
 }
 
 /// Checks a list of percentages: each within 1..=100 and strictly increasing. `field(i)`
@@ -100,18 +65,16 @@ pub(crate) fn check_percentages(
         let p = match u8::try_from(v) {
             Ok(p) if (1..=100).contains(&p) => p,
             _ => {
-                return Err(PlanError::invalid(
-                    field(i),
-                    format!("{v} is not within 1..=100"),
-                ))
+                return Err(FieldError::new(field(i), format!("{v} is not within 1..=100")).into())
             }
         };
         if let Some(&prev) = out.last() {
             if p <= prev {
-                return Err(PlanError::invalid(
+                return Err(FieldError::new(
                     field(i),
                     format!("{p} must be greater than the previous value {prev}"),
-                ));
+                )
+                .into());
             }
         }
         out.push(p);
@@ -141,10 +104,7 @@ pub(crate) fn ratio_percent(part: u32, total: u32) -> u8 {
 /// Prefixes the field an error names (`deploy` + `max_surge` = `deploy.max_surge`).
 pub(crate) fn prefixed(err: PlanError, prefix: &str) -> PlanError {
     match err {
-        PlanError::Invalid { field, problem } => PlanError::Invalid {
-            field: format!("{prefix}.{field}"),
-            problem,
-        },
+        PlanError::Invalid(e) => PlanError::Invalid(e.within(prefix)),
         PlanError::Unsupported { field, capability } => PlanError::Unsupported {
             field: format!("{prefix}.{field}"),
             capability,
@@ -164,7 +124,9 @@ pub(crate) fn promote_and_retire(ctx: &PlanContext, steps: &mut Vec<Step>, delay
     }
 }
 
-/// A plan named `strategy` for `ctx.replicas`, refused if it grew past [`MAX_PLAN_STEPS`].
+/// A plan named `strategy` for `ctx.replicas`, refused if it grew past [`MAX_PLAN_STEPS`],
+/// then checked by [`Plan::validate`] for `ctx.capabilities`: the one place that checks a
+/// plan's steps.
 pub(crate) fn finish(
     strategy: &str,
     ctx: &PlanContext,
@@ -172,19 +134,23 @@ pub(crate) fn finish(
     too_long_field: &str,
 ) -> Result<Plan, PlanError> {
     if steps.len() > MAX_PLAN_STEPS {
-        return Err(PlanError::invalid(
+        return Err(FieldError::new(
             too_long_field,
             format!(
                 "the plan would have {} steps, more than the limit of {MAX_PLAN_STEPS}",
                 steps.len()
             ),
-        ));
+        )
+        .into());
     }
-    Ok(Plan {
+    let plan = Plan {
         strategy: strategy.to_string(),
         replicas: ctx.replicas,
         steps,
-    })
+    };
+    // The one check of a plan's steps; a built-in strategy's plan passing it is an invariant.
+    plan.validate(&ctx.capabilities)?;
+    Ok(plan)
 }
 
 /// A context for unit tests: `web-v1` stable (when `with_stable`), `web-v2` candidate.

@@ -3,7 +3,7 @@
 //! All of it is serializable, because it is part of a [`SimSnapshot`](super::SimSnapshot).
 
 use crate::driver::Capabilities;
-use crate::model::{Revision, RevisionId};
+use crate::model::{FieldError, Revision, RevisionId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,13 +12,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SimError {
     /// A configuration value is out of range.
-    #[error("invalid simulator setting {field}: {problem}")]
-    Invalid {
-        /// Which setting.
-        field: String,
-        /// What is wrong with it.
-        problem: String,
-    },
+    #[error("invalid simulator setting {0}")]
+    Invalid(#[from] FieldError),
     /// The state file could not be read or written.
     #[error("simulator state file {path}: {message}")]
     Io {
@@ -37,23 +32,11 @@ pub enum SimError {
     },
 }
 
-impl SimError {
-    pub(crate) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        SimError::Invalid {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
 pub(crate) fn check_fraction(field: &str, v: f64) -> Result<f64, SimError> {
     if v.is_finite() && (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(SimError::invalid(
-            field,
-            format!("{v} is not a fraction within 0..=1"),
-        ))
+        Err(FieldError::new(field, format!("{v} is not a fraction within 0..=1")).into())
     }
 }
 
@@ -81,16 +64,18 @@ impl Latency {
 
     fn check(&self, field: &str) -> Result<(), SimError> {
         if !(self.p50_ms.is_finite() && self.p50_ms > 0.0) {
-            return Err(SimError::invalid(
+            return Err(FieldError::new(
                 format!("{field}.p50_ms"),
                 format!("{} must be a positive number", self.p50_ms),
-            ));
+            )
+            .into());
         }
         if !(self.p95_ms.is_finite() && self.p95_ms >= self.p50_ms) {
-            return Err(SimError::invalid(
+            return Err(FieldError::new(
                 format!("{field}.p95_ms"),
                 format!("{} must be at least p50_ms ({})", self.p95_ms, self.p50_ms),
-            ));
+            )
+            .into());
         }
         Ok(())
     }
@@ -401,10 +386,11 @@ impl SimConfig {
         check_fraction("lost_response_share", self.lost_response_share)?;
         self.healthy_latency.check("healthy_latency")?;
         if !(self.request_rate.is_finite() && self.request_rate >= 0.0) {
-            return Err(SimError::invalid(
+            return Err(FieldError::new(
                 "request_rate",
                 format!("{} must be a non-negative number", self.request_rate),
-            ));
+            )
+            .into());
         }
         for (key, f) in &self.faults {
             if let Some(r) = f.error_rate {

@@ -6,7 +6,7 @@ use super::sim_config::{check_fraction, Failure, FaultKey, SimConfig, SimError};
 use super::sim_state::{CallCounts, CallKind, ScriptedFault, SimSnapshot, SNAPSHOT_FORMAT};
 use crate::clock::Clock;
 use crate::driver::{Capabilities, Driver, DriverError, ErrorKind};
-use crate::model::{Action, FleetState, Revision, Target};
+use crate::model::{Action, FieldError, FleetState, Revision, Target};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
@@ -379,13 +379,14 @@ fn take_scripted(
 
 fn check_snapshot(snap: &SimSnapshot) -> Result<(), SimError> {
     if snap.format != SNAPSHOT_FORMAT {
-        return Err(SimError::invalid(
+        return Err(FieldError::new(
             "format",
             format!(
                 "snapshot format {} is not the supported {SNAPSHOT_FORMAT}",
                 snap.format
             ),
-        ));
+        )
+        .into());
     }
     snap.config.validate()
 }

@@ -14,6 +14,7 @@
 use super::config::ConfigError;
 use super::{combine, finite, instant_value, non_empty, num, stable_vars, FailWhen};
 use crate::metrics::{MetricsSource, ValueProblem};
+use crate::model::FieldError;
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
 };
@@ -79,11 +80,11 @@ impl BaselineRule {
         non_empty("query", &self.query)?;
         finite("ratio", self.ratio)?;
         if self.ratio <= 0.0 {
-            return Err(ConfigError::new("ratio", "must be greater than zero"));
+            return Err(FieldError::new("ratio", "must be greater than zero").into());
         }
         finite("tolerance", self.tolerance)?;
         if self.tolerance < 0.0 {
-            return Err(ConfigError::new("tolerance", "must not be negative"));
+            return Err(FieldError::new("tolerance", "must not be negative").into());
         }
         Ok(())
     }
@@ -128,7 +129,7 @@ impl BaselineConfig {
     pub fn check(&self) -> Result<(), ConfigError> {
         non_empty("name", &self.name)?;
         if self.rules.is_empty() {
-            return Err(ConfigError::new("rules", "must hold at least one rule"));
+            return Err(FieldError::new("rules", "must hold at least one rule").into());
         }
         for (i, r) in self.rules.iter().enumerate() {
             r.check().map_err(|e| e.within(&format!("rules[{i}]")))?;
@@ -137,10 +138,7 @@ impl BaselineConfig {
             non_empty("sample_size.query", &s.query)?;
             finite("sample_size.min", s.min)?;
             if s.min <= 0.0 {
-                return Err(ConfigError::new(
-                    "sample_size.min",
-                    "must be greater than zero",
-                ));
+                return Err(FieldError::new("sample_size.min", "must be greater than zero").into());
             }
         }
         Ok(())

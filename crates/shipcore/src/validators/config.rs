@@ -6,35 +6,36 @@ use super::{
     BaselineConfig, HttpHealthConfig, JudgeConfig, LogPatternConfig, SmokeConfig, ThresholdConfig,
 };
 use crate::metrics::MetricsSource;
+use crate::model::FieldError;
 use crate::validator::Validator;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// A configuration value is wrong: which field, and what is wrong with it.
+/// A validator configuration value is wrong: a [`FieldError`] (which field, what is wrong),
+/// shown as `invalid validator configuration: field: problem`. `e.field` and `e.problem` read
+/// the inner error's fields (`critical`, `metrics[1].tolerance`; `<json>` for syntax errors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid validator configuration: {field}: {problem}")]
-pub struct ConfigError {
-    /// The field, as a path (`critical`, `metrics[1].tolerance`; `<json>` for syntax errors).
-    pub field: String,
-    /// What is wrong.
-    pub problem: String,
-}
+#[error("invalid validator configuration: {0}")]
+pub struct ConfigError(pub FieldError);
 
 impl ConfigError {
-    /// An error about `field`.
-    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-
-    /// The same error with `prefix` in front of the field name (`prefix.field`).
+    /// The same error with `prefix.` in front of the field name.
+    #[must_use]
     pub fn within(self, prefix: &str) -> Self {
-        ConfigError {
-            field: format!("{prefix}.{}", self.field),
-            problem: self.problem,
-        }
+        ConfigError(self.0.within(prefix))
+    }
+}
+
+impl From<FieldError> for ConfigError {
+    fn from(e: FieldError) -> Self {
+        ConfigError(e)
+    }
+}
+
+impl std::ops::Deref for ConfigError {
+    type Target = FieldError;
+    fn deref(&self) -> &FieldError {
+        &self.0
     }
 }
 
@@ -56,10 +57,11 @@ impl ValidatorDeps {
     /// The metrics source, or an error saying the validator needs one.
     pub fn metrics(&self) -> Result<Arc<dyn MetricsSource>, ConfigError> {
         self.metrics.clone().ok_or_else(|| {
-            ConfigError::new(
+            FieldError::new(
                 "metrics",
                 "this validator queries metrics, but no metrics source was given",
             )
+            .into()
         })
     }
 }
@@ -95,7 +97,7 @@ impl ValidatorConfig {
     /// Parses one validator from JSON; syntax and unknown-field errors are reported with
     /// field `<json>` and serde's message (which names the field).
     pub fn from_json(text: &str) -> Result<ValidatorConfig, ConfigError> {
-        serde_json::from_str(text).map_err(|e| ConfigError::new("<json>", e.to_string()))
+        serde_json::from_str(text).map_err(|e| FieldError::new("<json>", e.to_string()).into())
     }
 
     /// The validator's name.

@@ -2,6 +2,7 @@
 //! one request with its status, latency and body, and what an unreachable endpoint means.
 
 use super::config::ConfigError;
+use crate::model::FieldError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -30,19 +31,19 @@ pub(crate) fn check_url_template(field: &str, template: &str) -> Result<(), Conf
                 rest = &rest[start + end + 2..];
             }
             None => {
-                return Err(ConfigError::new(field, "has a `{{` without a closing `}}`"));
+                return Err(FieldError::new(field, "has a `{{` without a closing `}}`").into());
             }
         }
     }
     probe.push_str(rest);
     let url = reqwest::Url::parse(&probe).map_err(|e| {
-        ConfigError::new(
+        FieldError::new(
             field,
             format!("{:?} is not a URL: {e}", crate::redact::url(template)),
         )
     })?;
     if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(ConfigError::new(field, "must be an http or https URL"));
+        return Err(FieldError::new(field, "must be an http or https URL").into());
     }
     Ok(())
 }
@@ -54,16 +55,18 @@ pub(crate) fn check_headers(
 ) -> Result<(), ConfigError> {
     for (name, value) in headers {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 format!("{field}.{name}"),
                 format!("{name:?} is not a valid HTTP header name"),
-            ));
+            )
+            .into());
         }
         if reqwest::header::HeaderValue::from_str(value).is_err() {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 format!("{field}.{name}"),
                 "is not a valid HTTP header value (control characters or line breaks)",
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -72,16 +75,15 @@ pub(crate) fn check_headers(
 /// Parses an HTTP method.
 pub(crate) fn parse_method(field: &str, method: &str) -> Result<reqwest::Method, ConfigError> {
     reqwest::Method::from_bytes(method.trim().to_ascii_uppercase().as_bytes())
-        .map_err(|_| ConfigError::new(field, format!("{method:?} is not an HTTP method")))
+        .map_err(|_| FieldError::new(field, format!("{method:?} is not an HTTP method")).into())
 }
 
 /// Checks a list of expected statuses.
 pub(crate) fn check_statuses(field: &str, statuses: &[u16]) -> Result<(), ConfigError> {
     match statuses.iter().find(|s| !(100..=599).contains(*s)) {
-        Some(bad) => Err(ConfigError::new(
-            field,
-            format!("{bad} is not an HTTP status (100..=599)"),
-        )),
+        Some(bad) => {
+            Err(FieldError::new(field, format!("{bad} is not an HTTP status (100..=599)")).into())
+        }
         None => Ok(()),
     }
 }
@@ -89,7 +91,7 @@ pub(crate) fn check_statuses(field: &str, statuses: &[u16]) -> Result<(), Config
 /// Checks a timeout.
 pub(crate) fn check_timeout(field: &str, timeout: Duration) -> Result<(), ConfigError> {
     if timeout.is_zero() {
-        return Err(ConfigError::new(field, "must be greater than zero"));
+        return Err(FieldError::new(field, "must be greater than zero").into());
     }
     Ok(())
 }
@@ -120,7 +122,7 @@ pub(crate) fn client(field: &str, timeout: Duration) -> Result<reqwest::Client, 
         .timeout(timeout)
         .redirect(crate::http_limits::same_origin_redirects())
         .build()
-        .map_err(|e| ConfigError::new(field, format!("cannot build an HTTP client: {e}")))
+        .map_err(|e| FieldError::new(field, format!("cannot build an HTTP client: {e}")).into())
 }
 
 /// One answer.

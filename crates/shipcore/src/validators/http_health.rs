@@ -20,6 +20,7 @@ use super::http::{
     status_ok, Unreachable,
 };
 use super::{non_empty, num, verr};
+use crate::model::FieldError;
 use crate::redact::endpoint_text;
 use crate::time::{serde_duration, serde_opt_duration};
 use crate::validator::{
@@ -134,10 +135,11 @@ impl HttpHealthConfig {
         check_timeout("timeout", self.timeout)?;
         if let Some(m) = self.max_latency {
             if m.is_zero() || m > self.timeout {
-                return Err(ConfigError::new(
+                return Err(FieldError::new(
                     "max_latency",
                     "must be greater than zero and at most the timeout",
-                ));
+                )
+                .into());
             }
         }
         Ok(())

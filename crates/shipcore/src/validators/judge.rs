@@ -43,6 +43,7 @@ use super::mann_whitney::{
 };
 use super::{finite, non_empty, num, render_query, stable_vars, verr};
 use crate::metrics::{MetricQuery, MetricsSource, QueryRange};
+use crate::model::FieldError;
 use crate::time::{serde_duration, Timestamp};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -311,7 +312,7 @@ impl JudgeConfig {
     pub fn check(&self) -> Result<(), ConfigError> {
         non_empty("name", &self.name)?;
         if self.metrics.is_empty() {
-            return Err(ConfigError::new("metrics", "must hold at least one metric"));
+            return Err(FieldError::new("metrics", "must hold at least one metric").into());
         }
         let mut names = HashSet::new();
         for (i, m) in self.metrics.iter().enumerate() {
@@ -319,52 +320,49 @@ impl JudgeConfig {
             non_empty("name", &m.name).map_err(at)?;
             non_empty("query", &m.query).map_err(at)?;
             if !names.insert(m.name.as_str()) {
-                return Err(at(ConfigError::new(
+                return Err(at(FieldError::new(
                     "name",
                     format!("{:?} is used twice", m.name),
-                )));
+                )
+                .into()));
             }
             finite("weight", m.weight).map_err(at)?;
             if m.weight <= 0.0 {
-                return Err(at(ConfigError::new("weight", "must be greater than zero")));
+                return Err(at(
+                    FieldError::new("weight", "must be greater than zero").into()
+                ));
             }
             if let Some(t) = m.tolerance {
                 check_tolerance(t).map_err(at)?;
             }
         }
         if self.window.is_zero() {
-            return Err(ConfigError::new("window", "must be greater than zero"));
+            return Err(FieldError::new("window", "must be greater than zero").into());
         }
         if self.step.is_zero() || self.step > self.window {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "step",
                 "must be greater than zero and at most the window",
-            ));
+            )
+            .into());
         }
         if !(self.confidence > 0.5 && self.confidence < 1.0) {
-            return Err(ConfigError::new(
-                "confidence",
-                "must be between 0.5 and 1 (e.g. 0.98)",
-            ));
+            return Err(
+                FieldError::new("confidence", "must be between 0.5 and 1 (e.g. 0.98)").into(),
+            );
         }
         check_tolerance(self.tolerance)?;
         if self.min_samples < 3 {
-            return Err(ConfigError::new("min_samples", "must be at least 3"));
+            return Err(FieldError::new("min_samples", "must be at least 3").into());
         }
         let t = self.thresholds;
         finite("thresholds.pass", t.pass)?;
         finite("thresholds.marginal", t.marginal)?;
         if !(0.0..=100.0).contains(&t.pass) {
-            return Err(ConfigError::new(
-                "thresholds.pass",
-                "must be within 0..=100",
-            ));
+            return Err(FieldError::new("thresholds.pass", "must be within 0..=100").into());
         }
         if !(0.0..=t.pass).contains(&t.marginal) {
-            return Err(ConfigError::new(
-                "thresholds.marginal",
-                "must be within 0..=pass",
-            ));
+            return Err(FieldError::new("thresholds.marginal", "must be within 0..=pass").into());
         }
         Ok(())
     }
@@ -382,7 +380,7 @@ impl JudgeConfig {
 fn check_tolerance(t: f64) -> Result<(), ConfigError> {
     finite("tolerance", t)?;
     if t < 0.0 {
-        return Err(ConfigError::new("tolerance", "must not be negative"));
+        return Err(FieldError::new("tolerance", "must not be negative").into());
     }
     Ok(())
 }

@@ -25,6 +25,7 @@
 use super::config::ConfigError;
 use super::{non_empty, render_arg, render_file, verr};
 use crate::gates::kill_group;
+use crate::model::FieldError;
 use crate::time::{format_duration, serde_duration};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -106,34 +107,34 @@ impl LogPatternConfig {
         non_empty("name", &self.name)?;
         non_empty("pattern", &self.pattern)?;
         let re = Regex::new(&self.pattern)
-            .map_err(|e| ConfigError::new("pattern", format!("not a valid regex: {e}")))?;
+            .map_err(|e| FieldError::new("pattern", format!("not a valid regex: {e}")))?;
         match (&self.file, &self.command) {
             (Some(f), None) => non_empty("file", f)?,
             (None, Some(argv)) => {
                 if argv.first().map(|p| p.trim().is_empty()).unwrap_or(true) {
-                    return Err(ConfigError::new("command", "must name a program first"));
+                    return Err(FieldError::new("command", "must name a program first").into());
                 }
             }
             (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
-                    "command",
-                    "give either file or command, not both",
-                ))
+                return Err(
+                    FieldError::new("command", "give either file or command, not both").into(),
+                )
             }
-            (None, None) => return Err(ConfigError::new("file", "give a file or a command")),
+            (None, None) => return Err(FieldError::new("file", "give a file or a command").into()),
         }
         if self.timeout.is_zero() {
-            return Err(ConfigError::new("timeout", "must be greater than zero"));
+            return Err(FieldError::new("timeout", "must be greater than zero").into());
         }
         if self.timeout > LOG_MAX_TIMEOUT {
-            return Err(ConfigError::new(
+            return Err(FieldError::new(
                 "timeout",
                 format!(
                     "{} is too long: at most {}",
                     format_duration(self.timeout),
                     format_duration(LOG_MAX_TIMEOUT)
                 ),
-            ));
+            )
+            .into());
         }
         Ok(re)
     }

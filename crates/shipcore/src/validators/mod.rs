@@ -61,6 +61,7 @@ pub(crate) use format::{version_string, Num};
 pub(crate) use json_path::check_path;
 
 use crate::metrics::{MetricQuery, MetricsSource, ValueProblem};
+use crate::model::FieldError;
 use crate::template::{self, Placement};
 use crate::time::Timestamp;
 use crate::validator::{Outcome, ValidationContext, ValidatorError};
@@ -147,7 +148,7 @@ pub(crate) fn num(v: f64) -> String {
 /// Checks that a name or template is not blank.
 pub(crate) fn non_empty(field: &str, value: &str) -> Result<(), ConfigError> {
     if value.trim().is_empty() {
-        return Err(ConfigError::new(field, "must not be empty"));
+        return Err(FieldError::new(field, "must not be empty").into());
     }
     Ok(())
 }
@@ -155,10 +156,7 @@ pub(crate) fn non_empty(field: &str, value: &str) -> Result<(), ConfigError> {
 /// Checks that a number is finite.
 pub(crate) fn finite(field: &str, value: f64) -> Result<(), ConfigError> {
     if !value.is_finite() {
-        return Err(ConfigError::new(
-            field,
-            format!("must be a finite number, not {value}"),
-        ));
+        return Err(FieldError::new(field, format!("must be a finite number, not {value}")).into());
     }
     Ok(())
 }

@@ -24,6 +24,7 @@ use super::http::{
 use super::http_health::joined;
 use super::json_path::{check_path, json_lookup};
 use super::{non_empty, verr};
+use crate::model::FieldError;
 use crate::redact::endpoint_text;
 use crate::time::serde_duration;
 use crate::validator::{
@@ -177,10 +178,7 @@ impl SmokeConfig {
         check_headers("headers", &self.headers)?;
         check_timeout("timeout", self.timeout)?;
         if self.requests.is_empty() {
-            return Err(ConfigError::new(
-                "requests",
-                "must hold at least one request",
-            ));
+            return Err(FieldError::new("requests", "must hold at least one request").into());
         }
         for (i, r) in self.requests.iter().enumerate() {
             let at = |e: ConfigError| e.within(&format!("requests[{i}]"));
@@ -190,7 +188,7 @@ impl SmokeConfig {
             check_headers("headers", &r.headers).map_err(at)?;
             for (j, e) in r.expect.iter().enumerate() {
                 check_path(&e.path)
-                    .map_err(|p| at(ConfigError::new(format!("expect[{j}].path"), p)))?;
+                    .map_err(|p| at(FieldError::new(format!("expect[{j}].path"), p).into()))?;
             }
         }
         Ok(())

@@ -32,6 +32,7 @@
 use super::config::ConfigError;
 use super::{finite, non_empty, num, render_query, verr, Num};
 use crate::metrics::{MetricQuery, MetricsSource};
+use crate::model::FieldError;
 use crate::time::{format_duration, serde_duration};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -133,7 +134,7 @@ impl ThresholdConfig {
         if let Some(w) = self.warning {
             finite("warning", w)?;
             if self.fail_when.breached(w, self.critical) {
-                return Err(ConfigError::new(
+                return Err(FieldError::new(
                     "warning",
                     format!(
                         "{} is past the critical level {} (fail_when: {}); the warning level \
@@ -142,7 +143,8 @@ impl ThresholdConfig {
                         num(self.critical),
                         self.fail_when.word()
                     ),
-                ));
+                )
+                .into());
             }
         }
         Ok(())

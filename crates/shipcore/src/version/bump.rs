@@ -25,6 +25,7 @@
 //! kept (and bumps nothing itself).
 
 use super::git_tag::Commit;
+use crate::model::FieldError;
 use regex::Regex;
 use semver::{BuildMetadata, Prerelease, Version};
 use std::sync::OnceLock;
@@ -292,16 +293,10 @@ pub enum VersionError {
         /// The version in production.
         production: Version,
     },
-    /// A text is not a semantic version.
-    #[error("{field}: {text:?} is not a semantic version: {problem}")]
-    Invalid {
-        /// Where the text came from (`tag`, `version`).
-        field: String,
-        /// The text.
-        text: String,
-        /// Why it does not parse.
-        problem: String,
-    },
+    /// A text is not a semantic version: the field it came from (`tag`, `version`), and
+    /// the text with the parser's reason.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
 }
 
 /// Refuses a candidate that is not strictly greater than the version in production.
@@ -325,9 +320,7 @@ pub fn ensure_increases(candidate: &Version, production: &Version) -> Result<(),
 /// Parses a version, allowing a leading `v` (`v1.2.3`); errors name `field`.
 pub fn parse_version(field: &str, text: &str) -> Result<Version, VersionError> {
     let t = text.trim();
-    Version::parse(t.strip_prefix('v').unwrap_or(t)).map_err(|e| VersionError::Invalid {
-        field: field.to_string(),
-        text: text.to_string(),
-        problem: e.to_string(),
+    Version::parse(t.strip_prefix('v').unwrap_or(t)).map_err(|e| {
+        FieldError::new(field, format!("{text:?} is not a semantic version: {e}")).into()
     })
 }
