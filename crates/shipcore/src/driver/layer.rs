@@ -192,24 +192,25 @@ impl StatsLayer {
 }
 
 impl<D: Driver> DriverLayer<D> for StatsLayer {
-    type Driver = Counted<D>;
-    fn layer(&self, inner: D) -> Counted<D> {
-        Counted {
+    type Driver = Stats<D>;
+    fn layer(&self, inner: D) -> Stats<D> {
+        Stats {
             inner,
             stats: self.stats.clone(),
         }
     }
 }
 
-/// A driver that counts its calls. See [`StatsLayer`].
+/// A driver that counts its calls into a shared [`DriverStats`]; built by [`StatsLayer`]
+/// (named after its layer, as tower's `Timeout` is after `TimeoutLayer`).
 #[derive(Debug, Clone)]
-pub struct Counted<D> {
+pub struct Stats<D> {
     inner: D,
     stats: Arc<DriverStats>,
 }
 
 #[async_trait]
-impl<D: Driver> Driver for Counted<D> {
+impl<D: Driver> Driver for Stats<D> {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }

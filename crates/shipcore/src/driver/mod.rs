@@ -208,6 +208,6 @@ impl<T: Driver + ?Sized> Driver for std::sync::Arc<T> {
 
 mod layer;
 pub use layer::{
-    Counted, DriverExt, DriverLayer, DriverStats, DryRun, DryRunLayer, StatsLayer, StatsSnapshot,
+    DriverExt, DriverLayer, DriverStats, DryRun, DryRunLayer, Stats, StatsLayer, StatsSnapshot,
     Timeout, TimeoutLayer,
 };
