@@ -214,7 +214,7 @@ pub mod serde_opt_duration {
 
 /// Serde support for `f64` that keeps NaN and infinities (JSON has no such numbers):
 /// finite values are numbers, others the strings `"NaN"`, `"inf"`, `"-inf"`.
-pub mod serde_f64 {
+pub(crate) mod serde_f64 {
     use super::*;
 
     /// Serializes finite values as numbers, others as strings.

@@ -17,7 +17,7 @@
 //!   ratio is at most 1. The tolerance is relative to the estimate itself: a tight shift of a
 //!   few percent is high, a wide interval around a large shift is not. Kayenta called R's
 //!   `wilcox.test` until 2018; its Scala port since then always uses the normal
-//!   approximation ([`shift_confidence_interval_normal`](super::shift_confidence_interval_normal)),
+//!   approximation (`shift_confidence_interval_normal` in `mann_whitney.rs`),
 //!   where R (and this judge) count exactly for untied samples of fewer than 50 values a
 //!   side. On the 307 reference pairs of `scripts/reference/mann_whitney_reference.py` the
 //!   two give the same verdict every time. Each side holding a single distinct value gives the point interval
