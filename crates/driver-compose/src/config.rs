@@ -107,6 +107,7 @@ impl ConfigError {
 /// assert_eq!(cfg.service, "web");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ComposeConfig {
     /// Compose project name (`-p`): lowercase letters, digits, `-` and `_`.
     pub project: String,

@@ -158,6 +158,7 @@ fn check_value(v: f64) -> Result<f64, ValueProblem> {
 /// Whether a metrics error may go away on retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MetricsErrorKind {
     /// The server could not be reached, timed out, or answered 5xx / 429.
     Unavailable,

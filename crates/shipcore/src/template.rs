@@ -79,6 +79,7 @@ pub struct UnsafeValue {
 
 /// A template could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RenderError {
     /// It uses a variable that is not defined.
     #[error(transparent)]

@@ -53,6 +53,7 @@ impl fmt::Display for Timestamp {
 /// Error parsing a duration string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid duration {input:?}: {problem} (write e.g. \"30s\", \"5m\", \"1h30m\", \"250ms\")")]
+#[non_exhaustive]
 pub struct DurationParseError {
     /// The text that was given.
     pub input: String,

@@ -36,6 +36,7 @@ impl Capabilities {
 /// Whether retrying an operation may help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Try again with backoff: timeouts, throttling, a busy socket, a conflict.
     Transient,

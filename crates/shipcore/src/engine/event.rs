@@ -70,6 +70,7 @@ pub struct Event {
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
     /// The rollout began (boxed: the largest event, and there is one per rollout).
     Started(Box<StartInfo>),

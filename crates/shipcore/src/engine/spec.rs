@@ -24,6 +24,7 @@ pub enum FailurePolicy {
 /// are deterministic).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts per operation, the first included.
     pub max_attempts: u32,

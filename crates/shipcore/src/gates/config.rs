@@ -10,6 +10,7 @@ use std::sync::Arc;
 /// A configuration value is wrong: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid gate configuration: {field}: {problem}")]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The field, as a path (`timeout`, `windows[0].start_hour`; `<json>` for syntax errors).
     pub field: String,
@@ -39,6 +40,7 @@ impl ConfigError {
 /// `{"type": "command", "name": "tests", "program": "npm", "args": ["test"], "timeout": "10m"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum GateConfig {
     /// Run a program; exit code 0 passes.
     Command(CommandConfig),

@@ -19,6 +19,7 @@ use std::time::{Duration, UNIX_EPOCH};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FileConfig {
     /// Gate name.
     pub name: String,

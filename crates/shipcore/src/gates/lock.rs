@@ -91,6 +91,7 @@ pub enum Refresh {
 
 /// A lock operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LockError {
     /// The lock store could not be read or written.
     #[error("lock store error at {path}: {problem}")]
@@ -170,6 +171,7 @@ pub trait RolloutLock: Send + Sync {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LockConfig {
     /// Gate name.
     pub name: String,

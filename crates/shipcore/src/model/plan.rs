@@ -296,6 +296,7 @@ pub struct AnalysisStep {
 /// plan reads the same on every driver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Step {
     /// Run `replicas` of the role's revision (creating it if needed) and wait until ready.
     Scale {

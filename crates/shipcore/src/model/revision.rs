@@ -7,6 +7,7 @@ pub const IDENTIFIER_MAX_LEN: usize = 128;
 /// An identifier (service, environment, namespace, revision id) is not in the safe set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {value} {problem}")]
+#[non_exhaustive]
 pub struct IdentifierError {
     /// The field (`target.service`, `stable.id`).
     pub field: String,

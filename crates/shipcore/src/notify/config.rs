@@ -11,6 +11,7 @@ use std::time::Duration;
 /// A notifier configuration value is wrong: which field, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid notifier configuration: {field}: {problem}")]
+#[non_exhaustive]
 pub struct NotifierConfigError {
     /// The field (`url`, `timeout`, `templates.finished`).
     pub field: String,
@@ -37,6 +38,7 @@ fn err(field: impl Into<String>, problem: impl Into<String>) -> NotifierConfigEr
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum NotifierConfig {
     /// POST Slack-compatible JSON to a URL.
     Webhook {

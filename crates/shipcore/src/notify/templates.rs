@@ -44,6 +44,7 @@ impl Default for Templates {
 /// A template uses a placeholder its notification kind does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("template {field}: unknown placeholder {{{placeholder}}} (available: {available})")]
+#[non_exhaustive]
 pub struct TemplateError {
     /// Which template (`started`, `step_passed`, `finished`, `rollback`).
     pub field: String,

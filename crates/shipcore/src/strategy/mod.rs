@@ -48,6 +48,7 @@ pub struct PlanContext {
 /// A plan could not be made: names the field and the problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PlanError {
     /// A value is out of range or inconsistent.
     #[error("{field}: {problem}")]

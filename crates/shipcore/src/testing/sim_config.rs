@@ -10,6 +10,7 @@ use std::time::Duration;
 
 /// Bad input to the simulator, or its state file could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SimError {
     /// A configuration value is out of range.
     #[error("invalid simulator setting {field}: {problem}")]

@@ -13,6 +13,7 @@ use std::sync::Arc;
 /// A configuration value is wrong: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid validator configuration: {field}: {problem}")]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The field, as a path (`critical`, `metrics[1].tolerance`; `<json>` for syntax errors).
     pub field: String,
@@ -76,6 +77,7 @@ impl std::fmt::Debug for ValidatorDeps {
 /// `{"type": "metric_threshold", "name": "errors", "query": "...", "critical": 0.05}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ValidatorConfig {
     /// A metric past a warning / critical level (for a duration).
     MetricThreshold(ThresholdConfig),

@@ -264,6 +264,7 @@ impl Default for ScoreThresholds {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct JudgeConfig {
     /// Validator name.
     pub name: String,

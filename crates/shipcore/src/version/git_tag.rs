@@ -11,6 +11,7 @@ use tokio::io::AsyncWriteExt;
 
 /// A git operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GitError {
     /// `git` could not be started.
     #[error("cannot run git: {0}")]
