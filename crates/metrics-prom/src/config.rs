@@ -177,6 +177,7 @@ impl PrometheusConfig {
     }
 
     /// With a bearer token.
+    #[must_use]
     pub fn bearer(mut self, token: impl Into<String>) -> Self {
         self.auth = Some(Auth::Bearer {
             token: token.into(),
@@ -185,6 +186,7 @@ impl PrometheusConfig {
     }
 
     /// With basic authentication.
+    #[must_use]
     pub fn basic(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.auth = Some(Auth::Basic {
             username: username.into(),
@@ -194,18 +196,21 @@ impl PrometheusConfig {
     }
 
     /// With an extra header.
+    #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.insert(name.into(), value.into());
         self
     }
 
     /// With a request timeout.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// With `retries` retries, the first after `backoff`, delays doubling up to `max_backoff`.
+    #[must_use]
     pub fn retries(mut self, retries: usize, backoff: Duration, max_backoff: Duration) -> Self {
         self.retries = retries;
         self.backoff = backoff;
@@ -214,6 +219,7 @@ impl PrometheusConfig {
     }
 
     /// With the largest answer read, in bytes.
+    #[must_use]
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
         self

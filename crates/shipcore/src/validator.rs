@@ -83,6 +83,7 @@ impl Verdict {
         }
     }
     /// Adds a measurement.
+    #[must_use]
     pub fn with(mut self, m: Measurement) -> Self {
         self.measurements.push(m);
         self

@@ -163,6 +163,7 @@ impl Fault {
     }
 
     /// Restricts the fault to one method.
+    #[must_use]
     pub fn method(mut self, method: ::http::Method) -> Self {
         self.method = Some(method);
         self
@@ -392,6 +393,7 @@ impl FakeApiServer {
 
     /// Hides `gateway.networking.k8s.io` from discovery and answers 404 for HTTPRoutes, as a
     /// cluster without the Gateway API CRDs does.
+    #[must_use]
     pub fn without_gateway_api(self) -> Self {
         self.inner.gateway.store(false, Ordering::SeqCst);
         self

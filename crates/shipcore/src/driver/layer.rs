@@ -58,6 +58,7 @@ pub struct TimeoutLayer {
 
 impl TimeoutLayer {
     /// The same limit for observations and actions.
+    #[must_use]
     pub fn new(limit: Duration) -> Self {
         TimeoutLayer {
             observe: limit,
@@ -65,6 +66,7 @@ impl TimeoutLayer {
         }
     }
     /// Separate limits (an image pull may make `apply` slow; `observe` should never be).
+    #[must_use]
     pub fn split(observe: Duration, apply: Duration) -> Self {
         TimeoutLayer { observe, apply }
     }
@@ -182,6 +184,7 @@ pub struct StatsLayer {
 
 impl StatsLayer {
     /// A layer with fresh counters.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -245,6 +248,7 @@ pub struct DryRunLayer {
 
 impl DryRunLayer {
     /// A layer with an empty log.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }

@@ -121,6 +121,7 @@ pub struct RolloutSpec {
 
 impl RolloutSpec {
     /// A spec with default policies.
+    #[must_use]
     pub fn new(
         id: impl Into<String>,
         target: Target,

@@ -28,6 +28,7 @@ impl ConfigError {
     }
 
     /// The same error with `prefix.` in front of the field name.
+    #[must_use]
     pub fn within(self, prefix: &str) -> Self {
         ConfigError {
             field: format!("{prefix}.{}", self.field),

@@ -67,6 +67,7 @@ impl FileGate {
     }
 
     /// The same gate, also requiring the file to be at most `max_age` old.
+    #[must_use]
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.cfg.max_age = Some(max_age);
         self

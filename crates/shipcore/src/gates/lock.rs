@@ -249,6 +249,7 @@ impl LockGate {
     }
 
     /// Wait `d` and ask again while the lock is held, instead of blocking.
+    #[must_use]
     pub fn retry_after(mut self, d: Duration) -> Self {
         self.retry_after = Some(d);
         self

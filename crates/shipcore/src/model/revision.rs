@@ -75,6 +75,7 @@ pub struct RevisionId(pub String);
 
 impl RevisionId {
     /// A revision id from any string.
+    #[must_use]
     pub fn new(id: impl Into<String>) -> Self {
         RevisionId(id.into())
     }
@@ -116,6 +117,7 @@ pub struct Revision {
 
 impl Revision {
     /// A revision from its parts.
+    #[must_use]
     pub fn new(
         id: impl Into<String>,
         version: semver::Version,
@@ -165,6 +167,7 @@ pub struct Target {
 
 impl Target {
     /// A target with no namespace.
+    #[must_use]
     pub fn new(service: impl Into<String>, environment: impl Into<String>) -> Self {
         Target {
             service: service.into(),

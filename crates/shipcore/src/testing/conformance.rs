@@ -52,6 +52,7 @@ const TRANSIENT_RETRIES: u32 = 5;
 
 /// What the suite runs against: a driver, a target it may use freely, two distinct
 /// revisions the driver can deploy there, the replica count, and how to wait.
+#[must_use]
 pub struct Conformance<'a> {
     driver: &'a dyn Driver,
     target: Target,
@@ -109,6 +110,7 @@ impl<'a> Conformance<'a> {
     ///
     /// # Panics
     /// When `replicas` is 0.
+    #[must_use]
     pub fn with_replicas(mut self, replicas: u32) -> Self {
         assert!(
             replicas >= 1,
@@ -119,6 +121,7 @@ impl<'a> Conformance<'a> {
     }
 
     /// The clock the suite sleeps on while it polls (a `SimClock` for a simulated platform).
+    #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -128,6 +131,7 @@ impl<'a> Conformance<'a> {
     ///
     /// # Panics
     /// When `poll` is zero.
+    #[must_use]
     pub fn with_deadline(mut self, deadline: Duration, poll: Duration) -> Self {
         assert!(
             !poll.is_zero(),

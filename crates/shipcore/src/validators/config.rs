@@ -31,6 +31,7 @@ impl ConfigError {
     }
 
     /// The same error with `prefix` in front of the field name (`prefix.field`).
+    #[must_use]
     pub fn within(self, prefix: &str) -> Self {
         ConfigError {
             field: format!("{prefix}.{}", self.field),
