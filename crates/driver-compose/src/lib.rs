@@ -128,3 +128,29 @@ pub mod internals {
     pub use crate::http::{get_tcp, Response};
     pub use crate::ps::{parse as parse_ps, Container, Publisher};
 }
+
+/// The public surface, checked as doc tests: the driver, its configuration and errors, the
+/// router extension point and service discovery are public; the modules behind them are
+/// not.
+///
+/// ```
+/// use shipcore_driver_compose::router::{HaproxyRouter, Router};
+/// use shipcore_driver_compose::{
+///     prometheus_targets, ComposeConfig, ComposeDriver, ComposePreflight, ConfigError,
+///     PreviewHealth,
+/// };
+/// ```
+///
+/// ```compile_fail
+/// use shipcore_driver_compose::ps::parse;
+/// ```
+///
+/// ```compile_fail
+/// use shipcore_driver_compose::shares::proportional;
+/// ```
+///
+/// ```compile_fail
+/// use shipcore_driver_compose::config::ComposeConfig;
+/// ```
+#[cfg(doctest)]
+pub struct ApiShape;
