@@ -67,7 +67,7 @@ impl fmt::Display for Placement {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{{{{{name}}}}} = {value} cannot go into {placement}: {problem}")]
 pub struct UnsafeValue {
-    /// The variable.
+    /// The variable's name, as written between `{{` and `}}`.
     pub name: String,
     /// Its value, quoted and shortened for messages.
     pub value: String,

@@ -106,7 +106,7 @@ pub struct ValidatorError {
 pub struct ValidationContext {
     /// Rollout id.
     pub rollout_id: String,
-    /// Where.
+    /// The service and environment being judged.
     pub target: Target,
     /// What is being judged.
     pub candidate: Revision,
@@ -146,9 +146,8 @@ impl ValidationContext {
 
 /// Template variables of a [`ValidationContext`], name to value. It dereferences to the
 /// `BTreeMap<String, String>` it holds, so it reads (and is passed to
-/// [`render_template`](crate::metrics::render_template)) as one. Cloning is cheap: the map
-/// is shared, and the first change through a shared handle copies it, so changing one
-/// context's variables never changes another's.
+/// [`render_template`](crate::metrics::render_template)) as one. Clones share the map until
+/// one of them changes it, so changing one context's variables never changes another's.
 ///
 /// ```
 /// use shipcore::model::{Revision, Target};

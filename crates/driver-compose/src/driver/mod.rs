@@ -83,7 +83,7 @@ impl ComposeDriver {
         self
     }
 
-    /// The configuration.
+    /// The configuration the driver was built with.
     pub fn config(&self) -> &ComposeConfig {
         &self.cfg
     }

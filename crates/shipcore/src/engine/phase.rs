@@ -89,7 +89,7 @@ impl fmt::Display for Phase {
 pub struct RolloutStatus {
     /// Rollout id (empty before start).
     pub id: String,
-    /// Phase.
+    /// Where the rollout is in its life cycle.
     pub phase: Phase,
     /// Index of the step being executed (or the last one reached).
     pub step: usize,

@@ -88,13 +88,13 @@ fn default_poll() -> Duration {
 pub struct RolloutSpec {
     /// Unique id (also the journal's name).
     pub id: String,
-    /// Where.
+    /// The service and environment the rollout changes.
     pub target: Target,
     /// What runs now (none on a first deploy).
     pub stable: Option<Revision>,
     /// What to deploy.
     pub candidate: Revision,
-    /// The steps.
+    /// The steps that take traffic and capacity from stable to the candidate.
     pub plan: Plan,
     /// Gates checked in order before anything changes.
     #[serde(default)]

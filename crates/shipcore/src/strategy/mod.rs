@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 /// What a strategy plans from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanContext {
-    /// Where.
+    /// The service and environment the plan is for.
     pub target: Target,
     /// What runs now (none on a first deploy).
     pub stable: Option<Revision>,

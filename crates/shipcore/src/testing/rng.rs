@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
-/// SplitMix64: fast, seedable, serializable.
+/// SplitMix64: a seeded generator whose whole state is one number, so it serializes with
+/// the simulator's snapshot and replays exactly.
 ///
 /// ```
 /// use shipcore::testing::SimRng;

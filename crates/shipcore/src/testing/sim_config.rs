@@ -315,7 +315,7 @@ pub struct Behaviour {
     pub boot: Duration,
     /// Fraction of failing requests.
     pub error_rate: f64,
-    /// Latency.
+    /// Latency distribution of successful requests.
     pub latency: Latency,
 }
 

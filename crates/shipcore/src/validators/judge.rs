@@ -93,7 +93,7 @@ pub enum MetricClass {
 /// What a rule decided for one metric, with the numbers behind it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricComparison {
-    /// The class.
+    /// The metric's verdict: pass, or significantly high or low.
     pub class: MetricClass,
     /// Two-sided Mann–Whitney p-value (SciPy's `mannwhitneyu`).
     pub p_value: f64,
