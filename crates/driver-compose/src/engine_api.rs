@@ -352,8 +352,14 @@ mod doc_examples {
 
     #[test]
     fn endpoint_parses_docker_host() {
-        assert_eq!(Endpoint::parse("unix:///run/podman.sock").unwrap(), Endpoint::Unix("/run/podman.sock".into()));
-        assert_eq!(Endpoint::parse("tcp://127.0.0.1:2375").unwrap(), Endpoint::Tcp("127.0.0.1:2375".into()));
+        assert_eq!(
+            Endpoint::parse("unix:///run/podman.sock").unwrap(),
+            Endpoint::Unix("/run/podman.sock".into())
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://127.0.0.1:2375").unwrap(),
+            Endpoint::Tcp("127.0.0.1:2375".into())
+        );
         assert!(Endpoint::parse("ssh://box").is_err());
     }
 }

@@ -130,6 +130,9 @@ mod doc_examples {
     fn classify_tells_input_problems_from_a_busy_engine() {
         use shipcore::driver::ErrorKind;
         assert_eq!(classify("no such service: web-v9"), ErrorKind::Permanent);
-        assert_eq!(classify("dial unix /x/podman.sock: connect: connection refused"), ErrorKind::Transient);
+        assert_eq!(
+            classify("dial unix /x/podman.sock: connect: connection refused"),
+            ErrorKind::Transient
+        );
     }
 }

@@ -207,6 +207,9 @@ mod doc_examples {
         let out = r#"{"ID":"a1","Name":"p-web-v1-1","Service":"web-v1","State":"running","Health":"","Labels":"io.shipcore.service=web,io.shipcore.revision=v1","Publishers":[{"URL":"0.0.0.0","TargetPort":8080,"PublishedPort":32768,"Protocol":"tcp"}]}"#;
         let cs = super::parse(out).unwrap();
         assert_eq!(cs[0].revision_of("web").unwrap().as_str(), "v1");
-        assert_eq!(cs[0].published(8080).unwrap().to_string(), "127.0.0.1:32768");
+        assert_eq!(
+            cs[0].published(8080).unwrap().to_string(),
+            "127.0.0.1:32768"
+        );
     }
 }

@@ -7,13 +7,13 @@ mod sim_rollout;
 
 use async_trait::async_trait;
 use shipcore::driver::{
-    Capabilities, Driver, DriverError, DriverExt, DryRun, DryRunLayer, ErrorKind, Stats, StatsLayer,
-    Timeout, TimeoutLayer,
+    Capabilities, Driver, DriverError, DriverExt, DryRun, DryRunLayer, ErrorKind, Stats,
+    StatsLayer, Timeout, TimeoutLayer,
 };
-use shipcore::testing::{SimDriver, SimWorld};
 use shipcore::engine::{Phase, RunError};
 use shipcore::journal::MemoryJournal;
 use shipcore::model::{Action, FleetState, Target};
+use shipcore::testing::{SimDriver, SimWorld};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -46,7 +46,7 @@ pub use sim_config::{
 pub use sim_driver::SimDriver;
 pub use sim_metrics::{MetricsInjection, SimMetrics, MAX_RANGE_POINTS};
 pub use sim_state::{
-    CallCounts, CallKind, Instance, RevisionRun, RevisionView, ScriptedFault,
-    SimSnapshot, TargetRun, SNAPSHOT_FORMAT,
+    CallCounts, CallKind, Instance, RevisionRun, RevisionView, ScriptedFault, SimSnapshot,
+    TargetRun, SNAPSHOT_FORMAT,
 };
 pub use world::SimWorld;

@@ -234,7 +234,11 @@ pub struct ShiftInterval {
 /// When each side holds a single distinct value R stops ("all observations are tied") and
 /// Kayenta adds Gaussian noise of 1e-5 of the value; the interval here is the limit of that as
 /// the noise vanishes: the point `x - y`.
-pub(crate) fn shift_confidence_interval(x: &[f64], y: &[f64], confidence: f64) -> Option<ShiftInterval> {
+pub(crate) fn shift_confidence_interval(
+    x: &[f64],
+    y: &[f64],
+    confidence: f64,
+) -> Option<ShiftInterval> {
     interval(x, y, confidence, true)
 }
 
@@ -539,7 +543,11 @@ mod doc_examples {
 
     #[test]
     fn exact_is_tractable_examples() {
-        assert!(exact_is_tractable(3, 38) && exact_is_tractable(60, 60) && exact_is_tractable(8, 125_000));
+        assert!(
+            exact_is_tractable(3, 38)
+                && exact_is_tractable(60, 60)
+                && exact_is_tractable(8, 125_000)
+        );
         assert!(!exact_is_tractable(100, 100));
     }
 
