@@ -211,7 +211,6 @@ impl EcsConfig {
 
 impl EcsConfigBuilder {
     /// Subnets and security groups of the tasks.
-    #[must_use]
     pub fn network(mut self, subnets: &[&str], security_groups: &[&str]) -> Self {
         self.config.network.subnets = subnets.iter().map(|s| s.to_string()).collect();
         self.config.network.security_groups =
@@ -219,19 +218,16 @@ impl EcsConfigBuilder {
         self
     }
     /// Give tasks a public IP.
-    #[must_use]
     pub fn assign_public_ip(mut self, on: bool) -> Self {
         self.config.network.assign_public_ip = on;
         self
     }
     /// The launch type.
-    #[must_use]
     pub fn launch_type(mut self, launch_type: LaunchType) -> Self {
         self.config.launch_type = launch_type;
         self
     }
     /// Traffic owned by the driver through `listener`.
-    #[must_use]
     pub fn traffic(mut self, listener: ListenerRef, target_group: TargetGroupTemplate) -> Self {
         self.config.mode = Mode::Traffic(TrafficConfig {
             listener,
@@ -241,7 +237,6 @@ impl EcsConfigBuilder {
         self
     }
     /// A test listener for blue-green previews (traffic mode only).
-    #[must_use]
     pub fn test_listener(mut self, arn: impl Into<String>) -> Self {
         if let Mode::Traffic(t) = &mut self.config.mode {
             t.test_listener = Some(arn.into());
@@ -249,19 +244,16 @@ impl EcsConfigBuilder {
         self
     }
     /// ECS's native rolling update.
-    #[must_use]
     pub fn native_rolling(mut self, rolling: RollingConfig) -> Self {
         self.config.mode = Mode::NativeRolling(rolling);
         self
     }
     /// A fixed draining wait for `Retire` (0 in tests) instead of the target group's delay.
-    #[must_use]
     pub fn deregistration_wait(mut self, wait: Duration) -> Self {
         self.config.deregistration_wait = Some(wait);
         self
     }
     /// Per-attempt call timeout and connect timeout.
-    #[must_use]
     pub fn timeouts(mut self, call: Duration, connect: Duration) -> Self {
         self.config.call_timeout = call;
         self.config.connect_timeout = connect;

@@ -196,49 +196,41 @@ impl K8sConfig {
     }
 
     /// Namespace used when the target names none.
-    #[must_use]
     pub fn namespace(mut self, ns: impl Into<String>) -> Self {
         self.namespace = ns.into();
         self
     }
     /// The container that runs the artifact (default: the only one).
-    #[must_use]
     pub fn container(mut self, name: impl Into<String>) -> Self {
         self.container = Some(name.into());
         self
     }
     /// `progressDeadlineSeconds` of every Deployment (whole seconds, at least 1).
-    #[must_use]
     pub fn progress_deadline(mut self, d: Duration) -> Self {
         self.progress_deadline = d;
         self
     }
     /// How long a retired revision keeps running after it left the route (0 in tests).
-    #[must_use]
     pub fn retire_delay(mut self, d: Duration) -> Self {
         self.retire_delay = d;
         self
     }
     /// Timeout of every API request (connect and read).
-    #[must_use]
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
         self
     }
     /// Weighted traffic through this `HTTPRoute`.
-    #[must_use]
     pub fn route(mut self, route: RouteConfig) -> Self {
         self.route = Some(route);
         self
     }
     /// Port of each revision's Service (and of the route's backendRefs).
-    #[must_use]
     pub fn service_port(mut self, port: u16) -> Self {
         self.service_port = port;
         self
     }
     /// Container port the Services send to (default: the service port).
-    #[must_use]
     pub fn target_port(mut self, port: u16) -> Self {
         self.target_port = Some(port);
         self

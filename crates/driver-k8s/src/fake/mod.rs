@@ -393,7 +393,6 @@ impl FakeApiServer {
 
     /// Hides `gateway.networking.k8s.io` from discovery and answers 404 for HTTPRoutes, as a
     /// cluster without the Gateway API CRDs does.
-    #[must_use]
     pub fn without_gateway_api(self) -> Self {
         self.inner.gateway.store(false, Ordering::SeqCst);
         self

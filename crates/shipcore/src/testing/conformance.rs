@@ -110,7 +110,6 @@ impl<'a> Conformance<'a> {
     ///
     /// # Panics
     /// When `replicas` is 0.
-    #[must_use]
     pub fn with_replicas(mut self, replicas: u32) -> Self {
         assert!(
             replicas >= 1,
@@ -121,7 +120,6 @@ impl<'a> Conformance<'a> {
     }
 
     /// The clock the suite sleeps on while it polls (a `SimClock` for a simulated platform).
-    #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -131,7 +129,6 @@ impl<'a> Conformance<'a> {
     ///
     /// # Panics
     /// When `poll` is zero.
-    #[must_use]
     pub fn with_deadline(mut self, deadline: Duration, poll: Duration) -> Self {
         assert!(
             !poll.is_zero(),
