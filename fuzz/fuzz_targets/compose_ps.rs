@@ -3,11 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shipcore_driver_compose::ps;
+use shipcore_driver_compose::internals::parse_ps;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let Ok(containers) = ps::parse(&text) else {
+    let Ok(containers) = parse_ps(&text) else {
         return;
     };
     for c in &containers {

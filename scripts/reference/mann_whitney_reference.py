@@ -2,7 +2,7 @@
 """Reference values for the Mann-Whitney test and Kayenta's Mann-Whitney classifier.
 
 Writes crates/shipcore/tests/data/mann_whitney_reference.json, read by
-crates/shipcore/tests/validators_mann_whitney.rs and validators_judge.rs.
+crates/shipcore/src/validators/mann_whitney_reference_tests.rs and tests/validators_judge.rs.
 
 Sources of truth (nothing here comes from the Rust code under test):
 - p-values: SciPy, scipy.stats.mannwhitneyu(x, y, method="exact") for untied samples,

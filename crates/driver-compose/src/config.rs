@@ -108,6 +108,7 @@ impl std::ops::Deref for ConfigError {
 /// assert_eq!(cfg.service, "web");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ComposeConfig {
     /// Compose project name (`-p`): lowercase letters, digits, `-` and `_`.
     pub project: String,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 ///
 /// ```
 /// use shipcore::model::RevisionId;
-/// use shipcore_driver_compose::{discovery::prometheus_targets, Instance};
+/// use shipcore_driver_compose::{prometheus_targets, Instance};
 /// let i = Instance {
 ///     revision: RevisionId::new("v2"), name: "shop-web-v2-1".into(), id: "c1".into(),
 ///     state: "running".into(), health: "healthy".into(), ready: true,

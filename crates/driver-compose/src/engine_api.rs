@@ -25,13 +25,6 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Parses a `DOCKER_HOST` value.
-    ///
-    /// ```
-    /// use shipcore_driver_compose::engine_api::Endpoint;
-    /// assert_eq!(Endpoint::parse("unix:///run/podman.sock").unwrap(), Endpoint::Unix("/run/podman.sock".into()));
-    /// assert_eq!(Endpoint::parse("tcp://127.0.0.1:2375").unwrap(), Endpoint::Tcp("127.0.0.1:2375".into()));
-    /// assert!(Endpoint::parse("ssh://box").is_err());
-    /// ```
     pub fn parse(docker_host: &str) -> Result<Endpoint, String> {
         if let Some(path) = docker_host.strip_prefix("unix://") {
             if path.is_empty() {
@@ -350,5 +343,23 @@ mod tests {
         let err = c.image_exists("x:1").await.unwrap_err();
         assert!(err.is_transient());
         assert!(err.message.contains("unreachable"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    use super::Endpoint;
+
+    #[test]
+    fn endpoint_parses_docker_host() {
+        assert_eq!(
+            Endpoint::parse("unix:///run/podman.sock").unwrap(),
+            Endpoint::Unix("/run/podman.sock".into())
+        );
+        assert_eq!(
+            Endpoint::parse("tcp://127.0.0.1:2375").unwrap(),
+            Endpoint::Tcp("127.0.0.1:2375".into())
+        );
+        assert!(Endpoint::parse("ssh://box").is_err());
     }
 }

@@ -58,13 +58,6 @@ const PERMANENT: &[&str] = &[
 /// Classifies a platform message: problems with the input first (permanent), then signs of
 /// a busy or unreachable platform (transient), then other known permanent failures.
 /// Unknown messages are transient, so the engine's bounded retries decide.
-///
-/// ```
-/// use shipcore::driver::ErrorKind;
-/// use shipcore_driver_compose::error::classify;
-/// assert_eq!(classify("no such service: web-v9"), ErrorKind::Permanent);
-/// assert_eq!(classify("dial unix /x/podman.sock: connect: connection refused"), ErrorKind::Transient);
-/// ```
 pub fn classify(message: &str) -> ErrorKind {
     let m = message.to_ascii_lowercase();
     let any = |list: &[&str]| list.iter().any(|p| m.contains(p));
@@ -126,5 +119,20 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Permanent);
         assert_eq!(e.operation, "deploy web-v2 x3");
         assert!(e.to_string().contains("no such service: web-v2"));
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    use super::classify;
+
+    #[test]
+    fn classify_tells_input_problems_from_a_busy_engine() {
+        use shipcore::driver::ErrorKind;
+        assert_eq!(classify("no such service: web-v9"), ErrorKind::Permanent);
+        assert_eq!(
+            classify("dial unix /x/podman.sock: connect: connection refused"),
+            ErrorKind::Transient
+        );
     }
 }

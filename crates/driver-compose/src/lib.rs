@@ -69,7 +69,7 @@
 //! [`PreviewHealth`] runs shipcore's HTTP health check against every container of the
 //! judged revision through its own published port: a blue-green preview check before any
 //! production traffic, or the stable revision's check after a rollback.
-//! [`discovery::prometheus_targets`] lists the containers for Prometheus' file_sd.
+//! [`prometheus_targets`] lists the containers for Prometheus' file_sd.
 //!
 //! ## Errors
 //!
@@ -98,22 +98,59 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod cli;
-pub mod config;
-pub mod discovery;
+mod cli;
+mod config;
+mod discovery;
 mod driver;
-pub mod engine_api;
-pub mod error;
-pub mod http;
-pub mod preflight;
-pub mod preview;
-pub mod project;
-pub mod ps;
-pub mod revision;
+mod engine_api;
+mod error;
+mod http;
+mod preflight;
+mod preview;
+mod project;
+mod ps;
+mod revision;
 pub mod router;
-pub mod shares;
+mod shares;
 
 pub use config::{ComposeCli, ComposeConfig, ConfigError, HealthcheckRunner, HttpProbe};
+pub use discovery::prometheus_targets;
 pub use driver::{ComposeDriver, Instance};
 pub use preflight::ComposePreflight;
 pub use preview::PreviewHealth;
+pub use revision::{LABEL_ARTIFACT, LABEL_REVISION, LABEL_SERVICE};
+
+/// Hooks for this crate's own end-to-end tests and fuzz targets: not part of the API, no
+/// stability promise.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::engine_api::{Endpoint, EngineClient};
+    pub use crate::http::{get_tcp, Response};
+    pub use crate::ps::{parse as parse_ps, Container, Publisher};
+}
+
+/// The public surface, checked as doc tests: the driver, its configuration and errors, the
+/// router extension point and service discovery are public; the modules behind them are
+/// not.
+///
+/// ```
+/// use shipcore_driver_compose::router::{HaproxyRouter, Router};
+/// use shipcore_driver_compose::{
+///     prometheus_targets, ComposeConfig, ComposeDriver, ComposePreflight, ConfigError,
+///     PreviewHealth,
+/// };
+/// ```
+///
+/// ```compile_fail
+/// use shipcore_driver_compose::ps::parse;
+/// ```
+///
+/// ```compile_fail
+/// use shipcore_driver_compose::shares::proportional;
+/// ```
+///
+/// ```compile_fail
+/// use shipcore_driver_compose::config::ComposeConfig;
+/// ```
+#[cfg(doctest)]
+pub struct ApiShape;

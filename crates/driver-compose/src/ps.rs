@@ -119,13 +119,6 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
 }
 
 /// Parses `ps --format json` output (lines of objects, or one array).
-///
-/// ```
-/// let out = r#"{"ID":"a1","Name":"p-web-v1-1","Service":"web-v1","State":"running","Health":"","Labels":"io.shipcore.service=web,io.shipcore.revision=v1","Publishers":[{"URL":"0.0.0.0","TargetPort":8080,"PublishedPort":32768,"Protocol":"tcp"}]}"#;
-/// let cs = shipcore_driver_compose::ps::parse(out).unwrap();
-/// assert_eq!(cs[0].revision_of("web").unwrap().as_str(), "v1");
-/// assert_eq!(cs[0].published(8080).unwrap().to_string(), "127.0.0.1:32768");
-/// ```
 pub fn parse(out: &str) -> Result<Vec<Container>, String> {
     let trimmed = out.trim();
     let raws: Vec<RawContainer> = if trimmed.is_empty() {
@@ -203,5 +196,20 @@ mod tests {
     fn garbage_is_an_error_that_quotes_it() {
         let err = parse("Error: something").unwrap_err();
         assert!(err.contains("Error: something"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+
+    #[test]
+    fn parse_reads_a_compose_ps_line() {
+        let out = r#"{"ID":"a1","Name":"p-web-v1-1","Service":"web-v1","State":"running","Health":"","Labels":"io.shipcore.service=web,io.shipcore.revision=v1","Publishers":[{"URL":"0.0.0.0","TargetPort":8080,"PublishedPort":32768,"Protocol":"tcp"}]}"#;
+        let cs = super::parse(out).unwrap();
+        assert_eq!(cs[0].revision_of("web").unwrap().as_str(), "v1");
+        assert_eq!(
+            cs[0].published(8080).unwrap().to_string(),
+            "127.0.0.1:32768"
+        );
     }
 }

@@ -24,13 +24,6 @@ pub struct Live {
 
 /// Splits 100 in proportion to `counts` (largest remainder, ties to the smaller id); all
 /// zero when the counts are.
-///
-/// ```
-/// use shipcore::model::RevisionId;
-/// use shipcore_driver_compose::shares::proportional;
-/// let s = proportional(&[(RevisionId::new("a"), 1), (RevisionId::new("b"), 2)]);
-/// assert_eq!(s.values().copied().collect::<Vec<_>>(), [33, 67]);
-/// ```
 pub fn proportional(counts: &[(RevisionId, u32)]) -> Shares {
     let shares: Vec<(RevisionId, u64)> = counts
         .iter()
@@ -346,5 +339,17 @@ mod tests {
         let e = store.load().unwrap_err();
         assert!(!e.is_transient());
         assert!(e.message.contains("remove it"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod doc_examples {
+    use super::proportional;
+
+    #[test]
+    fn proportional_splits_100_by_largest_remainder() {
+        use shipcore::model::RevisionId;
+        let s = proportional(&[(RevisionId::new("a"), 1), (RevisionId::new("b"), 2)]);
+        assert_eq!(s.values().copied().collect::<Vec<_>>(), [33, 67]);
     }
 }

@@ -59,7 +59,7 @@ async fn server(name: &'static str, healthy: bool) -> SocketAddr {
 }
 
 async fn get(addr: SocketAddr, path: &str) -> Result<String, String> {
-    let r = shipcore_driver_compose::http::get_tcp(addr, path, Duration::from_secs(5)).await?;
+    let r = shipcore_driver_compose::internals::get_tcp(addr, path, Duration::from_secs(5)).await?;
     if r.status == 200 {
         Ok(r.text())
     } else {

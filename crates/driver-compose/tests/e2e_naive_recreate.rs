@@ -45,7 +45,7 @@ async fn naive_compose_up_recreate_drops_requests() {
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     up("compose up v1");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while shipcore_driver_compose::http::get_tcp(addr, "/health", Duration::from_secs(1))
+    while shipcore_driver_compose::internals::get_tcp(addr, "/health", Duration::from_secs(1))
         .await
         .map(|r| r.status)
         != Ok(200)

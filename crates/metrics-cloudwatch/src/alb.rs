@@ -50,6 +50,7 @@ impl AlbQueries {
     }
 
     /// With another period.
+    #[must_use]
     pub fn with_period(mut self, period: Duration) -> Self {
         self.period = period;
         self

@@ -81,12 +81,14 @@ impl CloudWatchConfig {
     }
 
     /// With another endpoint URL.
+    #[must_use]
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
     }
 
     /// With static credentials.
+    #[must_use]
     pub fn credentials(
         mut self,
         access_key_id: impl Into<String>,
@@ -100,12 +102,14 @@ impl CloudWatchConfig {
     }
 
     /// With another whole-call timeout.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// With another instant-query window.
+    #[must_use]
     pub fn lookback(mut self, lookback: Duration) -> Self {
         self.lookback = lookback;
         self

@@ -83,18 +83,21 @@ impl MetricSpec {
     }
 
     /// With one more dimension.
+    #[must_use]
     pub fn dimension(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.dimensions.insert(name.into(), value.into());
         self
     }
 
     /// With another statistic.
+    #[must_use]
     pub fn stat(mut self, stat: impl Into<String>) -> Self {
         self.stat = stat.into();
         self
     }
 
     /// With another period.
+    #[must_use]
     pub fn period(mut self, period: Duration) -> Self {
         self.period = period;
         self

@@ -86,6 +86,7 @@ impl CloudWatchSource {
     }
 
     /// With another instant-query window (at least one period is read all the same).
+    #[must_use]
     pub fn with_lookback(mut self, lookback: Duration) -> Self {
         self.lookback = lookback;
         self

@@ -116,36 +116,42 @@ impl AlertThreshold {
     }
 
     /// With a warning level.
+    #[must_use]
     pub fn warning(mut self, level: f64) -> Self {
         self.warning = Some(level);
         self
     }
 
     /// With a critical level.
+    #[must_use]
     pub fn critical(mut self, level: f64) -> Self {
         self.critical = Some(level);
         self
     }
 
     /// With a `for` duration (both levels unless [`warning_for`](Self::warning_for) is set).
+    #[must_use]
     pub fn for_duration(mut self, d: Duration) -> Self {
         self.for_duration = d;
         self
     }
 
     /// Values below the levels are bad (success rate, throughput).
+    #[must_use]
     pub fn below(mut self) -> Self {
         self.fail_when = FailWhen::Below;
         self
     }
 
     /// With a label on both rules.
+    #[must_use]
     pub fn label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.labels.insert(name.into(), value.into());
         self
     }
 
     /// With an annotation on both rules.
+    #[must_use]
     pub fn annotation(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.annotations.insert(name.into(), value.into());
         self

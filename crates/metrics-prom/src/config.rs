@@ -178,6 +178,7 @@ impl PrometheusConfig {
     }
 
     /// With a bearer token.
+    #[must_use]
     pub fn bearer(mut self, token: impl Into<String>) -> Self {
         self.auth = Some(Auth::Bearer {
             token: token.into(),
@@ -186,6 +187,7 @@ impl PrometheusConfig {
     }
 
     /// With basic authentication.
+    #[must_use]
     pub fn basic(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.auth = Some(Auth::Basic {
             username: username.into(),
@@ -195,18 +197,21 @@ impl PrometheusConfig {
     }
 
     /// With an extra header.
+    #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.insert(name.into(), value.into());
         self
     }
 
     /// With a request timeout.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
     /// With `retries` retries, the first after `backoff`, delays doubling up to `max_backoff`.
+    #[must_use]
     pub fn retries(mut self, retries: usize, backoff: Duration, max_backoff: Duration) -> Self {
         self.retries = retries;
         self.backoff = backoff;
@@ -215,6 +220,7 @@ impl PrometheusConfig {
     }
 
     /// With the largest answer read, in bytes.
+    #[must_use]
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
         self

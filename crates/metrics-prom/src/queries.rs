@@ -136,6 +136,7 @@ impl StandardQueries {
     }
 
     /// With another `rate()` window.
+    #[must_use]
     pub fn with_window(mut self, window: Duration) -> Self {
         self.window = window;
         self

@@ -174,6 +174,7 @@ impl PrometheusSource {
             BodyError::Read { message, .. } => {
                 unavailable(format!("answer from {shown} could not be read: {message}"))
             }
+            other => unavailable(format!("answer from {shown} could not be read: {other}")),
         })?;
         let body = String::from_utf8_lossy(&body);
         interpret(&q.expr, &shown, status, &body)

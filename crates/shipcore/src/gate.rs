@@ -101,7 +101,7 @@ pub enum KeepAlive {
 pub struct GateContext {
     /// Rollout id.
     pub rollout_id: String,
-    /// Where.
+    /// The service and environment the rollout changes.
     pub target: Target,
     /// What is being deployed.
     pub candidate: Revision,

@@ -20,6 +20,7 @@ pub const MAX_REDIRECTS: usize = 10;
 
 /// Reading a body failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BodyError {
     /// The body is longer than the cap.
     #[error("the answer is larger than {cap} bytes (the limit)")]

@@ -53,3 +53,90 @@ pub use async_trait::async_trait;
 #[cfg(all(doctest, feature = "testing"))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The shape of the public API, checked as doc tests: builders and constructors are
+/// `#[must_use]`, growing enums are `#[non_exhaustive]`, internals are not exported.
+///
+/// Dropping a built value is reported:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// use shipcore::model::Monitoring;
+/// use std::time::Duration;
+/// let monitoring = Monitoring::new(&["error-rate"], Duration::from_secs(600));
+/// monitoring.every(Duration::from_secs(30)); // the configured copy is dropped
+/// ```
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// shipcore::driver::TimeoutLayer::new(std::time::Duration::from_secs(5));
+/// ```
+///
+/// while keeping it compiles:
+///
+/// ```
+/// #![deny(unused_must_use)]
+/// use shipcore::model::Monitoring;
+/// use std::time::Duration;
+/// let monitoring = Monitoring::new(&["error-rate"], Duration::from_secs(600));
+/// let _monitoring = monitoring.every(Duration::from_secs(30));
+/// let _layer = shipcore::driver::TimeoutLayer::new(Duration::from_secs(5));
+/// ```
+///
+/// A match on a phase needs a wildcard arm, so a new phase is not a breaking change:
+///
+/// ```compile_fail
+/// use shipcore::engine::Phase;
+/// fn settled(p: Phase) -> bool {
+///     match p {
+///         Phase::Pending | Phase::Gating | Phase::Progressing | Phase::Paused => false,
+///         Phase::Promoting | Phase::RollingBack | Phase::Frozen | Phase::Blocked => false,
+///         Phase::Succeeded | Phase::RolledBack | Phase::RollbackFailed | Phase::Aborted => true,
+///     }
+/// }
+/// ```
+///
+/// ```
+/// use shipcore::engine::Phase;
+/// fn settled(p: Phase) -> bool {
+///     match p {
+///         Phase::Succeeded | Phase::RolledBack | Phase::RollbackFailed | Phase::Aborted => true,
+///         _ => false,
+///     }
+/// }
+/// assert!(settled(Phase::Succeeded) && !settled(Phase::Pending));
+/// ```
+///
+/// The Mann–Whitney machinery behind the statistical judge is internal; its results are
+/// public:
+///
+/// ```compile_fail
+/// use shipcore::validators::mann_whitney_u;
+/// ```
+///
+/// ```
+/// use shipcore::validators::{MwMethod, ShiftInterval, StatisticalJudge};
+/// ```
+///
+/// The driver [`driver::StatsLayer`] builds is named after it, as tower names `Timeout`
+/// after `TimeoutLayer`:
+///
+/// ```compile_fail
+/// use shipcore::driver::Counted;
+/// ```
+#[cfg(doctest)]
+pub struct ApiShape;
+
+#[cfg(test)]
+mod features {
+    /// The simulator is for test suites: a plain dependency on shipcore does not compile it.
+    #[test]
+    fn no_feature_is_on_by_default() {
+        let manifest = include_str!("../Cargo.toml");
+        let default = manifest
+            .lines()
+            .find(|l| l.trim_start().starts_with("default"))
+            .expect("crates/shipcore/Cargo.toml declares its default features");
+        assert_eq!(default.replace(' ', ""), "default=[]", "{default}");
+    }
+}

@@ -55,7 +55,7 @@ pub struct QueryRange {
 /// One value at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
-    /// When.
+    /// When the value was measured.
     pub at: Timestamp,
     /// The value; may be NaN or infinite.
     #[serde(with = "crate::time::serde_f64")]
@@ -158,6 +158,7 @@ fn check_value(v: f64) -> Result<f64, ValueProblem> {
 /// Whether a metrics error may go away on retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MetricsErrorKind {
     /// The server could not be reached, timed out, or answered 5xx / 429.
     Unavailable,
@@ -175,7 +176,7 @@ pub enum MetricsErrorKind {
 pub struct MetricsError {
     /// What kind of failure.
     pub kind: MetricsErrorKind,
-    /// The query.
+    /// The expression of the query that failed.
     pub expr: String,
     /// The source's message.
     pub message: String,
@@ -208,7 +209,7 @@ pub trait MetricsSource: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("query template {template:?} uses {{{{{name}}}}}, which is not defined (known: {known})")]
 pub struct TemplateError {
-    /// The template.
+    /// The template that could not be rendered.
     pub template: String,
     /// The missing variable.
     pub name: String,

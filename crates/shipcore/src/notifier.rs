@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Something worth telling people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Notification {
     /// The rollout started.
     Started {

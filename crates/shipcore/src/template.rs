@@ -67,7 +67,7 @@ impl fmt::Display for Placement {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{{{{{name}}}}} = {value} cannot go into {placement}: {problem}")]
 pub struct UnsafeValue {
-    /// The variable.
+    /// The variable's name, as written between `{{` and `}}`.
     pub name: String,
     /// Its value, quoted and shortened for messages.
     pub value: String,
@@ -79,6 +79,7 @@ pub struct UnsafeValue {
 
 /// A template could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RenderError {
     /// It uses a variable that is not defined.
     #[error(transparent)]

@@ -53,6 +53,7 @@ impl fmt::Display for Timestamp {
 /// Error parsing a duration string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid duration {input:?}: {problem} (write e.g. \"30s\", \"5m\", \"1h30m\", \"250ms\")")]
+#[non_exhaustive]
 pub struct DurationParseError {
     /// The text that was given.
     pub input: String,
@@ -214,7 +215,7 @@ pub mod serde_opt_duration {
 
 /// Serde support for `f64` that keeps NaN and infinities (JSON has no such numbers):
 /// finite values are numbers, others the strings `"NaN"`, `"inf"`, `"-inf"`.
-pub mod serde_f64 {
+pub(crate) mod serde_f64 {
     use super::*;
 
     /// Serializes finite values as numbers, others as strings.

@@ -95,6 +95,7 @@ impl Verdict {
         }
     }
     /// Adds a measurement.
+    #[must_use]
     pub fn with(mut self, m: Measurement) -> Self {
         self.measurements.push(m);
         self
@@ -123,7 +124,7 @@ pub struct ValidatorError {
 pub struct ValidationContext {
     /// Rollout id.
     pub rollout_id: String,
-    /// Where.
+    /// The service and environment being judged.
     pub target: Target,
     /// What is being judged.
     pub candidate: Revision,
@@ -183,9 +184,8 @@ impl ValidationContext {
 
 /// Template variables of a [`ValidationContext`], name to value. It dereferences to the
 /// `BTreeMap<String, String>` it holds, so it reads (and is passed to
-/// [`render_template`](crate::metrics::render_template)) as one. Cloning is cheap: the map
-/// is shared, and the first change through a shared handle copies it, so changing one
-/// context's variables never changes another's.
+/// [`render_template`](crate::metrics::render_template)) as one. Clones share the map until
+/// one of them changes it, so changing one context's variables never changes another's.
 ///
 /// ```
 /// use shipcore::model::{Revision, Target};

@@ -78,7 +78,7 @@ fn main() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap()
                 .as_nanos() as u64;
-            shipcore::testing::mix64(nanos ^ u64::from(std::process::id()))
+            shipcore::testing::SimRng::new(nanos ^ u64::from(std::process::id())).next_u64()
         }
     };
     let want_kills: usize = std::env::var("SHIPCORE_CRASH_KILLS")

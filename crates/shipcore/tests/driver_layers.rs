@@ -7,11 +7,13 @@ mod sim_rollout;
 
 use async_trait::async_trait;
 use shipcore::driver::{
-    Capabilities, Driver, DriverError, DriverExt, DryRunLayer, ErrorKind, StatsLayer, TimeoutLayer,
+    Capabilities, Driver, DriverError, DriverExt, DryRun, DryRunLayer, ErrorKind, Stats,
+    StatsLayer, Timeout, TimeoutLayer,
 };
 use shipcore::engine::{Phase, RunError};
 use shipcore::journal::MemoryJournal;
 use shipcore::model::{Action, FleetState, Target};
+use shipcore::testing::{SimDriver, SimWorld};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +96,27 @@ async fn the_engine_retries_through_timeouts_and_stats_count_every_call() {
         platform.total + 2,
         "{seen:?} vs {platform:?}"
     );
+}
+
+/// Each layer's driver is named after it, as in tower (`TimeoutLayer` builds a `Timeout`):
+/// `StatsLayer` builds a `Stats`, `DryRunLayer` a `DryRun`.
+#[tokio::test]
+async fn each_layer_builds_the_driver_named_after_it() {
+    // No injected faults: the one observation succeeds.
+    let world = SimWorld::new(3);
+    world
+        .driver
+        .seed_stable(&sim_rollout::target(), &sim_rollout::v1(), 2);
+    let stats = StatsLayer::new();
+    let counts = stats.stats();
+    let driver: DryRun<Stats<Timeout<SimDriver>>> = world
+        .driver
+        .clone()
+        .layer(TimeoutLayer::new(Duration::from_secs(1)))
+        .layer(stats)
+        .layer(DryRunLayer::new());
+    driver.observe(&sim_rollout::target()).await.unwrap();
+    assert_eq!(counts.snapshot().observe_ok, 1);
 }
 
 #[tokio::test]

@@ -179,6 +179,8 @@ fn check_plan(plan: &Plan, ctx: &PlanContext) -> Result<(), String> {
             } => return err(i, "candidate retired"),
             Step::SetFlag { percent, .. } => last_flag = Some(*percent),
             Step::Pause { .. } | Step::Analysis(_) | Step::Gate { .. } => {}
+            // `Step` is non-exhaustive: a step this checker does not model fails loudly.
+            other => return err(i, &format!("unmodelled step {other:?}")),
         }
     }
     if cand != r {

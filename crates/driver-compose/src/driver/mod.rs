@@ -75,12 +75,13 @@ impl ComposeDriver {
 
     /// Puts `router` in front of the revisions: `Route` becomes possible and instances are
     /// registered, weighted and drained in it.
+    #[must_use]
     pub fn with_router(mut self, router: Arc<dyn Router>) -> Self {
         self.router = Some(router);
         self
     }
 
-    /// The configuration.
+    /// The configuration the driver was built with.
     pub fn config(&self) -> &ComposeConfig {
         &self.cfg
     }

@@ -91,7 +91,7 @@ pub struct Slot {
     pub addr: SocketAddr,
     /// User weight.
     pub weight: u32,
-    /// State.
+    /// The server's state in HAProxy (up, down, in maintenance, draining).
     pub state: ServerState,
     /// Current sessions.
     pub sessions: u64,

@@ -48,6 +48,7 @@ fn shown(value: &str) -> String {
 /// What to start. Every value that goes into haproxy.cfg is checked by
 /// [`HaproxySpec::check`] (and so by [`HaproxySpec::config`] and [`HaproxyProcess::start`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HaproxySpec {
     /// The `haproxy` binary.
     pub bin: PathBuf,

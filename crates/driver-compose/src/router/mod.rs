@@ -55,7 +55,7 @@ pub struct RevisionRoute {
 pub struct EndpointStatus {
     /// The proxy's name for it (a server slot).
     pub name: String,
-    /// Address.
+    /// Where the server listens.
     pub addr: SocketAddr,
     /// Relative weight in the proxy.
     pub weight: u32,

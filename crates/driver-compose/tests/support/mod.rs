@@ -15,7 +15,7 @@ pub mod scenario;
 
 use shipcore::driver::Driver;
 use shipcore::model::{FleetState, RevisionId, Target};
-use shipcore_driver_compose::engine_api::{Endpoint, EngineClient};
+use shipcore_driver_compose::internals::{Endpoint, EngineClient};
 use shipcore_driver_compose::router::{HaproxyProcess, HaproxySpec};
 use shipcore_driver_compose::{ComposeCli, ComposeConfig, ComposeDriver, HttpProbe};
 use std::collections::BTreeMap;

@@ -8,7 +8,7 @@ mod base;
 pub use base::Prometheus;
 
 use super::Env;
-use shipcore_driver_compose::discovery::prometheus_targets;
+use shipcore_driver_compose::prometheus_targets;
 use shipcore_driver_compose::{ComposeConfig, ComposeDriver, HealthcheckRunner};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

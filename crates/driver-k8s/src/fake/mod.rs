@@ -163,6 +163,7 @@ impl Fault {
     }
 
     /// Restricts the fault to one method.
+    #[must_use]
     pub fn method(mut self, method: ::http::Method) -> Self {
         self.method = Some(method);
         self

@@ -58,6 +58,7 @@ pub struct TimeoutLayer {
 
 impl TimeoutLayer {
     /// The same limit for observations and actions.
+    #[must_use]
     pub fn new(limit: Duration) -> Self {
         TimeoutLayer {
             observe: limit,
@@ -65,6 +66,7 @@ impl TimeoutLayer {
         }
     }
     /// Separate limits (an image pull may make `apply` slow; `observe` should never be).
+    #[must_use]
     pub fn split(observe: Duration, apply: Duration) -> Self {
         TimeoutLayer { observe, apply }
     }
@@ -182,6 +184,7 @@ pub struct StatsLayer {
 
 impl StatsLayer {
     /// A layer with fresh counters.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
@@ -192,24 +195,25 @@ impl StatsLayer {
 }
 
 impl<D: Driver> DriverLayer<D> for StatsLayer {
-    type Driver = Counted<D>;
-    fn layer(&self, inner: D) -> Counted<D> {
-        Counted {
+    type Driver = Stats<D>;
+    fn layer(&self, inner: D) -> Stats<D> {
+        Stats {
             inner,
             stats: self.stats.clone(),
         }
     }
 }
 
-/// A driver that counts its calls. See [`StatsLayer`].
+/// A driver that counts its calls into a shared [`DriverStats`]; built by [`StatsLayer`]
+/// (named after its layer, as tower's `Timeout` is after `TimeoutLayer`).
 #[derive(Debug, Clone)]
-pub struct Counted<D> {
+pub struct Stats<D> {
     inner: D,
     stats: Arc<DriverStats>,
 }
 
 #[async_trait]
-impl<D: Driver> Driver for Counted<D> {
+impl<D: Driver> Driver for Stats<D> {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
@@ -244,6 +248,7 @@ pub struct DryRunLayer {
 
 impl DryRunLayer {
     /// A layer with an empty log.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }

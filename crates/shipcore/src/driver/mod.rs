@@ -36,6 +36,7 @@ impl Capabilities {
 /// Whether retrying an operation may help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Try again with backoff: timeouts, throttling, a busy socket, a conflict.
     Transient,
@@ -208,6 +209,6 @@ impl<T: Driver + ?Sized> Driver for std::sync::Arc<T> {
 
 mod layer;
 pub use layer::{
-    Counted, DriverExt, DriverLayer, DriverStats, DryRun, DryRunLayer, StatsLayer, StatsSnapshot,
+    DriverExt, DriverLayer, DriverStats, DryRun, DryRunLayer, Stats, StatsLayer, StatsSnapshot,
     Timeout, TimeoutLayer,
 };

@@ -43,9 +43,9 @@ pub enum AnalysisScope {
 pub struct StartInfo {
     /// Rollout id.
     pub id: String,
-    /// Service.
+    /// The service being rolled out.
     pub service: String,
-    /// Environment.
+    /// The environment it is rolled out in.
     pub environment: String,
     /// Candidate version.
     pub version: String,
@@ -60,7 +60,7 @@ pub struct StartInfo {
 /// One entry of the event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// When.
+    /// When it happened, on the rollout's clock.
     pub at: Timestamp,
     /// What.
     #[serde(flatten)]
@@ -70,8 +70,10 @@ pub struct Event {
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
-    /// The rollout began (boxed: the largest event, and there is one per rollout).
+    /// The rollout began: what, where, from which version to which, and how.
+    // Boxed: the largest event, and there is one per rollout.
     Started(Box<StartInfo>),
     /// The plan was refused before anything ran.
     Rejected {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 /// An operator's instruction, given through a rollout handle or a command line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Command {
     /// Stop advancing to the next step.
     Pause,
@@ -51,6 +52,7 @@ pub enum MeasureResult {
 /// Something that happened, fed to the engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "input", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Input {
     /// Begin a rollout. Always the first input of a journal.
     Start {
@@ -174,6 +176,7 @@ impl Stamped {
 /// Work the engine asks the runner to do. Requests carry an id; their answer carries it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "effect", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Effect {
     /// Perform a driver action; answer with `Applied` / `ApplyFailed`.
     Apply {

@@ -6,6 +6,7 @@ use std::fmt;
 /// The phase of a rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Phase {
     /// Not started.
     Pending,
@@ -88,7 +89,7 @@ impl fmt::Display for Phase {
 pub struct RolloutStatus {
     /// Rollout id (empty before start).
     pub id: String,
-    /// Phase.
+    /// Where the rollout is in its life cycle.
     pub phase: Phase,
     /// Index of the step being executed (or the last one reached).
     pub step: usize,

@@ -25,6 +25,7 @@ pub enum FailurePolicy {
 /// are deterministic).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts per operation, the first included.
     pub max_attempts: u32,
@@ -88,13 +89,13 @@ fn default_poll() -> Duration {
 pub struct RolloutSpec {
     /// Unique id (also the journal's name).
     pub id: String,
-    /// Where.
+    /// The service and environment the rollout changes.
     pub target: Target,
     /// What runs now (none on a first deploy).
     pub stable: Option<Revision>,
     /// What to deploy.
     pub candidate: Revision,
-    /// The steps.
+    /// The steps that take traffic and capacity from stable to the candidate.
     pub plan: Plan,
     /// Gates checked in order before anything changes.
     #[serde(default)]
@@ -121,6 +122,7 @@ pub struct RolloutSpec {
 
 impl RolloutSpec {
     /// A spec with default policies.
+    #[must_use]
     pub fn new(
         id: impl Into<String>,
         target: Target,

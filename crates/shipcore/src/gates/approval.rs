@@ -37,6 +37,7 @@ pub enum TimeoutAction {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ApprovalConfig {
     /// Gate name: approving this name through the rollout handle passes the gate.
     pub name: String,

@@ -25,6 +25,7 @@ use tokio::time::{timeout_at, Instant};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CommandConfig {
     /// Gate name.
     pub name: String,

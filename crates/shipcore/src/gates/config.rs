@@ -40,6 +40,7 @@ impl std::ops::Deref for ConfigError {
 /// `{"type": "command", "name": "tests", "program": "npm", "args": ["test"], "timeout": "10m"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum GateConfig {
     /// Run a program; exit code 0 passes.
     Command(CommandConfig),

@@ -20,6 +20,7 @@ use std::time::{Duration, UNIX_EPOCH};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FileConfig {
     /// Gate name.
     pub name: String,
@@ -67,6 +68,7 @@ impl FileGate {
     }
 
     /// The same gate, also requiring the file to be at most `max_age` old.
+    #[must_use]
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.cfg.max_age = Some(max_age);
         self

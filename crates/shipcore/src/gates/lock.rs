@@ -92,6 +92,7 @@ pub enum Refresh {
 
 /// A lock operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LockError {
     /// The lock store could not be read or written.
     #[error("lock store error at {path}: {problem}")]
@@ -171,6 +172,7 @@ pub trait RolloutLock: Send + Sync {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LockConfig {
     /// Gate name.
     pub name: String,
@@ -248,6 +250,7 @@ impl LockGate {
     }
 
     /// Wait `d` and ask again while the lock is held, instead of blocking.
+    #[must_use]
     pub fn retry_after(mut self, d: Duration) -> Self {
         self.retry_after = Some(d);
         self

@@ -268,7 +268,7 @@ pub struct FreezePeriod {
     pub start: Timestamp,
     /// First instant after the freeze.
     pub end: Timestamp,
-    /// Why.
+    /// Why deploys are frozen then, as shown to whoever is blocked.
     pub reason: String,
 }
 

@@ -290,6 +290,7 @@ impl FileJournal {
 
     /// Skips `fsync` after each append (still written to the OS before returning: survives
     /// a killed process, not a power loss). For tests and simulations.
+    #[must_use]
     pub fn without_fsync(mut self) -> Self {
         self.fsync = false;
         self

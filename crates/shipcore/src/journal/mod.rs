@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 /// A journal operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JournalError {
     /// Reading or writing the storage failed.
     #[error("journal I/O error at {path}: {source}")]

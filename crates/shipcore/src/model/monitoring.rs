@@ -53,6 +53,7 @@ impl Monitoring {
     }
 
     /// The same window measured every `interval`.
+    #[must_use]
     pub fn every(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self

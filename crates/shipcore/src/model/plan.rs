@@ -370,6 +370,7 @@ pub(crate) fn check_replicas(field: &str, replicas: u32) -> Result<(), PlanError
 /// plan reads the same on every driver.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Step {
     /// Run `replicas` of the role's revision (creating it if needed) and wait until ready.
     Scale {

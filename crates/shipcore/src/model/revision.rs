@@ -60,6 +60,7 @@ pub struct RevisionId(pub String);
 
 impl RevisionId {
     /// A revision id from any string.
+    #[must_use]
     pub fn new(id: impl Into<String>) -> Self {
         RevisionId(id.into())
     }
@@ -101,6 +102,7 @@ pub struct Revision {
 
 impl Revision {
     /// A revision from its parts.
+    #[must_use]
     pub fn new(
         id: impl Into<String>,
         version: semver::Version,
@@ -150,6 +152,7 @@ pub struct Target {
 
 impl Target {
     /// A target with no namespace.
+    #[must_use]
     pub fn new(service: impl Into<String>, environment: impl Into<String>) -> Self {
         Target {
             service: service.into(),

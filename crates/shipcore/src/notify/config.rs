@@ -41,6 +41,7 @@ impl std::ops::Deref for NotifierConfigError {
 /// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum NotifierConfig {
     /// POST Slack-compatible JSON to a URL.
     Webhook {

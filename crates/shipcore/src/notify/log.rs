@@ -18,6 +18,7 @@ impl LogNotifier {
     }
 
     /// Uses these templates.
+    #[must_use]
     pub fn templates(mut self, t: Templates) -> Self {
         self.templates = t;
         self

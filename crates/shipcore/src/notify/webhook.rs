@@ -70,18 +70,21 @@ impl WebhookNotifier {
     }
 
     /// Sets the request timeout.
+    #[must_use]
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
         self
     }
 
     /// Uses these templates (check them with [`Templates::validate`] first).
+    #[must_use]
     pub fn templates(mut self, t: Templates) -> Self {
         self.templates = t;
         self
     }
 
     /// Sends only `{"text": …}` (for endpoints that reject Slack blocks).
+    #[must_use]
     pub fn text_only(mut self) -> Self {
         self.blocks = false;
         self

@@ -148,11 +148,11 @@ pub struct GateResult {
 pub struct DeploymentRecord {
     /// Rollout id.
     pub id: String,
-    /// Service.
+    /// The service that was deployed.
     pub service: String,
     /// Version deployed.
     pub version: String,
-    /// Environment.
+    /// The environment it was deployed to.
     pub environment: String,
     /// When it started (ISO 8601 UTC).
     pub deployed_at: String,

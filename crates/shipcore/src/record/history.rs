@@ -68,7 +68,7 @@ impl RecordStore {
         Ok(RecordStore { dir })
     }
 
-    /// The folder.
+    /// The folder the records are kept in.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

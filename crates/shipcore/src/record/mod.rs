@@ -73,6 +73,7 @@ use std::path::PathBuf;
 
 /// Why a record could not be built, stored or read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RecordError {
     /// The event log has no `started` event (empty, or the plan was rejected before start).
     #[error("the event log has no `started` event{}", rejected.as_ref().map(|r| format!(" (the plan was rejected: {r})")).unwrap_or_default())]

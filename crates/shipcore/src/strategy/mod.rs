@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 /// What a strategy plans from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanContext {
-    /// Where.
+    /// The service and environment the plan is for.
     pub target: Target,
     /// What runs now (none on a first deploy).
     pub stable: Option<Revision>,
@@ -50,6 +50,7 @@ pub struct PlanContext {
 /// A plan could not be made: names the field and the problem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PlanError {
     /// A value is out of range or inconsistent (`steps[2].percent`, `max_surge`).
     #[error(transparent)]

@@ -52,6 +52,7 @@ const TRANSIENT_RETRIES: u32 = 5;
 
 /// What the suite runs against: a driver, a target it may use freely, two distinct
 /// revisions the driver can deploy there, the replica count, and how to wait.
+#[must_use]
 pub struct Conformance<'a> {
     driver: &'a dyn Driver,
     target: Target,

@@ -39,15 +39,14 @@ mod sim_state;
 mod world;
 
 pub use conformance::Conformance;
-pub use rng::{mix64, SimRng};
+pub use rng::SimRng;
 pub use sim_config::{
     Behaviour, CrashLoop, Failure, FaultKey, Latency, SimConfig, SimError, VersionFaults,
 };
 pub use sim_driver::SimDriver;
 pub use sim_metrics::{MetricsInjection, SimMetrics, MAX_RANGE_POINTS};
-pub use sim_query::{SimMetric, SimQuery};
 pub use sim_state::{
-    ready_shares, CallCounts, CallKind, Instance, RevisionRun, RevisionView, ScriptedFault,
-    SimSnapshot, TargetRun, SNAPSHOT_FORMAT,
+    CallCounts, CallKind, Instance, RevisionRun, RevisionView, ScriptedFault, SimSnapshot,
+    TargetRun, SNAPSHOT_FORMAT,
 };
 pub use world::SimWorld;

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
-/// SplitMix64: fast, seedable, serializable.
+/// SplitMix64: a seeded generator whose whole state is one number, so it serializes with
+/// the simulator's snapshot and replays exactly.
 ///
 /// ```
 /// use shipcore::testing::SimRng;
@@ -24,7 +25,7 @@ pub struct SimRng {
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The SplitMix64 output function: a good 64-bit mixer on its own (used to derive seeds).
-pub fn mix64(mut z: u64) -> u64 {
+pub(crate) fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)

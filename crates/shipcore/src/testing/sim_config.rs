@@ -10,6 +10,7 @@ use std::time::Duration;
 
 /// Bad input to the simulator, or its state file could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SimError {
     /// A configuration value is out of range.
     #[error("invalid simulator setting {0}")]
@@ -299,7 +300,7 @@ pub struct Behaviour {
     pub boot: Duration,
     /// Fraction of failing requests.
     pub error_rate: f64,
-    /// Latency.
+    /// Latency distribution of successful requests.
     pub latency: Latency,
 }
 

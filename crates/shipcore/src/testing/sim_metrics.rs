@@ -135,6 +135,7 @@ impl SimMetrics {
     }
 
     /// Scales the noise (0 gives exact values; default 1). Negative or non-finite counts as 0.
+    #[must_use]
     pub fn with_noise(mut self, scale: f64) -> Self {
         self.noise = if scale.is_finite() && scale > 0.0 {
             scale

@@ -6,7 +6,7 @@ use crate::metrics::{MetricsError, MetricsErrorKind};
 
 /// The metrics the simulator knows.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SimMetric {
+pub(crate) enum SimMetric {
     /// Fraction of failed requests over the last minute (0..=1).
     ErrorRate,
     /// Latency quantile in seconds (0.5, 0.95 or 0.99).
@@ -37,7 +37,7 @@ pub const LABELS: [&str; 5] = ["revision", "version", "service", "environment", 
 
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SimQuery {
+pub(crate) struct SimQuery {
     /// Which metric.
     pub metric: SimMetric,
     /// `label = value` matchers, in the order written.
@@ -46,6 +46,7 @@ pub struct SimQuery {
 
 impl SimQuery {
     /// The value a label must have, if the query says.
+    #[cfg(test)]
     pub fn label(&self, name: &str) -> Option<&str> {
         self.matchers
             .iter()

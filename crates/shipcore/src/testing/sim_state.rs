@@ -510,7 +510,7 @@ impl TargetRun {
 
 /// Percent shares proportional to `ready`, summing to 100 when any is ready (largest
 /// remainder; ties go to the earlier revision).
-pub fn ready_shares(ready: &[u32]) -> Vec<u8> {
+pub(crate) fn ready_shares(ready: &[u32]) -> Vec<u8> {
     let total: u64 = ready.iter().map(|&r| r as u64).sum();
     if total == 0 {
         return vec![0; ready.len()];

@@ -29,7 +29,7 @@ use std::time::Duration;
 pub struct SimWorld {
     /// Simulated time (starts at [`Timestamp::ZERO`] unless told otherwise).
     pub clock: Arc<SimClock>,
-    /// The platform.
+    /// The simulated platform: fleets, faults and traffic.
     pub driver: SimDriver,
     /// Its metrics.
     pub metrics: SimMetrics,

@@ -78,6 +78,7 @@ impl std::fmt::Debug for ValidatorDeps {
 /// `{"type": "metric_threshold", "name": "errors", "query": "...", "critical": 0.05}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ValidatorConfig {
     /// A metric past a warning / critical level (for a duration).
     MetricThreshold(ThresholdConfig),

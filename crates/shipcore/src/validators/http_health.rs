@@ -45,6 +45,7 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct HttpHealthConfig {
     /// Validator name.
     pub name: String,

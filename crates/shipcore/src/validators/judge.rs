@@ -17,7 +17,7 @@
 //!   ratio is at most 1. The tolerance is relative to the estimate itself: a tight shift of a
 //!   few percent is high, a wide interval around a large shift is not. Kayenta called R's
 //!   `wilcox.test` until 2018; its Scala port since then always uses the normal
-//!   approximation ([`shift_confidence_interval_normal`](super::shift_confidence_interval_normal)),
+//!   approximation (`shift_confidence_interval_normal` in `mann_whitney.rs`),
 //!   where R (and this judge) count exactly for untied samples of fewer than 50 values a
 //!   side. On the 307 reference pairs of `scripts/reference/mann_whitney_reference.py` the
 //!   two give the same verdict every time. Each side holding a single distinct value gives the point interval
@@ -94,7 +94,7 @@ pub enum MetricClass {
 /// What a rule decided for one metric, with the numbers behind it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricComparison {
-    /// The class.
+    /// The metric's verdict: pass, or significantly high or low.
     pub class: MetricClass,
     /// Two-sided Mann–Whitney p-value (SciPy's `mannwhitneyu`).
     pub p_value: f64,
@@ -265,6 +265,7 @@ impl Default for ScoreThresholds {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct JudgeConfig {
     /// Validator name.
     pub name: String,

@@ -71,6 +71,7 @@ pub enum LogStart {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LogPatternConfig {
     /// Validator name.
     pub name: String,

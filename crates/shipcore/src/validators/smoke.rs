@@ -135,6 +135,7 @@ impl SmokeRequest {
 /// ```
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SmokeConfig {
     /// Validator name.
     pub name: String,

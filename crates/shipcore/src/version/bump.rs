@@ -284,6 +284,7 @@ pub fn next_version_for_commits(current: &Version, commits: &[Commit]) -> Option
 
 /// A version problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VersionError {
     /// The candidate does not increase over production.
     #[error("version {candidate} is not greater than {production}, the version in production")]

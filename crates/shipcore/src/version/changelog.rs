@@ -5,6 +5,7 @@
 /// A changelog has no section for the version.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("CHANGELOG has no section for {version} (sections: {})", if available.is_empty() { "none".to_string() } else { available.join(", ") })]
+#[non_exhaustive]
 pub struct ChangelogError {
     /// The version asked for.
     pub version: String,

@@ -11,6 +11,7 @@ use tokio::io::AsyncWriteExt;
 
 /// A git operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum GitError {
     /// `git` could not be started.
     #[error("cannot run git: {0}")]
@@ -80,6 +81,7 @@ impl GitRepo {
     }
 
     /// Uses `prefix` for version tags (`""` for bare `1.2.3`, `web-v` for `web-v1.2.3`).
+    #[must_use]
     pub fn tag_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self

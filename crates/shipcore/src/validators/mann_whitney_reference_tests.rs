@@ -5,16 +5,14 @@
 //! `wilcox.test(conf.int = TRUE)` algorithm re-implemented there and checked against the R
 //! values printed in Kayenta's MannWhitneySuite).
 
-#![allow(clippy::unwrap_used)]
-
-use serde_json::Value;
-use shipcore::validators::{
+use super::{
     exact_is_tractable, mann_whitney_u, normal_isf, normal_sf, shift_confidence_interval,
     shift_confidence_interval_normal, MwMethod,
 };
+use serde_json::Value;
 
 fn reference() -> Value {
-    let text = include_str!("data/mann_whitney_reference.json");
+    let text = include_str!("../../tests/data/mann_whitney_reference.json");
     serde_json::from_str(text).unwrap()
 }
 
