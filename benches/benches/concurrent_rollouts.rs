@@ -18,8 +18,8 @@ use shipcore::engine::{Engine, Phase, RolloutSpec, Runner};
 use shipcore::model::Target;
 use shipcore::testing::SimWorld;
 use shipcore_benches::{
-    error_rate, error_rate_of_target, shaped_spec, shaped_spec_for, stable, world, CountingAlloc, NullJournal, Shape,
-    YieldingClock, REPLICAS,
+    error_rate, error_rate_of_target, shaped_spec, shaped_spec_for, stable, world, CountingAlloc,
+    NullJournal, Shape, YieldingClock, REPLICAS,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

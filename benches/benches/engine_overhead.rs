@@ -143,7 +143,9 @@ fn journaled_inputs(rt: &tokio::runtime::Runtime) -> u64 {
     let mut runner = Runner::builder(w.driver_arc(), w.clock_arc(), journal.clone())
         .validator(Arc::new(error_rate(&w).unwrap()))
         .build();
-    let report = rt.block_on(runner.start(canary_spec("bench", &w).unwrap())).unwrap();
+    let report = rt
+        .block_on(runner.start(canary_spec("bench", &w).unwrap()))
+        .unwrap();
     assert_eq!(report.status.phase, Phase::Succeeded);
     journal.appended()
 }

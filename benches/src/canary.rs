@@ -7,7 +7,7 @@ use shipcore::model::{AnalysisPolicy, AnalysisStep, Revision, Target};
 use shipcore::strategy::{Canary, CanaryStep, PlanContext, PlanError, Strategy};
 use shipcore::testing::SimWorld;
 use shipcore::validator::Validator;
-use shipcore::validators::{ConfigError, MetricThreshold, ThresholdConfig};
+use shipcore::validator::{ConfigError, MetricThreshold, ThresholdConfig};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -11,9 +11,10 @@ pub mod yield_clock;
 
 pub use alloc::CountingAlloc;
 pub use canary::{
-    analysis, canary_spec, candidate, error_rate, error_rate_of_target, one_hour_canary, prepared_canary, record_canary,
-    run_canary, run_prepared, shaped_spec, shaped_spec_for, sim_runner, stable, target, world, Recorded, SetupError,
-    Shape, CANARY_STEPS, MEASUREMENTS_PER_STEP, REPLICAS,
+    analysis, canary_spec, candidate, error_rate, error_rate_of_target, one_hour_canary,
+    prepared_canary, record_canary, run_canary, run_prepared, shaped_spec, shaped_spec_for,
+    sim_runner, stable, target, world, Recorded, SetupError, Shape, CANARY_STEPS,
+    MEASUREMENTS_PER_STEP, REPLICAS,
 };
 pub use hand::{hand_written_canary, HandError, HandReport};
 pub use null_journal::NullJournal;

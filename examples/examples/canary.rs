@@ -14,7 +14,7 @@ use shipcore::journal::MemoryJournal;
 use shipcore::model::{AnalysisPolicy, AnalysisStep, Revision, Target};
 use shipcore::strategy::{Canary, CanaryStep, PauseSpec, PlanContext, Strategy};
 use shipcore::testing::{Failure, SimWorld};
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use shipcore_examples::{print_outcome, printer, Result};
 use std::sync::Arc;
 use std::time::Duration;

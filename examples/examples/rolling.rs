@@ -11,7 +11,7 @@ use shipcore::journal::MemoryJournal;
 use shipcore::model::{AnalysisPolicy, AnalysisStep, Revision, Target};
 use shipcore::strategy::{IntOrPercent, PlanContext, Rolling, Strategy};
 use shipcore::testing::SimWorld;
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use shipcore_examples::{print_outcome, printer, Result};
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use libfuzzer_sys::fuzz_target;
 use shipcore::metrics::{MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult};
-use shipcore::validators::{ValidatorConfig, ValidatorDeps};
+use shipcore::validator::{ValidatorConfig, ValidatorDeps};
 use std::sync::Arc;
 
 /// Building never queries; answering anyway keeps the target honest if that changes.

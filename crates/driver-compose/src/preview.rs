@@ -4,8 +4,8 @@
 
 use crate::ComposeDriver;
 use async_trait::async_trait;
+use shipcore::validator::HttpHealthConfig;
 use shipcore::validator::{Outcome, ValidationContext, Validator, ValidatorError, Verdict};
-use shipcore::validators::HttpHealthConfig;
 use std::sync::Arc;
 
 /// A [`Validator`] that passes when every running container of the judged revision

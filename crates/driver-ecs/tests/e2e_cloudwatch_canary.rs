@@ -19,7 +19,7 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use shipcore::engine::Phase;
 use shipcore::model::{AnalysisPolicy, AnalysisStep};
 use shipcore::strategy::{Canary, CanaryStep, PauseSpec, StrategyConfig};
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use shipcore_driver_ecs::EcsDriver;
 use shipcore_metrics_cloudwatch::{AlbQueries, CloudWatchConfig, CloudWatchSource};
 use std::sync::Arc;

@@ -26,7 +26,7 @@ use shipcore::model::{
 };
 use shipcore::record::{DeploymentRecord, DeploymentStatus, RecordMeta};
 use shipcore::testing::{SimConfig, SimDriver};
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use shipcore_metrics_cloudwatch::AlbQueries;
 use std::sync::Arc;
 use std::time::Duration;

@@ -20,7 +20,7 @@ use crate::queries::prom_duration;
 use serde::{Deserialize, Serialize};
 use shipcore::model::FieldError;
 use shipcore::time::{serde_duration, serde_opt_duration};
-use shipcore::validators::{FailWhen, ThresholdConfig};
+use shipcore::validator::{FailWhen, ThresholdConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -21,12 +21,10 @@ pub mod clock;
 pub mod driver;
 pub mod engine;
 pub mod gate;
-pub mod gates;
 pub mod http_limits;
 pub mod journal;
 pub mod metrics;
 pub mod model;
-pub mod notifier;
 pub mod notify;
 pub mod record;
 pub mod redact;
@@ -34,7 +32,6 @@ pub mod strategy;
 pub mod template;
 pub mod time;
 pub mod validator;
-pub mod validators;
 pub mod version;
 
 #[cfg(feature = "testing")]
@@ -44,7 +41,7 @@ pub mod prelude;
 
 /// The attribute that implements shipcore's async traits ([`driver::Driver`],
 /// [`validator::Validator`], [`gate::Gate`], [`metrics::MetricsSource`],
-/// [`journal::Journal`], [`notifier::Notifier`]): put `#[shipcore::async_trait]` on the
+/// [`journal::Journal`], [`notify::Notifier`]): put `#[shipcore::async_trait]` on the
 /// `impl` block, with no dependency of your own on the `async-trait` crate. See
 /// [`validator::Validator`] for an example.
 pub use async_trait::async_trait;
@@ -111,11 +108,11 @@ pub struct ReadmeDoctests;
 /// public:
 ///
 /// ```compile_fail
-/// use shipcore::validators::mann_whitney_u;
+/// use shipcore::validator::mann_whitney_u;
 /// ```
 ///
 /// ```
-/// use shipcore::validators::{MwMethod, ShiftInterval, StatisticalJudge};
+/// use shipcore::validator::{MwMethod, ShiftInterval, StatisticalJudge};
 /// ```
 ///
 /// The driver [`driver::StatsLayer`] builds is named after it, as tower names `Timeout`

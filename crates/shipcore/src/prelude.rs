@@ -48,7 +48,7 @@ pub use crate::model::{
     Action, AnalysisPolicy, AnalysisStep, FleetState, Plan, Revision, RevisionId, Role, Step,
     Target, WeightSet,
 };
-pub use crate::notifier::Notifier;
+pub use crate::notify::Notifier;
 pub use crate::strategy::Strategy as _;
 pub use crate::strategy::{
     BlueGreen, Canary, FeatureFlag, Linear, PlanContext, PlanError, Recreate, Rolling,

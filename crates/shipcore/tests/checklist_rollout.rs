@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use shipcore::engine::{Phase, RolloutSpec, RunReport, Runner};
-use shipcore::gates::{
+use shipcore::gate::{
     CommandConfig, FileGate, FileLock, LockGate, LockKey, RolloutLock, Severity, WindowConfig,
     WindowPreset,
 };
@@ -19,7 +19,7 @@ use shipcore::record::{
 use shipcore::strategy::{Canary, CanaryStep, PauseSpec, PlanContext, Strategy};
 use shipcore::testing::{Failure, SimConfig, SimMetrics, SimWorld};
 use shipcore::time::Timestamp;
-use shipcore::validators::{BaselineConfig, BaselineRule, ThresholdConfig};
+use shipcore::validator::{BaselineConfig, BaselineRule, ThresholdConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,11 +5,11 @@
 
 use shipcore::driver::Capabilities;
 use shipcore::engine::RolloutSpec;
-use shipcore::gates::{GateConfig, Severity};
+use shipcore::gate::{GateConfig, Severity};
 use shipcore::model::Target;
 use shipcore::model::{AnalysisPolicy, AnalysisStep, Monitoring, Plan, Revision, Role, Step};
 use shipcore::strategy::{PlanContext, Strategy, StrategyConfig};
-use shipcore::validators::ValidatorConfig;
+use shipcore::validator::ValidatorConfig;
 use std::time::Duration;
 
 fn v(n: u64) -> Revision {

@@ -714,7 +714,7 @@ fn random_plans_are_accepted_often_enough_to_test_the_contract() {
 #[test]
 fn a_preview_analysed_by_a_traffic_metric_is_warned_about() {
     let world = SimWorld::new(3);
-    let error_rate = shipcore::validators::ThresholdConfig::above(
+    let error_rate = shipcore::validator::ThresholdConfig::above(
         "error-rate",
         r#"error_rate{revision="{{revision}}"}"#,
         0.05,

@@ -1,6 +1,7 @@
 //! The shared `Engine`: many rollouts at once on one driver and clock, the concurrency
 //! limit, the live list and handles, and a graceful shutdown whose journals resume.
 
+#![allow(clippy::unwrap_used)]
 use shipcore::clock::SystemClock;
 use shipcore::prelude::*;
 use shipcore::testing::SimWorld;

@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 use shipcore::clock::{Clock, SimClock};
 use shipcore::engine::{Phase, RolloutSpec, Runner};
+use shipcore::gate::{ApprovalConfig, GateConfig, TimeoutAction};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{ApprovalConfig, GateConfig, TimeoutAction};
 use shipcore::journal::MemoryJournal;
 use shipcore::model::{Plan, Revision, Role, Step, Target};
 use shipcore::testing::SimWorld;
@@ -391,7 +391,7 @@ fn a_polled_file_journals_only_the_answer_that_changed() {
 
 /// The approval gate, with a person who creates the approval file at the 360th ask.
 struct Approver {
-    inner: shipcore::gates::ApprovalGate,
+    inner: shipcore::gate::ApprovalGate,
     file: std::path::PathBuf,
     asked: AtomicU64,
 }

@@ -2,8 +2,8 @@
 //! does not pass stops it, and the result names it. Severity presets.
 #![allow(clippy::unwrap_used)]
 
+use shipcore::gate::{check_all, GateConfig, Severity};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{check_all, GateConfig, Severity};
 use shipcore::model::{Revision, Target};
 use shipcore::time::Timestamp;
 use std::sync::Arc;

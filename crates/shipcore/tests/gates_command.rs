@@ -2,8 +2,8 @@
 //! timeouts that kill the whole process group.
 #![allow(clippy::unwrap_used)]
 
+use shipcore::gate::{CommandConfig, GateConfig};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{CommandConfig, GateConfig};
 use shipcore::model::{Revision, Target};
 use shipcore::time::Timestamp;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ fn ctx() -> GateContext {
     }
 }
 
-fn gate(program: &str, args: &[&str], timeout: Duration) -> shipcore::gates::CommandGate {
+fn gate(program: &str, args: &[&str], timeout: Duration) -> shipcore::gate::CommandGate {
     let mut c = CommandConfig::new("cmd", program, args);
     c.timeout = timeout;
     c.build().unwrap()
@@ -179,7 +179,7 @@ async fn an_unbounded_timeout_or_tail_is_a_config_error_not_a_panic() {
         e.problem.contains("at most 1d") || e.problem.contains("at most 24h"),
         "{e}"
     );
-    c.timeout = shipcore::gates::COMMAND_MAX_TIMEOUT;
+    c.timeout = shipcore::gate::COMMAND_MAX_TIMEOUT;
     assert_eq!(c.build().unwrap().check(&ctx()).await, GateOutcome::Pass);
 
     // A huge tail used to disable trimming: all output was kept in memory.
@@ -198,13 +198,13 @@ async fn the_largest_tail_still_trims_a_long_output() {
         &[],
     );
     c.shell = true;
-    c.tail_bytes = shipcore::gates::COMMAND_MAX_TAIL_BYTES;
+    c.tail_bytes = shipcore::gate::COMMAND_MAX_TAIL_BYTES;
     let g = c.build().unwrap();
     assert_eq!(g.check(&ctx()).await, GateOutcome::Pass);
     let run = g.last_run().unwrap();
     assert_eq!(
         run.stdout_tail.len(),
-        shipcore::gates::COMMAND_MAX_TAIL_BYTES
+        shipcore::gate::COMMAND_MAX_TAIL_BYTES
     );
     assert!(
         run.stdout_tail.ends_with("aaaaEND\n"),

@@ -1,8 +1,8 @@
 //! File gate: existence and age, judged against the engine's time (`GateContext.now`).
 #![allow(clippy::unwrap_used)]
 
+use shipcore::gate::{FileConfig, FileGate, GateConfig};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{FileConfig, FileGate, GateConfig};
 use shipcore::model::{Revision, Target};
 use shipcore::time::Timestamp;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

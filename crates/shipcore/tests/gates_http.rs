@@ -4,7 +4,7 @@
 mod http_support;
 
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{GateConfig, HttpConfig, JsonExpect};
+use shipcore::gate::{GateConfig, HttpConfig, JsonExpect};
 use shipcore::model::{Revision, Target};
 use shipcore::time::Timestamp;
 use std::sync::{Arc, Mutex};

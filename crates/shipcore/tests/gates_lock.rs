@@ -2,11 +2,11 @@
 //! expired TTL elsewhere), corrupt records, and the lock gate.
 #![allow(clippy::unwrap_used)]
 
-use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{
+use shipcore::gate::{
     FileLock, GateConfig, LockError, LockGate, LockHolder, LockKey, LockOutcome, Refresh,
     RolloutLock,
 };
+use shipcore::gate::{Gate, GateContext, GateOutcome};
 use shipcore::model::{Revision, Target};
 use shipcore::time::Timestamp;
 use std::sync::Arc;

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use shipcore::clock::{Clock, SimClock};
+use shipcore::gate::{DeployWindow, GateConfig, WindowConfig};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{DeployWindow, GateConfig, WindowConfig};
 use shipcore::model::{FieldError, Revision, Target};
 use shipcore::time::Timestamp;
 use std::time::Duration;

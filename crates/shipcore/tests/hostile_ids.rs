@@ -17,15 +17,15 @@ mod validators_support;
 
 use async_trait::async_trait;
 use shipcore::engine::RolloutSpec;
+use shipcore::gate::{CommandConfig, FileGate, HttpConfig};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{CommandConfig, FileGate, HttpConfig};
 use shipcore::metrics::{
     MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
 };
 use shipcore::model::{Plan, Revision, Role, Step, Target};
 use shipcore::time::Timestamp;
 use shipcore::validator::{Outcome, ValidationContext, Validator};
-use shipcore::validators::{ValidatorConfig, ValidatorDeps};
+use shipcore::validator::{ValidatorConfig, ValidatorDeps};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use validators_support::serve;

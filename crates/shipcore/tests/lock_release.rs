@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 use shipcore::engine::{Command, FailurePolicy, Phase, RolloutSpec, RunReport, Runner};
+use shipcore::gate::{FileLock, LockGate, LockKey, RolloutLock};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{FileLock, LockGate, LockKey, RolloutLock};
 use shipcore::journal::MemoryJournal;
 use shipcore::model::{AnalysisPolicy, AnalysisStep, Plan, Revision, Role, Step, Target};
 use shipcore::testing::SimWorld;
@@ -277,7 +277,7 @@ impl Validator for LockProbe {
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
         let key = LockKey::for_target(&web());
         let outcome = self.0.acquire(&key, "intruder", ctx.now).await.unwrap();
-        let held = matches!(outcome, shipcore::gates::LockOutcome::Held(_));
+        let held = matches!(outcome, shipcore::gate::LockOutcome::Held(_));
         let (o, msg) = if held {
             (Outcome::Pass, "still held")
         } else {
@@ -344,7 +344,7 @@ impl shipcore::clock::Clock for Intruder {
             self.clock.advance_to(self.at);
             let key = LockKey::for_target(&web());
             let got = if self.steal {
-                let other = shipcore::gates::LockHolder {
+                let other = shipcore::gate::LockHolder {
                     owner: "other".into(),
                     token: "other-token".into(),
                     pid: 1,

@@ -5,12 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 use shipcore::engine::{AnalysisScope, EventKind, Phase, RolloutSpec, RunReport, Runner};
-use shipcore::gates::Severity;
+use shipcore::gate::Severity;
 use shipcore::journal::MemoryJournal;
 use shipcore::model::{Action, Plan, Revision, Role, Step, Target};
 use shipcore::strategy::{Canary, CanaryStep, PauseSpec, PlanContext, Strategy};
 use shipcore::testing::{Failure, SimWorld};
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use std::sync::Arc;
 use std::time::Duration;
 

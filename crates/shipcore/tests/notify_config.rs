@@ -1,7 +1,7 @@
 //! Notifier configuration: parsing, defaults, and errors naming the field.
 #![allow(clippy::unwrap_used)]
 
-use shipcore::notifier::Notification;
+use shipcore::notify::Notification;
 use shipcore::notify::NotifierConfig;
 
 fn build_err(json: &str) -> (String, String) {

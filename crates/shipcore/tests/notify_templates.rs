@@ -1,8 +1,8 @@
 //! Message templates and the log notifier (captured through a tracing subscriber).
 #![allow(clippy::unwrap_used)]
 
-use shipcore::notifier::{Notification, Notifier};
 use shipcore::notify::{LogNotifier, Templates};
+use shipcore::notify::{Notification, Notifier};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

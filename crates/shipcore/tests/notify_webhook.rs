@@ -3,7 +3,7 @@
 
 mod http_support;
 
-use shipcore::notifier::{Notification, Notifier};
+use shipcore::notify::{Notification, Notifier};
 use shipcore::notify::{Templates, WebhookNotifier};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

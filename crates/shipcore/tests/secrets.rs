@@ -13,13 +13,13 @@ mod http_support;
 
 use http_support::{Body, Response, Server};
 use shipcore::gate::{Gate, GateContext, GateOutcome};
-use shipcore::gates::{HttpConfig, JsonExpect};
+use shipcore::gate::{HttpConfig, JsonExpect};
 use shipcore::model::{Revision, Target};
-use shipcore::notifier::{Notification, Notifier};
+use shipcore::notify::{Notification, Notifier};
 use shipcore::notify::{NotifierConfig, WebhookNotifier};
 use shipcore::time::Timestamp;
 use shipcore::validator::{Outcome, ValidationContext, Validator, ValidatorError, Verdict};
-use shipcore::validators::{ValidatorConfig, ValidatorDeps};
+use shipcore::validator::{ValidatorConfig, ValidatorDeps};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

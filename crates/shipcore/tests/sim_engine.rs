@@ -6,7 +6,7 @@ use shipcore::engine::{Phase, RolloutSpec, Runner};
 use shipcore::journal::MemoryJournal;
 use shipcore::model::{AnalysisPolicy, AnalysisStep, Plan, Revision, Role, Step, Target};
 use shipcore::testing::{Failure, SimWorld};
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use std::sync::Arc;
 use std::time::Duration;
 

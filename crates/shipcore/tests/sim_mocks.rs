@@ -9,7 +9,7 @@ use shipcore::gate::{Gate, GateContext, GateOutcome, MockGate};
 use shipcore::journal::{Entry, Journal, MockJournal};
 use shipcore::metrics::{MetricQuery, MetricsSource, MockMetricsSource, QueryResult, Sample};
 use shipcore::model::{Action, FleetState, Revision, RevisionState, Target};
-use shipcore::notifier::{MockNotifier, Notification, Notifier, NotifyError};
+use shipcore::notify::{MockNotifier, Notification, Notifier, NotifyError};
 use shipcore::time::Timestamp;
 use shipcore::validator::{MockValidator, Outcome, ValidationContext, Validator, Verdict};
 use std::sync::Arc;

@@ -13,7 +13,7 @@ use shipcore::strategy::{
     Strategy, StrategyConfig,
 };
 use shipcore::testing::{Failure, SimWorld};
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ mod validators_support;
 
 use shipcore::metrics::{MetricsError, MetricsErrorKind};
 use shipcore::validator::{Outcome, Validator};
-use shipcore::validators::{ValidatorConfig, ValidatorDeps};
+use shipcore::validator::{ValidatorConfig, ValidatorDeps};
 use std::sync::Arc;
 use validators_support::*;
 

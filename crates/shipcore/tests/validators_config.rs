@@ -5,7 +5,7 @@
 
 mod validators_support;
 
-use shipcore::validators::{ValidatorConfig, ValidatorDeps};
+use shipcore::validator::{ValidatorConfig, ValidatorDeps};
 use std::sync::Arc;
 use validators_support::Scripted;
 

@@ -7,8 +7,8 @@
 
 mod validators_support;
 
+use shipcore::validator::{JudgeConfig, JudgeRule, MetricClass, ValidatorConfig, ValidatorDeps};
 use shipcore::validator::{Outcome, Validator};
-use shipcore::validators::{JudgeConfig, JudgeRule, MetricClass, ValidatorConfig, ValidatorDeps};
 use std::sync::Arc;
 use std::time::Duration;
 use validators_support::*;

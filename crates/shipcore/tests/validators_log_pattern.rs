@@ -6,7 +6,7 @@
 mod validators_support;
 
 use shipcore::validator::{Outcome, Validator};
-use shipcore::validators::{ValidatorConfig, ValidatorDeps};
+use shipcore::validator::{ValidatorConfig, ValidatorDeps};
 use std::io::Write;
 use std::sync::Arc;
 use validators_support::*;

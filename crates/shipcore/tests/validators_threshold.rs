@@ -10,7 +10,7 @@ mod validators_support;
 use shipcore::metrics::{MetricsError, MetricsErrorKind};
 use shipcore::time::Timestamp;
 use shipcore::validator::{Outcome, ValidationContext, Validator, ValidatorError, Verdict};
-use shipcore::validators::{ThresholdConfig, ValidatorConfig, ValidatorDeps};
+use shipcore::validator::{ThresholdConfig, ValidatorConfig, ValidatorDeps};
 use std::sync::Arc;
 use validators_support::*;
 

@@ -12,7 +12,7 @@ use shipcore::engine::{AnalysisResult, EventKind, Phase};
 use shipcore::metrics::{MetricQuery, MetricsSource};
 use shipcore::model::{Action, AnalysisPolicy, AnalysisStep, Revision, RevisionId, Target};
 use shipcore::strategy::{Canary, CanaryStep, IntOrPercent, Rolling, StrategyConfig};
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use shipcore_driver_compose::router::{HaproxyProcess, Router, ServerState};
 use shipcore_driver_compose::{ComposeDriver, PreviewHealth};
 use std::collections::BTreeMap;

@@ -13,7 +13,7 @@ use shipcore::journal::MemoryJournal;
 use shipcore::metrics::{render_template, MetricQuery, MetricsSource};
 use shipcore::model::{AnalysisPolicy, AnalysisStep, Plan, Revision, Role, Step, Target};
 use shipcore::testing::{SimConfig, SimDriver};
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

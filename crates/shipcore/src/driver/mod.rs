@@ -2,36 +2,11 @@
 //! fleet look like an [`Action`] says. It declares [`Capabilities`] so impossible plans are
 //! refused before they start, and classifies its errors so the engine knows whether to retry.
 
+pub use crate::model::Capabilities;
 use crate::model::{Action, FleetState, Revision, Target};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-
-/// What a driver can do. Plans are checked against this before a rollout starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Capabilities {
-    /// Can split traffic by percentage between revisions (Gateway API, ALB, HAProxy).
-    pub weighted_traffic: bool,
-    /// Can run two revisions of a service side by side.
-    pub side_by_side: bool,
-    /// Has a platform-native rolling update (Kubernetes RollingUpdate, ECS min/max percent).
-    pub native_rolling: bool,
-    /// Manages feature-flag percentages.
-    pub feature_flags: bool,
-    /// Can expose a revision on a preview route without production traffic (blue-green).
-    pub preview: bool,
-}
-
-impl Capabilities {
-    /// Everything: what the simulator offers by default.
-    pub const ALL: Capabilities = Capabilities {
-        weighted_traffic: true,
-        side_by_side: true,
-        native_rolling: true,
-        feature_flags: true,
-        preview: true,
-    };
-}
 
 /// Whether retrying an operation may help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -744,3 +744,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "analysis_argo_tests.rs"]
+mod argo_tests;

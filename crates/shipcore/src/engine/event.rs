@@ -3,9 +3,9 @@
 //! are built from it.
 
 use super::io::{Command, MeasureResult};
-use super::phase::Phase;
 use crate::driver::DriverError;
 use crate::gate::GateOutcome;
+use crate::model::Phase;
 use crate::model::{Action, FleetState, Role};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,7 @@
 //! and a live status. Commands are journaled like every other input.
 
 use super::io::Command;
-use super::phase::RolloutStatus;
+use crate::model::RolloutStatus;
 use tokio::sync::{mpsc, watch};
 
 /// The runner has stopped; the command was not delivered.

@@ -6,7 +6,7 @@ use super::spec::RolloutSpec;
 use crate::driver::{Capabilities, DriverError};
 use crate::gate::GateOutcome;
 use crate::model::{Action, FleetState, Role};
-use crate::notifier::Notification;
+use crate::notify::Notification;
 use crate::time::Timestamp;
 use crate::validator::{ValidatorError, Verdict};
 use serde::{Deserialize, Serialize};
@@ -232,7 +232,7 @@ pub enum Effect {
     /// names, so they release what they hold. Emitted before the `finished` event.
     FinishGates {
         /// The terminal phase.
-        phase: super::phase::Phase,
+        phase: crate::model::Phase,
     },
     /// A rollback started (the `rollback_started` event just before says so in words):
     /// why, as a kind. Nothing to perform; for records and whoever watches effects.
@@ -261,5 +261,27 @@ impl Effect {
             | Effect::CheckGate { id, .. } => Some(*id),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Effect;
+    use crate::engine::Event;
+
+    /// `docs/architecture.md` promises these bounds: effects and events are moved through
+    /// the runner's buffer once per input, so their size is paid on every transition.
+    #[test]
+    fn events_and_effects_stay_small() {
+        assert!(
+            std::mem::size_of::<Event>() <= 64,
+            "{}",
+            std::mem::size_of::<Event>()
+        );
+        assert!(
+            std::mem::size_of::<Effect>() <= 80,
+            "{}",
+            std::mem::size_of::<Effect>()
+        );
     }
 }

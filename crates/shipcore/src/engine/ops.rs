@@ -3,7 +3,7 @@
 //! person, analyse, check a gate, verify. Pure.
 
 use super::spec::RolloutSpec;
-use crate::driver::Capabilities;
+use crate::model::Capabilities;
 use crate::model::{Action, AnalysisStep, FleetState, Role, Step, WeightSet};
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 
 use super::io::{Effect, Stamped};
 use super::machine::Rollout;
-use super::phase::RolloutStatus;
+use crate::model::RolloutStatus;
 use tokio::sync::watch;
 
 /// Effects in order, and the status handles last saw.
@@ -67,7 +67,7 @@ mod tests {
     fn effects_come_out_in_the_order_they_went_in_across_refills() {
         let mut p = Pending::new(RolloutStatus {
             id: String::new(),
-            phase: crate::engine::Phase::Pending,
+            phase: crate::model::Phase::Pending,
             step: 0,
             steps: 0,
             reason: None,

@@ -2,7 +2,7 @@
 //! the shutdown signal every run's waits listen to.
 
 use super::handle::RolloutHandle;
-use super::phase::RolloutStatus;
+use crate::model::RolloutStatus;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};

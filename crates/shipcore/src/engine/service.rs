@@ -4,7 +4,6 @@
 
 use super::event::Event;
 use super::handle::RolloutHandle;
-use super::phase::RolloutStatus;
 use super::runner::{RunError, RunReport, Runner};
 use super::runs::Runs;
 use super::shared::Shared;
@@ -13,7 +12,8 @@ use crate::clock::Clock;
 use crate::driver::Driver;
 use crate::gate::Gate;
 use crate::journal::Journal;
-use crate::notifier::Notifier;
+use crate::model::RolloutStatus;
+use crate::notify::Notifier;
 use crate::validator::Validator;
 use std::sync::Arc;
 use tokio::task::JoinHandle;

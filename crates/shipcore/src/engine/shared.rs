@@ -4,15 +4,15 @@
 
 use super::event::Event;
 use super::io::MeasureResult;
-use super::phase::Phase;
 use super::registry::Registry;
 use super::runner::RunError;
 use super::spec::RolloutSpec;
 use crate::clock::Clock;
 use crate::driver::Driver;
 use crate::gate::{Gate, GateContext, GateOutcome, KeepAlive};
+use crate::model::Phase;
 use crate::model::Role;
-use crate::notifier::{Notification, Notifier};
+use crate::notify::{Notification, Notifier};
 use crate::time::Timestamp;
 use crate::validator::{ValidationContext, Validator, ValidatorError};
 use std::sync::Arc;

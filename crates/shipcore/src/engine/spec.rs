@@ -3,8 +3,8 @@
 //! name the field.
 
 use crate::model::FieldError;
+use crate::model::PlanError;
 use crate::model::{check_identifier, AnalysisStep, Plan, Revision, Role, Step, Target};
-use crate::strategy::PlanError;
 use crate::time::serde_duration;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

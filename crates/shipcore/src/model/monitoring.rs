@@ -4,7 +4,7 @@
 
 use super::FieldError;
 use super::{AnalysisPolicy, AnalysisStep, Plan, Role, Step};
-use crate::strategy::PlanError;
+use crate::model::PlanError;
 use crate::time::serde_duration;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

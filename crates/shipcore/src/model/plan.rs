@@ -1,7 +1,7 @@
 use super::FieldError;
 use super::Role;
-use crate::driver::Capabilities;
-use crate::strategy::PlanError;
+use crate::model::Capabilities;
+use crate::model::PlanError;
 use crate::time::{serde_duration, serde_opt_duration};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 use super::{LogNotifier, Templates, WebhookNotifier};
 use crate::model::FieldError;
-use crate::notifier::Notifier;
+use crate::notify::Notifier;
 use crate::time::serde_duration;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! `shipcore::notify`), at `warn` for rollbacks and unsuccessful ends, `info` otherwise.
 
 use super::templates::{kind, rollout_id, Templates};
-use crate::notifier::{Notification, Notifier, NotifyError};
+use crate::notify::{Notification, Notifier, NotifyError};
 use async_trait::async_trait;
 
 /// Logs notifications through `tracing`.

@@ -5,7 +5,7 @@
 //! `{placeholder}` of earlier versions.
 
 use crate::model::FieldError;
-use crate::notifier::Notification;
+use crate::notify::Notification;
 use crate::template::{pieces, Piece};
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 /// found only in the channel.
 ///
 /// ```
-/// use shipcore::notifier::Notification;
+/// use shipcore::notify::Notification;
 /// let t = shipcore::notify::Templates::default();
 /// let n = Notification::Started { rollout_id: "r1".into(), service: "web".into(),
 ///     version: "1.2.0".into() };
@@ -122,7 +122,7 @@ impl Templates {
     /// link; the template itself, written by the operator, is kept as is.
     ///
     /// ```
-    /// use shipcore::notifier::Notification;
+    /// use shipcore::notify::Notification;
     /// let t = shipcore::notify::Templates::default();
     /// let n = Notification::RollbackStarted { rollout_id: "r1".into(),
     ///     reason: "<!channel> see <https://evil.invalid|docs> & more".into() };

@@ -9,7 +9,7 @@
 //! [`slack_escape`]: super::slack_escape
 
 use super::templates::{kind, rollout_id, slack_escape, Templates};
-use crate::notifier::{Notification, Notifier, NotifyError};
+use crate::notify::{Notification, Notifier, NotifyError};
 use async_trait::async_trait;
 use serde_json::json;
 use std::time::Duration;

@@ -37,7 +37,7 @@
 //! re-run step keeps only its last run). A row per measurement name. Every number is the
 //! *mean* of the finite values it stands for. The **baseline** of metric `m` is the mean of
 //! the measurements named `m_baseline` (or `m-baseline`, or `m.baseline` as
-//! [`BaselineValidator`](crate::validators::BaselineValidator) names them): validators
+//! [`BaselineValidator`](crate::validator::BaselineValidator) names them): validators
 //! that compare the candidate with stable report stable's value under that name; without
 //! one the baseline cell is empty. The **threshold** column is the last
 //! `Measurement::threshold` reported for `m`. A cell fails when a verdict that reported `m`
@@ -165,5 +165,5 @@ pub(crate) fn md_cell(text: &str) -> String {
 /// A number for people: up to 4 decimals, no trailing zeros (the text validators write in
 /// their messages, so a record and its verdicts agree).
 pub(crate) fn fmt_num(v: f64) -> String {
-    crate::validators::num(v)
+    crate::validator::num(v)
 }

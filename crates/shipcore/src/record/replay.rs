@@ -30,11 +30,10 @@ pub async fn replay_journal(journal: &dyn Journal) -> Result<Replayed, RecordErr
     let mut rollback_causes = Vec::new();
     for entry in journal.read_all().await? {
         let stamped = decode_entry(&entry)?;
-        let effects =
-            Rollout::replay_into(&mut machine, &stamped).map_err(|e| BadEntry {
-                seq: entry.seq,
-                message: e.to_string(),
-            })?;
+        let effects = Rollout::replay_into(&mut machine, &stamped).map_err(|e| BadEntry {
+            seq: entry.seq,
+            message: e.to_string(),
+        })?;
         for effect in effects {
             match effect {
                 Effect::Record(ev) => events.push(ev),

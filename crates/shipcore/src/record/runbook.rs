@@ -3,8 +3,8 @@
 //! expansion) and how to do it by hand.
 
 use super::md_cell;
-use crate::driver::Capabilities;
 use crate::engine::{FailurePolicy, RolloutSpec};
+use crate::model::Capabilities;
 use crate::model::{Action, AnalysisStep, InconclusiveAction, Step, WeightSet};
 use crate::time::format_duration as dur;
 use std::fmt::Write;

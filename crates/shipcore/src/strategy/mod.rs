@@ -28,8 +28,8 @@ pub use recreate::Recreate;
 pub use rolling::Rolling;
 pub use support::MAX_PLAN_STEPS;
 
-use crate::driver::Capabilities;
-use crate::model::{FieldError, Plan, Revision, Target};
+pub use crate::model::PlanError;
+use crate::model::{Capabilities, Plan, Revision, Target};
 use serde::{Deserialize, Serialize};
 
 /// What a strategy plans from.
@@ -45,44 +45,6 @@ pub struct PlanContext {
     pub replicas: u32,
     /// What the driver can do.
     pub capabilities: Capabilities,
-}
-
-/// A plan could not be made: names the field and the problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum PlanError {
-    /// A value is out of range or inconsistent (`steps[2].percent`, `max_surge`).
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
-    /// The plan needs something the driver cannot do.
-    #[error(
-        "{field}: needs the driver capability `{capability}`, which this driver does not have"
-    )]
-    Unsupported {
-        /// The field that needs it.
-        field: String,
-        /// The missing [`Capabilities`] field.
-        capability: String,
-    },
-}
-
-impl PlanError {
-    /// A missing-capability error.
-    pub fn unsupported(field: impl Into<String>, capability: impl Into<String>) -> Self {
-        PlanError::Unsupported {
-            field: field.into(),
-            capability: capability.into(),
-        }
-    }
-    /// The field the error is about.
-    pub fn field(&self) -> &str {
-        match self {
-            PlanError::Invalid(FieldError { field, .. }) | PlanError::Unsupported { field, .. } => {
-                field
-            }
-        }
-    }
 }
 
 /// Makes a plan. Pure and synchronous: the same context always gives the same plan.

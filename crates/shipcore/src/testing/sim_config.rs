@@ -2,7 +2,7 @@
 //! per-version failure injection ([`Failure`] keyed by [`FaultKey`]) and API fault rates.
 //! All of it is serializable, because it is part of a [`SimSnapshot`](super::SimSnapshot).
 
-use crate::driver::Capabilities;
+use crate::model::Capabilities;
 use crate::model::{FieldError, Revision, RevisionId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -38,7 +38,7 @@ use crate::metrics::{
 };
 use crate::model::Target;
 use crate::time::Timestamp;
-use crate::validators::version_string;
+use crate::validator::version_string;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

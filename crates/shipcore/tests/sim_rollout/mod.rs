@@ -11,7 +11,7 @@ use shipcore::model::{
     Action, AnalysisPolicy, AnalysisStep, FleetState, Plan, Revision, Role, Step, Target,
 };
 use shipcore::testing::{Failure, SimWorld};
-use shipcore::validators::ThresholdConfig;
+use shipcore::validator::ThresholdConfig;
 use std::sync::Arc;
 use std::time::Duration;
 

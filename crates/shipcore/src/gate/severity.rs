@@ -22,7 +22,7 @@ use std::time::Duration;
 /// jobs is still caught by the automatic rollback.
 ///
 /// ```
-/// use shipcore::gates::Severity;
+/// use shipcore::gate::Severity;
 /// let s: Severity = serde_json::from_str("\"P1\"").unwrap();
 /// assert_eq!(s.pause_per_phase().as_secs(), 15 * 60);
 /// ```
@@ -65,7 +65,7 @@ impl Severity {
     /// [`Plan::with_monitoring`](crate::model::Plan::with_monitoring).
     ///
     /// ```
-    /// use shipcore::gates::Severity;
+    /// use shipcore::gate::Severity;
     /// let m = Severity::P0.monitoring(&["error-rate"]);
     /// assert_eq!(m.to_step().unwrap().policy.count, Some(60));
     /// ```

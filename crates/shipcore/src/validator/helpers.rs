@@ -1,72 +1,17 @@
-//! Concrete [`Validator`](crate::validator::Validator)s, each a configuration (serde, unknown
-//! fields rejected, [`ValidatorConfig`] tagged by `"type"`) that is checked and built:
-//!
-//! | `type` | config | validator |
-//! |---|---|---|
-//! | `metric_threshold` | [`ThresholdConfig`] | [`MetricThreshold`]: warning/critical levels, a `for` duration on engine time |
-//! | `baseline` | [`BaselineConfig`] | [`BaselineValidator`]: canary vs stable, ratio/tolerance rules, min samples |
-//! | `judge` | [`JudgeConfig`] | [`StatisticalJudge`]: Kayenta's Mann–Whitney classifier per metric (or the earlier p-value rule), weighted score |
-//! | `http_health` | [`HttpHealthConfig`] | [`HttpHealth`]: status, JSON `status`, version, dependencies |
-//! | `smoke` | [`SmokeConfig`] | [`SmokeTests`]: requests with expected statuses and JSON-path checks |
-//! | `log_pattern` | [`LogPatternConfig`] | [`LogPattern`]: matching lines in new log output or a command's output |
-//!
-//! No data, NaN and query errors are never a pass: empty results and non-finite values give
-//! [`Outcome::Inconclusive`] with the problem named,
-//! and a failed query is a [`ValidatorError`] (it counts toward the consecutive-error limit).
-//!
-//! ```
-//! use shipcore::validators::{ValidatorConfig, ValidatorDeps};
-//! let cfg = ValidatorConfig::from_json(r#"{"type": "metric_threshold", "name": "errors",
-//!     "query": "error_rate{revision=\"{{revision}}\"}", "critical": 0.05, "for": "2m"}"#)
-//!     .unwrap();
-//! // Metric validators need a metrics source; without one, building names the problem.
-//! let err = cfg.build(&ValidatorDeps::default()).err().unwrap();
-//! assert_eq!(err.field, "metrics");
-//! ```
+//! What the built-in validators share: rendering templates for where the text goes,
+//! config checks, and combining outcomes.
 
-mod baseline;
-mod config;
-mod format;
-mod http;
-mod http_health;
-mod json_path;
-mod judge;
-mod log_pattern;
-mod mann_whitney;
-mod smoke;
-mod threshold;
-
-pub use baseline::{BaselineConfig, BaselineRule, BaselineValidator, SampleSize};
-pub use config::{ConfigError, ValidatorConfig, ValidatorDeps};
-pub use http::Unreachable;
-pub use http_health::{HttpHealth, HttpHealthConfig};
-pub use json_path::json_lookup;
-pub use judge::{
-    Direction, JudgeConfig, JudgeMetric, JudgeRule, MetricClass, MetricComparison, ScoreThresholds,
-    StatisticalJudge,
-};
-pub use log_pattern::{
-    LogPattern, LogPatternConfig, LogStart, LOG_MAX_LINE_BYTES, LOG_MAX_OUTPUT_BYTES,
-    LOG_MAX_TIMEOUT,
-};
-pub use mann_whitney::{MwMethod, ShiftInterval};
-pub use smoke::{BodyExpect, SmokeConfig, SmokeRequest, SmokeTests};
-pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
-
-pub(crate) use format::{version_string, Num};
-pub(crate) use json_path::check_path;
-
+use super::{version_string, ConfigError, Num, Outcome, ValidationContext, ValidatorError};
 use crate::metrics::{MetricQuery, MetricsSource, ValueProblem};
 use crate::model::FieldError;
 use crate::template::{self, Placement};
 use crate::time::Timestamp;
-use crate::validator::{Outcome, ValidationContext, ValidatorError};
 use std::collections::BTreeMap;
 
 /// Renders `template` for `placement` (see [`crate::template`]: values are escaped or
 /// checked for where they land), naming the validator when a variable is missing or a value
 /// cannot be placed safely.
-fn render_for(
+pub(crate) fn render_for(
     validator: &str,
     template: &str,
     vars: &BTreeMap<String, String>,

@@ -154,7 +154,7 @@ pub struct Freeze {
 /// and only the freezes apply.
 ///
 /// ```
-/// let c: shipcore::gates::WindowConfig = serde_json::from_str(r#"{"name": "window",
+/// let c: shipcore::gate::WindowConfig = serde_json::from_str(r#"{"name": "window",
 ///     "zone": "Europe/Berlin", "preset": "no_friday_afternoon_no_weekend",
 ///     "freezes": [{"start": "2024-12-23", "end": "2025-01-02", "reason": "holidays"}]}"#)
 ///     .unwrap();

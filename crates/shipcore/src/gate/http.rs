@@ -14,7 +14,7 @@ use crate::http_limits::{self, BodyError};
 use crate::model::FieldError;
 use crate::redact::{self, endpoint_text};
 use crate::time::{serde_duration, serde_opt_duration};
-use crate::validators::{check_path, json_lookup};
+use crate::validator::{check_path, json_lookup};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,7 +37,7 @@ pub struct JsonExpect {
 /// ([`redact::is_secret_header`](crate::redact::is_secret_header)).
 ///
 /// ```
-/// let c: shipcore::gates::HttpConfig = serde_json::from_str(r#"{"name": "staging",
+/// let c: shipcore::gate::HttpConfig = serde_json::from_str(r#"{"name": "staging",
 ///     "url": "http://127.0.0.1:8080/health", "json": {"path": "status", "equals": "ok"}}"#)
 ///     .unwrap();
 /// assert!(c.build().is_ok());

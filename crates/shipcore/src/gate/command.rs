@@ -19,7 +19,7 @@ use tokio::time::{timeout_at, Instant};
 /// Configuration of a [`CommandGate`].
 ///
 /// ```
-/// let c: shipcore::gates::CommandConfig = serde_json::from_str(
+/// let c: shipcore::gate::CommandConfig = serde_json::from_str(
 ///     r#"{"name": "tests", "program": "npm", "args": ["test"], "timeout": "10m"}"#).unwrap();
 /// assert_eq!(c.build().unwrap().config().args, vec!["test"]);
 /// ```

@@ -14,7 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 /// Configuration of a [`FileGate`].
 ///
 /// ```
-/// let c: shipcore::gates::FileConfig = serde_json::from_str(
+/// let c: shipcore::gate::FileConfig = serde_json::from_str(
 ///     r#"{"name": "backup", "path": "/var/backups/db.dump", "max_age": "24h"}"#).unwrap();
 /// assert_eq!(c.max_age, Some(std::time::Duration::from_secs(86_400)));
 /// ```

@@ -115,7 +115,7 @@ impl JudgeRule {
     /// sample is empty or holds a non-finite value.
     ///
     /// ```
-    /// use shipcore::validators::{JudgeRule, MetricClass};
+    /// use shipcore::validator::{JudgeRule, MetricClass};
     /// // A tight 4 % rise: Kayenta calls it high, the earlier rule lets it through.
     /// let stable = [100.0, 100.5, 99.6, 100.2, 99.9, 100.7, 99.4, 100.1, 99.8, 100.3];
     /// let canary: Vec<f64> = stable.iter().map(|v| v * 1.04).collect();
@@ -254,7 +254,7 @@ impl Default for ScoreThresholds {
 /// Configuration of a [`StatisticalJudge`].
 ///
 /// ```
-/// let c: shipcore::validators::JudgeConfig = serde_json::from_str(r#"{
+/// let c: shipcore::validator::JudgeConfig = serde_json::from_str(r#"{
 ///   "name": "judge", "window": "10m", "step": "30s",
 ///   "metrics": [
 ///     {"name": "errors", "query": "error_rate{revision=\"{{revision}}\"}", "critical": true},

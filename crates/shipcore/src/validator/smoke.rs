@@ -123,7 +123,7 @@ impl SmokeRequest {
 /// userinfo or query string and hides secret header values.
 ///
 /// ```
-/// let c: shipcore::validators::SmokeConfig = serde_json::from_str(r#"{
+/// let c: shipcore::validator::SmokeConfig = serde_json::from_str(r#"{
 ///   "name": "smoke", "base_url": "http://127.0.0.1:8080",
 ///   "requests": [
 ///     {"path": "/health"},

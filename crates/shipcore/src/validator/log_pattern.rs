@@ -24,7 +24,7 @@
 
 use super::config::ConfigError;
 use super::{non_empty, render_arg, render_file, verr};
-use crate::gates::kill_group;
+use crate::gate::kill_group;
 use crate::model::FieldError;
 use crate::time::{format_duration, serde_duration};
 use crate::validator::{
@@ -64,7 +64,7 @@ pub enum LogStart {
 /// Configuration of a [`LogPattern`] validator. Exactly one of `file` and `command`.
 ///
 /// ```
-/// let c: shipcore::validators::LogPatternConfig = serde_json::from_str(r#"{
+/// let c: shipcore::validator::LogPatternConfig = serde_json::from_str(r#"{
 ///     "name": "panics", "pattern": "panic|FATAL", "max": 0, "file": "/var/log/web/{{revision}}.log"}"#)
 ///     .unwrap();
 /// assert!(c.build().is_ok());

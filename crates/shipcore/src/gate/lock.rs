@@ -166,7 +166,7 @@ pub trait RolloutLock: Send + Sync {
 /// Configuration of a [`LockGate`] over a [`FileLock`].
 ///
 /// ```
-/// let c: shipcore::gates::LockConfig = serde_json::from_str(
+/// let c: shipcore::gate::LockConfig = serde_json::from_str(
 ///     r#"{"name": "lock", "dir": "/var/lib/shipcore/locks", "ttl": "6h"}"#).unwrap();
 /// assert!(c.build().is_ok());
 /// ```
@@ -322,7 +322,7 @@ impl Gate for LockGate {
             .map(|ttl| (ttl / 3).max(Duration::from_millis(1)))
     }
 
-    async fn on_finish(&self, ctx: &GateContext, phase: crate::engine::Phase) {
+    async fn on_finish(&self, ctx: &GateContext, phase: crate::model::Phase) {
         match self.release(ctx).await {
             Ok(()) => tracing::debug!(rollout = %ctx.rollout_id, %phase, "rollout lock released"),
             // Never ours (the lock blocked this rollout): nothing to give back.

@@ -8,8 +8,8 @@ use serde_json::Value;
 ///
 /// This is shipcore's one JSON-path dialect, used wherever a configuration names a field
 /// of a JSON answer: the smoke validator's `expect[].path`
-/// ([`SmokeConfig`](crate::validators::SmokeConfig)) and the HTTP gate's `json.path`
-/// ([`JsonExpect`](crate::gates::JsonExpect)); both check their paths with this grammar
+/// ([`SmokeConfig`](crate::validator::SmokeConfig)) and the HTTP gate's `json.path`
+/// ([`JsonExpect`](crate::gate::JsonExpect)); both check their paths with this grammar
 /// when built and report a malformed one under the field's name. Grammar (whitespace
 /// around the whole path is ignored):
 ///
@@ -36,7 +36,7 @@ use serde_json::Value;
 /// index) are now refused when the gate is built instead of never matching.
 ///
 /// ```
-/// use shipcore::validators::json_lookup;
+/// use shipcore::validator::json_lookup;
 /// let v = serde_json::json!({"a": {"b": [{"c": 7}]}});
 /// assert_eq!(json_lookup(&v, "a.b[0].c"), Some(&serde_json::json!(7)));
 /// assert_eq!(json_lookup(&v, "a.b.0.c"), Some(&serde_json::json!(7)));

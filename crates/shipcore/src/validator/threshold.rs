@@ -73,7 +73,7 @@ impl FailWhen {
 /// Configuration of a [`MetricThreshold`].
 ///
 /// ```
-/// let c: shipcore::validators::ThresholdConfig = serde_json::from_str(r#"{
+/// let c: shipcore::validator::ThresholdConfig = serde_json::from_str(r#"{
 ///     "name": "error-rate", "query": "error_rate{revision=\"{{revision}}\"}",
 ///     "warning": 0.01, "critical": 0.05, "for": "2m"}"#).unwrap();
 /// assert_eq!(c.for_duration, std::time::Duration::from_secs(120));

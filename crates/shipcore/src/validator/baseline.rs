@@ -103,7 +103,7 @@ pub struct SampleSize {
 /// Configuration of a [`BaselineValidator`].
 ///
 /// ```
-/// let c: shipcore::validators::BaselineConfig = serde_json::from_str(r#"{
+/// let c: shipcore::validator::BaselineConfig = serde_json::from_str(r#"{
 ///   "name": "canary-vs-stable",
 ///   "sample_size": {"query": "requests{revision=\"{{revision}}\"}", "min": 100},
 ///   "rules": [

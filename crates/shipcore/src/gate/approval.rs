@@ -29,7 +29,7 @@ pub enum TimeoutAction {
 /// Configuration of an [`ApprovalGate`].
 ///
 /// ```
-/// let c: shipcore::gates::ApprovalConfig = serde_json::from_str(r#"{"name": "promote",
+/// let c: shipcore::gate::ApprovalConfig = serde_json::from_str(r#"{"name": "promote",
 ///     "approval_file": "/var/lib/shipcore/approvals/{rollout_id}.approved",
 ///     "timeout": "1h", "on_timeout": "stop"}"#)
 ///     .unwrap();

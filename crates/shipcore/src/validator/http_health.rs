@@ -37,7 +37,7 @@ use std::time::Duration;
 /// ([`redact::is_secret_header`](crate::redact::is_secret_header)).
 ///
 /// ```
-/// let c: shipcore::validators::HttpHealthConfig = serde_json::from_str(r#"{
+/// let c: shipcore::validator::HttpHealthConfig = serde_json::from_str(r#"{
 ///     "name": "health", "url": "http://{{service}}.internal:8080/health", "timeout": "2s"}"#)
 ///     .unwrap();
 /// assert_eq!(c.healthy, vec!["healthy".to_string()]);
