@@ -30,7 +30,6 @@
 //! assert!(render("http://{{service}}.internal/health", &vars, Placement::Url).is_err());
 //! ```
 
-use crate::metrics::TemplateError;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -479,6 +478,48 @@ pub fn percent_encode(out: &mut String, value: &str) {
             out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
     }
+}
+
+/// A template referred to a variable that is not defined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("query template {template:?} uses {{{{{name}}}}}, which is not defined (known: {known})")]
+pub struct TemplateError {
+    /// The template that could not be rendered.
+    pub template: String,
+    /// The missing variable.
+    pub name: String,
+    /// Variables that are defined.
+    pub known: String,
+}
+
+/// Replaces `{{name}}` in `template` with `vars[name]`, inserting values as they are; an
+/// unknown name is an error. Templates are read by [`crate::template::pieces`], the one
+/// reading of the `{{name}}` language. For a query, URL, path or argument built from a rollout's
+/// identifiers use [`crate::template::render`], which escapes or checks each value for where
+/// it lands (the validators do).
+///
+/// ```
+/// let mut vars = std::collections::BTreeMap::new();
+/// vars.insert("revision".to_string(), "v2".to_string());
+/// let q = shipcore::metrics::render_template("error_rate{revision=\"{{revision}}\"}", &vars).unwrap();
+/// assert_eq!(q, "error_rate{revision=\"v2\"}");
+/// ```
+pub fn render_template(
+    template: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, TemplateError> {
+    use crate::template::{missing, pieces, Piece};
+    let mut out = String::with_capacity(template.len());
+    for piece in pieces(template) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Var { name, .. } => match vars.get(name) {
+                Some(v) => out.push_str(v),
+                None => return Err(missing(template, name, vars)),
+            },
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -7,14 +7,14 @@ use super::handle::RolloutHandle;
 use super::io::{Command, Effect, Input, Stamped};
 use super::machine::{Rollout, WatchedGate};
 use super::pending::Pending;
+use super::run_error::RunError;
 use super::shared::Shared;
 use super::spec::RolloutSpec;
 use crate::clock::Clock;
-use crate::driver::{Driver, DriverError};
+use crate::driver::Driver;
 use crate::gate::{Gate, GateOutcome};
-use crate::journal::{Journal, JournalError};
+use crate::journal::Journal;
 use crate::model::FleetState;
-use crate::model::PlanError;
 use crate::model::{Phase, RolloutStatus};
 use crate::notify::Notifier;
 use crate::time::Timestamp;
@@ -23,65 +23,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
-
-/// Why a run could not start or continue.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The spec or plan is invalid for this driver.
-    #[error("rollout refused: {0}")]
-    Plan(#[from] PlanError),
-    /// A validator named by the spec is not registered with the runner.
-    #[error("validator {name:?} is named by the rollout but not registered (registered: {known})")]
-    UnknownValidator {
-        /// The missing name.
-        name: String,
-        /// Registered names.
-        known: String,
-    },
-    /// A gate named by the spec is not registered with the runner.
-    #[error("gate {name:?} is named by the rollout but not registered (registered: {known})")]
-    UnknownGate {
-        /// The missing name.
-        name: String,
-        /// Registered names.
-        known: String,
-    },
-    /// The journal failed; the rollout stopped where it was and can be resumed.
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    /// The driver found, before anything changed, that the candidate cannot be deployed
-    /// (unknown service, bad configuration, missing artifact). Nothing was journaled.
-    #[error("rollout refused by the driver's preflight: {0}")]
-    Preflight(DriverError),
-    /// `start` on a journal that already holds a rollout (use `resume`).
-    #[error("the journal already holds rollout {0:?}; resume it instead of starting again")]
-    AlreadyStarted(String),
-    /// `resume` on an empty journal.
-    #[error("the journal is empty: nothing to resume")]
-    NothingToResume,
-    /// A journal entry is not a valid input.
-    #[error(transparent)]
-    BadEntry(#[from] super::BadEntry),
-    /// The engine is shutting down ([`Engine::shutdown`](super::Engine::shutdown)): the run
-    /// did not start, or stopped at its next wait with every input it had handled
-    /// journaled. Resume it from its journal.
-    #[error("the engine is shutting down; the rollout stopped where it was and can be resumed")]
-    ShutDown,
-    /// A spawned run's task ended without a report (it panicked or was cancelled).
-    #[error("the rollout's task ended without a report: {0}")]
-    TaskFailed(String),
-}
-
-impl RunError {
-    /// True when retrying later (after fixing storage) may succeed.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            RunError::Journal(JournalError::Io { .. }) | RunError::ShutDown => true,
-            RunError::Preflight(e) => e.is_transient(),
-            _ => false,
-        }
-    }
-}
 
 /// What a finished (or stopped) run leaves.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ pub(super) struct Runs {
     /// Signalled when `active` drops to zero.
     idle: Notify,
     /// Spawned runs and their handles, by a number given at spawn.
-    live: Mutex<Vec<(u64, RolloutHandle)>>,
+    live: Arc<Mutex<Vec<(u64, RolloutHandle)>>>,
     next: AtomicU64,
 }
 
@@ -33,7 +33,7 @@ impl Default for Runs {
             max: usize::MAX,
             active: AtomicUsize::new(0),
             idle: Notify::new(),
-            live: Mutex::new(Vec::new()),
+            live: Arc::new(Mutex::new(Vec::new())),
             next: AtomicU64::new(1),
         }
     }
@@ -65,13 +65,13 @@ impl Drop for Active<'_> {
 
 /// A spawned run in the live list, removed when dropped (its task ended).
 pub(super) struct Listed {
-    runs: Arc<super::shared::Shared>,
+    live: Arc<Mutex<Vec<(u64, RolloutHandle)>>>,
     key: u64,
 }
 
 impl Drop for Listed {
     fn drop(&mut self) {
-        if let Ok(mut live) = self.runs.runs.live.lock() {
+        if let Ok(mut live) = self.live.lock() {
             live.retain(|(k, _)| *k != self.key);
         }
     }
@@ -143,13 +143,13 @@ impl Runs {
     }
 
     /// Adds a spawned run's handle to the live list until the returned guard drops.
-    pub(super) fn list(shared: &Arc<super::shared::Shared>, handle: RolloutHandle) -> Listed {
-        let key = shared.runs.next.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut live) = shared.runs.live.lock() {
+    pub(super) fn list(&self, handle: RolloutHandle) -> Listed {
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut live) = self.live.lock() {
             live.push((key, handle));
         }
         Listed {
-            runs: shared.clone(),
+            live: self.live.clone(),
             key,
         }
     }

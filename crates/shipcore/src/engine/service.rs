@@ -4,7 +4,8 @@
 
 use super::event::Event;
 use super::handle::RolloutHandle;
-use super::runner::{RunError, RunReport, Runner};
+use super::run_error::RunError;
+use super::runner::{RunReport, Runner};
 use super::runs::Runs;
 use super::shared::Shared;
 use super::spec::RolloutSpec;
@@ -230,7 +231,7 @@ impl Engine {
     {
         let runner = self.runner(journal);
         let handle = runner.handle();
-        let listed = Runs::list(&self.shared, handle.clone());
+        let listed = self.shared.runs.list(handle.clone());
         let task = tokio::spawn(
             async move {
                 let result = go(runner).await;

@@ -5,7 +5,7 @@
 use super::event::Event;
 use super::io::MeasureResult;
 use super::registry::Registry;
-use super::runner::RunError;
+use super::run_error::RunError;
 use super::spec::RolloutSpec;
 use crate::clock::Clock;
 use crate::driver::Driver;
