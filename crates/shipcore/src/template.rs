@@ -91,7 +91,7 @@ pub enum RenderError {
 /// Replaces `{{name}}` in `template` with `vars[name]`, escaped or checked for `placement`
 /// (see the module docs); an unknown name is [`RenderError::Missing`], a value that cannot
 /// be placed safely [`RenderError::Unsafe`]. With [`Placement::Raw`] this is exactly
-/// [`render_template`](crate::metrics::render_template).
+/// [`render_template`].
 pub fn render(
     template: &str,
     vars: &BTreeMap<String, String>,
@@ -139,7 +139,7 @@ pub enum Piece<'a> {
 }
 
 /// Cuts `template` into text and `{{name}}` placeholders, in order: the one reading of the
-/// template language, which [`render`], [`render_template`](crate::metrics::render_template) and the notification templates
+/// template language, which [`render`], [`render_template`] and the notification templates
 /// ([`Templates`](crate::notify::Templates)) all use. Values are never read again, so a
 /// value holding `{{x}}` is not expanded.
 ///

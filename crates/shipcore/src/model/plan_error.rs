@@ -19,7 +19,7 @@ pub enum PlanError {
     Unsupported {
         /// The field that needs it.
         field: String,
-        /// The missing [`Capabilities`] field.
+        /// The missing [`Capabilities`](super::Capabilities) field.
         capability: String,
     },
 }
