@@ -30,7 +30,10 @@ impl Journal for NullJournal {
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError> {
         Ok(Vec::new())
     }
-    async fn append_encodable(&self, _entry: &dyn Encodable) -> Result<u64, JournalError> {
+    async fn append_encodable(
+        &self,
+        _entry: &(dyn Encodable + 'static),
+    ) -> Result<u64, JournalError> {
         Ok(self.appended.fetch_add(1, Ordering::Relaxed))
     }
 }

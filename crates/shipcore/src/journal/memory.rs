@@ -61,7 +61,10 @@ impl Journal for MemoryJournal {
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError> {
         self.encoded()
     }
-    async fn append_encodable(&self, entry: &dyn Encodable) -> Result<u64, JournalError> {
+    async fn append_encodable(
+        &self,
+        entry: &(dyn Encodable + 'static),
+    ) -> Result<u64, JournalError> {
         self.push(Kept::Encodable(entry.to_kept()))
     }
 }

@@ -92,7 +92,12 @@ pub trait Journal: Send + Sync {
     /// Appends one entry given as a value that encodes itself (what the engine's runner
     /// calls, with each input). The default encodes it and calls [`Journal::append`]; a
     /// journal in memory may keep the value and encode it only when read.
-    async fn append_encodable(&self, entry: &dyn Encodable) -> Result<u64, JournalError> {
+    // The `'static` bound is written out for mockall's generated mock (feature `mock`).
+    #[allow(unused_parens)]
+    async fn append_encodable(
+        &self,
+        entry: &(dyn Encodable + 'static),
+    ) -> Result<u64, JournalError> {
         let payload = entry.encode()?;
         self.append(&payload).await
     }
