@@ -85,18 +85,7 @@ impl HttpProbe {
 #[error("invalid compose driver configuration: {0}")]
 pub struct ConfigError(pub FieldError);
 
-impl From<FieldError> for ConfigError {
-    fn from(e: FieldError) -> Self {
-        ConfigError(e)
-    }
-}
-
-impl std::ops::Deref for ConfigError {
-    type Target = FieldError;
-    fn deref(&self) -> &FieldError {
-        &self.0
-    }
-}
+shipcore::field_error_wrapper!(ConfigError);
 
 /// Configuration of a [`ComposeDriver`](crate::ComposeDriver): one service of one compose
 /// project.

@@ -11,18 +11,7 @@ use std::time::Duration;
 #[error("ECS driver configuration: {0}")]
 pub struct ConfigError(pub FieldError);
 
-impl From<FieldError> for ConfigError {
-    fn from(e: FieldError) -> Self {
-        ConfigError(e)
-    }
-}
-
-impl std::ops::Deref for ConfigError {
-    type Target = FieldError;
-    fn deref(&self) -> &FieldError {
-        &self.0
-    }
-}
+shipcore::field_error_wrapper!(ConfigError);
 
 /// How ECS places tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,18 +14,7 @@ use std::time::Duration;
 #[error("driver-k8s config: {0}")]
 pub struct ConfigError(pub FieldError);
 
-impl From<FieldError> for ConfigError {
-    fn from(e: FieldError) -> Self {
-        ConfigError(e)
-    }
-}
-
-impl std::ops::Deref for ConfigError {
-    type Target = FieldError;
-    fn deref(&self) -> &FieldError {
-        &self.0
-    }
-}
+shipcore::field_error_wrapper!(ConfigError);
 
 /// The user's workload every revision is built from: a whole Deployment (its strategy,
 /// history limit and pod template are kept) or just a pod template.

@@ -12,18 +12,7 @@ use std::time::Duration;
 #[error("CloudWatch configuration: {0}")]
 pub struct ConfigError(pub FieldError);
 
-impl From<FieldError> for ConfigError {
-    fn from(e: FieldError) -> Self {
-        ConfigError(e)
-    }
-}
-
-impl std::ops::Deref for ConfigError {
-    type Target = FieldError;
-    fn deref(&self) -> &FieldError {
-        &self.0
-    }
-}
+shipcore::field_error_wrapper!(ConfigError);
 
 /// Static credentials (for a local endpoint such as moto, or tests); the secret never
 /// appears in `Debug`.

@@ -31,24 +31,7 @@ use std::time::Duration;
 #[error("alert rules: {0}")]
 pub struct AlertRuleError(pub FieldError);
 
-impl From<FieldError> for AlertRuleError {
-    fn from(e: FieldError) -> Self {
-        AlertRuleError(e)
-    }
-}
-
-impl std::ops::Deref for AlertRuleError {
-    type Target = FieldError;
-    fn deref(&self) -> &FieldError {
-        &self.0
-    }
-}
-
-impl AlertRuleError {
-    fn within(self, prefix: &str) -> Self {
-        AlertRuleError(self.0.within(prefix))
-    }
-}
+shipcore::field_error_wrapper!(AlertRuleError);
 
 /// One metric with warning and/or critical levels, as alerting rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

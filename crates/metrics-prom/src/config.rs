@@ -148,18 +148,7 @@ pub const MAX_RETRIES: usize = 20;
 #[error("prometheus config: {0}")]
 pub struct ConfigError(pub FieldError);
 
-impl From<FieldError> for ConfigError {
-    fn from(e: FieldError) -> Self {
-        ConfigError(e)
-    }
-}
-
-impl std::ops::Deref for ConfigError {
-    type Target = FieldError;
-    fn deref(&self) -> &FieldError {
-        &self.0
-    }
-}
+shipcore::field_error_wrapper!(ConfigError);
 
 impl PrometheusConfig {
     /// Defaults for a server at `url`.

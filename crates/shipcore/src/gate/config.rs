@@ -15,26 +15,7 @@ use std::sync::Arc;
 #[error("invalid gate configuration: {0}")]
 pub struct ConfigError(pub FieldError);
 
-impl ConfigError {
-    /// The same error with `prefix.` in front of the field name.
-    #[must_use]
-    pub fn within(self, prefix: &str) -> Self {
-        ConfigError(self.0.within(prefix))
-    }
-}
-
-impl From<FieldError> for ConfigError {
-    fn from(e: FieldError) -> Self {
-        ConfigError(e)
-    }
-}
-
-impl std::ops::Deref for ConfigError {
-    type Target = FieldError;
-    fn deref(&self) -> &FieldError {
-        &self.0
-    }
-}
+crate::field_error_wrapper!(ConfigError);
 
 /// Any built-in gate, as configuration. Serialized with a `"type"` tag:
 /// `{"type": "command", "name": "tests", "program": "npm", "args": ["test"], "timeout": "10m"}`.

@@ -43,3 +43,48 @@ impl FieldError {
         }
     }
 }
+
+/// Gives a module's configuration error, a newtype around [`FieldError`] that carries the
+/// module's own prefix in its `Display`, the conversions every such error needs:
+/// `From<FieldError>`, `Deref<Target = FieldError>` (so `e.field` and `e.problem` read
+/// through) and `within(prefix)`. One definition for shipcore's gate, validator and notifier
+/// configurations and for the drivers' and metrics sources' crates.
+///
+/// ```
+/// use shipcore::model::FieldError;
+///
+/// /// My driver's configuration error.
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("my driver configuration: {0}")]
+/// pub struct ConfigError(pub FieldError);
+/// shipcore::field_error_wrapper!(ConfigError);
+///
+/// let e = ConfigError::from(FieldError::new("port", "must be above 0")).within("listener");
+/// assert_eq!(e.field, "listener.port");
+/// assert_eq!(e.to_string(), "my driver configuration: listener.port: must be above 0");
+/// ```
+#[macro_export]
+macro_rules! field_error_wrapper {
+    ($name:ident) => {
+        impl ::core::convert::From<$crate::model::FieldError> for $name {
+            fn from(e: $crate::model::FieldError) -> Self {
+                $name(e)
+            }
+        }
+
+        impl ::core::ops::Deref for $name {
+            type Target = $crate::model::FieldError;
+            fn deref(&self) -> &$crate::model::FieldError {
+                &self.0
+            }
+        }
+
+        impl $name {
+            /// The same error with `prefix.` in front of the field name.
+            #[must_use]
+            pub fn within(self, prefix: &str) -> Self {
+                $name(self.0.within(prefix))
+            }
+        }
+    };
+}

@@ -16,18 +16,7 @@ use std::time::Duration;
 #[error("invalid notifier configuration: {0}")]
 pub struct NotifierConfigError(pub FieldError);
 
-impl From<FieldError> for NotifierConfigError {
-    fn from(e: FieldError) -> Self {
-        NotifierConfigError(e)
-    }
-}
-
-impl std::ops::Deref for NotifierConfigError {
-    type Target = FieldError;
-    fn deref(&self) -> &FieldError {
-        &self.0
-    }
-}
+crate::field_error_wrapper!(NotifierConfigError);
 
 /// Any built-in notifier, as configuration. Its `Debug` shows a webhook URL's host only
 /// (webhook paths are secrets).

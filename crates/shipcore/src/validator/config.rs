@@ -18,26 +18,7 @@ use std::sync::Arc;
 #[error("invalid validator configuration: {0}")]
 pub struct ConfigError(pub FieldError);
 
-impl ConfigError {
-    /// The same error with `prefix.` in front of the field name.
-    #[must_use]
-    pub fn within(self, prefix: &str) -> Self {
-        ConfigError(self.0.within(prefix))
-    }
-}
-
-impl From<FieldError> for ConfigError {
-    fn from(e: FieldError) -> Self {
-        ConfigError(e)
-    }
-}
-
-impl std::ops::Deref for ConfigError {
-    type Target = FieldError;
-    fn deref(&self) -> &FieldError {
-        &self.0
-    }
-}
+crate::field_error_wrapper!(ConfigError);
 
 /// What validators need from outside their configuration.
 #[derive(Clone, Default)]
