@@ -11,7 +11,8 @@
 //! rollout per clock), and a wait for ready replicas can see hours pass between two polls,
 //! so the engine case gives each rollout a progress deadline of a simulated week.
 //! `SHIPCORE_BENCH_ONLY=short_canary/events_streamed` (any part of a case's name) runs only
-//! the matching cases.
+//! the matching cases; `SHIPCORE_BENCH_ROLLOUTS=n` runs n at once instead of 10,000 (for a
+//! profiler).
 #![allow(clippy::unwrap_used)]
 
 use shipcore::engine::{Engine, Phase, RolloutSpec, Runner};
@@ -176,6 +177,10 @@ fn run_engine(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Fi
         (succeeded, most_alive)
     });
     let wall = started.elapsed();
+    eprintln!(
+        "PROBE events per rollout {}",
+        STREAMED.load(Ordering::Relaxed) / rollouts
+    );
     assert_eq!(succeeded, rollouts, "every rollout must succeed");
     assert!(
         STREAMED.load(Ordering::Relaxed) > rollouts * 10,
@@ -297,7 +302,13 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing to a harness-less
     // bench (not `--test`), and then one small round checks that it runs.
     let test_mode = !std::env::args().any(|a| a == "--bench");
-    let (rollouts, reps) = if test_mode { (100, 1) } else { (ROLLOUTS, 5) };
+    let (mut rollouts, reps) = if test_mode { (100, 1) } else { (ROLLOUTS, 5) };
+    if let Some(n) = std::env::var("SHIPCORE_BENCH_ROLLOUTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        rollouts = n;
+    }
     // A worker per CPU that takes woken rollouts in turn (every tick looks at the shared
     // queue), so all 10,000 are alive at once as real ones would be. Tokio's defaults run
     // a few hundred to their end first (SHIPCORE_BENCH_RUNTIME=default shows it, with the

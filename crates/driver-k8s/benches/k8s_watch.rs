@@ -12,7 +12,7 @@
 //! 200 µs (so it is late by at most that, which makes the figure slightly smaller than
 //! the truth, by ≤ 0.2 ms); the next step's instant by a driver wrapper stamping `apply`.
 //!
-//! `cargo bench -p shipcore-benches --bench k8s_watch` prints the figures; under
+//! `cargo bench -p shipcore-driver-k8s --bench k8s_watch` prints the figures; under
 //! `cargo test --benches` one quick round checks that it runs.
 #![allow(clippy::unwrap_used)]
 
