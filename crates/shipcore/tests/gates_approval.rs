@@ -70,7 +70,7 @@ async fn waits_for_a_person_until_approved_through_the_handle() {
 #[tokio::test]
 async fn a_file_approves_one_rollout_once() {
     let dir = tempfile::tempdir().unwrap();
-    let template = dir.path().join("approve-{rollout_id}");
+    let template = dir.path().join("approve-{{rollout_id}}");
     let mut cfg = ApprovalConfig::new("promote");
     cfg.approval_file = Some(template);
     let gate = cfg.build().unwrap();
@@ -124,7 +124,34 @@ fn an_approval_file_must_name_the_rollout() {
     .err()
     .unwrap();
     assert_eq!(e.field, "approval_file");
-    assert!(e.problem.contains("{rollout_id}"), "{e}");
+    assert!(e.problem.contains("{{rollout_id}}"), "{e}");
+}
+
+#[test]
+fn an_approval_file_is_a_template_of_the_one_language_with_only_the_rollout_id() {
+    let refused = |file: &str| {
+        let mut cfg = ApprovalConfig::new("p");
+        cfg.approval_file = Some(file.into());
+        let e = cfg.build().err().unwrap();
+        assert_eq!(e.field, "approval_file", "{file}");
+        e.problem.clone()
+    };
+    // The single-brace spelling of older versions is refused with the fix.
+    assert!(refused("/srv/{rollout_id}.ok").contains("write {{rollout_id}}"));
+    // Another variable is not known here.
+    let p = refused("/srv/{{service}}-{{rollout_id}}.ok");
+    assert!(p.contains("{{service}} is not known"), "{p}");
+
+    let mut cfg = ApprovalConfig::new("p");
+    cfg.approval_file = Some("/srv/approvals/{{ rollout_id }}.ok".into());
+    let gate = cfg.build().unwrap();
+    assert_eq!(
+        gate.approval_file("web-7"),
+        Some(std::path::PathBuf::from("/srv/approvals/web-7.ok"))
+    );
+    // An id that is not a file name never reaches another directory.
+    assert_eq!(gate.approval_file("../../etc/passwd"), None);
+    assert_eq!(gate.approval_file(".."), None);
 }
 
 /// Asks the gate as the engine does: the wait's start is passed back on every ask.
@@ -138,7 +165,7 @@ async fn run_until_decided(
     cfg.on_timeout = on_timeout;
     cfg.poll_interval = 25 * MIN;
     if file {
-        cfg.approval_file = Some(dir.path().join("{rollout_id}.ok"));
+        cfg.approval_file = Some(dir.path().join("{{rollout_id}}.ok"));
     }
     let gate = cfg.build().unwrap();
     let clock = SimClock::new(Timestamp(5_000_000));
@@ -359,7 +386,7 @@ fn a_timeout_is_one_recheck_not_a_poll_every_30_seconds() {
 fn a_polled_file_journals_only_the_answer_that_changed() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r1.approved");
-    let template = dir.path().join("{rollout_id}.approved");
+    let template = dir.path().join("{{rollout_id}}.approved");
     let (phase, checks, minutes) = within(20, move || {
         current_thread().block_on(async {
             let w = world();

@@ -8,9 +8,11 @@
 use super::config::{check_name, ConfigError};
 use crate::gate::{Gate, GateContext, GateOutcome};
 use crate::model::FieldError;
+use crate::template::{pieces, render, Piece, Placement};
 use crate::time::{format_duration, serde_duration, serde_opt_duration, Timestamp};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,7 +32,7 @@ pub enum TimeoutAction {
 ///
 /// ```
 /// let c: shipcore::gate::ApprovalConfig = serde_json::from_str(r#"{"name": "promote",
-///     "approval_file": "/var/lib/shipcore/approvals/{rollout_id}.approved",
+///     "approval_file": "/var/lib/shipcore/approvals/{{rollout_id}}.approved",
 ///     "timeout": "1h", "on_timeout": "stop"}"#)
 ///     .unwrap();
 /// assert!(c.build().is_ok());
@@ -41,8 +43,9 @@ pub enum TimeoutAction {
 pub struct ApprovalConfig {
     /// Gate name: approving this name through the rollout handle passes the gate.
     pub name: String,
-    /// A file whose existence approves one rollout: it must contain `{rollout_id}`
-    /// (replaced by the rollout id), and the gate removes the file when it approves, so
+    /// A file whose existence approves one rollout: a template (the
+    /// [`template`](crate::template) language) that must contain `{{rollout_id}}`, its only
+    /// variable, replaced by the rollout id; and the gate removes the file when it approves, so
     /// one file never approves another rollout, nor the same rollout a second time. Keep
     /// it in a directory only the people who may approve can write to (not `/tmp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,13 +94,7 @@ impl ApprovalConfig {
             if p.as_os_str().is_empty() {
                 return Err(FieldError::new("approval_file", "must not be empty").into());
             }
-            if !p.to_string_lossy().contains("{rollout_id}") {
-                return Err(FieldError::new(
-                    "approval_file",
-                    "must contain {rollout_id}, so that a file approves one rollout only",
-                )
-                .into());
-            }
+            check_approval_template(p)?;
         }
         Ok(ApprovalGate { cfg: self.clone() })
     }
@@ -112,12 +109,64 @@ pub struct ApprovalGate {
 }
 
 impl ApprovalGate {
-    /// The approval file for a rollout, if one is configured.
+    /// The approval file for a rollout, if one is configured: the template with
+    /// `{{rollout_id}}` replaced. `None` also when `rollout_id` cannot be a file name (it
+    /// holds a `/` or a control character, or is `.` or `..`), which a validated
+    /// [`RolloutSpec`](crate::engine::RolloutSpec)'s id never does.
+    ///
+    /// ```
+    /// use shipcore::gate::ApprovalConfig;
+    /// let mut c = ApprovalConfig::new("promote");
+    /// c.approval_file = Some("/srv/approvals/{{rollout_id}}.ok".into());
+    /// let gate = c.build().unwrap();
+    /// assert_eq!(gate.approval_file("web-42"), Some("/srv/approvals/web-42.ok".into()));
+    /// assert_eq!(gate.approval_file("../etc"), None);
+    /// ```
     pub fn approval_file(&self, rollout_id: &str) -> Option<PathBuf> {
-        self.cfg
-            .approval_file
-            .as_ref()
-            .map(|p| PathBuf::from(p.to_string_lossy().replace("{rollout_id}", rollout_id)))
+        let template = self.cfg.approval_file.as_ref()?.to_str()?;
+        let vars = BTreeMap::from([(ROLLOUT_ID.to_string(), rollout_id.to_string())]);
+        render(template, &vars, Placement::FileName)
+            .ok()
+            .map(PathBuf::from)
+    }
+}
+
+/// The approval file's only variable.
+const ROLLOUT_ID: &str = "rollout_id";
+
+/// An approval file template is UTF-8, names `{{rollout_id}}` and nothing else, and does
+/// not use the single-brace spelling of older versions.
+fn check_approval_template(path: &std::path::Path) -> Result<(), FieldError> {
+    let field = "approval_file";
+    let text = path
+        .to_str()
+        .ok_or_else(|| FieldError::new(field, "must be valid UTF-8"))?;
+    let mut named = false;
+    for piece in pieces(text) {
+        match piece {
+            Piece::Var { name, .. } if name == ROLLOUT_ID => named = true,
+            Piece::Var { raw, .. } => {
+                return Err(FieldError::new(
+                    field,
+                    format!("{raw} is not known here: its only variable is {{{{rollout_id}}}}"),
+                ))
+            }
+            Piece::Text(t) if t.contains("{rollout_id}") => {
+                return Err(FieldError::new(
+                    field,
+                    "uses {rollout_id}: write {{rollout_id}} (shipcore's one template language)",
+                ))
+            }
+            Piece::Text(_) => {}
+        }
+    }
+    if named {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must contain {{rollout_id}}, so that a file approves one rollout only",
+        ))
     }
 }
 
