@@ -24,7 +24,7 @@
 //! alone ([`bump_for`]) the header decides. A revert of a commit from an earlier release is
 //! kept (and bumps nothing itself).
 
-use super::git_tag::Commit;
+use super::commit::Commit;
 use crate::model::FieldError;
 use regex::Regex;
 use semver::{BuildMetadata, Prerelease, Version};

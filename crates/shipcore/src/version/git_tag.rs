@@ -4,6 +4,7 @@
 
 use super::bump::{next_version_for_commits, VersionError};
 use super::changelog::{changelog_section, ChangelogError};
+use super::commit::Commit;
 use semver::Version;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -35,22 +36,6 @@ pub enum GitError {
     /// The changelog has no section for the release.
     #[error(transparent)]
     Changelog(#[from] ChangelogError),
-}
-
-/// One commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Commit {
-    /// Full hash.
-    pub hash: String,
-    /// Full message (subject and body).
-    pub message: String,
-}
-
-impl Commit {
-    /// The first line of the message.
-    pub fn subject(&self) -> &str {
-        self.message.lines().next().unwrap_or("")
-    }
 }
 
 /// What the next release would be.

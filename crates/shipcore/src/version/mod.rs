@@ -3,6 +3,7 @@
 
 mod bump;
 mod changelog;
+mod commit;
 mod git_tag;
 
 pub use bump::{
@@ -10,4 +11,5 @@ pub use bump::{
     parse_version, Bump, ConventionalCommit, Revert, VersionError,
 };
 pub use changelog::{changelog_section, ChangelogError};
-pub use git_tag::{Commit, GitError, GitRepo, Release};
+pub use commit::Commit;
+pub use git_tag::{GitError, GitRepo, Release};
