@@ -178,7 +178,6 @@ fn run_engine(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Fi
     });
     let wall = started.elapsed();
     eprintln!(
-        "PROBE events per rollout {}",
         STREAMED.load(Ordering::Relaxed) / rollouts
     );
     assert_eq!(succeeded, rollouts, "every rollout must succeed");

@@ -43,6 +43,12 @@ fn main() {
         std::mem::size_of_val(&running)
     );
     drop(running);
+    println!(
+        "a spec: {} bytes, a step {} bytes, a runner: {} bytes (inline, beside their heap)",
+        std::mem::size_of::<shipcore::engine::RolloutSpec>(),
+        std::mem::size_of::<shipcore::model::Step>(),
+        std::mem::size_of::<Runner>()
+    );
 
     let w = world(1);
     let spec = shaped_spec("r1", &w, Shape::SHORT).unwrap();

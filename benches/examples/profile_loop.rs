@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p shipcore-benches --example profile_loop -- <mode> [runs]`, where
 //! mode is `core` (the one-hour canary's journaled inputs replayed through the pure machine),
-//! `runner` (that canary through the runner, memory journal), `hand` (the hand-written loop
+//! `runner` (that canary through the runner, memory journal), `null` (the same with a
+//! journal that keeps nothing), `hand` (the hand-written loop
 //! making the same calls) or `short` (a short canary, set-up included, events streamed).
 #![allow(clippy::unwrap_used)]
 
@@ -54,7 +55,11 @@ fn main() {
                 let prepared = prepared_canary(Arc::new(MemoryJournal::new())).unwrap();
                 run_prepared(&rt, prepared);
             }
-            other => panic!("unknown mode {other:?}: core, runner, hand or short"),
+            "null" => {
+                let prepared = prepared_canary(Arc::new(NullJournal::new())).unwrap();
+                run_prepared(&rt, prepared);
+            }
+            other => panic!("unknown mode {other:?}: core, runner, null, hand or short"),
         }
     }
     println!(

@@ -7,9 +7,9 @@
 //! `tests/analysis_argo.rs`.
 
 use super::event::AnalysisResult;
-use super::io::MeasureResult;
 use crate::model::{AnalysisPolicy, AnalysisStep};
 use crate::time::Timestamp;
+use crate::validator::MeasureResult;
 use crate::validator::{Outcome, Verdict};
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,12 +2,13 @@
 //! journaled inputs, so replaying a journal reproduces it byte for byte. Records and reports
 //! are built from it.
 
-use super::io::{Command, MeasureResult};
+use super::command::Command;
 use crate::driver::DriverError;
 use crate::gate::GateOutcome;
 use crate::model::Phase;
 use crate::model::{Action, FleetState, Role};
 use crate::time::Timestamp;
+use crate::validator::MeasureResult;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

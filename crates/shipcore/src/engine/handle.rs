@@ -1,9 +1,10 @@
 //! Operator control of a running rollout: pause, resume, promote, abort, retry, approve,
 //! and a live status. Commands are journaled like every other input.
 
-use super::io::Command;
+use super::command::Command;
+use super::command_queue::CommandSender;
 use crate::model::RolloutStatus;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// The runner has stopped; the command was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -13,14 +14,14 @@ pub struct HandleClosed(pub Command);
 /// A cloneable remote control for one rollout.
 #[derive(Debug, Clone)]
 pub struct RolloutHandle {
-    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) commands: CommandSender,
     pub(crate) status: watch::Receiver<RolloutStatus>,
 }
 
 impl RolloutHandle {
     /// Sends any command.
     pub fn send(&self, cmd: Command) -> Result<(), HandleClosed> {
-        self.commands.send(cmd).map_err(|e| HandleClosed(e.0))
+        self.commands.send(cmd).map_err(HandleClosed)
     }
     /// Stop advancing after the current step.
     pub fn pause(&self) -> Result<(), HandleClosed> {

@@ -1,6 +1,7 @@
 //! The engine's vocabulary: [`Input`]s it is fed (each stamped with the time it happened and
 //! journaled before it is handled) and [`Effect`]s it asks the runner to perform.
 
+use super::command::Command;
 use super::event::Event;
 use super::spec::RolloutSpec;
 use crate::driver::{Capabilities, DriverError};
@@ -8,46 +9,9 @@ use crate::gate::GateOutcome;
 use crate::model::{Action, FleetState, Role};
 use crate::notify::Notification;
 use crate::time::Timestamp;
-use crate::validator::{ValidatorError, Verdict};
+use crate::validator::MeasureResult;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// An operator's instruction, given through a rollout handle or a command line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Command {
-    /// Stop advancing to the next step.
-    Pause,
-    /// Continue after a pause (also accepts an inconclusive analysis and goes on; after a
-    /// gate lost its lock, takes the gate again first and re-runs the interrupted step).
-    Resume,
-    /// Skip the current step (`full: false`) or every remaining step (`full: true`).
-    Promote {
-        /// Skip all remaining steps and go straight to the end state.
-        #[serde(default)]
-        full: bool,
-    },
-    /// Stop and roll back.
-    Abort,
-    /// Start again after a rollback or abort, re-run a frozen step, or retry a failed rollback.
-    Retry,
-    /// Approve a manual-approval gate by name.
-    Approve {
-        /// The gate's name.
-        gate: String,
-    },
-}
-
-/// One validator's result for one measurement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum MeasureResult {
-    /// The validator judged.
-    Verdict(Verdict),
-    /// The validator could not measure.
-    Error(ValidatorError),
-}
 
 /// Something that happened, fed to the engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

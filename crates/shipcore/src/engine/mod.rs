@@ -4,6 +4,8 @@
 //! [`Runner`] that performs one machine's effects, journaling every input before it is handled.
 
 mod analysis;
+mod command;
+mod command_queue;
 mod event;
 mod handle;
 mod io;
@@ -20,9 +22,11 @@ mod shared;
 mod spec;
 
 pub use crate::model::{Phase, RolloutStatus};
+pub use crate::validator::MeasureResult;
+pub use command::Command;
 pub use event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
 pub use handle::{HandleClosed, RolloutHandle};
-pub use io::{Command, Effect, GateWatch, Input, MeasureResult, RollbackCause, Stamped};
+pub use io::{Effect, GateWatch, Input, RollbackCause, Stamped};
 pub use journaled::{decode_entry, BadEntry};
 pub use machine::{Rollout, StartError, WatchedGate};
 pub use run_error::RunError;

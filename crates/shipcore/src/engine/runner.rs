@@ -2,9 +2,11 @@
 //! gates, notifiers and clock, journaling every input *before* the machine handles it.
 //! `start` begins a rollout; `resume` replays a journal and continues where it stopped.
 
+use super::command::Command;
+use super::command_queue::{self, CommandReceiver, CommandSender};
 use super::event::{Event, EventKind};
 use super::handle::RolloutHandle;
-use super::io::{Command, Effect, Input, Stamped};
+use super::io::{Effect, Input, Stamped};
 use super::machine::{Rollout, WatchedGate};
 use super::pending::Pending;
 use super::run_error::RunError;
@@ -15,13 +17,13 @@ use crate::driver::Driver;
 use crate::gate::{Gate, GateOutcome};
 use crate::journal::Journal;
 use crate::model::FleetState;
-use crate::model::{Phase, RolloutStatus};
+use crate::model::{Phase, Role, RolloutStatus};
 use crate::notify::Notifier;
 use crate::time::Timestamp;
-use crate::validator::Validator;
+use crate::validator::{ValidationContext, Validator};
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 /// What a finished (or stopped) run leaves.
@@ -93,6 +95,9 @@ pub struct Runner {
     remote: OnceLock<Remote>,
     /// Where the last run ended, for a handle taken afterwards.
     ended: Option<RolloutStatus>,
+    /// What the validators were last told, and about which revision: built at the run's
+    /// first measurement and reused (only its time changes) until the subject does.
+    judging: Option<(Role, Box<ValidationContext>)>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -112,15 +117,15 @@ impl std::fmt::Debug for Runner {
 struct Remote {
     /// The runner's own sender, dropped when a run starts: from then on only handles keep
     /// the channel open (and the runner waiting for a person).
-    commands_tx: Option<mpsc::UnboundedSender<Command>>,
-    commands_rx: mpsc::UnboundedReceiver<Command>,
+    commands_tx: Option<CommandSender>,
+    commands_rx: CommandReceiver,
     status_tx: watch::Sender<RolloutStatus>,
 }
 
 impl Remote {
     /// Channels showing `status`; `live`: commands can still reach a run.
     fn new(status: RolloutStatus, live: bool) -> Self {
-        let (tx, commands_rx) = mpsc::unbounded_channel();
+        let (tx, commands_rx) = command_queue::queue();
         let (status_tx, _) = watch::channel(status);
         Remote {
             commands_tx: live.then_some(tx),
@@ -235,6 +240,7 @@ impl Runner {
             scheduled: VecDeque::new(),
             remote: OnceLock::new(),
             ended: None,
+            judging: None,
         }
     }
 
@@ -252,7 +258,7 @@ impl Runner {
             let status = self.ended.clone().unwrap_or_else(pending_status);
             Remote::new(status, self.ended.is_none())
         });
-        let (dead_tx, _) = mpsc::unbounded_channel();
+        let (dead_tx, _) = command_queue::queue();
         RolloutHandle {
             commands: remote.commands_tx.clone().unwrap_or(dead_tx),
             status: remote.status_tx.subscribe(),
@@ -297,7 +303,10 @@ impl Runner {
         self.start_boxed(Box::new(spec))
     }
 
-    async fn start_boxed(&mut self, spec: Box<RolloutSpec>) -> Result<RunReport, RunError> {
+    pub(super) async fn start_boxed(
+        &mut self,
+        spec: Box<RolloutSpec>,
+    ) -> Result<RunReport, RunError> {
         self.preflight(&spec)?;
         let shared = self.shared.clone();
         let _active = shared.runs.enter().await.ok_or(RunError::ShutDown)?;
@@ -445,6 +454,7 @@ impl Runner {
         mut queue: Pending,
         events: &mut Vec<Event>,
     ) -> Result<(), RunError> {
+        self.judging = None;
         // Only external handles keep the runner waiting for commands.
         if let Some(remote) = self.remote.get_mut() {
             remote.commands_tx = None;
@@ -454,15 +464,15 @@ impl Runner {
         // Due at once: a resumed rollout checks its holds before it changes anything.
         let mut next_keep = self.clock().now();
         let shared = self.shared.clone();
+        // One subscription to the shutdown signal for the whole run, registered the first
+        // time a wait is actually pending (a simulated clock's waits never are).
+        let stopped = shared.runs.stopped();
+        tokio::pin!(stopped);
         loop {
             if shared.runs.is_stopping() {
                 return Err(RunError::ShutDown);
             }
-            while let Some(cmd) = self
-                .remote
-                .get_mut()
-                .and_then(|r| r.commands_rx.try_recv().ok())
-            {
+            while let Some(cmd) = self.remote.get_mut().and_then(|r| r.commands_rx.try_recv()) {
                 self.feed(machine, Input::Command(cmd), &mut queue).await?;
             }
             if let Some(effect) = queue.pop_front() {
@@ -490,7 +500,7 @@ impl Runner {
                 if waits && other.map_or(true, |o| next_keep <= o) {
                     let cmd = tokio::select! {
                         biased;
-                        _ = shared.runs.stopped() => return Err(RunError::ShutDown),
+                        _ = &mut stopped => return Err(RunError::ShutDown),
                         cmd = next_command(&mut self.remote), if commands_open(&self.remote) => Some(cmd),
                         _ = shared.clock().sleep_until(next_keep) => None,
                     };
@@ -511,8 +521,8 @@ impl Runner {
                 (_, Some(at)) if next_timer.map(|(t, _)| at <= t).unwrap_or(true) => {
                     tokio::select! {
                         biased;
-                        _ = shared.runs.stopped() => return Err(RunError::ShutDown),
                         _ = shared.clock().sleep_until(at) => {}
+                        _ = &mut stopped => return Err(RunError::ShutDown),
                     }
                     if let Some((_, cmd)) = self.scheduled.pop_front() {
                         self.feed(machine, Input::Command(cmd), &mut queue).await?;
@@ -525,18 +535,22 @@ impl Runner {
                     } else {
                         None
                     };
+                    // The timer first: when it is already due (always, on a simulated
+                    // clock) nothing else is polled. Commands that came before the wait
+                    // were taken at the top of the loop; one that comes with the timer
+                    // is taken on the next turn.
                     tokio::select! {
                         biased;
-                        _ = shared.runs.stopped() => return Err(RunError::ShutDown),
-                        cmd = next_command(&mut self.remote), if commands_open(&self.remote) => {
-                            if let Some(cmd) = cmd {
-                                self.feed(machine, Input::Command(cmd), &mut queue).await?;
-                            }
-                        }
                         _ = shared.clock().sleep_until(at) => {
                             match machine.watched_gate(id).cloned() {
                                 Some(w) => self.poll_watch(machine, id, w, &mut queue).await?,
                                 None => self.feed(machine, Input::TimerFired { id }, &mut queue).await?,
+                            }
+                        }
+                        _ = &mut stopped => return Err(RunError::ShutDown),
+                        cmd = next_command(&mut self.remote), if commands_open(&self.remote) => {
+                            if let Some(cmd) = cmd {
+                                self.feed(machine, Input::Command(cmd), &mut queue).await?;
                             }
                         }
                         _ = changed(shared.driver(), watched.as_deref()) => {
@@ -550,7 +564,7 @@ impl Runner {
                     // Waiting for a person.
                     let cmd = tokio::select! {
                         biased;
-                        _ = shared.runs.stopped() => return Err(RunError::ShutDown),
+                        _ = &mut stopped => return Err(RunError::ShutDown),
                         cmd = next_command(&mut self.remote) => cmd,
                     };
                     match cmd {
@@ -614,7 +628,7 @@ impl Runner {
     /// Performs one effect; a request's answer is fed back to the machine. Rare, large work
     /// (gates, notifiers) runs in boxed futures so it does not swell every rollout's task.
     async fn perform(
-        &self,
+        &mut self,
         machine: &mut Rollout,
         effect: Effect,
         queue: &mut Pending,
@@ -688,11 +702,18 @@ impl Runner {
                 subject,
                 breached_since,
             } => {
-                // Boxed: its context is the largest state a rollout's task would otherwise
-                // carry between measurements.
-                let measured =
-                    self.shared
-                        .measure(&spec, &validators, &breached_since, subject, step_span);
+                let ctx = match &mut self.judging {
+                    Some((role, ctx)) if *role == subject => ctx,
+                    judging => {
+                        let ctx = Box::new(Shared::validation_context(&spec, subject));
+                        &mut judging.insert((subject, ctx)).1
+                    }
+                };
+                // Boxed: validators' futures are the largest state a rollout's task would
+                // otherwise carry between measurements.
+                let measured = self
+                    .shared
+                    .measure(ctx, &validators, &breached_since, step_span);
                 let results = Box::pin(measured).await;
                 Some(Input::Measured { id, results })
             }

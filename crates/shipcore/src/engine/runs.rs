@@ -3,6 +3,7 @@
 
 use super::handle::RolloutHandle;
 use crate::model::RolloutStatus;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
@@ -20,7 +21,7 @@ pub(super) struct Runs {
     /// Signalled when `active` drops to zero.
     idle: Notify,
     /// Spawned runs and their handles, by a number given at spawn.
-    live: Arc<Mutex<Vec<(u64, RolloutHandle)>>>,
+    live: Arc<Mutex<BTreeMap<u64, RolloutHandle>>>,
     next: AtomicU64,
 }
 
@@ -33,7 +34,7 @@ impl Default for Runs {
             max: usize::MAX,
             active: AtomicUsize::new(0),
             idle: Notify::new(),
-            live: Arc::new(Mutex::new(Vec::new())),
+            live: Arc::new(Mutex::new(BTreeMap::new())),
             next: AtomicU64::new(1),
         }
     }
@@ -65,14 +66,14 @@ impl Drop for Active<'_> {
 
 /// A spawned run in the live list, removed when dropped (its task ended).
 pub(super) struct Listed {
-    live: Arc<Mutex<Vec<(u64, RolloutHandle)>>>,
+    live: Arc<Mutex<BTreeMap<u64, RolloutHandle>>>,
     key: u64,
 }
 
 impl Drop for Listed {
     fn drop(&mut self) {
         if let Ok(mut live) = self.live.lock() {
-            live.retain(|(k, _)| *k != self.key);
+            live.remove(&self.key);
         }
     }
 }
@@ -146,7 +147,7 @@ impl Runs {
     pub(super) fn list(&self, handle: RolloutHandle) -> Listed {
         let key = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut live) = self.live.lock() {
-            live.push((key, handle));
+            live.insert(key, handle);
         }
         Listed {
             live: self.live.clone(),
@@ -157,7 +158,7 @@ impl Runs {
     /// The handles of the spawned runs alive now, in the order they were spawned.
     pub(super) fn handles(&self) -> Vec<RolloutHandle> {
         match self.live.lock() {
-            Ok(live) => live.iter().map(|(_, h)| h.clone()).collect(),
+            Ok(live) => live.values().cloned().collect(),
             Err(_) => Vec::new(),
         }
     }

@@ -204,8 +204,10 @@ impl Engine {
         }
         self.preflight(&spec)?;
         let span = tracing::info_span!("run", id = %spec.id);
+        // Boxed: a task keeps what it captured for as long as it runs.
+        let spec = Box::new(spec);
         Ok(self.spawn(journal, span, move |mut runner| async move {
-            runner.start(spec).await
+            runner.start_boxed(spec).await
         }))
     }
 

@@ -3,7 +3,6 @@
 //! them (measuring, asking and keeping gates, notifying). A run adds only its own state.
 
 use super::event::Event;
-use super::io::MeasureResult;
 use super::registry::Registry;
 use super::run_error::RunError;
 use super::spec::RolloutSpec;
@@ -14,6 +13,7 @@ use crate::model::Phase;
 use crate::model::Role;
 use crate::notify::{Notification, Notifier};
 use crate::time::Timestamp;
+use crate::validator::MeasureResult;
 use crate::validator::{ValidationContext, Validator, ValidatorError};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -89,28 +89,11 @@ impl Shared {
         Ok(())
     }
 
-    /// The plan's warnings with this driver and these validators.
-    pub(super) fn warnings(&self, spec: &RolloutSpec) -> Vec<crate::model::PlanWarning> {
-        let caps = self.driver().capabilities();
-        spec.plan.warnings(&caps, |name| {
-            self.validators
-                .get(name)
-                .is_some_and(|v| v.measures_traffic())
-        })
-    }
-
-    /// Runs `validators` once against `subject`, in order, handing each its carried
-    /// `breached_since` (same position; missing means `None`).
-    pub(super) async fn measure(
-        &self,
-        spec: &RolloutSpec,
-        validators: &[String],
-        breached_since: &[Option<Timestamp>],
-        subject: Role,
-        step_span: &tracing::Span,
-    ) -> Arc<[MeasureResult]> {
-        let now = self.clock().now();
-        let mut ctx = match subject {
+    /// What validators judging `subject` of `spec` are told (its `now` is set at each
+    /// measurement).
+    pub(super) fn validation_context(spec: &RolloutSpec, subject: Role) -> ValidationContext {
+        let now = Timestamp(0);
+        match subject {
             Role::Candidate => ValidationContext::new(
                 &spec.id,
                 &spec.target,
@@ -122,12 +105,34 @@ impl Shared {
                 let judged = spec.stable.as_ref().unwrap_or(&spec.candidate);
                 ValidationContext::new(&spec.id, &spec.target, judged, None, now)
             }
-        };
+        }
+    }
+
+    /// The plan's warnings with this driver and these validators.
+    pub(super) fn warnings(&self, spec: &RolloutSpec) -> Vec<crate::model::PlanWarning> {
+        let caps = self.driver().capabilities();
+        spec.plan.warnings(&caps, |name| {
+            self.validators
+                .get(name)
+                .is_some_and(|v| v.measures_traffic())
+        })
+    }
+
+    /// Runs `validators` once against `ctx` (its `now` set to the clock's), in order,
+    /// handing each its carried `breached_since` (same position; missing means `None`).
+    pub(super) async fn measure(
+        &self,
+        ctx: &mut ValidationContext,
+        validators: &[String],
+        breached_since: &[Option<Timestamp>],
+        step_span: &tracing::Span,
+    ) -> Arc<[MeasureResult]> {
+        ctx.now = self.clock().now();
         let mut results = Vec::with_capacity(validators.len());
         for (i, name) in validators.iter().enumerate() {
             ctx.breached_since = breached_since.get(i).copied().flatten();
             let result = match self.validators.get(name) {
-                Some(v) => match v.validate(&ctx).instrument(step_span.clone()).await {
+                Some(v) => match v.validate(ctx).instrument(step_span.clone()).await {
                     Ok(verdict) => MeasureResult::Verdict(verdict),
                     Err(e) => MeasureResult::Error(e),
                 },

@@ -143,6 +143,9 @@ pub(crate) fn finish(
         )
         .into());
     }
+    let mut steps = steps;
+    // A plan lives as long as its rollout: no room left over from building it.
+    steps.shrink_to_fit();
     let plan = Plan {
         strategy: strategy.to_string(),
         replicas: ctx.replicas,

@@ -185,6 +185,16 @@ pub struct ValidatorError {
     pub message: String,
 }
 
+/// One validator's result for one measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum MeasureResult {
+    /// The validator judged.
+    Verdict(Verdict),
+    /// The validator could not measure.
+    Error(ValidatorError),
+}
+
 /// What a validator is told about the rollout it judges.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationContext {

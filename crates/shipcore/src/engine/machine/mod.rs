@@ -3,8 +3,9 @@
 //! answered, so after a crash `Input::Resumed` re-issues exactly what was in flight.
 
 use super::analysis::{AnalysisRun, Decision};
+use super::command::Command;
 use super::event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
-use super::io::{Command, Effect, GateWatch, Input, MeasureResult, RollbackCause, Stamped};
+use super::io::{Effect, GateWatch, Input, RollbackCause, Stamped};
 use super::ops::{expand_step, promote_full_ops, rollback_ops, Op};
 use super::spec::{FailurePolicy, RolloutSpec};
 use crate::driver::{Capabilities, DriverError};
@@ -14,6 +15,7 @@ use crate::model::{Action, FleetState, Revision, RevisionId, Role, WeightSet};
 use crate::model::{Phase, RolloutStatus};
 use crate::notify::Notification;
 use crate::time::{format_duration, Timestamp};
+use crate::validator::MeasureResult;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
