@@ -177,9 +177,6 @@ fn run_engine(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Fi
         (succeeded, most_alive)
     });
     let wall = started.elapsed();
-    eprintln!(
-        STREAMED.load(Ordering::Relaxed) / rollouts
-    );
     assert_eq!(succeeded, rollouts, "every rollout must succeed");
     assert!(
         STREAMED.load(Ordering::Relaxed) > rollouts * 10,
