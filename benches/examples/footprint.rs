@@ -29,6 +29,16 @@ fn main() {
     let specs = per_item("spec", |i| {
         shaped_spec("r1", &worlds[i], Shape::SHORT).unwrap()
     });
+    let _contexts = per_item("context", |i| {
+        let s = &specs[i];
+        shipcore::validator::ValidationContext::new(
+            &s.id,
+            &s.target,
+            &s.candidate,
+            s.stable.as_ref(),
+            shipcore::time::Timestamp(0),
+        )
+    });
     let validators = per_item("validator", |i| Arc::new(error_rate(&worlds[i]).unwrap()));
     let mut runners = per_item("runner", |i| {
         let clock = Arc::new(YieldingClock(worlds[i].clock.clone()));

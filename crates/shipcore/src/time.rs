@@ -140,31 +140,40 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationParseError> {
 
 /// Formats a duration compactly: `1h2m3s`, `250ms`, `0s`.
 pub fn format_duration(d: Duration) -> String {
+    let mut out = String::with_capacity(12);
+    write_duration(&mut out, d);
+    out
+}
+
+/// Appends [`format_duration`]'s text for `d` to `out`.
+pub(crate) fn write_duration(out: &mut String, d: Duration) {
+    use std::fmt::Write;
     let ms = d.as_millis();
+    // Writing to a String cannot fail.
     if ms == 0 {
-        return "0s".into();
+        out.push_str("0s");
+        return;
     }
     if ms < 1000 {
-        return format!("{ms}ms");
+        let _ = write!(out, "{ms}ms");
+        return;
     }
-    let mut out = String::new();
     let (h, rem) = (ms / 3_600_000, ms % 3_600_000);
     let (m, rem) = (rem / 60_000, rem % 60_000);
     let (s, rem_ms) = (rem / 1000, rem % 1000);
     if h > 0 {
-        out += &format!("{h}h");
+        let _ = write!(out, "{h}h");
     }
     if m > 0 {
-        out += &format!("{m}m");
+        let _ = write!(out, "{m}m");
     }
     if s > 0 || rem_ms > 0 {
         if rem_ms > 0 {
-            out += &format!("{s}.{rem_ms:03}s");
+            let _ = write!(out, "{s}.{rem_ms:03}s");
         } else {
-            out += &format!("{s}s");
+            let _ = write!(out, "{s}s");
         }
     }
-    out
 }
 
 /// Serde support for `Duration` as a human string (`"30s"`); accepts numbers as seconds.

@@ -300,14 +300,19 @@ impl Runner {
     ) -> impl std::future::Future<Output = Result<RunReport, RunError>> + Send + '_ {
         // Boxed before the future is made, so a rollout's task does not carry a spec-sized
         // slot for as long as it runs.
-        self.start_boxed(Box::new(spec))
+        self.start_boxed(Box::new(spec), false)
     }
 
+    /// [`start`](Self::start) of a boxed spec; `preflighted`: the engine already checked it
+    /// with [`preflight`](Self::preflight) (the machine checks it once more as it is built).
     pub(super) async fn start_boxed(
         &mut self,
         spec: Box<RolloutSpec>,
+        preflighted: bool,
     ) -> Result<RunReport, RunError> {
-        self.preflight(&spec)?;
+        if !preflighted {
+            self.preflight(&spec)?;
+        }
         let shared = self.shared.clone();
         let _active = shared.runs.enter().await.ok_or(RunError::ShutDown)?;
         for w in self.warnings(&spec) {
@@ -539,23 +544,33 @@ impl Runner {
                     // clock) nothing else is polled. Commands that came before the wait
                     // were taken at the top of the loop; one that comes with the timer
                     // is taken on the next turn.
-                    tokio::select! {
+                    // The select ends (its futures dropped) before anything is fed, so
+                    // a run's task does not carry them beside the feeding.
+                    let woke = tokio::select! {
                         biased;
-                        _ = shared.clock().sleep_until(at) => {
-                            match machine.watched_gate(id).cloned() {
-                                Some(w) => self.poll_watch(machine, id, w, &mut queue).await?,
-                                None => self.feed(machine, Input::TimerFired { id }, &mut queue).await?,
-                            }
-                        }
+                        _ = shared.clock().sleep_until(at) => Woke::Due,
                         _ = &mut stopped => return Err(RunError::ShutDown),
-                        cmd = next_command(&mut self.remote), if commands_open(&self.remote) => {
-                            if let Some(cmd) = cmd {
-                                self.feed(machine, Input::Command(cmd), &mut queue).await?;
+                        cmd = next_command(&mut self.remote), if commands_open(&self.remote) => Woke::Command(cmd),
+                        _ = changed(shared.driver(), watched.as_deref()) => Woke::Changed,
+                    };
+                    match woke {
+                        Woke::Due => match machine.watched_gate(id).cloned() {
+                            Some(w) => self.poll_watch(machine, id, w, &mut queue).await?,
+                            None => {
+                                self.feed(machine, Input::TimerFired { id }, &mut queue)
+                                    .await?
                             }
+                        },
+                        Woke::Command(Some(cmd)) => {
+                            self.feed(machine, Input::Command(cmd), &mut queue).await?
                         }
-                        _ = changed(shared.driver(), watched.as_deref()) => {
-                            tracing::debug!("the driver saw a change: observing before the poll interval");
-                            self.feed(machine, Input::TimerFired { id }, &mut queue).await?;
+                        Woke::Command(None) => {}
+                        Woke::Changed => {
+                            tracing::debug!(
+                                "the driver saw a change: observing before the poll interval"
+                            );
+                            self.feed(machine, Input::TimerFired { id }, &mut queue)
+                                .await?;
                         }
                     }
                 }
@@ -808,6 +823,16 @@ fn kind_name(ev: &Event) -> &'static str {
         EventKind::RollbackStarted { .. } => "rollback started",
         _ => "event",
     }
+}
+
+/// What ended a wait for a timer.
+enum Woke {
+    /// The timer is due.
+    Due,
+    /// A handle sent a command (`None`: the last handle is gone).
+    Command(Option<Command>),
+    /// The driver saw a change on the target.
+    Changed,
 }
 
 /// Resolves when `driver` reports a change on `spec`'s target; never without a spec.

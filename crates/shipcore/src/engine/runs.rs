@@ -6,13 +6,14 @@ use crate::model::RolloutStatus;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Runs of one engine.
 pub(super) struct Runs {
     /// Set once by `Engine::shutdown`: no run starts, every run stops at its next wait.
     stopping: AtomicBool,
-    stop: watch::Sender<bool>,
+    /// Wakes every run waiting on `stopped` when `stopping` is set.
+    stop: Notify,
     /// At most this many runs drive their rollouts at once (`None`: no limit).
     limit: Option<Arc<Semaphore>>,
     max: usize,
@@ -29,7 +30,7 @@ impl Default for Runs {
     fn default() -> Self {
         Runs {
             stopping: AtomicBool::new(false),
-            stop: watch::Sender::new(false),
+            stop: Notify::new(),
             limit: None,
             max: usize::MAX,
             active: AtomicUsize::new(0),
@@ -93,14 +94,19 @@ impl Runs {
     }
 
     pub(super) fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Relaxed)
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Resolves once shutdown was asked for.
     pub(super) async fn stopped(&self) {
-        let mut rx = self.stop.subscribe();
-        // Err only when the sender is gone, which it never is while `self` lives.
-        let _ = rx.wait_for(|stop| *stop).await;
+        loop {
+            // A future made before the check sees a `notify_waiters` that comes after it.
+            let woken = self.stop.notified();
+            if self.is_stopping() {
+                return;
+            }
+            woken.await;
+        }
     }
 
     /// Waits for a slot under the limit (none when stopping), then counts the run.
@@ -128,8 +134,8 @@ impl Runs {
 
     /// Asks every run to stop and waits until none drives a rollout.
     pub(super) async fn shut_down(&self) {
-        self.stopping.store(true, Ordering::Relaxed);
-        self.stop.send_replace(true);
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.notify_waiters();
         loop {
             let idle = self.idle.notified();
             if self.active.load(Ordering::Acquire) == 0 {

@@ -207,7 +207,7 @@ impl Engine {
         // Boxed: a task keeps what it captured for as long as it runs.
         let spec = Box::new(spec);
         Ok(self.spawn(journal, span, move |mut runner| async move {
-            runner.start_boxed(spec).await
+            runner.start_boxed(spec, true).await
         }))
     }
 

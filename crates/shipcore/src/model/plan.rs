@@ -420,30 +420,65 @@ pub enum Step {
 impl Step {
     /// One line for people: `set weight 10%`, `pause 5m`, `analysis [error-rate] x5 every 1m`.
     pub fn describe(&self) -> String {
-        use crate::time::format_duration as f;
-        match self {
-            Step::Scale { role, replicas } => format!("scale {role} to {replicas}"),
-            Step::SetWeight { percent } => format!("set candidate weight {percent}%"),
-            Step::SetFlag { flag, percent } => format!("set flag {flag} to {percent}%"),
-            Step::Pause { duration: Some(d) } => format!("pause {}", f(*d)),
-            Step::Pause { duration: None } => "pause until promoted".into(),
-            Step::Analysis(a) => {
-                let count = a
-                    .policy
-                    .count
-                    .map(|c| format!("x{c}"))
-                    .unwrap_or_else(|| "until stopped".into());
-                format!(
-                    "analysis [{}] {} every {}",
-                    a.validators.join(", "),
-                    count,
-                    f(a.policy.interval)
-                )
+        use crate::time::write_duration as d;
+        use std::fmt::Write;
+        // Written into one string (this names every step of every rollout's event log).
+        let mut out = String::with_capacity(48);
+        // Writing to a String cannot fail.
+        let _ = match self {
+            Step::Scale { role, replicas } => write!(out, "scale {role} to {replicas}"),
+            Step::SetWeight { percent } => write!(out, "set candidate weight {percent}%"),
+            Step::SetFlag { flag, percent } => write!(out, "set flag {flag} to {percent}%"),
+            Step::Pause { duration: Some(t) } => {
+                out.push_str("pause ");
+                d(&mut out, *t);
+                Ok(())
             }
-            Step::Gate { gates } => format!("gate [{}]", gates.join(", ")),
-            Step::Promote => "promote candidate (all traffic)".into(),
-            Step::Retire { role, after } => format!("retire {role} after {}", f(*after)),
+            Step::Pause { duration: None } => {
+                out.push_str("pause until promoted");
+                Ok(())
+            }
+            Step::Analysis(a) => {
+                out.push_str("analysis [");
+                join_into(&mut out, &a.validators);
+                out.push_str("] ");
+                match a.policy.count {
+                    Some(c) => {
+                        let _ = write!(out, "x{c}");
+                    }
+                    None => out.push_str("until stopped"),
+                }
+                out.push_str(" every ");
+                d(&mut out, a.policy.interval);
+                Ok(())
+            }
+            Step::Gate { gates } => {
+                out.push_str("gate [");
+                join_into(&mut out, gates);
+                out.push(']');
+                Ok(())
+            }
+            Step::Promote => {
+                out.push_str("promote candidate (all traffic)");
+                Ok(())
+            }
+            Step::Retire { role, after } => {
+                let _ = write!(out, "retire {role} after ");
+                d(&mut out, *after);
+                Ok(())
+            }
+        };
+        out
+    }
+}
+
+/// Appends `items` separated by `", "`.
+fn join_into(out: &mut String, items: &[String]) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
         }
+        out.push_str(item);
     }
 }
 

@@ -4,11 +4,11 @@
 use super::*;
 
 impl Rollout {
-    /// Starts: a spec or plan that fails validation is rejected (the rollout ends blocked),
-    /// else the `started` event and gating.
-    pub(super) fn on_start(&mut self, out: &mut Vec<Effect>) {
+    /// Starts: a spec or plan that failed validation (`checked`) is rejected (the rollout
+    /// ends blocked), else the `started` event and gating.
+    pub(super) fn on_start(&mut self, checked: Result<(), PlanError>, out: &mut Vec<Effect>) {
         let spec = self.spec.clone();
-        if let Err(e) = check_start(&spec, &self.caps) {
+        if let Err(e) = checked {
             self.record(
                 out,
                 EventKind::Rejected {
@@ -99,12 +99,7 @@ impl Rollout {
                         out.push(Effect::Notify(Notification::StepPassed {
                             rollout_id: spec.id.clone(),
                             step: self.step,
-                            description: spec
-                                .plan
-                                .steps
-                                .get(self.step)
-                                .map(|s| s.describe())
-                                .unwrap_or_default(),
+                            description: std::mem::take(&mut self.step_description),
                         }));
                         self.step += 1;
                     }
@@ -121,11 +116,13 @@ impl Rollout {
                     let step = &spec.plan.steps[self.step];
                     self.ops = expand_step(step, &spec, &self.caps).into();
                     self.step_active = true;
+                    let description = step.describe();
+                    self.step_description.clone_from(&description);
                     self.record(
                         out,
                         EventKind::StepStarted {
                             step: self.step,
-                            description: step.describe(),
+                            description,
                         },
                     );
                 }

@@ -192,6 +192,9 @@ pub struct Rollout {
     stage: Stage,
     step: usize,
     step_active: bool,
+    /// The active step's description, as its `step_started` event gave it (for the
+    /// notification that it passed).
+    step_description: String,
     ops: VecDeque<Op>,
     current: Option<Running>,
     operator_paused: bool,
@@ -264,7 +267,7 @@ impl Rollout {
     ) -> Result<(Rollout, Vec<Effect>), PlanError> {
         let spec = spec.into();
         check_start(&spec, &capabilities)?;
-        Ok(Self::build(spec, capabilities, at))
+        Ok(Self::build(spec, capabilities, at, Ok(())))
     }
 
     /// Rebuilds a machine from a journal's first entry, which must be `Input::Start`: the
@@ -276,7 +279,8 @@ impl Rollout {
         match &first.input {
             Input::Start { spec, capabilities } => {
                 let spec: Arc<RolloutSpec> = Arc::new((**spec).clone());
-                Ok(Self::build(spec, *capabilities, first.at))
+                let checked = check_start(&spec, capabilities);
+                Ok(Self::build(spec, *capabilities, first.at, checked))
             }
             other => Err(StartError::NotStart {
                 found: input_name(other),
@@ -301,8 +305,14 @@ impl Rollout {
         }
     }
 
-    /// The machine of a start, validated or not (a refused one ends blocked).
-    fn build(spec: Arc<RolloutSpec>, caps: Capabilities, at: Timestamp) -> (Rollout, Vec<Effect>) {
+    /// The machine of a start that `checked` (its [`check_start`]) accepted or refused (a
+    /// refused one ends blocked).
+    fn build(
+        spec: Arc<RolloutSpec>,
+        caps: Capabilities,
+        at: Timestamp,
+        checked: Result<(), PlanError>,
+    ) -> (Rollout, Vec<Effect>) {
         let mut machine = Rollout {
             spec,
             caps,
@@ -311,6 +321,7 @@ impl Rollout {
             stage: Stage::Gating,
             step: 0,
             step_active: false,
+            step_description: String::new(),
             ops: VecDeque::new(),
             current: None,
             operator_paused: false,
@@ -327,7 +338,7 @@ impl Rollout {
             passed: Vec::new(),
         };
         let mut out = Vec::with_capacity(8);
-        machine.on_start(&mut out);
+        machine.on_start(checked, &mut out);
         machine.pump(&mut out);
         (machine, out)
     }
