@@ -62,6 +62,17 @@ pub async fn check(
     tracing::Instrument::instrument(run(d, target, candidate), span).await
 }
 
+impl K8sDriver {
+    /// [`check`]: what `Driver::preflight` runs.
+    pub(crate) async fn preflight_checks(
+        &self,
+        target: &Target,
+        candidate: &Revision,
+    ) -> Result<(), DriverError> {
+        check(self, target, candidate).await
+    }
+}
+
 async fn run(d: &K8sDriver, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
     crate::driver::check_revision_id(OP, &candidate.id)?;
     let ns = d.namespace(target);

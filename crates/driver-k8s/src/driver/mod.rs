@@ -187,7 +187,7 @@ impl Driver for K8sDriver {
     }
 
     async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
-        crate::preflight::check(self, target, candidate).await
+        self.preflight_checks(target, candidate).await
     }
 
     /// A watch of the target's Deployments from the last `observe`'s LIST

@@ -14,16 +14,13 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 
 use super::discovery::{self, Resource};
+use super::request::{key_of, Answer, Body, Ctx, Query, Target};
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::store::Key;
 use super::table;
 use super::verbs;
 use super::watch::{self, Filter};
 use super::{FaultAnswer, Inner, RecordedRequest};
-
-/// Response body: whole JSON documents, or a watch stream.
-pub(crate) type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
 
 /// Decodes `a=b&c=d` (percent-encoding and `+` for space).
 pub(crate) fn query_pairs(q: &str) -> Vec<(String, String)> {
@@ -121,27 +118,6 @@ impl tower::Service<Request<kube::client::Body>> for FakeService {
     }
 }
 
-/// Parsed query options.
-#[derive(Debug, Default)]
-pub(super) struct Query {
-    pairs: Vec<(String, String)>,
-}
-
-impl Query {
-    pub(super) fn get(&self, k: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.as_str())
-    }
-    pub(super) fn flag(&self, k: &str) -> bool {
-        matches!(self.get(k), Some("true" | "1"))
-    }
-    pub(super) fn dry_run(&self) -> bool {
-        self.pairs.iter().any(|(k, v)| k == "dryRun" && v == "All")
-    }
-}
-
 /// Answers one request.
 pub(crate) async fn handle(
     inner: Arc<Inner>,
@@ -231,63 +207,6 @@ pub(crate) async fn handle(
     }
 }
 
-pub(super) enum Answer {
-    Json(u16, Value),
-    Watch(Body),
-    Text(&'static str),
-}
-
-pub(super) struct Ctx<'a> {
-    pub(super) inner: &'a Arc<Inner>,
-    pub(super) method: &'a Method,
-    pub(super) q: &'a Query,
-    pub(super) content_type: Option<&'a str>,
-    pub(super) body: &'a Bytes,
-    pub(super) user_agent: &'a str,
-    pub(super) accept: Option<&'a str>,
-}
-
-impl Ctx<'_> {
-    fn gateway(&self) -> bool {
-        self.inner.gateway.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// `fieldManager`, else the user agent's product name, as the apiserver derives it.
-    pub(super) fn manager(&self) -> String {
-        if let Some(m) = self.q.get("fieldManager") {
-            return m.to_string();
-        }
-        let prefix = self.user_agent.split('/').next().unwrap_or("").trim();
-        if prefix.is_empty() {
-            "unknown".into()
-        } else {
-            prefix.to_string()
-        }
-    }
-
-    pub(super) fn body_json(&self) -> Result<Value, ApiError> {
-        let v: Value = serde_json::from_slice(self.body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body of the request could not be decoded as JSON: {e}"
-            ))
-        })?;
-        if !v.is_object() {
-            return Err(ApiError::bad_request(
-                "the body of the request is not a JSON object",
-            ));
-        }
-        Ok(v)
-    }
-}
-
-/// What a resource path names.
-pub(super) struct Target {
-    pub(super) res: &'static Resource,
-    pub(super) ns: Option<String>,
-    pub(super) name: Option<String>,
-    pub(super) sub: Option<String>,
-}
-
 fn route(ctx: &Ctx<'_>, path: &str) -> Result<Answer, ApiError> {
     let segs: Vec<&str> = path
         .trim_matches('/')
@@ -364,18 +283,6 @@ fn route(ctx: &Ctx<'_>, path: &str) -> Result<Answer, ApiError> {
             "{m} is not supported on {path}"
         ))),
     }
-}
-
-pub(super) fn ns_of(t: &Target) -> String {
-    if t.res.namespaced {
-        t.ns.clone().unwrap_or_else(|| "default".into())
-    } else {
-        String::new()
-    }
-}
-
-pub(super) fn key_of(t: &Target, name: &str) -> Key {
-    Key::new(t.res, &ns_of(t), name)
 }
 
 fn strip_for_list(res: &Resource, v: &Value) -> Value {

@@ -12,7 +12,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::http::{handle, Body};
+use super::http::handle;
+use super::request::Body;
 use super::status::ApiError;
 use super::Inner;
 

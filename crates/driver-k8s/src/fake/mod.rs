@@ -105,6 +105,7 @@ mod discovery;
 mod http;
 mod loopback;
 mod pods;
+mod request;
 mod selector;
 mod status;
 mod store;

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::apply::{merge_patch, Ownership};
-use super::http::{key_of, Answer, Ctx, Target};
+use super::request::{key_of, Answer, Ctx, Target};
 use super::status::{ApiError, Cause};
 use super::store::{Key, Stored, WriteOpts};
 use super::State;
