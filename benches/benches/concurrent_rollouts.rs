@@ -146,6 +146,7 @@ fn run_engine(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Fi
     let (open, gate) = tokio::sync::watch::channel(false);
     let clock = Arc::new(GatedClock {
         inner: YieldingClock(w.clock.clone()),
+        open: std::sync::atomic::AtomicBool::new(false),
         gate,
     });
     let engine = Engine::builder(w.driver_arc(), clock)
@@ -192,9 +193,12 @@ fn run_engine(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Fi
     }
 }
 
-/// A [`YieldingClock`] whose sleeps wait until the gate opens.
+/// A [`YieldingClock`] whose sleeps wait until the gate opens, in one boxed future per
+/// sleep (the gate is read from an atomic once open, not through the channel's lock that
+/// every run would share).
 struct GatedClock {
     inner: YieldingClock,
+    open: std::sync::atomic::AtomicBool,
     gate: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -204,11 +208,13 @@ impl shipcore::clock::Clock for GatedClock {
         self.inner.now()
     }
     async fn sleep_until(&self, t: shipcore::time::Timestamp) {
-        if !*self.gate.borrow() {
+        if !self.open.load(Ordering::Acquire) {
             let mut gate = self.gate.clone();
             let _ = gate.wait_for(|open| *open).await;
+            self.open.store(true, Ordering::Release);
         }
-        self.inner.sleep_until(t).await;
+        tokio::task::yield_now().await;
+        self.inner.0.advance_to(t);
     }
 }
 

@@ -29,6 +29,11 @@ impl<T> Registry<T> {
         self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// Gives back the room left over from registering.
+    pub(super) fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+
     /// Whether nothing is registered.
     pub(super) fn is_empty(&self) -> bool {
         self.entries.is_empty()

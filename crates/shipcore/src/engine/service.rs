@@ -137,7 +137,11 @@ impl EngineBuilder {
             shared: self.build_shared(),
         }
     }
-    pub(super) fn build_shared(self) -> Arc<Shared> {
+    pub(super) fn build_shared(mut self) -> Arc<Shared> {
+        // Registered once and read for the engine's life: no room left from registering.
+        self.shared.validators.shrink_to_fit();
+        self.shared.gates.shrink_to_fit();
+        self.shared.notifiers.shrink_to_fit();
         Arc::new(self.shared)
     }
 }
