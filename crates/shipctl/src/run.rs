@@ -1,0 +1,165 @@
+//! `shipctl run FILE` and `shipctl resume ID`: the rollout in the foreground on the
+//! library's engine, journaled to the state directory, controllable through the socket,
+//! with its deployment record written at the end.
+
+use crate::control;
+use crate::exit::{CliError, Exit};
+use crate::file::Loaded;
+use crate::output::Printer;
+use crate::setup::{self, Mode, Platform};
+use crate::state::StateDir;
+use shipcore::engine::{Engine, RunError, RunReport};
+use shipcore::journal::{FileJournal, Journal};
+use shipcore::record::{DeploymentRecord, RecordMeta, RecordStore};
+use std::sync::Arc;
+
+fn run_error(e: RunError) -> CliError {
+    match e {
+        RunError::Plan(_)
+        | RunError::UnknownValidator { .. }
+        | RunError::UnknownGate { .. }
+        | RunError::Preflight(_)
+        | RunError::AlreadyStarted(_)
+        | RunError::NothingToResume => CliError::Usage(format!("refused, nothing changed: {e}")),
+        other => CliError::Run(format!(
+            "the run stopped: {other}; the journal keeps where it was (`shipctl resume`)"
+        )),
+    }
+}
+
+/// Runs the rollout in `loaded`; returns its exit code.
+pub async fn run(
+    loaded: &Loaded,
+    state: &StateDir,
+    printer: Arc<Printer>,
+) -> Result<Exit, CliError> {
+    // Everything is checked on a read-only copy of the platform first: bad input changes
+    // nothing, not even the simulator's state file.
+    {
+        let dry = setup::platform(loaded, state, Mode::DryRun)?;
+        setup::prepare(loaded, state, &dry).await?;
+    }
+    let id = setup::rollout_id(&loaded.file);
+    let journal_path = state.journal_path(&id);
+    if std::fs::metadata(&journal_path).is_ok_and(|m| m.len() > 0) {
+        return Err(CliError::Usage(format!(
+            "rollout {id} already has a journal ({}): `shipctl resume {id}` continues it, \
+             `shipctl status {id}` shows it; give the file another `id` to start anew",
+            journal_path.display()
+        )));
+    }
+    let platform = setup::platform(loaded, state, Mode::Live)?;
+    let prepared = setup::prepare(loaded, state, &platform).await?;
+    state.create_rollout_dir(&id)?;
+    let copy = state.file_copy(&id);
+    std::fs::write(&copy, &loaded.text).map_err(|e| {
+        CliError::State(crate::state::StateError {
+            path: copy.display().to_string(),
+            message: e.to_string(),
+        })
+    })?;
+    let mut known = vec![&prepared.spec.candidate];
+    known.extend(prepared.spec.stable.as_ref());
+    state.remember(&known)?;
+    let journal = open_journal(state, &id)?;
+    let p = printer.clone();
+    let engine = prepared
+        .parts
+        .register(Engine::builder(
+            platform.driver.clone(),
+            platform.clock.clone(),
+        ))
+        .on_event(move |e| p.event(e))
+        .build();
+    let mut runner = engine.runner(journal);
+    let server = control::serve(&state.socket_path(&id), runner.handle()).await?;
+    printer.note(&format!(
+        "control: shipctl promote|abort|pause|resume|retry|status {id} (state {})",
+        state.dir().display()
+    ));
+    let report = runner.start(prepared.spec).await;
+    drop(server);
+    finish(&id, state, &platform, report, &printer).await
+}
+
+fn open_journal(state: &StateDir, id: &str) -> Result<Arc<dyn Journal>, CliError> {
+    let path = state.journal_path(id);
+    let j = FileJournal::open(&path)
+        .map_err(|e| CliError::Run(format!("journal {}: {e}", path.display())))?;
+    Ok(Arc::new(j))
+}
+
+/// Continues rollout `id` from its journal, with the validators, gates and driver of the
+/// file it was started from.
+pub async fn resume(id: &str, state: &StateDir, printer: Arc<Printer>) -> Result<Exit, CliError> {
+    let journal_path = state.journal_path(id);
+    if !journal_path.exists() {
+        return Err(CliError::Usage(format!(
+            "no rollout {id} in {}: no journal at {}",
+            state.dir().display(),
+            journal_path.display()
+        )));
+    }
+    let copy = state.file_copy(id);
+    let loaded = Loaded::read(&copy)?;
+    let platform = setup::platform(&loaded, state, Mode::Live)?;
+    let parts = setup::parts(&loaded, &platform)?;
+    let journal = open_journal(state, id)?;
+    let p = printer.clone();
+    let engine = parts
+        .register(Engine::builder(
+            platform.driver.clone(),
+            platform.clock.clone(),
+        ))
+        .on_event(move |e| p.event(e))
+        .build();
+    let mut runner = engine.runner(journal);
+    let server = control::serve(&state.socket_path(id), runner.handle()).await?;
+    let report = runner.resume().await;
+    drop(server);
+    finish(id, state, &platform, report, &printer).await
+}
+
+/// Prints the end, writes the record, and gives the exit code.
+async fn finish(
+    id: &str,
+    state: &StateDir,
+    platform: &Platform,
+    report: Result<RunReport, RunError>,
+    printer: &Printer,
+) -> Result<Exit, CliError> {
+    let report = report.map_err(run_error)?;
+    if let Some(sim) = &platform.sim {
+        let _ = sim.driver.persist();
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "shipctl".into());
+    let record = DeploymentRecord::from_report(&report, &RecordMeta::new(user));
+    match record {
+        Ok(record) => {
+            let saved = RecordStore::open(state.records_dir()).and_then(|s| s.save(&record));
+            match saved {
+                Ok(path) => printer.note(&format!("record: {}", path.display())),
+                Err(e) => printer.note(&format!("warning: the record was not written: {e}")),
+            }
+        }
+        Err(e) => printer.note(&format!("no record: {e}")),
+    }
+    // The platform as the driver reports it now (the engine's last observation may be
+    // from before the last action).
+    let fleet = match &report.spec {
+        Some(spec) => platform.driver.observe(&spec.target).await.ok(),
+        None => None,
+    };
+    if let Some(fleet) = fleet.as_ref().or(report.fleet.as_ref()) {
+        printer.note("fleet now:");
+        printer.note(crate::plan::fleet_lines(fleet).trim_end());
+    }
+    let exit = Exit::of_phase(report.status.phase);
+    printer.finished(
+        id,
+        report.status.phase,
+        report.status.reason.as_deref(),
+        exit.code(),
+    );
+    Ok(exit)
+}
