@@ -71,6 +71,15 @@ pub fn platform(loaded: &Loaded, state: &StateDir, mode: Mode) -> Result<Platfor
                     Err(_) => SimWorld::new(sim.seed),
                 },
             };
+            // The file says how the candidate behaves: faults an earlier run left on a
+            // revision of the same id are cleared first.
+            let cand = candidate(&loaded.file);
+            world.driver.heal(&cand);
+            for (i, f) in sim.candidate_failures.iter().enumerate() {
+                world.driver.inject(&cand, *f).map_err(|e| {
+                    loaded.error(&format!("driver.sim.candidate_failures[{i}]"), e.to_string())
+                })?;
+            }
             if let Some(w) = sim.weighted_traffic {
                 let caps = Capabilities {
                     weighted_traffic: w,
@@ -149,12 +158,6 @@ pub async fn stable(
                 return Ok(None);
             };
             let id = serving.revision.as_str().to_string();
-            if id == candidate(file).id.as_str() {
-                return Err(loaded.error(
-                    "candidate",
-                    format!("{id} is already what the driver reports serving"),
-                ));
-            }
             match state.revision(&id) {
                 Some(rev) => Ok(Some(rev)),
                 None => Err(loaded.error(
