@@ -394,17 +394,17 @@ fn deser_error(path: &Path, index: &PathIndex, e: &serde_saphyr::Error) -> FileE
     let mut field = at.and_then(|p| index.path_at(p, outer)).unwrap_or_default();
     let mut pos = at;
     if let Some(name) = unknown {
-        // Inside a tagged configuration the position is the mapping's: point at the key.
-        if !field.ends_with(&format!(".{name}")) && field != name {
-            let f = if field.is_empty() {
+        // Point at the unknown key itself (inside a tagged configuration the deserializer's
+        // position is the mapping's; elsewhere it may be the key's value).
+        if !(field == name || field.ends_with(&format!(".{name}"))) {
+            field = if field.is_empty() {
                 name.to_string()
             } else {
                 format!("{field}.{name}")
             };
-            if let Some(p) = index.find(&f) {
-                pos = Some(p);
-            }
-            field = f;
+        }
+        if let Some(p) = index.find_key(&field) {
+            pos = Some(p);
         }
     }
     if field.is_empty() {

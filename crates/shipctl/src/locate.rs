@@ -156,6 +156,14 @@ impl PathIndex {
         }
     }
 
+    /// Where the key of `path` is (none for an item of a list, or a path not in the file).
+    pub fn find_key(&self, path: &str) -> Option<Pos> {
+        self.nodes
+            .iter()
+            .find(|n| n.key && n.path == path)
+            .map(|n| n.pos)
+    }
+
     /// The path of the first scalar value equal to `text` (where a name is used).
     pub fn path_of_value(&self, text: &str) -> Option<String> {
         self.nodes

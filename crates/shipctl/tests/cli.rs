@@ -1,0 +1,282 @@
+//! The binary on the simulator: real rollouts through `shipctl run`, exit codes, errors
+//! pointing into the file, snapshots of `--help`, a plan and an error, and every example
+//! file planned so none can rot.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::{example, examples_dir, shipctl, snapshot};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+#[test]
+fn a_good_canary_succeeds_with_exit_code_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path())
+        .arg("run")
+        .arg(example("canary.yaml"))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("step 10: promote candidate"), "{stdout}");
+    assert!(
+        stdout.contains("rollout checkout-1.5.0: succeeded (all steps completed); exit code 0"),
+        "{stdout}"
+    );
+    // The record and the journal are in the state directory.
+    assert!(dir.path().join("records/checkout-1.5.0.json").exists());
+    assert!(dir
+        .path()
+        .join("rollouts/checkout-1.5.0/journal.jsonl")
+        .exists());
+}
+
+#[test]
+fn a_bad_canary_rolls_back_with_exit_code_1_and_prints_the_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path())
+        .arg("run")
+        .arg(example("canary-bad.yaml"))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("ROLLING BACK: analysis failed"), "{stdout}");
+    assert!(
+        stdout.contains("-> route checkout-1.4.0=100% checkout-1.5.0=0%"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("-> retire checkout-1.5.0"), "{stdout}");
+    assert!(stdout.contains("finished: rolled_back"), "{stdout}");
+    assert!(stdout.contains("checkout-1.4.0           4 ready of 4 desired, 100% of traffic"));
+    let record = std::fs::read_to_string(dir.path().join("records/checkout-1.5.0-bad.json"))
+        .unwrap();
+    assert!(record.contains("\"rolled_back\""), "{record}");
+}
+
+const BAD_WEIGHT: &str = "\
+target: {service: web, environment: production}
+stable: {version: 1.0.0, artifact: web:1}
+candidate: {version: 2.0.0, artifact: web:2}
+replicas: 4
+strategy:
+  canary:
+    steps:
+      - set_weight: 10
+      - pause: 1m
+      - set_weight: 150
+";
+
+#[test]
+fn a_bad_file_exits_2_naming_file_line_column_and_field_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rollout.yaml");
+    std::fs::write(&file, BAD_WEIGHT).unwrap();
+    let state = dir.path().join("state");
+    let out = shipctl(&state).arg("run").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr).replace(&file.display().to_string(), "rollout.yaml");
+    assert_eq!(
+        stderr,
+        "shipctl: rollout.yaml:10:21: strategy.canary.steps[2].set_weight: 150 is not within 1..=100\n"
+    );
+    snapshot("error-weight.txt", &stderr);
+    assert!(!state.exists(), "nothing may be started or written");
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn unknown_fields_are_errors_naming_the_field_and_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    for (yaml, want) in [
+        (
+            BAD_WEIGHT.replace("    steps:", "    stepz:"),
+            ":7:5: strategy.canary.stepz: unknown field `stepz`",
+        ),
+        (
+            format!("{BAD_WEIGHT}replicaz: 3\n"),
+            ":11:1: replicaz: unknown field `replicaz`",
+        ),
+        // Inside a tagged configuration (a gate), the key itself is pointed at.
+        (
+            format!("{BAD_WEIGHT}gates:\n  - type: file\n    name: runbook\n    pth: RUNBOOK.md\n"),
+            ":14:5: gates[0].pth: unknown field `pth`",
+        ),
+        (
+            BAD_WEIGHT.replace("version: 2.0.0", "version: two"),
+            ":3:22: candidate.version: unexpected character",
+        ),
+    ] {
+        std::fs::write(&file, &yaml).unwrap();
+        let out = shipctl(&dir.path().join("s"))
+            .arg("plan")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{yaml}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(want), "{stderr} lacks {want}");
+    }
+}
+
+fn good() -> String {
+    BAD_WEIGHT.replace("150", "50")
+}
+
+#[test]
+fn library_checks_are_placed_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    for (yaml, want) in [
+        // A gate's value, checked by shipcore's GateConfig::build.
+        (
+            format!("{}gates:\n  - type: command\n    name: t\n    program: \"\"\n", good()),
+            ":14:14: gates[0].program:",
+        ),
+        // A validator named by a step but not defined.
+        (
+            good().replace("- pause: 1m", "- analysis: {validators: [nope]}"),
+            "validator \"nope\" is not defined under `validators`",
+        ),
+        (
+            good().replace("replicas: 4", "replicas: 4\nid: ../x"),
+            ":5:5: id:",
+        ),
+    ] {
+        std::fs::write(&file, &yaml).unwrap();
+        let out = shipctl(&dir.path().join("s"))
+            .arg("plan")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{yaml}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(want), "{stderr} lacks {want}");
+    }
+}
+
+#[test]
+fn help_lists_the_commands_and_the_exit_codes() {
+    let out = assert_cmd::Command::cargo_bin("shipctl")
+        .unwrap()
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    snapshot("help.txt", &text(&out.stdout));
+}
+
+#[test]
+fn plan_prints_steps_and_rollback_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path())
+        .arg("plan")
+        .arg(example("canary.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    snapshot("plan-canary.txt", &text(&out.stdout));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "plan wrote to the state dir");
+
+    // After a run, the simulator's platform is on disk: plan leaves it byte for byte.
+    let run = shipctl(dir.path())
+        .arg("run")
+        .arg(example("canary-bad.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let sim = dir.path().join("sim.json");
+    let before = std::fs::read(&sim).unwrap();
+    let out = shipctl(dir.path())
+        .arg("plan")
+        .arg(example("canary.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("checkout-1.4.0           4 ready of 4 desired, 100% of traffic"));
+    assert_eq!(std::fs::read(&sim).unwrap(), before, "plan changed the platform");
+}
+
+#[test]
+fn every_example_file_parses_and_plans() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(examples_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        n += 1;
+        let dir = tempfile::tempdir().unwrap();
+        let out = shipctl(dir.path()).arg("plan").arg(&path).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        assert!(text(&out.stdout).contains("Dry run: nothing was applied."));
+    }
+    assert!(n >= 7, "only {n} example files");
+}
+
+#[test]
+fn json_output_is_one_event_per_line_then_the_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path())
+        .args(["--output", "json", "run"])
+        .arg(example("canary-bad.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(lines[0]["event"], "started");
+    assert!(lines.iter().any(|l| l["event"] == "rollback_started"));
+    let last = lines.last().unwrap();
+    assert_eq!(last["shipctl"], "finished");
+    assert_eq!(last["phase"], "rolled_back");
+    assert_eq!(last["exit_code"], 1);
+}
+
+#[test]
+fn no_color_and_pipes_get_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path())
+        .arg("run")
+        .arg(example("canary-bad.yaml"))
+        .output()
+        .unwrap();
+    assert!(!text(&out.stdout).contains('\x1b'));
+}
+
+#[test]
+fn schema_is_json_schema_of_the_file() {
+    let out = assert_cmd::Command::cargo_bin("shipctl")
+        .unwrap()
+        .arg("schema")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["$schema"].as_str().unwrap().contains("json-schema.org"));
+    assert!(v["properties"]["strategy"].is_object());
+}
+
+#[test]
+fn control_commands_without_a_run_say_so_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path()).args(["promote", "web-9"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no shipctl run is listening for rollout web-9"), "{stderr}");
+    let out = shipctl(dir.path()).args(["abort", "../etc"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not a rollout id"));
+}
