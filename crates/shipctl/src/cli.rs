@@ -41,7 +41,8 @@ pub enum Cmd {
         file: PathBuf,
     },
     /// Run the rollout in FILE in the foreground until it settles; a blue-green or a
-    /// `pause: {}` waits for `shipctl promote ID` from another shell.
+    /// `pause: {}` waits for `shipctl promote ID` from another shell. A rollout that
+    /// freezes (failure_policy: freeze) stops the run with exit code 3.
     Run {
         /// The rollout file (YAML).
         file: PathBuf,
@@ -72,8 +73,9 @@ pub enum Cmd {
         /// Rollout id.
         id: String,
     },
-    /// Continue a paused rollout; if no run is listening (the process was killed),
-    /// continue the rollout from its journal in the foreground.
+    /// Continue a paused rollout; if no run is listening (the process was killed, or a
+    /// frozen rollout stopped `run`), continue the rollout from its journal in the
+    /// foreground, waiting for commands while it is frozen.
     Resume {
         /// Rollout id.
         id: String,

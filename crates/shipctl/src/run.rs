@@ -8,7 +8,7 @@ use crate::file::Loaded;
 use crate::output::Printer;
 use crate::setup::{self, Mode, Platform};
 use crate::state::StateDir;
-use shipcore::engine::{Engine, RunError, RunReport};
+use shipcore::engine::{Engine, Phase, RunError, RunReport};
 use shipcore::journal::{FileJournal, Journal};
 use shipcore::record::{DeploymentRecord, RecordMeta, RecordStore};
 use std::sync::Arc;
@@ -77,7 +77,22 @@ pub async fn run(
         "control: shipctl promote|abort|pause|resume|retry|status {id} (state {})",
         state.dir().display()
     ));
-    let report = runner.start(prepared.spec).await;
+    // A frozen rollout waits for a person; `run` (a CI job) stops there with exit code 3,
+    // and the person continues it with `shipctl resume ID` and `retry` or `abort`.
+    let mut watch = runner.handle();
+    let report = tokio::select! {
+        r = runner.start(prepared.spec) => r,
+        s = watch.wait_for(|s| s.phase == Phase::Frozen) => {
+            drop(server);
+            printer.note(&format!(
+                "frozen: a person must act: `shipctl resume {id}`, then from another shell \
+                 `shipctl retry {id}` (re-run the failed step) or `shipctl abort {id}` (roll back)"
+            ));
+            let exit = Exit::of_phase(s.phase);
+            printer.finished(&id, s.phase, s.reason.as_deref(), exit.code());
+            return Ok(exit);
+        }
+    };
     drop(server);
     finish(&id, state, &platform, report, &printer).await
 }

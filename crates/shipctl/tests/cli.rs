@@ -280,3 +280,34 @@ fn control_commands_without_a_run_say_so_with_exit_code_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("is not a rollout id"));
 }
+
+#[test]
+fn a_blocking_gate_exits_4_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    std::fs::write(
+        &file,
+        format!("{}gates:\n  - {{type: command, name: tests-green, program: \"false\"}}\n", good()),
+    )
+    .unwrap();
+    let state = dir.path().join("s");
+    let out = shipctl(&state).arg("run").arg(&file).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("gate tests-green: BLOCKED"), "{stdout}");
+    assert!(stdout.contains("web-1.0.0                4 ready of 4 desired, 100% of traffic"));
+    assert!(!stdout.contains("-> deploy web-2.0.0"), "{stdout}");
+}
+
+#[test]
+fn a_frozen_rollout_stops_the_run_with_exit_code_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    let yaml = std::fs::read_to_string(example("recreate.yaml")).unwrap()
+        + "driver: {sim: {candidate_failures: [{failure: crash_loop}]}}\n";
+    std::fs::write(&file, yaml).unwrap();
+    let out = shipctl(&dir.path().join("s")).arg("run").arg(&file).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("rollout ledger-worker-5.1.0: frozen"), "{stdout}");
+}
