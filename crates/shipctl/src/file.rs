@@ -259,6 +259,46 @@ pub enum DriverFile {
     /// The built-in simulator: instant, deterministic, no services. Its platform lives in
     /// `<state_dir>/sim.json`, so a later run (or `resume`) sees what an earlier one left.
     Sim(SimFile),
+    /// One service of a Docker Compose v2 project (`shipcore-driver-compose`), optionally
+    /// behind HAProxy for weighted traffic. Needs a shipctl built with `--features compose`.
+    Compose(ComposeFile),
+}
+
+/// Settings of the Compose driver (a subset of `shipcore_driver_compose::ComposeConfig`).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeFile {
+    /// Compose project name (`-p`).
+    pub project: String,
+    /// The base service each revision copies.
+    pub service: String,
+    /// Compose files, relative to the rollout file's folder.
+    pub files: Vec<PathBuf>,
+    /// Container port that serves traffic.
+    pub port: u16,
+    /// `DOCKER_HOST` (default: the environment's).
+    #[serde(default)]
+    pub docker_host: Option<String>,
+    /// Pull missing images (default false: images must exist in the engine).
+    #[serde(default)]
+    pub pull: bool,
+    /// Path of an HTTP readiness probe on top of the compose healthcheck (`/health`).
+    #[serde(default)]
+    pub http_probe: Option<String>,
+    /// HAProxy in front of the revisions, steered through its runtime API (weighted
+    /// traffic). Without it, traffic follows replicas.
+    #[serde(default)]
+    pub haproxy: Option<HaproxyFile>,
+}
+
+/// HAProxy's runtime API.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HaproxyFile {
+    /// The stats socket (`stats socket ... level admin`).
+    pub socket: PathBuf,
+    /// The backend whose servers are the revisions' instances.
+    pub backend: String,
 }
 
 impl Default for DriverFile {
@@ -272,6 +312,7 @@ impl DriverFile {
     pub fn name(&self) -> &'static str {
         match self {
             DriverFile::Sim(_) => "sim",
+            DriverFile::Compose(_) => "compose",
         }
     }
 }

@@ -77,7 +77,10 @@ pub fn platform(loaded: &Loaded, state: &StateDir, mode: Mode) -> Result<Platfor
             world.driver.heal(&cand);
             for (i, f) in sim.candidate_failures.iter().enumerate() {
                 world.driver.inject(&cand, *f).map_err(|e| {
-                    loaded.error(&format!("driver.sim.candidate_failures[{i}]"), e.to_string())
+                    loaded.error(
+                        &format!("driver.sim.candidate_failures[{i}]"),
+                        e.to_string(),
+                    )
                 })?;
             }
             if let Some(w) = sim.weighted_traffic {
@@ -94,7 +97,55 @@ pub fn platform(loaded: &Loaded, state: &StateDir, mode: Mode) -> Result<Platfor
                 sim: Some(world),
             })
         }
+        DriverFile::Compose(c) => compose(loaded, state, c),
     }
+}
+
+#[cfg(feature = "compose")]
+fn compose(
+    loaded: &Loaded,
+    state: &StateDir,
+    c: &crate::file::ComposeFile,
+) -> Result<Platform, FileError> {
+    use shipcore_driver_compose::{ComposeConfig, ComposeDriver, HttpProbe};
+    let base = loaded
+        .path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let files: Vec<_> = c.files.iter().map(|f| base.join(f)).collect();
+    let mut cfg = ComposeConfig::new(c.project.clone(), c.service.clone(), files, c.port);
+    cfg.docker_host = c.docker_host.clone();
+    cfg.pull = c.pull;
+    cfg.http_probe = c.http_probe.as_ref().map(HttpProbe::get);
+    cfg.state_dir = state.dir().join("compose");
+    let mut driver = ComposeDriver::new(cfg)
+        .map_err(|e| loaded.error(&format!("driver.compose.{}", e.field), e.problem.clone()))?;
+    if let Some(h) = &c.haproxy {
+        let router = shipcore_driver_compose::router::HaproxyRouter::new(
+            base.join(&h.socket),
+            h.backend.clone(),
+        );
+        driver = driver.with_router(Arc::new(router));
+    }
+    Ok(Platform {
+        driver: Arc::new(driver),
+        clock: Arc::new(shipcore::clock::SystemClock),
+        metrics: None,
+        sim: None,
+    })
+}
+
+#[cfg(not(feature = "compose"))]
+fn compose(
+    loaded: &Loaded,
+    _state: &StateDir,
+    _c: &crate::file::ComposeFile,
+) -> Result<Platform, FileError> {
+    Err(loaded.error(
+        "driver.compose",
+        "this shipctl was built without the Compose driver: build it with `--features compose`",
+    ))
 }
 
 /// The target of the file.
@@ -336,18 +387,26 @@ pub async fn prepare(
     let target = target(file);
     let parts = parts(loaded, platform)?;
     let strategy = strategy(loaded)?;
-    let observed = platform
-        .driver
-        .observe(&target)
-        .await
-        .map_err(|e| loaded.error("driver", format!("cannot observe {target:?}: {e}")))?;
+    let observed = platform.driver.observe(&target).await.map_err(|e| {
+        loaded.error(
+            "driver",
+            format!(
+                "cannot observe {} in {}: {e}",
+                target.service, target.environment
+            ),
+        )
+    })?;
     let stable = stable(loaded, state, platform, &observed).await?;
     // The fleet again: a fresh simulator was just given its stable revision.
-    let fleet = platform
-        .driver
-        .observe(&target)
-        .await
-        .map_err(|e| loaded.error("driver", format!("cannot observe {target:?}: {e}")))?;
+    let fleet = platform.driver.observe(&target).await.map_err(|e| {
+        loaded.error(
+            "driver",
+            format!(
+                "cannot observe {} in {}: {e}",
+                target.service, target.environment
+            ),
+        )
+    })?;
     let capabilities = platform.driver.capabilities();
     let candidate = candidate(file);
     let ctx = PlanContext {

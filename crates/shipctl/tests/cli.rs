@@ -51,8 +51,8 @@ fn a_bad_canary_rolls_back_with_exit_code_1_and_prints_the_rollback() {
     assert!(stdout.contains("-> retire checkout-1.5.0"), "{stdout}");
     assert!(stdout.contains("finished: rolled_back"), "{stdout}");
     assert!(stdout.contains("checkout-1.4.0           4 ready of 4 desired, 100% of traffic"));
-    let record = std::fs::read_to_string(dir.path().join("records/checkout-1.5.0-bad.json"))
-        .unwrap();
+    let record =
+        std::fs::read_to_string(dir.path().join("records/checkout-1.5.0-bad.json")).unwrap();
     assert!(record.contains("\"rolled_back\""), "{record}");
 }
 
@@ -133,7 +133,10 @@ fn library_checks_are_placed_in_the_file() {
     for (yaml, want) in [
         // A gate's value, checked by shipcore's GateConfig::build.
         (
-            format!("{}gates:\n  - type: command\n    name: t\n    program: \"\"\n", good()),
+            format!(
+                "{}gates:\n  - type: command\n    name: t\n    program: \"\"\n",
+                good()
+            ),
             ":14:14: gates[0].program:",
         ),
         // A validator named by a step but not defined.
@@ -179,7 +182,11 @@ fn plan_prints_steps_and_rollback_and_changes_nothing() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     snapshot("plan-canary.txt", &text(&out.stdout));
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "plan wrote to the state dir");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "plan wrote to the state dir"
+    );
 
     // After a run, the simulator's platform is on disk: plan leaves it byte for byte.
     let run = shipctl(dir.path())
@@ -196,8 +203,13 @@ fn plan_prints_steps_and_rollback_and_changes_nothing() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("checkout-1.4.0           4 ready of 4 desired, 100% of traffic"));
-    assert_eq!(std::fs::read(&sim).unwrap(), before, "plan changed the platform");
+    assert!(text(&out.stdout)
+        .contains("checkout-1.4.0           4 ready of 4 desired, 100% of traffic"));
+    assert_eq!(
+        std::fs::read(&sim).unwrap(),
+        before,
+        "plan changed the platform"
+    );
 }
 
 #[test]
@@ -272,11 +284,20 @@ fn schema_is_json_schema_of_the_file() {
 #[test]
 fn control_commands_without_a_run_say_so_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = shipctl(dir.path()).args(["promote", "web-9"]).output().unwrap();
+    let out = shipctl(dir.path())
+        .args(["promote", "web-9"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("no shipctl run is listening for rollout web-9"), "{stderr}");
-    let out = shipctl(dir.path()).args(["abort", "../etc"]).output().unwrap();
+    assert!(
+        stderr.contains("no shipctl run is listening for rollout web-9"),
+        "{stderr}"
+    );
+    let out = shipctl(dir.path())
+        .args(["abort", "../etc"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("is not a rollout id"));
 }
@@ -287,7 +308,10 @@ fn a_blocking_gate_exits_4_and_changes_nothing() {
     let file = dir.path().join("r.yaml");
     std::fs::write(
         &file,
-        format!("{}gates:\n  - {{type: command, name: tests-green, program: \"false\"}}\n", good()),
+        format!(
+            "{}gates:\n  - {{type: command, name: tests-green, program: \"false\"}}\n",
+            good()
+        ),
     )
     .unwrap();
     let state = dir.path().join("s");
@@ -306,8 +330,33 @@ fn a_frozen_rollout_stops_the_run_with_exit_code_3() {
     let yaml = std::fs::read_to_string(example("recreate.yaml")).unwrap()
         + "driver: {sim: {candidate_failures: [{failure: crash_loop}]}}\n";
     std::fs::write(&file, yaml).unwrap();
-    let out = shipctl(&dir.path().join("s")).arg("run").arg(&file).output().unwrap();
+    let out = shipctl(&dir.path().join("s"))
+        .arg("run")
+        .arg(&file)
+        .output()
+        .unwrap();
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("rollout ledger-worker-5.1.0: frozen"), "{stdout}");
+    assert!(
+        stdout.contains("rollout ledger-worker-5.1.0: frozen"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_compose_example_parses_and_names_the_feature_it_needs() {
+    let path = examples_dir().join("compose/rollout.yaml");
+    let loaded = shipctl::file::Loaded::read(&path).unwrap();
+    assert_eq!(loaded.file.driver.name(), "compose");
+    if cfg!(feature = "compose") {
+        return; // planning needs a running Compose (scripts/ci/e2e-compose.sh)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path()).arg("plan").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(":30:5: driver.compose: this shipctl was built without the Compose driver"),
+        "{stderr}"
+    );
 }
