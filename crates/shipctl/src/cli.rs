@@ -85,6 +85,21 @@ pub enum Cmd {
         /// Rollout id.
         id: String,
     },
+    /// The deployments recorded in the state directory, newest first.
+    History {
+        /// Only this service.
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// The report of a finished rollout: ship report, per-phase comparison and DEPLOY.md
+    /// runbook (md), or the deployment record (json).
+    Report {
+        /// Rollout id.
+        id: String,
+        /// md or json.
+        #[arg(long, value_enum, default_value = "md")]
+        format: crate::history::ReportFormat,
+    },
     /// Approve the manual-approval gate GATE.
     Approve {
         /// Rollout id.
@@ -187,6 +202,20 @@ pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
                 cli.output,
             )
             .await
+        }
+        Cmd::History { service } => {
+            let state = state_for(&cli.state_dir, None);
+            print!(
+                "{}",
+                crate::history::history(&state, service.as_deref(), cli.output)?
+            );
+            Ok(Exit::Succeeded)
+        }
+        Cmd::Report { id, format } => {
+            check_id(id)?;
+            let state = state_for(&cli.state_dir, None);
+            print!("{}", crate::history::report(&state, id, *format).await?);
+            Ok(Exit::Succeeded)
         }
         Cmd::Approve { id, gate } => {
             let cmd = Command::Approve { gate: gate.clone() };

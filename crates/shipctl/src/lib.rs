@@ -26,6 +26,7 @@ pub mod cli;
 pub mod control;
 pub mod exit;
 pub mod file;
+pub mod history;
 pub mod locate;
 pub mod output;
 pub mod plan;

@@ -360,3 +360,95 @@ fn the_compose_example_parses_and_names_the_feature_it_needs() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_prometheus_source_is_configured_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    let with = |url: &str| {
+        format!(
+            "{}validators:\n  - {{type: metric_threshold, name: errors, query: 'rate(x[1m])', critical: 0.05}}\n\
+             metrics:\n  prometheus:\n    url: {url}\n    timeout: 5s\n",
+            good().replace("- pause: 1m", "- analysis: {validators: [errors]}")
+        )
+    };
+    // Planning queries nothing: a source that is not running is fine.
+    std::fs::write(&file, with("http://127.0.0.1:9")).unwrap();
+    let out = shipctl(&dir.path().join("s"))
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Credentials in the URL are refused by metrics-prom, at the field.
+    std::fs::write(&file, with("http://user:secret@127.0.0.1:9")).unwrap();
+    let out = shipctl(&dir.path().join("s"))
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(":15:10: metrics.prometheus.url:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}
+
+#[test]
+fn history_and_report_read_the_records_of_earlier_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path()).arg("history").output().unwrap();
+    assert!(text(&out.stdout).contains("no deployments recorded"));
+    for f in ["canary-bad.yaml", "canary.yaml", "rolling.yaml"] {
+        shipctl(dir.path())
+            .arg("run")
+            .arg(example(f))
+            .output()
+            .unwrap();
+    }
+    let out = shipctl(dir.path())
+        .args(["history", "--service", "checkout"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let table = text(&out.stdout);
+    let rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows[0].starts_with("ID "));
+    assert!(table.contains("checkout-1.5.0-bad"), "{table}");
+    assert!(table.contains("rolled_back"), "{table}");
+    assert!(!table.contains("api-3.2.0"), "{table}");
+
+    let out = shipctl(dir.path())
+        .args(["report", "checkout-1.5.0-bad"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let md = text(&out.stdout);
+    assert!(
+        md.starts_with("# Ship report: checkout 1.5.0 to production"),
+        "{md}"
+    );
+    assert!(md.contains("## Comparison per phase"), "{md}");
+    assert!(
+        md.contains("# DEPLOY.md: checkout 1.5.0 to production"),
+        "{md}"
+    );
+
+    let out = shipctl(dir.path())
+        .args(["report", "api-3.2.0", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["previousVersion"], "3.1.0");
+
+    let out = shipctl(dir.path())
+        .args(["report", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no record of rollout nope"));
+}
