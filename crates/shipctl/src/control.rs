@@ -98,6 +98,12 @@ pub async fn serve(path: &Path, handle: RolloutHandle) -> Result<Server, CliErro
 async fn answer(stream: UnixStream, handle: RolloutHandle, uid: u32) -> std::io::Result<()> {
     let peer = stream.peer_cred()?;
     let (read, mut write) = stream.into_split();
+    // The request is read in every case, so a refused client gets the answer, not a
+    // broken pipe; it is acted on only for the owner.
+    let mut line = String::new();
+    BufReader::new(read.take(MAX_LINE as u64))
+        .read_line(&mut line)
+        .await?;
     let reply = if peer.uid() != uid {
         Reply {
             ok: false,
@@ -108,9 +114,6 @@ async fn answer(stream: UnixStream, handle: RolloutHandle, uid: u32) -> std::io:
             )),
         }
     } else {
-        let mut line = String::new();
-        let mut reader = BufReader::new(read.take(MAX_LINE as u64));
-        reader.read_line(&mut line).await?;
         handle_request(&line, &handle)
     };
     let mut text = serde_json::to_string(&reply).unwrap_or_else(|_| "{\"ok\":false}".into());

@@ -82,6 +82,7 @@ pub async fn run(
     let mut watch = runner.handle();
     let report = tokio::select! {
         r = runner.start(prepared.spec) => r,
+        _ = tokio::signal::ctrl_c() => return Ok(interrupted(&id, &printer)),
         s = watch.wait_for(|s| s.phase == Phase::Frozen) => {
             drop(server);
             printer.note(&format!(
@@ -95,6 +96,14 @@ pub async fn run(
     };
     drop(server);
     finish(&id, state, &platform, report, &printer).await
+}
+
+/// Ctrl-C: the run stops where it is; the journal holds everything to continue it.
+fn interrupted(id: &str, printer: &Printer) -> Exit {
+    printer.note(&format!(
+        "interrupted: the rollout stopped where it was; `shipctl resume {id}` continues it"
+    ));
+    Exit::NeedsPerson
 }
 
 fn open_journal(state: &StateDir, id: &str) -> Result<Arc<dyn Journal>, CliError> {
@@ -130,7 +139,10 @@ pub async fn resume(id: &str, state: &StateDir, printer: Arc<Printer>) -> Result
         .build();
     let mut runner = engine.runner(journal);
     let server = control::serve(&state.socket_path(id), runner.handle()).await?;
-    let report = runner.resume().await;
+    let report = tokio::select! {
+        r = runner.resume() => r,
+        _ = tokio::signal::ctrl_c() => return Ok(interrupted(id, &printer)),
+    };
     drop(server);
     finish(id, state, &platform, report, &printer).await
 }

@@ -9,7 +9,28 @@ use std::io::Read;
 
 const ID: &str = "web-2.0.0";
 
-fn output_of(mut child: std::process::Child) -> (Option<i32>, String) {
+/// A child run, killed if the test fails before it ends (so no run outlives its test).
+struct Run(Option<std::process::Child>);
+
+impl Run {
+    fn kill(&mut self) {
+        let child = self.0.as_mut().unwrap();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn output_of(mut run: Run) -> (Option<i32>, String) {
+    let mut child = run.0.take().unwrap();
     let status = child.wait().unwrap();
     let mut out = String::new();
     child
@@ -28,15 +49,15 @@ fn output_of(mut child: std::process::Child) -> (Option<i32>, String) {
     (status.code(), out + &err)
 }
 
-fn start_blue_green(state: &std::path::Path) -> std::process::Child {
+fn start_blue_green(state: &std::path::Path) -> Run {
     let file = example("blue-green.yaml");
-    let child = spawn(state, &["run", file.to_str().unwrap()]);
+    let run = Run(Some(spawn(state, &["run", file.to_str().unwrap()])));
     wait_status(
         state,
         ID,
         "paused at step 3/6 (waiting for promotion) (running)",
     );
-    child
+    run
 }
 
 #[test]
@@ -84,13 +105,12 @@ fn abort_from_another_process_rolls_back_with_exit_code_1() {
 fn a_killed_run_resumes_from_its_journal_and_is_promoted() {
     let dir = tempfile::tempdir().unwrap();
     let mut run = start_blue_green(dir.path());
-    run.kill().unwrap(); // SIGKILL
-    run.wait().unwrap();
+    run.kill();
     let out = shipctl(dir.path()).args(["status", ID]).output().unwrap();
     let status = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(status.contains("interrupted"), "{status}");
 
-    let resumed = spawn(dir.path(), &["resume", ID]);
+    let resumed = Run(Some(spawn(dir.path(), &["resume", ID])));
     wait_status(
         dir.path(),
         ID,
@@ -133,4 +153,86 @@ fn pause_and_resume_through_the_socket_are_journaled() {
     for c in ["\"pause\"", "\"resume\""] {
         assert!(journal.contains(c), "{c} not journaled");
     }
+}
+
+#[test]
+fn approve_reaches_an_approval_gate_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    std::fs::write(
+        &file,
+        "\
+target: {service: shop, environment: production}
+stable: {version: 1.0.0, artifact: shop:1}
+candidate: {version: 1.1.0, artifact: shop:1.1}
+replicas: 2
+strategy:
+  canary:
+    steps:
+      - set_weight: 50
+      - gate: [release-manager]
+gates:
+  - {type: approval, name: release-manager}
+",
+    )
+    .unwrap();
+    let state = dir.path().join("s");
+    let run = Run(Some(spawn(&state, &["run", file.to_str().unwrap()])));
+    // Once for the pre-rollout checklist, once for the gate step at 50%.
+    for at in ["step 1/6", "step 3/6"] {
+        wait_status(&state, "shop-1.1.0", &format!("paused at {at}"));
+        let out = shipctl(&state)
+            .args(["approve", "shop-1.1.0", "release-manager"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let (code, text) = output_of(run);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("\"approve\""), "{text}");
+}
+
+/// As root, a client of another uid is refused by the peer check even when the socket's
+/// mode would let it connect.
+#[test]
+fn a_peer_of_another_uid_is_refused() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        != 0
+    {
+        eprintln!("skipped: needs root to run a client as another uid");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_blue_green(dir.path());
+    // Open the way the mode bits guard, to reach the peer check behind them.
+    let set = |p: &std::path::Path, m| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    set(dir.path(), 0o755);
+    set(&dir.path().join("rollouts"), 0o755);
+    set(&dir.path().join("rollouts").join(ID), 0o755);
+    set(
+        &dir.path().join("rollouts").join(ID).join("control.sock"),
+        0o777,
+    );
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipctl"))
+        .arg("--state-dir")
+        .arg(dir.path())
+        .args(["abort", ID])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused: uid 65534"), "{stderr}");
+    // The rollout did not abort: it still waits, and a promote by the owner finishes it.
+    wait_status(dir.path(), ID, "waiting for promotion");
+    shipctl(dir.path()).args(["promote", ID]).assert().success();
+    let (code, _) = output_of(run);
+    assert_eq!(code, Some(0));
 }
