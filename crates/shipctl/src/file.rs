@@ -464,3 +464,80 @@ fn backticked<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let rest = &text[text.find(prefix)? + prefix.len()..];
     Some(&rest[..rest.find('`')?])
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "\
+target: {service: web, environment: production}
+candidate: {version: 2.0.0, artifact: web:2}
+replicas: 2
+strategy: {canary: {steps: [{set_weight: 50}]}}
+";
+
+    fn parse(text: &str) -> Result<Loaded, FileError> {
+        Loaded::parse(Path::new("r.yaml"), text.to_string())
+    }
+
+    #[test]
+    fn stable_is_observed_by_default_and_accepts_none_or_a_revision() {
+        assert!(matches!(parse(BASE).unwrap().file.stable, StableFile::Observed));
+        let none = parse(&format!("{BASE}stable: none\n")).unwrap();
+        assert!(matches!(none.file.stable, StableFile::None));
+        let rev = parse(&format!("{BASE}stable: {{version: 1.0.0, artifact: web:1}}\n")).unwrap();
+        let StableFile::Revision(r) = rev.file.stable else {
+            panic!("not a revision")
+        };
+        assert_eq!(r.version.to_string(), "1.0.0");
+        let e = parse(&format!("{BASE}stable: latest\n")).unwrap_err();
+        assert_eq!(e.field, "stable");
+        assert_eq!(e.pos, Some(Pos { line: 5, column: 9 }));
+        assert!(e.problem.contains("expected `observed`, `none`"), "{e}");
+        // Unknown fields inside a stable revision are refused too.
+        let e = parse(&format!("{BASE}stable: {{version: 1.0.0, artifact: a, image: b}}\n"))
+            .unwrap_err();
+        assert_eq!(e.field, "stable.image", "{e}");
+    }
+
+    #[test]
+    fn every_strategy_key_and_codedeploy_names_parse() {
+        for (s, key) in [
+            ("rolling: {max_surge: 1}", "rolling"),
+            ("blue_green: {}", "blue_green"),
+            ("linear: {percent: 10, interval: 1m}", "linear"),
+            ("recreate: {}", "recreate"),
+            ("feature_flag: {flag: f, percentages: [10, 100]}", "feature_flag"),
+            ("codedeploy: AllAtOnce", "codedeploy"),
+        ] {
+            let text = BASE.replace("canary: {steps: [{set_weight: 50}]}", s);
+            assert_eq!(parse(&text).unwrap().file.strategy.key(), key, "{s}");
+        }
+        let e = parse(&BASE.replace("canary:", "canery:")).unwrap_err();
+        assert!(e.problem.contains("unknown variant `canery`"), "{e}");
+        assert_eq!(e.pos.unwrap().line, 4);
+    }
+
+    #[test]
+    fn errors_show_as_file_line_column_field_problem() {
+        let e = parse(&BASE.replace("replicas: 2", "replicas: -2")).unwrap_err();
+        assert_eq!(e.to_string(), format!("r.yaml:3:11: replicas: {}", e.problem));
+        let e = parse("[1, 2]").unwrap_err();
+        assert_eq!(e.field, "<document>", "{e}");
+    }
+
+    #[test]
+    fn a_file_too_large_or_missing_is_refused_without_a_position() {
+        let dir = std::env::temp_dir().join(format!("shipctl-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.yaml");
+        std::fs::write(&big, vec![b'#'; (MAX_FILE_BYTES + 1) as usize]).unwrap();
+        let e = Loaded::read(&big).unwrap_err();
+        assert!(e.problem.contains("larger than"), "{e}");
+        assert_eq!(e.pos, None);
+        let e = Loaded::read(&dir.join("missing.yaml")).unwrap_err();
+        assert!(e.to_string().contains(":-: <file>: cannot read"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
