@@ -141,7 +141,6 @@ fn state_for(cli_dir: &Option<PathBuf>, loaded: Option<&Loaded>) -> StateDir {
 
 /// Runs one parsed command.
 pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
-    let printer = Arc::new(Printer::new(cli.output));
     match &cli.command {
         Cmd::Schema => {
             println!("{}", crate::schema::rollout_file_schema());
@@ -157,7 +156,7 @@ pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
         Cmd::Run { file } => {
             let loaded = Loaded::read(file)?;
             let state = state_for(&cli.state_dir, Some(&loaded));
-            crate::run::run(&loaded, &state, printer).await
+            crate::run::run(&loaded, &state, Arc::new(Printer::live(cli.output))).await
         }
         Cmd::Status { id } => {
             let state = state_for(&cli.state_dir, None);
@@ -169,7 +168,7 @@ pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
             if control::is_live(&state.socket_path(id)).await {
                 send(&state, id, Command::Resume, cli.output).await
             } else {
-                crate::run::resume(id, &state, printer).await
+                crate::run::resume(id, &state, Arc::new(Printer::live(cli.output))).await
             }
         }
         Cmd::Promote { id, full } => {

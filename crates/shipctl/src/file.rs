@@ -483,10 +483,16 @@ strategy: {canary: {steps: [{set_weight: 50}]}}
 
     #[test]
     fn stable_is_observed_by_default_and_accepts_none_or_a_revision() {
-        assert!(matches!(parse(BASE).unwrap().file.stable, StableFile::Observed));
+        assert!(matches!(
+            parse(BASE).unwrap().file.stable,
+            StableFile::Observed
+        ));
         let none = parse(&format!("{BASE}stable: none\n")).unwrap();
         assert!(matches!(none.file.stable, StableFile::None));
-        let rev = parse(&format!("{BASE}stable: {{version: 1.0.0, artifact: web:1}}\n")).unwrap();
+        let rev = parse(&format!(
+            "{BASE}stable: {{version: 1.0.0, artifact: web:1}}\n"
+        ))
+        .unwrap();
         let StableFile::Revision(r) = rev.file.stable else {
             panic!("not a revision")
         };
@@ -496,8 +502,10 @@ strategy: {canary: {steps: [{set_weight: 50}]}}
         assert_eq!(e.pos, Some(Pos { line: 5, column: 9 }));
         assert!(e.problem.contains("expected `observed`, `none`"), "{e}");
         // Unknown fields inside a stable revision are refused too.
-        let e = parse(&format!("{BASE}stable: {{version: 1.0.0, artifact: a, image: b}}\n"))
-            .unwrap_err();
+        let e = parse(&format!(
+            "{BASE}stable: {{version: 1.0.0, artifact: a, image: b}}\n"
+        ))
+        .unwrap_err();
         assert_eq!(e.field, "stable.image", "{e}");
     }
 
@@ -508,7 +516,10 @@ strategy: {canary: {steps: [{set_weight: 50}]}}
             ("blue_green: {}", "blue_green"),
             ("linear: {percent: 10, interval: 1m}", "linear"),
             ("recreate: {}", "recreate"),
-            ("feature_flag: {flag: f, percentages: [10, 100]}", "feature_flag"),
+            (
+                "feature_flag: {flag: f, percentages: [10, 100]}",
+                "feature_flag",
+            ),
             ("codedeploy: AllAtOnce", "codedeploy"),
         ] {
             let text = BASE.replace("canary: {steps: [{set_weight: 50}]}", s);
@@ -522,7 +533,10 @@ strategy: {canary: {steps: [{set_weight: 50}]}}
     #[test]
     fn errors_show_as_file_line_column_field_problem() {
         let e = parse(&BASE.replace("replicas: 2", "replicas: -2")).unwrap_err();
-        assert_eq!(e.to_string(), format!("r.yaml:3:11: replicas: {}", e.problem));
+        assert_eq!(
+            e.to_string(),
+            format!("r.yaml:3:11: replicas: {}", e.problem)
+        );
         let e = parse("[1, 2]").unwrap_err();
         assert_eq!(e.field, "<document>", "{e}");
     }

@@ -27,6 +27,7 @@ pub mod control;
 pub mod exit;
 pub mod file;
 pub mod history;
+pub mod live;
 pub mod locate;
 pub mod output;
 pub mod plan;

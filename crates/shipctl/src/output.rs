@@ -1,5 +1,6 @@
 //! How a run is shown: one plain line per event (colour only on a terminal and without
-//! `NO_COLOR`), or the events as JSON lines (`--output json`).
+//! `NO_COLOR`; on a terminal, with a live status line under them), or the events as JSON
+//! lines (`--output json`).
 
 use shipcore::engine::{AnalysisScope, Event, EventKind, MeasureResult, Phase};
 use shipcore::gate::GateOutcome;
@@ -24,6 +25,9 @@ pub struct Printer {
     color: bool,
     /// The first event's time (ms), for `t+…`; `u64::MAX` until then.
     start: AtomicU64,
+    /// The status line, when stdout is a terminal (text format); drawn from the first
+    /// event on, so a run refused before it starts leaves no status line behind.
+    live: Option<std::sync::OnceLock<crate::live::LiveView>>,
 }
 
 /// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty.
@@ -39,6 +43,17 @@ impl Printer {
             format,
             color: format == Format::Text && use_color(),
             start: AtomicU64::new(u64::MAX),
+            live: None,
+        }
+    }
+
+    /// The same, with the live status line when stdout is a terminal (for `run`/`resume`).
+    pub fn live(format: Format) -> Self {
+        let live = (format == Format::Text && std::io::stdout().is_terminal())
+            .then(std::sync::OnceLock::new);
+        Printer {
+            live,
+            ..Printer::new(format)
         }
     }
 
@@ -64,6 +79,11 @@ impl Printer {
             Format::Json => serde_json::to_string(ev).ok(),
             Format::Text => self.describe(ev),
         };
+        if let Some(live) = &self.live {
+            live.get_or_init(crate::live::LiveView::new)
+                .event(ev, line.as_deref());
+            return;
+        }
         if let Some(line) = line {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
@@ -73,13 +93,18 @@ impl Printer {
 
     /// Prints a line of text (text format only).
     pub fn note(&self, line: &str) {
-        if self.format == Format::Text {
-            println!("{line}");
+        match (self.live.as_ref().and_then(|l| l.get()), self.format) {
+            (Some(live), _) => live.println(line),
+            (None, Format::Text) => println!("{line}"),
+            (None, Format::Json) => {}
         }
     }
 
     /// The last line: how the rollout ended and the exit code.
     pub fn finished(&self, id: &str, phase: Phase, reason: Option<&str>, code: u8) {
+        if let Some(live) = self.live.as_ref().and_then(|l| l.get()) {
+            live.finish();
+        }
         match self.format {
             Format::Json => println!(
                 "{}",
