@@ -22,8 +22,8 @@ pub struct Cli {
     /// Default: the file's `state_dir`, else `.shipctl` in the current directory.
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// `text`: one line per event (colour only on a terminal, never with NO_COLOR);
-    /// `json`: one JSON object per line.
+    /// `text`: one line per event (on a terminal: a live status line under them, and
+    /// colour unless NO_COLOR is set); `json`: one JSON object per line.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: Format,
     /// What to do.

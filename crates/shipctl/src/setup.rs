@@ -254,7 +254,11 @@ fn problem_of(e: &PlanError) -> String {
 /// A plan error from the strategy, placed at the field under `strategy.<key>`.
 fn strategy_error(loaded: &Loaded, e: &PlanError) -> FileError {
     let key = loaded.file.strategy.key();
-    let field = if key == "codedeploy" || e.field().is_empty() {
+    let top = e.field().split(['.', '[']).next().unwrap_or_default();
+    let field = if matches!(top, "replicas" | "candidate" | "stable" | "target") {
+        // The plan context's fields are the file's own top-level fields.
+        e.field().to_string()
+    } else if key == "codedeploy" || e.field().is_empty() {
         format!("strategy.{key}")
     } else {
         format!("strategy.{key}.{}", e.field())
@@ -384,6 +388,22 @@ pub async fn prepare(
     platform: &Platform,
 ) -> Result<Prepared, FileError> {
     let file = &loaded.file;
+    // The names that default ids are made of are checked first, so an error names them
+    // rather than the id made from them.
+    let t = &file.target;
+    let names = [
+        ("target.service", Some(&t.service)),
+        ("target.environment", Some(&t.environment)),
+        ("target.namespace", t.namespace.as_ref()),
+        ("candidate.id", file.candidate.id.as_ref()),
+        ("id", file.id.as_ref()),
+    ];
+    for (field, value) in names {
+        if let Some(v) = value {
+            shipcore::model::check_identifier(field, v)
+                .map_err(|e| loaded.error(field, e.problem))?;
+        }
+    }
     let target = target(file);
     let parts = parts(loaded, platform)?;
     let strategy = strategy(loaded)?;

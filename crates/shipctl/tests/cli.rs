@@ -148,6 +148,23 @@ fn library_checks_are_placed_in_the_file() {
             good().replace("replicas: 4", "replicas: 4\nid: ../x"),
             ":5:5: id:",
         ),
+        // The names ids are made of are named themselves, not the id made from them.
+        (
+            good().replace("service: web,", "service: 'web app',"),
+            ":1:19: target.service: \"web app\" must start",
+        ),
+        // The strategy's plan context is the file's top level.
+        (
+            good().replace("replicas: 4", "replicas: 0"),
+            ":4:11: replicas: must be at least 1",
+        ),
+        (
+            good().replace(
+                "version: 1.0.0, artifact: web:1",
+                "version: 2.0.0, artifact: web:2",
+            ),
+            ":3:12: candidate: revision web-2.0.0 is already the stable revision",
+        ),
     ] {
         std::fs::write(&file, &yaml).unwrap();
         let out = shipctl(&dir.path().join("s"))
