@@ -194,17 +194,17 @@ impl<'de> Deserialize<'de> for StableFile {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum StrategyFile {
     /// Replace replicas batch by batch.
-    Rolling(#[schemars(with = "crate::schema::AnyObject")] Rolling),
+    Rolling(#[schemars(with = "crate::schema::RollingSchema")] Rolling),
     /// Deploy beside stable, then switch all traffic at once.
-    BlueGreen(#[schemars(with = "crate::schema::AnyObject")] BlueGreen),
+    BlueGreen(#[schemars(with = "crate::schema::BlueGreenSchema")] BlueGreen),
     /// Move traffic in explicit steps (`set_weight`, `pause`, `analysis`, `gate`).
     Canary(#[schemars(with = "crate::schema::CanarySchema")] Canary),
     /// Move `percent` more traffic every `interval`.
-    Linear(#[schemars(with = "crate::schema::AnyObject")] Linear),
+    Linear(#[schemars(with = "crate::schema::LinearSchema")] Linear),
     /// Stop stable, then start the candidate.
-    Recreate(#[schemars(with = "crate::schema::AnyObject")] Recreate),
+    Recreate(#[schemars(with = "crate::schema::RecreateSchema")] Recreate),
     /// Deploy, then raise a feature flag step by step.
-    FeatureFlag(#[schemars(with = "crate::schema::AnyObject")] FeatureFlag),
+    FeatureFlag(#[schemars(with = "crate::schema::FeatureFlagSchema")] FeatureFlag),
     /// An AWS CodeDeploy configuration name (`Canary10Percent5Minutes`,
     /// `Linear10PercentEvery1Minutes`, `AllAtOnce`, `OneAtATime`, `HalfAtATime`).
     Codedeploy(String),

@@ -150,6 +150,83 @@ stand_in!(
     }
 );
 
+stand_in!(
+    /// `shipcore::strategy::Rolling`.
+    RollingSchema,
+    {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "max_surge": { "description": "Extra replicas during the update: a count or \"25%\" (default 25%).", "type": ["integer", "string"] },
+            "max_unavailable": { "description": "Replicas that may be down: a count or \"25%\" (default 25%).", "type": ["integer", "string"] },
+            "analysis": { "type": "object", "description": "Run after each batch: {validators, policy}." },
+            "pause": { "description": "Wait after each batch.", "type": ["string", "integer"] }
+        }
+    }
+);
+
+stand_in!(
+    /// `shipcore::strategy::BlueGreen`.
+    BlueGreenSchema,
+    {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "preview_replicas": { "description": "Candidate replicas while previewed (default: all).", "type": "integer", "minimum": 1 },
+            "auto_promotion_after": { "description": "Switch after this long; without it the switch waits for `shipctl promote`.", "type": ["string", "integer"] },
+            "pre_promotion_analysis": { "type": "object", "description": "Judge the preview: {validators, policy}." },
+            "post_promotion_analysis": { "type": "object", "description": "Judge after the switch: {validators, policy}." },
+            "scale_down_delay": { "description": "How long stable stays after the switch (default 30s).", "type": ["string", "integer"] }
+        }
+    }
+);
+
+stand_in!(
+    /// `shipcore::strategy::Linear`.
+    LinearSchema,
+    {
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["percent", "interval"],
+        "properties": {
+            "percent": { "description": "Traffic moved per step.", "type": "integer", "minimum": 1, "maximum": 100 },
+            "interval": { "description": "Time between steps.", "type": ["string", "integer"] },
+            "analysis": { "type": "object", "description": "Run at each step: {validators, policy}." },
+            "traffic": { "enum": ["auto", "weighted", "replicas"] },
+            "scale_down_delay": { "type": ["string", "integer"] }
+        }
+    }
+);
+
+stand_in!(
+    /// `shipcore::strategy::Recreate`.
+    RecreateSchema,
+    {
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "analysis": { "type": "object", "description": "Run once the candidate is up: {validators, policy}." }
+        }
+    }
+);
+
+stand_in!(
+    /// `shipcore::strategy::FeatureFlag`.
+    FeatureFlagSchema,
+    {
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["flag", "percentages"],
+        "properties": {
+            "flag": { "type": "string" },
+            "percentages": { "type": "array", "items": { "type": "integer", "minimum": 1, "maximum": 100 } },
+            "pause": { "description": "Between flag steps: \"1h\", seconds, or {} to wait for a person.", "type": ["string", "integer", "object"] },
+            "analysis": { "type": "object" },
+            "deploy": { "type": "object", "description": "How the code rolls out first (a rolling update's settings)." }
+        }
+    }
+);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
