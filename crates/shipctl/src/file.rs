@@ -431,7 +431,8 @@ fn deser_error(path: &Path, index: &PathIndex, e: &serde_saphyr::Error) -> FileE
     });
     let unknown = backticked(&problem, "unknown field `");
     let missing = backticked(&problem, "missing field `");
-    let outer = unknown.is_some() || missing.is_some();
+    let variant = backticked(&problem, "unknown variant `");
+    let outer = unknown.is_some() || missing.is_some() || variant.is_some();
     let mut field = at.and_then(|p| index.path_at(p, outer)).unwrap_or_default();
     let mut pos = at;
     if let Some(name) = unknown {
@@ -446,6 +447,13 @@ fn deser_error(path: &Path, index: &PathIndex, e: &serde_saphyr::Error) -> FileE
         }
         if let Some(p) = index.find_key(&field) {
             pos = Some(p);
+        }
+    }
+    if let Some(variant) = variant {
+        // A tagged configuration reports the mapping: point at the value that is wrong.
+        if let Some((p, at)) = index.value_within(&field, variant) {
+            field = p;
+            pos = Some(at);
         }
     }
     if field.is_empty() {
@@ -528,6 +536,21 @@ strategy: {canary: {steps: [{set_weight: 50}]}}
         let e = parse(&BASE.replace("canary:", "canery:")).unwrap_err();
         assert!(e.problem.contains("unknown variant `canery`"), "{e}");
         assert_eq!(e.pos.unwrap().line, 4);
+        // Inside a tagged configuration, the wrong value itself is pointed at.
+        let e = parse(&format!(
+            "{BASE}gates:\n  - type: window\n    name: w\n    preset: always\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "gates[0].preset", "{e}");
+        assert_eq!(
+            e.pos,
+            Some(Pos {
+                line: 8,
+                column: 13
+            })
+        );
+        let e = parse(&format!("{BASE}gates:\n  - type: lock_file\n    name: w\n")).unwrap_err();
+        assert_eq!(e.field, "gates[0].type", "{e}");
     }
 
     #[test]

@@ -166,10 +166,23 @@ impl PathIndex {
 
     /// The path of the first scalar value equal to `text` (where a name is used).
     pub fn path_of_value(&self, text: &str) -> Option<String> {
+        self.value_within("", text).map(|(p, _)| p)
+    }
+
+    /// The path and position of the first scalar value equal to `text` at or under
+    /// `prefix`.
+    pub fn value_within(&self, prefix: &str, text: &str) -> Option<(String, Pos)> {
         self.nodes
             .iter()
-            .find(|n| !n.key && n.value.as_deref() == Some(text))
-            .map(|n| n.path.clone())
+            .find(|n| {
+                !n.key
+                    && n.value.as_deref() == Some(text)
+                    && (prefix.is_empty()
+                        || n.path == prefix
+                        || n.path.starts_with(&format!("{prefix}."))
+                        || n.path.starts_with(&format!("{prefix}[")))
+            })
+            .map(|n| (n.path.clone(), n.pos))
     }
 
     /// The path of the value at `pos`: the outermost value starting there (a mapping that
