@@ -59,6 +59,19 @@ fn owner_uid(path: &Path) -> std::io::Result<u32> {
     Ok(std::fs::metadata(path)?.uid())
 }
 
+/// Checks that a socket can be made at `path` (sun_path holds 108 bytes with its NUL).
+pub fn check_path(path: &Path) -> Result<(), CliError> {
+    let len = path.as_os_str().len();
+    if len > 107 {
+        return Err(CliError::Usage(format!(
+            "the control socket {} is {len} bytes long, more than the 107 a Unix socket \
+             path may have: use a shorter --state-dir; nothing was started",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Listens at `path` for commands to the rollout behind `handle`. A socket left by a killed
 /// run is replaced; one a live run answers on is refused.
 pub async fn serve(path: &Path, handle: RolloutHandle) -> Result<Server, CliError> {
@@ -72,8 +85,12 @@ pub async fn serve(path: &Path, handle: RolloutHandle) -> Result<Server, CliErro
         std::fs::remove_file(path)
             .map_err(|e| CliError::Run(format!("cannot remove the stale socket {shown}: {e}")))?;
     }
-    let listener = UnixListener::bind(path)
-        .map_err(|e| CliError::Run(format!("cannot listen on {shown}: {e}")))?;
+    check_path(path)?;
+    let listener = UnixListener::bind(path).map_err(|e| {
+        CliError::Usage(format!(
+            "cannot listen on {shown}: {e}; nothing was started"
+        ))
+    })?;
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))

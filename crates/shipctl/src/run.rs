@@ -48,6 +48,7 @@ pub async fn run(
             journal_path.display()
         )));
     }
+    control::check_path(&state.socket_path(&id))?;
     let platform = setup::platform(loaded, state, Mode::Live)?;
     let prepared = setup::prepare(loaded, state, &platform).await?;
     state.create_rollout_dir(&id)?;

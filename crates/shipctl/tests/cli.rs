@@ -469,3 +469,26 @@ fn history_and_report_read_the_records_of_earlier_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no record of rollout nope"));
 }
+
+#[test]
+fn a_state_dir_too_deep_for_a_socket_is_refused_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("d".repeat(90));
+    let out = shipctl(&deep)
+        .arg("run")
+        .arg(example("canary.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("more than the 107 a Unix socket path may have"),
+        "{stderr}"
+    );
+    assert!(
+        !text(&out.stdout).contains("started"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(!deep.exists(), "the state directory was written");
+}
