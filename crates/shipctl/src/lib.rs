@@ -24,6 +24,7 @@
 
 pub mod cli;
 pub mod control;
+pub mod driver;
 pub mod exit;
 pub mod file;
 pub mod history;
