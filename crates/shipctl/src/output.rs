@@ -28,6 +28,8 @@ pub struct Printer {
     /// The status line, when stdout is a terminal (text format); drawn from the first
     /// event on, so a run refused before it starts leaves no status line behind.
     live: Option<std::sync::OnceLock<crate::live::LiveView>>,
+    /// The plan's steps, for the live view's timed waits.
+    plan: std::sync::Mutex<Vec<shipcore::model::Step>>,
 }
 
 /// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty.
@@ -44,6 +46,7 @@ impl Printer {
             color: format == Format::Text && use_color(),
             start: AtomicU64::new(u64::MAX),
             live: None,
+            plan: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -55,6 +58,12 @@ impl Printer {
             live,
             ..Printer::new(format)
         }
+    }
+
+    /// The plan's steps, so the live view knows how long a step waits (call before the
+    /// first event).
+    pub fn set_plan(&self, steps: &[shipcore::model::Step]) {
+        *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = steps.to_vec();
     }
 
     /// The format.
@@ -80,8 +89,11 @@ impl Printer {
             Format::Text => self.describe(ev),
         };
         if let Some(live) = &self.live {
-            live.get_or_init(crate::live::LiveView::new)
-                .event(ev, line.as_deref());
+            live.get_or_init(|| {
+                let plan = self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                crate::live::LiveView::new(plan)
+            })
+            .event(ev, line.as_deref());
             return;
         }
         if let Some(line) = line {

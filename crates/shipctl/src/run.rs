@@ -63,6 +63,7 @@ pub async fn run(
     known.extend(prepared.spec.stable.as_ref());
     state.remember(&known)?;
     let journal = open_journal(state, &id)?;
+    printer.set_plan(&prepared.spec.plan.steps);
     let p = printer.clone();
     let engine = prepared
         .parts
@@ -107,6 +108,13 @@ fn interrupted(id: &str, printer: &Printer) -> Exit {
     Exit::NeedsPerson
 }
 
+/// The spec a journal's first entry holds (for the live view of a resumed run).
+async fn journaled_spec(journal: &dyn Journal) -> Option<shipcore::engine::RolloutSpec> {
+    let entries = journal.read_all().await.ok()?;
+    let spec = entries.first()?.payload.get("spec")?.clone();
+    serde_json::from_value(spec).ok()
+}
+
 fn open_journal(state: &StateDir, id: &str) -> Result<Arc<dyn Journal>, CliError> {
     let path = state.journal_path(id);
     let j = FileJournal::open(&path)
@@ -130,6 +138,9 @@ pub async fn resume(id: &str, state: &StateDir, printer: Arc<Printer>) -> Result
     let platform = setup::platform(&loaded, state, Mode::Live)?;
     let parts = setup::parts(&loaded, &platform)?;
     let journal = open_journal(state, id)?;
+    if let Some(spec) = journaled_spec(journal.as_ref()).await {
+        printer.set_plan(&spec.plan.steps);
+    }
     let p = printer.clone();
     let engine = parts
         .register(Engine::builder(
