@@ -9,6 +9,7 @@ use crate::state::{StateDir, DEFAULT_DIR};
 use clap::{Parser, Subcommand};
 use shipcore::engine::{Command, RolloutStatus};
 use shipcore::record::RecordStore;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -63,7 +64,8 @@ pub enum Cmd {
         #[arg(long)]
         full: bool,
     },
-    /// Stop the rollout and roll back.
+    /// Stop the rollout and roll back; if no run is listening, continue the rollout from
+    /// its journal in the foreground and abort it there.
     Abort {
         /// Rollout id.
         id: String,
@@ -80,7 +82,9 @@ pub enum Cmd {
         /// Rollout id.
         id: String,
     },
-    /// Start again after a rollback, re-run a frozen step, or retry a failed rollback.
+    /// Start again after a rollback, re-run a frozen step, or retry a failed rollback; if
+    /// no run is listening (the rollout ended), continue it from its journal in the
+    /// foreground and retry there.
     Retry {
         /// Rollout id.
         id: String,
@@ -118,14 +122,17 @@ pub fn main() -> u8 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("shipctl: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "shipctl: cannot start the async runtime: {e}"
+            );
             return Exit::NeedsPerson.code();
         }
     };
     match rt.block_on(execute(cli)) {
         Ok(exit) => exit.code(),
         Err(e) => {
-            eprintln!("shipctl: {e}");
+            let _ = writeln!(std::io::stderr(), "shipctl: {e}");
             e.exit().code()
         }
     }
@@ -143,14 +150,14 @@ fn state_for(cli_dir: &Option<PathBuf>, loaded: Option<&Loaded>) -> StateDir {
 pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
     match &cli.command {
         Cmd::Schema => {
-            println!("{}", crate::schema::rollout_file_schema());
+            crate::output::outln(&format!("{}", crate::schema::rollout_file_schema()));
             Ok(Exit::Succeeded)
         }
         Cmd::Plan { file } => {
             let loaded = Loaded::read(file)?;
             let state = state_for(&cli.state_dir, Some(&loaded));
             let text = crate::plan::plan(&loaded, &state).await?;
-            print!("{text}");
+            crate::output::out(&format!("{text}"));
             Ok(Exit::Succeeded)
         }
         Cmd::Run { file } => {
@@ -168,7 +175,7 @@ pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
             if control::is_live(&state.socket_path(id)).await {
                 send(&state, id, Command::Resume, cli.output).await
             } else {
-                crate::run::resume(id, &state, Arc::new(Printer::live(cli.output))).await
+                crate::run::resume(id, &state, Arc::new(Printer::live(cli.output)), None).await
             }
         }
         Cmd::Promote { id, full } => {
@@ -176,13 +183,8 @@ pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
             send(&state_for(&cli.state_dir, None), id, cmd, cli.output).await
         }
         Cmd::Abort { id } => {
-            send(
-                &state_for(&cli.state_dir, None),
-                id,
-                Command::Abort,
-                cli.output,
-            )
-            .await
+            let state = state_for(&cli.state_dir, None);
+            live_or_journal(&state, id, Command::Abort, cli.output).await
         }
         Cmd::Pause { id } => {
             send(
@@ -194,32 +196,46 @@ pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
             .await
         }
         Cmd::Retry { id } => {
-            send(
-                &state_for(&cli.state_dir, None),
-                id,
-                Command::Retry,
-                cli.output,
-            )
-            .await
+            let state = state_for(&cli.state_dir, None);
+            live_or_journal(&state, id, Command::Retry, cli.output).await
         }
         Cmd::History { service } => {
             let state = state_for(&cli.state_dir, None);
-            print!(
+            crate::output::out(&format!(
                 "{}",
                 crate::history::history(&state, service.as_deref(), cli.output)?
-            );
+            ));
             Ok(Exit::Succeeded)
         }
         Cmd::Report { id, format } => {
             check_id(id)?;
             let state = state_for(&cli.state_dir, None);
-            print!("{}", crate::history::report(&state, id, *format).await?);
+            crate::output::out(&format!(
+                "{}",
+                crate::history::report(&state, id, *format).await?
+            ));
             Ok(Exit::Succeeded)
         }
         Cmd::Approve { id, gate } => {
             let cmd = Command::Approve { gate: gate.clone() };
             send(&state_for(&cli.state_dir, None), id, cmd, cli.output).await
         }
+    }
+}
+
+/// `cmd` to the run listening for `id`, or, with none, to the rollout continued from its
+/// journal in the foreground (a retry after a rollback, an abort of an interrupted run).
+async fn live_or_journal(
+    state: &StateDir,
+    id: &str,
+    cmd: Command,
+    format: Format,
+) -> Result<Exit, CliError> {
+    check_id(id)?;
+    if control::is_live(&state.socket_path(id)).await {
+        send(state, id, cmd, format).await
+    } else {
+        crate::run::resume(id, state, Arc::new(Printer::live(format)), Some(cmd)).await
     }
 }
 
@@ -271,7 +287,10 @@ async fn send(state: &StateDir, id: &str, cmd: Command, format: Format) -> Resul
     )
     .await?;
     if format == Format::Json {
-        println!("{}", serde_json::to_string(&reply).unwrap_or_default());
+        crate::output::outln(&format!(
+            "{}",
+            serde_json::to_string(&reply).unwrap_or_default()
+        ));
     }
     if !reply.ok {
         return Err(CliError::Usage(format!(
@@ -281,11 +300,11 @@ async fn send(state: &StateDir, id: &str, cmd: Command, format: Format) -> Resul
     }
     if format == Format::Text {
         match &reply.status {
-            Some(s) => println!(
+            Some(s) => crate::output::outln(&format!(
                 "{name} sent to {id} (journaled by the engine); was {}",
                 status_line(s)
-            ),
-            None => println!("{name} sent to {id}"),
+            )),
+            None => crate::output::outln(&format!("{name} sent to {id}")),
         }
     }
     Ok(Exit::Succeeded)
@@ -300,7 +319,7 @@ async fn status(state: &StateDir, id: Option<&str>, format: Format) -> Result<Ex
         None => state.rollout_ids(),
     };
     if ids.is_empty() {
-        println!("no rollouts in {}", state.dir().display());
+        crate::output::outln(&format!("no rollouts in {}", state.dir().display()));
         return Ok(Exit::Succeeded);
     }
     let records = RecordStore::open(state.records_dir()).ok();
@@ -342,7 +361,7 @@ async fn status(state: &StateDir, id: Option<&str>, format: Format) -> Result<Ex
                 state.dir().display()
             )));
         };
-        println!("{line}");
+        crate::output::outln(&format!("{line}"));
     }
     Ok(Exit::Succeeded)
 }

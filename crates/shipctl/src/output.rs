@@ -32,6 +32,19 @@ pub struct Printer {
     plan: std::sync::Mutex<Vec<shipcore::model::Step>>,
 }
 
+/// Writes `text` to stdout. A closed stdout (`shipctl history | head`) is not worth a
+/// panic: what cannot be written is dropped.
+pub fn out(text: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes());
+    let _ = o.flush();
+}
+
+/// Writes `line` and a newline to stdout (see [`out`]).
+pub fn outln(line: &str) {
+    out(&format!("{line}\n"));
+}
+
 /// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty.
 pub fn use_color() -> bool {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -107,7 +120,7 @@ impl Printer {
     pub fn note(&self, line: &str) {
         match (self.live.as_ref().and_then(|l| l.get()), self.format) {
             (Some(live), _) => live.println(line),
-            (None, Format::Text) => println!("{line}"),
+            (None, Format::Text) => crate::output::outln(&format!("{line}")),
             (None, Format::Json) => {}
         }
     }
@@ -118,13 +131,13 @@ impl Printer {
             live.finish();
         }
         match self.format {
-            Format::Json => println!(
+            Format::Json => crate::output::outln(&format!(
                 "{}",
                 serde_json::json!({
                     "shipctl": "finished", "id": id, "phase": phase,
                     "reason": reason, "exit_code": code,
                 })
-            ),
+            )),
             Format::Text => {
                 let colour = match phase {
                     Phase::Succeeded => "32",
@@ -133,8 +146,12 @@ impl Printer {
                 };
                 let phase = self.paint(colour, &phase.to_string());
                 match reason {
-                    Some(r) => println!("rollout {id}: {phase} ({r}); exit code {code}"),
-                    None => println!("rollout {id}: {phase}; exit code {code}"),
+                    Some(r) => crate::output::outln(&format!(
+                        "rollout {id}: {phase} ({r}); exit code {code}"
+                    )),
+                    None => {
+                        crate::output::outln(&format!("rollout {id}: {phase}; exit code {code}"))
+                    }
                 }
             }
         }

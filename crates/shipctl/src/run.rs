@@ -8,9 +8,10 @@ use crate::file::Loaded;
 use crate::output::Printer;
 use crate::setup::{self, Mode, Platform};
 use crate::state::StateDir;
-use shipcore::engine::{Engine, Phase, RunError, RunReport};
+use shipcore::engine::{Command, Engine, Phase, RunError, RunReport};
 use shipcore::journal::{FileJournal, Journal};
 use shipcore::record::{DeploymentRecord, RecordMeta, RecordStore};
+use shipcore::time::Timestamp;
 use std::sync::Arc;
 
 fn run_error(e: RunError) -> CliError {
@@ -123,8 +124,14 @@ fn open_journal(state: &StateDir, id: &str) -> Result<Arc<dyn Journal>, CliError
 }
 
 /// Continues rollout `id` from its journal, with the validators, gates and driver of the
-/// file it was started from.
-pub async fn resume(id: &str, state: &StateDir, printer: Arc<Printer>) -> Result<Exit, CliError> {
+/// file it was started from; `then` is delivered to the engine as soon as it has replayed
+/// the journal (a `retry` or `abort` of a rollout no run is listening for).
+pub async fn resume(
+    id: &str,
+    state: &StateDir,
+    printer: Arc<Printer>,
+    then: Option<Command>,
+) -> Result<Exit, CliError> {
     let journal_path = state.journal_path(id);
     if !journal_path.exists() {
         return Err(CliError::Usage(format!(
@@ -150,6 +157,9 @@ pub async fn resume(id: &str, state: &StateDir, printer: Arc<Printer>) -> Result
         .on_event(move |e| p.event(e))
         .build();
     let mut runner = engine.runner(journal);
+    if let Some(cmd) = then {
+        runner = runner.command_at(Timestamp::ZERO, cmd);
+    }
     let server = control::serve(&state.socket_path(id), runner.handle()).await?;
     let report = tokio::select! {
         r = runner.resume() => r,

@@ -287,3 +287,73 @@ fn on_a_terminal_the_run_shows_a_live_status_line() {
         "{screen}"
     );
 }
+
+#[test]
+fn retry_after_a_rollback_starts_again_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path())
+        .arg("run")
+        .arg(example("canary-bad.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // No run listens any more: retry continues the rollout from its journal.
+    let out = shipctl(dir.path())
+        .args(["retry", "checkout-1.5.0-bad"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("operator command {\"command\":\"retry\"}"),
+        "{text}"
+    );
+    assert!(text.contains("step 1: scale candidate to 1"), "{text}");
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("records/checkout-1.5.0-bad.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["attempts"], 2);
+}
+
+#[test]
+fn abort_of_a_killed_run_rolls_it_back_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = start_blue_green(dir.path());
+    run.kill();
+    let out = shipctl(dir.path()).args(["abort", ID]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("resumed from the journal"), "{text}");
+    assert!(text.contains("rollout web-2.0.0: aborted"), "{text}");
+    assert!(
+        text.contains("web-1.0.0                3 ready of 3 desired, 100% of traffic"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_does_not_panic_or_stop_the_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("shipctl"))
+        .arg("--state-dir")
+        .arg(dir.path())
+        .arg("run")
+        .arg(example("canary.yaml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // as `| head -0` would
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(dir.path().join("records/checkout-1.5.0.json").exists());
+}
