@@ -150,14 +150,14 @@ fn state_for(cli_dir: &Option<PathBuf>, loaded: Option<&Loaded>) -> StateDir {
 pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
     match &cli.command {
         Cmd::Schema => {
-            crate::output::outln(&format!("{}", crate::schema::rollout_file_schema()));
+            crate::output::outln(&crate::schema::rollout_file_schema());
             Ok(Exit::Succeeded)
         }
         Cmd::Plan { file } => {
             let loaded = Loaded::read(file)?;
             let state = state_for(&cli.state_dir, Some(&loaded));
             let text = crate::plan::plan(&loaded, &state).await?;
-            crate::output::out(&format!("{text}"));
+            crate::output::out(&text);
             Ok(Exit::Succeeded)
         }
         Cmd::Run { file } => {
@@ -201,19 +201,17 @@ pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
         }
         Cmd::History { service } => {
             let state = state_for(&cli.state_dir, None);
-            crate::output::out(&format!(
-                "{}",
-                crate::history::history(&state, service.as_deref(), cli.output)?
-            ));
+            crate::output::out(&crate::history::history(
+                &state,
+                service.as_deref(),
+                cli.output,
+            )?);
             Ok(Exit::Succeeded)
         }
         Cmd::Report { id, format } => {
             check_id(id)?;
             let state = state_for(&cli.state_dir, None);
-            crate::output::out(&format!(
-                "{}",
-                crate::history::report(&state, id, *format).await?
-            ));
+            crate::output::out(&crate::history::report(&state, id, *format).await?);
             Ok(Exit::Succeeded)
         }
         Cmd::Approve { id, gate } => {
@@ -287,10 +285,7 @@ async fn send(state: &StateDir, id: &str, cmd: Command, format: Format) -> Resul
     )
     .await?;
     if format == Format::Json {
-        crate::output::outln(&format!(
-            "{}",
-            serde_json::to_string(&reply).unwrap_or_default()
-        ));
+        crate::output::outln(&serde_json::to_string(&reply).unwrap_or_default());
     }
     if !reply.ok {
         return Err(CliError::Usage(format!(
@@ -361,7 +356,7 @@ async fn status(state: &StateDir, id: Option<&str>, format: Format) -> Result<Ex
                 state.dir().display()
             )));
         };
-        crate::output::outln(&format!("{line}"));
+        crate::output::outln(&line);
     }
     Ok(Exit::Succeeded)
 }

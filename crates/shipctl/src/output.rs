@@ -120,7 +120,7 @@ impl Printer {
     pub fn note(&self, line: &str) {
         match (self.live.as_ref().and_then(|l| l.get()), self.format) {
             (Some(live), _) => live.println(line),
-            (None, Format::Text) => crate::output::outln(&format!("{line}")),
+            (None, Format::Text) => outln(line),
             (None, Format::Json) => {}
         }
     }
@@ -131,7 +131,7 @@ impl Printer {
             live.finish();
         }
         match self.format {
-            Format::Json => crate::output::outln(&format!(
+            Format::Json => outln(&format!(
                 "{}",
                 serde_json::json!({
                     "shipctl": "finished", "id": id, "phase": phase,
@@ -146,12 +146,8 @@ impl Printer {
                 };
                 let phase = self.paint(colour, &phase.to_string());
                 match reason {
-                    Some(r) => crate::output::outln(&format!(
-                        "rollout {id}: {phase} ({r}); exit code {code}"
-                    )),
-                    None => {
-                        crate::output::outln(&format!("rollout {id}: {phase}; exit code {code}"))
-                    }
+                    Some(r) => outln(&format!("rollout {id}: {phase} ({r}); exit code {code}")),
+                    None => outln(&format!("rollout {id}: {phase}; exit code {code}")),
                 }
             }
         }
