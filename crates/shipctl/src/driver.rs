@@ -76,13 +76,12 @@ pub fn platform(loaded: &Loaded, state: &StateDir, mode: Mode) -> Result<Platfor
                     )
                 })?;
             }
-            if let Some(w) = sim.weighted_traffic {
-                let caps = Capabilities {
-                    weighted_traffic: w,
-                    ..world.driver.config().capabilities
-                };
-                world.driver.set_capabilities(caps);
-            }
+            // As the file says, whatever an earlier run left in the state file.
+            let caps = Capabilities {
+                weighted_traffic: sim.weighted_traffic.unwrap_or(true),
+                ..world.driver.config().capabilities
+            };
+            world.driver.set_capabilities(caps);
             Ok(Platform {
                 driver: world.driver_arc(),
                 clock: world.clock_arc(),

@@ -321,7 +321,8 @@ impl DriverFile {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimFile {
-    /// Seed of the platform and its metrics (same seed, same run; default 0).
+    /// Seed of the platform and its metrics (same seed, same run; default 0). Used when
+    /// the state directory has no simulated platform yet; later runs continue that one.
     #[serde(default)]
     pub seed: u64,
     /// Failures of the candidate, as `shipcore::testing::Failure`:

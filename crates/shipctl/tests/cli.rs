@@ -492,3 +492,45 @@ fn a_state_dir_too_deep_for_a_socket_is_refused_before_anything_changes() {
     );
     assert!(!deep.exists(), "the state directory was written");
 }
+
+#[test]
+fn the_simulated_drivers_capabilities_are_the_files_on_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    // Without router weights, a canary is a replica-ratio canary...
+    std::fs::write(
+        &file,
+        format!("{}driver: {{sim: {{weighted_traffic: false}}}}\n", good()),
+    )
+    .unwrap();
+    let out = shipctl(dir.path()).arg("run").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("-> route"),
+        "{}",
+        text(&out.stdout)
+    );
+    // ...and the next file, which does not say so, has them again.
+    let next = good()
+        .replace(
+            "stable: {version: 1.0.0, artifact: web:1}",
+            "stable: observed",
+        )
+        .replace(
+            "{version: 2.0.0, artifact: web:2}",
+            "{version: 3.0.0, artifact: web:3}",
+        );
+    std::fs::write(&file, next).unwrap();
+    let out = shipctl(dir.path()).arg("plan").arg(&file).output().unwrap();
+    let plan = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        plan.contains("driver capabilities: weighted_traffic"),
+        "{plan}"
+    );
+    // `observed` found 2.0.0 serving, with its version and artifact from the first run.
+    assert!(
+        plan.contains("stable:    web-2.0.0 (version 2.0.0, artifact web:2)"),
+        "{plan}"
+    );
+}
