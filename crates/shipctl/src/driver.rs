@@ -100,11 +100,7 @@ fn compose(
     c: &crate::file::ComposeFile,
 ) -> Result<Platform, FileError> {
     use shipcore_driver_compose::{ComposeConfig, ComposeDriver, HttpProbe};
-    let base = loaded
-        .path
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
+    let base = &loaded.base;
     let files: Vec<_> = c.files.iter().map(|f| base.join(f)).collect();
     let mut cfg = ComposeConfig::new(c.project.clone(), c.service.clone(), files, c.port);
     cfg.docker_host = c.docker_host.clone();

@@ -348,6 +348,9 @@ pub struct Loaded {
     pub file: RolloutFile,
     /// Paths to positions.
     pub index: PathIndex,
+    /// The folder relative paths in the file (compose files, sockets) are relative to:
+    /// the file's own, made absolute (a resumed run reads a copy kept elsewhere).
+    pub base: PathBuf,
 }
 
 /// Bad input in a rollout file: where, which field, what is wrong.
@@ -404,6 +407,7 @@ impl Loaded {
                 text,
                 file,
                 index,
+                base: base_of(path),
             }),
             Err(e) => Err(deser_error(path, &index, &e)),
         }
@@ -418,6 +422,17 @@ impl Loaded {
             problem: problem.into(),
         }
     }
+}
+
+/// The absolute folder of `path` (as given if it cannot be made absolute).
+fn base_of(path: &Path) -> PathBuf {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// A deserializer error, with the field path found from its position.
@@ -563,6 +578,15 @@ strategy: {canary: {steps: [{set_weight: 50}]}}
         );
         let e = parse("[1, 2]").unwrap_err();
         assert_eq!(e.field, "<document>", "{e}");
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_files_folder_made_absolute() {
+        let l = Loaded::parse(Path::new("deploy/r.yaml"), BASE.to_string()).unwrap();
+        assert!(l.base.is_absolute(), "{}", l.base.display());
+        assert!(l.base.ends_with("deploy"), "{}", l.base.display());
+        let l = Loaded::parse(Path::new("r.yaml"), BASE.to_string()).unwrap();
+        assert_eq!(l.base, std::path::absolute(".").unwrap());
     }
 
     #[test]

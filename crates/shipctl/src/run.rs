@@ -54,12 +54,18 @@ pub async fn run(
     let prepared = setup::prepare(loaded, state, &platform).await?;
     state.create_rollout_dir(&id)?;
     let copy = state.file_copy(&id);
-    std::fs::write(&copy, &loaded.text).map_err(|e| {
-        CliError::State(crate::state::StateError {
-            path: copy.display().to_string(),
-            message: e.to_string(),
-        })
-    })?;
+    let base = state.base_path(&id);
+    for (path, bytes) in [
+        (&copy, loaded.text.as_bytes()),
+        (&base, loaded.base.as_os_str().as_encoded_bytes()),
+    ] {
+        std::fs::write(path, bytes).map_err(|e| {
+            CliError::State(crate::state::StateError {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+        })?;
+    }
     let mut known = vec![&prepared.spec.candidate];
     known.extend(prepared.spec.stable.as_ref());
     state.remember(&known)?;
@@ -141,7 +147,11 @@ pub async fn resume(
         )));
     }
     let copy = state.file_copy(id);
-    let loaded = Loaded::read(&copy)?;
+    let mut loaded = Loaded::read(&copy)?;
+    // Relative paths stay relative to where the original file was.
+    if let Ok(base) = std::fs::read_to_string(state.base_path(id)) {
+        loaded.base = base.into();
+    }
     let platform = setup::platform(&loaded, state, Mode::Live)?;
     let parts = setup::parts(&loaded, &platform)?;
     let journal = open_journal(state, id)?;

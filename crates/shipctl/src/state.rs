@@ -79,6 +79,12 @@ impl StateDir {
         self.rollout_dir(id).join("rollout.yaml")
     }
 
+    /// The folder the original file's relative paths are relative to (written beside the
+    /// copy, read by `resume`).
+    pub fn base_path(&self, id: &str) -> PathBuf {
+        self.rollout_dir(id).join("base_dir")
+    }
+
     /// The ids of the rollouts in this directory, sorted.
     pub fn rollout_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.dir.join("rollouts"))

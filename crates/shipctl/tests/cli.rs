@@ -25,6 +25,13 @@ fn a_good_canary_succeeds_with_exit_code_0() {
         stdout.contains("rollout checkout-1.5.0: succeeded (all steps completed); exit code 0"),
         "{stdout}"
     );
+    // Resume reads a copy of the file; relative paths stay relative to the original's folder.
+    let base =
+        std::fs::read_to_string(dir.path().join("rollouts/checkout-1.5.0/base_dir")).unwrap();
+    assert_eq!(
+        std::path::Path::new(&base).canonicalize().unwrap(),
+        examples_dir().canonicalize().unwrap()
+    );
     // The record and the journal are in the state directory.
     assert!(dir.path().join("records/checkout-1.5.0.json").exists());
     assert!(dir
