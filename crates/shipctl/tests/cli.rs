@@ -380,7 +380,7 @@ fn the_compose_example_parses_and_names_the_feature_it_needs() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains(":30:5: driver.compose: this shipctl was built without the Compose driver"),
+        stderr.contains(":27:5: driver.compose: this shipctl was built without the Compose driver"),
         "{stderr}"
     );
 }
