@@ -357,3 +357,20 @@ fn a_closed_stdout_does_not_panic_or_stop_the_rollout() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(dir.path().join("records/checkout-1.5.0.json").exists());
 }
+
+#[test]
+fn ctrl_c_stops_the_run_with_exit_code_3_and_it_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = start_blue_green(dir.path());
+    let pid = run.0.as_ref().unwrap().id().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let (code, text) = output_of(run);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("interrupted: the rollout stopped where it was; `shipctl resume web-2.0.0` continues it"), "{text}");
+    let out = shipctl(dir.path()).args(["status", ID]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("interrupted"));
+}
