@@ -330,7 +330,7 @@ fn runbook_lists_every_step_threshold_and_the_exact_rollback() {
         "| Failures tolerated | 0 |",
         "| Errors in a row tolerated | 4 |",
         "`handle.abort()`",
-        "future work",
+        "`shipctl abort <rollout id>`",
         "`handle.retry()`",
     ] {
         assert!(md.contains(fact), "missing {fact:?} in:\n{md}");

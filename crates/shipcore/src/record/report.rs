@@ -225,7 +225,7 @@ pub fn ship_report(record: &DeploymentRecord, comparison: Option<&Comparison>) -
                     out,
                     "No rollback happened. To roll back: while the rollout runs, `RolloutHandle::abort()` restores {prev} \
                      (traffic first, then capacity, then the candidate is retired; see DEPLOY.md). After it has finished, \
-                     start a new rollout of {prev} (artifact `{}`) with the same plan. A command line for this is future work.",
+                     start a new rollout of {prev} (artifact `{}`) with the same plan (with `shipctl run`, a rollout file whose candidate is {prev}).",
                     r.previous_artifact.as_deref().unwrap_or("unknown")
                 );
             }

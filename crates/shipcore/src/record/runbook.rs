@@ -252,8 +252,9 @@ pub fn runbook(spec: &RolloutSpec, caps: &Capabilities) -> String {
 
     out += "\n## Rolling back by hand\n\n";
     out += "Through the engine: `handle.abort()` on the rollout's `RolloutHandle` (or resume its journal with a runner built with \
-`command_at(now, Command::Abort)`); the engine then runs the procedure above and records it. A command line \
-(`abort <rollout id>`) is future work.\n\n";
+`command_at(now, Command::Abort)`); the engine then runs the procedure above and records it. From a shell, \
+`shipctl abort <rollout id>` does the same for a rollout started with `shipctl run` (a stopped one is continued from \
+its journal to take the abort).\n\n";
     out += "Without the engine: perform the same actions, in the same order, with the platform's own tools, and check each \
 one before the next:\n\n";
     for (i, line) in rollback_lines(spec, caps).iter().enumerate() {
