@@ -247,7 +247,11 @@ fn on_a_terminal_the_run_shows_a_live_status_line() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: util-linux `script` is not installed");
+        assert!(
+            std::env::var("SHIPCORE_E2E").as_deref() != Ok("1"),
+            "SHIPCORE_E2E=1 but util-linux `script` (Debian: bsdutils) is not installed"
+        );
+        eprintln!("skipped: util-linux `script` (Debian: bsdutils) is not installed");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -163,7 +163,7 @@ pub enum Effect {
         /// Whose health is judged (the candidate, or stable after a rollback).
         subject: Role,
         /// Per validator, in the order of `validators`: what its previous verdict in the
-        /// same analysis run said in [`Verdict::breached_since`], to be handed back as
+        /// same analysis run said in [`Verdict::breached_since`](crate::validator::Verdict::breached_since), to be handed back as
         /// [`ValidationContext::breached_since`](crate::validator::ValidationContext::breached_since).
         /// Empty (or shorter than `validators`) means `None` for the rest. Not written
         /// when nothing is breached.
