@@ -7,7 +7,7 @@ use crate::file::Loaded;
 use crate::setup::{self, Mode, Prepared};
 use crate::state::StateDir;
 use shipcore::driver::Capabilities;
-use shipcore::engine::{Engine, RolloutSpec};
+use shipcore::engine::RolloutSpec;
 use shipcore::journal::MemoryJournal;
 use shipcore::model::{FleetState, Revision};
 use std::fmt::Write;
@@ -17,13 +17,7 @@ use std::sync::Arc;
 pub async fn plan(loaded: &Loaded, state: &StateDir) -> Result<String, CliError> {
     let platform = setup::platform(loaded, state, Mode::DryRun)?;
     let prepared = setup::prepare(loaded, state, &platform).await?;
-    let engine = prepared
-        .parts
-        .register(Engine::builder(
-            platform.driver.clone(),
-            platform.clock.clone(),
-        ))
-        .build();
+    let engine = prepared.parts.builder(&platform).build();
     let warnings = engine
         .runner(Arc::new(MemoryJournal::new()))
         .warnings(&prepared.spec);

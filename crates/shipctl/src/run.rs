@@ -8,7 +8,7 @@ use crate::file::Loaded;
 use crate::output::Printer;
 use crate::setup::{self, Mode, Platform};
 use crate::state::StateDir;
-use shipcore::engine::{Command, Engine, Phase, RunError, RunReport};
+use shipcore::engine::{Command, Phase, RunError, RunReport};
 use shipcore::journal::{FileJournal, Journal};
 use shipcore::record::{DeploymentRecord, RecordMeta, RecordStore};
 use shipcore::time::Timestamp;
@@ -74,10 +74,7 @@ pub async fn run(
     let p = printer.clone();
     let engine = prepared
         .parts
-        .register(Engine::builder(
-            platform.driver.clone(),
-            platform.clock.clone(),
-        ))
+        .builder(&platform)
         .on_event(move |e| p.event(e))
         .build();
     let mut runner = engine.runner(journal);
@@ -160,10 +157,7 @@ pub async fn resume(
     }
     let p = printer.clone();
     let engine = parts
-        .register(Engine::builder(
-            platform.driver.clone(),
-            platform.clock.clone(),
-        ))
+        .builder(&platform)
         .on_event(move |e| p.event(e))
         .build();
     let mut runner = engine.runner(journal);

@@ -155,8 +155,9 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// An engine builder with every part registered.
-    pub fn register(&self, mut b: EngineBuilder) -> EngineBuilder {
+    /// An engine builder on `platform`'s driver and clock with every part registered.
+    pub fn builder(&self, platform: &Platform) -> EngineBuilder {
+        let mut b = Engine::builder(platform.driver.clone(), platform.clock.clone());
         for v in &self.validators {
             b = b.validator(v.clone());
         }
@@ -275,26 +276,10 @@ pub async fn prepare(
     let target = target(file);
     let parts = parts(loaded, platform)?;
     let strategy = strategy(loaded)?;
-    let observed = platform.driver.observe(&target).await.map_err(|e| {
-        loaded.error(
-            "driver",
-            format!(
-                "cannot observe {} in {}: {e}",
-                target.service, target.environment
-            ),
-        )
-    })?;
+    let observed = observe(loaded, platform, &target).await?;
     let stable = stable(loaded, state, platform, &observed).await?;
     // The fleet again: a fresh simulator was just given its stable revision.
-    let fleet = platform.driver.observe(&target).await.map_err(|e| {
-        loaded.error(
-            "driver",
-            format!(
-                "cannot observe {} in {}: {e}",
-                target.service, target.environment
-            ),
-        )
-    })?;
+    let fleet = observe(loaded, platform, &target).await?;
     let capabilities = platform.driver.capabilities();
     let candidate = candidate(file);
     let ctx = PlanContext {
@@ -345,12 +330,7 @@ pub async fn prepare(
         spec.retry = r.clone();
     }
     spec.validate().map_err(|e| spec_error(loaded, &e))?;
-    let engine = parts
-        .register(Engine::builder(
-            platform.driver.clone(),
-            platform.clock.clone(),
-        ))
-        .build();
+    let engine = parts.builder(platform).build();
     engine.preflight(&spec).map_err(|e| match e {
         RunError::Plan(p) => spec_error(loaded, &p),
         RunError::UnknownValidator { name, .. } => loaded.error(
@@ -397,4 +377,21 @@ fn find_use(loaded: &Loaded, name: &str) -> String {
         .index
         .path_of_value(name)
         .unwrap_or_else(|| "<document>".into())
+}
+
+/// What the driver serves for `target` now; an error names the driver field.
+async fn observe(
+    loaded: &Loaded,
+    platform: &Platform,
+    target: &Target,
+) -> Result<FleetState, FileError> {
+    platform.driver.observe(target).await.map_err(|e| {
+        loaded.error(
+            "driver",
+            format!(
+                "cannot observe {} in {}: {e}",
+                target.service, target.environment
+            ),
+        )
+    })
 }

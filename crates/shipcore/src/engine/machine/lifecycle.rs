@@ -99,7 +99,12 @@ impl Rollout {
                         out.push(Effect::Notify(Notification::StepPassed {
                             rollout_id: spec.id.clone(),
                             step: self.step,
-                            description: std::mem::take(&mut self.step_description),
+                            description: spec
+                                .plan
+                                .steps
+                                .get(self.step)
+                                .map(|s| s.describe())
+                                .unwrap_or_default(),
                         }));
                         self.step += 1;
                     }
@@ -116,13 +121,11 @@ impl Rollout {
                     let step = &spec.plan.steps[self.step];
                     self.ops = expand_step(step, &spec, &self.caps).into();
                     self.step_active = true;
-                    let description = step.describe();
-                    self.step_description.clone_from(&description);
                     self.record(
                         out,
                         EventKind::StepStarted {
                             step: self.step,
-                            description,
+                            description: step.describe(),
                         },
                     );
                 }

@@ -192,9 +192,6 @@ pub struct Rollout {
     stage: Stage,
     step: usize,
     step_active: bool,
-    /// The active step's description, as its `step_started` event gave it (for the
-    /// notification that it passed).
-    step_description: String,
     ops: VecDeque<Op>,
     current: Option<Running>,
     operator_paused: bool,
@@ -321,7 +318,6 @@ impl Rollout {
             stage: Stage::Gating,
             step: 0,
             step_active: false,
-            step_description: String::new(),
             ops: VecDeque::new(),
             current: None,
             operator_paused: false,
