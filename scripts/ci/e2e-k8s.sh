@@ -22,12 +22,16 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 t0=$SECONDS
 step() { echo "=== e2e-k8s: $* ($(date -u +%H:%M:%S), +$((SECONDS - t0)) s)"; }
 
+# The first line a command prints: read whole, then cut (`| head -n1` under pipefail fails
+# at random with SIGPIPE, exit 141, when head exits before the command's last line).
+first_line() { local out; out="$("$@" 2>&1)"; echo "${out%%$'\n'*}"; }
+
 step "check kubectl"
 if ! command -v kubectl >/dev/null 2>&1; then
   echo "e2e-k8s: kubectl not found; it is on the machine image (kubectl 1.32): install it" >&2
   exit 1
 fi
-kubectl version --client 2>&1 | head -n1
+first_line kubectl version --client
 
 step "check kubernetes-validate"
 if ! command -v kubernetes-validate >/dev/null 2>&1; then
@@ -38,7 +42,7 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   echo "e2e-k8s: kubernetes-validate is still not on PATH after pip install" >&2
   exit 1
 fi
-kubernetes-validate --version 2>&1 | head -n1
+first_line kubernetes-validate --version
 
 export SHIPCORE_E2E=1
 manifests="$(mktemp -d)"

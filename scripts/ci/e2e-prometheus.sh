@@ -18,6 +18,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 t0=$SECONDS
 step() { echo "=== e2e-prometheus: $* ($(date -u +%H:%M:%S), +$((SECONDS - t0)) s)"; }
 
+# The first line a command prints: read whole, then cut (`| head -n1` under pipefail fails
+# at random with SIGPIPE, exit 141, when head exits before the command's last line).
+first_line() { local out; out="$("$@" 2>&1)"; echo "${out%%$'\n'*}"; }
 step "install Prometheus"
 if [ "$(id -u)" -eq 0 ]; then
   bash scripts/e2e/prometheus.sh install
@@ -27,8 +30,8 @@ else
   echo "e2e-prometheus: need root (or sudo) to apt-get install prometheus" >&2
   exit 1
 fi
-prometheus --version 2>&1 | head -n1
-promtool --version 2>&1 | head -n1
+first_line prometheus --version
+first_line promtool --version
 
 export SHIPCORE_E2E=1
 
