@@ -38,6 +38,7 @@ mod judge;
 mod log_pattern;
 mod mann_whitney;
 mod smoke;
+mod template_vars;
 mod threshold;
 
 pub use baseline::{BaselineConfig, BaselineRule, BaselineValidator, SampleSize};
@@ -55,6 +56,7 @@ pub use log_pattern::{
 };
 pub use mann_whitney::{MwMethod, ShiftInterval};
 pub use smoke::{BodyExpect, SmokeConfig, SmokeRequest, SmokeTests};
+pub use template_vars::TemplateVars;
 pub use threshold::{FailWhen, MetricThreshold, ThresholdConfig};
 
 pub(crate) use format::{version_string, Num};
@@ -71,11 +73,8 @@ pub(crate) use helpers::{
 use crate::model::{Revision, Target};
 use crate::time::Timestamp;
 use async_trait::async_trait;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 
 /// The judgement of one measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,103 +254,6 @@ impl ValidationContext {
     pub fn with_breached_since(mut self, since: Option<Timestamp>) -> Self {
         self.breached_since = since;
         self
-    }
-}
-
-/// Template variables of a [`ValidationContext`], name to value. It dereferences to the
-/// `BTreeMap<String, String>` it holds, so it reads (and is passed to
-/// [`render_template`](crate::metrics::render_template)) as one. Clones share the map until
-/// one of them changes it, so changing one context's variables never changes another's.
-///
-/// ```
-/// use shipcore::model::{Revision, Target};
-/// use shipcore::time::Timestamp;
-/// use shipcore::validator::ValidationContext;
-/// let v2 = Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2");
-/// let ctx = ValidationContext::new("r1", &Target::new("web", "prod"), &v2, None, Timestamp(0));
-/// let mut other = ctx.clone();
-/// other.vars.insert("addr".into(), "127.0.0.1:80".into());
-/// assert_eq!(ctx.vars.get("version").map(String::as_str), Some("2.0.0"));
-/// assert!(!ctx.vars.contains_key("addr") && other.vars.contains_key("addr"));
-/// ```
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct TemplateVars(Arc<BTreeMap<String, String>>);
-
-impl TemplateVars {
-    /// No variables.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The map itself (copied only if it is shared).
-    pub fn into_map(self) -> BTreeMap<String, String> {
-        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
-    }
-}
-
-impl Deref for TemplateVars {
-    type Target = BTreeMap<String, String>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl DerefMut for TemplateVars {
-    /// Copies the map first if another handle shares it.
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        Arc::make_mut(&mut self.0)
-    }
-}
-
-impl From<BTreeMap<String, String>> for TemplateVars {
-    fn from(map: BTreeMap<String, String>) -> Self {
-        TemplateVars(Arc::new(map))
-    }
-}
-
-impl From<TemplateVars> for BTreeMap<String, String> {
-    fn from(vars: TemplateVars) -> Self {
-        vars.into_map()
-    }
-}
-
-impl FromIterator<(String, String)> for TemplateVars {
-    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
-        TemplateVars(Arc::new(iter.into_iter().collect()))
-    }
-}
-
-impl<'a> IntoIterator for &'a TemplateVars {
-    type Item = (&'a String, &'a String);
-    type IntoIter = std::collections::btree_map::Iter<'a, String, String>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
-impl PartialEq<BTreeMap<String, String>> for TemplateVars {
-    fn eq(&self, other: &BTreeMap<String, String>) -> bool {
-        *self.0 == *other
-    }
-}
-
-impl std::fmt::Debug for TemplateVars {
-    /// Exactly the map's `Debug`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl Serialize for TemplateVars {
-    /// Exactly the map's serialization.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for TemplateVars {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        BTreeMap::deserialize(deserializer).map(TemplateVars::from)
     }
 }
 

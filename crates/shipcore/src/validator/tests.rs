@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use std::collections::BTreeMap;
 
 /// The variables as `ValidationContext::new` built them before they were shared.
 fn reference(

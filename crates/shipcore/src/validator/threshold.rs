@@ -30,9 +30,10 @@
 //! This validator makes instant queries at `now`; it does not use range queries.
 
 use super::config::ConfigError;
-use super::{finite, non_empty, num, render_query, verr, Num};
+use super::{finite, non_empty, num, verr, Num};
 use crate::metrics::{MetricQuery, MetricsSource};
 use crate::model::FieldError;
+use crate::template::Placement;
 use crate::time::{format_duration, serde_duration};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
@@ -199,7 +200,10 @@ impl Validator for MetricThreshold {
 
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
         let c = &self.cfg;
-        let query = MetricQuery::at(render_query(&c.name, &c.query, &ctx.vars)?, ctx.now);
+        let rendered = (ctx.vars)
+            .render(&c.query, Placement::PromQl)
+            .map_err(|e| verr(&c.name, e.to_string()))?;
+        let query = MetricQuery::at(rendered, ctx.now);
         let result = self
             .source
             .query(&query)
