@@ -36,6 +36,7 @@ mod sim_driver;
 mod sim_metrics;
 mod sim_query;
 mod sim_state;
+mod sim_targets;
 mod world;
 
 pub use conformance::Conformance;
@@ -49,4 +50,5 @@ pub use sim_state::{
     CallCounts, CallKind, Instance, RevisionRun, RevisionView, ScriptedFault, SimSnapshot,
     TargetRun, SNAPSHOT_FORMAT,
 };
+pub use sim_targets::TargetRuns;
 pub use world::SimWorld;

@@ -96,8 +96,8 @@ pub struct SimMetrics {
     noise: f64,
     injected: Arc<Mutex<BTreeMap<String, MetricsInjection>>>,
     queries: Arc<AtomicU64>,
-    /// The last few expressions parsed, so that a validator asking the same query every
-    /// interval has it parsed once.
+    /// The last few expressions asked twice in a row, parsed, so that a validator asking
+    /// the same query every interval has it parsed once.
     parsed: Arc<Mutex<ParsedQueries>>,
 }
 
@@ -109,6 +109,8 @@ const PARSED_KEPT: usize = 8;
 struct ParsedQueries {
     kept: Vec<(Box<str>, Arc<SimQuery>)>,
     next: usize,
+    /// [`fnv1a`] of the expression last parsed and not kept.
+    last_missed: u64,
 }
 
 impl std::fmt::Debug for SimMetrics {
@@ -145,23 +147,39 @@ impl SimMetrics {
         self
     }
 
-    /// `expr` parsed, from the kept ones when it was parsed lately. Errors are not kept.
-    fn parse(&self, expr: &str) -> Result<Arc<SimQuery>, MetricsError> {
+    /// `f` of `expr` parsed. A kept parse is reused; otherwise the expression is parsed
+    /// without copies, and kept only if it was also the expression parsed last (a
+    /// validator asking the same query every interval is kept; thousands of rollouts
+    /// asking each their own query in turn cost no allocation).
+    fn with_parsed<R>(
+        &self,
+        expr: &str,
+        f: impl FnOnce(&QueryRef<'_>) -> R,
+    ) -> Result<R, MetricsError> {
         let lock = || self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, q)) = lock().kept.iter().find(|(e, _)| **e == *expr) {
-            return Ok(q.clone());
+        let kept = lock()
+            .kept
+            .iter()
+            .find(|(e, _)| **e == *expr)
+            .map(|(_, q)| q.clone());
+        if let Some(q) = kept {
+            return Ok(f(&QueryRef::from(&*q)));
         }
-        let q = Arc::new(SimQuery::from(parse_ref(expr)?));
+        let q = parse_ref(expr)?;
+        let hash = fnv1a(expr);
         let mut parsed = lock();
-        let entry = (Box::from(expr), q.clone());
-        if parsed.kept.len() < PARSED_KEPT {
-            parsed.kept.push(entry);
-        } else {
-            let next = parsed.next;
-            parsed.kept[next] = entry;
-            parsed.next = (next + 1) % PARSED_KEPT;
+        if std::mem::replace(&mut parsed.last_missed, hash) == hash {
+            let entry = (Box::from(expr), Arc::new(SimQuery::from(q)));
+            if parsed.kept.len() < PARSED_KEPT {
+                parsed.kept.push(entry);
+            } else {
+                let next = parsed.next;
+                parsed.kept[next] = entry;
+                parsed.next = (next + 1) % PARSED_KEPT;
+            }
         }
-        Ok(q)
+        drop(parsed);
+        Ok(f(&q))
     }
 
     fn injections(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, MetricsInjection>> {
@@ -208,11 +226,8 @@ impl SimMetrics {
     }
 
     fn noise_rng(&self, expr: &str, at: Timestamp, series: usize) -> SimRng {
-        // FNV-1a of the expression, mixed with the seed, the instant and the series.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in expr.bytes() {
-            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        // The expression's hash, mixed with the seed, the instant and the series.
+        let h = fnv1a(expr);
         SimRng::new(mix64(
             self.seed ^ mix64(h ^ mix64(at.0 ^ ((series as u64) << 48))),
         ))
@@ -331,26 +346,36 @@ impl SimMetrics {
             };
             return Ok(shape(query, series));
         }
-        let parsed = self.parse(expr)?;
-        let q = QueryRef::from(&*parsed);
-        let series = self.driver.with_state(|snap| match times {
-            [t] => by_labels(self.evaluate(expr, &q, snap, *t)),
-            _ => {
-                // One series per label set, its samples in time order.
-                let mut merged: BTreeMap<BTreeMap<String, String>, Vec<Sample>> = BTreeMap::new();
-                for &t in times {
-                    for one in self.evaluate(expr, &q, snap, t) {
-                        merged.entry(one.labels).or_default().extend(one.samples);
+        let series = self.with_parsed(expr, |q| {
+            self.driver.with_state(|snap| match times {
+                [t] => by_labels(self.evaluate(expr, q, snap, *t)),
+                _ => {
+                    // One series per label set, its samples in time order.
+                    let mut merged: BTreeMap<BTreeMap<String, String>, Vec<Sample>> =
+                        BTreeMap::new();
+                    for &t in times {
+                        for one in self.evaluate(expr, q, snap, t) {
+                            merged.entry(one.labels).or_default().extend(one.samples);
+                        }
                     }
+                    merged
+                        .into_iter()
+                        .map(|(labels, samples)| Series { labels, samples })
+                        .collect()
                 }
-                merged
-                    .into_iter()
-                    .map(|(labels, samples)| Series { labels, samples })
-                    .collect()
-            }
-        });
+            })
+        })?;
         Ok(shape(query, series))
     }
+}
+
+/// FNV-1a of `text`.
+fn fnv1a(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// Sorts one instant's series by their labels, merging any with equal labels (samples
@@ -655,14 +680,44 @@ mod tests {
                 _ => format!("bad_{i}{{"),
             })
             .collect();
+        // Asked twice in a row, a parsable expression is kept; then asked in turn, kept
+        // or not, every answer is the answer of a source that never saw it.
         for round in 0..3 {
             for (i, e) in exprs.iter().enumerate().rev().skip(round) {
-                let q = MetricQuery::at(e.clone(), Timestamp(i as u64 * 1000));
-                let fresh = SimMetrics::new(&sim, 7);
-                let got = rt.block_on(kept.query(&q));
-                assert_eq!(got, rt.block_on(fresh.query(&q)), "{e}");
+                for twice in 0..=u64::from(round == 0) {
+                    let q = MetricQuery::at(e.clone(), Timestamp(i as u64 * 1000 + twice));
+                    let fresh = SimMetrics::new(&sim, 7);
+                    let got = rt.block_on(kept.query(&q));
+                    assert_eq!(got, rt.block_on(fresh.query(&q)), "{e}");
+                }
             }
         }
+        let held = kept.parsed.lock().unwrap().kept.len();
+        assert_eq!(
+            held, 7,
+            "the seven distinct parsable expressions were asked twice"
+        );
+    }
+
+    #[test]
+    fn expressions_asked_in_turn_are_not_kept() {
+        use crate::clock::SimClock;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let sim = SimDriver::new(Arc::new(SimClock::default()), 3);
+        let metrics = SimMetrics::new(&sim, 7);
+        let ask = |e: &str| {
+            let q = MetricQuery::at(e.to_string(), Timestamp(0));
+            rt.block_on(metrics.query(&q)).unwrap()
+        };
+        for _ in 0..3 {
+            ask("error_rate{service=\"a\"}");
+            ask("error_rate{service=\"b\"}");
+        }
+        assert!(metrics.parsed.lock().unwrap().kept.is_empty());
+        ask("error_rate{service=\"b\"}");
+        assert_eq!(metrics.parsed.lock().unwrap().kept.len(), 1);
     }
 
     #[test]

@@ -122,9 +122,7 @@ impl<'a> From<&'a SimQuery> for QueryRef<'a> {
 pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
     let bad = |msg: String| MetricsError::new(MetricsErrorKind::BadQuery, expr, msg);
     let s = expr.trim();
-    let name_end = s
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(s.len());
+    let name_end = name_len(s);
     let name = &s[..name_end];
     if name.is_empty() {
         return Err(bad(format!(
@@ -154,9 +152,7 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
     };
     let mut cur = inner.trim();
     while !cur.is_empty() {
-        let eq = cur
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(cur.len());
+        let eq = name_len(cur);
         let label = &cur[..eq];
         if !LABELS.contains(&label) {
             return Err(bad(format!(
@@ -164,7 +160,7 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
                 LABELS.join(", ")
             )));
         }
-        cur = cur[eq..].trim_start();
+        cur = skip_space(&cur[eq..]);
         if cur.starts_with("!=") || cur.starts_with("=~") || cur.starts_with("!~") {
             return Err(bad(format!(
                 "label {label}: only exact `=` matchers are supported"
@@ -175,12 +171,13 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
                 "label {label}: expected `=` and a quoted value"
             )));
         };
-        cur = after.trim_start();
-        let quote = cur.chars().next().filter(|c| *c == '"' || *c == '\'');
+        cur = skip_space(after);
+        let quote = cur.bytes().next().filter(|c| *c == b'"' || *c == b'\'');
         let Some(q) = quote else {
             return Err(bad(format!("label {label}: the value must be quoted")));
         };
-        let Some(close) = cur[1..].find(q) else {
+        // An ASCII quote byte is never inside a multi-byte character.
+        let Some(close) = cur.as_bytes()[1..].iter().position(|&b| b == q) else {
             return Err(bad(format!("label {label}: unterminated quoted value")));
         };
         let value = &cur[1..1 + close];
@@ -193,9 +190,9 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
         };
         *slot = (label, value);
         parsed.len += 1;
-        cur = cur[close + 2..].trim_start();
+        cur = skip_space(&cur[close + 2..]);
         if let Some(after) = cur.strip_prefix(',') {
-            cur = after.trim_start();
+            cur = skip_space(after);
         } else if !cur.is_empty() {
             return Err(bad(format!(
                 "expected `,` or `}}` after label {label}, found {cur:?}"
@@ -203,6 +200,23 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
         }
     }
     Ok(parsed)
+}
+
+/// The length of the name (ASCII letters, digits, `_`) that `s` starts with: a byte scan,
+/// which stops where a scan by characters would (any other character, ASCII or not).
+fn name_len(s: &str) -> usize {
+    s.bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
+        .unwrap_or(s.len())
+}
+
+/// `s` without its leading whitespace (Unicode's, as [`str::trim_start`]), with a fast
+/// path for the usual case of none.
+fn skip_space(s: &str) -> &str {
+    match s.bytes().next() {
+        Some(b) if b.is_ascii_graphic() => s,
+        _ => s.trim_start(),
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +238,18 @@ mod tests {
             parse("request_rate{}").unwrap().metric,
             SimMetric::RequestRate
         );
+    }
+
+    #[test]
+    fn unicode_spaces_and_values_parse_as_characters_say() {
+        let q = parse(" error_rate{\u{a0}revision =\u{2003}'wéb-ü'\u{0b}, service=\"ä\"\u{85}} ")
+            .unwrap();
+        assert_eq!(q.label("revision"), Some("wéb-ü"));
+        assert_eq!(q.label("service"), Some("ä"));
+        let e = parse("error_rateé").unwrap_err();
+        assert!(e.message.contains("after error_rate"), "{}", e.message);
+        let e = parse("error_rate{revisioné=\"x\"}").unwrap_err();
+        assert!(e.message.contains("expected `=`"), "{}", e.message);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::rng::SimRng;
 use super::sim_config::{Behaviour, CrashLoop, SimConfig};
+use super::sim_targets::TargetRuns;
 use crate::driver::DriverError;
 use crate::model::{Action, FleetState, Revision, RevisionId, RevisionState, Target, WeightSet};
 use crate::time::Timestamp;
@@ -113,7 +114,7 @@ pub struct SimSnapshot {
     /// Next instance id.
     pub next_instance: u64,
     /// Targets by their display name (`ns/service@environment`).
-    pub targets: BTreeMap<String, TargetRun>,
+    pub targets: TargetRuns,
     /// Scripted faults not yet fired.
     #[serde(default)]
     pub scripted: Vec<ScriptedFault>,
@@ -132,7 +133,7 @@ impl SimSnapshot {
             config,
             calls: CallCounts::default(),
             next_instance: 1,
-            targets: BTreeMap::new(),
+            targets: TargetRuns::new(),
             scripted: Vec::new(),
             bad_artifacts: BTreeMap::new(),
         }
@@ -145,8 +146,7 @@ impl SimSnapshot {
 
     fn target_mut(&mut self, target: &Target) -> &mut TargetRun {
         self.targets
-            .entry(target.to_string())
-            .or_insert_with(|| TargetRun {
+            .get_or_insert_with(target.to_string(), || TargetRun {
                 target: target.clone(),
                 revisions: Vec::new(),
                 routes: None,
