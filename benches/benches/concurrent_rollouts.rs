@@ -11,8 +11,8 @@
 //! rollout per clock), and a wait for ready replicas can see hours pass between two polls,
 //! so the engine case gives each rollout a progress deadline of a simulated week.
 //! `SHIPCORE_BENCH_ONLY=short_canary/events_streamed` (any part of a case's name) runs only
-//! the matching cases; `SHIPCORE_BENCH_ROLLOUTS=n` runs n at once instead of 10,000 (for a
-//! profiler).
+//! the matching cases; `SHIPCORE_BENCH_ROLLOUTS=n` runs n at once instead of 10,000 and
+//! `SHIPCORE_BENCH_REPS=n` repeats each case n times (for a profiler).
 #![allow(clippy::unwrap_used)]
 
 use shipcore::engine::{Engine, Phase, RolloutSpec, Runner};
@@ -304,26 +304,34 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing to a harness-less
     // bench (not `--test`), and then one small round checks that it runs.
     let test_mode = !std::env::args().any(|a| a == "--bench");
-    let (mut rollouts, reps) = if test_mode { (100, 1) } else { (ROLLOUTS, 5) };
-    if let Some(n) = std::env::var("SHIPCORE_BENCH_ROLLOUTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-    {
+    let (mut rollouts, mut reps) = if test_mode { (100, 1) } else { (ROLLOUTS, 5) };
+    let from_env = |name: &str| std::env::var(name).ok().and_then(|n| n.parse().ok());
+    if let Some(n) = from_env("SHIPCORE_BENCH_ROLLOUTS") {
         rollouts = n;
     }
-    // A worker per CPU that takes woken rollouts in turn (every tick looks at the shared
-    // queue), so all 10,000 are alive at once as real ones would be. Tokio's defaults run
-    // a few hundred to their end first (SHIPCORE_BENCH_RUNTIME=default shows it, with the
-    // number alive at most); SHIPCORE_BENCH_RUNTIME=current_thread uses one thread.
-    let rt = match std::env::var("SHIPCORE_BENCH_RUNTIME").as_deref() {
-        Ok("current_thread") => tokio::runtime::Builder::new_current_thread().build(),
-        Ok("default") => tokio::runtime::Builder::new_multi_thread().build(),
-        _ => tokio::runtime::Builder::new_multi_thread()
-            .global_queue_interval(1)
-            .event_interval(1)
-            .build(),
+    if let Some(n) = from_env("SHIPCORE_BENCH_REPS") {
+        reps = n;
     }
-    .unwrap();
+    // Runners: a worker per CPU that takes woken rollouts in turn (every tick looks at the
+    // shared queue), so all 10,000 are alive at once as real ones would be. Tokio's defaults
+    // run a few hundred to their end first (SHIPCORE_BENCH_RUNTIME=default shows it, with
+    // the number alive at most). One engine: tokio's defaults, as an embedding service would
+    // run it; its clock holds every rollout until all are started, so all are alive at once
+    // anyway (the figures print how many were). SHIPCORE_BENCH_RUNTIME=current_thread runs
+    // every case on one thread.
+    let runtime = |busy: bool| {
+        match std::env::var("SHIPCORE_BENCH_RUNTIME").as_deref() {
+            Ok("current_thread") => tokio::runtime::Builder::new_current_thread().build(),
+            Ok("default") => tokio::runtime::Builder::new_multi_thread().build(),
+            _ if busy => tokio::runtime::Builder::new_multi_thread()
+                .global_queue_interval(1)
+                .event_interval(1)
+                .build(),
+            _ => tokio::runtime::Builder::new_multi_thread().build(),
+        }
+        .unwrap()
+    };
+    let rt = runtime(true);
     for keep in [true, false] {
         let mode = Mode::Runners { keep };
         measure(&rt, "short_canary", Shape::SHORT, mode, rollouts, reps);
@@ -336,8 +344,9 @@ fn main() {
             reps.min(3),
         );
     }
+    drop(rt);
     measure(
-        &rt,
+        &runtime(false),
         "one_hour_canary",
         Shape::ONE_HOUR,
         Mode::OneEngine,
