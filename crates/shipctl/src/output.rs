@@ -28,6 +28,8 @@ pub struct Printer {
     live: Option<std::sync::OnceLock<crate::live::LiveView>>,
     /// The plan's steps, for the live view's timed waits.
     plan: std::sync::Mutex<Vec<shipcore::model::Step>>,
+    /// The events of a resumed rollout's journal, for the live view to start from.
+    replayed: std::sync::Mutex<Vec<Event>>,
 }
 
 /// Writes `text` to stdout. A closed stdout (`shipctl history | head`) is not worth a
@@ -58,6 +60,7 @@ impl Printer {
             start: AtomicU64::new(u64::MAX),
             live: None,
             plan: std::sync::Mutex::new(Vec::new()),
+            replayed: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -75,6 +78,22 @@ impl Printer {
     /// first event).
     pub fn set_plan(&self, steps: &[shipcore::model::Step]) {
         *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = steps.to_vec();
+    }
+
+    /// The events a resumed rollout's journal replayed (call before the first event): not
+    /// printed again, but new lines' times count from the rollout's first event, and the
+    /// live view starts from where the rollout stands (its step, what it waits for, the
+    /// fleet) instead of "starting".
+    pub fn replayed(&self, events: Vec<Event>) {
+        if let Some(first) = events.first() {
+            let _ = self.start.compare_exchange(
+                u64::MAX,
+                first.at.0,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
+        *self.replayed.lock().unwrap_or_else(|e| e.into_inner()) = events;
     }
 
     /// The format.
@@ -102,7 +121,11 @@ impl Printer {
         if let Some(live) = &self.live {
             live.get_or_init(|| {
                 let plan = self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                crate::live::LiveView::new(plan)
+                let view = crate::live::LiveView::new(plan);
+                let replayed =
+                    std::mem::take(&mut *self.replayed.lock().unwrap_or_else(|e| e.into_inner()));
+                view.replay(&replayed);
+                view
             })
             .event(ev, line.as_deref());
             return;
@@ -120,6 +143,14 @@ impl Printer {
             (Some(live), _) => live.println(line),
             (None, Format::Text) => outln(line),
             (None, Format::Json) => {}
+        }
+    }
+
+    /// Removes the live status line, if any, before the lines that close a run (the
+    /// record, the fleet, the outcome): they are written as plain lines under the events.
+    pub fn end_live(&self) {
+        if let Some(live) = self.live.as_ref().and_then(|l| l.get()) {
+            live.finish();
         }
     }
 

@@ -6,8 +6,7 @@
 use crate::exit::{CliError, Exit};
 use crate::output::{outln, Format};
 use shipcore::version::{
-    changelog_section, releasable_commits, Commit, ConventionalCommit, GitError, GitRepo,
-    Release,
+    changelog_section, releasable_commits, Commit, ConventionalCommit, GitError, GitRepo, Release,
 };
 use std::path::{Path, PathBuf};
 

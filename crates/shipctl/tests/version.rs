@@ -85,7 +85,10 @@ fn feat_and_fix_bump_minor_with_a_changelog_written_from_the_commits() {
         .find("### Fixes\n- **api:** reject empty names (")
         .unwrap();
     assert!(features < fixes, "{stdout}");
-    assert!(!stdout.contains("typo") && !stdout.contains("deps"), "{stdout}");
+    assert!(
+        !stdout.contains("typo") && !stdout.contains("deps"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("Breaking"), "{stdout}");
     // Nothing was tagged without --tag.
     assert_eq!(git(dir.path(), &["tag", "--list"]).trim(), "v1.2.0");
