@@ -279,6 +279,10 @@ pub struct ComposeFile {
     /// `DOCKER_HOST` (default: the environment's).
     #[serde(default)]
     pub docker_host: Option<String>,
+    /// A standalone Docker Compose v2 binary (`docker-compose`, or its path), for machines
+    /// without the Docker CLI. Default: the Docker CLI plugin, `docker compose`.
+    #[serde(default)]
+    pub compose_bin: Option<PathBuf>,
     /// Pull missing images (default false: images must exist in the engine).
     #[serde(default)]
     pub pull: bool,

@@ -369,6 +369,19 @@ fn a_frozen_rollout_stops_the_run_with_exit_code_3() {
 
 #[test]
 fn the_compose_example_parses_and_names_the_feature_it_needs() {
+    // The Compose e2e run's file (tests/e2e_compose.rs runs it on real parts).
+    let e2e = shipctl::file::Loaded::read(&examples_dir().join("compose/rolling-haproxy.yaml"))
+        .unwrap();
+    match &e2e.file.driver {
+        shipctl::file::DriverFile::Compose(c) => {
+            assert_eq!(
+                c.compose_bin.as_deref(),
+                Some(std::path::Path::new("docker-compose"))
+            );
+            assert_eq!(c.haproxy.as_ref().unwrap().backend, "app");
+        }
+        other => panic!("not compose: {}", other.name()),
+    }
     let path = examples_dir().join("compose/rollout.yaml");
     let loaded = shipctl::file::Loaded::read(&path).unwrap();
     assert_eq!(loaded.file.driver.name(), "compose");
