@@ -108,7 +108,10 @@ pub fn pace(plan: &mut shipcore::model::Plan, severity: Severity) {
     while i < plan.steps.len() {
         if partial(&plan.steps[i]) {
             let mut end = i + 1;
-            while matches!(plan.steps.get(end), Some(Step::Analysis(_) | Step::Gate { .. })) {
+            while matches!(
+                plan.steps.get(end),
+                Some(Step::Analysis(_) | Step::Gate { .. })
+            ) {
                 end += 1;
             }
             if !matches!(plan.steps.get(end), Some(Step::Pause { .. })) {

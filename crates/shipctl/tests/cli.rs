@@ -370,8 +370,8 @@ fn a_frozen_rollout_stops_the_run_with_exit_code_3() {
 #[test]
 fn the_compose_example_parses_and_names_the_feature_it_needs() {
     // The Compose e2e run's file (tests/e2e_compose.rs runs it on real parts).
-    let e2e = shipctl::file::Loaded::read(&examples_dir().join("compose/rolling-haproxy.yaml"))
-        .unwrap();
+    let e2e =
+        shipctl::file::Loaded::read(&examples_dir().join("compose/rolling-haproxy.yaml")).unwrap();
     match &e2e.file.driver {
         shipctl::file::DriverFile::Compose(c) => {
             assert_eq!(
@@ -626,8 +626,14 @@ fn severity_presets_pace_each_phase_and_watch_after_the_rollout() {
         "monitoring: {validators: [error-rate], window: 30m}",
     ))
     .unwrap();
-    assert!(!steps.contains("pause 1") && !steps.contains("pause 3"), "{steps}");
-    assert!(steps.contains("analysis [error-rate] x30 every 1m"), "{steps}");
+    assert!(
+        !steps.contains("pause 1") && !steps.contains("pause 3"),
+        "{steps}"
+    );
+    assert!(
+        steps.contains("analysis [error-rate] x30 every 1m"),
+        "{steps}"
+    );
     // A feature flag's percentages are phases too.
     let flag = plan_steps(&format!(
         "{}severity: P0\n",
@@ -651,7 +657,9 @@ fn a_severity_without_monitoring_validators_is_refused_naming_the_field() {
     let (code, stderr) = plan_steps(&yaml).unwrap_err();
     assert_eq!(code, Some(2));
     assert!(
-        stderr.contains("monitoring: missing: severity P1 watches the candidate for 4h after the rollout"),
+        stderr.contains(
+            "monitoring: missing: severity P1 watches the candidate for 4h after the rollout"
+        ),
         "{stderr}"
     );
 }

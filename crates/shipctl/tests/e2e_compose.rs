@@ -117,7 +117,10 @@ async fn shipctl_run_rolls_compose_from_a_yaml_file_without_a_failed_request() {
         stdout.contains("rollout web-2.0.0: succeeded (all steps completed); exit code 0"),
         "{stdout}"
     );
-    assert_eq!(tally.failed, 0, "requests failed during shipctl run: {tally:?}");
+    assert_eq!(
+        tally.failed, 0,
+        "requests failed during shipctl run: {tally:?}"
+    );
     assert!(tally.total() > 500, "the load hardly ran: {tally:?}");
     assert!(tally.version("2.0.0") > 0, "v2 never answered: {tally:?}");
     // Only v2 is left, three replicas, all running; the record says success.

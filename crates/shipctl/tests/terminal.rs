@@ -201,10 +201,8 @@ fn shipctl_cmd(state: &Path, args: &str) -> String {
 fn last_line(screen: &str) -> &str {
     screen
         .lines()
-        .filter(|l| {
-            !l.trim().is_empty() && !l.starts_with("Pane is dead") && !l.starts_with(EXITED)
-        })
-        .last()
+        .rev()
+        .find(|l| !l.trim().is_empty() && !l.starts_with("Pane is dead") && !l.starts_with(EXITED))
         .unwrap_or("")
 }
 
