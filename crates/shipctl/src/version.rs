@@ -76,6 +76,15 @@ fn git_error(repo: &Path, e: GitError) -> CliError {
                 repo.display()
             ))
         }
+        GitError::Failed { stderr, .. }
+            if stderr.contains("malformed object name HEAD")
+                || stderr.contains("does not have any commits") =>
+        {
+            CliError::Usage(format!(
+                "version next: the repository at {} has no commits yet: nothing to release",
+                repo.display()
+            ))
+        }
         GitError::Failed { stderr, .. } if stderr.contains("cannot change to") => {
             CliError::Usage(format!(
                 "version next: --repo {}: no such directory ({stderr})",

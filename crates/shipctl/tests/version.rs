@@ -206,6 +206,18 @@ fn outside_a_git_repository_is_a_clear_error_with_exit_code_2() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("is not in a git repository"), "{stderr}");
     assert_eq!(text(&out.stdout), "");
+    // A repository without commits says so.
+    git(dir.path(), &["init", "-q"]);
+    let out = shipctl(dir.path())
+        .args(["version", "next"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("has no commits yet: nothing to release"),
+        "{}",
+        text(&out.stderr)
+    );
     // A missing --changelog file is bad input too.
     let repo = repo(&["fix: x"]);
     let out = shipctl(repo.path())
