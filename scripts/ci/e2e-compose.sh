@@ -10,7 +10,8 @@
 #
 # which includes the engine-driven ones (e2e_rollout_*: rolling vs naive recreate,
 # blue-green, bad canary rolled back on real Prometheus metrics, SIGKILL + resume, bad
-# input). SHIPCORE_FIGURES_RUNS=N (default 0: skipped) also runs the rollout_figures bench with
+# input), then `shipctl run` of examples/rollouts/compose/rolling-haproxy.yaml under the
+# same load (cargo test -p shipctl --features compose --test e2e_compose). SHIPCORE_FIGURES_RUNS=N (default 0: skipped) also runs the rollout_figures bench with
 # N runs and prints its medians. Takes about 9 minutes on 2 cores from scratch.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,6 +61,8 @@ step "cargo test -p shipcore-driver-compose --test 'e2e_*'"
 log="$(mktemp)"
 # pipefail: the pipeline fails when cargo does.
 cargo test -p shipcore-driver-compose --test 'e2e_*' -- --nocapture 2>&1 | tee "$log"
+step "cargo test -p shipctl --features compose --test e2e_compose (shipctl run from a YAML file)"
+cargo test -p shipctl --features compose --test e2e_compose -- --nocapture 2>&1 | tee -a "$log"
 step "figures printed by the tests"
 grep -E '^FIGURES' "$log" || true
 rm -f "$log"

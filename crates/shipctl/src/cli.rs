@@ -6,7 +6,7 @@ use crate::exit::{CliError, Exit, EXIT_CODES_HELP};
 use crate::file::Loaded;
 use crate::output::{Format, Printer};
 use crate::state::{StateDir, DEFAULT_DIR};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use shipcore::engine::{Command, RolloutStatus};
 use shipcore::record::RecordStore;
 use std::io::Write;
@@ -110,6 +110,53 @@ pub enum Cmd {
         id: String,
         /// The approval gate's name.
         gate: String,
+    },
+    /// Print the shell completion script for SHELL.
+    ///
+    /// Bash: `shipctl completions bash > ~/.local/share/bash-completion/completions/shipctl`;
+    /// zsh: write it as `_shipctl` into a directory on $fpath; fish: `shipctl completions
+    /// fish > ~/.config/fish/completions/shipctl.fish`; elvish and powershell: source it
+    /// from the shell's rc file.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Release versions from conventional commits.
+    Version {
+        /// What to do.
+        #[command(subcommand)]
+        command: VersionCmd,
+    },
+}
+
+/// `shipctl version` commands.
+#[derive(Debug, Subcommand)]
+pub enum VersionCmd {
+    /// Print the next version from conventional commits, its changelog section, and with
+    /// --tag create the annotated tag.
+    ///
+    /// The next semantic version comes from the conventional commits since the last version
+    /// tag reachable from HEAD (feat: minor, fix: patch, `!` or BREAKING CHANGE: major;
+    /// before 1.0.0 a breaking change bumps minor; no tag yet: 0.1.0), then its changelog
+    /// section: the CHANGELOG's section for that version when it has one, else one written
+    /// from the commits. With --tag, also create the annotated tag on HEAD whose message
+    /// carries that section. Nothing to release: nothing on stdout (with --output json,
+    /// `"next": null`), a note on stderr, exit code 0. Outside a git repository: exit 2.
+    Next {
+        /// The git working copy.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+        /// The version tags' prefix (`v` for v1.2.3; "" for bare 1.2.3).
+        #[arg(long, value_name = "PREFIX", default_value = "v")]
+        tag_prefix: String,
+        /// The Keep-a-Changelog file to take the section from. Default: REPO/CHANGELOG.md
+        /// when it exists.
+        #[arg(long, value_name = "FILE")]
+        changelog: Option<PathBuf>,
+        /// Create the annotated tag (refused if it exists or does not increase the version).
+        #[arg(long)]
+        tag: bool,
     },
 }
 
@@ -217,6 +264,29 @@ pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
         Cmd::Approve { id, gate } => {
             let cmd = Command::Approve { gate: gate.clone() };
             send(&state_for(&cli.state_dir, None), id, cmd, cli.output).await
+        }
+        Cmd::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "shipctl", &mut script);
+            crate::output::out(&String::from_utf8_lossy(&script));
+            Ok(Exit::Succeeded)
+        }
+        Cmd::Version {
+            command:
+                VersionCmd::Next {
+                    repo,
+                    tag_prefix,
+                    changelog,
+                    tag,
+                },
+        } => {
+            let args = crate::version::NextArgs {
+                repo: repo.clone(),
+                tag_prefix: tag_prefix.clone(),
+                changelog: changelog.clone(),
+                tag: *tag,
+            };
+            crate::version::next(&args, cli.output).await
         }
     }
 }

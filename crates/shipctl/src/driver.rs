@@ -104,6 +104,9 @@ fn compose(
     let files: Vec<_> = c.files.iter().map(|f| base.join(f)).collect();
     let mut cfg = ComposeConfig::new(c.project.clone(), c.service.clone(), files, c.port);
     cfg.docker_host = c.docker_host.clone();
+    if let Some(bin) = &c.compose_bin {
+        cfg.cli = shipcore_driver_compose::ComposeCli::standalone(bin.clone());
+    }
     cfg.pull = c.pull;
     cfg.http_probe = c.http_probe.as_ref().map(HttpProbe::get);
     cfg.state_dir = state.dir().join("compose");

@@ -38,8 +38,11 @@ pub struct RolloutFile {
     pub replicas: u32,
     /// How traffic and capacity move: one of the six strategies, or a CodeDeploy name.
     pub strategy: StrategyFile,
-    /// Severity preset (P0, P1, P2): sets the post-deploy monitoring window (1 h, 4 h,
-    /// 24 h) when `monitoring` has no `window`.
+    /// Severity preset (P0, P1, P2), the library's `Severity`: each phase of the rollout
+    /// (a partial traffic weight or flag percentage, with the analyses that judge it) ends
+    /// with a pause of 10, 15 or 30 minutes unless it already pauses, and the post-deploy
+    /// monitoring watches for 1 h, 4 h or 24 h (every minute) when `monitoring` has no
+    /// `window`. Requires `monitoring` (which validators to watch with).
     #[serde(default)]
     #[schemars(with = "Option<SeverityName>")]
     pub severity: Option<Severity>,
@@ -279,6 +282,10 @@ pub struct ComposeFile {
     /// `DOCKER_HOST` (default: the environment's).
     #[serde(default)]
     pub docker_host: Option<String>,
+    /// A standalone Docker Compose v2 binary (`docker-compose`, or its path), for machines
+    /// without the Docker CLI. Default: the Docker CLI plugin, `docker compose`.
+    #[serde(default)]
+    pub compose_bin: Option<PathBuf>,
     /// Pull missing images (default false: images must exist in the engine).
     #[serde(default)]
     pub pull: bool,

@@ -3,7 +3,7 @@
 //! Runs a shipcore rollout from one declarative YAML file, without writing Rust: `plan`
 //! (a dry run), `run` (in the foreground, one line or one JSON object per event), control
 //! from another shell over a Unix socket (`status`, `promote`, `abort`, `pause`, `resume`,
-//! `retry`, `approve`), and `resume` of a rollout whose process was killed, from its
+//! `retry`, `approve`), `version next` (the next release from conventional commits), and `resume` of a rollout whose process was killed, from its
 //! journal. The binary is a thin layer over this library, so tests can reach its parts.
 //!
 //! The file ([`file::RolloutFile`]) composes the library's own configuration types:
@@ -36,3 +36,4 @@ pub mod run;
 pub mod schema;
 pub mod setup;
 pub mod state;
+pub mod version;

@@ -22,6 +22,8 @@ pub struct LiveState {
     plan: Vec<Step>,
     /// A timed wait in progress: since when (wall clock), how long.
     timed: Option<(Instant, Duration)>,
+    /// The status line was removed: nothing draws it again.
+    finished: bool,
 }
 
 /// How long `step` waits at least: a timed pause, or an analysis's measurements.
@@ -119,7 +121,9 @@ impl LiveState {
                 self.measured = Some(parts.join(", "));
             }
             EventKind::Paused { reason } => self.waiting = Some(reason.clone()),
-            EventKind::CommandReceived { .. } | EventKind::Resumed => self.waiting = None,
+            // A command may end the wait; a restart from the journal (`Resumed`) does not:
+            // a rollout paused before the restart still waits.
+            EventKind::CommandReceived { .. } => self.waiting = None,
             _ => {}
         }
     }
@@ -173,6 +177,11 @@ impl Inner {
     fn refresh(&self) {
         let now = Instant::now();
         let s = self.state();
+        // Under the state's lock, so a refresh cannot draw the line again once `finish`
+        // removed it (the thread checks `is_finished` before it takes the lock).
+        if s.finished {
+            return;
+        }
         match s.progress(now) {
             Some((done, total)) => {
                 if let Some(st) = style("{spinner} {bar:20} {wide_msg}") {
@@ -220,20 +229,43 @@ impl LiveView {
     /// Prints `line` above the status line and updates the status from `ev`.
     pub fn event(&self, ev: &Event, line: Option<&str>) {
         if let Some(line) = line {
-            self.inner.bar.println(line);
+            self.println(line);
         }
         self.inner.state().apply_at(ev, Instant::now());
         self.inner.refresh();
     }
 
-    /// Prints a line above the status line.
-    pub fn println(&self, line: &str) {
-        self.inner.bar.println(line);
+    /// Updates the status from events that happened before this process (a resumed run's
+    /// journal), printing nothing.
+    pub fn replay(&self, events: &[Event]) {
+        let now = Instant::now();
+        {
+            let mut state = self.inner.state();
+            for ev in events {
+                state.apply_at(ev, now);
+            }
+        }
+        self.inner.refresh();
     }
 
-    /// Removes the status line (before the final lines).
+    /// Prints a line above the status line (after [`LiveView::finish`], a plain line).
+    pub fn println(&self, line: &str) {
+        let s = self.inner.state();
+        if s.finished {
+            crate::output::outln(line);
+        } else {
+            self.inner.bar.println(line);
+        }
+    }
+
+    /// Removes the status line for good (before the final lines, which are then written
+    /// as plain lines, so no redraw of the status line can move over them).
     pub fn finish(&self) {
-        self.inner.bar.finish_and_clear();
+        let mut s = self.inner.state();
+        if !s.finished {
+            s.finished = true;
+            self.inner.bar.finish_and_clear();
+        }
     }
 }
 
@@ -261,6 +293,29 @@ mod tests {
         assert_eq!(
             s.line(),
             "step 2/4: set candidate weight 10% · waiting: waiting for promotion"
+        );
+    }
+
+    #[test]
+    fn a_resumed_run_starts_from_the_replayed_events_and_still_waits() {
+        let replayed: Vec<Event> = serde_json::from_str(
+            r#"[
+            {"at": 0, "event": "started", "id": "r", "service": "web", "environment": "p",
+             "version": "2.0.0", "previous_version": "1.0.0", "strategy": "blue_green", "steps": 6},
+            {"at": 10, "event": "step_started", "step": 2, "description": "pause until promoted"},
+            {"at": 10, "event": "paused", "reason": "waiting for promotion"}
+        ]"#,
+        )
+        .unwrap();
+        let resumed: Event = serde_json::from_str(r#"{"at": 20, "event": "resumed"}"#).unwrap();
+        let mut s = LiveState::default();
+        for e in &replayed {
+            s.apply(e);
+        }
+        s.apply(&resumed);
+        assert_eq!(
+            s.line(),
+            "step 3/6: pause until promoted · waiting: waiting for promotion"
         );
     }
 

@@ -2,12 +2,10 @@
 //! `NO_COLOR`; on a terminal, with a live status line under them), or the events as JSON
 //! lines (`--output json`).
 
-use shipcore::engine::{AnalysisScope, Event, EventKind, MeasureResult, Phase};
-use shipcore::gate::GateOutcome;
-use shipcore::time::format_duration;
+use shipcore::engine::{Event, EventLine, LineStyle, Phase};
+use shipcore::time::Timestamp;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,6 +28,8 @@ pub struct Printer {
     live: Option<std::sync::OnceLock<crate::live::LiveView>>,
     /// The plan's steps, for the live view's timed waits.
     plan: std::sync::Mutex<Vec<shipcore::model::Step>>,
+    /// The events of a resumed rollout's journal, for the live view to start from.
+    replayed: std::sync::Mutex<Vec<Event>>,
 }
 
 /// Writes `text` to stdout. A closed stdout (`shipctl history | head`) is not worth a
@@ -60,6 +60,7 @@ impl Printer {
             start: AtomicU64::new(u64::MAX),
             live: None,
             plan: std::sync::Mutex::new(Vec::new()),
+            replayed: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -79,16 +80,32 @@ impl Printer {
         *self.plan.lock().unwrap_or_else(|e| e.into_inner()) = steps.to_vec();
     }
 
+    /// The events a resumed rollout's journal replayed (call before the first event): not
+    /// printed again, but new lines' times count from the rollout's first event, and the
+    /// live view starts from where the rollout stands (its step, what it waits for, the
+    /// fleet) instead of "starting".
+    pub fn replayed(&self, events: Vec<Event>) {
+        if let Some(first) = events.first() {
+            let _ = self.start.compare_exchange(
+                u64::MAX,
+                first.at.0,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
+        *self.replayed.lock().unwrap_or_else(|e| e.into_inner()) = events;
+    }
+
     /// The format.
     pub fn format(&self) -> Format {
         self.format
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
+    fn style(&self) -> LineStyle {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            LineStyle::Colour
         } else {
-            text.to_string()
+            LineStyle::Plain
         }
     }
 
@@ -104,7 +121,11 @@ impl Printer {
         if let Some(live) = &self.live {
             live.get_or_init(|| {
                 let plan = self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                crate::live::LiveView::new(plan)
+                let view = crate::live::LiveView::new(plan);
+                let replayed =
+                    std::mem::take(&mut *self.replayed.lock().unwrap_or_else(|e| e.into_inner()));
+                view.replay(&replayed);
+                view
             })
             .event(ev, line.as_deref());
             return;
@@ -122,6 +143,14 @@ impl Printer {
             (Some(live), _) => live.println(line),
             (None, Format::Text) => outln(line),
             (None, Format::Json) => {}
+        }
+    }
+
+    /// Removes the live status line, if any, before the lines that close a run (the
+    /// record, the fleet, the outcome): they are written as plain lines under the events.
+    pub fn end_live(&self) {
+        if let Some(live) = self.live.as_ref().and_then(|l| l.get()) {
+            live.finish();
         }
     }
 
@@ -144,7 +173,7 @@ impl Printer {
                     Phase::RolledBack | Phase::Aborted => "33",
                     _ => "31",
                 };
-                let phase = self.paint(colour, &phase.to_string());
+                let phase = self.style().paint(colour, &phase.to_string());
                 match reason {
                     Some(r) => outln(&format!("rollout {id}: {phase} ({r}); exit code {code}")),
                     None => outln(&format!("rollout {id}: {phase}; exit code {code}")),
@@ -155,114 +184,6 @@ impl Printer {
 
     fn describe(&self, ev: &Event) -> Option<String> {
         let start = self.start.load(Ordering::SeqCst);
-        let t = format!(
-            "t+{:<7}",
-            format_duration(Duration::from_millis(ev.at.0.saturating_sub(start)))
-        );
-        let line = match &ev.kind {
-            EventKind::Started(s) => format!(
-                "{t} started {}: {} {} -> {} in {}, {} in {} steps",
-                s.id,
-                s.service,
-                s.previous_version.as_deref().unwrap_or("(none)"),
-                s.version,
-                s.environment,
-                s.strategy,
-                s.steps
-            ),
-            EventKind::Rejected { reason } => {
-                format!("{t} {} {reason}", self.paint("31", "rejected:"))
-            }
-            EventKind::GateChecked { gate, outcome } => match &**outcome {
-                GateOutcome::Pass => format!("{t} gate {gate}: pass"),
-                GateOutcome::Block { reason } => {
-                    format!("{t} gate {gate}: {} {reason}", self.paint("31", "BLOCKED"))
-                }
-                GateOutcome::Wait { reason, .. } | GateOutcome::AwaitPerson { reason, .. } => {
-                    format!("{t} gate {gate}: waiting: {reason}")
-                }
-            },
-            EventKind::StepStarted { step, description } => {
-                format!("{t} step {}: {description}", step + 1)
-            }
-            EventKind::ActionRequested {
-                action, attempt, ..
-            } => {
-                let again = if *attempt > 1 {
-                    format!(" (attempt {attempt})")
-                } else {
-                    String::new()
-                };
-                format!("{t}   -> {}{again}", action.describe())
-            }
-            EventKind::DriverFailed {
-                error, will_retry, ..
-            } => format!(
-                "{t}   driver error: {error}{}",
-                if *will_retry { "; retrying" } else { "" }
-            ),
-            EventKind::Converged { role, replicas, .. } => {
-                format!("{t}   {role} ready: {replicas} replica(s)")
-            }
-            EventKind::Measured {
-                scope,
-                number,
-                results,
-            } => {
-                let which = match scope {
-                    AnalysisScope::Step { .. } => "analysis",
-                    AnalysisScope::Background => "background analysis",
-                    AnalysisScope::RollbackVerification => "stable check",
-                };
-                format!("{t}   {which} #{number}: {}", measurements(results))
-            }
-            EventKind::AnalysisCompleted {
-                result, message, ..
-            } => format!("{t}   analysis {result:?}: {message}"),
-            EventKind::Paused { reason } => format!("{t} paused: {reason}"),
-            EventKind::CommandReceived {
-                command,
-                accepted,
-                note,
-            } => {
-                let cmd = serde_json::to_string(command).unwrap_or_default();
-                if *accepted {
-                    format!("{t} operator command {cmd}")
-                } else {
-                    format!("{t} operator command {cmd} ignored: {note}")
-                }
-            }
-            EventKind::Failed { reason } => {
-                format!("{t} {} {reason}", self.paint("31", "FAILED:"))
-            }
-            EventKind::RollbackStarted { reason } => {
-                format!("{t} {} {reason}", self.paint("33", "ROLLING BACK:"))
-            }
-            EventKind::Finished { phase, reason } => format!("{t} finished: {phase}: {reason}"),
-            EventKind::Resumed => format!("{t} resumed from the journal"),
-            _ => return None,
-        };
-        Some(line)
+        EventLine::new(ev, Timestamp(start), self.style()).line()
     }
-}
-
-fn measurements(results: &[MeasureResult]) -> String {
-    results
-        .iter()
-        .map(|r| match r {
-            MeasureResult::Verdict(v) => {
-                let ms: Vec<String> = v
-                    .measurements
-                    .iter()
-                    .map(|m| match m.threshold {
-                        Some(t) => format!("{}={:.4}{} (limit {:.4})", m.name, m.value, m.unit, t),
-                        None => format!("{}={:.4}{}", m.name, m.value, m.unit),
-                    })
-                    .collect();
-                format!("{} {:?} {}", v.validator, v.outcome, ms.join(", "))
-            }
-            MeasureResult::Error(e) => format!("{} error: {}", e.validator, e.message),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }

@@ -8,7 +8,7 @@ use crate::file::Loaded;
 use crate::output::Printer;
 use crate::setup::{self, Mode, Platform};
 use crate::state::StateDir;
-use shipcore::engine::{Command, Phase, RunError, RunReport};
+use shipcore::engine::{Command, Effect, Phase, Rollout, RunError, RunReport};
 use shipcore::journal::{FileJournal, Journal};
 use shipcore::record::{DeploymentRecord, RecordMeta, RecordStore};
 use shipcore::time::Timestamp;
@@ -112,11 +112,37 @@ fn interrupted(id: &str, printer: &Printer) -> Exit {
     Exit::NeedsPerson
 }
 
-/// The spec a journal's first entry holds (for the live view of a resumed run).
-async fn journaled_spec(journal: &dyn Journal) -> Option<shipcore::engine::RolloutSpec> {
-    let entries = journal.read_all().await.ok()?;
-    let spec = entries.first()?.payload.get("spec")?.clone();
-    serde_json::from_value(spec).ok()
+/// What the journal says happened before this process: the rollout's spec and the events
+/// of the inputs it holds, replayed through the library's machine (as the runner's
+/// `resume` replays them, without side effects), for the live view of a resumed run.
+async fn journaled(
+    journal: &dyn Journal,
+) -> (
+    Option<shipcore::engine::RolloutSpec>,
+    Vec<shipcore::engine::Event>,
+) {
+    let Ok(entries) = journal.read_all().await else {
+        return (None, Vec::new());
+    };
+    let spec = entries
+        .first()
+        .and_then(|e| e.payload.get("spec"))
+        .and_then(|s| serde_json::from_value(s.clone()).ok());
+    let mut machine = None;
+    let mut events = Vec::new();
+    for entry in &entries {
+        let Ok(stamped) = shipcore::engine::decode_entry(entry) else {
+            break;
+        };
+        let Ok(effects) = Rollout::replay_into(&mut machine, &stamped) else {
+            break;
+        };
+        events.extend(effects.into_iter().filter_map(|e| match e {
+            Effect::Record(ev) => Some(ev),
+            _ => None,
+        }));
+    }
+    (spec, events)
 }
 
 fn open_journal(state: &StateDir, id: &str) -> Result<Arc<dyn Journal>, CliError> {
@@ -152,9 +178,11 @@ pub async fn resume(
     let platform = setup::platform(&loaded, state, Mode::Live)?;
     let parts = setup::parts(&loaded, &platform)?;
     let journal = open_journal(state, id)?;
-    if let Some(spec) = journaled_spec(journal.as_ref()).await {
+    let (spec, replayed) = journaled(journal.as_ref()).await;
+    if let Some(spec) = spec {
         printer.set_plan(&spec.plan.steps);
     }
+    printer.replayed(replayed);
     let p = printer.clone();
     let engine = parts
         .builder(&platform)
@@ -181,6 +209,7 @@ async fn finish(
     report: Result<RunReport, RunError>,
     printer: &Printer,
 ) -> Result<Exit, CliError> {
+    printer.end_live();
     let report = report.map_err(run_error)?;
     if let Some(sim) = &platform.sim {
         let _ = sim.driver.persist();

@@ -7,9 +7,9 @@ use crate::file::{FileError, Loaded, MetricsFile, RolloutFile, StableFile, Strat
 use crate::state::StateDir;
 use shipcore::driver::Driver;
 use shipcore::engine::{Engine, EngineBuilder, RolloutSpec, RunError};
-use shipcore::gate::Gate;
+use shipcore::gate::{Gate, Severity};
 use shipcore::metrics::MetricsSource;
-use shipcore::model::{Capabilities, FleetState, PlanError, Revision, Target};
+use shipcore::model::{Capabilities, FleetState, PlanError, Revision, Step, Target};
 use shipcore::notify::Notifier;
 use shipcore::strategy::{from_codedeploy_name, PlanContext, Strategy, StrategyConfig};
 use shipcore::validator::{Validator, ValidatorDeps};
@@ -89,6 +89,42 @@ pub async fn stable(
                 )),
             }
         }
+    }
+}
+
+/// A severity preset's pacing ([`Severity::pause_per_phase`]: 10, 15 or 30 minutes): every
+/// phase of the rollout, from a step that sends the candidate part of the traffic (a weight
+/// or a flag between 0 and 100%) through the analyses and gates that judge it, ends with
+/// that pause, unless the phase already pauses (a timed pause of the file's own, or a wait
+/// for promotion, is kept as written).
+pub fn pace(plan: &mut shipcore::model::Plan, severity: Severity) {
+    let partial = |step: &Step| match step {
+        Step::SetWeight { percent } | Step::SetFlag { percent, .. } => {
+            *percent > 0 && *percent < 100
+        }
+        _ => false,
+    };
+    let mut i = 0;
+    while i < plan.steps.len() {
+        if partial(&plan.steps[i]) {
+            let mut end = i + 1;
+            while matches!(
+                plan.steps.get(end),
+                Some(Step::Analysis(_) | Step::Gate { .. })
+            ) {
+                end += 1;
+            }
+            if !matches!(plan.steps.get(end), Some(Step::Pause { .. })) {
+                plan.steps.insert(
+                    end,
+                    Step::Pause {
+                        duration: Some(severity.pause_per_phase()),
+                    },
+                );
+            }
+            i = end;
+        }
+        i += 1;
     }
 }
 
@@ -292,10 +328,26 @@ pub async fn prepare(
     let mut plan = strategy
         .plan(&ctx)
         .map_err(|e| strategy_error(loaded, &e))?;
+    if let Some(severity) = file.severity {
+        pace(&mut plan, severity);
+        if file.monitoring.is_none() {
+            return Err(loaded.error(
+                "monitoring",
+                format!(
+                    "missing: severity {severity} watches the candidate for {} after the \
+                     rollout (the preset's post-deploy monitoring): add `monitoring: \
+                     {{validators: [...]}}` naming the validators to watch with",
+                    shipcore::time::format_duration(severity.monitoring_window())
+                ),
+            ));
+        }
+    }
     if let Some(m) = &file.monitoring {
-        let window = match (m.window, file.severity) {
-            (Some(w), _) => w,
-            (None, Some(s)) => s.monitoring_window(),
+        let names: Vec<&str> = m.validators.iter().map(String::as_str).collect();
+        // The preset's monitoring (its window, every minute), or the file's own window.
+        let mut mon = match (m.window, file.severity) {
+            (Some(w), _) => shipcore::model::Monitoring::new(&names, w),
+            (None, Some(s)) => s.monitoring(&names),
             (None, None) => {
                 return Err(loaded.error(
                     "monitoring.window",
@@ -303,8 +355,6 @@ pub async fn prepare(
                 ))
             }
         };
-        let names: Vec<&str> = m.validators.iter().map(String::as_str).collect();
-        let mut mon = shipcore::model::Monitoring::new(&names, window);
         if let Some(every) = m.every {
             mon = mon.every(every);
         }

@@ -369,6 +369,19 @@ fn a_frozen_rollout_stops_the_run_with_exit_code_3() {
 
 #[test]
 fn the_compose_example_parses_and_names_the_feature_it_needs() {
+    // The Compose e2e run's file (tests/e2e_compose.rs runs it on real parts).
+    let e2e =
+        shipctl::file::Loaded::read(&examples_dir().join("compose/rolling-haproxy.yaml")).unwrap();
+    match &e2e.file.driver {
+        shipctl::file::DriverFile::Compose(c) => {
+            assert_eq!(
+                c.compose_bin.as_deref(),
+                Some(std::path::Path::new("docker-compose"))
+            );
+            assert_eq!(c.haproxy.as_ref().unwrap().backend, "app");
+        }
+        other => panic!("not compose: {}", other.name()),
+    }
     let path = examples_dir().join("compose/rollout.yaml");
     let loaded = shipctl::file::Loaded::read(&path).unwrap();
     assert_eq!(loaded.file.driver.name(), "compose");
@@ -539,5 +552,114 @@ fn the_simulated_drivers_capabilities_are_the_files_on_every_run() {
     assert!(
         plan.contains("stable:    web-2.0.0 (version 2.0.0, artifact web:2)"),
         "{plan}"
+    );
+}
+
+/// The steps section of `shipctl plan` for `yaml`, or the exit code and stderr.
+fn plan_steps(yaml: &str) -> Result<String, (Option<i32>, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = shipctl(&dir.path().join("s"))
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
+    if out.status.code() != Some(0) {
+        return Err((
+            out.status.code(),
+            text(&out.stderr).replace(&file.display().to_string(), "r.yaml"),
+        ));
+    }
+    let stdout = text(&out.stdout);
+    let start = stdout.find("steps (").unwrap();
+    let end = stdout.find("on failure").unwrap();
+    Ok(stdout[start..end].to_string())
+}
+
+const SEVERITY_CANARY: &str = "\
+target: {service: web, environment: production}
+stable: {version: 1.0.0, artifact: web:1}
+candidate: {version: 2.0.0, artifact: web:2}
+replicas: 4
+strategy:
+  canary:
+    steps:
+      - set_weight: 10
+      - pause: 2m
+      - set_weight: 50
+      - analysis: {validators: [error-rate], policy: {interval: 1m, count: 3}}
+validators:
+  - {type: metric_threshold, name: error-rate, query: 'error_rate{revision=\"{{revision}}\"}', critical: 0.05}
+monitoring: {validators: [error-rate]}
+";
+
+#[test]
+fn severity_presets_pace_each_phase_and_watch_after_the_rollout() {
+    for (severity, pause, count) in [("P0", "10m", 60), ("P1", "15m", 240), ("P2", "30m", 1440)] {
+        let steps = plan_steps(&format!("{SEVERITY_CANARY}severity: {severity}\n")).unwrap();
+        let lines: Vec<&str> = steps.lines().skip(1).map(str::trim).collect();
+        assert_eq!(
+            lines,
+            [
+                "1. scale candidate to 1",
+                "2. set candidate weight 10%",
+                // The file's own pause for this phase is kept.
+                "3. pause 2m",
+                "4. scale candidate to 2",
+                "5. set candidate weight 50%",
+                "6. analysis [error-rate] x3 every 1m",
+                // The preset's pause ends the judged 50% phase.
+                &format!("7. pause {pause}"),
+                "8. scale candidate to 4",
+                "9. promote candidate (all traffic)",
+                // The preset's post-deploy monitoring: its window, every minute.
+                &format!("10. analysis [error-rate] x{count} every 1m"),
+                "11. retire stable after 30s",
+            ],
+            "{severity}: {steps}"
+        );
+    }
+    // Without a severity nothing is added, and the window must be given.
+    let steps = plan_steps(&SEVERITY_CANARY.replace(
+        "monitoring: {validators: [error-rate]}",
+        "monitoring: {validators: [error-rate], window: 30m}",
+    ))
+    .unwrap();
+    assert!(
+        !steps.contains("pause 1") && !steps.contains("pause 3"),
+        "{steps}"
+    );
+    assert!(
+        steps.contains("analysis [error-rate] x30 every 1m"),
+        "{steps}"
+    );
+    // A feature flag's percentages are phases too.
+    let flag = plan_steps(&format!(
+        "{}severity: P0\n",
+        SEVERITY_CANARY.replace(
+            "  canary:\n    steps:\n      - set_weight: 10\n      - pause: 2m\n      - set_weight: 50\n      - analysis: {validators: [error-rate], policy: {interval: 1m, count: 3}}\n",
+            "  feature_flag: {flag: new-checkout, percentages: [20, 100]}\n"
+        )
+    ));
+    match flag {
+        Ok(steps) => assert!(steps.contains("pause 10m"), "{steps}"),
+        Err((_, e)) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_severity_without_monitoring_validators_is_refused_naming_the_field() {
+    let yaml = format!(
+        "{}severity: P1\n",
+        SEVERITY_CANARY.replace("monitoring: {validators: [error-rate]}\n", "")
+    );
+    let (code, stderr) = plan_steps(&yaml).unwrap_err();
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains(
+            "monitoring: missing: severity P1 watches the candidate for 4h after the rollout"
+        ),
+        "{stderr}"
     );
 }

@@ -237,61 +237,6 @@ fn a_peer_of_another_uid_is_refused() {
     assert_eq!(code, Some(0));
 }
 
-/// On a terminal (a pty made by util-linux `script`), the run shows the live status line
-/// (step, traffic and ready replicas per revision, what it waits for) and ends succeeded
-/// after a promote from another process.
-#[test]
-fn on_a_terminal_the_run_shows_a_live_status_line() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("SHIPCORE_E2E").as_deref() != Ok("1"),
-            "SHIPCORE_E2E=1 but util-linux `script` (Debian: bsdutils) is not installed"
-        );
-        eprintln!("skipped: util-linux `script` (Debian: bsdutils) is not installed");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let typescript = dir.path().join("typescript");
-    let cmd = format!(
-        "{} --state-dir {} run {}",
-        assert_cmd::cargo::cargo_bin("shipctl").display(),
-        dir.path().display(),
-        example("blue-green.yaml").display()
-    );
-    let child = std::process::Command::new("script")
-        .args(["-qfec", &cmd])
-        .arg(&typescript)
-        .env_remove("NO_COLOR")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let run = Run(Some(child));
-    wait_status(dir.path(), ID, "waiting for promotion");
-    shipctl(dir.path()).args(["promote", ID]).assert().success();
-    let (code, _) = output_of(run);
-    assert_eq!(code, Some(0));
-    let screen = std::fs::read_to_string(&typescript).unwrap();
-    assert!(
-        screen.contains("step 3/6: pause until promoted"),
-        "{screen}"
-    );
-    assert!(
-        screen.contains("step 3/6: pause until promoted · waiting: waiting for promotion"),
-        "{screen}"
-    );
-    // Traffic and ready replicas per revision (after step 2's scale converged).
-    assert!(screen.contains("web-1.0.0 100% 3/3 ready"), "{screen}");
-    assert!(
-        screen.contains("rollout web-2.0.0: \u{1b}[32msucceeded\u{1b}[0m"),
-        "{screen}"
-    );
-}
-
 #[test]
 fn retry_after_a_rollback_starts_again_from_the_journal() {
     let dir = tempfile::tempdir().unwrap();

@@ -201,6 +201,16 @@ impl Revert {
 /// `(hash, message)`, newest first (as `git log` lists them); a revert matches the first older
 /// commit whose header (and hash, when both are known) it names.
 fn without_reverted<'a>(commits: &[(Option<&'a str>, &'a str)]) -> Vec<&'a str> {
+    commits
+        .iter()
+        .zip(reverted_mask(commits))
+        .filter(|(_, d)| !d)
+        .map(|((_, m), _)| *m)
+        .collect()
+}
+
+/// For each commit, whether it is dropped: a revert of a commit among them, or that commit.
+fn reverted_mask(commits: &[(Option<&str>, &str)]) -> Vec<bool> {
     let mut dropped = vec![false; commits.len()];
     let mut pending: Vec<(usize, Revert)> = Vec::new();
     for (i, (hash, message)) in commits.iter().enumerate() {
@@ -216,11 +226,34 @@ fn without_reverted<'a>(commits: &[(Option<&'a str>, &'a str)]) -> Vec<&'a str> 
             pending.push((i, r));
         }
     }
+    dropped
+}
+
+/// The commits (newest first) that count for a release: reverts and the commits they revert
+/// dropped, as [`bump_for_commits`] drops them, so a changelog written from them lists what
+/// the bump is based on.
+///
+/// ```
+/// use shipcore::version::{releasable_commits, Commit};
+/// let c = |hash: &str, message: &str| Commit { hash: hash.into(), message: message.into() };
+/// let commits = [
+///     c("bbb", "Revert \"feat: export csv\"\n\nThis reverts commit aaa."),
+///     c("aaa", "feat: export csv"),
+///     c("999", "fix: typo"),
+/// ];
+/// let kept: Vec<&str> = releasable_commits(&commits).iter().map(|c| c.hash.as_str()).collect();
+/// assert_eq!(kept, ["999"]);
+/// ```
+pub fn releasable_commits(commits: &[Commit]) -> Vec<&Commit> {
+    let pairs: Vec<(Option<&str>, &str)> = commits
+        .iter()
+        .map(|c| (Some(c.hash.as_str()), c.message.as_str()))
+        .collect();
     commits
         .iter()
-        .zip(dropped)
+        .zip(reverted_mask(&pairs))
         .filter(|(_, d)| !d)
-        .map(|((_, m), _)| *m)
+        .map(|(c, _)| c)
         .collect()
 }
 

@@ -8,7 +8,7 @@ mod git_tag;
 
 pub use bump::{
     bump_for, bump_for_commits, ensure_increases, next_version, next_version_for_commits,
-    parse_version, Bump, ConventionalCommit, Revert, VersionError,
+    parse_version, releasable_commits, Bump, ConventionalCommit, Revert, VersionError,
 };
 pub use changelog::{changelog_section, ChangelogError};
 pub use commit::Commit;
