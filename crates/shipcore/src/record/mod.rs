@@ -49,6 +49,7 @@
 mod comparison;
 mod deployment;
 mod history;
+pub mod html;
 mod meta;
 mod replay;
 mod report;
