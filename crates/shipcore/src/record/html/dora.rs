@@ -189,3 +189,237 @@ impl Dora {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::engine::{Event, EventKind, StartInfo};
+    use crate::record::RecordMeta;
+
+    /// A record of `service` with `status`, deployed and finished at the given ISO times,
+    /// and the commit time, if known.
+    pub(crate) fn rec(
+        id: &str,
+        service: &str,
+        status: DeploymentStatus,
+        deployed: &str,
+        finished: &str,
+        commit: Option<&str>,
+    ) -> DeploymentRecord {
+        let events = vec![Event {
+            at: Timestamp(0),
+            kind: EventKind::Started(Box::new(StartInfo {
+                id: id.into(),
+                service: service.into(),
+                environment: "production".into(),
+                version: "1.0.0".into(),
+                previous_version: None,
+                strategy: "canary".into(),
+                steps: 1,
+            })),
+        }];
+        let mut r = DeploymentRecord::from_events(&events, &RecordMeta::new("ci")).unwrap();
+        r.status = status;
+        r.deployed_at = deployed.into();
+        r.finished_at = Some(finished.into());
+        r.changes.committed_at = commit.map(str::to_string);
+        r
+    }
+
+    const H: u64 = 3_600_000;
+
+    pub(crate) fn sample() -> Vec<DeploymentRecord> {
+        use DeploymentStatus::*;
+        vec![
+            rec(
+                "a",
+                "checkout",
+                Success,
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:30:00Z",
+                Some("2025-12-31T22:00:00Z"),
+            ),
+            rec(
+                "b",
+                "checkout",
+                RolledBack,
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:10:00Z",
+                None,
+            ),
+            rec(
+                "c",
+                "checkout",
+                Aborted,
+                "2026-01-02T06:00:00Z",
+                "2026-01-02T06:05:00Z",
+                None,
+            ),
+            rec(
+                "d",
+                "checkout",
+                Success,
+                "2026-01-02T08:00:00Z",
+                "2026-01-02T09:00:00Z",
+                Some("2026-01-02T07:00:00Z"),
+            ),
+            rec(
+                "e",
+                "checkout",
+                Blocked,
+                "2026-01-03T00:00:00Z",
+                "2026-01-03T00:00:00Z",
+                None,
+            ),
+            rec(
+                "f",
+                "checkout",
+                Success,
+                "2026-01-05T00:00:00Z",
+                "2026-01-05T00:20:00Z",
+                None,
+            ),
+            rec(
+                "p",
+                "payments",
+                RolledBack,
+                "2026-01-03T00:00:00Z",
+                "2026-01-03T00:05:00Z",
+                None,
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_four_keys_per_service_match_hand_computed_figures() {
+        let dora = Dora::from_records(&sample());
+        let checkout = &dora.per_service[0].1;
+        assert_eq!(dora.per_service[0].0, "checkout");
+        // Counted a, b, c, d, f (e was blocked: nothing changed).
+        assert_eq!(
+            (
+                checkout.deployments,
+                checkout.successes,
+                checkout.failures,
+                checkout.not_counted
+            ),
+            (5, 3, 2, 1)
+        );
+        // 3 successes from Jan 1 to Jan 5: 4 days.
+        assert_eq!(checkout.period_days, Some(4.0));
+        assert_eq!(checkout.deployments_per_day, Some(0.75));
+        // Lead times 2h30m (a) and 2h (d); f has no commit time. Median 2h15m.
+        assert_eq!(
+            checkout.lead_time,
+            Some(Duration::from_millis(2 * H + H / 4))
+        );
+        assert_eq!(checkout.lead_time_samples, 2);
+        assert_eq!(checkout.change_failure_rate, Some(0.4));
+        // b and c are one incident: Jan 2 00:00 until d ended at 09:00.
+        assert_eq!(checkout.time_to_restore, Some(Duration::from_millis(9 * H)));
+        assert_eq!((checkout.restored, checkout.unrestored), (1, 0));
+
+        let payments = &dora.per_service[1].1;
+        assert_eq!(dora.per_service[1].0, "payments");
+        assert_eq!(payments.deployments_per_day, Some(0.0));
+        assert_eq!(payments.lead_time, None, "no commit time: unknown, not 0");
+        assert_eq!(payments.change_failure_rate, Some(1.0));
+        assert_eq!(
+            (
+                payments.time_to_restore,
+                payments.restored,
+                payments.unrestored
+            ),
+            (None, 0, 1)
+        );
+
+        let all = &dora.overall;
+        assert_eq!((all.deployments, all.successes, all.failures), (6, 3, 3));
+        assert_eq!(all.change_failure_rate, Some(0.5));
+        assert_eq!(all.deployments_per_day, Some(0.75));
+        assert_eq!(all.lead_time, Some(Duration::from_millis(2 * H + H / 4)));
+        assert_eq!(
+            (all.time_to_restore, all.restored, all.unrestored),
+            (Some(Duration::from_millis(9 * H)), 1, 1)
+        );
+    }
+
+    #[test]
+    fn no_deployments_gives_no_figures_rather_than_zeros() {
+        let f = Dora::from_records(&[]).overall;
+        assert_eq!(f, DoraFigures::default());
+        assert_eq!(
+            super::super::history_page::dora_cells(&f),
+            [
+                "no deployments",
+                "unknown (no commit times)",
+                "no deployments",
+                "no failures"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_failures_is_a_zero_rate_and_nothing_to_restore() {
+        use DeploymentStatus::*;
+        let records = [
+            rec(
+                "a",
+                "web",
+                Success,
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:10:00Z",
+                None,
+            ),
+            rec(
+                "b",
+                "web",
+                Success,
+                "2026-01-01T12:00:00Z",
+                "2026-01-01T12:10:00Z",
+                None,
+            ),
+        ];
+        let f = Dora::from_records(&records).overall;
+        assert_eq!(f.change_failure_rate, Some(0.0));
+        assert_eq!(f.period_days, Some(1.0), "at least a day");
+        assert_eq!(f.deployments_per_day, Some(2.0));
+        assert_eq!((f.time_to_restore, f.unrestored), (None, 0));
+        let cells = super::super::history_page::dora_cells(&f);
+        assert_eq!(cells[2], "0% (0 of 2)");
+        assert_eq!(cells[3], "no failures");
+    }
+
+    #[test]
+    fn a_failure_never_restored_says_so() {
+        use DeploymentStatus::*;
+        let records = [
+            rec(
+                "a",
+                "web",
+                Success,
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T00:10:00Z",
+                None,
+            ),
+            rec(
+                "b",
+                "web",
+                RollbackFailed,
+                "2026-01-02T00:00:00Z",
+                "2026-01-02T00:10:00Z",
+                None,
+            ),
+        ];
+        let f = Dora::from_records(&records).overall;
+        assert_eq!(
+            (f.failures, f.restored, f.unrestored, f.time_to_restore),
+            (1, 0, 1, None)
+        );
+        assert_eq!(
+            super::super::history_page::dora_cells(&f)[3],
+            "not restored (1 open)"
+        );
+    }
+}

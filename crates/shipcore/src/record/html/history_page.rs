@@ -146,3 +146,58 @@ pub fn render_history(records: &[DeploymentRecord], options: &HistoryOptions) ->
     out.push_str("</section></main></body></html>\n");
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::dora::tests::{rec, sample};
+    use super::*;
+
+    #[test]
+    fn the_page_has_the_dora_table_and_a_row_per_deployment_linking_to_its_report() {
+        let records = sample();
+        let options = HistoryOptions {
+            report_href: Some("reports/{id}.html".into()),
+            title: None,
+        };
+        let html = render_history(&records, &options);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("<title>Deployment history</title>"));
+        assert!(html.contains(r#"<tr id="dora-overall"><th>All services</th>"#));
+        assert!(html.contains(r#"<tr id="dora-checkout"><th>checkout</th><td>0.75 / day (3 successful in 4.0 days)</td><td>2h15m (median of 2)</td><td>40% (2 of 5)</td><td>9h (median of 1)</td></tr>"#), "{html}");
+        assert!(html.contains(r#"<tr id="dora-payments"><th>payments</th><td>0.00 / day (0 successful in 1.0 days)</td><td>unknown (no commit times)</td><td>100% (1 of 1)</td><td>not restored (1 open)</td></tr>"#));
+        assert_eq!(html.matches("<tr data-status=").count(), records.len());
+        assert!(html.contains(r#"<a href="reports/a.html">a</a>"#));
+        assert!(html.contains(r#"<tr data-status="rolled_back">"#));
+        assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn hostile_names_are_escaped_and_unsafe_links_dropped() {
+        let mut r = rec(
+            "x",
+            "<script>alert(1)</script>",
+            DeploymentStatus::RolledBack,
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:10:00Z",
+            None,
+        );
+        r.reason = Some("see https://u:hunter2@h.invalid/?token=s3cret".into());
+        let options = HistoryOptions {
+            report_href: Some("javascript:alert('{id}')".into()),
+            title: Some("<b>t</b>".into()),
+        };
+        let html = render_history(&[r], &options);
+        assert!(!html.contains("<script") && !html.contains("<b>t"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains("javascript:"));
+        assert!(!html.contains("hunter2") && !html.contains("s3cret"));
+    }
+
+    #[test]
+    fn an_empty_history_says_so() {
+        let html = render_history(&[], &HistoryOptions::default());
+        assert!(html.contains("No deployments recorded."));
+        assert!(html.contains("no deployments"));
+    }
+}

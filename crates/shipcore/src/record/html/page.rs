@@ -416,3 +416,143 @@ pub fn render_report(
     out.push_str("</section></main></body></html>\n");
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::timeline::tests::{err_rate, ev, measured, started};
+    use super::*;
+    use crate::engine::Phase;
+    use crate::record::RecordMeta;
+    use crate::validator::Outcome;
+
+    const HOSTILE: &str = "<script>alert(1)</script>";
+    const SECRET_URL: &str = "https://ci:hunter2@gate.invalid/check?token=abc123#frag";
+
+    fn hostile_events() -> Vec<Event> {
+        let reason = format!("gate {HOSTILE} said no, see {SECRET_URL}");
+        vec![
+            started(0, HOSTILE),
+            ev(
+                0,
+                EventKind::StepStarted {
+                    step: 0,
+                    description: format!("step {HOSTILE}"),
+                },
+            ),
+            measured(60_000, 1, vec![err_rate(Outcome::Fail, 0.12, false)]),
+            ev(
+                60_000,
+                EventKind::Failed {
+                    reason: reason.clone(),
+                },
+            ),
+            ev(
+                60_000,
+                EventKind::RollbackStarted {
+                    reason: reason.clone(),
+                },
+            ),
+            ev(
+                61_000,
+                EventKind::Finished {
+                    phase: Phase::RolledBack,
+                    reason,
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_and_secrets_do_not_appear() {
+        let events = hostile_events();
+        let record =
+            DeploymentRecord::from_events(&events, &RecordMeta::new(format!("ci {SECRET_URL}")))
+                .unwrap();
+        let options = ReportOptions {
+            runbook_href: Some(SECRET_URL.into()),
+            history_href: Some("javascript:alert(1)".into()),
+        };
+        let html = render_report(&record, &events, &options);
+        assert!(!html.contains("<script"), "no script element may come out");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        for secret in ["hunter2", "abc123", "token=", "frag"] {
+            assert!(!html.contains(secret), "{secret} leaked");
+        }
+        assert!(
+            html.contains("https://gate.invalid/check"),
+            "the URL stays, redacted"
+        );
+        assert!(
+            !html.contains("javascript:"),
+            "a javascript: link is dropped"
+        );
+        assert!(html.contains(r#"<a id="runbook-link" href="https://gate.invalid/check">"#));
+    }
+
+    #[test]
+    fn the_page_holds_header_timeline_steps_comparison_record_and_runbook() {
+        let events = hostile_events();
+        let record = DeploymentRecord::from_events(&events, &RecordMeta::new("ci")).unwrap();
+        let html = render_report(&record, &events, &ReportOptions::default());
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains(
+            r#"<p id="outcome" class="outcome bad" data-status="rolled_back">ROLLED BACK</p>"#
+        ));
+        assert!(html.contains("<dt>Versions</dt><dd>1.0.0 → 2.0.0</dd>"));
+        assert!(html.contains("<dt>Duration</dt><dd>1m1s</dd>"));
+        assert!(html.contains("<dt>Strategy</dt><dd>canary</dd>"));
+        for id in [
+            "timeline",
+            "steps",
+            "comparison",
+            "health",
+            "rollback",
+            "runbook",
+            "record",
+        ] {
+            assert!(
+                html.contains(&format!(r#"<section id="{id}">"#)),
+                "section {id}"
+            );
+        }
+        assert!(html.contains(r#"<svg class="timeline""#));
+        assert!(html.contains(r#"id="steps-table""#) && html.contains("not completed"));
+        assert!(html.contains(r#"id="comparison-table""#));
+        assert!(
+            html.contains("<code>shipctl report r1</code>"),
+            "how to get the runbook"
+        );
+        assert!(html.contains(r#"<pre id="record-json">"#));
+        assert!(html.contains("@media print"));
+        // Self-contained: nothing fetched, no script.
+        for fetch in ["<script", "<link", "src=", "@import", "url("] {
+            assert!(!html.contains(fetch), "{fetch}");
+        }
+    }
+
+    #[test]
+    fn without_an_event_log_the_page_says_there_is_nothing_to_plot() {
+        let events = hostile_events();
+        let record = DeploymentRecord::from_events(&events, &RecordMeta::new("ci")).unwrap();
+        let html = render_report(&record, &[], &ReportOptions::default());
+        assert!(html.contains("No event log: nothing to plot."));
+        assert!(!html.contains("<svg"));
+    }
+
+    #[test]
+    fn only_relative_and_web_links_are_kept() {
+        assert_eq!(safe_href("DEPLOY.md").as_deref(), Some("DEPLOY.md"));
+        assert_eq!(
+            safe_href("reports/a b.html").as_deref(),
+            Some("reports/a b.html")
+        );
+        assert_eq!(
+            safe_href("https://x.invalid/r?t=1").as_deref(),
+            Some("https://x.invalid/r")
+        );
+        assert_eq!(safe_href("JavaScript:alert(1)"), None);
+        assert_eq!(safe_href("data:text/html,x"), None);
+        assert_eq!(safe_href("\"><b>").as_deref(), Some("&quot;&gt;&lt;b&gt;"));
+    }
+}

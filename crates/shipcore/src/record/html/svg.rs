@@ -587,3 +587,211 @@ pub fn timeline_svg(tl: &Timeline) -> String {
         escape(&scrub_urls(&describe(tl)))
     )
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::timeline::tests::{err_rate, ev, measured, started};
+    use super::*;
+    use crate::engine::{EventKind, Phase};
+    use crate::model::{Action, FleetState, RevisionId, RevisionState, Role, WeightSet};
+    use crate::validator::{MeasureResult, Outcome, ValidatorError};
+    use std::sync::Arc;
+
+    fn count(svg: &str, needle: &str) -> usize {
+        svg.matches(needle).count()
+    }
+
+    fn bad_canary() -> Vec<crate::engine::Event> {
+        let fleet = |w1: u8, w2: u8| {
+            Arc::new(FleetState {
+                revisions: vec![
+                    RevisionState {
+                        revision: RevisionId::from("web-v1"),
+                        desired: 4,
+                        ready: 4,
+                        updated: 4,
+                        weight: w1,
+                    },
+                    RevisionState {
+                        revision: RevisionId::from("web-v2"),
+                        desired: 1,
+                        ready: 1,
+                        updated: 1,
+                        weight: w2,
+                    },
+                ],
+                flags: Default::default(),
+            })
+        };
+        let route = |id: u64, at: u64, w1: u8, w2: u8| {
+            [
+                ev(
+                    at,
+                    EventKind::ActionRequested {
+                        id,
+                        action: Arc::new(Action::Route {
+                            weights: WeightSet(vec![
+                                (RevisionId::from("web-v1"), w1),
+                                (RevisionId::from("web-v2"), w2),
+                            ]),
+                        }),
+                        attempt: 1,
+                    },
+                ),
+                ev(at, EventKind::ActionApplied { id }),
+            ]
+        };
+        let mut events = vec![
+            started(0, "web"),
+            ev(
+                0,
+                EventKind::StepStarted {
+                    step: 0,
+                    description: "scale candidate to 1".into(),
+                },
+            ),
+            ev(
+                10_000,
+                EventKind::Converged {
+                    role: Role::Candidate,
+                    replicas: 1,
+                    fleet: fleet(100, 0),
+                },
+            ),
+            ev(
+                10_000,
+                EventKind::StepStarted {
+                    step: 1,
+                    description: "set candidate weight 10%".into(),
+                },
+            ),
+        ];
+        events.extend(route(1, 10_000, 90, 10));
+        events.extend([
+            ev(
+                10_000,
+                EventKind::StepStarted {
+                    step: 2,
+                    description: "analysis".into(),
+                },
+            ),
+            measured(70_000, 1, vec![err_rate(Outcome::Pass, 0.02, true)]),
+            measured(130_000, 2, vec![err_rate(Outcome::Pass, 0.03, true)]),
+            measured(
+                190_000,
+                3,
+                vec![MeasureResult::Error(ValidatorError {
+                    validator: "error-rate".into(),
+                    message: "timeout".into(),
+                })],
+            ),
+            measured(250_000, 4, vec![err_rate(Outcome::Fail, 0.12, false)]),
+            ev(
+                250_000,
+                EventKind::Failed {
+                    reason: "error rate 0.12 above 0.05".into(),
+                },
+            ),
+            ev(
+                250_000,
+                EventKind::RollbackStarted {
+                    reason: "error rate 0.12 above 0.05".into(),
+                },
+            ),
+        ]);
+        events.extend(route(2, 250_000, 100, 0));
+        events.push(ev(
+            260_000,
+            EventKind::Finished {
+                phase: Phase::RolledBack,
+                reason: "error rate 0.12 above 0.05".into(),
+            },
+        ));
+        events
+    }
+
+    #[test]
+    fn the_chart_has_one_series_per_revision_points_for_values_only_and_the_levels() {
+        let tl = Timeline::from_events(&bad_canary());
+        let svg = timeline_svg(&tl);
+        // Weights: one step series per revision, with stable ids.
+        assert_eq!(count(&svg, r#"class="series weight""#), 2);
+        assert!(svg.contains(r#"id="weight-web-v1""#) && svg.contains(r#"id="weight-web-v2""#));
+        // Replicas: desired and ready per revision.
+        assert_eq!(count(&svg, r#"class="series replicas-desired""#), 2);
+        assert_eq!(count(&svg, r#"class="series replicas-ready""#), 2);
+        // One validator lane, one metric series: 3 values are points, the error is a gap.
+        assert_eq!(count(&svg, r#"class="lane validator""#), 1);
+        assert_eq!(count(&svg, r#"class="series metric""#), 1);
+        assert_eq!(count(&svg, r#"<circle class="point "#), 3);
+        assert_eq!(count(&svg, r#"class="point outcome-failed""#), 1);
+        assert_eq!(count(&svg, r#"<g class="gap">"#), 1);
+        // The gap breaks the line: the two values before it are one segment, the value
+        // after it stands alone (no segment of one point).
+        assert_eq!(count(&svg, r#"<path class="segment""#), 1);
+        // The critical and warning levels, each a line and a band.
+        assert_eq!(count(&svg, r#"class="threshold threshold-critical""#), 1);
+        assert!(svg.contains(r#"id="threshold-critical-error-rate-error-rate""#));
+        assert_eq!(count(&svg, r#"class="threshold threshold-warning""#), 1);
+        assert_eq!(count(&svg, r#"class="band band-critical""#), 1);
+        // Markers: 3 steps, the failure, the rollback, the end; reasons as tooltips.
+        assert_eq!(count(&svg, r#"class="marker marker-step""#), 3);
+        assert_eq!(count(&svg, r#"class="marker marker-failure""#), 1);
+        assert_eq!(count(&svg, r#"class="marker marker-rollback""#), 1);
+        assert!(svg.contains(r#"id="marker-rollback-1""#));
+        assert!(svg.contains("<title>rollback at +4m10s: error rate 0.12 above 0.05</title>"));
+        assert_eq!(count(&svg, r#"class="marker marker-finished""#), 1);
+        // Text alternative, and balanced groups.
+        assert!(svg.contains(r#"role="img" aria-labelledby="timeline-title timeline-desc""#));
+        assert!(
+            svg.contains("web-v2 traffic peaked at 10% and ended at 0%"),
+            "{svg}"
+        );
+        assert!(svg.contains("1 gap(s) without data"));
+        assert_eq!(count(&svg, "<g"), count(&svg, "</g>"));
+        assert!(!svg.contains("NaN"));
+    }
+
+    #[test]
+    fn a_gap_is_not_drawn_at_zero() {
+        let tl = Timeline::from_events(&[
+            measured(0, 1, vec![err_rate(Outcome::Pass, 0.02, false)]),
+            measured(
+                60_000,
+                2,
+                vec![err_rate(Outcome::Inconclusive, f64::NAN, false)],
+            ),
+            measured(120_000, 3, vec![err_rate(Outcome::Pass, 0.04, false)]),
+        ]);
+        let svg = timeline_svg(&tl);
+        assert_eq!(
+            count(&svg, r#"<circle class="point "#),
+            2,
+            "NaN is no point"
+        );
+        assert_eq!(
+            count(&svg, r#"<path class="segment""#),
+            0,
+            "no line across the gap"
+        );
+        assert_eq!(count(&svg, r#"<g class="gap">"#), 1);
+    }
+
+    #[test]
+    fn simultaneous_markers_are_stacked_not_drawn_over_each_other() {
+        let tl = Timeline::from_events(&bad_canary());
+        let svg = timeline_svg(&tl);
+        // failure and rollback happen at the same instant: different rows (y).
+        let y_of = |class: &str| {
+            let at = svg.find(class).unwrap();
+            let line = &svg[at..];
+            let y1 = line.find("y1=\"").unwrap() + 4;
+            line[y1..y1 + 8].split('"').next().unwrap().to_string()
+        };
+        assert_ne!(
+            y_of("marker marker-failure"),
+            y_of("marker marker-rollback")
+        );
+    }
+}
