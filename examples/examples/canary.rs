@@ -80,7 +80,8 @@ enum Fails {
     Never,
     /// From the start.
     AtOnce,
-    /// When the step that sets this candidate weight starts (a bug that shows under load).
+    /// From the second measurement after the step that sets this candidate weight (a bug
+    /// that shows under load).
     AtWeight(u8),
 }
 
@@ -165,13 +166,18 @@ async fn canary(
     } else if let Fails::AtWeight(w) = fails {
         let (driver, candidate) = (world.driver.clone(), v2.clone());
         let step = format!("weight {w}%");
-        builder = builder.on_event(move |ev: &Event| {
-            if let EventKind::StepStarted { description, .. } = &ev.kind {
-                if description.ends_with(&step) {
-                    // The fault is valid (a fraction in 0..=1): injecting it cannot fail.
-                    let _ = driver.inject(&candidate, Failure::error_rate(0.12));
-                }
+        let reached = std::sync::atomic::AtomicBool::new(false);
+        builder = builder.on_event(move |ev: &Event| match &ev.kind {
+            EventKind::StepStarted { description, .. } if description.ends_with(&step) => {
+                reached.store(true, std::sync::atomic::Ordering::SeqCst);
             }
+            EventKind::Measured { .. }
+                if reached.swap(false, std::sync::atomic::Ordering::SeqCst) =>
+            {
+                // The fault is valid (a fraction in 0..=1): injecting it cannot fail.
+                let _ = driver.inject(&candidate, Failure::error_rate(0.12));
+            }
+            _ => {}
         });
     }
     let mut runner = builder.build();
@@ -207,7 +213,7 @@ fn write_report(
 }
 
 /// A simulated fortnight: (service, old, new, how it fails, start, commit time or unknown).
-/// checkout 1.5.0 breaks at 50% and is rolled back; 1.5.1 restores it; payments 3.1.0
+/// checkout 1.5.0 breaks a minute into its 50% phase and is rolled back; 1.5.1 restores it; payments 3.1.0
 /// breaks at once and is never followed by a success.
 const SERIES: [(&str, &str, &str, Fails, &str, Option<&str>); 8] = [
     (

@@ -220,6 +220,21 @@ fn marker_shape(kind: MarkerKind, x: f64, y: f64) -> String {
     }
 }
 
+/// Time-axis ticks at a round interval (1 s … 1 d) giving at most 7 ticks over `span_ms`.
+fn ticks(start: Timestamp, span_ms: u64) -> Vec<Timestamp> {
+    const STEPS_S: [u64; 18] = [
+        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+    ];
+    let step = STEPS_S
+        .iter()
+        .map(|s| s * 1000)
+        .find(|s| span_ms / s <= 6)
+        .unwrap_or_else(|| (span_ms / 6).max(1));
+    (0..=span_ms / step)
+        .map(|i| Timestamp(start.0 + i * step))
+        .collect()
+}
+
 /// A one-paragraph text alternative of the chart.
 fn describe(tl: &Timeline) -> String {
     let mut parts = Vec::new();
@@ -569,8 +584,7 @@ pub fn timeline_svg(tl: &Timeline) -> String {
         r##"<g id="axis-time" class="axis"><line x1="{LEFT}" y1="{axis_y:.1}" x2="{:.1}" y2="{axis_y:.1}" stroke="#333"/>"##,
         sc.end_x()
     );
-    for i in 0..=5 {
-        let t = Timestamp(tl.start.0 + (span * f64::from(i) / 5.0) as u64);
+    for t in ticks(tl.start, span as u64) {
         let x = sc.x(t);
         let _ = write!(
             body,
@@ -751,6 +765,20 @@ mod tests {
         assert!(svg.contains("1 gap(s) without data"));
         assert_eq!(count(&svg, "<g"), count(&svg, "</g>"));
         assert!(!svg.contains("NaN"));
+    }
+
+    #[test]
+    fn time_ticks_fall_on_round_intervals() {
+        let at = |v: Vec<Timestamp>| v.into_iter().map(|t| t.0).collect::<Vec<_>>();
+        assert_eq!(
+            at(ticks(Timestamp(0), 10_000)),
+            [0, 2_000, 4_000, 6_000, 8_000, 10_000]
+        );
+        assert_eq!(
+            at(ticks(Timestamp(5), 560_000)),
+            [5, 120_005, 240_005, 360_005, 480_005]
+        );
+        assert_eq!(ticks(Timestamp(0), 1_000).len(), 2);
     }
 
     #[test]
