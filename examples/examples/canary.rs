@@ -212,70 +212,89 @@ fn write_report(
     Ok(())
 }
 
-/// A simulated fortnight: (service, old, new, how it fails, start, commit time or unknown).
-/// checkout 1.5.0 breaks a minute into its 50% phase and is rolled back; 1.5.1 restores it; payments 3.1.0
-/// breaks at once and is never followed by a success.
-const SERIES: [(&str, &str, &str, Fails, &str, Option<&str>); 8] = [
-    (
+/// One deployment of the simulated history.
+struct Deployment {
+    service: &'static str,
+    old: &'static str,
+    new: &'static str,
+    fails: Fails,
+    start: &'static str,
+    /// When its change was committed, if known.
+    commit: Option<&'static str>,
+}
+
+const fn deploy(
+    service: &'static str,
+    (old, new): (&'static str, &'static str),
+    fails: Fails,
+    start: &'static str,
+    commit: Option<&'static str>,
+) -> Deployment {
+    Deployment {
+        service,
+        old,
+        new,
+        fails,
+        start,
+        commit,
+    }
+}
+
+/// A simulated fortnight. checkout 1.5.0 breaks a minute into its 50% phase and is rolled
+/// back; 1.5.1 restores it; payments 3.1.0 breaks at once and is never followed by a success.
+const SERIES: [Deployment; 8] = [
+    deploy(
         "checkout",
-        "1.1.0",
-        "1.2.0",
+        ("1.1.0", "1.2.0"),
         Fails::Never,
         "2026-11-02T09:00:00Z",
         Some("2026-10-30T16:20:00Z"),
     ),
-    (
+    deploy(
         "payments",
-        "2.9.0",
-        "3.0.0",
+        ("2.9.0", "3.0.0"),
         Fails::Never,
         "2026-11-03T10:00:00Z",
         None,
     ),
-    (
+    deploy(
         "checkout",
-        "1.2.0",
-        "1.3.0",
+        ("1.2.0", "1.3.0"),
         Fails::Never,
         "2026-11-04T11:00:00Z",
         Some("2026-11-03T15:00:00Z"),
     ),
-    (
+    deploy(
         "checkout",
-        "1.3.0",
-        "1.4.0",
+        ("1.3.0", "1.4.0"),
         Fails::Never,
         "2026-11-06T09:30:00Z",
         Some("2026-11-05T17:45:00Z"),
     ),
-    (
+    deploy(
         "payments",
-        "3.0.0",
-        "3.1.0",
+        ("3.0.0", "3.1.0"),
         Fails::AtOnce,
         "2026-11-09T14:00:00Z",
         None,
     ),
-    (
+    deploy(
         "checkout",
-        "1.4.0",
-        "1.5.0",
+        ("1.4.0", "1.5.0"),
         Fails::AtWeight(50),
         "2026-11-11T10:00:00Z",
         Some("2026-11-10T12:00:00Z"),
     ),
-    (
+    deploy(
         "checkout",
-        "1.4.0",
-        "1.5.1",
+        ("1.4.0", "1.5.1"),
         Fails::Never,
         "2026-11-11T15:00:00Z",
         Some("2026-11-11T13:10:00Z"),
     ),
-    (
+    deploy(
         "checkout",
-        "1.5.1",
-        "1.6.0",
+        ("1.5.1", "1.6.0"),
         Fails::Never,
         "2026-11-13T09:00:00Z",
         Some("2026-11-12T18:00:00Z"),
@@ -293,12 +312,12 @@ async fn write_history(file: &Path) -> Result<()> {
         .file_stem()
         .ok_or_else(|| format!("{} is not a file name", file.display()))?;
     let store = RecordStore::open(dir.join(format!("{}-records", stem.to_string_lossy())))?;
-    for (i, (service, old, new, fails, start, commit)) in SERIES.iter().enumerate() {
-        let start = parse_iso8601(start)?;
+    for (i, d) in SERIES.iter().enumerate() {
+        let start = parse_iso8601(d.start)?;
         let world = SimWorld::with_config(SimConfig::seeded(100 + i as u64), start)?;
-        let report = canary(&world, service, (old, new), *fails, false).await?;
+        let report = canary(&world, d.service, (d.old, d.new), d.fails, false).await?;
         let mut meta = RecordMeta::new("example-pipeline");
-        meta.changes.committed_at = commit.map(str::to_string);
+        meta.changes.committed_at = d.commit.map(str::to_string);
         let record = DeploymentRecord::from_report(&report, &meta)?;
         let caps = world.driver_arc().capabilities();
         write_report(
@@ -314,7 +333,7 @@ async fn write_history(file: &Path) -> Result<()> {
         report_href: Some("{id}.html".into()),
         title: Some(format!(
             "Deployment history (simulated, from {})",
-            format_iso8601(parse_iso8601(SERIES[0].4)?)
+            format_iso8601(parse_iso8601(SERIES[0].start)?)
         )),
     };
     std::fs::write(file, render_history(&records, &options))

@@ -541,11 +541,9 @@ impl Timeline {
                     scope,
                     results,
                     number,
-                } => {
-                    if *scope != AnalysisScope::RollbackVerification {
-                        b.run = b.run_of(scope, *number);
-                        b.measured(at, results);
-                    }
+                } if *scope != AnalysisScope::RollbackVerification => {
+                    b.run = b.run_of(scope, *number);
+                    b.measured(at, results);
                 }
                 EventKind::Paused { reason } => {
                     b.marker(at, MarkerKind::Paused, "pause", reason.clone())
