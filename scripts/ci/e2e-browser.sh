@@ -167,4 +167,4 @@ has history 'not restored \(1 open\)' "unrestored payments incident"
 has history '<a href="checkout-1.5.0.html">' "link to the broken canary's report"
 [ "$(grep -o '<tr data-status=' "$out/history.dom" | wc -l)" -eq 8 ] || fail "history: expected 8 deployment rows"
 
-step "done in $((SECONDS - t0)) s (pages, screenshots and DOM dumps in $out)"
+step "done in $((SECONDS - t0)) s${SHIPCORE_BROWSER_OUT:+ (pages, screenshots and DOM dumps in $out)}"

@@ -781,6 +781,42 @@ mod tests {
         assert_eq!(ticks(Timestamp(0), 1_000).len(), 2);
     }
 
+    /// The numeric value of attribute `name` in each element of `svg` that starts with `tag`.
+    fn attr(svg: &str, tag: &str, name: &str) -> Vec<f64> {
+        svg.match_indices(tag)
+            .map(|(i, _)| {
+                let rest = &svg[i..];
+                let at = rest.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+                rest[at..].split('"').next().unwrap().parse().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn points_sit_on_the_right_side_of_the_critical_line_in_time_order() {
+        let svg = timeline_svg(&Timeline::from_events(&bad_canary()));
+        let cx = attr(&svg, "<circle class=\"point ", "cx");
+        let cy = attr(&svg, "<circle class=\"point ", "cy");
+        let line = attr(&svg, "<line class=\"threshold threshold-critical\"", "y1");
+        let warning = attr(&svg, "<line class=\"threshold threshold-warning\"", "y1");
+        assert!(
+            cx.windows(2).all(|w| w[0] < w[1]),
+            "later is further right: {cx:?}"
+        );
+        // SVG y grows downwards: 0.02 and 0.03 below the 0.05 line, 0.12 above it.
+        assert!(
+            cy[0] > line[0] && cy[1] > line[0] && cy[2] < line[0],
+            "{cy:?} vs {line:?}"
+        );
+        assert!(cy[1] < cy[0], "0.03 is higher than 0.02");
+        // The warning level (0.01) is below the critical one.
+        assert!(warning[0] > line[0]);
+        // The critical band covers the part of the lane above the line.
+        let band_y = attr(&svg, "<rect class=\"band band-critical\"", "y");
+        let band_h = attr(&svg, "<rect class=\"band band-critical\"", "height");
+        assert!((band_y[0] + band_h[0] - line[0]).abs() < 0.2);
+    }
+
     #[test]
     fn a_gap_is_not_drawn_at_zero() {
         let tl = Timeline::from_events(&[
