@@ -89,9 +89,12 @@ pub(crate) fn scrub_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
+        // After the delimiter, which may be several bytes long (a no-break space).
         let start = rest[..i]
-            .rfind(|c: char| c.is_whitespace() || matches!(c, '(' | '"' | '\'' | '<' | '['))
-            .map_or(0, |p| p + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace() || matches!(c, '(' | '"' | '\'' | '<' | '['))
+            .map_or(0, |(p, c)| p + c.len_utf8());
         let end = rest[i..]
             .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ']'))
             .map_or(rest.len(), |p| i + p);
@@ -164,3 +167,25 @@ svg text { font: 11px system-ui, sans-serif; fill: #222; }
   table, figure { break-inside: avoid; }
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_url_in_free_text_is_redacted_whatever_surrounds_it() {
+        assert_eq!(
+            scrub("a\u{a0}https://u:p@h.invalid/x?t=1 and (http://h2.invalid/?k=2) end"),
+            "a\u{a0}https://h.invalid/x and (http://h2.invalid/) end"
+        );
+        assert_eq!(scrub("é://weird?q=1"), "é://weird");
+        assert_eq!(scrub("no urls here"), "no urls here");
+        assert!(scrub(&"x".repeat(2000)).len() < 600, "bounded");
+    }
+
+    #[test]
+    fn slugs_are_ascii_ids() {
+        assert_eq!(slug("Web V2/α"), "web-v2--");
+        assert_eq!(slug(""), "x");
+    }
+}
