@@ -540,6 +540,34 @@ mod tests {
         assert!(!html.contains("<svg"));
     }
 
+    proptest::proptest! {
+        /// Any text and any number: no panic, nothing from the input becomes markup.
+        #[test]
+        fn any_input_renders_without_markup_from_it(
+            service in ".{0,40}",
+            reason in ".{0,80}",
+            validator in ".{0,20}",
+            metric in ".{0,20}",
+            values in proptest::collection::vec(proptest::num::f64::ANY, 0..6),
+        ) {
+            use crate::validator::{MeasureResult, Measurement, Verdict};
+            let mut events = vec![started(0, &format!("<x>{service}"))];
+            for (i, v) in values.iter().enumerate() {
+                let verdict = Verdict::new(format!("<v>{validator}"), Outcome::Fail, reason.clone())
+                    .with(Measurement::new(format!("<m>{metric}"), *v, Some(*v / 2.0), "<u>"));
+                events.push(measured(1_000 * (i as u64 + 1), i as u32 + 1, vec![MeasureResult::Verdict(verdict)]));
+            }
+            events.push(ev(9_000, EventKind::RollbackStarted { reason: format!("<r>{reason}") }));
+            events.push(ev(9_000, EventKind::Finished { phase: Phase::RolledBack, reason: reason.clone() }));
+            let record = DeploymentRecord::from_events(&events, &RecordMeta::new(reason.clone())).unwrap();
+            let html = render_report(&record, &events, &ReportOptions::default());
+            for tag in ["<x>", "<v>", "<m>", "<u>", "<r>", "<script"] {
+                proptest::prop_assert!(!html.contains(tag), "{} came out as markup", tag);
+            }
+            proptest::prop_assert_eq!(html.matches("<g").count(), html.matches("</g>").count());
+        }
+    }
+
     #[test]
     fn only_relative_and_web_links_are_kept() {
         assert_eq!(safe_href("DEPLOY.md").as_deref(), Some("DEPLOY.md"));
