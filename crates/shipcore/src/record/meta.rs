@@ -16,6 +16,10 @@ pub struct Changes {
     pub pr_number: Option<u64>,
     /// Release notes (markdown).
     pub release_notes: Option<String>,
+    /// When the oldest commit of this change was made (ISO 8601 UTC), if known: the start
+    /// of the DORA lead time for changes on the history page. Not written when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<String>,
 }
 
 /// Caller-provided parts of a [`DeploymentRecord`](super::DeploymentRecord). Serialized in

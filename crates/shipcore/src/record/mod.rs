@@ -1,6 +1,8 @@
 //! Records and reports of rollouts, built from the engine's event log: a
 //! [`DeploymentRecord`] (JSON, camelCase), a history of records per service, a markdown ship
-//! report, a per-phase comparison table and a generated `DEPLOY.md` runbook for a plan.
+//! report, a per-phase comparison table, a generated `DEPLOY.md` runbook for a plan, and
+//! self-contained HTML pages ([`html`]: a report with a timeline, a history page with the
+//! DORA keys).
 //!
 //! # Conventions
 //!
@@ -49,6 +51,7 @@
 mod comparison;
 mod deployment;
 mod history;
+pub mod html;
 mod meta;
 mod replay;
 mod report;
