@@ -94,13 +94,18 @@ pub enum Cmd {
         /// Only this service.
         #[arg(long)]
         service: Option<String>,
+        /// One HTML page instead: the four DORA keys per service and overall, and a row per
+        /// deployment linking to its report (`ID.html`, from `report ID --format html`).
+        #[arg(long)]
+        html: bool,
     },
     /// The report of a finished rollout: ship report, per-phase comparison and DEPLOY.md
-    /// runbook (md), or the deployment record (json).
+    /// runbook (md), the deployment record (json), or a self-contained page with the
+    /// rollout's timeline (html).
     Report {
         /// Rollout id.
         id: String,
-        /// md or json.
+        /// md, json or html.
         #[arg(long, value_enum, default_value = "md")]
         format: crate::history::ReportFormat,
     },
@@ -246,12 +251,13 @@ pub async fn execute(cli: Cli) -> Result<Exit, CliError> {
             let state = state_for(&cli.state_dir, None);
             live_or_journal(&state, id, Command::Retry, cli.output).await
         }
-        Cmd::History { service } => {
+        Cmd::History { service, html } => {
             let state = state_for(&cli.state_dir, None);
             crate::output::out(&crate::history::history(
                 &state,
                 service.as_deref(),
                 cli.output,
+                *html,
             )?);
             Ok(Exit::Succeeded)
         }

@@ -1,5 +1,6 @@
-//! `shipctl history` (the deployment records as a table) and `shipctl report ID` (the ship
-//! report with the per-phase comparison and the DEPLOY.md runbook, or the record as JSON),
+//! `shipctl history` (the deployment records as a table, JSON lines or an HTML page with the
+//! DORA keys) and `shipctl report ID` (the ship report with the per-phase comparison and the
+//! DEPLOY.md runbook, the record as JSON, or a self-contained HTML page with the timeline),
 //! read from the state directory.
 
 use crate::exit::CliError;
@@ -8,6 +9,7 @@ use crate::state::StateDir;
 use shipcore::driver::Capabilities;
 use shipcore::engine::{decode_entry, Effect, Event, Rollout};
 use shipcore::journal::{FileJournal, Journal};
+use shipcore::record::html::{render_history, render_report, HistoryOptions, ReportOptions};
 use shipcore::record::{runbook, ship_report, Comparison, DeploymentRecord, RecordStore};
 use std::fmt::Write;
 
@@ -18,6 +20,10 @@ pub enum ReportFormat {
     Md,
     /// The deployment record as JSON.
     Json,
+    /// One self-contained HTML page: the timeline (traffic, replicas, measurements against
+    /// their thresholds, every step, gate, command, failure and rollback), the steps, the
+    /// comparison and the record.
+    Html,
 }
 
 fn records(state: &StateDir) -> Result<RecordStore, CliError> {
@@ -29,11 +35,14 @@ fn records(state: &StateDir) -> Result<RecordStore, CliError> {
     })
 }
 
-/// The records of `service` (or all), newest first, as a table or JSON lines.
+/// The records of `service` (or all), newest first, as a table or JSON lines; with `html`,
+/// one page with the four DORA keys per service and a row per deployment linking to its
+/// report (`ID.html`, as `shipctl report ID --format html > ID.html` writes it).
 pub fn history(
     state: &StateDir,
     service: Option<&str>,
     format: Format,
+    html: bool,
 ) -> Result<String, CliError> {
     if !state.records_dir().exists() {
         return Ok(format!(
@@ -44,6 +53,13 @@ pub fn history(
     let list = records(state)?
         .list(service, None)
         .map_err(|e| CliError::Usage(format!("cannot read the records: {e}")))?;
+    if html {
+        let options = HistoryOptions {
+            report_href: Some("{id}.html".into()),
+            title: service.map(|s| format!("Deployment history of {s}")),
+        };
+        return Ok(render_history(&list, &options));
+    }
     let mut out = String::new();
     if format == Format::Json {
         for r in &list {
@@ -113,6 +129,18 @@ pub async fn report(state: &StateDir, id: &str, format: ReportFormat) -> Result<
             .to_json()
             .map(|s| s + "\n")
             .map_err(|e| CliError::Run(e.to_string())),
+        ReportFormat::Html => {
+            // Without a journal to replay, the page still shows the record (no timeline).
+            let events = replay(state, id)
+                .await
+                .map(|(e, _, _)| e)
+                .unwrap_or_default();
+            let options = ReportOptions {
+                runbook_href: None,
+                history_href: Some("history.html".into()),
+            };
+            Ok(render_report(&record, &events, &options))
+        }
         ReportFormat::Md => {
             let replayed = replay(state, id).await;
             let mut out = match &replayed {

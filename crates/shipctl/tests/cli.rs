@@ -482,6 +482,40 @@ fn history_and_report_read_the_records_of_earlier_runs() {
     assert_eq!(v["status"], "success");
     assert_eq!(v["previousVersion"], "3.1.0");
 
+    // The page a person opens: the timeline of the rolled-back canary, from its journal.
+    let out = shipctl(dir.path())
+        .args(["report", "checkout-1.5.0-bad", "--format", "html"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = text(&out.stdout);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.contains("checkout 1.5.0 to production"));
+    assert!(page.contains(r#"id="lane-weights""#), "the traffic lane");
+    assert!(
+        page.contains(r#"id="marker-rollback-1""#),
+        "the rollback marker"
+    );
+    assert!(
+        page.contains(r#"class="threshold threshold-critical""#),
+        "a threshold"
+    );
+    assert!(!page.contains("<script"), "no JavaScript");
+
+    let out = shipctl(dir.path())
+        .args(["history", "--html"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = text(&out.stdout);
+    assert!(page.contains(r#"id="dora-table""#), "{page}");
+    for id in ["checkout-1.5.0-bad", "checkout-1.5.0", "api-3.2.0"] {
+        assert!(
+            page.contains(&format!(r#"href="{id}.html""#)),
+            "{id}: {page}"
+        );
+    }
+
     let out = shipctl(dir.path())
         .args(["report", "nope"])
         .output()
