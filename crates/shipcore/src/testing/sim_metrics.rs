@@ -36,7 +36,6 @@ use super::sim_state::{RevisionView, SimSnapshot, TargetRun};
 use crate::metrics::{
     MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
 };
-use crate::model::Target;
 use crate::time::Timestamp;
 use crate::validator::version_string;
 use async_trait::async_trait;
@@ -264,9 +263,8 @@ impl SimMetrics {
             q.label("namespace"),
         ) {
             (Some(service), Some(environment), Some(namespace)) => {
-                let mut target = Target::new(service, environment);
-                target.namespace = (!namespace.is_empty()).then(|| namespace.to_string());
-                Some(snap.target(&target))
+                let namespace = (!namespace.is_empty()).then_some(namespace);
+                Some(snap.target_named(service, environment, namespace))
             }
             _ => None,
         };

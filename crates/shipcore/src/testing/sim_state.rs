@@ -144,6 +144,16 @@ impl SimSnapshot {
         with_key(target, |key| self.targets.get(key))
     }
 
+    /// [`target`](Self::target) of the target with these parts, without building one.
+    pub(crate) fn target_named(
+        &self,
+        service: &str,
+        environment: &str,
+        namespace: Option<&str>,
+    ) -> Option<&TargetRun> {
+        with_key_of(service, environment, namespace, |key| self.targets.get(key))
+    }
+
     fn target_mut(&mut self, target: &Target) -> &mut TargetRun {
         self.targets
             .get_or_insert_with(target.to_string(), || TargetRun {
@@ -405,17 +415,36 @@ impl SimSnapshot {
 /// Calls `f` with `target`'s key in [`SimSnapshot::targets`] (its `Display`), written on
 /// the stack when it is short, so that looking a target up allocates nothing.
 fn with_key<R>(target: &Target, f: impl FnOnce(&str) -> R) -> R {
-    use std::fmt::Write;
+    with_key_of(
+        &target.service,
+        &target.environment,
+        target.namespace.as_deref(),
+        f,
+    )
+}
+
+/// [`with_key`] from the target's parts: `namespace/service@environment`, or
+/// `service@environment` without a namespace (as `Target`'s `Display` writes it).
+fn with_key_of<R>(
+    service: &str,
+    environment: &str,
+    namespace: Option<&str>,
+    f: impl FnOnce(&str) -> R,
+) -> R {
     let mut buf = KeyBuf {
         bytes: [0; 128],
         len: 0,
     };
-    if write!(buf, "{target}").is_ok() {
+    let parts: [&str; 5] = match namespace {
+        Some(ns) => [ns, "/", service, "@", environment],
+        None => ["", "", service, "@", environment],
+    };
+    if parts.iter().all(|p| buf.push(p)) {
         if let Ok(key) = std::str::from_utf8(buf.bytes.get(..buf.len).unwrap_or_default()) {
             return f(key);
         }
     }
-    f(&target.to_string())
+    f(&parts.concat())
 }
 
 /// A fixed buffer that refuses (rather than truncates) text longer than it holds.
@@ -424,13 +453,16 @@ struct KeyBuf {
     len: usize,
 }
 
-impl std::fmt::Write for KeyBuf {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+impl KeyBuf {
+    /// Appends `s`; false (and nothing appended) when it does not fit.
+    fn push(&mut self, s: &str) -> bool {
         let end = self.len + s.len();
-        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        let Some(slot) = self.bytes.get_mut(self.len..end) else {
+            return false;
+        };
         slot.copy_from_slice(s.as_bytes());
         self.len = end;
-        Ok(())
+        true
     }
 }
 
@@ -531,6 +563,28 @@ pub(crate) fn ready_shares(ready: &[u32]) -> Vec<u8> {
         shares[i] += 1;
     }
     shares
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn a_target_is_found_by_its_parts_as_by_itself() {
+        let mut s = SimSnapshot::new(SimConfig::default());
+        let v1 = Revision::new("v1", "1.0.0".parse().unwrap(), "web:1");
+        let mut in_ns = Target::new("web", "prod");
+        in_ns.namespace = Some("shop".into());
+        let long = Target::new("s".repeat(200), "prod");
+        for t in [Target::new("web", "prod"), in_ns, long] {
+            s.seed_stable(&t, &v1, 1, Timestamp(0));
+            let by_parts = s.target_named(&t.service, &t.environment, t.namespace.as_deref());
+            assert_eq!(by_parts.map(|r| &r.target), Some(&t));
+            assert_eq!(by_parts, s.target(&t));
+        }
+        assert!(s.target_named("web", "prod", Some("other")).is_none());
+    }
 }
 
 #[cfg(test)]
