@@ -95,8 +95,9 @@ pub struct SimMetrics {
     noise: f64,
     injected: Arc<Mutex<BTreeMap<String, MetricsInjection>>>,
     queries: Arc<AtomicU64>,
-    /// The last few expressions asked twice in a row, parsed, so that a validator asking
-    /// the same query every interval has it parsed once.
+    /// The last few expressions asked again soon after they were first asked, parsed, so
+    /// that the validators of a rollout asking their queries every interval have each
+    /// parsed once.
     parsed: Arc<Mutex<ParsedQueries>>,
 }
 
@@ -108,8 +109,10 @@ const PARSED_KEPT: usize = 8;
 struct ParsedQueries {
     kept: Vec<(Box<str>, Arc<SimQuery>)>,
     next: usize,
-    /// [`fnv1a`] of the expression last parsed and not kept.
-    last_missed: u64,
+    /// [`fnv1a`] of the last [`PARSED_KEPT`] expressions parsed and not kept, the oldest
+    /// replaced first: one asked again while it is here is kept.
+    missed: [u64; PARSED_KEPT],
+    next_missed: usize,
 }
 
 impl std::fmt::Debug for SimMetrics {
@@ -147,8 +150,8 @@ impl SimMetrics {
     }
 
     /// `f` of `expr` parsed. A kept parse is reused; otherwise the expression is parsed
-    /// without copies, and kept only if it was also the expression parsed last (a
-    /// validator asking the same query every interval is kept; thousands of rollouts
+    /// without copies, and kept only if it was among the last few parsed and not kept (a
+    /// rollout's validators asking their queries in turn are kept; thousands of rollouts
     /// asking each their own query in turn cost no allocation).
     fn with_parsed<R>(
         &self,
@@ -167,7 +170,7 @@ impl SimMetrics {
         let q = parse_ref(expr)?;
         let hash = fnv1a(expr);
         let mut parsed = lock();
-        if std::mem::replace(&mut parsed.last_missed, hash) == hash {
+        if parsed.missed.contains(&hash) {
             let entry = (Box::from(expr), Arc::new(SimQuery::from(q)));
             if parsed.kept.len() < PARSED_KEPT {
                 parsed.kept.push(entry);
@@ -176,6 +179,10 @@ impl SimMetrics {
                 parsed.kept[next] = entry;
                 parsed.next = (next + 1) % PARSED_KEPT;
             }
+        } else {
+            let at = parsed.next_missed;
+            parsed.missed[at] = hash;
+            parsed.next_missed = (at + 1) % PARSED_KEPT;
         }
         drop(parsed);
         Ok(f(&q))
@@ -698,7 +705,7 @@ mod tests {
     }
 
     #[test]
-    fn expressions_asked_in_turn_are_not_kept() {
+    fn a_few_expressions_asked_in_turn_are_kept_many_are_not() {
         use crate::clock::SimClock;
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -709,13 +716,22 @@ mod tests {
             let q = MetricQuery::at(e.to_string(), Timestamp(0));
             rt.block_on(metrics.query(&q)).unwrap()
         };
+        // A rollout's two validators, in turn: both kept from their second query.
         for _ in 0..3 {
             ask("error_rate{service=\"a\"}");
-            ask("error_rate{service=\"b\"}");
+            ask("latency_p95{service=\"a\"}");
         }
-        assert!(metrics.parsed.lock().unwrap().kept.is_empty());
-        ask("error_rate{service=\"b\"}");
-        assert_eq!(metrics.parsed.lock().unwrap().kept.len(), 1);
+        assert_eq!(metrics.parsed.lock().unwrap().kept.len(), 2);
+        // Many rollouts, each asking its own query in turn: none kept.
+        let many: Vec<String> = (0..3 * PARSED_KEPT)
+            .map(|i| format!("error_rate{{service=\"s{i}\"}}"))
+            .collect();
+        for _ in 0..3 {
+            for e in &many {
+                ask(e);
+            }
+        }
+        assert_eq!(metrics.parsed.lock().unwrap().kept.len(), 2);
     }
 
     #[test]
