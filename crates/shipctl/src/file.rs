@@ -90,7 +90,7 @@ pub struct RolloutFile {
     #[serde(default)]
     #[schemars(with = "Option<crate::schema::RetrySchema>")]
     pub retry: Option<RetryPolicy>,
-    /// The platform: `sim` (default) or `compose` (built with the `compose` feature).
+    /// The platform: `sim` (default), `compose` or `k8s` (each built with its cargo feature).
     #[serde(default)]
     pub driver: DriverFile,
     /// Journal, records, control sockets and the simulator's state (default `.shipctl`,
@@ -265,6 +265,129 @@ pub enum DriverFile {
     /// One service of a Docker Compose v2 project (`shipcore-driver-compose`), optionally
     /// behind HAProxy for weighted traffic. Needs a shipctl built with `--features compose`.
     Compose(ComposeFile),
+    /// A Kubernetes cluster (`shipcore-driver-k8s`): one Deployment and Service per
+    /// revision, weighted traffic through a Gateway API HTTPRoute. Needs a shipctl built
+    /// with `--features k8s`.
+    K8s(Box<K8sFile>),
+}
+
+/// A Deployment as Kubernetes defines it (`k8s-openapi`), typed, when shipctl has the
+/// Kubernetes driver; skipped unread otherwise (the driver section is refused then).
+#[cfg(feature = "k8s")]
+pub type DeploymentValue = k8s_openapi::api::apps::v1::Deployment;
+/// A Deployment as Kubernetes defines it; this shipctl has no Kubernetes driver.
+#[cfg(not(feature = "k8s"))]
+pub type DeploymentValue = serde::de::IgnoredAny;
+/// A pod template as Kubernetes defines it (`k8s-openapi`), when shipctl has the driver.
+#[cfg(feature = "k8s")]
+pub type PodTemplateValue = k8s_openapi::api::core::v1::PodTemplateSpec;
+/// A pod template as Kubernetes defines it; this shipctl has no Kubernetes driver.
+#[cfg(not(feature = "k8s"))]
+pub type PodTemplateValue = serde::de::IgnoredAny;
+
+/// Settings of the Kubernetes driver: `shipcore_driver_k8s::K8sConfig` (its base workload,
+/// namespace, container, deadlines, ports and route) and where the cluster is.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K8sFile {
+    /// A kubeconfig file, relative to the rollout file's folder (default: `KUBECONFIG`,
+    /// else `~/.kube/config`, else the in-cluster service account).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Use the pod's service account (`KUBERNETES_SERVICE_HOST`), not a kubeconfig.
+    #[serde(default)]
+    pub in_cluster: bool,
+    /// Namespace used when `target.namespace` names none (default `default`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The workload every revision copies, exactly one of: a whole `Deployment`
+    /// (`apps/v1`; its strategy, history limit and pod template are kept)...
+    #[serde(default)]
+    #[schemars(with = "Option<crate::schema::AnyObject>")]
+    pub deployment: Option<DeploymentValue>,
+    /// ...a pod template (`metadata`, `spec`)...
+    #[serde(default)]
+    #[schemars(with = "Option<crate::schema::AnyObject>")]
+    pub pod_template: Option<PodTemplateValue>,
+    /// ...or a YAML file holding either, relative to the rollout file's folder (read by
+    /// the driver's own `K8sConfig::from_yaml`).
+    #[serde(default)]
+    pub manifest: Option<PathBuf>,
+    /// The container that runs the artifact (default: the only one).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// `progressDeadlineSeconds` of every Deployment (default 10m).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub progress_deadline: Option<Duration>,
+    /// How long a retired revision keeps running after it left the route (default 30s).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub retire_delay: Option<Duration>,
+    /// Timeout of every API request (default 30s).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub timeout: Option<Duration>,
+    /// Port of each revision's Service (default 80).
+    #[serde(default)]
+    pub service_port: Option<u16>,
+    /// Container port the Services send to (default: the service port).
+    #[serde(default)]
+    pub target_port: Option<u16>,
+    /// Weighted traffic through a Gateway API HTTPRoute (without one, traffic follows
+    /// ready replicas and blue-green is refused).
+    #[serde(default)]
+    pub route: Option<K8sRouteFile>,
+}
+
+/// The HTTPRoute: `owned` (the driver applies all of it) or `user_owned` (GitOps: the
+/// driver only edits the backendRefs naming its revisions).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum K8sRouteFile {
+    /// The driver applies the whole route.
+    Owned {
+        /// Route name.
+        name: String,
+        /// Gateways it attaches to (at least one).
+        parent_refs: Vec<K8sParentRefFile>,
+        /// Hostnames.
+        #[serde(default)]
+        hostnames: Vec<String>,
+        /// `HTTPRouteMatch` objects of the rule (default: the Gateway's `/`).
+        #[serde(default)]
+        #[schemars(with = "Vec<crate::schema::AnyObject>")]
+        matches: Vec<serde_json::Value>,
+    },
+    /// The user owns the route; the driver weights its revisions' backendRefs.
+    UserOwned {
+        /// Route name.
+        name: String,
+        /// How often a 409 conflict is retried by re-reading (default 3).
+        #[serde(default = "default_conflict_retries")]
+        conflict_retries: u32,
+    },
+}
+
+fn default_conflict_retries() -> u32 {
+    3
+}
+
+/// A parent Gateway of an owned route.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K8sParentRefFile {
+    /// Gateway name.
+    pub name: String,
+    /// Gateway namespace (default: the route's).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Listener name.
+    #[serde(default)]
+    pub section_name: Option<String>,
 }
 
 /// Settings of the Compose driver (a subset of `shipcore_driver_compose::ComposeConfig`).
@@ -320,6 +443,7 @@ impl DriverFile {
         match self {
             DriverFile::Sim(_) => "sim",
             DriverFile::Compose(_) => "compose",
+            DriverFile::K8s(_) => "k8s",
         }
     }
 }
