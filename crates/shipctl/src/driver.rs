@@ -1,7 +1,7 @@
 //! The platform a rollout runs against, opened from the file's `driver`: the simulator
 //! (persisted in the state directory, or a read-only copy for a dry run) or, with the
-//! `compose` feature, Docker Compose, or with the `k8s` feature, a Kubernetes cluster; each
-//! with the clock and metrics that go with it.
+//! `compose` feature, Docker Compose, with `k8s` a Kubernetes cluster, with `ecs` Amazon
+//! ECS; each with the clock and metrics that go with it.
 
 use crate::file::{DriverFile, FileError, Loaded};
 use crate::setup::candidate;
@@ -96,6 +96,7 @@ pub async fn platform(
         }
         DriverFile::Compose(c) => compose(loaded, state, c),
         DriverFile::K8s(k) => k8s::platform(loaded, k).await,
+        DriverFile::Ecs(e) => ecs::platform(loaded, e).await,
     }
 }
 
@@ -379,6 +380,154 @@ mod k8s {
     }
 }
 
+#[cfg(feature = "ecs")]
+mod ecs {
+    use super::Platform;
+    use crate::file::{EcsFile, EcsLaunchType, FileError, Loaded};
+    use shipcore_driver_ecs::{
+        EcsConfig, EcsDriver, LaunchType, ListenerRef, RollingConfig, TargetGroupTemplate,
+    };
+    use std::sync::Arc;
+
+    const AT: &str = "driver.ecs";
+
+    /// The driver's configuration from the file's section, through its builder (which
+    /// checks every field; its errors are placed at `driver.ecs.<field>`).
+    pub(super) fn config(loaded: &Loaded, e: &EcsFile) -> Result<EcsConfig, FileError> {
+        let subnets: Vec<&str> = e.network.subnets.iter().map(String::as_str).collect();
+        let groups: Vec<&str> = e
+            .network
+            .security_groups
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let mut b = EcsConfig::builder(&e.cluster, &e.task_definition, &e.container)
+            .network(&subnets, &groups)
+            .assign_public_ip(e.network.assign_public_ip);
+        if let Some(l) = e.launch_type {
+            b = b.launch_type(match l {
+                EcsLaunchType::Fargate => LaunchType::Fargate,
+                EcsLaunchType::Ec2 => LaunchType::Ec2,
+            });
+        }
+        match (&e.traffic, &e.native_rolling) {
+            (Some(_), Some(_)) => {
+                return Err(loaded.error(
+                    &format!("{AT}.native_rolling"),
+                    "give traffic (weights on an ALB listener) or native_rolling, not both",
+                ))
+            }
+            (Some(t), None) => {
+                let listener = match (&t.listener, &t.rule) {
+                    (Some(l), None) => ListenerRef::Listener(l.clone()),
+                    (None, Some(r)) => ListenerRef::Rule(r.clone()),
+                    (Some(_), Some(_)) => {
+                        return Err(loaded.error(
+                            &format!("{AT}.traffic.rule"),
+                            "give listener or rule, not both",
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(loaded.error(
+                            &format!("{AT}.traffic"),
+                            "missing: listener (an ALB listener ARN) or rule (a listener \
+                             rule ARN)",
+                        ))
+                    }
+                };
+                let g = &t.target_group;
+                let mut tg = TargetGroupTemplate::new(g.port, &g.vpc_id);
+                if let Some(p) = &g.protocol {
+                    tg.protocol = p.clone();
+                }
+                if let Some(p) = &g.health_check_path {
+                    tg = tg.health_check_path(p.clone());
+                }
+                if let Some(i) = g.health_check_interval {
+                    tg.health_check_interval = i;
+                }
+                if let Some(h) = g.healthy_threshold {
+                    tg.healthy_threshold = h;
+                }
+                b = b.traffic(listener, tg);
+                if let Some(test) = &t.test_listener {
+                    b = b.test_listener(test.clone());
+                }
+            }
+            (None, r) => {
+                let mut rolling = RollingConfig::default();
+                if let Some(r) = r {
+                    if let Some(m) = r.minimum_healthy_percent {
+                        rolling.minimum_healthy_percent = m;
+                    }
+                    if let Some(m) = r.maximum_percent {
+                        rolling.maximum_percent = m;
+                    }
+                    if let Some(c) = r.circuit_breaker_rollback {
+                        rolling.circuit_breaker_rollback = c;
+                    }
+                }
+                b = b.native_rolling(rolling);
+            }
+        }
+        if let Some(w) = e.deregistration_wait {
+            b = b.deregistration_wait(w);
+        }
+        if let Some(t) = &e.timeouts {
+            b = b.timeouts(
+                t.call.unwrap_or(DEFAULT_CALL),
+                t.connect.unwrap_or(DEFAULT_CONNECT),
+            );
+        }
+        b.build()
+            .map_err(|err| loaded.error(&format!("{AT}.{}", err.field), err.problem.clone()))
+    }
+
+    /// The driver's defaults (`EcsConfig::builder`), for a `timeouts` giving only one.
+    const DEFAULT_CALL: std::time::Duration = std::time::Duration::from_secs(10);
+    const DEFAULT_CONNECT: std::time::Duration = std::time::Duration::from_secs(3);
+
+    /// The ECS platform: the driver with the environment's AWS configuration (the file's
+    /// region first), the system clock, no metrics of its own.
+    pub(super) async fn platform(loaded: &Loaded, e: &EcsFile) -> Result<Platform, FileError> {
+        let cfg = config(loaded, e)?;
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(r) = &e.region {
+            if r.trim().is_empty() {
+                return Err(loaded.error(&format!("{AT}.region"), "must not be empty"));
+            }
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(loaded.error(
+                &format!("{AT}.region"),
+                "missing: no AWS region in the environment (AWS_REGION, the profile): \
+                 set one or write region: ...",
+            ));
+        }
+        Ok(Platform {
+            driver: Arc::new(EcsDriver::new(cfg, &sdk)),
+            clock: Arc::new(shipcore::clock::SystemClock),
+            metrics: None,
+            sim: None,
+        })
+    }
+}
+
+#[cfg(not(feature = "ecs"))]
+mod ecs {
+    use super::Platform;
+    use crate::file::{EcsFile, FileError, Loaded};
+
+    pub(super) async fn platform(loaded: &Loaded, _e: &EcsFile) -> Result<Platform, FileError> {
+        Err(loaded.error(
+            "driver.ecs",
+            "this shipctl was built without the ECS driver: build it with `--features ecs`",
+        ))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -579,6 +728,173 @@ strategy: {canary: {steps: [{set_weight: 50}]}}
                     .unwrap();
                 assert_eq!(e.field, "driver.k8s.in_cluster", "{e}");
                 assert!(e.problem.contains("not running in a cluster"), "{e}");
+            }
+        }
+    }
+
+    const ECS: &str = "cluster: shop, task_definition: web, container: app, \
+        network: {subnets: [subnet-1], security_groups: [sg-1]}";
+
+    #[test]
+    fn an_ecs_section_parses_with_or_without_the_feature() {
+        let l = loaded_driver("ecs", &format!("{ECS}, deregistration_wait: 0s")).unwrap();
+        let DriverFile::Ecs(e) = &l.file.driver else {
+            panic!("not ecs")
+        };
+        assert_eq!(l.file.driver.name(), "ecs");
+        assert_eq!(e.network.subnets, ["subnet-1"]);
+        let e = loaded_driver("ecs", &format!("{ECS}, launch_type: lambda")).unwrap_err();
+        assert_eq!(e.field, "driver.ecs.launch_type", "{e}");
+        let e = loaded_driver("ecs", "cluster: shop, task_definition: web, container: app")
+            .unwrap_err();
+        assert!(e.problem.contains("missing field `network`"), "{e}");
+        assert!(e.field.starts_with("driver.ecs"), "{e}");
+        let e = loaded_driver("ecs", &format!("{ECS}, traffic: {{listner: x}}")).unwrap_err();
+        assert_eq!(e.field, "driver.ecs.traffic.listner", "{e}");
+    }
+
+    fn loaded_driver(driver: &str, body: &str) -> Result<Loaded, FileError> {
+        Loaded::parse(
+            Path::new("r.yaml"),
+            format!("{BASE}driver:\n  {driver}: {{{body}}}\n"),
+        )
+    }
+
+    #[cfg(not(feature = "ecs"))]
+    #[tokio::test]
+    async fn without_the_feature_an_ecs_driver_says_how_to_build_one() {
+        let l = loaded_driver("ecs", ECS).unwrap();
+        let dir = std::env::temp_dir().join("shipctl-no-ecs");
+        let e = platform(&l, &StateDir::new(dir), Mode::DryRun)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(e.field, "driver.ecs");
+        assert!(e.problem.contains("--features ecs"), "{e}");
+        assert_eq!(e.pos.unwrap().line, 7, "{e}");
+    }
+
+    #[cfg(feature = "ecs")]
+    mod ecs_config {
+        use super::*;
+        use shipcore_driver_ecs::{LaunchType, ListenerRef, Mode as EcsMode};
+
+        fn config(body: &str) -> Result<shipcore_driver_ecs::EcsConfig, FileError> {
+            let l = loaded_driver("ecs", body)?;
+            let DriverFile::Ecs(e) = &l.file.driver else {
+                panic!("not ecs")
+            };
+            super::super::ecs::config(&l, e)
+        }
+
+        const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:1:listener/app/a/b/c";
+
+        #[test]
+        fn the_section_builds_the_drivers_config() {
+            let c = config(ECS).unwrap();
+            assert_eq!(c.cluster, "shop");
+            assert_eq!(c.launch_type, LaunchType::Fargate);
+            assert!(matches!(c.mode, EcsMode::NativeRolling(ref r) if r.maximum_percent == 200));
+            let c = config(&format!(
+                "{ECS}, launch_type: ec2, deregistration_wait: 5s, \
+                 timeouts: {{call: 20s}}, traffic: {{listener: '{LISTENER}', \
+                 target_group: {{port: 8080, vpc_id: vpc-1, health_check_path: /ready}}}}"
+            ))
+            .unwrap();
+            assert_eq!(c.launch_type, LaunchType::Ec2);
+            assert_eq!(
+                c.deregistration_wait,
+                Some(std::time::Duration::from_secs(5))
+            );
+            assert_eq!(c.call_timeout, std::time::Duration::from_secs(20));
+            assert_eq!(c.connect_timeout, std::time::Duration::from_secs(3));
+            let t = c.traffic().unwrap();
+            assert_eq!(t.listener, ListenerRef::Listener(LISTENER.into()));
+            assert_eq!(t.target_group.health_check_path, "/ready");
+            assert_eq!(t.target_group.protocol, "HTTP");
+            let c = config(&format!(
+                "{ECS}, native_rolling: {{minimum_healthy_percent: 50, maximum_percent: 150}}"
+            ))
+            .unwrap();
+            assert!(matches!(
+                c.mode,
+                EcsMode::NativeRolling(ref r)
+                    if (r.minimum_healthy_percent, r.maximum_percent) == (50, 150)
+                        && r.circuit_breaker_rollback
+            ));
+        }
+
+        #[test]
+        fn errors_name_the_field_under_driver_ecs() {
+            let tg = "target_group: {port: 8080, vpc_id: vpc-1}";
+            for (body, field, problem) in [
+                (
+                    "cluster: ' ', task_definition: web, container: app, \
+                     network: {subnets: [s], security_groups: [g]}"
+                        .to_string(),
+                    "driver.ecs.cluster",
+                    "must not be empty",
+                ),
+                (
+                    "cluster: c, task_definition: web, container: app, \
+                     network: {subnets: [], security_groups: [g]}"
+                        .to_string(),
+                    "driver.ecs.network.subnets",
+                    "at least one subnet",
+                ),
+                (
+                    format!("{ECS}, traffic: {{listener: not-an-arn, {tg}}}"),
+                    "driver.ecs.traffic.listener",
+                    "not an ARN",
+                ),
+                (
+                    format!("{ECS}, traffic: {{{tg}}}"),
+                    "driver.ecs.traffic",
+                    "missing: listener",
+                ),
+                (
+                    format!("{ECS}, traffic: {{listener: '{LISTENER}', rule: '{LISTENER}', {tg}}}"),
+                    "driver.ecs.traffic.rule",
+                    "not both",
+                ),
+                (
+                    format!(
+                        "{ECS}, traffic: {{listener: '{LISTENER}', target_group: \
+                         {{port: 8080, vpc_id: v, protocol: TCP}}}}"
+                    ),
+                    "driver.ecs.traffic.target_group.protocol",
+                    "HTTP or HTTPS",
+                ),
+                (
+                    format!(
+                        "{ECS}, traffic: {{listener: '{LISTENER}', target_group: \
+                         {{port: 8080, vpc_id: v, health_check_interval: 1s}}}}"
+                    ),
+                    "driver.ecs.traffic.target_group.health_check_interval",
+                    "5..=300",
+                ),
+                (
+                    format!("{ECS}, native_rolling: {{maximum_percent: 250}}"),
+                    "driver.ecs.native_rolling.maximum_percent",
+                    "100..=200",
+                ),
+                (
+                    format!(
+                        "{ECS}, native_rolling: {{}}, traffic: {{listener: '{LISTENER}', {tg}}}"
+                    ),
+                    "driver.ecs.native_rolling",
+                    "not both",
+                ),
+                (
+                    format!("{ECS}, timeouts: {{connect: 0s}}"),
+                    "driver.ecs.timeouts.connect",
+                    "longer than zero",
+                ),
+            ] {
+                let e = config(&body).unwrap_err();
+                assert_eq!(e.field, field, "{body}: {e}");
+                assert!(e.problem.contains(problem), "{body}: {e}");
+                assert_eq!(e.pos.map(|p| p.line), Some(7), "{body}: {e}");
             }
         }
     }

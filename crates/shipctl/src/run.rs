@@ -176,7 +176,7 @@ pub async fn resume(
         loaded.base = base.into();
     }
     let platform = setup::platform(&loaded, state, Mode::Live).await?;
-    let parts = setup::parts(&loaded, &platform)?;
+    let parts = setup::parts(&loaded, &platform).await?;
     let journal = open_journal(state, id)?;
     let (spec, replayed) = journaled(journal.as_ref()).await;
     if let Some(spec) = spec {

@@ -262,13 +262,14 @@ fn every_example_file_parses_and_plans() {
 /// Files for a driver behind a cargo feature (in a folder named after it) parse everywhere;
 /// a shipctl built without that driver refuses to plan them with exit 2, saying which
 /// feature to build with. With the feature, tests/e2e_k8s.rs plans the `k8s` ones on the
-/// driver's fake apiserver; the `compose` ones need a container engine
-/// (tests/e2e_compose.rs).
+/// driver's fake apiserver; the `ecs` ones need AWS or moto (tests/e2e_ecs.rs), the
+/// `compose` ones a container engine (tests/e2e_compose.rs).
 #[test]
 fn feature_gated_example_files_parse_and_name_their_feature() {
     let mut n = 0;
     for (driver, built) in [
         ("k8s", cfg!(feature = "k8s")),
+        ("ecs", cfg!(feature = "ecs")),
         ("compose", cfg!(feature = "compose")),
     ] {
         for entry in std::fs::read_dir(examples_dir().join(driver)).unwrap() {
@@ -296,7 +297,7 @@ fn feature_gated_example_files_parse_and_name_their_feature() {
             );
         }
     }
-    assert!(n >= 3, "only {n} feature-gated example files");
+    assert!(n >= 4, "only {n} feature-gated example files");
 }
 
 #[test]
