@@ -7,6 +7,11 @@
 #   shipcore-metrics-cloudwatch   # CloudWatchSource vs moto, the canary judged by CloudWatch
 #   shipcore-driver-ecs           # the ECS driver vs moto, whole rollouts, SIGKILL + resume
 #
+# and shipctl's ECS test (crates/shipctl/tests/e2e_ecs.rs: `shipctl run` of a rollout file
+# with `driver: {ecs: ...}`, AWS found through the environment, and canaries judged by
+# `metrics: {cloudwatch: ...}`), built with `--features ecs,cloudwatch` (its own build of
+# shipctl; the AWS crates are the ones above).
+#
 # Every test starts its own moto_server on a free 127.0.0.1 port and kills it when done
 # (crates/metrics-cloudwatch/tests/support/moto.rs), so tests share no AWS state.
 # SHIPCORE_MOTO_SERVER=/path/to/moto_server picks another binary.
@@ -42,4 +47,6 @@ export SHIPCORE_E2E=1
 
 step "the two crates' test binaries, from the workspace's build"
 bash scripts/ci/workspace-tests.sh crates/metrics-cloudwatch crates/driver-ecs
+step "shipctl with the ECS driver on moto"
+cargo test -q -p shipctl --features ecs,cloudwatch --test e2e_ecs
 step "done in $((SECONDS - t0)) s"

@@ -9,7 +9,9 @@
 #                                       # tests; kubectl against the loopback fake;
 #                                       # kubernetes-validate on the fake's dumps
 #
-# and then validates, once more and visibly, the Deployments and Services the DRIVER wrote
+# then shipctl's own Kubernetes tests (crates/shipctl/tests/e2e_k8s.rs: `shipctl run` and
+# `plan` of rollout files with `driver: {k8s: ...}` against the fake on 127.0.0.1), and
+# validates, once more and visibly, the Deployments and Services the DRIVER wrote
 # in a whole canary (tests/rollout_manifests.rs dumps them at the canary's midpoint and end
 # into $SHIPCORE_K8S_MANIFESTS/{mid,end}) with scripts/ci/k8s-validate.sh
 # (kubernetes-validate -k 1.33 --strict). Installs kubernetes-validate==1.37.0 with pip when
@@ -56,5 +58,8 @@ for part in mid end; do
   step "validate the manifests the driver wrote ($part of the canary)"
   bash scripts/ci/k8s-validate.sh "$manifests/$part"
 done
+
+step "shipctl with the Kubernetes driver: rollout files run by the binary on the loopback fake"
+cargo test -q -p shipctl --features k8s --test e2e_k8s
 
 step "done in $((SECONDS - t0)) s"

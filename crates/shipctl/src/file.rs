@@ -59,8 +59,9 @@ pub struct RolloutFile {
     #[serde(default)]
     #[schemars(with = "Vec<crate::schema::ValidatorSchema>")]
     pub validators: Vec<ValidatorConfig>,
-    /// Where metric validators get their numbers (default: the simulator's metrics on the
-    /// `sim` driver; required for metric validators on any other driver).
+    /// Where metric validators get their numbers: `sim`, `prometheus` or `cloudwatch`
+    /// (default: the simulator's metrics on the `sim` driver; required for metric
+    /// validators on any other driver).
     #[serde(default)]
     pub metrics: Option<MetricsFile>,
     /// Who hears about the rollout.
@@ -90,7 +91,8 @@ pub struct RolloutFile {
     #[serde(default)]
     #[schemars(with = "Option<crate::schema::RetrySchema>")]
     pub retry: Option<RetryPolicy>,
-    /// The platform: `sim` (default) or `compose` (built with the `compose` feature).
+    /// The platform: `sim` (default), `compose`, `k8s` or `ecs` (each built with its cargo
+    /// feature).
     #[serde(default)]
     pub driver: DriverFile,
     /// Journal, records, control sockets and the simulator's state (default `.shipctl`,
@@ -253,6 +255,41 @@ pub enum MetricsFile {
     Sim {},
     /// A Prometheus server (`metrics-prom`): `url`, `auth`, `headers`, `timeout`...
     Prometheus(#[schemars(with = "crate::schema::AnyObject")] metrics_prom::PrometheusConfig),
+    /// Amazon CloudWatch `GetMetricData` (`shipcore-metrics-cloudwatch`); credentials from
+    /// the standard AWS chain (environment, profile, role). Needs `--features cloudwatch`.
+    Cloudwatch(CloudWatchFile),
+}
+
+/// Settings of the CloudWatch source: `shipcore_metrics_cloudwatch::CloudWatchConfig`
+/// (its `check` refuses bad values; errors name `metrics.cloudwatch.<field>`).
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchFile {
+    /// Region (`eu-west-1`; default: `AWS_REGION` or the profile's).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Another endpoint (`http://127.0.0.1:5000` for moto; default: AWS's, or
+    /// `AWS_ENDPOINT_URL`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Whole-call timeout (default 10s).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub timeout: Option<Duration>,
+    /// Connect timeout (default 3s).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub connect_timeout: Option<Duration>,
+    /// Window of an instant query (default 5m).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub lookback: Option<Duration>,
+    /// Pages of one answer followed at most (default 10).
+    #[serde(default)]
+    pub max_pages: Option<u32>,
+    /// Data points of one answer at most (default 100800).
+    #[serde(default)]
+    pub max_datapoints: Option<usize>,
 }
 
 /// The platform the rollout changes.
@@ -265,6 +302,262 @@ pub enum DriverFile {
     /// One service of a Docker Compose v2 project (`shipcore-driver-compose`), optionally
     /// behind HAProxy for weighted traffic. Needs a shipctl built with `--features compose`.
     Compose(ComposeFile),
+    /// A Kubernetes cluster (`shipcore-driver-k8s`): one Deployment and Service per
+    /// revision, weighted traffic through a Gateway API HTTPRoute. Needs a shipctl built
+    /// with `--features k8s`.
+    K8s(Box<K8sFile>),
+    /// Amazon ECS (`shipcore-driver-ecs`): one service and target group per revision with
+    /// weights on an ALB listener (`traffic`), or ECS's own rolling update of one service
+    /// (`native_rolling`, the default). AWS credentials, region and endpoint come from the
+    /// environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...). Needs `--features ecs`.
+    Ecs(EcsFile),
+}
+
+/// Settings of the ECS driver: `shipcore_driver_ecs::EcsConfig`, field for field (its
+/// builder checks them; errors name `driver.ecs.<field>`).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcsFile {
+    /// Cluster name or ARN.
+    pub cluster: String,
+    /// Base task definition (family, `family:revision` or ARN) every revision derives from.
+    pub task_definition: String,
+    /// The container whose image becomes the revision's artifact.
+    pub container: String,
+    /// The tasks' `awsvpc` network.
+    pub network: EcsNetworkFile,
+    /// `fargate` (default) or `ec2`.
+    #[serde(default)]
+    pub launch_type: Option<EcsLaunchType>,
+    /// Traffic owned by the driver: weights on an ALB listener (canary, linear, blue-green).
+    #[serde(default)]
+    pub traffic: Option<EcsTrafficFile>,
+    /// ECS's native rolling update of one service (the default, 100/200 with the circuit
+    /// breaker rolling back), when there is no `traffic`.
+    #[serde(default)]
+    pub native_rolling: Option<EcsRollingFile>,
+    /// How long `Retire` waits after taking traffic away (default: the target group's
+    /// deregistration delay).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub deregistration_wait: Option<Duration>,
+    /// Per-attempt call and connect timeouts (default 10s and 3s).
+    #[serde(default)]
+    pub timeouts: Option<EcsTimeoutsFile>,
+    /// AWS region (default: the environment's, `AWS_REGION` or the profile's).
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// The tasks' network.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcsNetworkFile {
+    /// Subnet ids (at least one).
+    pub subnets: Vec<String>,
+    /// Security group ids (at least one).
+    pub security_groups: Vec<String>,
+    /// Give tasks a public IP.
+    #[serde(default)]
+    pub assign_public_ip: bool,
+}
+
+/// How ECS places tasks.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EcsLaunchType {
+    /// AWS Fargate.
+    Fargate,
+    /// EC2 container instances.
+    Ec2,
+}
+
+/// Weights on an ALB: exactly one of `listener` and `rule`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcsTrafficFile {
+    /// A listener ARN whose default action is the weighted forward...
+    #[serde(default)]
+    pub listener: Option<String>,
+    /// ...or a listener rule ARN whose action is.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// A test listener ARN forwarding to the newest revision (blue-green preview).
+    #[serde(default)]
+    pub test_listener: Option<String>,
+    /// How each revision's target group is made.
+    pub target_group: EcsTargetGroupFile,
+}
+
+/// Each revision's target group.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcsTargetGroupFile {
+    /// The container port tasks serve on.
+    pub port: u16,
+    /// The VPC id of the target groups.
+    pub vpc_id: String,
+    /// `HTTP` (default) or `HTTPS`.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Health check path (default `/health`).
+    #[serde(default)]
+    pub health_check_path: Option<String>,
+    /// Health check interval, 5s..=300s (default 10s).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub health_check_interval: Option<Duration>,
+    /// Consecutive successes before a target is healthy, 2..=10 (default 2).
+    #[serde(default)]
+    pub healthy_threshold: Option<u32>,
+}
+
+/// ECS's rolling update.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcsRollingFile {
+    /// `minimumHealthyPercent`, 0..=100 (default 100).
+    #[serde(default)]
+    pub minimum_healthy_percent: Option<i32>,
+    /// `maximumPercent`, 100..=200 (default 200).
+    #[serde(default)]
+    pub maximum_percent: Option<i32>,
+    /// Roll back when the deployment circuit breaker trips (default true).
+    #[serde(default)]
+    pub circuit_breaker_rollback: Option<bool>,
+}
+
+/// API timeouts.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EcsTimeoutsFile {
+    /// One API call attempt (default 10s).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub call: Option<Duration>,
+    /// TCP/TLS connect (default 3s).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub connect: Option<Duration>,
+}
+
+/// A Deployment as Kubernetes defines it (`k8s-openapi`), typed, when shipctl has the
+/// Kubernetes driver; skipped unread otherwise (the driver section is refused then).
+#[cfg(feature = "k8s")]
+pub type DeploymentValue = k8s_openapi::api::apps::v1::Deployment;
+/// A Deployment as Kubernetes defines it; this shipctl has no Kubernetes driver.
+#[cfg(not(feature = "k8s"))]
+pub type DeploymentValue = serde::de::IgnoredAny;
+/// A pod template as Kubernetes defines it (`k8s-openapi`), when shipctl has the driver.
+#[cfg(feature = "k8s")]
+pub type PodTemplateValue = k8s_openapi::api::core::v1::PodTemplateSpec;
+/// A pod template as Kubernetes defines it; this shipctl has no Kubernetes driver.
+#[cfg(not(feature = "k8s"))]
+pub type PodTemplateValue = serde::de::IgnoredAny;
+
+/// Settings of the Kubernetes driver: `shipcore_driver_k8s::K8sConfig` (its base workload,
+/// namespace, container, deadlines, ports and route) and where the cluster is.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K8sFile {
+    /// A kubeconfig file, relative to the rollout file's folder (default: `KUBECONFIG`,
+    /// else `~/.kube/config`, else the in-cluster service account).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Use the pod's service account (`KUBERNETES_SERVICE_HOST`), not a kubeconfig.
+    #[serde(default)]
+    pub in_cluster: bool,
+    /// Namespace used when `target.namespace` names none (default `default`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The workload every revision copies, exactly one of: a whole `Deployment`
+    /// (`apps/v1`; its strategy, history limit and pod template are kept)...
+    #[serde(default)]
+    #[schemars(with = "Option<crate::schema::AnyObject>")]
+    pub deployment: Option<DeploymentValue>,
+    /// ...a pod template (`metadata`, `spec`)...
+    #[serde(default)]
+    #[schemars(with = "Option<crate::schema::AnyObject>")]
+    pub pod_template: Option<PodTemplateValue>,
+    /// ...or a YAML file holding either, relative to the rollout file's folder (read by
+    /// the driver's own `K8sConfig::from_yaml`).
+    #[serde(default)]
+    pub manifest: Option<PathBuf>,
+    /// The container that runs the artifact (default: the only one).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// `progressDeadlineSeconds` of every Deployment (default 10m).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub progress_deadline: Option<Duration>,
+    /// How long a retired revision keeps running after it left the route (default 30s).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub retire_delay: Option<Duration>,
+    /// Timeout of every API request (default 30s).
+    #[serde(default, with = "serde_opt_duration")]
+    #[schemars(with = "Option<crate::schema::DurationText>")]
+    pub timeout: Option<Duration>,
+    /// Port of each revision's Service (default 80).
+    #[serde(default)]
+    pub service_port: Option<u16>,
+    /// Container port the Services send to (default: the service port).
+    #[serde(default)]
+    pub target_port: Option<u16>,
+    /// Weighted traffic through a Gateway API HTTPRoute (without one, traffic follows
+    /// ready replicas and blue-green is refused).
+    #[serde(default)]
+    pub route: Option<K8sRouteFile>,
+}
+
+/// The HTTPRoute: `owned` (the driver applies all of it) or `user_owned` (GitOps: the
+/// driver only edits the backendRefs naming its revisions).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum K8sRouteFile {
+    /// The driver applies the whole route.
+    Owned {
+        /// Route name.
+        name: String,
+        /// Gateways it attaches to (at least one).
+        parent_refs: Vec<K8sParentRefFile>,
+        /// Hostnames.
+        #[serde(default)]
+        hostnames: Vec<String>,
+        /// `HTTPRouteMatch` objects of the rule (default: the Gateway's `/`).
+        #[serde(default)]
+        #[schemars(with = "Vec<crate::schema::AnyObject>")]
+        matches: Vec<serde_json::Value>,
+    },
+    /// The user owns the route; the driver weights its revisions' backendRefs.
+    UserOwned {
+        /// Route name.
+        name: String,
+        /// How often a 409 conflict is retried by re-reading (default 3).
+        #[serde(default = "default_conflict_retries")]
+        conflict_retries: u32,
+    },
+}
+
+fn default_conflict_retries() -> u32 {
+    3
+}
+
+/// A parent Gateway of an owned route.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K8sParentRefFile {
+    /// Gateway name.
+    pub name: String,
+    /// Gateway namespace (default: the route's).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Listener name.
+    #[serde(default)]
+    pub section_name: Option<String>,
 }
 
 /// Settings of the Compose driver (a subset of `shipcore_driver_compose::ComposeConfig`).
@@ -320,6 +613,8 @@ impl DriverFile {
         match self {
             DriverFile::Sim(_) => "sim",
             DriverFile::Compose(_) => "compose",
+            DriverFile::K8s(_) => "k8s",
+            DriverFile::Ecs(_) => "ecs",
         }
     }
 }

@@ -8,8 +8,11 @@
 //!
 //! The file ([`file::RolloutFile`]) composes the library's own configuration types:
 //! [`shipcore::strategy`]'s strategies (or a CodeDeploy name), [`shipcore::gate::GateConfig`],
-//! [`shipcore::validator::ValidatorConfig`], [`shipcore::notify::NotifierConfig`] and
-//! `metrics_prom::PrometheusConfig`; the library checks their values, and every refusal is
+//! [`shipcore::validator::ValidatorConfig`], [`shipcore::notify::NotifierConfig`],
+//! `metrics_prom::PrometheusConfig`, and behind cargo features the platform drivers'
+//! configurations (`compose`, `k8s`: `K8sConfig`, `ecs`: `EcsConfig`) and the CloudWatch
+//! source's (`cloudwatch`: `CloudWatchConfig`); a shipctl built without one refuses its
+//! section with exit 2, naming the feature. The library checks their values, and every refusal is
 //! reported as `file:line:column: field.path: problem` with exit code 2, before anything
 //! starts.
 //!

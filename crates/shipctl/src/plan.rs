@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 /// Validates and plans `loaded` without applying anything; returns the text to print.
 pub async fn plan(loaded: &Loaded, state: &StateDir) -> Result<String, CliError> {
-    let platform = setup::platform(loaded, state, Mode::DryRun)?;
+    let platform = setup::platform(loaded, state, Mode::DryRun).await?;
     let prepared = setup::prepare(loaded, state, &platform).await?;
     let engine = prepared.parts.builder(&platform).build();
     let warnings = engine

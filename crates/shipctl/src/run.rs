@@ -37,7 +37,7 @@ pub async fn run(
     // Everything is checked on a read-only copy of the platform first: bad input changes
     // nothing, not even the simulator's state file.
     {
-        let dry = setup::platform(loaded, state, Mode::DryRun)?;
+        let dry = setup::platform(loaded, state, Mode::DryRun).await?;
         setup::prepare(loaded, state, &dry).await?;
     }
     let id = setup::rollout_id(&loaded.file);
@@ -50,7 +50,7 @@ pub async fn run(
         )));
     }
     control::check_path(&state.socket_path(&id))?;
-    let platform = setup::platform(loaded, state, Mode::Live)?;
+    let platform = setup::platform(loaded, state, Mode::Live).await?;
     let prepared = setup::prepare(loaded, state, &platform).await?;
     state.create_rollout_dir(&id)?;
     let copy = state.file_copy(&id);
@@ -175,8 +175,8 @@ pub async fn resume(
     if let Ok(base) = std::fs::read_to_string(state.base_path(id)) {
         loaded.base = base.into();
     }
-    let platform = setup::platform(&loaded, state, Mode::Live)?;
-    let parts = setup::parts(&loaded, &platform)?;
+    let platform = setup::platform(&loaded, state, Mode::Live).await?;
+    let parts = setup::parts(&loaded, &platform).await?;
     let journal = open_journal(state, id)?;
     let (spec, replayed) = journaled(journal.as_ref()).await;
     if let Some(spec) = spec {

@@ -225,8 +225,57 @@ fn unique<'a>(
     Ok(())
 }
 
-/// Builds the validators, gates and notifiers.
-pub fn parts(loaded: &Loaded, platform: &Platform) -> Result<Parts, FileError> {
+/// The CloudWatch source of the file's `metrics.cloudwatch`: the library's configuration,
+/// checked, and a client for it (nothing is called until a measurement).
+#[cfg(feature = "cloudwatch")]
+pub async fn cloudwatch(
+    loaded: &Loaded,
+    c: &crate::file::CloudWatchFile,
+) -> Result<Arc<dyn MetricsSource>, FileError> {
+    use shipcore_metrics_cloudwatch::{CloudWatchConfig, CloudWatchSource};
+    let mut cfg = CloudWatchConfig::new(c.region.clone().unwrap_or_default());
+    if let Some(e) = &c.endpoint {
+        cfg = cfg.endpoint(e.clone());
+    }
+    if let Some(t) = c.timeout {
+        cfg = cfg.timeout(t);
+    }
+    if let Some(t) = c.connect_timeout {
+        cfg.connect_timeout = t;
+    }
+    if let Some(l) = c.lookback {
+        cfg = cfg.lookback(l);
+    }
+    if let Some(p) = c.max_pages {
+        cfg.max_pages = p;
+    }
+    if let Some(d) = c.max_datapoints {
+        cfg.max_datapoints = d;
+    }
+    let source = CloudWatchSource::connect(cfg).await.map_err(|e| {
+        loaded.error(
+            &format!("metrics.cloudwatch.{}", e.field),
+            e.problem.clone(),
+        )
+    })?;
+    Ok(Arc::new(source))
+}
+
+/// Without the `cloudwatch` feature: says how to build a shipctl with it.
+#[cfg(not(feature = "cloudwatch"))]
+pub async fn cloudwatch(
+    loaded: &Loaded,
+    _c: &crate::file::CloudWatchFile,
+) -> Result<Arc<dyn MetricsSource>, FileError> {
+    Err(loaded.error(
+        "metrics.cloudwatch",
+        "this shipctl was built without the CloudWatch source: build it with \
+         `--features cloudwatch`",
+    ))
+}
+
+/// Builds the validators, gates and notifiers (connecting the metrics source).
+pub async fn parts(loaded: &Loaded, platform: &Platform) -> Result<Parts, FileError> {
     let file = &loaded.file;
     let metrics: Option<Arc<dyn MetricsSource>> = match &file.metrics {
         None => platform.metrics.clone(),
@@ -245,6 +294,7 @@ pub fn parts(loaded: &Loaded, platform: &Platform) -> Result<Parts, FileError> {
             })?;
             Some(Arc::new(source))
         }
+        Some(MetricsFile::Cloudwatch(cfg)) => Some(cloudwatch(loaded, cfg).await?),
     };
     let deps = ValidatorDeps { metrics };
     unique(
@@ -310,7 +360,7 @@ pub async fn prepare(
         }
     }
     let target = target(file);
-    let parts = parts(loaded, platform)?;
+    let parts = parts(loaded, platform).await?;
     let strategy = strategy(loaded)?;
     let observed = observe(loaded, platform, &target).await?;
     let stable = stable(loaded, state, platform, &observed).await?;
@@ -444,4 +494,98 @@ async fn observe(
             ),
         )
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::file::CloudWatchFile;
+    use std::path::Path;
+
+    const BASE: &str = "\
+target: {service: web, environment: production}
+stable: none
+candidate: {version: 2.0.0, artifact: web:2}
+replicas: 2
+strategy: {canary: {steps: [{set_weight: 50}]}}
+";
+
+    fn loaded(metrics: &str) -> Result<Loaded, FileError> {
+        Loaded::parse(
+            Path::new("r.yaml"),
+            format!("{BASE}metrics:\n  cloudwatch: {{{metrics}}}\n"),
+        )
+    }
+
+    fn section(l: &Loaded) -> &CloudWatchFile {
+        match &l.file.metrics {
+            Some(MetricsFile::Cloudwatch(c)) => c,
+            other => panic!("not cloudwatch: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cloudwatch_section_parses_with_or_without_the_feature() {
+        let l = loaded("region: eu-west-1, lookback: 10m, max_pages: 3").unwrap();
+        let c = section(&l);
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.lookback, Some(std::time::Duration::from_secs(600)));
+        assert_eq!(c.max_pages, Some(3));
+        let e = loaded("regoin: eu-west-1").unwrap_err();
+        assert_eq!(e.field, "metrics.cloudwatch.regoin", "{e}");
+        let e = loaded("lookback: soon").unwrap_err();
+        assert_eq!(e.field, "metrics.cloudwatch.lookback", "{e}");
+    }
+
+    #[cfg(not(feature = "cloudwatch"))]
+    #[tokio::test]
+    async fn without_the_feature_cloudwatch_says_how_to_build_it() {
+        let l = loaded("region: eu-west-1").unwrap();
+        let e = cloudwatch(&l, section(&l)).await.err().unwrap();
+        assert_eq!(e.field, "metrics.cloudwatch");
+        assert!(e.problem.contains("--features cloudwatch"), "{e}");
+        assert_eq!(e.pos.unwrap().line, 7, "{e}");
+    }
+
+    #[cfg(feature = "cloudwatch")]
+    #[tokio::test]
+    async fn the_section_is_checked_by_the_sources_own_config() {
+        // A good section connects without calling CloudWatch (the endpoint is not there).
+        let l = loaded("region: us-east-1, endpoint: 'http://127.0.0.1:1', timeout: 2s").unwrap();
+        assert!(cloudwatch(&l, section(&l)).await.is_ok());
+        for (body, field, problem) in [
+            (
+                "region: EU West",
+                "metrics.cloudwatch.region",
+                "not an AWS region",
+            ),
+            (
+                "region: us-east-1, endpoint: 'ftp://x'",
+                "metrics.cloudwatch.endpoint",
+                "not an http(s) URL",
+            ),
+            (
+                "region: us-east-1, lookback: 0s",
+                "metrics.cloudwatch.lookback",
+                "greater than zero",
+            ),
+            (
+                "region: us-east-1, connect_timeout: 0s",
+                "metrics.cloudwatch.connect_timeout",
+                "greater than zero",
+            ),
+            (
+                "region: us-east-1, max_datapoints: 0",
+                "metrics.cloudwatch.max_datapoints",
+                "at least 1",
+            ),
+        ] {
+            let l = loaded(body).unwrap();
+            let e = cloudwatch(&l, section(&l)).await.err().unwrap();
+            assert_eq!(e.field, field, "{body}: {e}");
+            assert!(e.problem.contains(problem), "{body}: {e}");
+            assert_eq!(e.pos.map(|p| p.line), Some(7), "{body}: {e}");
+        }
+    }
 }

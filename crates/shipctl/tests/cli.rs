@@ -259,6 +259,47 @@ fn every_example_file_parses_and_plans() {
     assert!(n >= 7, "only {n} example files");
 }
 
+/// Files for a driver behind a cargo feature (in a folder named after it) parse everywhere;
+/// a shipctl built without that driver refuses to plan them with exit 2, saying which
+/// feature to build with. With the feature, tests/e2e_k8s.rs plans the `k8s` ones on the
+/// driver's fake apiserver; the `ecs` ones need AWS or moto (tests/e2e_ecs.rs), the
+/// `compose` ones a container engine (tests/e2e_compose.rs).
+#[test]
+fn feature_gated_example_files_parse_and_name_their_feature() {
+    let mut n = 0;
+    for (driver, built) in [
+        ("k8s", cfg!(feature = "k8s")),
+        ("ecs", cfg!(feature = "ecs")),
+        ("compose", cfg!(feature = "compose")),
+    ] {
+        for entry in std::fs::read_dir(examples_dir().join(driver)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml")
+                || path.file_name().unwrap() == "compose.yaml"
+            {
+                continue;
+            }
+            n += 1;
+            let loaded = shipctl::file::Loaded::read(&path).unwrap();
+            assert_eq!(loaded.file.driver.name(), driver, "{}", path.display());
+            if built {
+                continue;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let out = shipctl(dir.path()).arg("plan").arg(&path).output().unwrap();
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
+            assert!(
+                stderr.contains(&format!(": driver.{driver}: "))
+                    && stderr.contains(&format!("`--features {driver}`")),
+                "{}: {stderr}",
+                path.display()
+            );
+        }
+    }
+    assert!(n >= 4, "only {n} feature-gated example files");
+}
+
 #[test]
 fn json_output_is_one_event_per_line_then_the_outcome() {
     let dir = tempfile::tempdir().unwrap();

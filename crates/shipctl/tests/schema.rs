@@ -53,6 +53,11 @@ fn check(root: &Value, s: &Value, v: &Value, at: &str) -> Vec<String> {
             errs.push(format!("{at}: {n} is above {max}"));
         }
     }
+    if let Some(c) = s.get("const") {
+        if c != v {
+            errs.push(format!("{at}: {v} is not {c}"));
+        }
+    }
     if let Some(e) = s.get("enum").and_then(Value::as_array) {
         if !e.contains(v) {
             errs.push(format!("{at}: {v} not in {e:?}"));
