@@ -73,6 +73,16 @@ pub enum RollbackTrigger {
     Operator,
 }
 
+impl RollbackTrigger {
+    /// How the reports say who started it: "automatically", "by an operator".
+    pub(crate) fn words(self) -> &'static str {
+        match self {
+            RollbackTrigger::Automatic => "automatically",
+            RollbackTrigger::Operator => "by an operator",
+        }
+    }
+}
+
 /// How a rollback ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -83,6 +93,19 @@ pub enum RollbackResult {
     Failed,
     /// Still rolling back.
     InProgress,
+}
+
+impl RollbackResult {
+    /// How the reports say it ended; a failure points at `runbook` for restoring stable.
+    pub(crate) fn words(self, runbook: &str) -> std::borrow::Cow<'static, str> {
+        match self {
+            RollbackResult::Success => "stable restored".into(),
+            RollbackResult::Failed => {
+                format!("FAILED: a person must restore stable by hand (see {runbook})").into()
+            }
+            RollbackResult::InProgress => "in progress".into(),
+        }
+    }
 }
 
 /// The `rollback` block of a record.

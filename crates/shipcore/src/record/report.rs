@@ -2,7 +2,7 @@
 //! results behind that, the artifacts, and the rollback (what happened, or how to do it).
 
 use super::comparison::Comparison;
-use super::deployment::{DeploymentRecord, DeploymentStatus, RollbackResult, RollbackTrigger};
+use super::deployment::{DeploymentRecord, DeploymentStatus};
 use super::{fmt_num, md_cell};
 use std::fmt::Write;
 
@@ -180,17 +180,8 @@ pub fn ship_report(record: &DeploymentRecord, comparison: Option<&Comparison>) -
     out += "\n## Rollback\n\n";
     match &r.rollback {
         Some(rb) => {
-            let trigger = match rb.trigger {
-                RollbackTrigger::Automatic => "automatically",
-                RollbackTrigger::Operator => "by an operator",
-            };
-            let result = match rb.result {
-                RollbackResult::Success => "stable restored",
-                RollbackResult::Failed => {
-                    "FAILED: a person must restore stable by hand (see DEPLOY.md)"
-                }
-                RollbackResult::InProgress => "in progress",
-            };
+            let trigger = rb.trigger.words();
+            let result = rb.result.words("DEPLOY.md");
             let _ = writeln!(
                 out,
                 "Rolled back {trigger} at {}: {}\n",

@@ -3,9 +3,7 @@
 //! health results, the rollback, the deployment record and the runbook link.
 
 use super::super::comparison::Comparison;
-use super::super::deployment::{
-    DeploymentRecord, DeploymentStatus, RollbackResult, RollbackTrigger,
-};
+use super::super::deployment::{DeploymentRecord, DeploymentStatus};
 use super::super::fmt_num;
 use super::super::time_fmt::format_iso8601;
 use super::svg::{revision_index, timeline_svg, PALETTE};
@@ -342,17 +340,8 @@ pub fn render_report(
     out.push_str("<section id=\"rollback\"><h2>Rollback</h2>");
     match &r.rollback {
         Some(rb) => {
-            let trigger = match rb.trigger {
-                RollbackTrigger::Automatic => "automatically",
-                RollbackTrigger::Operator => "by an operator",
-            };
-            let result = match rb.result {
-                RollbackResult::Success => "stable restored",
-                RollbackResult::Failed => {
-                    "FAILED: a person must restore stable by hand (see the runbook)"
-                }
-                RollbackResult::InProgress => "in progress",
-            };
+            let trigger = rb.trigger.words();
+            let result = rb.result.words("the runbook");
             let _ = write!(
                 out,
                 "<p>Rolled back {trigger} at {}: {}</p><ul><li>result: {result}</li><li>restored version: {}</li><li>verification of stable: {}</li>",
