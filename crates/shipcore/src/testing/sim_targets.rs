@@ -21,8 +21,14 @@ use std::hash::BuildHasherDefault;
 /// world.driver.seed_stable(&Target::new("api", "prod"), &v1, 2);
 /// let snap = world.driver.snapshot();
 /// assert!(snap.targets.contains_key("web@prod"));
-/// let keys: Vec<&String> = snap.targets.iter().map(|(k, _)| k).collect();
+/// let keys: Vec<&String> = snap.targets.keys().collect();
 /// assert_eq!(keys, ["api@prod", "web@prod"]);
+/// for (key, run) in &snap.targets {
+///     assert_eq!(key, &run.target.to_string());
+/// }
+/// // Serialized as the ordered map it reads like.
+/// let json = serde_json::to_string(&snap.targets).unwrap();
+/// assert!(json.starts_with(r#"{"api@prod":"#));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetRuns {
@@ -58,14 +64,17 @@ impl TargetRuns {
 
     /// Keys and targets, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &TargetRun)> {
-        let mut all: Vec<(&String, &TargetRun)> = self.runs.iter().collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        all.into_iter()
+        self.into_iter()
     }
 
     /// Targets, in key order.
     pub fn values(&self) -> impl Iterator<Item = &TargetRun> {
         self.iter().map(|(_, run)| run)
+    }
+
+    /// Keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.iter().map(|(key, _)| key)
     }
 
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut TargetRun> {
@@ -86,6 +95,31 @@ impl TargetRuns {
     }
 }
 
+impl<'a> IntoIterator for &'a TargetRuns {
+    type Item = (&'a String, &'a TargetRun);
+    type IntoIter = std::vec::IntoIter<(&'a String, &'a TargetRun)>;
+    /// Keys and targets, in key order.
+    fn into_iter(self) -> Self::IntoIter {
+        let mut all: Vec<(&String, &TargetRun)> = self.runs.iter().collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all.into_iter()
+    }
+}
+
+impl FromIterator<(String, TargetRun)> for TargetRuns {
+    fn from_iter<I: IntoIterator<Item = (String, TargetRun)>>(iter: I) -> Self {
+        TargetRuns {
+            runs: iter.into_iter().collect(),
+        }
+    }
+}
+
+impl From<BTreeMap<String, TargetRun>> for TargetRuns {
+    fn from(map: BTreeMap<String, TargetRun>) -> Self {
+        map.into_iter().collect()
+    }
+}
+
 impl Serialize for TargetRuns {
     /// A map in key order, as a `BTreeMap` serializes.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -95,9 +129,6 @@ impl Serialize for TargetRuns {
 
 impl<'de> Deserialize<'de> for TargetRuns {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, TargetRun>::deserialize(deserializer)?;
-        Ok(TargetRuns {
-            runs: map.into_iter().collect(),
-        })
+        BTreeMap::<String, TargetRun>::deserialize(deserializer).map(TargetRuns::from)
     }
 }
