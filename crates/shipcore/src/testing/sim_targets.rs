@@ -77,8 +77,15 @@ impl TargetRuns {
         self.iter().map(|(key, _)| key)
     }
 
-    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut TargetRun> {
+    /// The target whose key is `key`, to change (a snapshot edited before
+    /// [`SimWorld::from_snapshot`](super::SimWorld::from_snapshot)).
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut TargetRun> {
         self.runs.get_mut(key)
+    }
+
+    /// Sets the target of `key`, returning the one it replaced.
+    pub fn insert(&mut self, key: String, run: TargetRun) -> Option<TargetRun> {
+        self.runs.insert(key, run)
     }
 
     /// The target with the key `key`, made by `new` if there is none.
@@ -90,7 +97,8 @@ impl TargetRuns {
         self.runs.entry(key).or_insert_with(new)
     }
 
-    pub(crate) fn remove(&mut self, key: &str) -> Option<TargetRun> {
+    /// Removes the target of `key`, returning it.
+    pub fn remove(&mut self, key: &str) -> Option<TargetRun> {
         self.runs.remove(key)
     }
 }
