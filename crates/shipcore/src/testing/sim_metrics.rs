@@ -156,6 +156,7 @@ impl SimMetrics {
     fn with_parsed<R>(
         &self,
         expr: &str,
+        hash: u64,
         f: impl FnOnce(&QueryRef<'_>) -> R,
     ) -> Result<R, MetricsError> {
         let lock = || self.parsed.lock().unwrap_or_else(|e| e.into_inner());
@@ -168,7 +169,6 @@ impl SimMetrics {
             return Ok(f(&QueryRef::from(&*q)));
         }
         let q = parse_ref(expr)?;
-        let hash = fnv1a(expr);
         let mut parsed = lock();
         if parsed.missed.contains(&hash) {
             let entry = (Box::from(expr), Arc::new(SimQuery::from(q)));
@@ -231,11 +231,11 @@ impl SimMetrics {
         self.queries.load(Ordering::Relaxed)
     }
 
-    fn noise_rng(&self, expr: &str, at: Timestamp, series: usize) -> SimRng {
-        // The expression's hash, mixed with the seed, the instant and the series.
-        let h = fnv1a(expr);
+    /// The noise of one series: `hash` (the expression's [`fnv1a`]) mixed with the seed,
+    /// the instant and the series.
+    fn noise_rng(&self, hash: u64, at: Timestamp, series: usize) -> SimRng {
         SimRng::new(mix64(
-            self.seed ^ mix64(h ^ mix64(at.0 ^ ((series as u64) << 48))),
+            self.seed ^ mix64(hash ^ mix64(at.0 ^ ((series as u64) << 48))),
         ))
     }
 
@@ -243,7 +243,7 @@ impl SimMetrics {
     /// lists them (targets by key, revisions as deployed).
     fn evaluate(
         &self,
-        expr: &str,
+        hash: u64,
         q: &QueryRef<'_>,
         snap: &SimSnapshot,
         t: Timestamp,
@@ -255,7 +255,7 @@ impl SimMetrics {
             .label("version")
             .map(|want| want.parse::<semver::Version>().ok());
         let push = |out: &mut Vec<Series>, labels, exact: f64, rps: f64| {
-            let mut rng = self.noise_rng(expr, t, out.len());
+            let mut rng = self.noise_rng(hash, t, out.len());
             let value = self.noisy(q.metric, exact, rps, &mut rng);
             out.push(Series {
                 labels,
@@ -351,15 +351,17 @@ impl SimMetrics {
             };
             return Ok(shape(query, series));
         }
-        let series = self.with_parsed(expr, |q| {
+        // The expression's hash: whether it was asked lately, and its noise.
+        let hash = fnv1a(expr);
+        let series = self.with_parsed(expr, hash, |q| {
             self.driver.with_state(|snap| match times {
-                [t] => by_labels(self.evaluate(expr, q, snap, *t)),
+                [t] => by_labels(self.evaluate(hash, q, snap, *t)),
                 _ => {
                     // One series per label set, its samples in time order.
                     let mut merged: BTreeMap<BTreeMap<String, String>, Vec<Sample>> =
                         BTreeMap::new();
                     for &t in times {
-                        for one in self.evaluate(expr, q, snap, t) {
+                        for one in self.evaluate(hash, q, snap, t) {
                             merged.entry(one.labels).or_default().extend(one.samples);
                         }
                     }
