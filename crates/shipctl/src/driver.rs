@@ -534,13 +534,7 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    const BASE: &str = "\
-target: {service: web, environment: production}
-stable: none
-candidate: {version: 2.0.0, artifact: web:2}
-replicas: 2
-strategy: {canary: {steps: [{set_weight: 50}]}}
-";
+    use crate::file::tests_support::BASE;
 
     const TEMPLATE: &str =
         "pod_template: {spec: {containers: [{name: app, image: x, ports: [{containerPort: 8080}]}]}}";

@@ -905,3 +905,16 @@ strategy: {canary: {steps: [{set_weight: 50}]}}
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// Pieces of rollout files for the unit tests of the modules that read one.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    /// A whole file but for its driver and metrics: each test appends the section it is about.
+    pub(crate) const BASE: &str = "\
+target: {service: web, environment: production}
+stable: none
+candidate: {version: 2.0.0, artifact: web:2}
+replicas: 2
+strategy: {canary: {steps: [{set_weight: 50}]}}
+";
+}

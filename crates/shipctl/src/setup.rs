@@ -503,13 +503,7 @@ mod tests {
     use crate::file::CloudWatchFile;
     use std::path::Path;
 
-    const BASE: &str = "\
-target: {service: web, environment: production}
-stable: none
-candidate: {version: 2.0.0, artifact: web:2}
-replicas: 2
-strategy: {canary: {steps: [{set_weight: 50}]}}
-";
+    use crate::file::tests_support::BASE;
 
     fn loaded(metrics: &str) -> Result<Loaded, FileError> {
         Loaded::parse(
