@@ -24,6 +24,7 @@ pub mod gate;
 pub mod http_limits;
 pub mod journal;
 pub mod metrics;
+pub mod migrate;
 pub mod model;
 pub mod notify;
 pub mod record;
