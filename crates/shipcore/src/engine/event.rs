@@ -5,6 +5,7 @@
 use super::command::Command;
 use crate::driver::DriverError;
 use crate::gate::GateOutcome;
+use crate::migrate::{AppliedMigration, MigrateError, MigrationPhase};
 use crate::model::Phase;
 use crate::model::{Action, FleetState, Role};
 use crate::time::Timestamp;
@@ -37,6 +38,12 @@ pub enum AnalysisScope {
     Background,
     /// Verification of stable after a rollback.
     RollbackVerification,
+    /// The stable revision judged right after an expand migration: does the old code still
+    /// work on the new schema?
+    StableAfterMigration {
+        /// The migration step's index.
+        step: usize,
+    },
 }
 
 /// What [`EventKind::Started`] says about the rollout.
@@ -193,6 +200,45 @@ pub enum EventKind {
     },
     /// The runner restarted from the journal.
     Resumed,
+    /// A migrator was asked to apply one phase.
+    MigrationRequested {
+        /// Request id.
+        id: u64,
+        /// The migrator's name.
+        migrator: String,
+        /// Which phase.
+        phase: MigrationPhase,
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+    /// A migrator applied one phase: every migration it ran, in order (a failed one last).
+    // Boxed: rare, and larger than the events every rollout records.
+    Migrated(Box<MigrationRun>),
+    /// A migrator could not run at all.
+    MigratorFailed {
+        /// Request id.
+        id: u64,
+        /// The error, classified.
+        error: Box<MigrateError>,
+        /// Whether the engine will try again.
+        will_retry: bool,
+    },
+}
+
+/// What [`EventKind::Migrated`] says: one phase of one migrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationRun {
+    /// Request id.
+    pub id: u64,
+    /// The migrator's name.
+    pub migrator: String,
+    /// Which phase.
+    pub phase: MigrationPhase,
+    /// Every migration the phase ran, in order.
+    pub migrations: Vec<AppliedMigration>,
+    /// The tool's output, when the migrator runs one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub output: String,
 }
 
 /// Writes measurement results as the event log shows them: without a verdict's

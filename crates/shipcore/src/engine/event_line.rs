@@ -3,6 +3,7 @@
 
 use super::event::{AnalysisScope, Event, EventKind};
 use crate::gate::GateOutcome;
+use crate::migrate::MigrationOutcome;
 use crate::time::{format_duration, Timestamp};
 use crate::validator::MeasureResult;
 use std::fmt;
@@ -123,6 +124,7 @@ impl<'a> EventLine<'a> {
                     AnalysisScope::Step { .. } => "analysis",
                     AnalysisScope::Background => "background analysis",
                     AnalysisScope::RollbackVerification => "stable check",
+                    AnalysisScope::StableAfterMigration { .. } => "stable check after migration",
                 };
                 format!("{t}   {which} #{number}: {}", measurements(results))
             }
@@ -150,6 +152,43 @@ impl<'a> EventLine<'a> {
             }
             EventKind::Finished { phase, reason } => format!("{t} finished: {phase}: {reason}"),
             EventKind::Resumed => format!("{t} resumed from the journal"),
+            EventKind::MigrationRequested {
+                migrator,
+                phase,
+                attempt,
+                ..
+            } => {
+                let again = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                format!("{t}   -> migrate {migrator}: {phase}{again}")
+            }
+            EventKind::Migrated(run) => {
+                let each: Vec<String> = run
+                    .migrations
+                    .iter()
+                    .map(|m| match &m.outcome {
+                        MigrationOutcome::Applied => m.id.clone(),
+                        MigrationOutcome::Failed { error } => {
+                            format!("{} {} {error}", m.id, paint("31", "FAILED:"))
+                        }
+                    })
+                    .collect();
+                let what = if each.is_empty() {
+                    "nothing pending".to_string()
+                } else {
+                    each.join(", ")
+                };
+                format!("{t}   {} {}: {what}", run.migrator, run.phase)
+            }
+            EventKind::MigratorFailed {
+                error, will_retry, ..
+            } => format!(
+                "{t}   migrator error: {error}{}",
+                if *will_retry { "; retrying" } else { "" }
+            ),
             _ => return None,
         };
         Some(line)

@@ -6,6 +6,7 @@ use super::event::Event;
 use super::spec::RolloutSpec;
 use crate::driver::{Capabilities, DriverError};
 use crate::gate::GateOutcome;
+use crate::migrate::{MigrateError, MigrationPhase, PhaseReport};
 use crate::model::{Action, FleetState, Role};
 use crate::notify::Notification;
 use crate::time::Timestamp;
@@ -80,6 +81,21 @@ pub enum Input {
         /// What was lost, and to whom.
         reason: String,
     },
+    /// Answer to [`Effect::Migrate`]: what the phase ran (a failed migration is in the
+    /// report, not an error).
+    Migrated {
+        /// The request's id.
+        id: u64,
+        /// Every migration the phase ran, in order.
+        report: PhaseReport,
+    },
+    /// [`Effect::Migrate`] could not run the migrator at all.
+    MigrateFailed {
+        /// The request's id.
+        id: u64,
+        /// Why, classified.
+        error: MigrateError,
+    },
     /// A timer the machine set is due (see [`Rollout::poll_timeout`]).
     ///
     /// [`Rollout::poll_timeout`]: super::Rollout::poll_timeout
@@ -94,6 +110,7 @@ pub enum Input {
 /// Why a rollback started (see [`Effect::RollbackCause`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RollbackCause {
     /// An operator's `abort`.
     Operator,
@@ -106,6 +123,8 @@ pub enum RollbackCause {
     Driver,
     /// A gate blocked after the rollout began changing the fleet.
     Gate,
+    /// A schema migration failed (or its migrator could not run).
+    Migration,
 }
 
 /// How to watch a gate that waits for a person (see [`WatchedGate`]).
@@ -185,6 +204,17 @@ pub enum Effect {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         waiting_since: Option<Timestamp>,
     },
+    /// Apply the pending migrations of `phase` with migrator `migrator`; answer with
+    /// `Migrated` / `MigrateFailed`. Re-issued on resume: migrators apply only what is
+    /// pending, so a migration is never applied twice.
+    Migrate {
+        /// Request id.
+        id: u64,
+        /// The migrator's name.
+        migrator: String,
+        /// Which phase.
+        phase: MigrationPhase,
+    },
     /// Let the gates that hold something for the rollout (locks) keep it: those
     /// [`Rollout::held_gates`] names when this is performed (none once the rollout stopped
     /// holding them). Emitted before the `step_started` and `measured` events. A gate that
@@ -222,6 +252,7 @@ impl Effect {
             Effect::Apply { id, .. }
             | Effect::Observe { id }
             | Effect::Measure { id, .. }
+            | Effect::Migrate { id, .. }
             | Effect::CheckGate { id, .. } => Some(*id),
             _ => None,
         }

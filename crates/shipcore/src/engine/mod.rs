@@ -25,7 +25,7 @@ mod spec;
 pub use crate::model::{Phase, RolloutStatus};
 pub use crate::validator::MeasureResult;
 pub use command::Command;
-pub use event::{AnalysisResult, AnalysisScope, Event, EventKind, StartInfo};
+pub use event::{AnalysisResult, AnalysisScope, Event, EventKind, MigrationRun, StartInfo};
 pub use event_line::{EventLine, LineStyle};
 pub use handle::{HandleClosed, RolloutHandle};
 pub use io::{Effect, GateWatch, Input, RollbackCause, Stamped};

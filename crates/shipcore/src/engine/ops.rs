@@ -4,7 +4,7 @@
 
 use super::spec::RolloutSpec;
 use crate::model::Capabilities;
-use crate::model::{Action, AnalysisStep, FleetState, Role, Step, WeightSet};
+use crate::model::{Action, AnalysisStep, FleetState, MigrationPhase, Role, Step, WeightSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,13 @@ pub(crate) enum Op {
     Analyze(AnalysisStep),
     Gate(String),
     Verify(Arc<[String]>),
+    /// Apply one phase of a migrator's migrations.
+    Migrate {
+        migrator: Arc<str>,
+        phase: MigrationPhase,
+    },
+    /// Judge stable right after an expand migration: broken, the rollout freezes.
+    VerifyAfterExpand(Arc<[String]>),
 }
 
 fn route(spec: &RolloutSpec, candidate_percent: u8) -> Action {
@@ -87,6 +94,22 @@ pub(crate) fn expand_step(step: &Step, spec: &RolloutSpec, caps: &Capabilities) 
                 Some(revision) => vec![Op::Sleep(*after), Op::Apply(Action::Retire { revision })],
                 None => vec![],
             }
+        }
+        Step::Migrate { migrator, phase } => {
+            let mut ops = vec![Op::Migrate {
+                migrator: Arc::from(migrator.as_str()),
+                phase: *phase,
+            }];
+            // The old code must still work on the new schema: judged while it serves alone.
+            if *phase == MigrationPhase::Expand
+                && spec.stable.is_some()
+                && !spec.health_validators.is_empty()
+            {
+                ops.push(Op::VerifyAfterExpand(
+                    spec.health_validators.iter().cloned().collect(),
+                ));
+            }
+            ops
         }
     }
 }

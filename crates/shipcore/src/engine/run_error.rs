@@ -27,6 +27,16 @@ pub enum RunError {
         /// Registered names.
         known: String,
     },
+    /// A migrator named by a migration step is not registered with the engine.
+    #[error(
+        "migrator {name:?} is named by the rollout's plan but not registered (registered: {known})"
+    )]
+    UnknownMigrator {
+        /// The missing name.
+        name: String,
+        /// Registered names.
+        known: String,
+    },
     /// The journal failed; the rollout stopped where it was and can be resumed.
     #[error(transparent)]
     Journal(#[from] JournalError),

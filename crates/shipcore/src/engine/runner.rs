@@ -169,6 +169,11 @@ impl RunnerBuilder {
         self.engine = self.engine.gate(g);
         self
     }
+    /// Registers a migrator under its name.
+    pub fn migrator(mut self, m: Arc<dyn crate::migrate::Migrator>) -> Self {
+        self.engine = self.engine.migrator(m);
+        self
+    }
     /// Adds a notifier.
     pub fn notifier(mut self, n: Arc<dyn Notifier>) -> Self {
         self.engine = self.engine.notifier(n);
@@ -732,6 +737,33 @@ impl Runner {
                 let results = Box::pin(measured).await;
                 Some(Input::Measured { id, results })
             }
+            Effect::Migrate {
+                id,
+                migrator,
+                phase,
+            } => {
+                if !machine.is_outstanding(id) {
+                    return Ok(());
+                }
+                // A schema change is a change to what runs: only with the holds renewed.
+                let held = machine.held_gates();
+                if !held.is_empty() && self.shared.keep_alive_every(&spec).is_some() {
+                    if let Some((gate, reason)) =
+                        Box::pin(self.shared.keep_gates_alive(&spec, held)).await
+                    {
+                        return self
+                            .feed(machine, Input::GateLost { gate, reason }, queue)
+                            .await;
+                    }
+                }
+                let migrated = Box::pin(self.shared.migrate(&migrator, phase))
+                    .instrument(step_span.clone())
+                    .await;
+                Some(match migrated {
+                    Ok(report) => Input::Migrated { id, report },
+                    Err(error) => Input::MigrateFailed { id, error },
+                })
+            }
             Effect::CheckGate {
                 id,
                 gate,
@@ -799,6 +831,7 @@ fn expected_events(spec: &RolloutSpec) -> usize {
                 Step::Analysis(a) => (a.policy.count.unwrap_or(1) as usize).min(MOST) + 1,
                 Step::Gate { .. } => 1,
                 Step::Pause { .. } => 0,
+                Step::Migrate { .. } => 2,
             }
         })
         .fold(0usize, usize::saturating_add);

@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::driver::Driver;
 use crate::gate::Gate;
 use crate::journal::Journal;
+use crate::migrate::Migrator;
 use crate::model::RolloutStatus;
 use crate::notify::Notifier;
 use crate::validator::Validator;
@@ -105,6 +106,13 @@ impl EngineBuilder {
         self.shared.gates.insert(&name, g);
         self
     }
+    /// Registers a migrator under its name, for plans' migration steps (a second one of the
+    /// same name replaces it).
+    pub fn migrator(mut self, m: Arc<dyn Migrator>) -> Self {
+        let name = m.name().to_string();
+        self.shared.migrators.insert(&name, m);
+        self
+    }
     /// Adds a notifier; every rollout's notifications go to every notifier.
     pub fn notifier(mut self, n: Arc<dyn Notifier>) -> Self {
         self.shared.notifiers.push(n);
@@ -141,6 +149,7 @@ impl EngineBuilder {
         // Registered once and read for the engine's life: no room left from registering.
         self.shared.validators.shrink_to_fit();
         self.shared.gates.shrink_to_fit();
+        self.shared.migrators.shrink_to_fit();
         self.shared.notifiers.shrink_to_fit();
         Arc::new(self.shared)
     }

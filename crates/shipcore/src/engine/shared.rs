@@ -9,6 +9,7 @@ use super::spec::RolloutSpec;
 use crate::clock::Clock;
 use crate::driver::Driver;
 use crate::gate::{Gate, GateContext, GateOutcome, KeepAlive};
+use crate::migrate::Migrator;
 use crate::model::Phase;
 use crate::model::Role;
 use crate::notify::{Notification, Notifier};
@@ -26,6 +27,7 @@ pub(super) struct Shared {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) validators: Registry<Arc<dyn Validator>>,
     pub(super) gates: Registry<Arc<dyn Gate>>,
+    pub(super) migrators: Registry<Arc<dyn Migrator>>,
     pub(super) notifiers: Vec<Arc<dyn Notifier>>,
     pub(super) on_event: Option<EventHook>,
     pub(super) keep_events: bool,
@@ -38,6 +40,7 @@ impl std::fmt::Debug for Shared {
         f.debug_struct("Engine")
             .field("validators", &self.validators.known())
             .field("gates", &self.gates.known())
+            .field("migrators", &self.migrators.known())
             .field("notifiers", &self.notifiers.len())
             .field("on_event", &self.on_event.is_some())
             .field("keep_events", &self.keep_events)
@@ -53,6 +56,7 @@ impl Shared {
             clock,
             validators: Registry::default(),
             gates: Registry::default(),
+            migrators: Registry::default(),
             notifiers: Vec::new(),
             on_event: None,
             keep_events: true,
@@ -86,7 +90,35 @@ impl Shared {
                 return Err(RunError::UnknownGate { name, known });
             }
         }
+        for name in spec.migrator_names() {
+            if self.migrators.get(&name).is_none() {
+                let known = self.migrators.known();
+                return Err(RunError::UnknownMigrator { name, known });
+            }
+        }
         Ok(())
+    }
+
+    /// Applies `phase` with migrator `name` (one the preflight found registered; a missing
+    /// one is a configuration error, as a journal from another configuration may name it).
+    pub(super) async fn migrate(
+        &self,
+        name: &str,
+        phase: crate::migrate::MigrationPhase,
+    ) -> Result<crate::migrate::PhaseReport, crate::migrate::MigrateError> {
+        use crate::migrate::{MigrateError, MigrateErrorKind};
+        let Some(migrator) = self.migrators.get(name) else {
+            return Err(MigrateError::new(
+                MigrateErrorKind::Config,
+                name,
+                format!(
+                    "no migrator {name:?} is registered with the engine (registered: {})",
+                    self.migrators.known()
+                ),
+            ));
+        };
+        let span = tracing::info_span!("migrate", migrator = name, %phase);
+        migrator.apply(phase).instrument(span).await
     }
 
     /// What validators judging `subject` of `spec` are told (its `now` is set at each

@@ -283,6 +283,22 @@ impl RolloutSpec {
         names
     }
 
+    /// Every migrator name the plan's migration steps use, sorted, deduplicated.
+    pub fn migrator_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .plan
+            .steps
+            .iter()
+            .filter_map(|step| match step {
+                crate::model::Step::Migrate { migrator, .. } => Some(migrator.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Every gate name the spec refers to.
     pub fn gate_names(&self) -> Vec<String> {
         let mut names = self.gates.clone();

@@ -136,7 +136,37 @@ pub struct PhaseReport {
     pub output: String,
 }
 
+impl AppliedMigration {
+    /// Migration `id` of `phase` ran for `duration` and ended as `outcome`.
+    pub fn new(
+        id: impl Into<String>,
+        phase: MigrationPhase,
+        duration: Duration,
+        outcome: MigrationOutcome,
+    ) -> Self {
+        AppliedMigration {
+            id: id.into(),
+            phase,
+            duration,
+            outcome,
+        }
+    }
+}
+
 impl PhaseReport {
+    /// A report of `migrations`, in the order they ran.
+    pub fn new(migrations: Vec<AppliedMigration>) -> Self {
+        PhaseReport {
+            migrations,
+            output: String::new(),
+        }
+    }
+    /// The same report with the tool's output.
+    #[must_use]
+    pub fn with_output(mut self, output: impl Into<String>) -> Self {
+        self.output = output.into();
+        self
+    }
     /// True when no migration failed.
     pub fn succeeded(&self) -> bool {
         !self

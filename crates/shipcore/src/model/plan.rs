@@ -1,5 +1,5 @@
 use super::FieldError;
-use super::Role;
+use super::{MigrationPhase, Role};
 use crate::model::Capabilities;
 use crate::model::PlanError;
 use crate::time::{serde_duration, serde_opt_duration};
@@ -415,6 +415,18 @@ pub enum Step {
         #[serde(default, with = "serde_duration")]
         after: Duration,
     },
+    /// Apply the pending schema migrations of one phase with a migrator registered with the
+    /// engine. An expand step comes before any step that gives the candidate traffic, and
+    /// the engine then judges the *stable* revision with the spec's health validators: a
+    /// stable broken by the schema change freezes the rollout. A contract step comes after
+    /// the promotion, the monitoring window (every analysis after it) and the stable's
+    /// retirement ([`Plan::validate`]).
+    Migrate {
+        /// The migrator's name, as registered with the engine.
+        migrator: String,
+        /// Which migrations: expand (before traffic) or contract (after promotion).
+        phase: MigrationPhase,
+    },
 }
 
 impl Step {
@@ -467,6 +479,7 @@ impl Step {
                 d(&mut out, *after);
                 Ok(())
             }
+            Step::Migrate { migrator, phase } => write!(out, "migrate {migrator}: {phase}"),
         };
         out
     }
@@ -676,7 +689,74 @@ impl Plan {
             }
             Step::Analysis(a) => a.validate(&format!("steps[{i}]"))?,
             Step::Gate { gates } => check_gate_names(gates, &field("gates"))?,
+            Step::Migrate { migrator, phase } => {
+                if migrator.trim().is_empty() {
+                    return Err(FieldError::new(field("migrator"), "must not be empty").into());
+                }
+                self.check_migration_place(i, *phase)?;
+            }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Where a migration step may stand: expand before the candidate takes any traffic,
+    /// contract after the promotion, every analysis after it (the monitoring window) and
+    /// the stable's retirement, when no revision that needs the old schema is left.
+    fn check_migration_place(&self, i: usize, phase: MigrationPhase) -> Result<(), PlanError> {
+        let field = format!("steps[{i}].phase");
+        let before = &self.steps[..i];
+        match phase {
+            MigrationPhase::Expand => {
+                let traffic = before.iter().position(|s| match s {
+                    Step::SetWeight { percent } | Step::SetFlag { percent, .. } => *percent > 0,
+                    Step::Promote => true,
+                    _ => false,
+                });
+                if let Some(j) = traffic {
+                    return Err(FieldError::new(
+                        field,
+                        format!(
+                            "an expand migration runs before the candidate takes traffic, but \
+                             steps[{j}] ({}) gives it traffic first; move the migration before it",
+                            self.steps[j].describe()
+                        ),
+                    )
+                    .into());
+                }
+            }
+            MigrationPhase::Contract => {
+                if !before.iter().any(|s| matches!(s, Step::Promote)) {
+                    return Err(FieldError::new(
+                        field,
+                        "a contract migration runs only after the promotion (a Promote step \
+                         before it): until then the stable revision still needs the old schema",
+                    )
+                    .into());
+                }
+                let waits_for = self.steps.iter().enumerate().skip(i + 1).find(|(_, s)| {
+                    matches!(
+                        s,
+                        Step::Analysis(_)
+                            | Step::Retire {
+                                role: Role::Stable,
+                                ..
+                            }
+                    )
+                });
+                if let Some((j, s)) = waits_for {
+                    return Err(FieldError::new(
+                        field,
+                        format!(
+                            "a contract migration runs after the monitoring window and the \
+                             stable's retirement, but steps[{j}] ({}) comes after it; move the \
+                             migration after it",
+                            s.describe()
+                        ),
+                    )
+                    .into());
+                }
+            }
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ impl LogNotifier {
 
 fn is_bad(n: &Notification) -> bool {
     match n {
-        Notification::RollbackStarted { .. } => true,
+        Notification::RollbackStarted { .. } | Notification::Frozen { .. } => true,
         Notification::Finished { phase, .. } => !matches!(
             phase.to_ascii_lowercase().as_str(),
             "succeeded" | "success" | "completed"

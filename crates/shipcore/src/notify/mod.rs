@@ -56,6 +56,13 @@ pub enum Notification {
         /// Why.
         reason: String,
     },
+    /// The rollout froze: a person must retry or abort it.
+    Frozen {
+        /// Rollout id.
+        rollout_id: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A notifier failed; the rollout goes on.

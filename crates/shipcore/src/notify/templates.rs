@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Placeholders: all kinds have `{{rollout_id}}`; `started` has `{{service}}` and
 /// `{{version}}`; `step_passed` has `{{step}}` (1-based) and `{{description}}`; `finished` has
-/// `{{phase}}` and `{{reason}}`; `rollback` has `{{reason}}`. Spaces inside the braces are
+/// `{{phase}}` and `{{reason}}`; `rollback` and `frozen` have `{{reason}}`. Spaces inside the braces are
 /// allowed (`{{ service }}`).
 ///
 /// Until this version notification templates used single braces (`{service}`). Such a
@@ -40,6 +40,8 @@ pub struct Templates {
     pub finished: String,
     /// A rollback started.
     pub rollback: String,
+    /// The rollout froze for a person.
+    pub frozen: String,
 }
 
 impl Default for Templates {
@@ -49,6 +51,7 @@ impl Default for Templates {
             step_passed: "Rollout {{rollout_id}}: step {{step}} passed ({{description}})".into(),
             finished: "Rollout {{rollout_id}} finished: {{phase}} ({{reason}})".into(),
             rollback: "Rollout {{rollout_id}} is rolling back: {{reason}}".into(),
+            frozen: "Rollout {{rollout_id}} is frozen and needs a person: {{reason}}".into(),
         }
     }
 }
@@ -78,6 +81,7 @@ impl Templates {
             ("step_passed", &self.step_passed, STEP),
             ("finished", &self.finished, FINISHED),
             ("rollback", &self.rollback, ROLLBACK),
+            ("frozen", &self.frozen, ROLLBACK),
         ] {
             for piece in pieces(text) {
                 match piece {
@@ -176,6 +180,10 @@ impl Templates {
                 &self.rollback,
                 &[("rollout_id", &v(rollout_id)), ("reason", &v(reason))],
             ),
+            Notification::Frozen { rollout_id, reason } => fill(
+                &self.frozen,
+                &[("rollout_id", &v(rollout_id)), ("reason", &v(reason))],
+            ),
         }
     }
 }
@@ -196,13 +204,15 @@ pub fn slack_escape(text: &str) -> String {
     out
 }
 
-/// The kind of a notification as a word (`started`, `step_passed`, `finished`, `rollback`).
+/// The kind of a notification as a word (`started`, `step_passed`, `finished`, `rollback`,
+/// `frozen`).
 pub fn kind(n: &Notification) -> &'static str {
     match n {
         Notification::Started { .. } => "started",
         Notification::StepPassed { .. } => "step_passed",
         Notification::Finished { .. } => "finished",
         Notification::RollbackStarted { .. } => "rollback",
+        Notification::Frozen { .. } => "frozen",
     }
 }
 
@@ -212,7 +222,8 @@ pub fn rollout_id(n: &Notification) -> &str {
         Notification::Started { rollout_id, .. }
         | Notification::StepPassed { rollout_id, .. }
         | Notification::Finished { rollout_id, .. }
-        | Notification::RollbackStarted { rollout_id, .. } => rollout_id,
+        | Notification::RollbackStarted { rollout_id, .. }
+        | Notification::Frozen { rollout_id, .. } => rollout_id,
     }
 }
 

@@ -233,6 +233,9 @@ pub struct DeploymentRecord {
     /// Each gate's last answer in the final attempt.
     #[serde(default)]
     pub gates: Vec<GateResult>,
+    /// The schema migrations run, from every attempt (a schema change outlives a retry).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<super::MigrationRecord>,
 }
 
 struct StartFacts {
@@ -548,6 +551,7 @@ impl DeploymentRecord {
             validation: ValidationSummary::from_events(attempt, meta),
             reason: current_reason(attempt),
             gates: gate_results(attempt),
+            migrations: super::migrations::migrations_of(events),
             id: start.id,
             service: start.service,
             version: start.version,

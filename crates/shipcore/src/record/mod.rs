@@ -53,6 +53,7 @@ mod deployment;
 mod history;
 pub mod html;
 mod meta;
+mod migrations;
 mod replay;
 mod report;
 mod runbook;
@@ -65,6 +66,7 @@ pub use deployment::{
 };
 pub use history::RecordStore;
 pub use meta::{Changes, RecordMeta};
+pub use migrations::MigrationRecord;
 pub use replay::{replay_journal, Replayed};
 pub use report::ship_report;
 pub use runbook::runbook;

@@ -148,6 +148,8 @@ pub fn ship_report(record: &DeploymentRecord, comparison: Option<&Comparison>) -
         out += &c.to_markdown();
     }
 
+    out += &super::migrations::migrations_markdown(&r.migrations);
+
     out += "\n## Artifacts\n\n";
     let _ = writeln!(
         out,

@@ -5,7 +5,7 @@
 use super::md_cell;
 use crate::engine::{FailurePolicy, RolloutSpec};
 use crate::model::Capabilities;
-use crate::model::{Action, AnalysisStep, InconclusiveAction, Step, WeightSet};
+use crate::model::{Action, AnalysisStep, InconclusiveAction, MigrationPhase, Step, WeightSet};
 use crate::time::format_duration as dur;
 use std::fmt::Write;
 
@@ -127,6 +127,16 @@ fn step_note(step: &Step, caps: &Capabilities, policy: FailurePolicy) -> Option<
             FailurePolicy::Freeze => "failure freezes the rollout; thresholds below",
         }),
         Step::Pause { duration: None } => Some("waits for `handle.promote()`"),
+        Step::Migrate {
+            phase: MigrationPhase::Expand,
+            ..
+        } => Some(
+            "schema change before any traffic moves; stable is judged right after it with the health validators, \
+             and if it broke, the rollout freezes (a rollback cannot undo a schema); not undone by a rollback",
+        ),
+        Step::Migrate { .. } => Some(
+            "removes what the old code needed, after promotion and monitoring; not undone by a rollback",
+        ),
         _ => None,
     }
 }
@@ -247,6 +257,26 @@ pub fn runbook(spec: &RolloutSpec, caps: &Capabilities) -> String {
     out += "Triggers: a failed analysis, the progress deadline exceeded, a permanent driver error (or transient errors past the retries), an operator's abort.\n\n";
     for (i, line) in rollback_lines(spec, caps).iter().enumerate() {
         let _ = writeln!(out, "{}. {line}", i + 1);
+    }
+    let migrations: Vec<String> = spec
+        .plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            Step::Migrate { migrator, phase } => {
+                Some(format!("step {} ({migrator}, {phase})", i + 1))
+            }
+            _ => None,
+        })
+        .collect();
+    if !migrations.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nNot undone by a rollback: the schema migrations of {}. A rollback redeploys code only; \
+             the schema stays as the migrations left it, which the expand/contract rules keep safe for the stable.",
+            migrations.join(", ")
+        );
     }
     out += "\nIf any of these fails, the rollout ends `rollback_failed`: a person must act. `handle.retry()` runs the rollback again.\n";
 

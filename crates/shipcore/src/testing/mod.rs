@@ -30,6 +30,7 @@
 //! ```
 
 pub mod conformance;
+mod memory_migrator;
 mod rng;
 mod sim_config;
 mod sim_driver;
@@ -40,6 +41,7 @@ mod sim_targets;
 mod world;
 
 pub use conformance::Conformance;
+pub use memory_migrator::{MemoryMigrator, Script};
 pub use rng::SimRng;
 pub use sim_config::{
     Behaviour, CrashLoop, Failure, FaultKey, Latency, SimConfig, SimError, VersionFaults,

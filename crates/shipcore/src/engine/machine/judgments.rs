@@ -85,14 +85,21 @@ impl Rollout {
                 validators,
                 attempt,
                 wait,
+                purpose,
             }) if wait == Wait::Request(id) => {
+                let scope = match purpose {
+                    Verification::Rollback => AnalysisScope::RollbackVerification,
+                    Verification::AfterExpand { step } => {
+                        AnalysisScope::StableAfterMigration { step }
+                    }
+                };
                 // A pass with a NaN measurement is not a pass here either.
                 let healthy =
                     !results.is_empty() && results.iter().all(crate::engine::analysis::is_pass);
                 self.record(
                     out,
                     EventKind::Measured {
-                        scope: AnalysisScope::RollbackVerification,
+                        scope: scope.clone(),
                         number: attempt,
                         results: results.clone(),
                     },
@@ -102,9 +109,14 @@ impl Rollout {
                     self.record(
                         out,
                         EventKind::AnalysisCompleted {
-                            scope: AnalysisScope::RollbackVerification,
+                            scope: scope.clone(),
                             result: AnalysisResult::Passed,
-                            message: "stable is healthy".into(),
+                            message: match purpose {
+                                Verification::Rollback => "stable is healthy".into(),
+                                Verification::AfterExpand { .. } => {
+                                    "stable is healthy on the new schema".into()
+                                }
+                            },
                         },
                     );
                 } else if attempt < VERIFY_ATTEMPTS {
@@ -114,6 +126,7 @@ impl Rollout {
                         validators,
                         attempt,
                         wait: Wait::Timer(timer),
+                        purpose,
                     });
                 } else {
                     self.current = None;
@@ -121,13 +134,16 @@ impl Rollout {
                     self.record(
                         out,
                         EventKind::AnalysisCompleted {
-                            scope: AnalysisScope::RollbackVerification,
+                            scope: scope.clone(),
                             result: AnalysisResult::Failed,
                             message: detail.join("; "),
                         },
                     );
-                    // Only a rollback verifies stable, and this ends it: the cause is
-                    // unused (the rollback keeps its own).
+                    if let Verification::AfterExpand { step } = purpose {
+                        return self.freeze_broken_stable(step, &detail.join("; "), out);
+                    }
+                    // A rollback's verification ends it: the cause is unused (the
+                    // rollback keeps its own).
                     self.fail(
                         RollbackCause::Analysis,
                         format!(
@@ -370,6 +386,7 @@ impl Rollout {
             Running::Verify {
                 validators,
                 attempt,
+                purpose,
                 ..
             } => {
                 let req = self.measure(out, validators.clone(), Role::Stable);
@@ -377,9 +394,18 @@ impl Rollout {
                     validators,
                     attempt: attempt + 1,
                     wait: Wait::Request(req),
+                    purpose,
                 });
             }
-            still @ (Running::Apply { .. } | Running::WaitPromotion) => self.current = Some(still),
+            Running::MigrateBackoff {
+                migrator,
+                phase,
+                attempt,
+                ..
+            } => self.send_migrate(migrator, phase, attempt + 1, out),
+            still @ (Running::Apply { .. } | Running::Migrate { .. } | Running::WaitPromotion) => {
+                self.current = Some(still)
+            }
         }
     }
 }

@@ -204,15 +204,24 @@ impl Rollout {
                     since: None,
                 });
             }
-            Op::Verify(validators) => {
-                let id = self.measure(out, validators.clone(), Role::Stable);
-                self.current = Some(Running::Verify {
-                    validators,
-                    attempt: 1,
-                    wait: Wait::Request(id),
-                });
+            Op::Verify(validators) => self.verify(validators, Verification::Rollback, out),
+            Op::VerifyAfterExpand(validators) => {
+                let purpose = Verification::AfterExpand { step: self.step };
+                self.verify(validators, purpose, out)
             }
+            Op::Migrate { migrator, phase } => self.send_migrate(migrator, phase, 1, out),
         }
+    }
+
+    /// Judges stable with `validators` (first attempt), for `purpose`.
+    fn verify(&mut self, validators: Arc<[String]>, purpose: Verification, out: &mut Vec<Effect>) {
+        let id = self.measure(out, validators.clone(), Role::Stable);
+        self.current = Some(Running::Verify {
+            validators,
+            attempt: 1,
+            wait: Wait::Request(id),
+            purpose,
+        });
     }
 
     /// Observes the fleet and waits for `goal`, until the progress deadline.
@@ -327,13 +336,7 @@ impl Rollout {
                 FailurePolicy::Rollback => {
                     self.start_rollback(cause, reason, Phase::RolledBack, out)
                 }
-                FailurePolicy::Freeze => {
-                    self.cancel_all();
-                    self.stage = Stage::Frozen;
-                    self.step_active = false;
-                    self.set_phase(out, Phase::Frozen);
-                    self.reason = Some(reason);
-                }
+                FailurePolicy::Freeze => self.freeze(reason, out),
             },
             Stage::Frozen | Stage::Done { .. } => {}
         }

@@ -10,8 +10,9 @@ use super::ops::{expand_step, promote_full_ops, rollback_ops, Op};
 use super::spec::{FailurePolicy, RolloutSpec};
 use crate::driver::{Capabilities, DriverError};
 use crate::gate::GateOutcome;
+use crate::migrate::{MigrateError, MigrationPhase, PhaseReport};
 use crate::model::PlanError;
-use crate::model::{Action, FleetState, Revision, RevisionId, Role, WeightSet};
+use crate::model::{Action, FleetState, Revision, RevisionId, Role, Step, WeightSet};
 use crate::model::{Phase, RolloutStatus};
 use crate::notify::Notification;
 use crate::time::{format_duration, Timestamp};
@@ -23,6 +24,7 @@ mod answers;
 mod commands;
 mod judgments;
 mod lifecycle;
+mod migrations;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
@@ -114,14 +116,40 @@ enum Running {
         validators: Arc<[String]>,
         attempt: u32,
         wait: Wait,
+        /// Why stable is judged: after a rollback, or after an expand migration.
+        purpose: Verification,
     },
+    Migrate {
+        id: u64,
+        migrator: Arc<str>,
+        phase: MigrationPhase,
+        attempt: u32,
+    },
+    MigrateBackoff {
+        timer: u64,
+        migrator: Arc<str>,
+        phase: MigrationPhase,
+        attempt: u32,
+    },
+}
+
+/// Why the stable revision is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verification {
+    /// A rollback restored it: is it healthy? Failing ends the rollback failed.
+    Rollback,
+    /// An expand migration (step index) changed the schema under it: does the old code
+    /// still work? Failing freezes the rollout.
+    AfterExpand { step: usize },
 }
 
 impl Running {
     fn waiting_on(&self) -> Option<u64> {
         match self {
-            Running::Apply { id, .. } => Some(*id),
-            Running::Backoff { timer, .. } | Running::Sleep { timer } => Some(*timer),
+            Running::Apply { id, .. } | Running::Migrate { id, .. } => Some(*id),
+            Running::Backoff { timer, .. }
+            | Running::MigrateBackoff { timer, .. }
+            | Running::Sleep { timer } => Some(*timer),
             Running::AwaitReady(Readiness { wait, .. })
             | Running::Analysis { wait, .. }
             | Running::Gate { wait, .. }
@@ -501,6 +529,8 @@ impl Rollout {
                     | Input::ApplyFailed { id, .. }
                     | Input::Measured { id, .. }
                     | Input::GateChecked { id, .. }
+                    | Input::Migrated { id, .. }
+                    | Input::MigrateFailed { id, .. }
                     | Input::TimerFired { id } => *id,
                     _ => return,
                 };
@@ -515,6 +545,8 @@ impl Rollout {
                     Input::ApplyFailed { error, .. } => self.on_apply_failed(error, out),
                     Input::Measured { results, .. } => self.on_measured(id, results, out),
                     Input::GateChecked { outcome, .. } => self.on_gate(outcome, out),
+                    Input::Migrated { report, .. } => self.on_migrated(id, report, out),
+                    Input::MigrateFailed { error, .. } => self.on_migrate_failed(error, out),
                     Input::TimerFired { .. } => self.on_timer(id, out),
                     _ => {}
                 }
@@ -693,6 +725,8 @@ fn input_name(input: &Input) -> &'static str {
         Input::Measured { .. } => "measured",
         Input::GateChecked { .. } => "gate_checked",
         Input::GateLost { .. } => "gate_lost",
+        Input::Migrated { .. } => "migrated",
+        Input::MigrateFailed { .. } => "migrate_failed",
         Input::TimerFired { .. } => "timer_fired",
         Input::Command(_) => "command",
     }
