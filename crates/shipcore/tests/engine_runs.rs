@@ -270,6 +270,70 @@ async fn freeze_policy_waits_for_a_person_then_retry_reruns_the_step() {
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
 }
 
+/// An operator's pause asks the rollout to stop after the current step. When that step
+/// fails and the rollout freezes, `retry` is the person's newer instruction: it re-runs the
+/// frozen step at once and goes on, without the earlier pause request (which would
+/// otherwise stop it again before the step it was told to retry).
+#[tokio::test]
+async fn retry_after_a_freeze_reruns_the_step_and_drops_an_earlier_pause_request() {
+    let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let c = calls.clone();
+    let flaky = FnValidator::new("flaky", move |_| {
+        let n = c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let outcome = if n == 1 { Outcome::Fail } else { Outcome::Pass };
+        Ok(Verdict::new("flaky", outcome, "error rate"))
+    });
+    let mut s = spec(canary_plan(2, "flaky"));
+    s.failure_policy = FailurePolicy::Freeze;
+    let journal = Arc::new(MemoryJournal::new());
+    // Paused during the first analysis, between its first measurement (t=0, a pass) and
+    // its second (t=60 s, a failure).
+    let mut r1 = Runner::builder(
+        d.clone(),
+        Arc::new(SimClock::new(Timestamp::ZERO)),
+        journal.clone(),
+    )
+    .validator(flaky.clone())
+    .command_at(Timestamp(1), Command::Pause)
+    .build();
+    let frozen = r1.start(s).await.unwrap();
+    assert_eq!(frozen.status.phase, Phase::Frozen, "{:?}", frozen.status);
+    assert!(frozen.events.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::CommandReceived {
+            command: Command::Pause,
+            accepted: true,
+            ..
+        }
+    )));
+    let mut r2 = Runner::builder(d.clone(), Arc::new(SimClock::new(Timestamp::ZERO)), journal)
+        .validator(flaky)
+        .command_at(Timestamp(0), Command::Retry)
+        .build();
+    let report = r2.resume().await.unwrap();
+    assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
+    let retried_at = report
+        .events
+        .iter()
+        .position(|e| {
+            matches!(
+                &e.kind,
+                EventKind::CommandReceived {
+                    command: Command::Retry,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(
+        !report.events[retried_at..]
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Paused { .. })),
+        "no pause after the retry"
+    );
+}
+
 #[tokio::test]
 async fn abort_rolls_back_and_ends_aborted() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 3);

@@ -43,7 +43,8 @@ impl RolloutHandle {
     pub fn abort(&self) -> Result<(), HandleClosed> {
         self.send(Command::Abort)
     }
-    /// Start again / re-run a frozen step / retry a failed rollback.
+    /// Start again / re-run a frozen step (a pause asked before the freeze is dropped: the
+    /// step runs at once) / retry a failed rollback.
     pub fn retry(&self) -> Result<(), HandleClosed> {
         self.send(Command::Retry)
     }

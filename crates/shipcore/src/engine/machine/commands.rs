@@ -25,7 +25,7 @@ impl Rollout {
         cmd: &Command,
         out: &mut Vec<Effect>,
     ) -> Result<(), String> {
-        let in_steps = self.stage == Stage::Steps;
+        let in_steps = matches!(self.stage, Stage::Steps { .. });
         match cmd {
             Command::Pause => {
                 if !in_steps {
@@ -95,7 +95,6 @@ impl Rollout {
                 let spec = self.spec.clone();
                 self.stage = Stage::Promoting;
                 self.step = spec.plan.steps.len();
-                self.step_active = false;
                 self.operator_paused = false;
                 self.set_phase(out, Phase::Promoting);
                 self.ops = promote_full_ops(&spec, &self.caps).into();
@@ -110,7 +109,7 @@ impl Rollout {
                     );
                     Ok(())
                 }
-                Stage::Steps | Stage::Promoting | Stage::Frozen => {
+                Stage::Steps { .. } | Stage::Promoting | Stage::Frozen => {
                     self.start_rollback(
                         RollbackCause::Operator,
                         "aborted by operator".into(),
@@ -123,7 +122,10 @@ impl Rollout {
             },
             Command::Retry => match (&self.stage, self.phase) {
                 (Stage::Frozen, _) => {
-                    self.stage = Stage::Steps;
+                    // The person's newer instruction: re-run the frozen step now, without a
+                    // pause asked before the freeze (it would stop before that very step).
+                    self.operator_paused = false;
+                    self.stage = Stage::Steps { active: false };
                     self.reason = None;
                     self.set_phase(out, Phase::Progressing);
                     self.start_background(out);

@@ -257,7 +257,7 @@ impl Rollout {
                     if let Some(bg) = self.background.take() {
                         self.forget(bg.wait);
                     }
-                    self.stage = Stage::Steps;
+                    self.stage = Stage::Steps { active: false };
                     self.operator_paused = true;
                     self.pause_for_person(format!("{why}; fleet changes stay stopped"), out);
                 } else if self.stage == Stage::Gating {
@@ -311,11 +311,10 @@ impl Rollout {
     pub(super) fn on_gate_lost(&mut self, gate: &str, reason: &str, out: &mut Vec<Effect>) {
         let why = format!("gate {gate} lost its hold, fleet changes stopped: {reason}");
         match self.stage {
-            Stage::Steps | Stage::Promoting if self.lost.is_none() => {
+            Stage::Steps { .. } | Stage::Promoting if self.lost.is_none() => {
                 let promoting = self.stage == Stage::Promoting;
                 self.cancel_all();
-                self.stage = Stage::Steps;
-                self.step_active = false;
+                self.stage = Stage::Steps { active: false };
                 self.operator_paused = true;
                 self.lost = Some(Lost {
                     gate: gate.to_string(),

@@ -42,7 +42,6 @@ impl Rollout {
         self.stage = Stage::Gating;
         self.passed.clear();
         self.step = 0;
-        self.step_active = false;
         self.operator_paused = false;
         self.reason = None;
         self.set_phase(out, Phase::Gating);
@@ -87,14 +86,14 @@ impl Rollout {
             }
             match self.stage.clone() {
                 Stage::Gating => {
-                    self.stage = Stage::Steps;
+                    self.stage = Stage::Steps { active: false };
                     self.set_phase(out, Phase::Progressing);
                     self.start_background(out);
                 }
-                Stage::Steps => {
+                Stage::Steps { active } => {
                     let spec = self.spec.clone();
-                    if self.step_active {
-                        self.step_active = false;
+                    if active {
+                        self.stage = Stage::Steps { active: false };
                         self.record(out, EventKind::StepCompleted { step: self.step });
                         out.push(Effect::Notify(Notification::StepPassed {
                             rollout_id: spec.id.clone(),
@@ -120,7 +119,7 @@ impl Rollout {
                     self.reason = None;
                     let step = &spec.plan.steps[self.step];
                     self.ops = expand_step(step, &spec, &self.caps).into();
-                    self.step_active = true;
+                    self.stage = Stage::Steps { active: true };
                     self.record(
                         out,
                         EventKind::StepStarted {
@@ -332,7 +331,7 @@ impl Rollout {
                 };
             }
             Stage::Gating => self.finish(Phase::Blocked, reason, out),
-            Stage::Steps | Stage::Promoting => match self.spec.failure_policy {
+            Stage::Steps { .. } | Stage::Promoting => match self.spec.failure_policy {
                 FailurePolicy::Rollback => {
                     self.start_rollback(cause, reason, Phase::RolledBack, out)
                 }

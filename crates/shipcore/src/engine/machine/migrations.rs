@@ -155,7 +155,6 @@ impl Rollout {
     pub(super) fn freeze(&mut self, reason: String, out: &mut Vec<Effect>) {
         self.cancel_all();
         self.stage = Stage::Frozen;
-        self.step_active = false;
         self.set_phase(out, Phase::Frozen);
         self.reason = Some(reason.clone());
         out.push(Effect::Notify(Notification::Frozen {

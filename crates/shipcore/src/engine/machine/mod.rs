@@ -35,7 +35,11 @@ const VERIFY_ATTEMPTS: u32 = 3;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
     Gating,
-    Steps,
+    /// Running the plan's steps; `active`: step `Rollout::step` has started and not yet
+    /// completed (its `step_completed` event is due when its ops are done).
+    Steps {
+        active: bool,
+    },
     Promoting,
     /// Restoring stable.
     Rollback(Arc<RollbackOf>),
@@ -219,9 +223,12 @@ pub struct Rollout {
     reason: Option<String>,
     stage: Stage,
     step: usize,
-    step_active: bool,
     ops: VecDeque<Op>,
     current: Option<Running>,
+    /// A pause asked for (an operator's `pause`, a background analysis inconclusive, a hold
+    /// lost): the rollout stops before its next step until `resume`. Not per stage on
+    /// purpose: asked during the steps, it holds through a full promotion's interruption,
+    /// and `resume`, `retry` of a freeze, a rollback and a restart from gating drop it.
     operator_paused: bool,
     background: Option<Background>,
     /// Requests in flight, in id order (ids only grow, so pushing keeps the order).
@@ -237,6 +244,9 @@ pub struct Rollout {
     approvals: Vec<String>,
     /// Why each rollback started, in the order of their `rollback_started` events.
     rollback_causes: Vec<RollbackCause>,
+    /// A gate's hold lost while the steps or a full promotion ran: fleet changes stop until
+    /// `resume` takes the gate again (and then goes on with the promotion it interrupted).
+    /// Spans both stages, so it is not stage data.
     lost: Option<Lost>,
     /// Gates passed since gating began: those that may hold something for the rollout.
     passed: Vec<String>,
@@ -345,7 +355,6 @@ impl Rollout {
             reason: None,
             stage: Stage::Gating,
             step: 0,
-            step_active: false,
             ops: VecDeque::new(),
             current: None,
             operator_paused: false,
@@ -422,7 +431,7 @@ impl Rollout {
     pub(crate) fn holds_gates(&self) -> bool {
         matches!(
             self.stage,
-            Stage::Steps | Stage::Promoting | Stage::Rollback(_)
+            Stage::Steps { .. } | Stage::Promoting | Stage::Rollback(_)
         ) && self.lost.is_none()
     }
 
