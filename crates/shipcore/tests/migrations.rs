@@ -178,6 +178,39 @@ async fn expand_runs_before_traffic_and_contract_after_monitoring_and_retirement
     assert!(md.contains("## Migrations"), "{md}");
     assert!(md.contains("| 0001_add_email | db | expand |"), "{md}");
     assert!(md.contains("not undone by a rollback"), "{md}");
+    let html = shipcore::record::html::render_report(
+        &record,
+        &report.events,
+        &shipcore::record::html::ReportOptions::default(),
+    );
+    assert!(html.contains(r#"<section id="migrations">"#), "{html}");
+    assert!(html.contains("<td>0002_drop_legacy_name</td><td>db</td><td>contract</td>"));
+    // The runbook marks both steps as not undone by a rollback.
+    let runbook = shipcore::record::runbook(&spec_with_health(plan()), &Capabilities::ALL);
+    assert!(
+        runbook.contains("Not undone by a rollback: the schema migrations of step 1 (db, expand), step 8 (db, contract)"),
+        "{runbook}"
+    );
+}
+
+#[test]
+fn with_expand_and_with_contract_place_the_steps_where_validation_wants_them() {
+    use shipcore::model::Monitoring;
+    let base = Plan {
+        strategy: "canary".into(),
+        replicas: 2,
+        steps: plan().steps[1..7].to_vec(),
+    };
+    let monitoring = Monitoring::new(&["candidate"], Duration::from_secs(600))
+        .to_step()
+        .unwrap();
+    let placed = base
+        .with_expand("db")
+        .with_contract("db")
+        .with_monitoring(monitoring);
+    placed.validate(&Capabilities::ALL).unwrap();
+    assert_eq!(placed.steps[0], migrate(EXPAND));
+    assert_eq!(placed.steps.last(), Some(&migrate(CONTRACT)));
 }
 
 #[tokio::test]

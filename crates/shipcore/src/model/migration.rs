@@ -34,3 +34,46 @@ impl fmt::Display for MigrationPhase {
         f.write_str(self.as_str())
     }
 }
+
+impl super::Plan {
+    /// Adds an expand migration of `migrator` as the first step: after the pre-rollout
+    /// gates, before the candidate is deployed or takes any traffic (new code may need the
+    /// new schema to start).
+    ///
+    /// ```
+    /// use shipcore::model::{MigrationPhase, Plan, Role, Step};
+    /// use std::time::Duration;
+    /// let plan = Plan { strategy: "recreate".into(), replicas: 2, steps: vec![
+    ///     Step::Scale { role: Role::Candidate, replicas: 2 },
+    ///     Step::Promote,
+    ///     Step::Retire { role: Role::Stable, after: Duration::ZERO },
+    /// ]}.with_expand("db").with_contract("db");
+    /// assert_eq!(plan.steps[0], Step::Migrate { migrator: "db".into(), phase: MigrationPhase::Expand });
+    /// assert_eq!(plan.steps[4], Step::Migrate { migrator: "db".into(), phase: MigrationPhase::Contract });
+    /// assert!(plan.validate(&shipcore::driver::Capabilities::ALL).is_ok());
+    /// ```
+    #[must_use]
+    pub fn with_expand(mut self, migrator: &str) -> Self {
+        self.steps.insert(
+            0,
+            super::Step::Migrate {
+                migrator: migrator.to_string(),
+                phase: MigrationPhase::Expand,
+            },
+        );
+        self
+    }
+
+    /// Adds a contract migration of `migrator` as the last step: after the promotion, the
+    /// monitoring window and the stable's retirement. Add monitoring first (or with
+    /// [`with_monitoring`](Self::with_monitoring), which places it after the promotion, so
+    /// before this step either way).
+    #[must_use]
+    pub fn with_contract(mut self, migrator: &str) -> Self {
+        self.steps.push(super::Step::Migrate {
+            migrator: migrator.to_string(),
+            phase: MigrationPhase::Contract,
+        });
+        self
+    }
+}

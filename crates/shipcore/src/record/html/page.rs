@@ -337,6 +337,30 @@ pub fn render_report(
     }
     out.push_str("</section>");
 
+    if !r.migrations.is_empty() {
+        out.push_str("<section id=\"migrations\"><h2>Migrations</h2>");
+        out.push_str("<table id=\"migrations-table\"><thead><tr><th>Migration</th><th>Migrator</th><th>Phase</th><th>Took</th><th>Outcome</th></tr></thead><tbody>");
+        for m in &r.migrations {
+            let outcome = match &m.error {
+                Some(e) => format!("failed: {}", text(e)),
+                None => escape(&m.outcome).into_owned(),
+            };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{outcome}</td></tr>",
+                escape(&m.id),
+                escape(&m.migrator),
+                m.phase,
+                escape(&m.duration),
+            );
+        }
+        out.push_str("</tbody></table>");
+        if r.migrations.iter().any(|m| m.applied()) {
+            out.push_str("<p>Applied migrations are not undone by a rollback: the schema stays as they left it.</p>");
+        }
+        out.push_str("</section>");
+    }
+
     out.push_str("<section id=\"rollback\"><h2>Rollback</h2>");
     match &r.rollback {
         Some(rb) => {
