@@ -123,6 +123,24 @@ pub struct AppliedMigration {
     pub outcome: MigrationOutcome,
 }
 
+impl AppliedMigration {
+    /// A migration of `phase` that ran for `duration` and ended with `outcome` (for
+    /// migrators outside shipcore: the struct is `#[non_exhaustive]`).
+    pub fn new(
+        id: impl Into<String>,
+        phase: MigrationPhase,
+        duration: Duration,
+        outcome: MigrationOutcome,
+    ) -> Self {
+        AppliedMigration {
+            id: id.into(),
+            phase,
+            duration,
+            outcome,
+        }
+    }
+}
+
 /// What applying one phase did: every migration it ran, in order. The phase succeeded when
 /// none failed; a migrator stops at the first failure, so only the last entry can be a
 /// failure, and the entries before it stay applied.
