@@ -154,7 +154,7 @@ pub fn lint_sql(display: &str, sql: &str, in_transaction: bool, rules: &RuleSet)
         assume_in_transaction: in_transaction,
         ..LinterSettings::default()
     };
-    linter
+    let mut findings: Vec<Finding> = linter
         .lint(&parse, sql)
         .into_iter()
         .map(|v| Finding {
@@ -163,6 +163,44 @@ pub fn lint_sql(display: &str, sql: &str, in_transaction: bool, rules: &RuleSet)
             rule: v.code.to_string(),
             message: v.message,
             help: v.help,
+        })
+        .collect();
+    let rule = CONCURRENT_IN_TRANSACTION;
+    if in_transaction && rules.contains(rule) && !findings.iter().any(|f| f.rule == rule) {
+        findings.extend(concurrent_index_in_single_statement(display, sql, &parse));
+    }
+    findings
+}
+
+const CONCURRENT_IN_TRANSACTION: &str = "ban-concurrent-index-creation-in-transaction";
+
+/// squawk reports `CREATE INDEX CONCURRENTLY` in a transaction only in files of more than
+/// one statement (tools commonly run a lone statement outside one). The directory
+/// migrator wraps every unmarked file in a transaction, so a lone one would fail too:
+/// reported under squawk's rule name, with the marker to add.
+fn concurrent_index_in_single_statement(
+    display: &str,
+    sql: &str,
+    parse: &squawk_syntax::Parse<squawk_syntax::SourceFile>,
+) -> Vec<Finding> {
+    use squawk_syntax::ast;
+    parse
+        .tree()
+        .stmts()
+        .filter_map(|stmt| match stmt {
+            ast::Stmt::CreateIndex(ci) => ci.concurrently_token(),
+            _ => None,
+        })
+        .map(|tok| Finding {
+            file: display.to_string(),
+            line: line_of(sql, usize::from(tok.text_range().start())),
+            rule: CONCURRENT_IN_TRANSACTION.into(),
+            message: "CREATE INDEX CONCURRENTLY cannot run inside the transaction this file runs in"
+                .into(),
+            help: Some(format!(
+                "put the line `{}` in the file",
+                crate::layout::NO_TRANSACTION_MARKER
+            )),
         })
         .collect()
 }
