@@ -224,12 +224,14 @@ impl PgDump {
     }
 
     async fn run(&self) -> Result<Backup, BackupError> {
-        tokio::fs::create_dir_all(&self.cfg.dir).await.map_err(|e| {
-            BackupError::config(format!(
-                "dir: cannot create {}: {e}",
-                self.cfg.dir.display()
-            ))
-        })?;
+        tokio::fs::create_dir_all(&self.cfg.dir)
+            .await
+            .map_err(|e| {
+                BackupError::config(format!(
+                    "dir: cannot create {}: {e}",
+                    self.cfg.dir.display()
+                ))
+            })?;
         let path = self.path_for(jiff::Timestamp::now());
         let partial = path.with_extension("dump.partial");
         let mut cmd = tokio::process::Command::new(&self.cfg.pg_dump);
@@ -256,7 +258,9 @@ impl PgDump {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => {
                 remove(&partial).await;
-                return Err(BackupError::failed(format!("waiting for pg_dump failed: {e}")));
+                return Err(BackupError::failed(format!(
+                    "waiting for pg_dump failed: {e}"
+                )));
             }
             Err(_) => {
                 // Dropping the future dropped the child: kill_on_drop killed it.

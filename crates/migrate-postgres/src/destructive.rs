@@ -63,8 +63,11 @@ mod tests {
         let e = d.path().join("expand");
         std::fs::create_dir(&e).unwrap();
         std::fs::write(e.join("1_add.sql"), "ALTER TABLE t ADD COLUMN b text;").unwrap();
-        std::fs::write(e.join("2_type.sql"), "ALTER TABLE t ALTER COLUMN a TYPE bigint;")
-            .unwrap();
+        std::fs::write(
+            e.join("2_type.sql"),
+            "ALTER TABLE t ALTER COLUMN a TYPE bigint;",
+        )
+        .unwrap();
         std::fs::write(e.join("3_drop.sql"), "SELECT 1;\nDROP TABLE old_t;").unwrap();
         let found = destructive(&scan_all(d.path()).unwrap());
         let ids: Vec<_> = found.iter().map(|x| x.migration.id.as_str()).collect();

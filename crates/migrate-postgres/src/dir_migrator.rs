@@ -23,8 +23,8 @@ use crate::layout::{scan_all, MigrationFile};
 use crate::sql::{char_pos_to_offset, line_of, split};
 use async_trait::async_trait;
 use shipcore::migrate::{
-    AppliedMigration, MigrateError, MigrateErrorKind, Migration, MigrationOutcome,
-    MigrationPhase, Migrator, PhaseReport,
+    AppliedMigration, MigrateError, MigrateErrorKind, Migration, MigrationOutcome, MigrationPhase,
+    Migrator, PhaseReport,
 };
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -249,9 +249,7 @@ impl PgDirMigrator {
         if let Err(e) = self.record(&tx, file, started.elapsed()).await {
             return Err(run_error(&e, "", 0, file));
         }
-        tx.commit()
-            .await
-            .map_err(|e| run_error(&e, "", 0, file))
+        tx.commit().await.map_err(|e| run_error(&e, "", 0, file))
     }
 
     /// Runs a `no-transaction` file one statement at a time, then records it.
@@ -387,8 +385,7 @@ impl Migrator for PgDirMigrator {
             // The session lock is released when the connection closes (client dropped),
             // whatever happens below.
             self.ensure_table(&client).await?;
-            let applied: HashSet<String> =
-                self.read_applied(&client).await?.into_iter().collect();
+            let applied: HashSet<String> = self.read_applied(&client).await?.into_iter().collect();
             let mut report = PhaseReport::default();
             for file in files.iter().filter(|f| !applied.contains(&f.id)) {
                 let started = Instant::now();
@@ -424,7 +421,9 @@ impl Migrator for PgDirMigrator {
                 } else {
                     tracing::info!(id = %file.id, "migration applied");
                 }
-                report.migrations.push(applied_migration(file, started.elapsed(), outcome));
+                report
+                    .migrations
+                    .push(applied_migration(file, started.elapsed(), outcome));
                 if failed {
                     break;
                 }

@@ -85,9 +85,9 @@ impl LintConfig {
     pub fn rules(&self) -> Result<RuleSet, LintConfigError> {
         let mut rules = RuleSet::default();
         for (i, r) in self.include.iter().enumerate() {
-            rules = rules
-                .include(r)
-                .map_err(|e: UnknownRule| FieldError::new(format!("include[{i}]"), e.to_string()))?;
+            rules = rules.include(r).map_err(|e: UnknownRule| {
+                FieldError::new(format!("include[{i}]"), e.to_string())
+            })?;
         }
         for (i, r) in self.allow.iter().enumerate() {
             rules = rules

@@ -190,7 +190,10 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        assert_eq!(parse_name("0001_add_email.sql").unwrap(), (1, "0001_add_email".into()));
+        assert_eq!(
+            parse_name("0001_add_email.sql").unwrap(),
+            (1, "0001_add_email".into())
+        );
         assert_eq!(parse_name("10_x-y.sql").unwrap(), (10, "10_x-y".into()));
         assert!(parse_name("add_email.sql").unwrap_err().contains("number"));
         assert!(parse_name("0001.sql").is_err());
@@ -201,9 +204,15 @@ mod tests {
 
     #[test]
     fn marker_is_found_on_any_line() {
-        assert!(has_no_transaction_marker("-- shipcore: no-transaction\nCREATE INDEX"));
-        assert!(has_no_transaction_marker("SELECT 1;\n  --  Shipcore:  No-Transaction  \n"));
-        assert!(!has_no_transaction_marker("SELECT 1; -- shipcore: no-transaction"));
+        assert!(has_no_transaction_marker(
+            "-- shipcore: no-transaction\nCREATE INDEX"
+        ));
+        assert!(has_no_transaction_marker(
+            "SELECT 1;\n  --  Shipcore:  No-Transaction  \n"
+        ));
+        assert!(!has_no_transaction_marker(
+            "SELECT 1; -- shipcore: no-transaction"
+        ));
     }
 
     #[test]

@@ -55,7 +55,11 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.file, self.line, self.rule, self.message)?;
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file, self.line, self.rule, self.message
+        )?;
         if let Some(h) = &self.help {
             write!(f, " ({h})")?;
         }
@@ -195,8 +199,9 @@ fn concurrent_index_in_single_statement(
             file: display.to_string(),
             line: line_of(sql, usize::from(tok.text_range().start())),
             rule: CONCURRENT_IN_TRANSACTION.into(),
-            message: "CREATE INDEX CONCURRENTLY cannot run inside the transaction this file runs in"
-                .into(),
+            message:
+                "CREATE INDEX CONCURRENTLY cannot run inside the transaction this file runs in"
+                    .into(),
             help: Some(format!(
                 "put the line `{}` in the file",
                 crate::layout::NO_TRANSACTION_MARKER
@@ -223,7 +228,11 @@ mod tests {
         }
         assert!(!r.contains("prefer-text-field"));
         assert!(!r.contains("require-lock-timeout"));
-        assert!(!r.clone().allow("ban-drop-column").unwrap().contains("ban-drop-column"));
+        assert!(!r
+            .clone()
+            .allow("ban-drop-column")
+            .unwrap()
+            .contains("ban-drop-column"));
         assert!(r.include("no-such-rule").is_err());
     }
 

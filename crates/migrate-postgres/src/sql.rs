@@ -25,7 +25,10 @@ pub struct ParseProblem {
 /// The 1-based line of byte `offset` in `text`.
 pub fn line_of(text: &str, offset: usize) -> u32 {
     let end = offset.min(text.len());
-    let newlines = text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count();
+    let newlines = text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count();
     u32::try_from(newlines).unwrap_or(u32::MAX - 1) + 1
 }
 
@@ -75,7 +78,8 @@ mod tests {
 
     #[test]
     fn splits_statements_with_their_offsets() {
-        let sql = "-- shipcore: no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\n\nSELECT ';';\n";
+        let sql =
+            "-- shipcore: no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);\n\nSELECT ';';\n";
         let s = split(sql).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].text, "CREATE INDEX CONCURRENTLY i ON t (a)");

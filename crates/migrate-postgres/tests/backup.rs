@@ -11,7 +11,8 @@ use shipcore_migrate_postgres::{BackupErrorKind, PgDumpConfig};
 use std::path::PathBuf;
 
 fn pg_bin(tool: &str) -> PathBuf {
-    let dir = std::env::var("SHIPCORE_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+    let dir =
+        std::env::var("SHIPCORE_PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
     PathBuf::from(dir).join(tool)
 }
 
@@ -30,10 +31,15 @@ async fn takes_a_restorable_dump_named_by_time() {
         .unwrap();
     let b = dump.backup().await.unwrap();
     let name = b.path.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.starts_with("mig_") && name.ends_with("Z.dump"), "{name}");
+    assert!(
+        name.starts_with("mig_") && name.ends_with("Z.dump"),
+        "{name}"
+    );
     assert!(b.bytes > 0);
     // Only the finished file is there (no .partial left).
-    let files: Vec<_> = std::fs::read_dir(out.path().join("backups")).unwrap().collect();
+    let files: Vec<_> = std::fs::read_dir(out.path().join("backups"))
+        .unwrap()
+        .collect();
     assert_eq!(files.len(), 1);
 
     // It is a real dump: pg_restore lists the table and its data.
@@ -44,7 +50,10 @@ async fn takes_a_restorable_dump_named_by_time() {
         .unwrap();
     assert!(listing.status.success());
     let text = String::from_utf8_lossy(&listing.stdout);
-    assert!(text.contains("TABLE public kept") && text.contains("TABLE DATA public kept"), "{text}");
+    assert!(
+        text.contains("TABLE public kept") && text.contains("TABLE DATA public kept"),
+        "{text}"
+    );
 
     // A second backup gets its own file.
     let b2 = dump.backup().await.unwrap();
@@ -77,10 +86,13 @@ async fn an_unreachable_database_fails_with_pg_dumps_words_and_leaves_no_file() 
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let out = tempfile::tempdir().unwrap();
-    let dump = PgDumpConfig::new(format!("postgres://u:hunter2@127.0.0.1:{port}/db"), out.path())
-        .pg_dump(bin)
-        .build()
-        .unwrap();
+    let dump = PgDumpConfig::new(
+        format!("postgres://u:hunter2@127.0.0.1:{port}/db"),
+        out.path(),
+    )
+    .pg_dump(bin)
+    .build()
+    .unwrap();
     let e = dump.backup().await.unwrap_err();
     assert_eq!(e.kind, BackupErrorKind::Failed);
     assert!(e.message.contains("pg_dump exited with"), "{e}");

@@ -26,11 +26,23 @@ async fn applies_in_order_once_and_records_every_id() {
     write_files(
         dir.path(),
         &[
-            ("expand/1_users.sql", "CREATE TABLE users (id bigint PRIMARY KEY, name text);"),
+            (
+                "expand/1_users.sql",
+                "CREATE TABLE users (id bigint PRIMARY KEY, name text);",
+            ),
             // 10 sorts after 2 (numeric order): it needs the column 2 adds.
-            ("expand/10_seed.sql", "INSERT INTO users (id, name, email) VALUES (1, 'a', 'a@x');"),
-            ("expand/2_email.sql", "ALTER TABLE users ADD COLUMN email text;"),
-            ("contract/20_drop_name.sql", "ALTER TABLE users DROP COLUMN name;"),
+            (
+                "expand/10_seed.sql",
+                "INSERT INTO users (id, name, email) VALUES (1, 'a', 'a@x');",
+            ),
+            (
+                "expand/2_email.sql",
+                "ALTER TABLE users ADD COLUMN email text;",
+            ),
+            (
+                "contract/20_drop_name.sql",
+                "ALTER TABLE users DROP COLUMN name;",
+            ),
         ],
     );
     let m = migrator(&db.url, dir.path());
@@ -44,16 +56,31 @@ async fn applies_in_order_once_and_records_every_id() {
     assert_eq!(
         pending,
         [
-            ("1_users".to_string(), Some("expand/1_users.sql".to_string())),
-            ("2_email".to_string(), Some("expand/2_email.sql".to_string())),
-            ("10_seed".to_string(), Some("expand/10_seed.sql".to_string())),
+            (
+                "1_users".to_string(),
+                Some("expand/1_users.sql".to_string())
+            ),
+            (
+                "2_email".to_string(),
+                Some("expand/2_email.sql".to_string())
+            ),
+            (
+                "10_seed".to_string(),
+                Some("expand/10_seed.sql".to_string())
+            ),
         ]
     );
     let r = m.apply(MigrationPhase::Expand).await.unwrap();
     assert!(r.succeeded(), "{r:?}");
     assert_eq!(ids(&r), ["1_users", "2_email", "10_seed"]);
-    assert!(r.migrations.iter().all(|x| x.phase == MigrationPhase::Expand));
-    assert_eq!(m.applied().await.unwrap(), ["1_users", "2_email", "10_seed"]);
+    assert!(r
+        .migrations
+        .iter()
+        .all(|x| x.phase == MigrationPhase::Expand));
+    assert_eq!(
+        m.applied().await.unwrap(),
+        ["1_users", "2_email", "10_seed"]
+    );
 
     // Second apply: nothing to do, nothing run again (the INSERT would fail on its key).
     let again = m.apply(MigrationPhase::Expand).await.unwrap();
@@ -187,7 +214,10 @@ async fn concurrent_index_runs_outside_a_transaction_when_marked() {
     write_files(
         dir.path(),
         &[
-            ("expand/1_users.sql", "CREATE TABLE users (id bigint, email text);"),
+            (
+                "expand/1_users.sql",
+                "CREATE TABLE users (id bigint, email text);",
+            ),
             (
                 "expand/2_index.sql",
                 "-- shipcore: no-transaction\n\
@@ -249,7 +279,10 @@ async fn a_failure_in_a_no_transaction_file_says_what_stays_applied() {
     assert!(error.contains("statement 2 of 2"), "{error}");
     assert!(error.contains("outside a transaction"), "{error}");
     assert!(db.has_table("a").await, "the first statement stays");
-    assert!(m.applied().await.unwrap().is_empty(), "the file is not recorded");
+    assert!(
+        m.applied().await.unwrap().is_empty(),
+        "the file is not recorded"
+    );
 }
 
 #[tokio::test]

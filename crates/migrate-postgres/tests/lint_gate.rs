@@ -56,7 +56,10 @@ const UNSAFE: &[(&str, &str)] = &[
     ),
 ];
 
-fn gate_for(sql: &str, cfg: impl FnOnce(LintConfig) -> LintConfig) -> (tempfile::TempDir, MigrationLintGate) {
+fn gate_for(
+    sql: &str,
+    cfg: impl FnOnce(LintConfig) -> LintConfig,
+) -> (tempfile::TempDir, MigrationLintGate) {
     let dir = tempfile::tempdir().unwrap();
     write_files(
         dir.path(),
@@ -75,7 +78,10 @@ async fn every_unsafe_pattern_is_blocked_naming_file_line_and_rule() {
             panic!("{sql} was not blocked: {outcome:?}")
         };
         let expected = format!("expand/0001_change.sql:2: {rule}: ");
-        assert!(reason.contains(&expected), "{sql}: expected {expected} in\n{reason}");
+        assert!(
+            reason.contains(&expected),
+            "{sql}: expected {expected} in\n{reason}"
+        );
     }
 }
 
@@ -122,7 +128,10 @@ async fn safe_migrations_pass() {
 
 #[tokio::test]
 async fn unknown_rules_and_bad_values_name_their_field() {
-    let e = LintConfig::new("m").allow("ban-everything").build().unwrap_err();
+    let e = LintConfig::new("m")
+        .allow("ban-everything")
+        .build()
+        .unwrap_err();
     assert_eq!(e.field, "allow[0]");
     let mut c = LintConfig::new("m");
     c.include = vec!["require-lock-timeout".into(), "nope".into()];
@@ -137,7 +146,10 @@ async fn a_file_that_does_not_parse_blocks() {
     let GateOutcome::Block { reason } = gate.check(&ctx()).await else {
         panic!()
     };
-    assert!(reason.contains("expand/0001_change.sql:2: syntax-error"), "{reason}");
+    assert!(
+        reason.contains("expand/0001_change.sql:2: syntax-error"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -147,16 +159,23 @@ async fn only_pending_files_are_linted_when_built_on_a_migrator() {
     write_files(
         dir.path(),
         &[
-            ("expand/1_users.sql", "CREATE TABLE users (id bigint, name text);"),
+            (
+                "expand/1_users.sql",
+                "CREATE TABLE users (id bigint, name text);",
+            ),
             ("contract/2_drop.sql", "ALTER TABLE users DROP COLUMN name;"),
         ],
     );
     let m = Arc::new(PgDirConfig::new(&db.url, dir.path()).build().unwrap());
-    let pending_gate = MigrationLintGate::for_pending(&LintConfig::new(dir.path()), m.clone()).unwrap();
+    let pending_gate =
+        MigrationLintGate::for_pending(&LintConfig::new(dir.path()), m.clone()).unwrap();
     let GateOutcome::Block { reason } = pending_gate.check(&ctx()).await else {
         panic!("the pending drop must block")
     };
-    assert!(reason.contains("contract/2_drop.sql:1: ban-drop-column"), "{reason}");
+    assert!(
+        reason.contains("contract/2_drop.sql:1: ban-drop-column"),
+        "{reason}"
+    );
 
     // Once applied (a later rollout), the drop is no longer this rollout's business.
     m.apply(MigrationPhase::Expand).await.unwrap();
@@ -164,5 +183,8 @@ async fn only_pending_files_are_linted_when_built_on_a_migrator() {
     assert_eq!(pending_gate.check(&ctx()).await, GateOutcome::Pass);
     // The directory gate still sees it.
     let dir_gate = LintConfig::new(dir.path()).build().unwrap();
-    assert!(matches!(dir_gate.check(&ctx()).await, GateOutcome::Block { .. }));
+    assert!(matches!(
+        dir_gate.check(&ctx()).await,
+        GateOutcome::Block { .. }
+    ));
 }

@@ -34,7 +34,9 @@ pub async fn test_db() -> Option<TestDb> {
         if e2e_required() {
             panic!("SHIPCORE_E2E=1 but SHIPCORE_PG_URL is not set: start a cluster with scripts/ci/pg-cluster.sh");
         }
-        eprintln!("SKIP: SHIPCORE_PG_URL is not set (eval \"$(bash scripts/ci/pg-cluster.sh start)\")");
+        eprintln!(
+            "SKIP: SHIPCORE_PG_URL is not set (eval \"$(bash scripts/ci/pg-cluster.sh start)\")"
+        );
         return None;
     };
     static N: AtomicU32 = AtomicU32::new(0);
@@ -102,8 +104,7 @@ impl Drop for TestDb {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                if let Ok((c, conn)) =
-                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
+                if let Ok((c, conn)) = tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
                 {
                     tokio::spawn(conn);
                     let _ = c

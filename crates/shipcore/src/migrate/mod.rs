@@ -2,8 +2,11 @@
 //! phase ([`MigrationPhase::Expand`] before traffic, [`MigrationPhase::Contract`] after
 //! promotion) and what was applied. The engine runs it from a plan's migration steps.
 
+mod command;
+
 pub use crate::model::MigrationPhase;
 use async_trait::async_trait;
+pub use command::{CommandMigrator, CommandMigratorConfig, MigratorConfigError, PhaseCommand};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
