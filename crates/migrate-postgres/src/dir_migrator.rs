@@ -179,7 +179,17 @@ impl PgDirMigrator {
         client
             .batch_execute("RESET lock_timeout")
             .await
-            .map_err(|e| self.db_error("cannot reset lock_timeout", &e))
+            .map_err(|e| self.db_error("cannot reset lock_timeout", &e))?;
+        // If this applier dies (kill -9) while a long statement runs, PostgreSQL notices
+        // the closed socket within a second, rolls the file back and frees the lock, instead
+        // of holding both until the statement ends (PostgreSQL 14+; ignored before).
+        if let Err(e) = client
+            .batch_execute("SET client_connection_check_interval = '1s'")
+            .await
+        {
+            tracing::debug!(error = %describe(&e), "client_connection_check_interval not set");
+        }
+        Ok(())
     }
 
     async fn ensure_table(&self, client: &Client) -> Result<(), MigrateError> {

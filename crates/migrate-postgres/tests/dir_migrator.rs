@@ -325,3 +325,86 @@ async fn a_bad_directory_is_a_config_error() {
     assert_eq!(err.kind, MigrateErrorKind::Config);
     assert_eq!(err.migration, "expand/oops.sql");
 }
+
+/// The applier killed by the next test: runs only when that test starts this binary with
+/// `SHIPCORE_MIG_CHILD_URL` and `SHIPCORE_MIG_CHILD_DIR` set; passes at once otherwise.
+#[tokio::test]
+async fn child_applier() {
+    let (Ok(url), Ok(dir)) = (
+        std::env::var("SHIPCORE_MIG_CHILD_URL"),
+        std::env::var("SHIPCORE_MIG_CHILD_DIR"),
+    ) else {
+        return;
+    };
+    let _ = migrator(&url, std::path::Path::new(&dir))
+        .apply(MigrationPhase::Expand)
+        .await;
+}
+
+#[tokio::test]
+async fn an_applier_killed_mid_file_leaves_nothing_and_the_resume_applies_once() {
+    let Some(db) = test_db().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[(
+            "expand/1_slow.sql",
+            // Sleeps 60 s only in the applier to be killed (its application_name).
+            "CREATE TABLE k (v int);\nINSERT INTO k VALUES (1);\n\
+             SELECT pg_sleep(CASE WHEN current_setting('application_name') = 'doomed' THEN 60 ELSE 0 END);\n",
+        )],
+    );
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["child_applier", "--exact", "--nocapture"])
+        .env(
+            "SHIPCORE_MIG_CHILD_URL",
+            format!("{}?application_name=doomed", db.url),
+        )
+        .env("SHIPCORE_MIG_CHILD_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the child is inside the file's transaction (sleeping).
+    let probe = db.client().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let n: i64 = probe
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'doomed' \
+                 AND query LIKE '%pg_sleep%' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never started the file"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let m = migrator(&db.url, dir.path());
+    let t = std::time::Instant::now();
+    let r = m.apply(MigrationPhase::Expand).await.unwrap();
+    let took = t.elapsed();
+    eprintln!("resume after kill -9 applied in {took:?}");
+    assert!(r.succeeded(), "{r:?}");
+    assert_eq!(ids(&r), ["1_slow"]);
+    assert!(
+        took < Duration::from_secs(20),
+        "the dead session held the lock: {took:?}"
+    );
+    let n: i64 = probe
+        .query_one("SELECT count(*) FROM k", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1, "applied exactly once");
+    assert_eq!(m.applied().await.unwrap(), ["1_slow"]);
+}
