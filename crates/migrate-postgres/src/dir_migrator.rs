@@ -17,6 +17,8 @@
 //!   (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`), keep them to one statement where you
 //!   can, and know that a failed `CREATE INDEX CONCURRENTLY` leaves an INVALID index to
 //!   drop (`DROP INDEX CONCURRENTLY IF EXISTS`) before retrying.
+//! - **An applied file must not change.** Its CRC-32 is recorded; `pending` and `apply`
+//!   refuse (a `Config` error naming the file) when a file on disk no longer matches.
 
 use crate::config::{quoted_table, PgDirConfig};
 use crate::layout::{scan_all, MigrationFile};
@@ -70,12 +72,12 @@ impl PgDirMigrator {
         &self,
         phase: MigrationPhase,
     ) -> Result<Vec<MigrationFile>, MigrateError> {
-        let files = self.files(phase)?;
+        let all = scan_all(&self.cfg.dir)?;
         let client = self.connect().await?;
-        let applied: HashSet<String> = self.read_applied(&client).await?.into_iter().collect();
-        Ok(files
+        let applied = self.check_unchanged(&all, &self.read_applied(&client).await?)?;
+        Ok(all
             .into_iter()
-            .filter(|f| !applied.contains(&f.id))
+            .filter(|f| f.phase == phase && !applied.contains(&f.id))
             .collect())
     }
 
@@ -132,7 +134,8 @@ impl PgDirMigrator {
         )
     }
 
-    async fn read_applied(&self, client: &Client) -> Result<Vec<String>, MigrateError> {
+    /// Every applied id with its recorded checksum, in the order applied.
+    async fn read_applied(&self, client: &Client) -> Result<Vec<(String, i64)>, MigrateError> {
         let exists = client
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.cfg.table])
             .await
@@ -143,14 +146,44 @@ impl PgDirMigrator {
         let rows = client
             .query(
                 &format!(
-                    "SELECT id FROM {} ORDER BY seq",
+                    "SELECT id, checksum FROM {} ORDER BY seq",
                     quoted_table(&self.cfg.table)
                 ),
                 &[],
             )
             .await
             .map_err(|e| self.db_error("cannot read the migrations table", &e))?;
-        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+            .collect())
+    }
+
+    /// Refuses files changed after they were applied (their checksum differs from the
+    /// recorded one): what ran elsewhere would no longer be what the file says. Returns
+    /// the applied ids.
+    fn check_unchanged(
+        &self,
+        files: &[MigrationFile],
+        applied: &[(String, i64)],
+    ) -> Result<HashSet<String>, MigrateError> {
+        for f in files {
+            if let Some((_, recorded)) = applied.iter().find(|(id, _)| *id == f.id) {
+                if *recorded != i64::from(f.checksum) {
+                    return Err(MigrateError::new(
+                        MigrateErrorKind::Config,
+                        f.display.clone(),
+                        format!(
+                            "was changed after it was applied (checksum {recorded:08x} recorded, \
+                             {:08x} now): an applied migration must not change; restore it and \
+                             add a new migration",
+                            f.checksum
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(applied.iter().map(|(id, _)| id.clone()).collect())
     }
 
     async fn lock(&self, client: &Client) -> Result<(), MigrateError> {
@@ -389,15 +422,18 @@ impl Migrator for PgDirMigrator {
     async fn apply(&self, phase: MigrationPhase) -> Result<PhaseReport, MigrateError> {
         let span = tracing::info_span!("migrate.apply", migrator = %self.cfg.name, %phase);
         async {
-            let files = self.files(phase)?;
+            let all = scan_all(&self.cfg.dir)?;
             let mut client = self.connect().await?;
             self.lock(&client).await?;
             // The session lock is released when the connection closes (client dropped),
             // whatever happens below.
             self.ensure_table(&client).await?;
-            let applied: HashSet<String> = self.read_applied(&client).await?.into_iter().collect();
+            let applied = self.check_unchanged(&all, &self.read_applied(&client).await?)?;
             let mut report = PhaseReport::default();
-            for file in files.iter().filter(|f| !applied.contains(&f.id)) {
+            for file in all
+                .iter()
+                .filter(|f| f.phase == phase && !applied.contains(&f.id))
+            {
                 let started = Instant::now();
                 let span = tracing::info_span!("migrate.file", id = %file.id,
                     no_transaction = file.no_transaction);
@@ -446,9 +482,13 @@ impl Migrator for PgDirMigrator {
 
     async fn applied(&self) -> Result<Vec<String>, MigrateError> {
         let client = self.connect().await?;
-        self.read_applied(&client)
+        Ok(self
+            .read_applied(&client)
             .instrument(tracing::info_span!("migrate.applied", migrator = %self.cfg.name))
-            .await
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
     }
 }
 

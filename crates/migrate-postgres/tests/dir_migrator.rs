@@ -408,3 +408,35 @@ async fn an_applier_killed_mid_file_leaves_nothing_and_the_resume_applies_once()
     assert_eq!(n, 1, "applied exactly once");
     assert_eq!(m.applied().await.unwrap(), ["1_slow"]);
 }
+
+#[tokio::test]
+async fn a_file_changed_after_it_was_applied_is_refused() {
+    let Some(db) = test_db().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[
+            ("expand/1_t.sql", "CREATE TABLE t (a int);"),
+            ("contract/2_u.sql", "DROP TABLE t;"),
+        ],
+    );
+    let m = migrator(&db.url, dir.path());
+    m.apply(MigrationPhase::Expand).await.unwrap();
+    std::fs::write(
+        dir.path().join("expand/1_t.sql"),
+        "CREATE TABLE t (a bigint);",
+    )
+    .unwrap();
+    for err in [
+        m.pending(MigrationPhase::Contract).await.unwrap_err(),
+        m.apply(MigrationPhase::Contract).await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind, MigrateErrorKind::Config, "{err}");
+        assert_eq!(err.migration, "expand/1_t.sql");
+        assert!(
+            err.message.contains("changed after it was applied"),
+            "{err}"
+        );
+    }
+    assert!(db.has_table("t").await, "the contract did not run");
+}
