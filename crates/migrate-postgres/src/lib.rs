@@ -7,7 +7,7 @@
 //! - [`MigrationLintGate`]: a [`Gate`](shipcore::gate::Gate) that lints the files with
 //!   squawk and blocks unsafe operations, naming file, line and rule;
 //! - [`destructive`]: which pending migrations destroy data, and [`PgDump`] to take a
-//!   backup before them.
+//!   backup before them, or [`BackupGate`] to take it as a gate before the migration step.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,6 +22,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod backup;
+mod backup_gate;
 mod config;
 mod destructive;
 mod dir_migrator;
@@ -31,6 +32,7 @@ pub mod lint;
 pub mod sql;
 
 pub use backup::{Backup, BackupError, BackupErrorKind, PgDump, PgDumpConfig};
+pub use backup_gate::BackupGate;
 pub use config::{ConfigError, PgDirConfig};
 pub use destructive::{destructive, DestructiveMigration};
 pub use dir_migrator::PgDirMigrator;

@@ -100,3 +100,80 @@ async fn an_unreachable_database_fails_with_pg_dumps_words_and_leaves_no_file() 
     assert!(!e.message.contains("hunter2"), "{e}");
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
+
+fn ctx() -> shipcore::gate::GateContext {
+    shipcore::gate::GateContext {
+        rollout_id: "r1".into(),
+        target: shipcore::model::Target::new("web", "production"),
+        candidate: shipcore::model::Revision::new("web-v2", "2.0.0".parse().unwrap(), "web:2.0.0"),
+        stable: None,
+        now: shipcore::time::Timestamp(0),
+        approvals: vec![],
+        waiting_since: None,
+    }
+}
+
+#[tokio::test]
+async fn the_backup_gate_takes_a_dump_only_before_destructive_migrations() {
+    use shipcore::gate::{Gate, GateOutcome};
+    use shipcore::migrate::{MigrationPhase, Migrator};
+    use shipcore_migrate_postgres::{BackupGate, PgDirConfig};
+    use std::sync::Arc;
+    let Some(db) = test_db().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    common::write_files(
+        dir.path(),
+        &[
+            (
+                "expand/1_users.sql",
+                "CREATE TABLE users (id bigint, name text);",
+            ),
+            (
+                "contract/2_drop.sql",
+                "-- the old column\nALTER TABLE users DROP COLUMN name;",
+            ),
+        ],
+    );
+    let m = Arc::new(PgDirConfig::new(&db.url, dir.path()).build().unwrap());
+    let out = tempfile::tempdir().unwrap();
+    let dump = PgDumpConfig::new(&db.url, out.path()).pg_dump(pg_bin("pg_dump"));
+    let phases = [MigrationPhase::Expand, MigrationPhase::Contract];
+    let gate = BackupGate::new("backup", m.clone(), &phases, dump.build().unwrap());
+    assert_eq!(gate.check(&ctx()).await, GateOutcome::Pass);
+    let taken = gate.last_backup().expect("a backup before the drop");
+    assert!(taken.exists());
+
+    // Nothing destructive pending: no backup.
+    let expand_only = BackupGate::new(
+        "b",
+        m.clone(),
+        &[MigrationPhase::Expand],
+        dump.build().unwrap(),
+    );
+    assert_eq!(expand_only.check(&ctx()).await, GateOutcome::Pass);
+    assert_eq!(expand_only.last_backup(), None);
+
+    // A backup that fails blocks, naming the destructive file.
+    let broken = BackupGate::new(
+        "b",
+        m.clone(),
+        &phases,
+        dump.clone()
+            .pg_dump("/nonexistent/pg_dump")
+            .build()
+            .unwrap(),
+    );
+    let GateOutcome::Block { reason } = broken.check(&ctx()).await else {
+        panic!("must block")
+    };
+    assert!(
+        reason.contains("contract/2_drop.sql:2 ban-drop-column"),
+        "{reason}"
+    );
+    assert!(reason.contains("/nonexistent/pg_dump"), "{reason}");
+
+    // Once the contract ran, nothing destructive is pending.
+    m.apply(MigrationPhase::Expand).await.unwrap();
+    m.apply(MigrationPhase::Contract).await.unwrap();
+    assert_eq!(broken.check(&ctx()).await, GateOutcome::Pass);
+}
