@@ -22,6 +22,7 @@ Flags (environment variable in brackets; a flag wins):
   --crash-after-s S     exit with status 3 after S seconds [CRASH_AFTER_S] (default never)
   --faults-after-s S    errors and latency start only S seconds after start [FAULTS_AFTER_S] (default 0)
   --seed N              seed of the error draw [SEED] (default 1)
+  --database-url URL    PostgreSQL database for /api/users [DATABASE_URL] (default none: no such route)
   --dependency NAME=STATUS   a dependency reported by /health, repeatable
                         [DEPENDENCIES=name=status,name=status] (any status but healthy makes /health 503)
   --help                this text
@@ -51,6 +52,8 @@ pub struct Config {
     pub seed: u64,
     /// Dependencies reported by `/health`: name → status.
     pub dependencies: BTreeMap<String, String>,
+    /// The PostgreSQL database `/api/users` reads (`None`: the route does not exist).
+    pub database_url: Option<String>,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             faults_after: Duration::ZERO,
             seed: 1,
             dependencies: BTreeMap::new(),
+            database_url: None,
         }
     }
 }
@@ -107,6 +111,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("--crash-after-s", "CRASH_AFTER_S"),
     ("--faults-after-s", "FAULTS_AFTER_S"),
     ("--seed", "SEED"),
+    ("--database-url", "DATABASE_URL"),
 ];
 
 impl Config {
@@ -214,6 +219,12 @@ impl Config {
                 self.seed = v
                     .parse()
                     .map_err(|_| bad(flag, format!("{v:?} is not an unsigned integer")))?
+            }
+            "--database-url" => {
+                if !v.starts_with("postgres://") && !v.starts_with("postgresql://") {
+                    return Err(bad(flag, "must be a postgres:// URL"));
+                }
+                self.database_url = Some(v.to_string());
             }
             _ => return Err(bad(flag, "unknown flag")),
         }
@@ -336,6 +347,18 @@ mod tests {
             run(&["--dependency", "db"], &[]).unwrap_err().field,
             "--dependency"
         );
+    }
+
+    #[test]
+    fn database_url_from_flag_or_env() {
+        let c = run(&[], &[("DATABASE_URL", "postgres://app@127.0.0.1/app")]).unwrap();
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some("postgres://app@127.0.0.1/app")
+        );
+        assert_eq!(run(&[], &[]).unwrap().database_url, None);
+        let e = run(&["--database-url", "mysql://x"], &[]).unwrap_err();
+        assert_eq!(e.field, "--database-url");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! Routes: `/health` (`{"status","version","uptime","dependencies"}`, 503 until ready),
 //! `/metrics` (Prometheus text: `http_requests_total{route,status,version}` and the
 //! histogram `http_request_duration_seconds{route,version,le}`), and the application routes
-//! `/`, `/api/items`, `/api/echo`.
+//! `/`, `/api/items`, `/api/echo`, and `/api/users` when a PostgreSQL database is configured
+//! ([`db`]: v1 reads `users(id, name)`, v2 also `email`).
 //!
 //! ```no_run
 //! # async fn f() -> std::io::Result<()> {
@@ -20,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod db;
 pub mod metrics;
 pub mod rng;
 pub mod server;

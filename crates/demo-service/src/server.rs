@@ -1,10 +1,12 @@
 //! The HTTP side: routes, fault injection and the accept loop (hyper 1, HTTP/1.1).
 //!
-//! Application routes (`/`, `/api/items`, `/api/echo`) get the configured latency and error
+//! Application routes (`/`, `/api/items`, `/api/echo`, and `/api/users` when a database is
+//! configured, see [`crate::db`]) get the configured latency and error
 //! rate; they and 404s (route `other`, no faults) are counted in the metrics. `/health` and
 //! `/metrics` are not counted, so probes and scrapes do not dilute the error rate.
 
 use crate::config::Config;
+use crate::db::{reads_email, Db};
 use crate::metrics::Metrics;
 use crate::rng::SplitMix64;
 use http_body_util::{BodyExt, Full, Limited};
@@ -29,6 +31,7 @@ pub struct State {
     started: Instant,
     metrics: Metrics,
     rng: Mutex<SplitMix64>,
+    db: Option<Db>,
 }
 
 impl State {
@@ -41,6 +44,7 @@ impl State {
         State {
             metrics: Metrics::new(cfg.version.clone(), start_unix),
             rng: Mutex::new(SplitMix64::new(cfg.seed)),
+            db: cfg.database_url.as_deref().map(Db::new),
             started: Instant::now(),
             cfg,
         }
@@ -90,6 +94,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, I
     let t0 = Instant::now();
     let route = match path.as_str() {
         "/" | "/api/items" | "/api/echo" => path.as_str(),
+        "/api/users" if state.db.is_some() => path.as_str(),
         _ => "other",
     };
     let cfg = &state.cfg;
@@ -118,6 +123,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, I
                 ], "version": cfg.version}),
             ),
             "/api/echo" => echo(req).await,
+            "/api/users" => users(&state).await,
             _ => json(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({"error": "not found", "path": path}),
@@ -147,6 +153,26 @@ async fn echo(req: Request<Incoming>) -> Resp {
         Err(e) => json(
             StatusCode::PAYLOAD_TOO_LARGE,
             &serde_json::json!({"error": format!("body not read: {e}"), "limit": MAX_BODY}),
+        ),
+    }
+}
+
+async fn users(state: &State) -> Resp {
+    let version = &state.cfg.version;
+    let Some(db) = &state.db else {
+        return json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": "not found"}),
+        );
+    };
+    match db.users(reads_email(version)).await {
+        Ok(users) => json(
+            StatusCode::OK,
+            &serde_json::json!({"users": users, "version": version}),
+        ),
+        Err(error) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({"error": error, "version": version}),
         ),
     }
 }

@@ -293,7 +293,11 @@ impl CommandGate {
     }
 }
 
-async fn read_tail<R: AsyncRead + Unpin>(mut r: R, buf: Arc<Mutex<Vec<u8>>>, keep: usize) {
+pub(crate) async fn read_tail<R: AsyncRead + Unpin>(
+    mut r: R,
+    buf: Arc<Mutex<Vec<u8>>>,
+    keep: usize,
+) {
     let mut chunk = [0u8; 8192];
     loop {
         match r.read(&mut chunk).await {
@@ -310,7 +314,7 @@ async fn read_tail<R: AsyncRead + Unpin>(mut r: R, buf: Arc<Mutex<Vec<u8>>>, kee
     }
 }
 
-fn tail_text(buf: &Mutex<Vec<u8>>, keep: usize) -> String {
+pub(crate) fn tail_text(buf: &Mutex<Vec<u8>>, keep: usize) -> String {
     let b = buf.lock().unwrap_or_else(|e| e.into_inner());
     let start = b.len().saturating_sub(keep);
     String::from_utf8_lossy(&b[start..]).into_owned()

@@ -2,8 +2,11 @@
 //! phase ([`MigrationPhase::Expand`] before traffic, [`MigrationPhase::Contract`] after
 //! promotion) and what was applied. The engine runs it from a plan's migration steps.
 
+mod command;
+
 pub use crate::model::MigrationPhase;
 use async_trait::async_trait;
+pub use command::{CommandMigrator, CommandMigratorConfig, MigratorConfigError, PhaseCommand};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -121,6 +124,24 @@ pub struct AppliedMigration {
     /// How it ended.
     #[serde(flatten)]
     pub outcome: MigrationOutcome,
+}
+
+impl AppliedMigration {
+    /// A migration of `phase` that ran for `duration` and ended with `outcome` (for
+    /// migrators outside shipcore: the struct is `#[non_exhaustive]`).
+    pub fn new(
+        id: impl Into<String>,
+        phase: MigrationPhase,
+        duration: Duration,
+        outcome: MigrationOutcome,
+    ) -> Self {
+        AppliedMigration {
+            id: id.into(),
+            phase,
+            duration,
+            outcome,
+        }
+    }
 }
 
 /// What applying one phase did: every migration it ran, in order. The phase succeeded when
