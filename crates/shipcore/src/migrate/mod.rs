@@ -157,23 +157,6 @@ pub struct PhaseReport {
     pub output: String,
 }
 
-impl AppliedMigration {
-    /// Migration `id` of `phase` ran for `duration` and ended as `outcome`.
-    pub fn new(
-        id: impl Into<String>,
-        phase: MigrationPhase,
-        duration: Duration,
-        outcome: MigrationOutcome,
-    ) -> Self {
-        AppliedMigration {
-            id: id.into(),
-            phase,
-            duration,
-            outcome,
-        }
-    }
-}
-
 impl PhaseReport {
     /// A report of `migrations`, in the order they ran.
     pub fn new(migrations: Vec<AppliedMigration>) -> Self {
