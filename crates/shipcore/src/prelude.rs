@@ -4,7 +4,8 @@
 //! It brings the engine ([`Runner`], [`RolloutSpec`], [`Phase`], [`RunReport`],
 //! [`RolloutHandle`], [`Command`], [`FailurePolicy`]), the model ([`Plan`], [`Step`],
 //! [`Role`], [`Revision`], [`Target`], [`Action`]…), the traits to implement ([`Driver`],
-//! [`Validator`], [`Gate`], [`MetricsSource`], [`Journal`], [`Notifier`], [`Clock`]) with
+//! [`Validator`], [`Gate`], [`MetricsSource`], [`Journal`], [`Notifier`], [`Clock`],
+//! [`Migrator`]) with
 //! their answer types, the [`async_trait`](macro@async_trait) attribute that implements them, the journals, and
 //! the built-in strategies.
 //!
@@ -44,9 +45,10 @@ pub use crate::engine::{
 pub use crate::gate::{Gate, GateContext, GateOutcome};
 pub use crate::journal::{FileJournal, Journal, MemoryJournal};
 pub use crate::metrics::MetricsSource;
+pub use crate::migrate::Migrator;
 pub use crate::model::{
-    Action, AnalysisPolicy, AnalysisStep, FleetState, Plan, Revision, RevisionId, Role, Step,
-    Target, WeightSet,
+    Action, AnalysisPolicy, AnalysisStep, FleetState, MigrationPhase, Plan, Revision, RevisionId,
+    Role, Step, Target, WeightSet,
 };
 pub use crate::notify::Notifier;
 pub use crate::strategy::Strategy as _;
