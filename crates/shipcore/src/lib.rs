@@ -39,6 +39,7 @@ pub mod version;
 pub mod testing;
 
 pub mod prelude;
+pub(crate) mod process;
 
 /// The attribute that implements shipcore's async traits ([`driver::Driver`],
 /// [`validator::Validator`], [`gate::Gate`], [`metrics::MetricsSource`],

@@ -10,11 +10,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 
 /// Configuration of a [`CommandGate`].
 ///
@@ -223,14 +221,9 @@ impl CommandGate {
             .env("SHIPCORE_ROLLOUT_ID", &ctx.rollout_id)
             .env("SHIPCORE_SERVICE", &ctx.target.service)
             .env("SHIPCORE_ENVIRONMENT", &ctx.target.environment)
-            .env("SHIPCORE_VERSION", ctx.candidate.version.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        #[cfg(unix)]
-        cmd.process_group(0);
-
+            .env("SHIPCORE_VERSION", ctx.candidate.version.to_string());
+        let keep = self.cfg.tail_bytes.min(COMMAND_MAX_TAIL_BYTES);
+        let timeout = self.cfg.timeout.min(COMMAND_MAX_TIMEOUT);
         let mut run = CommandRun {
             command: self.display(),
             exit_code: None,
@@ -240,103 +233,22 @@ impl CommandGate {
             stderr_tail: String::new(),
             duration: Duration::ZERO,
         };
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
+        match crate::process::run_captured(cmd, timeout, keep).await {
+            Ok(c) => {
+                run.exit_code = c.exit_code;
+                run.timed_out = c.timed_out;
+                run.error = c.wait_error.map(|e| format!("waiting for it failed: {e}"));
+                run.stdout_tail = c.stdout_tail;
+                run.stderr_tail = c.stderr_tail;
+                run.duration = c.duration;
+            }
             Err(e) => {
                 run.error = Some(e.to_string());
-                return run;
-            }
-        };
-        let keep = self.cfg.tail_bytes.min(COMMAND_MAX_TAIL_BYTES);
-        let out_buf = Arc::new(Mutex::new(Vec::new()));
-        let err_buf = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(read_tail(out, out_buf.clone(), keep)));
-        }
-        if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(read_tail(err, err_buf.clone(), keep)));
-        }
-
-        let pid = child.id();
-        // `build` bounds the timeout; the fallback times out at once rather than panic.
-        let deadline = started
-            .checked_add(self.cfg.timeout.min(COMMAND_MAX_TIMEOUT))
-            .unwrap_or(started);
-        match timeout_at(deadline, child.wait()).await {
-            Ok(Ok(status)) => run.exit_code = status.code(),
-            Ok(Err(e)) => run.error = Some(format!("waiting for it failed: {e}")),
-            Err(_) => {
-                run.timed_out = true;
-                kill_group(pid, &mut child).await;
+                run.duration = started.elapsed();
             }
         }
-        // Background children may keep the pipes open after the program exited: give the
-        // readers a moment, then kill what is left of the process group.
-        let grace = Instant::now() + Duration::from_secs(1);
-        let mut lingering = false;
-        for r in &mut readers {
-            if timeout_at(grace, &mut *r).await.is_err() {
-                lingering = true;
-            }
-        }
-        if lingering {
-            kill_group(pid, &mut child).await;
-            for r in readers {
-                r.abort();
-            }
-        }
-        run.stdout_tail = tail_text(&out_buf, keep);
-        run.stderr_tail = tail_text(&err_buf, keep);
-        run.duration = started.elapsed();
         run
     }
-}
-
-pub(crate) async fn read_tail<R: AsyncRead + Unpin>(
-    mut r: R,
-    buf: Arc<Mutex<Vec<u8>>>,
-    keep: usize,
-) {
-    let mut chunk = [0u8; 8192];
-    loop {
-        match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                let mut b = buf.lock().unwrap_or_else(|e| e.into_inner());
-                b.extend_from_slice(&chunk[..n]);
-                if b.len() > keep.saturating_mul(2).max(8192) {
-                    let cut = b.len() - keep;
-                    b.drain(..cut);
-                }
-            }
-        }
-    }
-}
-
-pub(crate) fn tail_text(buf: &Mutex<Vec<u8>>, keep: usize) -> String {
-    let b = buf.lock().unwrap_or_else(|e| e.into_inner());
-    let start = b.len().saturating_sub(keep);
-    String::from_utf8_lossy(&b[start..]).into_owned()
-}
-
-/// Kills the process group `pid` leads (the child was spawned with `process_group(0)`) with
-/// `kill -KILL -- -pid`, then the child itself, and reaps it (waiting at most 1 s).
-pub(crate) async fn kill_group(pid: Option<u32>, child: &mut tokio::process::Child) {
-    #[cfg(unix)]
-    if let Some(pid) = pid {
-        // The child leads its own process group (process_group(0)), so -pid names it.
-        let _ = tokio::process::Command::new("kill")
-            .args(["-s", "KILL", "--", &format!("-{pid}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .await;
-    }
-    #[cfg(not(unix))]
-    let _ = pid;
-    let _ = child.start_kill();
-    let _ = timeout_at(Instant::now() + Duration::from_secs(1), child.wait()).await;
 }
 
 #[async_trait]

@@ -30,7 +30,6 @@ mod window;
 
 pub use approval::{ApprovalConfig, ApprovalGate, TimeoutAction};
 pub use checklist::{check_all, ChecklistEntry, ChecklistResult};
-pub(crate) use command::{kill_group, read_tail, tail_text};
 pub use command::{
     CommandConfig, CommandGate, CommandRun, COMMAND_MAX_TAIL_BYTES, COMMAND_MAX_TIMEOUT,
 };

@@ -13,7 +13,7 @@ use super::{
     AppliedMigration, MigrateError, MigrateErrorKind, Migration, MigrationOutcome, MigrationPhase,
     Migrator, PhaseReport,
 };
-use crate::gate::{kill_group, read_tail, tail_text, COMMAND_MAX_TAIL_BYTES, COMMAND_MAX_TIMEOUT};
+use crate::gate::{COMMAND_MAX_TAIL_BYTES, COMMAND_MAX_TIMEOUT};
 use crate::model::FieldError;
 use crate::time::{format_duration, serde_duration};
 use async_trait::async_trait;
@@ -21,10 +21,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
 
 /// A migrator configuration value is wrong, shown as
@@ -355,78 +353,36 @@ impl CommandMigrator {
         if let Some(dir) = &self.cfg.cwd {
             cmd.current_dir(dir);
         }
-        cmd.envs(&self.cfg.env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.envs(&self.cfg.env);
         if let Some(p) = phase {
             cmd.env("SHIPCORE_MIGRATION_PHASE", p.as_str());
         }
-        #[cfg(unix)]
-        cmd.process_group(0);
-        let started = Instant::now();
-        let mut child = cmd.spawn().map_err(|e| {
-            MigrateError::new(
-                MigrateErrorKind::Config,
-                &self.cfg.name,
-                format!("cannot run `{shown}`: {e}"),
-            )
-        })?;
         let keep = self.cfg.tail_bytes.min(COMMAND_MAX_TAIL_BYTES);
-        let out_buf = Arc::new(Mutex::new(Vec::new()));
-        let err_buf = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        if let Some(o) = child.stdout.take() {
-            readers.push(tokio::spawn(read_tail(o, out_buf.clone(), keep)));
-        }
-        if let Some(e) = child.stderr.take() {
-            readers.push(tokio::spawn(read_tail(e, err_buf.clone(), keep)));
-        }
-        let pid = child.id();
-        let deadline = started
-            .checked_add(self.cfg.timeout.min(COMMAND_MAX_TIMEOUT))
-            .unwrap_or(started);
-        let mut run = Run {
-            shown,
-            exit_code: None,
-            timed_out: false,
-            stdout: String::new(),
-            stderr: String::new(),
-            duration: Duration::ZERO,
-        };
-        match timeout_at(deadline, child.wait()).await {
-            Ok(Ok(status)) => run.exit_code = status.code(),
-            Ok(Err(e)) => {
-                return Err(MigrateError::new(
-                    MigrateErrorKind::Transient,
+        let timeout = self.cfg.timeout.min(COMMAND_MAX_TIMEOUT);
+        let c = crate::process::run_captured(cmd, timeout, keep)
+            .await
+            .map_err(|e| {
+                MigrateError::new(
+                    MigrateErrorKind::Config,
                     &self.cfg.name,
-                    format!("waiting for `{}` failed: {e}", run.shown),
-                ))
-            }
-            Err(_) => {
-                run.timed_out = true;
-                kill_group(pid, &mut child).await;
-            }
+                    format!("cannot run `{shown}`: {e}"),
+                )
+            })?;
+        if let Some(e) = c.wait_error {
+            return Err(MigrateError::new(
+                MigrateErrorKind::Transient,
+                &self.cfg.name,
+                format!("waiting for `{shown}` failed: {e}"),
+            ));
         }
-        // Children left in the background may hold the pipes: a moment, then kill them.
-        let grace = Instant::now() + Duration::from_secs(1);
-        let mut lingering = false;
-        for r in &mut readers {
-            if timeout_at(grace, &mut *r).await.is_err() {
-                lingering = true;
-            }
-        }
-        if lingering {
-            kill_group(pid, &mut child).await;
-            for r in readers {
-                r.abort();
-            }
-        }
-        run.stdout = self.redact(&tail_text(&out_buf, keep));
-        run.stderr = self.redact(&tail_text(&err_buf, keep));
-        run.duration = started.elapsed();
-        Ok(run)
+        Ok(Run {
+            stdout: self.redact(&c.stdout_tail),
+            stderr: self.redact(&c.stderr_tail),
+            shown,
+            exit_code: c.exit_code,
+            timed_out: c.timed_out,
+            duration: c.duration,
+        })
     }
 
     /// Runs a listing command (pending, status) and returns the ids it prints.

@@ -24,8 +24,8 @@
 
 use super::config::ConfigError;
 use super::{non_empty, render_arg, render_file, verr};
-use crate::gate::kill_group;
 use crate::model::FieldError;
+use crate::process::kill_group;
 use crate::time::{format_duration, serde_duration};
 use crate::validator::{
     Measurement, Outcome, ValidationContext, Validator, ValidatorError, Verdict,
