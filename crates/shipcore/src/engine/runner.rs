@@ -690,15 +690,8 @@ impl Runner {
                     return Ok(());
                 }
                 // No fleet change without the rollout's holds (locks) renewed first.
-                let held = machine.held_gates();
-                if !held.is_empty() && self.shared.keep_alive_every(&spec).is_some() {
-                    if let Some((gate, reason)) =
-                        Box::pin(self.shared.keep_gates_alive(&spec, held)).await
-                    {
-                        return self
-                            .feed(machine, Input::GateLost { gate, reason }, queue)
-                            .await;
-                    }
+                if let Some(lost) = self.hold_lost(machine, &spec).await {
+                    return self.feed(machine, lost, queue).await;
                 }
                 let applied = self.driver().apply(target, &action);
                 Some(match applied.instrument(step_span.clone()).await {
@@ -746,15 +739,8 @@ impl Runner {
                     return Ok(());
                 }
                 // A schema change is a change to what runs: only with the holds renewed.
-                let held = machine.held_gates();
-                if !held.is_empty() && self.shared.keep_alive_every(&spec).is_some() {
-                    if let Some((gate, reason)) =
-                        Box::pin(self.shared.keep_gates_alive(&spec, held)).await
-                    {
-                        return self
-                            .feed(machine, Input::GateLost { gate, reason }, queue)
-                            .await;
-                    }
+                if let Some(lost) = self.hold_lost(machine, &spec).await {
+                    return self.feed(machine, lost, queue).await;
                 }
                 let migrated = Box::pin(self.shared.migrate(&migrator, phase))
                     .instrument(step_span.clone())
@@ -781,6 +767,17 @@ impl Runner {
             self.feed(machine, input, queue).await?;
         }
         Ok(())
+    }
+
+    /// Renews the rollout's holds (locks) before a change to what runs; the hold found
+    /// lost, as the input that says so, if one was.
+    async fn hold_lost(&self, machine: &Rollout, spec: &RolloutSpec) -> Option<Input> {
+        let held = machine.held_gates();
+        if held.is_empty() || self.shared.keep_alive_every(spec).is_none() {
+            return None;
+        }
+        let lost = Box::pin(self.shared.keep_gates_alive(spec, held)).await;
+        lost.map(|(gate, reason)| Input::GateLost { gate, reason })
     }
 
     /// Hands an event to the log, the hook and the report.
