@@ -533,3 +533,35 @@ async fn the_memory_migrator_keeps_the_migrator_contract() {
     assert_eq!(db.applied().await.unwrap(), ["a"]);
     assert_eq!(db.pending(CONTRACT).await.unwrap()[0].id, "b");
 }
+
+#[test]
+fn a_spec_whose_policy_defers_the_contract_refuses_a_plan_with_one() {
+    let mut s = spec_with_health(plan());
+    assert!(s.validate().is_ok());
+    s.contract = shipcore::model::ContractPolicy::LaterRollout;
+    let e = s.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("plan.steps[7].phase") && e.contains("later rollout"),
+        "{e}"
+    );
+    s.plan.steps.pop();
+    assert!(s.validate().is_ok(), "the expand alone is fine");
+    // The default is not written, so specs (and journals) read as before.
+    let json = serde_json::to_value(spec_with_health(plan())).unwrap();
+    assert!(json.get("contract").is_none());
+    let deferred: shipcore::engine::RolloutSpec = serde_json::from_value(
+        serde_json::json!({"contract": "later_rollout"})
+            .as_object()
+            .unwrap()
+            .iter()
+            .chain(json.as_object().unwrap())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    )
+    .unwrap();
+    assert_eq!(
+        deferred.contract,
+        shipcore::model::ContractPolicy::LaterRollout
+    );
+}

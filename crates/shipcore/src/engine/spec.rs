@@ -4,7 +4,10 @@
 
 use crate::model::FieldError;
 use crate::model::PlanError;
-use crate::model::{check_identifier, AnalysisStep, Plan, Revision, Role, Step, Target};
+use crate::model::{
+    check_identifier, AnalysisStep, ContractPolicy, MigrationPhase, Plan, Revision, Role, Step,
+    Target,
+};
 use crate::time::serde_duration;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -118,6 +121,10 @@ pub struct RolloutSpec {
     /// Retries of transient driver errors.
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// Whether contract migrations may run in this rollout (after monitoring, the default)
+    /// or must wait for a later one.
+    #[serde(default, skip_serializing_if = "ContractPolicy::is_default")]
+    pub contract: ContractPolicy,
 }
 
 impl RolloutSpec {
@@ -143,6 +150,7 @@ impl RolloutSpec {
             failure_policy: FailurePolicy::Rollback,
             poll_interval: default_poll(),
             retry: RetryPolicy::default(),
+            contract: ContractPolicy::default(),
         }
     }
 
@@ -186,6 +194,26 @@ impl RolloutSpec {
         }
         if self.retry.max_attempts == 0 {
             return Err(FieldError::new("retry.max_attempts", "must be at least 1").into());
+        }
+        if self.contract == ContractPolicy::LaterRollout {
+            let contract = self.plan.steps.iter().position(|s| {
+                matches!(
+                    s,
+                    Step::Migrate {
+                        phase: MigrationPhase::Contract,
+                        ..
+                    }
+                )
+            });
+            if let Some(i) = contract {
+                return Err(FieldError::new(
+                    format!("plan.steps[{i}].phase"),
+                    "contract migrations wait for a later rollout by this rollout's policy \
+                     (contract: later_rollout): remove the step, and run it in a later deploy \
+                     once this one has proven itself",
+                )
+                .into());
+            }
         }
         if let Some(bg) = &self.background_analysis {
             bg.policy.validate("background_analysis.policy")?;

@@ -35,6 +35,28 @@ impl fmt::Display for MigrationPhase {
     }
 }
 
+/// When a rollout may run its contract migrations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ContractPolicy {
+    /// In this rollout, after the promotion, the monitoring window and the stable's
+    /// retirement (where [`Plan::validate`](super::Plan::validate) puts it).
+    #[default]
+    AfterMonitoring,
+    /// Never in the rollout that ships the code: removals wait for a later deploy, once
+    /// this one has proven itself (the safe pattern "stop using a column, remove it in a
+    /// later deploy"). A plan with a contract step is refused.
+    LaterRollout,
+}
+
+impl ContractPolicy {
+    /// Whether this is the default (not written into specs).
+    pub fn is_default(&self) -> bool {
+        *self == ContractPolicy::default()
+    }
+}
+
 impl super::Plan {
     /// Adds an expand migration of `migrator` as the first step: after the pre-rollout
     /// gates, before the candidate is deployed or takes any traffic (new code may need the

@@ -18,7 +18,7 @@ pub use action::{percentages, Action, WeightSet};
 pub use capabilities::Capabilities;
 pub use field_error::FieldError;
 pub use fleet::{FleetState, RevisionState};
-pub use migration::MigrationPhase;
+pub use migration::{ContractPolicy, MigrationPhase};
 pub use monitoring::Monitoring;
 pub use phase::{Phase, RolloutStatus};
 pub(crate) use plan::{check_gate_names, check_replicas};
