@@ -549,17 +549,9 @@ fn a_spec_whose_policy_defers_the_contract_refuses_a_plan_with_one() {
     // The default is not written, so specs (and journals) read as before.
     let json = serde_json::to_value(spec_with_health(plan())).unwrap();
     assert!(json.get("contract").is_none());
-    let deferred: shipcore::engine::RolloutSpec = serde_json::from_value(
-        serde_json::json!({"contract": "later_rollout"})
-            .as_object()
-            .unwrap()
-            .iter()
-            .chain(json.as_object().unwrap())
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-    )
-    .unwrap();
+    let mut written = json.as_object().unwrap().clone();
+    written.insert("contract".into(), "later_rollout".into());
+    let deferred: shipcore::engine::RolloutSpec = serde_json::from_value(written.into()).unwrap();
     assert_eq!(
         deferred.contract,
         shipcore::model::ContractPolicy::LaterRollout
