@@ -33,6 +33,7 @@ pub mod file;
 pub mod history;
 pub mod live;
 pub mod locate;
+pub mod migrations;
 pub mod output;
 pub mod plan;
 pub mod run;
