@@ -9,6 +9,7 @@ use shipcore::migrate::{CommandMigratorConfig, MigrationPhase, Migrator, PhaseCo
 use shipcore::model::Plan;
 use shipcore::time::serde_opt_duration;
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,8 +182,9 @@ pub fn add_steps(m: &MigrationsFile, plan: Plan) -> Plan {
     plan
 }
 
-/// A line for `shipctl plan`: which migrator runs which phases (never the URL).
-pub fn describe(m: &MigrationsFile) -> String {
+/// Lines for `shipctl plan`: which migrator runs which phases (never the URL), and what
+/// judges the stable after the expand (`health`: the file's `health_validators`).
+pub fn describe(m: &MigrationsFile, health: &[String]) -> String {
     let phases = match (m.expand, m.contract) {
         (true, true) => "expand first, contract last",
         (true, false) => "expand first",
@@ -232,9 +234,17 @@ pub fn describe(m: &MigrationsFile) -> String {
         (None, None) => "no migrator".into(),
     };
     let mut out = format!("migrations: {} by {how}: {phases}\n", m.name);
-    if m.expand {
-        out += "  after the expand, the stable is judged with health_validators; if it broke, \
-                the rollout freezes (a rollback cannot undo a schema)\n";
+    if m.expand && health.is_empty() {
+        out += "warning: migrations.expand: no health_validators: the stable is not judged \
+                after the expand, so a schema change that breaks it goes unnoticed until the \
+                candidate's analyses; name validators under `health_validators`\n";
+    } else if m.expand {
+        let _ = writeln!(
+            out,
+            "  after the expand, the stable is judged with [{}]; if it broke, the rollout \
+             freezes (a rollback cannot undo a schema)",
+            health.join(", ")
+        );
     }
     out
 }
@@ -375,11 +385,11 @@ fn postgres(loaded: &Loaded, m: &MigrationsFile, p: &PostgresFile) -> Result<Bui
     // A field of the library's configuration, as a field of this section (the URL is the
     // environment variable's).
     let place = |field: &str, problem: &str, under: &str| {
-        let field = if field == "url" {
-            "migrations.postgres.url_env".to_string()
-        } else {
-            format!("migrations.postgres.{under}{field}")
-        };
+        if field == "url" {
+            let problem = format!("the environment variable {}: {problem}", p.url_env.trim());
+            return loaded.error("migrations.postgres.url_env", redacted(&problem, &url));
+        }
+        let field = format!("migrations.postgres.{under}{field}");
         loaded.error(&field, redacted(problem, &url))
     };
     let both = [MigrationPhase::Expand, MigrationPhase::Contract];
@@ -587,7 +597,8 @@ mod tests {
             "  contract: true\n  command:\n    expand: {run: [tool, 'postgres://app:s3cret@db/app']}\n    contract: {run: [tool, down]}\n",
         )
         .unwrap();
-        let text = describe(l.file.migrations.as_ref().unwrap());
+        let text = describe(l.file.migrations.as_ref().unwrap(), &["up".into()]);
+        assert!(text.contains("judged with [up]; if it broke"), "{text}");
         assert!(
             text.starts_with("migrations: db by command (expand: tool postgres://"),
             "{text}"
@@ -597,7 +608,11 @@ mod tests {
         let l =
             loaded("  postgres: {url_env: APP_DB, dir: migrations, lint: {}, backup: {dir: b}}\n")
                 .unwrap();
-        let text = describe(l.file.migrations.as_ref().unwrap());
+        let text = describe(l.file.migrations.as_ref().unwrap(), &[]);
+        assert!(
+            text.contains("warning: migrations.expand: no health_validators"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "URL from $APP_DB, lint gate migration-lint, backup gate migration-backup into b)"

@@ -239,3 +239,31 @@ fn a_bad_section_exits_2_naming_the_field() {
     assert!(stderr.contains(":11:13: migrations.postgres: "), "{stderr}");
     assert!(!w.migrations.exists());
 }
+
+/// examples/rollouts/postgres/ parses everywhere; without the `postgres` feature, `plan`
+/// refuses it with exit 2 naming the feature (tests/migrations_postgres.rs plans it with).
+#[test]
+fn the_postgres_example_parses_and_names_the_feature_it_needs() {
+    let path = common::example("postgres/users.yaml");
+    let loaded = shipctl::file::Loaded::read(&path).unwrap();
+    let m = loaded.file.migrations.as_ref().unwrap();
+    assert!(m.expand && m.contract && m.postgres.is_some());
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipctl(dir.path())
+        .env("DATABASE_URL", "postgres://app@127.0.0.1:1/app")
+        .arg("plan")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    if cfg!(feature = "postgres") {
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(text(&out.stdout).contains("1. migrate users-db: expand"));
+    } else {
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(": migrations.postgres: ") && stderr.contains("`--features postgres`"),
+            "{stderr}"
+        );
+    }
+}

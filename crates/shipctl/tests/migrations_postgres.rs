@@ -289,3 +289,49 @@ fn a_missing_url_variable_exits_2_naming_the_field_and_the_variable() {
         "{stderr}"
     );
 }
+
+#[test]
+fn library_refusals_are_placed_under_migrations_postgres_without_the_url() {
+    // Nothing connects before the run: no database needed.
+    let (w, file) = world(Path::new("/usr/bin"), "ban-drop-column");
+    let good = std::fs::read_to_string(&file).unwrap();
+    let url = format!("postgres://app:{PASSWORD}@127.0.0.1:1/app");
+    for (from, to, env, want) in [
+        (
+            "allow: [ban-drop-column]",
+            "allow: [ban-drop-colum]",
+            url.as_str(),
+            ": migrations.postgres.lint.allow[0]: ",
+        ),
+        (
+            "table: ops_migrations",
+            "table: 'a.b.c'",
+            url.as_str(),
+            ": migrations.postgres.table: ",
+        ),
+        (
+            "dir: db\n",
+            "dir: nowhere\n",
+            url.as_str(),
+            ": migrations.postgres.dir: ",
+        ),
+        (
+            "",
+            "",
+            "postgres://app:s3cret-pw-4711@127.0.0.1:notaport/app",
+            ": migrations.postgres.url_env: the environment variable APP_DATABASE_URL: is not a PostgreSQL URL",
+        ),
+    ] {
+        std::fs::write(&file, good.replace(from, to)).unwrap();
+        let out = shipctl(&w.path().join("state"))
+            .env("APP_DATABASE_URL", env)
+            .arg("plan")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{to}: {stderr}");
+        assert!(stderr.contains(want), "{to}: {stderr}");
+        assert!(!stderr.contains(PASSWORD), "{to}: {stderr}");
+    }
+}
