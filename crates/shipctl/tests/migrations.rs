@@ -17,15 +17,15 @@ fn text(b: &[u8]) -> String {
 }
 
 /// The migration tool: `migrate.sh STATE pending|run ID`. `run` appends the id to STATE
-/// unless it is there (idempotent); with BREAK set it also creates that file (the schema
-/// change breaks the running revision).
+/// unless it is there (idempotent); with BREAK set, an expand also creates that file (the
+/// schema change breaks the running revision).
 const TOOL: &str = r#"#!/bin/sh
 state="$1"; cmd="$2"; id="$3"
 case "$cmd" in
   pending) grep -qx "$id" "$state" 2>/dev/null || echo "$id" ;;
   run)
     grep -qx "$id" "$state" 2>/dev/null || echo "$id" >> "$state"
-    if [ -n "$BREAK" ]; then touch "$BREAK"; fi ;;
+    if [ -n "$BREAK" ] && [ "$SHIPCORE_MIGRATION_PHASE" = expand ]; then touch "$BREAK"; fi ;;
   status) cat "$state" 2>/dev/null ;;
   *) echo "unknown command $cmd" >&2; exit 64 ;;
 esac
@@ -200,6 +200,30 @@ fn a_breaking_expand_freezes_with_exit_3_before_the_candidate_is_deployed() {
     let applied = std::fs::read_to_string(&w.migrations).unwrap();
     assert_eq!(applied, "1_add_email\n");
     assert!(w.health.after_migration.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn a_frozen_expand_fixed_then_retried_applies_nothing_twice_and_succeeds() {
+    let w = world(true);
+    let out = shipctl(&w.state_dir)
+        .arg("run")
+        .arg(&w.file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    // A person fixes the schema, then retries from the journal (no run is listening): the
+    // migrator is registered again, the expand has nothing pending, the stable passes.
+    std::fs::remove_file(&w.broken).unwrap();
+    let out = shipctl(&w.state_dir)
+        .args(["retry", "web-2.0.0"])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("-> deploy web-2.0.0"), "{stdout}");
+    let applied = std::fs::read_to_string(&w.migrations).unwrap();
+    assert_eq!(applied, "1_add_email\n2_drop_old\n");
+    assert!(!w.broken.exists(), "the expand ran again");
 }
 
 #[test]
