@@ -33,4 +33,7 @@ cargo test -p shipcore --test migrate_command
 step "demo-service /api/users (v1 and v2 against a real schema)"
 cargo test -p demo-service --test db
 
+step "shipctl: migrations: {postgres: ...} through the binary (lint and backup gates)"
+cargo test -p shipctl --features postgres --test migrations_postgres
+
 step "done"

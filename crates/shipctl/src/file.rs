@@ -72,7 +72,12 @@ pub struct RolloutFile {
     #[serde(default)]
     #[schemars(with = "Option<crate::schema::AnalysisSchema>")]
     pub background_analysis: Option<AnalysisStep>,
-    /// Validators that prove the stable revision healthy after a rollback.
+    /// Schema migrations: an expand step first, a contract step last, run by the team's
+    /// own tool (`command`) or a directory of PostgreSQL files (`postgres`, a cargo feature).
+    #[serde(default)]
+    pub migrations: Option<crate::migrations::MigrationsFile>,
+    /// Validators that prove the stable revision healthy after a rollback (and after a
+    /// migration's expand).
     #[serde(default)]
     pub health_validators: Vec<String>,
     /// Longest time a step may take to make progress (default 10m).

@@ -11,7 +11,8 @@
 //! [`shipcore::validator::ValidatorConfig`], [`shipcore::notify::NotifierConfig`],
 //! `metrics_prom::PrometheusConfig`, and behind cargo features the platform drivers'
 //! configurations (`compose`, `k8s`: `K8sConfig`, `ecs`: `EcsConfig`) and the CloudWatch
-//! source's (`cloudwatch`: `CloudWatchConfig`); a shipctl built without one refuses its
+//! source's (`cloudwatch`: `CloudWatchConfig`) and the PostgreSQL migrator's (`postgres`:
+//! `shipcore-migrate-postgres`, see [`migrations`]); a shipctl built without one refuses its
 //! section with exit 2, naming the feature. The library checks their values, and every refusal is
 //! reported as `file:line:column: field.path: problem` with exit code 2, before anything
 //! starts.
@@ -33,6 +34,7 @@ pub mod file;
 pub mod history;
 pub mod live;
 pub mod locate;
+pub mod migrations;
 pub mod output;
 pub mod plan;
 pub mod run;

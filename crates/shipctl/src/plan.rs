@@ -22,6 +22,9 @@ pub async fn plan(loaded: &Loaded, state: &StateDir) -> Result<String, CliError>
         .runner(Arc::new(MemoryJournal::new()))
         .warnings(&prepared.spec);
     let mut out = describe(&prepared, loaded.file.driver.name());
+    if let Some(m) = &loaded.file.migrations {
+        out += &crate::migrations::describe(m, &loaded.file.health_validators);
+    }
     for w in warnings {
         let _ = writeln!(out, "warning: {}: {}", w.field, w.message);
     }

@@ -227,6 +227,26 @@ stand_in!(
     }
 );
 
+stand_in!(
+    /// `expand` or `contract`.
+    PhaseName,
+    { "enum": ["expand", "contract"] }
+);
+
+stand_in!(
+    /// `shipcore::migrate::PhaseCommand`: what one migration phase runs.
+    PhaseCommandSchema,
+    {
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["run"],
+        "properties": {
+            "run": { "type": "array", "items": { "type": "string" }, "description": "The command applying the phase, as argv (no shell)." },
+            "pending": { "type": "array", "items": { "type": "string" }, "description": "A command printing the phase's pending migration ids, one per line." }
+        }
+    }
+);
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -251,6 +271,7 @@ mod tests {
             "notifiers",
             "driver",
             "state_dir",
+            "migrations",
         ] {
             assert!(props.contains_key(f), "{f} missing");
         }

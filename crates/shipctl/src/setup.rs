@@ -188,6 +188,9 @@ pub struct Parts {
     validators: Vec<Arc<dyn Validator>>,
     gates: Vec<Arc<dyn Gate>>,
     notifiers: Vec<Arc<dyn Notifier>>,
+    migrators: Vec<Arc<dyn shipcore::migrate::Migrator>>,
+    /// Names of the `migrations` section's gates (lint, backup), checked after the file's.
+    migration_gates: Vec<String>,
 }
 
 impl Parts {
@@ -202,6 +205,9 @@ impl Parts {
         }
         for n in &self.notifiers {
             b = b.notifier(n.clone());
+        }
+        for m in &self.migrators {
+            b = b.migrator(m.clone());
         }
         b
     }
@@ -332,6 +338,21 @@ pub async fn parts(loaded: &Loaded, platform: &Platform) -> Result<Parts, FileEr
             .map_err(|e| loaded.error(&format!("notifiers[{i}].{}", e.field), e.problem.clone()))?;
         parts.notifiers.push(built);
     }
+    if let Some(m) = &file.migrations {
+        let built = crate::migrations::build(loaded, m)?;
+        for g in built.gates {
+            let name = g.name().to_string();
+            if let Some(i) = file.gates.iter().position(|fg| fg.name() == name) {
+                return Err(loaded.error(
+                    &format!("gates[{i}].name"),
+                    format!("{name:?} is also the name of a gate of `migrations.postgres`"),
+                ));
+            }
+            parts.migration_gates.push(name);
+            parts.gates.push(g);
+        }
+        parts.migrators.push(built.migrator);
+    }
     Ok(parts)
 }
 
@@ -413,8 +434,12 @@ pub async fn prepare(
             .map_err(|e| loaded.error(&format!("monitoring.{}", e.field()), problem_of(&e)))?;
         plan = plan.with_monitoring(step);
     }
+    if let Some(m) = &file.migrations {
+        plan = crate::migrations::add_steps(m, plan);
+    }
     let mut spec = RolloutSpec::new(rollout_id(file), target, stable, candidate, plan);
     spec.gates = file.gates.iter().map(|g| g.name().to_string()).collect();
+    spec.gates.extend(parts.migration_gates.iter().cloned());
     spec.background_analysis = file.background_analysis.clone();
     spec.health_validators = file.health_validators.clone();
     if let Some(d) = file.progress_deadline {
