@@ -116,7 +116,7 @@ impl RolloutLock for PgLock {
                         .query_opt(
                             "INSERT INTO shipcore_locks AS l
                                  (service, environment, owner, token, pid, host, acquired_at_ms, expires_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp() + $8 * interval '1 millisecond')
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp() + $8::bigint * interval '1 millisecond')
                              ON CONFLICT (service, environment) DO UPDATE SET
                                  owner = EXCLUDED.owner, token = EXCLUDED.token, pid = EXCLUDED.pid,
                                  host = EXCLUDED.host, acquired_at_ms = EXCLUDED.acquired_at_ms,
@@ -166,7 +166,7 @@ impl RolloutLock for PgLock {
             .retry("refresh a rollout lock", Some(RETRY_FOR), |c| async move {
                 c.execute(
                     "UPDATE shipcore_locks SET acquired_at_ms = $5,
-                         expires_at = clock_timestamp() + $6 * interval '1 millisecond'
+                         expires_at = clock_timestamp() + $6::bigint * interval '1 millisecond'
                      WHERE service = $1 AND environment = $2 AND owner = $3 AND token = $4",
                     &[&service, &env, &owner, &token, &at, &ttl],
                 )

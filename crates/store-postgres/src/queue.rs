@@ -151,7 +151,7 @@ impl RunQueue {
                          FOR UPDATE SKIP LOCKED)
                      UPDATE shipcore_runs r
                      SET state = 'running', owner = $1, token = r.token + 1,
-                         lease_until = clock_timestamp() + $3 * interval '1 millisecond',
+                         lease_until = clock_timestamp() + $3::bigint * interval '1 millisecond',
                          updated_at = clock_timestamp()
                      FROM c WHERE r.id = c.id
                      RETURNING r.id, r.spec, r.token,
@@ -192,7 +192,7 @@ impl RunQueue {
         self.db
             .retry("renew a lease", Some(RETRY_FOR), |c| async move {
                 c.execute(
-                    "UPDATE shipcore_runs SET lease_until = clock_timestamp() + $3 * interval '1 millisecond'
+                    "UPDATE shipcore_runs SET lease_until = clock_timestamp() + $3::bigint * interval '1 millisecond'
                      WHERE id = $1 AND token = $2 AND state = 'running'",
                     &[&run, &token, &lease_ms],
                 )
