@@ -23,10 +23,23 @@ async fn claim_one(store: &PgStore, owner: &str, lease: Duration) -> Lease {
 
 #[tokio::test]
 async fn appends_are_dense_read_in_order_and_continue_after_reopen() {
-    let Some(url) = pg_url("journal_contract") else { return };
+    let Some(url) = pg_url("journal_contract") else {
+        return;
+    };
     let (store, schema) = fresh_store(&url, "jcontract").await;
-    assert!(store.queue().enqueue("r1", &json!({"spec": 1})).await.unwrap());
-    assert!(!store.queue().enqueue("r1", &json!({"spec": 2})).await.unwrap(), "ids are unique");
+    assert!(store
+        .queue()
+        .enqueue("r1", &json!({"spec": 1}))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .queue()
+            .enqueue("r1", &json!({"spec": 2}))
+            .await
+            .unwrap(),
+        "ids are unique"
+    );
     let lease = claim_one(&store, "engine-a", LONG).await;
     assert_eq!(lease.token, 1);
     let j = store.journal(&lease).await.unwrap();
@@ -40,7 +53,11 @@ async fn appends_are_dense_read_in_order_and_continue_after_reopen() {
     for (i, e) in all.iter().enumerate() {
         assert_eq!(e.seq, i as u64);
         assert_eq!(e.payload["i"], json!(i));
-        assert_eq!(e.payload["f"], json!(0.1 + i as f64 / 3.0), "floats round-trip exactly");
+        assert_eq!(
+            e.payload["f"],
+            json!(0.1 + i as f64 / 3.0),
+            "floats round-trip exactly"
+        );
         assert_eq!(e.payload["s"], json!("é\"\n"));
     }
     drop(j);
@@ -52,7 +69,9 @@ async fn appends_are_dense_read_in_order_and_continue_after_reopen() {
 
 #[tokio::test]
 async fn a_holder_whose_lease_moved_on_is_fenced_and_writes_nothing_more() {
-    let Some(url) = pg_url("journal_fencing") else { return };
+    let Some(url) = pg_url("journal_fencing") else {
+        return;
+    };
     let (store, schema) = fresh_store(&url, "jfence").await;
     let q = store.queue();
     q.enqueue("r1", &json!({})).await.unwrap();
@@ -74,25 +93,51 @@ async fn a_holder_whose_lease_moved_on_is_fenced_and_writes_nothing_more() {
     // A comes back: refused, naming the run, the new owner and the tokens.
     let err = ja.append(&json!("a-late")).await.unwrap_err();
     match &err {
-        JournalError::Fenced { run, token, owner_now, token_now } => {
-            assert_eq!((run.as_str(), *token, owner_now.as_str(), *token_now), ("r1", 1, "engine-b", 2));
+        JournalError::Fenced {
+            run,
+            token,
+            owner_now,
+            token_now,
+        } => {
+            assert_eq!(
+                (run.as_str(), *token, owner_now.as_str(), *token_now),
+                ("r1", 1, "engine-b", 2)
+            );
         }
         other => panic!("expected Fenced, got {other:?}"),
     }
     let text = err.to_string();
-    assert!(text.contains("r1") && text.contains("engine-b") && text.contains("token 1"), "{text}");
+    assert!(
+        text.contains("r1") && text.contains("engine-b") && text.contains("token 1"),
+        "{text}"
+    );
     // A can neither renew nor finish.
     assert!(!q.renew(&a, LONG).await.unwrap());
     assert!(!q.finish(&a, "succeeded").await.unwrap());
-    let payloads: Vec<_> = jb.read_all().await.unwrap().into_iter().map(|e| e.payload).collect();
+    let payloads: Vec<_> = jb
+        .read_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.payload)
+        .collect();
     assert_eq!(payloads, vec![json!("a0"), json!("a1"), json!("b2")]);
     // B finishes; then B too is refused.
     assert!(q.renew(&b, LONG).await.unwrap());
     assert!(q.finish(&b, "succeeded").await.unwrap());
     let row = q.get("r1").await.unwrap().unwrap();
-    assert_eq!((row.state, row.outcome.as_deref(), row.token), (RunState::Done, Some("succeeded"), 2));
-    assert!(matches!(jb.append(&json!("b-after-done")).await, Err(JournalError::Fenced { .. })));
-    assert!(q.claim("engine-c", 10, LONG).await.unwrap().is_empty(), "done runs are not claimed");
+    assert_eq!(
+        (row.state, row.outcome.as_deref(), row.token),
+        (RunState::Done, Some("succeeded"), 2)
+    );
+    assert!(matches!(
+        jb.append(&json!("b-after-done")).await,
+        Err(JournalError::Fenced { .. })
+    ));
+    assert!(
+        q.claim("engine-c", 10, LONG).await.unwrap().is_empty(),
+        "done runs are not claimed"
+    );
     drop_schema(&url, &schema).await;
 }
 
@@ -101,7 +146,9 @@ async fn a_holder_whose_lease_moved_on_is_fenced_and_writes_nothing_more() {
 /// holder's first entry, and sequence numbers stay dense.
 #[tokio::test]
 async fn appends_racing_a_takeover_never_land_after_it() {
-    let Some(url) = pg_url("journal_race") else { return };
+    let Some(url) = pg_url("journal_race") else {
+        return;
+    };
     let (store, schema) = fresh_store(&url, "jrace").await;
     let q = store.queue();
     for round in 0..5 {
@@ -141,7 +188,11 @@ async fn appends_racing_a_takeover_never_land_after_it() {
         for e in &all[..first_b as usize] {
             assert_eq!(e.payload["by"], json!("a"));
         }
-        assert_eq!(acked, (0..first_b).collect::<Vec<_>>(), "every acknowledged append of A is kept, in order");
+        assert_eq!(
+            acked,
+            (0..first_b).collect::<Vec<_>>(),
+            "every acknowledged append of A is kept, in order"
+        );
         let c = raw(&url).await;
         let late: i64 = c
             .query_one(
