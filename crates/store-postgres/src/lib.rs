@@ -16,16 +16,20 @@
 
 mod db;
 mod error;
+mod guard;
 mod journal;
 mod lock;
+mod node;
 mod queue;
 mod records;
 mod schema;
 mod store;
 
 pub use error::{ErrorKind, StoreError};
+pub use guard::LeaseGuard;
 pub use journal::PgJournal;
 pub use lock::PgLock;
+pub use node::{NodeConfig, PgEngineNode, PgEngineNodeBuilder};
 pub use queue::{Claimed, Lease, RunQueue, RunRow, RunState};
 pub use records::PgRecordStore;
 pub use schema::SCHEMA_VERSION;

@@ -239,6 +239,28 @@ impl RunQueue {
             .map(|n| n == 1)
     }
 
+    /// True when `l` is the lease in force and has not expired (the database's clock):
+    /// what the node checks before every fleet change.
+    pub async fn holds(&self, l: &Lease) -> Result<bool, StoreError> {
+        let token = l.token as i64;
+        let run = l.run.as_str();
+        self.db
+            .retry(
+                "check a lease",
+                Some(Duration::from_secs(5)),
+                |c| async move {
+                    c.query_opt(
+                        "SELECT 1 FROM shipcore_runs WHERE id = $1 AND token = $2
+                         AND state = 'running' AND lease_until > clock_timestamp()",
+                        &[&run, &token],
+                    )
+                    .await
+                },
+            )
+            .await
+            .map(|r| r.is_some())
+    }
+
     /// Run `id` as stored, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
         let row = self

@@ -1,0 +1,141 @@
+//! The lease check before every fleet change: [`LeaseGuard`] wraps the node's driver and
+//! refuses `apply` for a target unless this node holds a live lease on the run that changes
+//! it (known lost, past its local deadline, or not in force in the database: refused).
+
+use crate::queue::{Lease, RunQueue};
+use async_trait::async_trait;
+use shipcore::driver::{Capabilities, Driver, DriverError};
+use shipcore::model::{Action, FleetState, Revision, Target};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// One lease a node holds, as its runs and its renewal loop share it.
+#[derive(Debug)]
+pub(crate) struct HeldLease {
+    pub(crate) lease: Lease,
+    pub(crate) target: Target,
+    /// Set once a renewal found the lease moved on.
+    pub(crate) lost: AtomicBool,
+    /// After this, the lease may have lapsed (no renewal confirmed it in time).
+    pub(crate) valid_until: Mutex<Instant>,
+}
+
+impl HeldLease {
+    pub(crate) fn is_live(&self) -> bool {
+        !self.lost.load(Ordering::SeqCst)
+            && self
+                .valid_until
+                .lock()
+                .map(|t| Instant::now() < *t)
+                .unwrap_or(false)
+    }
+}
+
+/// The leases a node holds, by target.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LeaseTable {
+    by_target: Arc<Mutex<HashMap<Target, Arc<HeldLease>>>>,
+}
+
+impl LeaseTable {
+    pub(crate) fn insert(&self, held: Arc<HeldLease>) {
+        if let Ok(mut m) = self.by_target.lock() {
+            m.insert(held.target.clone(), held);
+        }
+    }
+    pub(crate) fn remove(&self, held: &HeldLease) {
+        if let Ok(mut m) = self.by_target.lock() {
+            if m.get(&held.target).is_some_and(|h| h.lease == held.lease) {
+                m.remove(&held.target);
+            }
+        }
+    }
+    pub(crate) fn get(&self, target: &Target) -> Option<Arc<HeldLease>> {
+        self.by_target.lock().ok()?.get(target).cloned()
+    }
+    pub(crate) fn all(&self) -> Vec<Arc<HeldLease>> {
+        self.by_target
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A driver that changes the fleet only under a live lease. A refusal is a transient
+/// driver error: the engine journals the failed attempt, and that append is fenced, so
+/// the run stops without touching the fleet. What it cannot stop is a call already sent
+/// to the platform when the lease is lost (see the crate's README section).
+pub struct LeaseGuard {
+    inner: Arc<dyn Driver>,
+    leases: LeaseTable,
+    queue: RunQueue,
+}
+
+impl std::fmt::Debug for LeaseGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseGuard").finish_non_exhaustive()
+    }
+}
+
+impl LeaseGuard {
+    pub(crate) fn new(inner: Arc<dyn Driver>, leases: LeaseTable, queue: RunQueue) -> Self {
+        LeaseGuard {
+            inner,
+            leases,
+            queue,
+        }
+    }
+
+    async fn check(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
+        let refuse = |why: String| {
+            tracing::warn!(%target, action = %action.describe(), "fleet change refused: {why}");
+            Err(DriverError::transient(
+                action.describe(),
+                format!("refused before touching the fleet: {why}"),
+            ))
+        };
+        let Some(held) = self.leases.get(target) else {
+            return refuse(format!("this engine holds no lease on a run for {target}"));
+        };
+        let l = &held.lease;
+        if !held.is_live() {
+            return refuse(format!(
+                "the lease of run {} (token {}) is lost or lapsed; this engine stands down",
+                l.run, l.token
+            ));
+        }
+        match self.queue.holds(l).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                held.lost.store(true, Ordering::SeqCst);
+                refuse(format!(
+                    "run {} moved on from token {} (another engine claimed it or it ended); this engine stands down",
+                    l.run, l.token
+                ))
+            }
+            Err(e) => refuse(format!("the lease of run {} cannot be checked: {e}", l.run)),
+        }
+    }
+}
+
+#[async_trait]
+impl Driver for LeaseGuard {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn observe(&self, target: &Target) -> Result<FleetState, DriverError> {
+        self.inner.observe(target).await
+    }
+    async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
+        self.check(target, action).await?;
+        self.inner.apply(target, action).await
+    }
+    async fn preflight(&self, target: &Target, candidate: &Revision) -> Result<(), DriverError> {
+        self.inner.preflight(target, candidate).await
+    }
+    async fn wait_for_change(&self, target: &Target) {
+        self.inner.wait_for_change(target).await
+    }
+}
