@@ -15,6 +15,9 @@ use std::time::Duration;
 /// gate sees an error.
 const RETRY_FOR: Duration = Duration::from_secs(30);
 
+/// The token of [`PgLock::for_leased_runs`].
+const LEASED_RUNS_TOKEN: &str = "leased-run";
+
 /// A rollout lock in PostgreSQL, shared by every engine on the database.
 ///
 /// The owner of a lock is a rollout id *and* this `PgLock`'s random token (clones share
@@ -80,6 +83,17 @@ impl PgLock {
             token: random_token(),
             pid: std::process::id(),
             host: host_name(),
+        }
+    }
+
+    /// A lock whose owner is the rollout id alone (a fixed token), for rollouts run under
+    /// leases ([`PgEngineNode`](crate::PgEngineNode)): the fencing token already keeps a
+    /// rollout to one runner at a time, and the engine that takes a run over must keep the
+    /// lock its predecessor took, not find it "lost" to a twin.
+    pub(crate) fn for_leased_runs(db: Arc<Db>, ttl: Duration) -> Self {
+        PgLock {
+            token: LEASED_RUNS_TOKEN.to_string(),
+            ..PgLock::new(db, ttl)
         }
     }
 

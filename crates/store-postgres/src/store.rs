@@ -75,6 +75,14 @@ impl PgStore {
         PgLock::new(self.db.clone(), ttl)
     }
 
+    /// The rollout lock for engines that run rollouts under leases ([`crate::PgEngineNode`]):
+    /// its owner is the rollout id alone, so an engine that takes a run over keeps the lock
+    /// the run holds (the run's fencing token keeps it to one runner). Do not use it
+    /// outside a node: two runners of one rollout id would share it.
+    pub fn run_lock(&self, ttl: Duration) -> PgLock {
+        PgLock::for_leased_runs(self.db.clone(), ttl)
+    }
+
     /// The deployment history.
     pub fn records(&self) -> PgRecordStore {
         PgRecordStore::new(self.db.clone())

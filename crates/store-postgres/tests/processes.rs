@@ -12,72 +12,14 @@ mod common;
 #[path = "../examples/pg_node/table_driver.rs"]
 mod table_driver;
 
+use common::procs::*;
 use common::*;
 use shipcore::engine::RolloutSpec;
 use shipcore::model::{
     AnalysisPolicy, AnalysisStep, FleetState, Plan, Revision, RevisionState, Role, Step, Target,
 };
 use shipcore_store_postgres::{Lease, PgStore, RunState};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const LEASE: Duration = Duration::from_millis(2000);
-
-fn node_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().unwrap().parent().unwrap();
-    debug.join("examples").join("pg_node")
-}
-
-struct Node {
-    name: String,
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Node {
-    fn spawn(url: &str, schema: &str, name: &str, dir: &std::path::Path) -> Node {
-        let log = dir.join(format!("{name}.log"));
-        let child = Command::new(node_binary())
-            .env("SHIPCORE_PG_URL", url)
-            .env("NODE_SCHEMA", schema)
-            .env("NODE_NAME", name)
-            .env("NODE_LEASE_MS", LEASE.as_millis().to_string())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e} (built by `cargo test`)",
-                    node_binary().display()
-                )
-            });
-        Node {
-            name: name.into(),
-            child,
-            log,
-        }
-    }
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig} {}", self.name);
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn v1() -> Revision {
     Revision::new("v1", "1.0.0".parse().unwrap(), "app:1")
@@ -388,10 +330,4 @@ async fn sigstop_past_the_lease_then_sigcont_the_old_owner_is_fenced_and_says_so
     drop(nodes);
     let _ = std::fs::remove_dir_all(&dir);
     drop_schema(&url, &schema).await;
-}
-
-fn tempfile_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("shipcore-pg-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

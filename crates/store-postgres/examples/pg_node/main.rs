@@ -1,6 +1,6 @@
 //! One engine process for the multi-process tests of shipcore-store-postgres: a
 //! `PgEngineNode` over a driver whose fleet lives in PostgreSQL, with a validator that
-//! passes while the candidate is ready. Settings from the environment:
+//! passes, and the deploy lock (`deploy-lock`) in PostgreSQL. Settings from the environment:
 //! SHIPCORE_PG_URL, NODE_SCHEMA, NODE_NAME, NODE_LEASE_MS (default 2000), NODE_MAX
 //! (default 4). Runs until SIGTERM (then shuts down and gives its leases back) or SIGKILL.
 #![allow(clippy::unwrap_used)]
@@ -8,6 +8,7 @@
 mod table_driver;
 
 use shipcore::clock::SystemClock;
+use shipcore::gate::LockGate;
 use shipcore::validator::{Outcome, ValidationContext, Validator, ValidatorError, Verdict};
 use shipcore_store_postgres::{PgEngineNode, PgStore};
 use std::sync::Arc;
@@ -49,6 +50,13 @@ async fn main() {
     let lease = Duration::from_millis(env("NODE_LEASE_MS", "2000").parse().unwrap());
     let max: usize = env("NODE_MAX", "4").parse().unwrap();
     let store = PgStore::connect(&url, &schema).await.unwrap();
+    // The deploy lock, one writer per target across every engine; its TTL outlives a
+    // takeover (lease + one renewal), so a run taken over keeps its lock.
+    let lock = LockGate::new(
+        "deploy-lock",
+        Arc::new(store.run_lock(Duration::from_secs(10))),
+    )
+    .retry_after(Duration::from_millis(100));
     let driver = table_driver::TableDriver::new(&url, &schema, &name)
         .await
         .unwrap();
@@ -56,7 +64,7 @@ async fn main() {
         .lease(lease)
         .poll_every(Duration::from_millis(100))
         .max_concurrent_runs(max)
-        .engine(|b| b.validator(Arc::new(AlwaysHealthy)))
+        .engine(|b| b.validator(Arc::new(AlwaysHealthy)).gate(Arc::new(lock)))
         .build();
     node.start();
     println!("ready {name}");

@@ -2,6 +2,7 @@
 //! SHIPCORE_E2E=1), a fresh schema with a random name per test, dropped at the end.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod procs;
 pub mod realtime;
 pub mod rollout;
 
