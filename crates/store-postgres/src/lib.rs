@@ -2,7 +2,14 @@
 //! [`Journal`](shipcore::journal::Journal) per run fenced by a lease ([`PgJournal`]), the
 //! run queue with leases and fencing tokens ([`RunQueue`]), the rollout lock ([`PgLock`]) and
 //! the deployment history ([`PgRecordStore`]), in tables created by embedded migrations
-//! when a [`PgStore`] connects.
+//! when a [`PgStore`] connects; and [`PgEngineNode`], an engine that claims runs from the
+//! queue, keeps their leases, resumes runs other engines left, and changes the fleet only
+//! under a live lease ([`LeaseGuard`]).
+//!
+//! What is not fenced: a driver call already sent when the lease is lost (the owner paused
+//! between its lease check and the platform's answer). Actions are declarative and
+//! idempotent, and the engine that takes over re-applies its own state at once; drivers
+//! with preconditions (Kubernetes `resourceVersion`) narrow the window further.
 //!
 //! Built on `tokio-postgres` without a pool: every operation is one statement (the fencing
 //! check and the write are in the same statement), so one multiplexed connection per store

@@ -1,7 +1,8 @@
 //! [`PgEngineNode`]: one engine process among several on a database. It claims queued
 //! runs and runs whose lease expired (up to its concurrency limit), bumps their fencing
-//! token, renews its leases on a timer, starts or resumes each with a [`PgJournal`]
-//! (`crate::PgJournal`), changes the fleet only under a live lease, and marks runs done.
+//! token, renews its leases on a timer, starts or resumes each with a
+//! [`PgJournal`](crate::PgJournal), changes the fleet only under a live lease, and marks
+//! runs done.
 
 use crate::error::StoreError;
 use crate::guard::{HeldLease, LeaseGuard, LeaseTable};
