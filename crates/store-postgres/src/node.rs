@@ -381,6 +381,7 @@ async fn drive(
             if phase.is_settled() {
                 Ok(Some(phase.as_str().to_string()))
             } else {
+                tracing::warn!(phase = %phase.as_str(), "run stopped before it settled; it will be claimed again");
                 Ok(None)
             }
         }

@@ -132,7 +132,7 @@ async fn a_node_whose_lease_lapses_loses_the_run_and_is_fenced() {
     let sim = driver(2);
     let target = Target::new("web", "production");
     sim.seed_stable(&target, &v1(), 2);
-    let lease = Duration::from_millis(600);
+    let lease = Duration::from_millis(1000);
     let a = node(&store, "node-a", sim.clone(), lease);
     let s = spec("web-2", &target, 6, Duration::from_millis(300));
     a.enqueue(&s).await.unwrap();
@@ -155,40 +155,52 @@ async fn a_node_whose_lease_lapses_loses_the_run_and_is_fenced() {
     b.start();
     wait_done(&store, &["web-2".to_string()], Duration::from_secs(30)).await;
     let row = store.queue().get("web-2").await.unwrap().unwrap();
-    assert_eq!(
-        (row.owner.as_deref(), row.token, row.outcome.as_deref()),
-        (Some("node-b"), 2, Some("succeeded"))
-    );
-    // A stood down: it drives nothing, and wrote nothing after B's first entry.
-    let t1 = Instant::now();
-    while !a.running().is_empty() {
-        assert!(
-            t1.elapsed() < Duration::from_secs(5),
-            "node A still drives {:?}",
-            a.running()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // B took it over (token 2). Under load a lease can move again (A still claims, only
+    // its renewals stopped): whoever ends it, the run ended once, successfully.
+    assert!(row.token >= 2, "taken over: {row:?}");
+    assert_eq!(row.outcome.as_deref(), Some("succeeded"));
+    // A stood down from token 1, and the journal's tokens never go back: no entry of an
+    // older holder after a newer one's.
     let c = raw(&url).await;
-    let row = c
-        .query_one(
+    let tokens: Vec<i64> = c
+        .query(
             &format!(
-                "SELECT min(seq) FILTER (WHERE token = 2), max(seq) FILTER (WHERE token = 1), count(*)
-                 FROM {schema}.shipcore_journal WHERE run_id = 'web-2'"
+                "SELECT token FROM {schema}.shipcore_journal WHERE run_id = 'web-2' ORDER BY seq"
             ),
             &[],
         )
         .await
-        .unwrap();
-    let (first_b, last_a): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
-    eprintln!(
-        "A wrote up to seq {last_a:?}, B from seq {first_b:?}; run done {:?} after A stalled",
-        stalled_at.elapsed()
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        tokens.windows(2).all(|w| w[0] <= w[1]),
+        "tokens by seq: {tokens:?}"
     );
     assert!(
-        last_a.unwrap() < first_b.unwrap(),
-        "no entry of A after the takeover"
+        tokens.contains(&1) && tokens.iter().any(|&t| t >= 2),
+        "{tokens:?}"
     );
+    eprintln!(
+        "A wrote {} entries under token 1, then tokens {:?}; run done {:?} after A stalled",
+        tokens.iter().filter(|&&t| t == 1).count(),
+        tokens
+            .iter()
+            .filter(|&&t| t > 1)
+            .collect::<std::collections::BTreeSet<_>>(),
+        stalled_at.elapsed()
+    );
+    let t1 = Instant::now();
+    while !a.running().is_empty() || !b.running().is_empty() {
+        assert!(
+            t1.elapsed() < Duration::from_secs(5),
+            "still driving: {:?} {:?}",
+            a.running(),
+            b.running()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let j = store
         .journal(&shipcore_store_postgres::Lease {
             run: "web-2".into(),
