@@ -1,6 +1,6 @@
-//! The lease check before every fleet change: [`LeaseGuard`] wraps the node's driver and
-//! refuses `apply` for a target unless this node holds a live lease on the run that changes
-//! it (known lost, past its local deadline, or not in force in the database: refused).
+//! The lease check before every fleet change: [`LeaseGuard`] wraps the node's driver for
+//! one run and refuses `apply` unless that run's lease is live (known lost, past its local
+//! deadline, or not in force in the database: refused) and the target is the run's.
 
 use crate::queue::{Lease, RunQueue};
 use async_trait::async_trait;
@@ -33,43 +33,43 @@ impl HeldLease {
     }
 }
 
-/// The leases a node holds, by target.
+/// The leases a node holds, by run id (a node may hold several runs of one target: one
+/// changing it, the others waiting for its deploy lock).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LeaseTable {
-    by_target: Arc<Mutex<HashMap<Target, Arc<HeldLease>>>>,
+    by_run: Arc<Mutex<HashMap<String, Arc<HeldLease>>>>,
 }
 
 impl LeaseTable {
     pub(crate) fn insert(&self, held: Arc<HeldLease>) {
-        if let Ok(mut m) = self.by_target.lock() {
-            m.insert(held.target.clone(), held);
+        if let Ok(mut m) = self.by_run.lock() {
+            m.insert(held.lease.run.clone(), held);
         }
     }
     pub(crate) fn remove(&self, held: &HeldLease) {
-        if let Ok(mut m) = self.by_target.lock() {
-            if m.get(&held.target).is_some_and(|h| h.lease == held.lease) {
-                m.remove(&held.target);
+        if let Ok(mut m) = self.by_run.lock() {
+            if m.get(&held.lease.run)
+                .is_some_and(|h| h.lease == held.lease)
+            {
+                m.remove(&held.lease.run);
             }
         }
     }
-    pub(crate) fn get(&self, target: &Target) -> Option<Arc<HeldLease>> {
-        self.by_target.lock().ok()?.get(target).cloned()
-    }
     pub(crate) fn all(&self) -> Vec<Arc<HeldLease>> {
-        self.by_target
+        self.by_run
             .lock()
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
     }
 }
 
-/// A driver that changes the fleet only under a live lease. A refusal is a transient
-/// driver error: the engine journals the failed attempt, and that append is fenced, so
-/// the run stops without touching the fleet. What it cannot stop is a call already sent
+/// A driver for one run that changes the fleet only under the run's live lease. A
+/// refusal is a transient driver error: the engine journals the failed attempt, and that
+/// append is fenced, so the run stops without touching the fleet. What it cannot stop is a call already sent
 /// to the platform when the lease is lost (see the crate's README section).
 pub struct LeaseGuard {
     inner: Arc<dyn Driver>,
-    leases: LeaseTable,
+    held: Arc<HeldLease>,
     queue: RunQueue,
 }
 
@@ -80,12 +80,8 @@ impl std::fmt::Debug for LeaseGuard {
 }
 
 impl LeaseGuard {
-    pub(crate) fn new(inner: Arc<dyn Driver>, leases: LeaseTable, queue: RunQueue) -> Self {
-        LeaseGuard {
-            inner,
-            leases,
-            queue,
-        }
+    pub(crate) fn new(inner: Arc<dyn Driver>, held: Arc<HeldLease>, queue: RunQueue) -> Self {
+        LeaseGuard { inner, held, queue }
     }
 
     async fn check(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
@@ -96,9 +92,13 @@ impl LeaseGuard {
                 format!("refused before touching the fleet: {why}"),
             ))
         };
-        let Some(held) = self.leases.get(target) else {
-            return refuse(format!("this engine holds no lease on a run for {target}"));
-        };
+        let held = &self.held;
+        if &held.target != target {
+            return refuse(format!(
+                "run {} changes {}, not {target}",
+                held.lease.run, held.target
+            ));
+        }
         let l = &held.lease;
         if !held.is_live() {
             return refuse(format!(

@@ -57,8 +57,11 @@ pub struct PgEngineNodeBuilder {
     config: NodeConfig,
     driver: Arc<dyn Driver>,
     clock: Arc<dyn Clock>,
-    configure: Option<Box<dyn FnOnce(EngineBuilder) -> EngineBuilder + Send>>,
+    configure: Option<Configure>,
 }
+
+/// What the caller registers on every run's engine.
+type Configure = Arc<dyn Fn(EngineBuilder) -> EngineBuilder + Send + Sync>;
 
 impl std::fmt::Debug for PgEngineNodeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,30 +93,28 @@ impl PgEngineNodeBuilder {
         self.config.max_concurrent_runs = n.max(1);
         self
     }
-    /// Registers validators, gates and notifiers on the node's engine.
+    /// Registers validators, gates and notifiers on the engines of the node's runs (each
+    /// run gets an engine of its own, whose driver is guarded by that run's lease).
     pub fn engine(
         mut self,
-        f: impl FnOnce(EngineBuilder) -> EngineBuilder + Send + 'static,
+        f: impl Fn(EngineBuilder) -> EngineBuilder + Send + Sync + 'static,
     ) -> Self {
-        self.configure = Some(Box::new(f));
+        self.configure = Some(Arc::new(f));
         self
     }
     /// The node, not yet working: [`PgEngineNode::start`].
     pub fn build(self) -> PgEngineNode {
         let leases = LeaseTable::default();
-        let guard = LeaseGuard::new(self.driver, leases.clone(), self.store.queue());
-        let mut builder = Engine::builder(Arc::new(guard), self.clock)
-            .max_concurrent_runs(self.config.max_concurrent_runs);
-        if let Some(f) = self.configure {
-            builder = f(builder);
-        }
         let (stop, _) = watch::channel(false);
         PgEngineNode {
             inner: Arc::new(Inner {
                 queue: self.store.queue(),
                 store: self.store,
                 config: self.config,
-                engine: builder.build(),
+                driver: self.driver,
+                clock: self.clock,
+                configure: self.configure,
+                engines: Mutex::new(HashMap::new()),
                 leases,
                 runs: Mutex::new(HashMap::new()),
                 stop,
@@ -128,7 +129,11 @@ struct Inner {
     store: PgStore,
     queue: RunQueue,
     config: NodeConfig,
-    engine: Engine,
+    driver: Arc<dyn Driver>,
+    clock: Arc<dyn Clock>,
+    configure: Option<Configure>,
+    /// The engine of each run this node drives, by run id.
+    engines: Mutex<HashMap<String, Engine>>,
     leases: LeaseTable,
     /// Runs this node drives, by id.
     runs: Mutex<HashMap<String, Option<JoinHandle<()>>>>,
@@ -184,9 +189,11 @@ impl PgEngineNode {
         &self.inner.config
     }
 
-    /// The node's engine (to send commands to its runs through `Engine::handle`).
-    pub fn engine(&self) -> &Engine {
-        &self.inner.engine
+    /// A remote control of run `id` while this node drives it (pause, promote, abort,
+    /// approve, status).
+    pub fn handle(&self, id: &str) -> Option<shipcore::engine::RolloutHandle> {
+        let engine = self.inner.engines.lock().ok()?.get(id).cloned()?;
+        engine.handle(id)
     }
 
     /// Ids of the runs this node drives now.
@@ -228,7 +235,15 @@ impl PgEngineNode {
         for l in loops {
             let _ = l.await;
         }
-        self.inner.engine.shutdown().await;
+        let engines: Vec<Engine> = self
+            .inner
+            .engines
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for e in engines {
+            e.shutdown().await;
+        }
         let runs: Vec<JoinHandle<()>> = self
             .inner
             .runs
@@ -373,7 +388,19 @@ async fn drive(
         valid_until: Mutex::new(claimed_at + inner.config.lease),
     });
     inner.leases.insert(held.clone());
-    let result = run_it(inner, &claimed, spec).await;
+    let guard = LeaseGuard::new(inner.driver.clone(), held.clone(), inner.queue.clone());
+    let mut builder = Engine::builder(Arc::new(guard), inner.clock.clone());
+    if let Some(f) = &inner.configure {
+        builder = f(builder);
+    }
+    let engine = builder.build();
+    if let Ok(mut m) = inner.engines.lock() {
+        m.insert(claimed.lease.run.clone(), engine.clone());
+    };
+    let result = run_it(inner, &engine, &claimed, spec).await;
+    if let Ok(mut m) = inner.engines.lock() {
+        m.remove(&claimed.lease.run);
+    };
     inner.leases.remove(&held);
     match result {
         Ok(report) => {
@@ -399,6 +426,7 @@ async fn drive(
 
 async fn run_it(
     inner: &Arc<Inner>,
+    engine: &Engine,
     claimed: &Claimed,
     spec: RolloutSpec,
 ) -> Result<shipcore::engine::RunReport, RunError> {
@@ -411,9 +439,9 @@ async fn run_it(
     let journal = Arc::new(journal);
     let running = if claimed.has_journal {
         tracing::info!("resuming a run another engine left");
-        inner.engine.resume(journal)?
+        engine.resume(journal)?
     } else {
-        inner.engine.start(spec, journal)?
+        engine.start(spec, journal)?
     };
     running.finished().await
 }

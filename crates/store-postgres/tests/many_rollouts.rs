@@ -117,7 +117,7 @@ async fn a_hundred_rollouts_across_three_engines_with_random_kills_finish_once_e
     let ids: Vec<String> = (0..ROLLOUTS).map(|k| format!("run-{k}")).collect();
     let start = Instant::now();
     let mut kills = 0;
-    let mut next_kill = Instant::now() + Duration::from_millis(800 + rng.next() % 1500);
+    let mut next_kill = Instant::now() + Duration::from_millis(300 + rng.next() % 700);
     loop {
         let mut done = 0;
         for id in &ids {
@@ -145,7 +145,7 @@ async fn a_hundred_rollouts_across_three_engines_with_random_kills_finish_once_e
             );
             nodes[i] = Node::spawn(&url, &schema, &format!("node-{i}-g{generation}"), &dir);
             kills += 1;
-            next_kill = Instant::now() + Duration::from_millis(800 + rng.next() % 1500);
+            next_kill = Instant::now() + Duration::from_millis(300 + rng.next() % 700);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

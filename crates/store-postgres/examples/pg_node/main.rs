@@ -52,11 +52,13 @@ async fn main() {
     let store = PgStore::connect(&url, &schema).await.unwrap();
     // The deploy lock, one writer per target across every engine; its TTL outlives a
     // takeover (lease + one renewal), so a run taken over keeps its lock.
-    let lock = LockGate::new(
-        "deploy-lock",
-        Arc::new(store.run_lock(Duration::from_secs(10))),
-    )
-    .retry_after(Duration::from_millis(100));
+    let lock = Arc::new(
+        LockGate::new(
+            "deploy-lock",
+            Arc::new(store.run_lock(Duration::from_secs(10))),
+        )
+        .retry_after(Duration::from_millis(100)),
+    );
     let driver = table_driver::TableDriver::new(&url, &schema, &name)
         .await
         .unwrap();
@@ -64,7 +66,7 @@ async fn main() {
         .lease(lease)
         .poll_every(Duration::from_millis(100))
         .max_concurrent_runs(max)
-        .engine(|b| b.validator(Arc::new(AlwaysHealthy)).gate(Arc::new(lock)))
+        .engine(move |b| b.validator(Arc::new(AlwaysHealthy)).gate(lock.clone()))
         .build();
     node.start();
     println!("ready {name}");
