@@ -23,6 +23,13 @@ pub(crate) struct HeldLease {
 }
 
 impl HeldLease {
+    /// Records a renewal confirmed by the database: live until `until`.
+    pub(crate) fn extend(&self, until: Instant) {
+        if let Ok(mut t) = self.valid_until.lock() {
+            *t = until;
+        }
+    }
+
     pub(crate) fn is_live(&self) -> bool {
         !self.lost.load(Ordering::SeqCst)
             && self
@@ -71,6 +78,9 @@ pub struct LeaseGuard {
     inner: Arc<dyn Driver>,
     held: Arc<HeldLease>,
     queue: RunQueue,
+    lease_len: std::time::Duration,
+    /// The node's test switch: while set, the guard renews nothing either.
+    renewals_paused: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for LeaseGuard {
@@ -80,8 +90,20 @@ impl std::fmt::Debug for LeaseGuard {
 }
 
 impl LeaseGuard {
-    pub(crate) fn new(inner: Arc<dyn Driver>, held: Arc<HeldLease>, queue: RunQueue) -> Self {
-        LeaseGuard { inner, held, queue }
+    pub(crate) fn new(
+        inner: Arc<dyn Driver>,
+        held: Arc<HeldLease>,
+        queue: RunQueue,
+        lease_len: std::time::Duration,
+        renewals_paused: Arc<AtomicBool>,
+    ) -> Self {
+        LeaseGuard {
+            inner,
+            held,
+            queue,
+            lease_len,
+            renewals_paused,
+        }
     }
 
     async fn check(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
@@ -100,14 +122,29 @@ impl LeaseGuard {
             ));
         }
         let l = &held.lease;
-        if !held.is_live() {
+        if held.lost.load(Ordering::SeqCst) {
             return refuse(format!(
-                "the lease of run {} (token {}) is lost or lapsed; this engine stands down",
+                "run {} moved on from token {}; this engine stands down",
                 l.run, l.token
             ));
         }
-        match self.queue.holds(l).await {
-            Ok(true) => Ok(()),
+        if held.is_live() && matches!(self.queue.holds(l).await, Ok(true)) {
+            return Ok(());
+        }
+        // Lapsed locally or in the database (a late renewal): renewing succeeds while the
+        // token is still in force (nobody claimed the run), and only then may it go on.
+        if self.renewals_paused.load(Ordering::SeqCst) {
+            return refuse(format!(
+                "the lease of run {} (token {}) lapsed and renewals are paused",
+                l.run, l.token
+            ));
+        }
+        let sent = Instant::now();
+        match self.queue.renew(l, self.lease_len).await {
+            Ok(true) => {
+                held.extend(sent + self.lease_len);
+                Ok(())
+            }
             Ok(false) => {
                 held.lost.store(true, Ordering::SeqCst);
                 refuse(format!(

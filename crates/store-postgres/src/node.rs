@@ -118,7 +118,7 @@ impl PgEngineNodeBuilder {
                 leases,
                 runs: Mutex::new(HashMap::new()),
                 stop,
-                renewals_paused: AtomicBool::new(false),
+                renewals_paused: Arc::new(AtomicBool::new(false)),
                 loops: Mutex::new(Vec::new()),
             }),
         }
@@ -138,7 +138,7 @@ struct Inner {
     /// Runs this node drives, by id.
     runs: Mutex<HashMap<String, Option<JoinHandle<()>>>>,
     stop: watch::Sender<bool>,
-    renewals_paused: AtomicBool,
+    renewals_paused: Arc<AtomicBool>,
     loops: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -304,27 +304,31 @@ async fn renew_loop(inner: Arc<Inner>) {
         if inner.renewals_paused.load(Ordering::SeqCst) {
             continue;
         }
-        for held in inner.leases.all() {
-            if held.lost.load(Ordering::SeqCst) {
-                continue;
-            }
-            let sent = Instant::now();
-            match inner.queue.renew(&held.lease, inner.config.lease).await {
-                Ok(true) => {
-                    if let Ok(mut t) = held.valid_until.lock() {
-                        *t = sent + inner.config.lease;
+        let held: Vec<_> = inner
+            .leases
+            .all()
+            .into_iter()
+            .filter(|h| !h.lost.load(Ordering::SeqCst))
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        let leases: Vec<_> = held.iter().map(|h| h.lease.clone()).collect();
+        let sent = Instant::now();
+        match inner.queue.renew_many(&leases, inner.config.lease).await {
+            Ok(kept) => {
+                for h in held {
+                    if kept.contains(&h.lease.run) {
+                        h.extend(sent + inner.config.lease);
+                    } else {
+                        h.lost.store(true, Ordering::SeqCst);
+                        tracing::warn!(node = %inner.config.name, run = %h.lease.run, token = h.lease.token,
+                            "lease lost: another engine claimed the run; this engine stands down");
                     }
                 }
-                Ok(false) => {
-                    held.lost.store(true, Ordering::SeqCst);
-                    tracing::warn!(node = %inner.config.name, run = %held.lease.run, token = held.lease.token,
-                        "lease lost: another engine claimed the run; this engine stands down");
-                }
-                Err(e) => {
-                    tracing::warn!(node = %inner.config.name, run = %held.lease.run, error = %e,
-                    "could not renew a lease; trying again at the next renewal")
-                }
             }
+            Err(e) => tracing::warn!(node = %inner.config.name, error = %e,
+                "could not renew leases; trying again at the next renewal"),
         }
     }
 }
@@ -388,7 +392,13 @@ async fn drive(
         valid_until: Mutex::new(claimed_at + inner.config.lease),
     });
     inner.leases.insert(held.clone());
-    let guard = LeaseGuard::new(inner.driver.clone(), held.clone(), inner.queue.clone());
+    let guard = LeaseGuard::new(
+        inner.driver.clone(),
+        held.clone(),
+        inner.queue.clone(),
+        inner.config.lease,
+        inner.renewals_paused.clone(),
+    );
     let mut builder = Engine::builder(Arc::new(guard), inner.clock.clone());
     if let Some(f) = &inner.configure {
         builder = f(builder);

@@ -202,6 +202,37 @@ impl RunQueue {
             .map(|n| n == 1)
     }
 
+    /// Renews many leases in one statement (a node renews all of its leases at once, so a
+    /// busy database does not let the later ones lapse). Returns the run ids still held.
+    pub async fn renew_many(
+        &self,
+        leases: &[Lease],
+        lease: Duration,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Default::default());
+        }
+        let lease_ms = ms(lease);
+        let ids: Vec<String> = leases.iter().map(|l| l.run.clone()).collect();
+        let tokens: Vec<i64> = leases.iter().map(|l| l.token as i64).collect();
+        let (ids, tokens) = (&ids, &tokens);
+        let rows = self
+            .db
+            .retry("renew leases", Some(RETRY_FOR), |c| async move {
+                c.query(
+                    "UPDATE shipcore_runs r
+                     SET lease_until = clock_timestamp() + $3::bigint * interval '1 millisecond'
+                     FROM unnest($1::text[], $2::bigint[]) AS l(id, token)
+                     WHERE r.id = l.id AND r.token = l.token AND r.state = 'running'
+                     RETURNING r.id",
+                    &[ids, tokens, &lease_ms],
+                )
+                .await
+            })
+            .await?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+    }
+
     /// Marks the run done with `outcome` if the lease's token is still in force; false
     /// when it moved on.
     pub async fn finish(&self, l: &Lease, outcome: &str) -> Result<bool, StoreError> {
