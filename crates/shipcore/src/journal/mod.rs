@@ -67,6 +67,20 @@ pub enum JournalError {
     /// An entry could not be encoded or decoded.
     #[error("journal entry could not be encoded or decoded: {0}")]
     Codec(String),
+    /// The writer lost its right to append: another writer took the journal over (a shared
+    /// journal whose lease moved on to another owner and fencing token). Nothing was
+    /// appended; this writer must stand down, it is not transient.
+    #[error("journal of run {run} refuses writer token {token}: the run is now owned by {owner_now} with token {token_now}; this writer must stand down")]
+    Fenced {
+        /// The run (or journal) written to.
+        run: String,
+        /// The fencing token this writer holds.
+        token: u64,
+        /// Who owns the run now (empty when nobody does).
+        owner_now: String,
+        /// The fencing token in force now.
+        token_now: u64,
+    },
 }
 
 /// One journal entry: a sequence number and an opaque JSON payload.
