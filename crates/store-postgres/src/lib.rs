@@ -17,6 +17,32 @@
 //! restart is simpler to reason about than a pool's recycling. Migrations use a connection
 //! of their own, for their transactions.
 //!
+//! Several engines on one database: run the same program on several machines with
+//! different node names; any of them may run a queued rollout, and one that dies leaves its
+//! runs to another within the lease plus one claim poll.
+//!
+//! ```no_run
+//! use shipcore::clock::SystemClock;
+//! use shipcore::gate::LockGate;
+//! use shipcore::testing::SimWorld;
+//! use shipcore_store_postgres::{PgEngineNode, PgStore};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! # async fn demo(spec: shipcore::engine::RolloutSpec) -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PgStore::connect("postgres://shipcore@db:5432/shipcore", "shipcore").await?;
+//! // One rollout per target across every engine: a lock row per target, owned by the run.
+//! let lock = Arc::new(LockGate::new("deploy-lock", Arc::new(store.run_lock(Duration::from_secs(30)))));
+//! let driver = SimWorld::new(1).driver_arc(); // your platform's driver
+//! let node = PgEngineNode::builder(store, "engine-a", driver, Arc::new(SystemClock))
+//!     .lease(Duration::from_secs(10)) // renewed every third of it
+//!     .max_concurrent_runs(50)
+//!     .engine(move |b| b.gate(lock.clone()))
+//!     .build();
+//! node.start();
+//! node.enqueue(&spec).await?; // any node may run it
+//! # Ok(()) }
+//! ```
+//!
 //! Database trouble is transient: a dropped connection or a restarting server makes a
 //! journal append wait and retry (with backoff) until it succeeds or finds itself fenced,
 //! so a rollout waits through an outage instead of failing.
