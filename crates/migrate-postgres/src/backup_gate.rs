@@ -14,7 +14,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Takes a backup when destructive migrations are pending. See the [module docs](self).
+/// Takes a backup when destructive migrations are pending: "backup first", as a gate.
+/// Placed before a migration step (a pre-rollout gate before expand, a gate step before
+/// contract), it passes at once when no pending migration of its phases is destructive,
+/// and otherwise takes a `pg_dump` backup and passes only when the backup is written.
 ///
 /// Every check that finds destructive migrations takes a new backup (a resumed rollout
 /// checks again, and gets a fresh one): keep the backup directory on a rotation.

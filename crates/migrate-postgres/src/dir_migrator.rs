@@ -1,24 +1,5 @@
 //! [`PgDirMigrator`]: applies a directory of plain `.sql` files to PostgreSQL, one
 //! transaction per file, recording each applied id in a table in that same transaction.
-//!
-//! Guarantees, and what they cost:
-//! - **A failed file leaves nothing.** Its statements and its row in the table commit
-//!   together or not at all (PostgreSQL DDL is transactional).
-//! - **Nothing is applied twice**, even by concurrent appliers (two engines, a resumed
-//!   rollout next to a stale one): an apply holds a session-level advisory lock (keyed on
-//!   the table name) from reading the table to its last commit, so a second applier waits,
-//!   then finds the files recorded and applies none. The wait is bounded by
-//!   `lock_timeout`, after which it gives up with a transient error.
-//! - **Files marked `-- shipcore: no-transaction`** (needed for `CREATE INDEX CONCURRENTLY`,
-//!   which PostgreSQL refuses inside a transaction) run one statement at a time, each
-//!   committed on its own, and the id is recorded after the last. The cost: a failure
-//!   midway leaves the statements before it applied and the file unrecorded, so the next
-//!   apply runs the whole file again. Write such files to be re-runnable
-//!   (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`), keep them to one statement where you
-//!   can, and know that a failed `CREATE INDEX CONCURRENTLY` leaves an INVALID index to
-//!   drop (`DROP INDEX CONCURRENTLY IF EXISTS`) before retrying.
-//! - **An applied file must not change.** Its CRC-32 is recorded; `pending` and `apply`
-//!   refuse (a `Config` error naming the file) when a file on disk no longer matches.
 
 use crate::config::{quoted_table, PgDirConfig};
 use crate::layout::{scan_all, MigrationFile};
@@ -35,7 +16,26 @@ use tokio_postgres::{Client, NoTls};
 use tracing::Instrument;
 
 /// Applies `expand/` and `contract/` `.sql` files to PostgreSQL. Build it with
-/// [`PgDirConfig::build`]; see the [module docs](self) for what it guarantees.
+/// [`PgDirConfig::build`].
+///
+/// Guarantees, and what they cost:
+/// - **A failed file leaves nothing.** Its statements and its row in the table commit
+///   together or not at all (PostgreSQL DDL is transactional).
+/// - **Nothing is applied twice**, even by concurrent appliers (two engines, a resumed
+///   rollout next to a stale one): an apply holds a session-level advisory lock (keyed on
+///   the table name) from reading the table to its last commit, so a second applier waits,
+///   then finds the files recorded and applies none. The wait is bounded by
+///   `lock_timeout`, after which it gives up with a transient error.
+/// - **Files marked `-- shipcore: no-transaction`** (needed for `CREATE INDEX CONCURRENTLY`,
+///   which PostgreSQL refuses inside a transaction) run one statement at a time, each
+///   committed on its own, and the id is recorded after the last. The cost: a failure
+///   midway leaves the statements before it applied and the file unrecorded, so the next
+///   apply runs the whole file again. Write such files to be re-runnable
+///   (`CREATE INDEX CONCURRENTLY IF NOT EXISTS`), keep them to one statement where you
+///   can, and know that a failed `CREATE INDEX CONCURRENTLY` leaves an INVALID index to
+///   drop (`DROP INDEX CONCURRENTLY IF EXISTS`) before retrying.
+/// - **An applied file must not change.** Its CRC-32 is recorded; `pending` and `apply`
+///   refuse (a `Config` error naming the file) when a file on disk no longer matches.
 #[derive(Debug, Clone)]
 pub struct PgDirMigrator {
     cfg: PgDirConfig,
