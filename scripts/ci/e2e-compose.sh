@@ -10,8 +10,9 @@
 #
 # which includes the engine-driven ones (e2e_rollout_*: rolling vs naive recreate,
 # blue-green, bad canary rolled back on real Prometheus metrics, SIGKILL + resume, bad
-# input), then `shipctl run` of examples/rollouts/compose/rolling-haproxy.yaml under the
-# same load (cargo test -p shipctl --features compose --test e2e_compose). SHIPCORE_FIGURES_RUNS=N (default 0: skipped) also runs the rollout_figures bench with
+# input, schema migrations on a private PostgreSQL cluster started here and stopped on
+# exit: a good expand then a canary, a breaking expand frozen), then `shipctl run` of
+# examples/rollouts/compose/rolling-haproxy.yaml under the same load (cargo test -p shipctl --features compose --test e2e_compose). SHIPCORE_FIGURES_RUNS=N (default 0: skipped) also runs the rollout_figures bench with
 # N runs and prints its medians. Takes about 9 minutes on 2 cores from scratch.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,14 +47,33 @@ as_root bash scripts/e2e/podman.sh install
 as_root bash scripts/e2e/haproxy.sh install
 as_root bash scripts/e2e/prometheus.sh install
 
+# One EXIT trap for everything started below (each part only when it was started).
+SHIPCORE_PG_DIR=""
+cleanup() {
+  step "stop the Podman socket"
+  bash scripts/e2e/podman.sh down || true
+  if [ -n "$SHIPCORE_PG_DIR" ]; then
+    step "stop the PostgreSQL cluster"
+    bash scripts/ci/pg-cluster.sh stop "$SHIPCORE_PG_DIR" || true
+  fi
+}
+trap cleanup EXIT
+
 step "start the Podman socket"
-trap 'step "stop the Podman socket"; bash scripts/e2e/podman.sh down || true' EXIT
 bash scripts/e2e/podman.sh up
 eval "$(bash scripts/e2e/podman.sh env)"
 eval "$(bash scripts/e2e/haproxy.sh env)"
 
 step "build the demo-service image"
 bash scripts/e2e/build-demo-image.sh
+
+# e2e_rollout_migrations: the containers reach it through its unix socket (its directory
+# bind-mounted), the migrator and the test over 127.0.0.1.
+step "start a PostgreSQL cluster (scripts/ci/pg-cluster.sh)"
+# Its directory is known before it starts, so the trap removes it even after a failed start.
+SHIPCORE_PG_DIR="$(mktemp -d /tmp/shipcore-pg.XXXXXX)"
+eval "$(bash scripts/ci/pg-cluster.sh start "$SHIPCORE_PG_DIR")"
+echo "cluster at $SHIPCORE_PG_URL (socket directory $SHIPCORE_PG_DIR)"
 
 export SHIPCORE_E2E=1
 
