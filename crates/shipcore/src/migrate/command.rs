@@ -219,7 +219,15 @@ impl CommandMigratorConfig {
     }
 }
 
-/// Runs the team's own migration tool per phase. See the [module docs](self).
+/// Runs the team's own migration tool (`sqlx migrate run`, `refinery`, `diesel migration
+/// run`, `npm run db:migrate`) per phase, with an optional status command listing what is
+/// applied. Output is captured, bounded and redacted; the exit status decides the outcome.
+///
+/// Idempotency is the tool's job: shipcore calls the phase's command again when a rollout
+/// resumes after a crash mid-step, and relies on the tool to skip what it already applied
+/// (every tool named above records applied migrations in the database and does). Atomicity
+/// is the tool's job too: a failed run may leave what the tool did not roll back, and the
+/// report says only what the tool's status says.
 #[derive(Debug, Clone)]
 pub struct CommandMigrator {
     cfg: CommandMigratorConfig,
