@@ -5,7 +5,8 @@
 #
 #   cargo test -p metrics-prom   # PrometheusSource + StandardQueries vs real Prometheus,
 #                                # alert rules through promtool, the engine-run canary
-#   cargo test -p demo-service   # the demo binary as a process
+#   cargo test -p demo-service --lib --bins --test binary   # the demo binary as a process
+#                                (its PostgreSQL test, tests/db.rs, runs in e2e-migrations.sh)
 #
 # The tests start their own demo-service processes and Prometheus on 127.0.0.1 (tempdir
 # config and data, killed on drop); the system Prometheus service is never used.
@@ -38,8 +39,8 @@ export SHIPCORE_E2E=1
 step "cargo test -p metrics-prom"
 cargo test -p metrics-prom
 
-step "cargo test -p demo-service"
-cargo test -p demo-service
+step "cargo test -p demo-service (unit tests and the binary as a process)"
+cargo test -p demo-service --lib --bins --test binary
 
 runs="${SHIPCORE_DETECTION_RUNS:-0}"
 if [ "$runs" -gt 0 ]; then
