@@ -377,32 +377,6 @@ async fn a_migration_failing_midway_leaves_nothing_and_fails_the_rollout_as_a_mi
     assert!(rb.reason.contains("0002_email_and_typo"), "{}", rb.reason);
 }
 
-/// The child of the kill test: runs the rollout with a file journal until killed.
-/// Run by `kill_9_during_a_migration_then_resume_applies_it_exactly_once` only.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the child process of the kill -9 test; run by it"]
-async fn child_runs_a_rollout_until_killed() {
-    let url = std::env::var("MIGRATION_CHILD_DB").unwrap();
-    let dir = std::env::var("MIGRATION_CHILD_DIR").unwrap();
-    let dir = Path::new(&dir);
-    let world = SimWorld::new(7);
-    world
-        .driver
-        .seed_stable(&Target::new("web", "production"), &v1(), 2);
-    let migrator = PgDirConfig::new(&url, dir.join("m"))
-        .name("db")
-        .build()
-        .unwrap();
-    let journal = Arc::new(FileJournal::open(dir.join("j")).unwrap());
-    let mut s = spec();
-    s.health_validators.clear();
-    s.plan.steps.retain(|st| !matches!(st, Step::Analysis(_)));
-    let mut runner = Runner::builder(world.driver_arc(), world.clock_arc(), journal)
-        .migrator(Arc::new(migrator))
-        .build();
-    let _ = runner.start(s).await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_migration_then_resume_applies_it_exactly_once() {
     let Some(db) = test_db().await else { return };
@@ -423,19 +397,22 @@ async fn kill_9_during_a_migration_then_resume_applies_it_exactly_once() {
              SELECT pg_sleep(secs) FROM knobs WHERE secs > 0;",
         )],
     );
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_runs_a_rollout_until_killed",
-            "--nocapture",
-        ])
-        .env("MIGRATION_CHILD_DB", &db.url)
-        .env("MIGRATION_CHILD_DIR", dir.path())
+    // The engine process: examples/migrating_rollout.rs, which `cargo test` builds.
+    let engine = std::env::current_exe().unwrap();
+    let engine = engine.parent().unwrap().parent().unwrap();
+    let engine = engine.join("examples").join("migrating_rollout");
+    let mut child = std::process::Command::new(&engine)
+        .arg(&db.url)
+        .arg(dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} (built by `cargo test -p shipcore-migrate-postgres`): {e}",
+                engine.display()
+            )
+        });
     // Wait until the migration is running inside the database: its sleep is on the server.
     let admin = db.client().await;
     let mut running = false;
