@@ -505,6 +505,11 @@ async fn a_plan_naming_an_unregistered_migrator_is_refused_before_anything_runs(
         matches!(&err, RunError::UnknownMigrator { name, known } if name == "db" && known == "other"),
         "{err}"
     );
+    assert!(
+        err.to_string()
+            .contains("register it with EngineBuilder::migrator"),
+        "{err}"
+    );
     assert!(d.actions().is_empty());
 }
 

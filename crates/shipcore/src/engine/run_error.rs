@@ -29,7 +29,7 @@ pub enum RunError {
     },
     /// A migrator named by a migration step is not registered with the engine.
     #[error(
-        "migrator {name:?} is named by the rollout's plan but not registered (registered: {known})"
+        "migrator {name:?} is named by the rollout's plan but not registered (registered: {known}); register it with EngineBuilder::migrator, or name a registered one in the plan's migrate steps"
     )]
     UnknownMigrator {
         /// The missing name.

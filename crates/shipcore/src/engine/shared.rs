@@ -112,7 +112,8 @@ impl Shared {
                 MigrateErrorKind::Config,
                 name,
                 format!(
-                    "no migrator {name:?} is registered with the engine (registered: {})",
+                    "no migrator {name:?} is registered with the engine (registered: {}); \
+                     register it with EngineBuilder::migrator and resume",
                     self.migrators.known()
                 ),
             ));
