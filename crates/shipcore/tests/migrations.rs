@@ -105,6 +105,18 @@ fn spec_with_health(plan: Plan) -> shipcore::engine::RolloutSpec {
     s
 }
 
+/// Runs `plan()` with `db` on `d`, the stable staying healthy whatever is applied.
+async fn run_healthy(
+    d: &Arc<FakeDriver>,
+    db: &Arc<MemoryMigrator>,
+    journal: Arc<dyn Journal>,
+) -> shipcore::engine::RunReport {
+    let mut r = runner(d.clone(), db, journal)
+        .validator(stable_health(db, "never"))
+        .build();
+    r.start(spec_with_health(plan())).await.unwrap()
+}
+
 /// Index of the first event matching `pred`.
 fn position(events: &[shipcore::engine::Event], pred: impl Fn(&EventKind) -> bool) -> usize {
     events
@@ -122,10 +134,7 @@ async fn expand_runs_before_traffic_and_contract_after_monitoring_and_retirement
             .migration("0002_drop_legacy_name", CONTRACT),
     );
     let journal = Arc::new(MemoryJournal::new());
-    let mut r = runner(d.clone(), &db, journal.clone())
-        .validator(stable_health(&db, "never"))
-        .build();
-    let report = r.start(spec_with_health(plan())).await.unwrap();
+    let report = run_healthy(&d, &db, journal.clone()).await;
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
     assert_eq!(db.runs_of("0001_add_email"), 1);
     assert_eq!(db.runs_of("0002_drop_legacy_name"), 1);
@@ -304,10 +313,7 @@ async fn a_failed_migration_rolls_back_as_a_migration_failure_and_the_record_say
             ),
     );
     let journal = Arc::new(MemoryJournal::new());
-    let mut r = runner(d.clone(), &db, journal.clone())
-        .validator(stable_health(&db, "never"))
-        .build();
-    let report = r.start(spec_with_health(plan())).await.unwrap();
+    let report = run_healthy(&d, &db, journal.clone()).await;
     assert_eq!(
         report.status.phase,
         Phase::RolledBack,
@@ -344,10 +350,7 @@ async fn a_migrator_that_cannot_connect_is_retried_with_backoff() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
     let db = Arc::new(MemoryMigrator::new("db").migration("0001_add_email", EXPAND));
     db.unreachable_for(2);
-    let mut r = runner(d.clone(), &db, Arc::new(MemoryJournal::new()))
-        .validator(stable_health(&db, "never"))
-        .build();
-    let report = r.start(spec_with_health(plan())).await.unwrap();
+    let report = run_healthy(&d, &db, Arc::new(MemoryJournal::new())).await;
     assert_eq!(report.status.phase, Phase::Succeeded, "{:?}", report.status);
     let retried = report
         .events
@@ -371,10 +374,7 @@ async fn a_migrator_that_never_connects_fails_the_rollout_after_the_retries() {
     let d = FakeDriver::with_stable(Capabilities::ALL, &v1(), 2);
     let db = Arc::new(MemoryMigrator::new("db").migration("0001_add_email", EXPAND));
     db.unreachable_for(u32::MAX);
-    let mut r = runner(d.clone(), &db, Arc::new(MemoryJournal::new()))
-        .validator(stable_health(&db, "never"))
-        .build();
-    let report = r.start(spec_with_health(plan())).await.unwrap();
+    let report = run_healthy(&d, &db, Arc::new(MemoryJournal::new())).await;
     assert_eq!(
         report.status.phase,
         Phase::RolledBack,
