@@ -365,14 +365,14 @@ fn shape(
             return QueryResult::Matrix(vec![]);
         }
         return QueryResult::Matrix(vec![Series {
-            labels,
+            labels: labels.into(),
             samples: points,
         }]);
     }
     match instant {
         None => QueryResult::Vector(vec![]),
         Some(value) => QueryResult::Vector(vec![Series {
-            labels,
+            labels: labels.into(),
             samples: vec![Sample {
                 at: Timestamp(end),
                 value,

@@ -111,7 +111,7 @@ fn series(expr: &str, raw: RawSeries, matrix: bool) -> Result<Series, MetricsErr
         ));
     }
     Ok(Series {
-        labels: raw.metric,
+        labels: raw.metric.into(),
         samples: samples
             .iter()
             .map(|s| sample(expr, s))

@@ -5,8 +5,10 @@
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::time::Duration;
+
+mod labels;
+pub use labels::Labels;
 
 /// A query to a metrics source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +68,7 @@ pub struct Sample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Series {
     /// Labels identifying the series.
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// Samples, oldest first (one for instant vectors).
     pub samples: Vec<Sample>,
 }

@@ -137,7 +137,7 @@ impl MetricsSource for MiniProm {
             return Ok(QueryResult::Vector(vec![]));
         }
         let series = |samples: Vec<Sample>| Series {
-            labels: BTreeMap::new(),
+            labels: Default::default(),
             samples,
         };
         Ok(match query.range {

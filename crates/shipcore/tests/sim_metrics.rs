@@ -122,14 +122,8 @@ async fn the_service_value_is_the_traffic_weighted_mix() {
     let QueryResult::Vector(series) = r else {
         panic!("instant queries give vectors: {r:?}")
     };
-    assert_eq!(
-        series[0].labels.get("service").map(String::as_str),
-        Some("web")
-    );
-    assert_eq!(
-        series[0].labels.get("environment").map(String::as_str),
-        Some("production")
-    );
+    assert_eq!(series[0].labels.get("service"), Some("web"));
+    assert_eq!(series[0].labels.get("environment"), Some("production"));
 }
 
 #[tokio::test]
@@ -298,7 +292,7 @@ async fn range_queries_give_one_sample_per_step() {
         "{:?}",
         s.samples
     );
-    assert_eq!(s.labels.get("version").map(String::as_str), Some("1.0.0"));
+    assert_eq!(s.labels.get("version"), Some("1.0.0"));
     let values = world.metrics.query(&q).await.unwrap().all_values().unwrap();
     assert_eq!(values.len(), 6);
 }

@@ -19,7 +19,6 @@ use shipcore::model::{AnalysisPolicy, AnalysisStep, Plan, Role, Step};
 use shipcore::time::Timestamp;
 use shipcore::validator::ThresholdConfig;
 use shipcore::validator::Validator;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +30,7 @@ struct Breaching;
 impl MetricsSource for Breaching {
     async fn query(&self, q: &MetricQuery) -> Result<QueryResult, MetricsError> {
         Ok(QueryResult::Vector(vec![Series {
-            labels: BTreeMap::new(),
+            labels: Default::default(),
             samples: vec![Sample {
                 at: q.at.unwrap_or_default(),
                 value: 0.09,

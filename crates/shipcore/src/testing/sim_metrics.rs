@@ -31,16 +31,16 @@
 
 use super::rng::{mix64, SimRng};
 use super::sim_driver::SimDriver;
-use super::sim_query::{parse_ref, QueryRef, SimMetric, SimQuery};
+use super::sim_query::{parse_ref, QueryRef, SimMetric};
 use super::sim_state::{RevisionView, SimSnapshot, TargetRun};
 use crate::metrics::{
-    MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
+    Labels, MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
 };
 use crate::time::Timestamp;
 use crate::validator::version_string;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Most samples a range query may ask for (as Prometheus).
@@ -93,26 +93,16 @@ pub struct SimMetrics {
     driver: SimDriver,
     seed: u64,
     noise: f64,
-    injected: Arc<Mutex<BTreeMap<String, MetricsInjection>>>,
+    injected: Arc<Injected>,
     queries: Arc<AtomicU64>,
-    /// The last few expressions asked again soon after they were first asked, parsed, so
-    /// that the validators of a rollout asking their queries every interval have each
-    /// parsed once.
-    parsed: Arc<Mutex<ParsedQueries>>,
 }
 
-/// How many parsed expressions [`SimMetrics`] keeps.
-const PARSED_KEPT: usize = 8;
-
-/// Recently parsed expressions (trimmed), the oldest replaced first.
+/// Forced answers by expression, and how many there are (read without the lock by every
+/// query, which thousands of rollouts ask at once).
 #[derive(Default)]
-struct ParsedQueries {
-    kept: Vec<(Box<str>, Arc<SimQuery>)>,
-    next: usize,
-    /// [`fnv1a`] of the last [`PARSED_KEPT`] expressions parsed and not kept, the oldest
-    /// replaced first: one asked again while it is here is kept.
-    missed: [u64; PARSED_KEPT],
-    next_missed: usize,
+struct Injected {
+    map: Mutex<BTreeMap<String, MetricsInjection>>,
+    count: AtomicUsize,
 }
 
 impl std::fmt::Debug for SimMetrics {
@@ -132,9 +122,8 @@ impl SimMetrics {
             driver: driver.clone(),
             seed,
             noise: 1.0,
-            injected: Arc::new(Mutex::new(BTreeMap::new())),
+            injected: Arc::default(),
             queries: Arc::new(AtomicU64::new(0)),
-            parsed: Arc::default(),
         }
     }
 
@@ -149,52 +138,25 @@ impl SimMetrics {
         self
     }
 
-    /// `f` of `expr` parsed. A kept parse is reused; otherwise the expression is parsed
-    /// without copies, and kept only if it was among the last few parsed and not kept (a
-    /// rollout's validators asking their queries in turn are kept; thousands of rollouts
-    /// asking each their own query in turn cost no allocation).
-    fn with_parsed<R>(
-        &self,
-        expr: &str,
-        hash: u64,
-        f: impl FnOnce(&QueryRef<'_>) -> R,
-    ) -> Result<R, MetricsError> {
-        let lock = || self.parsed.lock().unwrap_or_else(|e| e.into_inner());
-        let kept = lock()
-            .kept
-            .iter()
-            .find(|(e, _)| **e == *expr)
-            .map(|(_, q)| q.clone());
-        if let Some(q) = kept {
-            return Ok(f(&QueryRef::from(&*q)));
-        }
-        let q = parse_ref(expr)?;
-        let mut parsed = lock();
-        if parsed.missed.contains(&hash) {
-            let entry = (Box::from(expr), Arc::new(SimQuery::from(q)));
-            if parsed.kept.len() < PARSED_KEPT {
-                parsed.kept.push(entry);
-            } else {
-                let next = parsed.next;
-                parsed.kept[next] = entry;
-                parsed.next = (next + 1) % PARSED_KEPT;
-            }
-        } else {
-            let at = parsed.next_missed;
-            parsed.missed[at] = hash;
-            parsed.next_missed = (at + 1) % PARSED_KEPT;
-        }
-        drop(parsed);
-        Ok(f(&q))
+    /// Changes the injections with `f`.
+    fn injections<R>(&self, f: impl FnOnce(&mut BTreeMap<String, MetricsInjection>) -> R) -> R {
+        let mut map = self.injected.map.lock().unwrap_or_else(|e| e.into_inner());
+        let r = f(&mut map);
+        self.injected.count.store(map.len(), Ordering::Release);
+        r
     }
 
-    fn injections(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, MetricsInjection>> {
-        self.injected.lock().unwrap_or_else(|e| e.into_inner())
+    /// The injection for `expr`, looked up only when there is any.
+    fn injection(&self, expr: &str) -> Option<MetricsInjection> {
+        if self.injected.count.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.injections(|map| map.get(expr).cloned())
     }
 
     /// Forces the answer to `expr` (matched after trimming) until cleared.
     pub fn inject(&self, expr: &str, injection: MetricsInjection) {
-        self.injections().insert(expr.trim().to_string(), injection);
+        self.injections(|map| map.insert(expr.trim().to_string(), injection));
     }
     /// `expr` answers one NaN sample.
     pub fn inject_nan(&self, expr: &str) {
@@ -220,11 +182,11 @@ impl SimMetrics {
     }
     /// Removes the injection for `expr`.
     pub fn clear(&self, expr: &str) {
-        self.injections().remove(expr.trim());
+        self.injections(|map| map.remove(expr.trim()));
     }
     /// Removes every injection.
     pub fn clear_all(&self) {
-        self.injections().clear();
+        self.injections(BTreeMap::clear);
     }
     /// Queries answered so far (including failed ones).
     pub fn query_count(&self) -> u64 {
@@ -275,11 +237,7 @@ impl SimMetrics {
             }
             _ => None,
         };
-        let runs: Box<dyn Iterator<Item = &TargetRun>> = match pinned {
-            Some(found) => Box::new(found.into_iter()),
-            None => Box::new(snap.targets.values().filter(|r| target_matches(q, r))),
-        };
-        for run in runs {
+        let mut each = |run: &TargetRun| {
             let views = run.view(&snap.config, t);
             if per_revision {
                 for v in views
@@ -299,6 +257,14 @@ impl SimMetrics {
             {
                 push(&mut out, target_labels(run), exact, rps);
             }
+        };
+        match pinned {
+            Some(found) => found.into_iter().for_each(&mut each),
+            None => snap
+                .targets
+                .values()
+                .filter(|r| target_matches(q, r))
+                .for_each(&mut each),
         }
         out
     }
@@ -335,10 +301,9 @@ impl SimMetrics {
                 &range
             }
         };
-        let injected = self.injections().get(expr).cloned();
-        if let Some(inj) = injected {
+        if let Some(inj) = self.injection(expr) {
             let one = |v: f64| Series {
-                labels: BTreeMap::new(),
+                labels: Labels::new(),
                 samples: times.iter().map(|&t| Sample { at: t, value: v }).collect(),
             };
             let series = match inj {
@@ -351,27 +316,28 @@ impl SimMetrics {
             };
             return Ok(shape(query, series));
         }
-        // The expression's hash: whether it was asked lately, and its noise.
+        // The expression's hash seeds its noise. Parsing allocates nothing, so every
+        // query is parsed afresh (a cache shared by thousands of rollouts, each asking
+        // its own query, would cost more than it saves).
         let hash = fnv1a(expr);
-        let series = self.with_parsed(expr, hash, |q| {
-            self.driver.with_state(|snap| match times {
-                [t] => by_labels(self.evaluate(hash, q, snap, *t)),
-                _ => {
-                    // One series per label set, its samples in time order.
-                    let mut merged: BTreeMap<BTreeMap<String, String>, Vec<Sample>> =
-                        BTreeMap::new();
-                    for &t in times {
-                        for one in self.evaluate(hash, q, snap, t) {
-                            merged.entry(one.labels).or_default().extend(one.samples);
-                        }
+        let q = parse_ref(expr)?;
+        let q = &q;
+        let series = self.driver.with_state(|snap| match times {
+            [t] => by_labels(self.evaluate(hash, q, snap, *t)),
+            _ => {
+                // One series per label set, its samples in time order.
+                let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+                for &t in times {
+                    for one in self.evaluate(hash, q, snap, t) {
+                        merged.entry(one.labels).or_default().extend(one.samples);
                     }
-                    merged
-                        .into_iter()
-                        .map(|(labels, samples)| Series { labels, samples })
-                        .collect()
                 }
-            })
-        })?;
+                merged
+                    .into_iter()
+                    .map(|(labels, samples)| Series { labels, samples })
+                    .collect()
+            }
+        });
         Ok(shape(query, series))
     }
 }
@@ -467,46 +433,28 @@ fn revision_matches(
         })
 }
 
-fn target_labels(run: &TargetRun) -> BTreeMap<String, String> {
-    let t = &run.target;
-    match &t.namespace {
-        Some(ns) => BTreeMap::from([
-            ("environment".into(), t.environment.clone()),
-            ("namespace".into(), ns.clone()),
-            ("service".into(), t.service.clone()),
-        ]),
-        None => BTreeMap::from([
-            ("environment".into(), t.environment.clone()),
-            ("service".into(), t.service.clone()),
-        ]),
-    }
+fn target_labels(run: &TargetRun) -> Labels {
+    run.labels.get_or_init(|| {
+        let t = &run.target;
+        let mut labels = vec![
+            ("environment", t.environment.as_str()),
+            ("service", t.service.as_str()),
+        ];
+        if let Some(ns) = &t.namespace {
+            labels.push(("namespace", ns.as_str()));
+        }
+        Labels::from_iter(labels)
+    })
 }
 
 /// The target's labels with the revision's id and version.
-fn revision_labels(run: &TargetRun, v: &RevisionView<'_>) -> BTreeMap<String, String> {
-    let t = &run.target;
-    let revision = &v.run.revision;
-    let version = version_string(&revision.version);
-    let (environment, id, service) = (
-        t.environment.clone(),
-        revision.id.0.clone(),
-        t.service.clone(),
-    );
-    match &t.namespace {
-        Some(ns) => BTreeMap::from([
-            ("environment".into(), environment),
-            ("namespace".into(), ns.clone()),
-            ("revision".into(), id),
-            ("service".into(), service),
-            ("version".into(), version),
-        ]),
-        None => BTreeMap::from([
-            ("environment".into(), environment),
-            ("revision".into(), id),
-            ("service".into(), service),
-            ("version".into(), version),
-        ]),
-    }
+fn revision_labels(run: &TargetRun, v: &RevisionView<'_>) -> Labels {
+    v.run.labels.get_or_init(|| {
+        let revision = &v.run.revision;
+        target_labels(run)
+            .with("revision", revision.id.as_str())
+            .with("version", version_string(&revision.version))
+    })
 }
 
 /// The whole target's value and request rate, or `None` when it gets no traffic.
@@ -627,12 +575,7 @@ mod tests {
 
     #[test]
     fn instant_series_are_ordered_and_merged_as_a_label_map_would() {
-        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
+        let labels = |pairs: &[(&str, &str)]| -> Labels { pairs.iter().copied().collect() };
         let keys = [
             labels(&[("service", "web"), ("environment", "prod")]),
             labels(&[("service", "api"), ("environment", "prod")]),
@@ -656,7 +599,7 @@ mod tests {
                     }],
                 })
                 .collect();
-            let mut reference: BTreeMap<BTreeMap<String, String>, Vec<Sample>> = BTreeMap::new();
+            let mut reference: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
             for one in series.clone() {
                 reference.entry(one.labels).or_default().extend(one.samples);
             }
@@ -666,74 +609,6 @@ mod tests {
                 .collect();
             assert_eq!(by_labels(series), reference, "{n}");
         }
-    }
-
-    #[test]
-    fn kept_parses_give_the_answers_of_fresh_ones() {
-        use crate::clock::SimClock;
-        use crate::model::{Revision, Target};
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let sim = SimDriver::new(Arc::new(SimClock::default()), 3);
-        let v1 = Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1");
-        sim.seed_stable(&Target::new("web", "production"), &v1, 3);
-        let kept = SimMetrics::new(&sim, 7);
-        let exprs: Vec<String> = (0..12)
-            .map(|i| match i % 4 {
-                0 => format!("error_rate{{revision=\"web-v{}\"}}", i % 3),
-                1 => format!(" latency_p9{} ", if i % 2 == 0 { 5 } else { 9 }),
-                2 => format!("request_rate{{service='web', namespace=\"{i}\"}}"),
-                _ => format!("bad_{i}{{"),
-            })
-            .collect();
-        // Asked twice in a row, a parsable expression is kept; then asked in turn, kept
-        // or not, every answer is the answer of a source that never saw it.
-        for round in 0..3 {
-            for (i, e) in exprs.iter().enumerate().rev().skip(round) {
-                for twice in 0..=u64::from(round == 0) {
-                    let q = MetricQuery::at(e.clone(), Timestamp(i as u64 * 1000 + twice));
-                    let fresh = SimMetrics::new(&sim, 7);
-                    let got = rt.block_on(kept.query(&q));
-                    assert_eq!(got, rt.block_on(fresh.query(&q)), "{e}");
-                }
-            }
-        }
-        let held = kept.parsed.lock().unwrap().kept.len();
-        assert_eq!(
-            held, 7,
-            "the seven distinct parsable expressions were asked twice"
-        );
-    }
-
-    #[test]
-    fn a_few_expressions_asked_in_turn_are_kept_many_are_not() {
-        use crate::clock::SimClock;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let sim = SimDriver::new(Arc::new(SimClock::default()), 3);
-        let metrics = SimMetrics::new(&sim, 7);
-        let ask = |e: &str| {
-            let q = MetricQuery::at(e.to_string(), Timestamp(0));
-            rt.block_on(metrics.query(&q)).unwrap()
-        };
-        // A rollout's two validators, in turn: both kept from their second query.
-        for _ in 0..3 {
-            ask("error_rate{service=\"a\"}");
-            ask("latency_p95{service=\"a\"}");
-        }
-        assert_eq!(metrics.parsed.lock().unwrap().kept.len(), 2);
-        // Many rollouts, each asking its own query in turn: none kept.
-        let many: Vec<String> = (0..3 * PARSED_KEPT)
-            .map(|i| format!("error_rate{{service=\"s{i}\"}}"))
-            .collect();
-        for _ in 0..3 {
-            for e in &many {
-                ask(e);
-            }
-        }
-        assert_eq!(metrics.parsed.lock().unwrap().kept.len(), 2);
     }
 
     #[test]

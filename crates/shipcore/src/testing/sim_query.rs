@@ -35,90 +35,50 @@ impl SimMetric {
 /// Labels a selector may use.
 pub const LABELS: [&str; 5] = ["revision", "version", "service", "environment", "namespace"];
 
-/// A parsed query.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SimQuery {
-    /// Which metric.
-    pub metric: SimMetric,
-    /// `label = value` matchers, in the order written.
-    pub matchers: Vec<(String, String)>,
+/// `label`'s place in [`LABELS`].
+fn label_index(label: &str) -> Option<usize> {
+    Some(match label {
+        "revision" => 0,
+        "version" => 1,
+        "service" => 2,
+        "environment" => 3,
+        "namespace" => 4,
+        _ => return None,
+    })
 }
 
-impl SimQuery {
-    /// The value a label must have, if the query says.
-    #[cfg(test)]
-    pub fn label(&self, name: &str) -> Option<&str> {
-        self.matchers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Parses `error_rate`, `latency_p95{revision="web-v2"}`,
-/// `request_rate{service="web", environment='production'}` (the metrics source uses
-/// [`parse_ref`], the same parser without copies).
-#[cfg(test)]
-pub fn parse(expr: &str) -> Result<SimQuery, MetricsError> {
-    parse_ref(expr).map(SimQuery::from)
-}
-
-/// A parsed query borrowing its label values from the expression: what [`parse`] gives,
-/// without allocating (for the metrics source, which parses every query it answers).
+/// A parsed query, borrowing its label values from the expression (the metrics source
+/// parses every query it answers, so parsing allocates nothing).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct QueryRef<'a> {
     /// Which metric.
     pub(crate) metric: SimMetric,
-    matchers: [(&'a str, &'a str); LABELS.len()],
-    len: usize,
+    /// The value each of [`LABELS`] must have, when the query says.
+    values: [Option<&'a str>; LABELS.len()],
 }
 
 impl<'a> QueryRef<'a> {
-    /// `label = value` matchers, in the order written.
-    pub(crate) fn matchers(&self) -> &[(&'a str, &'a str)] {
-        self.matchers.get(..self.len).unwrap_or_default()
-    }
-
     /// The value a label must have, if the query says.
     pub(crate) fn label(&self, name: &str) -> Option<&'a str> {
-        self.matchers()
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| *v)
+        label_index(name).and_then(|i| self.values[i])
+    }
+
+    /// True when the query has no label matchers.
+    #[cfg(test)]
+    pub(crate) fn is_bare(&self) -> bool {
+        self.values.iter().all(Option::is_none)
     }
 }
 
-impl From<QueryRef<'_>> for SimQuery {
-    fn from(q: QueryRef<'_>) -> Self {
-        SimQuery {
-            metric: q.metric,
-            matchers: q
-                .matchers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
-    }
+/// Parses `error_rate`, `latency_p95{revision="web-v2"}`,
+/// `request_rate{service="web", environment='production'}`.
+#[cfg(test)]
+pub fn parse(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
+    parse_ref(expr)
 }
 
-impl<'a> From<&'a SimQuery> for QueryRef<'a> {
-    /// Borrows the matchers (only the first five, all a parsed query can have).
-    fn from(q: &'a SimQuery) -> Self {
-        let mut r = QueryRef {
-            metric: q.metric,
-            matchers: [("", ""); LABELS.len()],
-            len: 0,
-        };
-        for (slot, (k, v)) in r.matchers.iter_mut().zip(&q.matchers) {
-            *slot = (k.as_str(), v.as_str());
-            r.len += 1;
-        }
-        r
-    }
-}
-
-/// [`parse`] without copying: each label appears at most once and must be one of
-/// [`LABELS`], so the matchers fit in a fixed array.
+/// Parses a query: a metric name, then optionally `{label="value", ...}` with each of
+/// [`LABELS`] at most once.
 pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
     let bad = |msg: String| MetricsError::new(MetricsErrorKind::BadQuery, expr, msg);
     let s = expr.trim();
@@ -139,8 +99,7 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
     let rest = s[name_end..].trim();
     let mut parsed = QueryRef {
         metric,
-        matchers: [("", ""); LABELS.len()],
-        len: 0,
+        values: [None; LABELS.len()],
     };
     if rest.is_empty() {
         return Ok(parsed);
@@ -154,12 +113,12 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
     while !cur.is_empty() {
         let eq = name_len(cur);
         let label = &cur[..eq];
-        if !LABELS.contains(&label) {
+        let Some(index) = label_index(label) else {
             return Err(bad(format!(
                 "unknown label {label:?}; selectors may use {}",
                 LABELS.join(", ")
             )));
-        }
+        };
         cur = skip_space(&cur[eq..]);
         if cur.starts_with("!=") || cur.starts_with("=~") || cur.starts_with("!~") {
             return Err(bad(format!(
@@ -181,15 +140,9 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
             return Err(bad(format!("label {label}: unterminated quoted value")));
         };
         let value = &cur[1..1 + close];
-        if parsed.label(label).is_some() {
+        if parsed.values[index].replace(value).is_some() {
             return Err(bad(format!("label {label} is given twice")));
         }
-        // Known and not given before: one of LABELS' free slots.
-        let Some(slot) = parsed.matchers.get_mut(parsed.len) else {
-            return Err(bad(format!("label {label} is given twice")));
-        };
-        *slot = (label, value);
-        parsed.len += 1;
         cur = skip_space(&cur[close + 2..]);
         if let Some(after) = cur.strip_prefix(',') {
             cur = skip_space(after);
@@ -228,7 +181,7 @@ mod tests {
     fn parses_names_and_selectors() {
         let q = parse("error_rate").unwrap();
         assert_eq!(q.metric, SimMetric::ErrorRate);
-        assert!(q.matchers.is_empty());
+        assert!(q.is_bare());
         let q = parse(" latency_p95{ revision = \"web-v2\" , service='web', } ").unwrap();
         assert_eq!(q.metric, SimMetric::Latency(0.95));
         assert_eq!(q.label("revision"), Some("web-v2"));

@@ -6,6 +6,7 @@ use super::rng::SimRng;
 use super::sim_config::{Behaviour, CrashLoop, SimConfig};
 use super::sim_targets::TargetRuns;
 use crate::driver::DriverError;
+use crate::metrics::Labels;
 use crate::model::{Action, FleetState, Revision, RevisionId, RevisionState, Target, WeightSet};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,53 @@ pub struct RevisionRun {
     pub revision: Revision,
     /// Its instances, oldest first.
     pub instances: Vec<Instance>,
+    /// The labels of its series, made when first asked for.
+    #[serde(skip)]
+    pub(crate) labels: LabelCache,
+}
+
+impl RevisionRun {
+    /// `revision` running on `instances`.
+    pub fn new(revision: Revision, instances: Vec<Instance>) -> Self {
+        RevisionRun {
+            revision,
+            instances,
+            labels: LabelCache::default(),
+        }
+    }
+}
+
+/// The labels of a simulated series, made the first time a query answers it and kept
+/// (a target's labels and a revision's never change while it runs). A clone starts
+/// empty, and the cache is invisible to equality and to serde.
+#[derive(Default)]
+pub(crate) struct LabelCache(std::sync::OnceLock<Labels>);
+
+impl LabelCache {
+    /// The labels, made by `make` the first time.
+    pub(crate) fn get_or_init(&self, make: impl FnOnce() -> Labels) -> Labels {
+        self.0.get_or_init(make).clone()
+    }
+}
+
+impl Clone for LabelCache {
+    fn clone(&self) -> Self {
+        LabelCache::default()
+    }
+}
+
+impl PartialEq for LabelCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for LabelCache {}
+
+impl std::fmt::Debug for LabelCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LabelCache")
+    }
 }
 
 /// Everything one target runs.
@@ -61,6 +109,9 @@ pub struct TargetRun {
     /// Feature flags (name → percent).
     #[serde(default)]
     pub flags: BTreeMap<String, u8>,
+    /// The labels of its series, made when first asked for.
+    #[serde(skip)]
+    pub(crate) labels: LabelCache,
 }
 
 /// How many driver calls were made, by kind (the 1-based numbers scripted faults refer to).
@@ -156,12 +207,7 @@ impl SimSnapshot {
 
     fn target_mut(&mut self, target: &Target) -> &mut TargetRun {
         self.targets
-            .get_or_insert_with(target.to_string(), || TargetRun {
-                target: target.clone(),
-                revisions: Vec::new(),
-                routes: None,
-                flags: BTreeMap::new(),
-            })
+            .get_or_insert_with(target.to_string(), || TargetRun::new(target.clone()))
     }
 
     fn new_instances(
@@ -191,10 +237,7 @@ impl SimSnapshot {
     ) {
         let instances = self.new_instances(replicas, now, std::time::Duration::ZERO);
         let t = self.target_mut(target);
-        t.revisions = vec![RevisionRun {
-            revision: revision.clone(),
-            instances,
-        }];
+        t.revisions = vec![RevisionRun::new(revision.clone(), instances)];
         t.routes = None;
     }
 
@@ -254,16 +297,14 @@ impl SimSnapshot {
                         // A new spec under the same id: every instance is replaced.
                         let fresh = self.new_instances(*replicas, now, b.boot);
                         let run = &mut self.target_mut(target).revisions[i];
-                        run.revision = revision.clone();
-                        run.instances = fresh;
+                        *run = RevisionRun::new(revision.clone(), fresh);
                     }
                     Some((i, false)) => self.resize(target, i, *replicas, now, b),
                     None => {
                         let instances = self.new_instances(*replicas, now, b.boot);
-                        self.target_mut(target).revisions.push(RevisionRun {
-                            revision: revision.clone(),
-                            instances,
-                        });
+                        self.target_mut(target)
+                            .revisions
+                            .push(RevisionRun::new(revision.clone(), instances));
                     }
                 }
                 Ok(())
@@ -480,6 +521,17 @@ pub struct RevisionView<'a> {
 }
 
 impl TargetRun {
+    /// `target`, running nothing yet.
+    pub fn new(target: Target) -> Self {
+        TargetRun {
+            target,
+            revisions: Vec::new(),
+            routes: None,
+            flags: BTreeMap::new(),
+            labels: LabelCache::default(),
+        }
+    }
+
     /// Every revision with readiness and weight at `now`.
     pub fn view(&self, config: &SimConfig, now: Timestamp) -> Vec<RevisionView<'_>> {
         let mut views: Vec<RevisionView<'_>> = self

@@ -6,7 +6,7 @@ use shipcore::metrics::{MetricQuery, MetricsError, MetricsSource, QueryResult, S
 use shipcore::model::{Revision, Target};
 use shipcore::time::Timestamp;
 use shipcore::validator::ValidationContext;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// Answers each expression with the next scripted answer; records every query.
@@ -56,7 +56,7 @@ pub fn scalar(v: f64) -> QueryResult {
 
 pub fn vector(v: f64) -> QueryResult {
     QueryResult::Vector(vec![Series {
-        labels: BTreeMap::new(),
+        labels: Default::default(),
         samples: vec![Sample {
             at: Timestamp(0),
             value: v,
@@ -66,7 +66,7 @@ pub fn vector(v: f64) -> QueryResult {
 
 pub fn matrix(values: &[f64]) -> QueryResult {
     QueryResult::Matrix(vec![Series {
-        labels: BTreeMap::new(),
+        labels: Default::default(),
         samples: values
             .iter()
             .enumerate()
