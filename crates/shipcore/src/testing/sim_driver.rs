@@ -10,7 +10,7 @@ use crate::model::{Action, FieldError, FleetState, Revision, Target};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 struct Inner {
     snap: SimSnapshot,
@@ -64,12 +64,13 @@ struct Inner {
 #[derive(Clone)]
 pub struct SimDriver {
     clock: Arc<dyn Clock>,
-    inner: Arc<Mutex<Inner>>,
+    /// Queries of many rollouts read at once; driver calls write.
+    inner: Arc<RwLock<Inner>>,
 }
 
 impl std::fmt::Debug for SimDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let s = self.lock();
+        let s = self.read();
         f.debug_struct("SimDriver")
             .field("now", &self.clock.now())
             .field("targets", &s.snap.targets.len())
@@ -101,7 +102,7 @@ impl SimDriver {
     fn from_parts(clock: Arc<dyn Clock>, snap: SimSnapshot) -> Self {
         SimDriver {
             clock,
-            inner: Arc::new(Mutex::new(Inner {
+            inner: Arc::new(RwLock::new(Inner {
                 snap,
                 persist: None,
                 log: None,
@@ -146,8 +147,12 @@ impl SimDriver {
         Ok(self)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Changes the state with `f`, then persists (best effort: a failed write is retried
@@ -161,7 +166,7 @@ impl SimDriver {
 
     /// Reads the state under the lock.
     pub fn with_state<R>(&self, f: impl FnOnce(&SimSnapshot) -> R) -> R {
-        f(&self.lock().snap)
+        f(&self.read().snap)
     }
 
     /// The clock this platform reads.
@@ -176,7 +181,7 @@ impl SimDriver {
 
     /// The whole platform as data (`taken_at` is the clock's reading now).
     pub fn snapshot(&self) -> SimSnapshot {
-        let mut snap = self.lock().snap.clone();
+        let mut snap = self.read().snap.clone();
         snap.taken_at = self.clock.now();
         snap
     }
@@ -204,7 +209,7 @@ impl SimDriver {
     /// The fleet as `observe` would report it, without counting a call or injecting faults.
     pub fn fleet(&self, target: &Target) -> FleetState {
         let now = self.clock.now();
-        self.lock().snap.fleet(target, now)
+        self.read().snap.fleet(target, now)
     }
 
     /// Starts (or stops and forgets) recording the actions the platform accepted. Off by
@@ -216,7 +221,7 @@ impl SimDriver {
     /// Actions the platform accepted since recording started, with their targets (a change
     /// whose response was lost counts: the platform made it).
     pub fn applied(&self) -> Vec<(Target, Action)> {
-        self.lock().log.clone().unwrap_or_default()
+        self.read().log.clone().unwrap_or_default()
     }
 
     /// [`SimDriver::applied`] without the targets.
@@ -226,12 +231,12 @@ impl SimDriver {
 
     /// Calls made so far.
     pub fn calls(&self) -> CallCounts {
-        self.lock().snap.calls
+        self.read().snap.calls
     }
 
     /// The configuration in force.
     pub fn config(&self) -> SimConfig {
-        self.lock().snap.config.clone()
+        self.read().snap.config.clone()
     }
 
     /// Injects a failure for a revision id or a version ([`FaultKey`]); several failures
@@ -415,7 +420,7 @@ fn write_snapshot(inner: &mut Inner, now: Timestamp) -> Result<(), SimError> {
 #[async_trait]
 impl Driver for SimDriver {
     fn capabilities(&self) -> Capabilities {
-        self.lock().snap.config.capabilities
+        self.read().snap.config.capabilities
     }
 
     async fn observe(&self, target: &Target) -> Result<FleetState, DriverError> {
