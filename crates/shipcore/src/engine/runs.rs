@@ -8,12 +8,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+/// How many `Notify`s carry the shutdown signal.
+const STOP_SHARDS: usize = 16;
+
 /// Runs of one engine.
 pub(super) struct Runs {
     /// Set once by `Engine::shutdown`: no run starts, every run stops at its next wait.
     stopping: AtomicBool,
-    /// Wakes every run waiting on `stopped` when `stopping` is set.
-    stop: Notify,
+    /// Wake every run waiting on `stopped` when `stopping` is set. Each wait is registered
+    /// with one of them, in turn: a wait polled again locks its `Notify`, and thousands of
+    /// runs sharing one would queue on that lock.
+    stop: [Notify; STOP_SHARDS],
+    next_stop: AtomicUsize,
     /// At most this many runs drive their rollouts at once (`None`: no limit).
     limit: Option<Arc<Semaphore>>,
     max: usize,
@@ -30,7 +36,8 @@ impl Default for Runs {
     fn default() -> Self {
         Runs {
             stopping: AtomicBool::new(false),
-            stop: Notify::new(),
+            stop: std::array::from_fn(|_| Notify::new()),
+            next_stop: AtomicUsize::new(0),
             limit: None,
             max: usize::MAX,
             active: AtomicUsize::new(0),
@@ -99,9 +106,10 @@ impl Runs {
 
     /// Resolves once shutdown was asked for.
     pub(super) async fn stopped(&self) {
+        let shard = self.next_stop.fetch_add(1, Ordering::Relaxed) % STOP_SHARDS;
         loop {
             // A future made before the check sees a `notify_waiters` that comes after it.
-            let woken = self.stop.notified();
+            let woken = self.stop[shard].notified();
             if self.is_stopping() {
                 return;
             }
@@ -135,7 +143,9 @@ impl Runs {
     /// Asks every run to stop and waits until none drives a rollout.
     pub(super) async fn shut_down(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        self.stop.notify_waiters();
+        for stop in &self.stop {
+            stop.notify_waiters();
+        }
         loop {
             let idle = self.idle.notified();
             if self.active.load(Ordering::Acquire) == 0 {
