@@ -313,22 +313,24 @@ impl AnalysisStep {
     /// assert_eq!(a.validate("analysis").unwrap_err().field(), "analysis.validators[1]");
     /// ```
     pub fn validate(&self, field: &str) -> Result<(), PlanError> {
+        self.check().map_err(|e| e.within(field))
+    }
+
+    /// [`validate`](Self::validate) with field names relative to the step (prefixed by
+    /// the caller only when something is wrong: plans are checked before every rollout).
+    fn check(&self) -> Result<(), PlanError> {
         if self.validators.is_empty() {
-            return Err(FieldError::new(
-                format!("{field}.validators"),
-                "an analysis needs at least one validator",
-            )
-            .into());
-        }
-        if let Some(i) = self.validators.iter().position(|v| v.trim().is_empty()) {
             return Err(
-                FieldError::new(format!("{field}.validators[{i}]"), "must not be empty").into(),
+                FieldError::new("validators", "an analysis needs at least one validator").into(),
             );
         }
-        self.policy.validate(&format!("{field}.policy"))?;
+        if let Some(i) = self.validators.iter().position(|v| v.trim().is_empty()) {
+            return Err(FieldError::new(format!("validators[{i}]"), "must not be empty").into());
+        }
+        self.policy.validate("policy")?;
         if self.policy.count.is_none() {
             return Err(FieldError::new(
-                format!("{field}.policy.count"),
+                "policy.count",
                 "an analysis step must have a count (only background analysis runs until \
                  stopped)",
             )
@@ -687,8 +689,10 @@ impl Plan {
                     return Err(PlanError::unsupported(field("flag"), "feature_flags"));
                 }
             }
-            Step::Analysis(a) => a.validate(&format!("steps[{i}]"))?,
-            Step::Gate { gates } => check_gate_names(gates, &field("gates"))?,
+            Step::Analysis(a) => a.check().map_err(|e| e.within(&format!("steps[{i}]")))?,
+            Step::Gate { gates } => {
+                check_gate_names(gates, "gates").map_err(|e| e.within(&format!("steps[{i}]")))?
+            }
             Step::Migrate { migrator, phase } => {
                 if migrator.trim().is_empty() {
                     return Err(FieldError::new(field("migrator"), "must not be empty").into());

@@ -40,4 +40,17 @@ impl PlanError {
             }
         }
     }
+
+    /// The same error with `prefix.` in front of the field name (a check that names
+    /// fields relative to its part of a plan, prefixed only when it fails).
+    #[must_use]
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            PlanError::Invalid(e) => PlanError::Invalid(e.within(prefix)),
+            PlanError::Unsupported { field, capability } => PlanError::Unsupported {
+                field: format!("{prefix}.{field}"),
+                capability,
+            },
+        }
+    }
 }
