@@ -380,7 +380,7 @@ fn main() {
         Shape::ONE_HOUR,
         Mode::OneEngine,
         rollouts,
-        reps.min(3),
+        reps,
     );
 }
 
