@@ -5,11 +5,15 @@
 
 use super::command::Command;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 struct Queue {
     state: Mutex<State>,
+    /// How many commands are queued, read without the lock: the run looks for a command
+    /// at every turn of its loop, and there almost never is one.
+    queued: AtomicUsize,
     /// Wakes the receiver: a command was sent or the last sender left.
     wake: Notify,
 }
@@ -22,6 +26,13 @@ struct State {
 }
 
 impl Queue {
+    /// The oldest queued command, taken under the lock `state` holds.
+    fn pop(&self, state: &mut State) -> Option<Command> {
+        let cmd = state.commands.pop_front();
+        self.queued.store(state.commands.len(), Ordering::Release);
+        cmd
+    }
+
     /// The state; a panic elsewhere while it was held leaves plain data, still usable.
     fn state(&self) -> MutexGuard<'_, State> {
         self.state
@@ -38,6 +49,7 @@ pub(crate) fn queue() -> (CommandSender, CommandReceiver) {
             receiving: true,
             ..State::default()
         }),
+        queued: AtomicUsize::new(0),
         wake: Notify::new(),
     });
     (CommandSender(queue.clone()), CommandReceiver(queue))
@@ -55,6 +67,7 @@ impl CommandSender {
                 return Err(cmd);
             }
             state.commands.push_back(cmd);
+            self.0.queued.store(state.commands.len(), Ordering::Release);
         }
         self.0.wake.notify_one();
         Ok(())
@@ -95,7 +108,10 @@ pub(crate) struct CommandReceiver(Arc<Queue>);
 impl CommandReceiver {
     /// The next queued command, without waiting.
     pub(crate) fn try_recv(&mut self) -> Option<Command> {
-        self.0.state().commands.pop_front()
+        if self.0.queued.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.0.pop(&mut self.0.state())
     }
 
     /// The next command; `None` once the queue is empty and every sender is gone.
@@ -103,7 +119,7 @@ impl CommandReceiver {
         loop {
             {
                 let mut state = self.0.state();
-                if let Some(cmd) = state.commands.pop_front() {
+                if let Some(cmd) = self.0.pop(&mut state) {
                     return Some(cmd);
                 }
                 if state.senders == 0 {
@@ -126,6 +142,7 @@ impl Drop for CommandReceiver {
         let mut state = self.0.state();
         state.receiving = false;
         state.commands.clear();
+        self.0.queued.store(0, Ordering::Release);
     }
 }
 
