@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-/// How many `Notify`s carry the shutdown signal.
-const STOP_SHARDS: usize = 16;
+/// How many `Notify`s carry an engine's shutdown signal.
+pub(super) const STOP_SHARDS: usize = 16;
 
 /// Runs of one engine.
 pub(super) struct Runs {
@@ -17,8 +17,9 @@ pub(super) struct Runs {
     stopping: AtomicBool,
     /// Wake every run waiting on `stopped` when `stopping` is set. Each wait is registered
     /// with one of them, in turn: a wait polled again locks its `Notify`, and thousands of
-    /// runs sharing one would queue on that lock.
-    stop: [Notify; STOP_SHARDS],
+    /// runs sharing one would queue on that lock. One for a runner, which runs one rollout;
+    /// [`STOP_SHARDS`] for an engine.
+    stop: Box<[Notify]>,
     next_stop: AtomicUsize,
     /// At most this many runs drive their rollouts at once (`None`: no limit).
     limit: Option<Arc<Semaphore>>,
@@ -36,7 +37,7 @@ impl Default for Runs {
     fn default() -> Self {
         Runs {
             stopping: AtomicBool::new(false),
-            stop: std::array::from_fn(|_| Notify::new()),
+            stop: Box::new([Notify::new()]),
             next_stop: AtomicUsize::new(0),
             limit: None,
             max: usize::MAX,
@@ -95,6 +96,11 @@ impl Runs {
         }
     }
 
+    /// Spreads the shutdown signal over `n` `Notify`s (at least one), for many runs.
+    pub(super) fn spread_stop(&mut self, n: usize) {
+        self.stop = (0..n.max(1)).map(|_| Notify::new()).collect();
+    }
+
     /// The concurrency limit, `usize::MAX` when there is none.
     pub(super) fn limit(&self) -> usize {
         self.max
@@ -106,7 +112,7 @@ impl Runs {
 
     /// Resolves once shutdown was asked for.
     pub(super) async fn stopped(&self) {
-        let shard = self.next_stop.fetch_add(1, Ordering::Relaxed) % STOP_SHARDS;
+        let shard = self.next_stop.fetch_add(1, Ordering::Relaxed) % self.stop.len();
         loop {
             // A future made before the check sees a `notify_waiters` that comes after it.
             let woken = self.stop[shard].notified();

@@ -140,7 +140,8 @@ impl EngineBuilder {
         self
     }
     /// The engine.
-    pub fn build(self) -> Engine {
+    pub fn build(mut self) -> Engine {
+        self.shared.runs.spread_stop(super::runs::STOP_SHARDS);
         Engine {
             shared: self.build_shared(),
         }

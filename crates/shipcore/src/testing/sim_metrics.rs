@@ -36,6 +36,7 @@ use super::sim_state::{RevisionView, SimSnapshot, TargetRun};
 use crate::metrics::{
     Labels, MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
 };
+use crate::model::Target;
 use crate::time::Timestamp;
 use crate::validator::version_string;
 use async_trait::async_trait;
@@ -434,27 +435,33 @@ fn revision_matches(
 }
 
 fn target_labels(run: &TargetRun) -> Labels {
-    run.labels.get_or_init(|| {
-        let t = &run.target;
-        let mut labels = vec![
-            ("environment", t.environment.as_str()),
-            ("service", t.service.as_str()),
-        ];
-        if let Some(ns) = &t.namespace {
-            labels.push(("namespace", ns.as_str()));
-        }
-        Labels::from_iter(labels)
-    })
+    run.labels
+        .get_or_init(|| Labels::from_iter(target_pairs(&run.target)))
 }
 
-/// The target's labels with the revision's id and version.
+/// The target's labels with the revision's id and version (made from the target itself: a
+/// rollout asking only per-revision queries keeps no set for the whole target).
 fn revision_labels(run: &TargetRun, v: &RevisionView<'_>) -> Labels {
     v.run.labels.get_or_init(|| {
         let revision = &v.run.revision;
-        target_labels(run)
-            .with("revision", revision.id.as_str())
-            .with("version", version_string(&revision.version))
+        let version = version_string(&revision.version);
+        let mut pairs = target_pairs(&run.target);
+        pairs.push(("revision", revision.id.as_str()));
+        pairs.push(("version", &version));
+        Labels::from_iter(pairs)
     })
+}
+
+/// A target's labels: service, environment, and namespace when it has one.
+fn target_pairs(t: &Target) -> Vec<(&'static str, &str)> {
+    let mut pairs = vec![
+        ("environment", t.environment.as_str()),
+        ("service", t.service.as_str()),
+    ];
+    if let Some(ns) = &t.namespace {
+        pairs.push(("namespace", ns.as_str()));
+    }
+    pairs
 }
 
 /// The whole target's value and request rate, or `None` when it gets no traffic.
