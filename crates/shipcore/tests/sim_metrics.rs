@@ -298,6 +298,41 @@ async fn range_queries_give_one_sample_per_step() {
 }
 
 #[tokio::test]
+async fn a_revision_deployed_again_under_its_id_is_labelled_as_it_is_now() {
+    let world = SimWorld::new(1);
+    world.driver.seed_stable(&web(), &v1(), 2);
+    let m = exact(&world);
+    let q = MetricQuery::instant(r#"error_rate{revision="web-v1"}"#);
+    let version = |r: QueryResult| match r {
+        QueryResult::Vector(s) => s[0].labels.get("version").map(str::to_string),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        version(m.query(&q).await.unwrap()).as_deref(),
+        Some("1.0.0")
+    );
+    // A new spec under the same id replaces the revision, and the labels made for the
+    // old one go with it.
+    let again = Revision::new("web-v1", "1.0.1".parse().unwrap(), "web:1.0.1");
+    world
+        .driver
+        .apply(
+            &web(),
+            &Action::Deploy {
+                revision: again,
+                replicas: 2,
+            },
+        )
+        .await
+        .unwrap();
+    world.advance(Duration::from_secs(60));
+    assert_eq!(
+        version(m.query(&q).await.unwrap()).as_deref(),
+        Some("1.0.1")
+    );
+}
+
+#[tokio::test]
 async fn several_targets_answer_one_series_each() {
     let world = SimWorld::new(1);
     world.driver.seed_stable(&web(), &v1(), 2);

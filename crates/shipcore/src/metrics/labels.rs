@@ -33,14 +33,16 @@ impl Labels {
         self.0.as_deref().unwrap_or_default()
     }
 
+    /// The value of label `name` as stored.
+    fn value(&self, name: &str) -> Option<&String> {
+        let pairs = self.pairs();
+        let i = pairs.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok()?;
+        pairs.get(i).map(|(_, v)| v)
+    }
+
     /// The value of label `name`, if the series has it.
     pub fn get(&self, name: &str) -> Option<&str> {
-        let pairs = self.pairs();
-        pairs
-            .binary_search_by(|(k, _)| k.as_str().cmp(name))
-            .ok()
-            .and_then(|i| pairs.get(i))
-            .map(|(_, v)| v.as_str())
+        self.value(name).map(String::as_str)
     }
 
     /// Whether the series has label `name`.
@@ -68,14 +70,6 @@ impl Labels {
         self.pairs().is_empty()
     }
 
-    /// The labels with `name` set to `value` (replacing any value it had).
-    #[must_use]
-    pub fn with(self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        let mut map = self.to_map();
-        map.insert(name.into(), value.into());
-        Labels::from(map)
-    }
-
     /// The labels as a map of owned strings.
     pub fn to_map(&self) -> BTreeMap<String, String> {
         self.iter()
@@ -92,10 +86,9 @@ impl std::ops::Index<&str> for Labels {
     /// When the series has no label `name` (as a map's index does); use [`Labels::get`]
     /// when it may be missing.
     fn index(&self, name: &str) -> &String {
-        let pairs = self.pairs();
-        match pairs.binary_search_by(|(k, _)| k.as_str().cmp(name)) {
-            Ok(i) => &pairs[i].1,
-            Err(_) => panic!("the series has no label {name:?}"),
+        match self.value(name) {
+            Some(v) => v,
+            None => panic!("the series has no label {name:?}"),
         }
     }
 }
@@ -187,15 +180,15 @@ mod tests {
         assert_eq!(json, r#"{"env":"prod","service":"api"}"#);
         assert_eq!(serde_json::from_str::<Labels>(&json).unwrap(), l);
         assert_eq!(format!("{l:?}"), r#"{"env": "prod", "service": "api"}"#);
-        let more = l.clone().with("zone", "a").with("env", "dev");
+        let mut taken = l.to_map();
+        taken.insert("zone".into(), "a".into());
+        let more = Labels::from(taken);
+        assert_eq!(more.keys().collect::<Vec<_>>(), ["env", "service", "zone"]);
+        assert_eq!(more["zone"], "a");
         assert_eq!(
-            more.to_map(),
-            map(&[("env", "dev"), ("service", "api"), ("zone", "a")])
-        );
-        assert_eq!(
-            l.get("env"),
-            Some("prod"),
-            "with() leaves the original alone"
+            l.get("zone"),
+            None,
+            "a map taken out leaves the labels alone"
         );
         assert!(Labels::new().is_empty() && Labels::from(map(&[])) == Labels::default());
     }

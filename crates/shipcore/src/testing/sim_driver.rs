@@ -125,7 +125,7 @@ impl SimDriver {
                         message: e.to_string(),
                     })?;
                 check_snapshot(&snap)?;
-                self.lock().snap = snap;
+                self.write().snap = snap;
                 true
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
@@ -137,7 +137,7 @@ impl SimDriver {
             }
         };
         {
-            let mut s = self.lock();
+            let mut s = self.write();
             s.persist = Some(path);
             if !loaded {
                 let now = self.clock.now();
@@ -147,7 +147,7 @@ impl SimDriver {
         Ok(self)
     }
 
-    fn lock(&self) -> RwLockWriteGuard<'_, Inner> {
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -158,7 +158,7 @@ impl SimDriver {
     /// Changes the state with `f`, then persists (best effort: a failed write is retried
     /// with the next driver call, which reports it).
     fn mutate<R>(&self, f: impl FnOnce(&mut SimSnapshot) -> R) -> R {
-        let mut s = self.lock();
+        let mut s = self.write();
         let r = f(&mut s.snap);
         let _ = write_snapshot(&mut s, self.clock.now());
         r
@@ -195,7 +195,7 @@ impl SimDriver {
 
     /// Writes the state file now (when persisting).
     pub fn persist(&self) -> Result<(), SimError> {
-        let mut s = self.lock();
+        let mut s = self.write();
         write_snapshot(&mut s, self.clock.now())
     }
 
@@ -215,7 +215,7 @@ impl SimDriver {
     /// Starts (or stops and forgets) recording the actions the platform accepted. Off by
     /// default, so long simulations keep no history.
     pub fn record_actions(&self, on: bool) {
-        self.lock().log = if on { Some(Vec::new()) } else { None };
+        self.write().log = if on { Some(Vec::new()) } else { None };
     }
 
     /// Actions the platform accepted since recording started, with their targets (a change
@@ -306,7 +306,7 @@ impl SimDriver {
         body: impl FnOnce(&mut SimSnapshot, Timestamp) -> Result<(), DriverError>,
     ) -> Result<(), DriverError> {
         let now = self.clock.now();
-        let mut guard = self.lock();
+        let mut guard = self.write();
         let s = &mut guard.snap;
         s.calls.total += 1;
         let n_kind = match kind {

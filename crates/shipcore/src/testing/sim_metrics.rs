@@ -322,14 +322,13 @@ impl SimMetrics {
         // its own query, would cost more than it saves).
         let hash = fnv1a(expr);
         let q = parse_ref(expr)?;
-        let q = &q;
         let series = self.driver.with_state(|snap| match times {
-            [t] => by_labels(self.evaluate(hash, q, snap, *t)),
+            [t] => by_labels(self.evaluate(hash, &q, snap, *t)),
             _ => {
                 // One series per label set, its samples in time order.
                 let mut merged: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
                 for &t in times {
-                    for one in self.evaluate(hash, q, snap, t) {
+                    for one in self.evaluate(hash, &q, snap, t) {
                         merged.entry(one.labels).or_default().extend(one.samples);
                     }
                 }
