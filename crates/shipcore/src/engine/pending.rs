@@ -14,6 +14,9 @@ pub(super) struct Pending {
     effects: Vec<Effect>,
     head: usize,
     published: RolloutStatus,
+    /// Whether `published` was built by the machine this run drives (then only what can
+    /// move is compared).
+    ours: bool,
 }
 
 impl Pending {
@@ -23,6 +26,7 @@ impl Pending {
             effects: Vec::new(),
             head: 0,
             published,
+            ours: false,
         }
     }
 
@@ -52,7 +56,14 @@ impl Pending {
     /// Shows handles `machine`'s status if it changed since they last saw it: compared here,
     /// without taking the channel's lock, since most inputs change nothing they can see.
     pub(super) fn publish(&mut self, machine: &Rollout, status: &watch::Sender<RolloutStatus>) {
-        if machine.status_differs(&self.published) {
+        let differs = if self.ours {
+            machine.status_moved(&self.published)
+        } else {
+            machine.status_differs(&self.published)
+        };
+        // After this, `published` describes this machine in every field.
+        self.ours = true;
+        if differs {
             self.published = machine.status();
             status.send_replace(self.published.clone());
         }
@@ -62,6 +73,74 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::Capabilities;
+    use crate::engine::{Command, Input, RolloutSpec};
+    use crate::model::{Plan, Revision, Step, Target};
+    use crate::time::Timestamp;
+
+    fn rollout(id: &str, steps: usize) -> Rollout {
+        let v2 = Revision::new("web-v2", semver::Version::new(2, 0, 0), "web:2");
+        let pause = Step::Pause {
+            duration: Some(std::time::Duration::from_secs(30)),
+        };
+        let plan = Plan {
+            strategy: "test".into(),
+            replicas: 1,
+            steps: std::iter::repeat_n(pause, steps)
+                .chain([
+                    Step::Scale {
+                        role: crate::model::Role::Candidate,
+                        replicas: 1,
+                    },
+                    Step::Promote,
+                ])
+                .collect(),
+        };
+        let spec = RolloutSpec::new(id, Target::new("web", "prod"), None, v2, plan);
+        Rollout::new(spec, Capabilities::ALL, Timestamp(0))
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn handles_see_every_change_of_the_rollout_driven_and_nothing_else() {
+        let (tx, mut rx) = watch::channel(RolloutStatus {
+            id: String::new(),
+            phase: crate::model::Phase::Pending,
+            step: 0,
+            steps: 0,
+            reason: None,
+        });
+        // Shown a status of another rollout with the same phase, step and reason: its id
+        // and step count differ, so this rollout's status is shown all the same.
+        let mut machine = rollout("r1", 1);
+        let other = RolloutStatus {
+            id: "r0".into(),
+            steps: 5,
+            ..machine.status()
+        };
+        let mut p = Pending::new(other);
+        p.publish(&machine, &tx);
+        assert_eq!(*rx.borrow_and_update(), machine.status());
+        // Nothing moved: nothing sent.
+        p.publish(&machine, &tx);
+        assert!(!rx.has_changed().unwrap());
+        // Each later move of the phase, the step or the reason is shown.
+        let mut at = 0;
+        for cmd in [Command::Pause, Command::Abort] {
+            let before = machine.status();
+            at += 1;
+            p.handle(
+                &mut machine,
+                &Stamped::new(Timestamp(at), Input::Command(cmd)),
+            );
+            p.publish(&machine, &tx);
+            assert_ne!(machine.status(), before);
+            assert!(rx.has_changed().unwrap());
+            assert_eq!(*rx.borrow_and_update(), machine.status());
+        }
+        assert!(machine.status().reason.is_some(), "{:?}", machine.status());
+    }
 
     #[test]
     fn effects_come_out_in_the_order_they_went_in_across_refills() {

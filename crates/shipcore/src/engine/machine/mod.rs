@@ -506,11 +506,14 @@ impl Rollout {
     /// Whether `status` no longer describes this rollout (cheaper than building a new one).
     pub(crate) fn status_differs(&self, status: &RolloutStatus) -> bool {
         let (id, steps) = (self.spec.id.as_str(), self.spec.plan.steps.len());
-        status.phase != self.phase
-            || status.step != self.step
-            || status.steps != steps
-            || status.reason != self.reason
-            || status.id != id
+        self.status_moved(status) || status.steps != steps || status.id != id
+    }
+
+    /// Whether `status`, once built by this machine, no longer describes it: only the
+    /// phase, step and reason move during a rollout (its id and step count never do, and
+    /// comparing the id would read two strings per input).
+    pub(crate) fn status_moved(&self, status: &RolloutStatus) -> bool {
+        status.phase != self.phase || status.step != self.step || status.reason != self.reason
     }
 
     /// Handles one input and returns the effects to perform, in order. `Input::Start` is
