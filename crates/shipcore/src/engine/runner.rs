@@ -722,12 +722,12 @@ impl Runner {
                         &mut judging.insert((subject, ctx)).1
                     }
                 };
-                // Boxed: validators' futures are the largest state a rollout's task would
-                // otherwise carry between measurements.
-                let measured = self
+                // Not boxed: each validator's future is boxed already (an `async_trait`),
+                // so this one is small, and a box per measurement costs more than it saves.
+                let results = self
                     .shared
-                    .measure(ctx, &validators, &breached_since, step_span);
-                let results = Box::pin(measured).await;
+                    .measure(ctx, &validators, &breached_since, step_span)
+                    .await;
                 Some(Input::Measured { id, results })
             }
             Effect::Migrate {

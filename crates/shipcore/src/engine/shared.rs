@@ -161,22 +161,37 @@ impl Shared {
         step_span: &tracing::Span,
     ) -> Arc<[MeasureResult]> {
         ctx.now = self.clock().now();
+        if let [name] = validators {
+            // One validator (the common case): its result goes straight into the shared
+            // slice, without a vector copied into it.
+            ctx.breached_since = breached_since.first().copied().flatten();
+            return Arc::new([self.measure_one(ctx, name, step_span).await]);
+        }
         let mut results = Vec::with_capacity(validators.len());
         for (i, name) in validators.iter().enumerate() {
             ctx.breached_since = breached_since.get(i).copied().flatten();
-            let result = match self.validators.get(name) {
-                Some(v) => match v.validate(ctx).instrument(step_span.clone()).await {
-                    Ok(verdict) => MeasureResult::Verdict(verdict),
-                    Err(e) => MeasureResult::Error(e),
-                },
-                None => MeasureResult::Error(ValidatorError {
-                    validator: name.clone(),
-                    message: "not registered with the runner".into(),
-                }),
-            };
-            results.push(result);
+            results.push(self.measure_one(ctx, name, step_span).await);
         }
         results.into()
+    }
+
+    /// Runs validator `name` once against `ctx`.
+    async fn measure_one(
+        &self,
+        ctx: &ValidationContext,
+        name: &str,
+        step_span: &tracing::Span,
+    ) -> MeasureResult {
+        match self.validators.get(name) {
+            Some(v) => match v.validate(ctx).instrument(step_span.clone()).await {
+                Ok(verdict) => MeasureResult::Verdict(verdict),
+                Err(e) => MeasureResult::Error(e),
+            },
+            None => MeasureResult::Error(ValidatorError {
+                validator: name.to_owned(),
+                message: "not registered with the runner".into(),
+            }),
+        }
     }
 
     /// Asks gate `name`.
