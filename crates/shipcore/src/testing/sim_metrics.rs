@@ -32,7 +32,7 @@
 use super::rng::{mix64, SimRng};
 use super::sim_driver::SimDriver;
 use super::sim_query::{parse_ref, QueryRef, SimMetric};
-use super::sim_state::{RevisionView, SimSnapshot, TargetRun};
+use super::sim_state::{RevisionRun, RevisionView, SimSnapshot, TargetRun};
 use crate::metrics::{
     Labels, MetricQuery, MetricsError, MetricsErrorKind, MetricsSource, QueryResult, Sample, Series,
 };
@@ -239,23 +239,25 @@ impl SimMetrics {
             _ => None,
         };
         let mut each = |run: &TargetRun| {
-            let views = run.view(&snap.config, t);
             if per_revision {
-                for v in views
-                    .iter()
-                    .filter(|v| serves(v) && revision_matches(q, want_version.as_ref(), v))
-                {
+                let matches = |r: &RevisionRun| revision_matches(q, want_version.as_ref(), r);
+                run.view_each(&snap.config, t, matches, |v| {
+                    if !serves(&v) {
+                        return;
+                    }
                     let rps = snap.config.request_rate * v.weight as f64 / 100.0;
                     let exact = match q.metric {
                         SimMetric::ErrorRate => v.behaviour.error_rate,
                         SimMetric::Latency(p) => v.behaviour.latency.quantile_ms(p) / 1000.0,
                         SimMetric::RequestRate => rps,
                     };
-                    push(&mut out, revision_labels(run, v), exact, rps);
-                }
-            } else if let Some((exact, rps)) =
-                service_value(q.metric, &views, snap.config.request_rate)
-            {
+                    push(&mut out, revision_labels(run, &v), exact, rps);
+                });
+            } else if let Some((exact, rps)) = service_value(
+                q.metric,
+                &run.view(&snap.config, t),
+                snap.config.request_rate,
+            ) {
                 push(&mut out, target_labels(run), exact, rps);
             }
         };
@@ -425,11 +427,11 @@ fn target_matches(q: &QueryRef<'_>, run: &TargetRun) -> bool {
 fn revision_matches(
     q: &QueryRef<'_>,
     want_version: Option<&Option<semver::Version>>,
-    v: &RevisionView<'_>,
+    run: &RevisionRun,
 ) -> bool {
-    label_ok(q, "revision", v.run.revision.id.as_str())
+    label_ok(q, "revision", run.revision.id.as_str())
         && want_version.map_or(true, |want| {
-            want.as_ref().is_some_and(|w| *w == v.run.revision.version)
+            want.as_ref().is_some_and(|w| *w == run.revision.version)
         })
 }
 

@@ -534,42 +534,58 @@ impl TargetRun {
 
     /// Every revision with readiness and weight at `now`.
     pub fn view(&self, config: &SimConfig, now: Timestamp) -> Vec<RevisionView<'_>> {
-        let mut views: Vec<RevisionView<'_>> = self
-            .revisions
-            .iter()
-            .map(|run| {
-                let behaviour = config.behaviour(&run.revision);
-                let ready = run
-                    .instances
-                    .iter()
-                    .filter(|x| x.is_ready(now, behaviour.crash))
-                    .count() as u32;
-                RevisionView {
-                    run,
-                    behaviour,
-                    ready,
-                    weight: 0,
-                }
-            })
-            .collect();
+        let mut views = Vec::with_capacity(self.revisions.len());
+        self.view_each(config, now, |_| true, |v| views.push(v));
+        views
+    }
+
+    /// [`view`](Self::view) of the revisions `keep` picks, handed to `each` in order,
+    /// without a vector. When routes decide the weights, a revision not picked is not
+    /// looked at further (its instances are not counted): a metrics query about one
+    /// revision reads only that one.
+    pub(crate) fn view_each<'a>(
+        &'a self,
+        config: &SimConfig,
+        now: Timestamp,
+        mut keep: impl FnMut(&RevisionRun) -> bool,
+        mut each: impl FnMut(RevisionView<'a>),
+    ) {
+        let seen = |run: &'a RevisionRun| {
+            let behaviour = config.behaviour(&run.revision);
+            let ready = run
+                .instances
+                .iter()
+                .filter(|x| x.is_ready(now, behaviour.crash))
+                .count() as u32;
+            RevisionView {
+                run,
+                behaviour,
+                ready,
+                weight: 0,
+            }
+        };
         match (&self.routes, config.capabilities.weighted_traffic) {
             (Some(routes), true) => {
-                for v in &mut views {
+                for run in self.revisions.iter().filter(|run| keep(run)) {
+                    let mut v = seen(run);
                     v.weight = routes
                         .iter()
-                        .find(|(id, _)| *id == v.run.revision.id)
+                        .find(|(id, _)| *id == run.revision.id)
                         .map(|(_, w)| *w)
                         .unwrap_or(0);
+                    each(v);
                 }
             }
             _ => {
+                // Weights follow every revision's ready replicas.
+                let mut views: Vec<RevisionView<'a>> = self.revisions.iter().map(seen).collect();
                 let shares = ready_shares(&views.iter().map(|v| v.ready).collect::<Vec<_>>());
                 for (v, w) in views.iter_mut().zip(shares) {
                     v.weight = w;
                 }
+                views.into_iter().filter(|v| keep(v.run)).for_each(each);
             }
         }
-        views
     }
 
     /// The fleet at `now`.
