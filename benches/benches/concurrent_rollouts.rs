@@ -194,7 +194,7 @@ fn run_engine(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Fi
             .collect();
         // Every run reaches its first wait on the clock (or ends) before the clock opens.
         while engine.active() < rollouts && !running.iter().all(|r| r.status().phase.is_settled()) {
-            tokio::task::yield_now().await;
+            let_runs_start().await;
         }
         let most_alive = engine.active();
         open.send_replace(true);
@@ -219,6 +219,17 @@ fn run_engine(rt: &tokio::runtime::Runtime, rollouts: usize, shape: Shape) -> Fi
         setup,
         peak: ALLOC.peak() - base,
         most_alive,
+    }
+}
+
+/// Lets the spawned runs go on while the benchmark waits for them: on a multi-thread
+/// runtime this thread (not one of its workers) sleeps a little, since spinning here would
+/// take a core from the workers starting the runs; on a current-thread runtime it yields,
+/// which is what runs them.
+async fn let_runs_start() {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => tokio::task::yield_now().await,
+        _ => std::thread::sleep(Duration::from_micros(200)),
     }
 }
 
