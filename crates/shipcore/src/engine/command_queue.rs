@@ -5,31 +5,41 @@
 
 use super::command::Command;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::Notify;
+use std::task::{Poll, Waker};
 
+/// The fields every wait reads come first, beside the `Arc`'s counts: usually one cache
+/// line per wait.
+#[repr(C)]
 struct Queue {
-    state: Mutex<State>,
     /// How many commands are queued, read without the lock: the run looks for a command
     /// at every turn of its loop, and there almost never is one.
     queued: AtomicUsize,
-    /// Wakes the receiver: a command was sent or the last sender left.
-    wake: Notify,
+    /// How many senders are left, read without the lock by every wait of the run.
+    senders: AtomicUsize,
+    /// Whether `state.waker` holds a waker (changed only under the lock): a wait polled
+    /// again by the task that registered it sees this and its own copy of the waker, and
+    /// locks nothing.
+    waiting: AtomicBool,
+    state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
     commands: VecDeque<Command>,
-    senders: usize,
     receiving: bool,
+    /// The receiver's task while it waits: woken by a command or by the last sender
+    /// leaving. The run's own slot, so a wait locks nothing another run touches.
+    waker: Option<Waker>,
 }
 
 impl Queue {
     /// The oldest queued command, taken under the lock `state` holds.
     fn pop(&self, state: &mut State) -> Option<Command> {
         let cmd = state.commands.pop_front();
-        self.queued.store(state.commands.len(), Ordering::Release);
+        self.queued.store(state.commands.len(), Ordering::SeqCst);
         cmd
     }
 
@@ -39,20 +49,33 @@ impl Queue {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Takes the receiver's waker to wake it (outside the lock), under the lock `state`
+    /// holds.
+    fn take_waker(&self, state: &mut State) -> Option<Waker> {
+        self.waiting.store(false, Ordering::SeqCst);
+        state.waker.take()
+    }
 }
 
 /// A new queue: one sender, one receiver.
 pub(crate) fn queue() -> (CommandSender, CommandReceiver) {
     let queue = Arc::new(Queue {
         state: Mutex::new(State {
-            senders: 1,
             receiving: true,
             ..State::default()
         }),
         queued: AtomicUsize::new(0),
-        wake: Notify::new(),
+        senders: AtomicUsize::new(1),
+        waiting: AtomicBool::new(false),
     });
-    (CommandSender(queue.clone()), CommandReceiver(queue))
+    (
+        CommandSender(queue.clone()),
+        CommandReceiver {
+            queue,
+            registered: None,
+        },
+    )
 }
 
 /// Sends commands; cloning adds a sender.
@@ -61,35 +84,44 @@ pub(crate) struct CommandSender(Arc<Queue>);
 impl CommandSender {
     /// Queues `cmd`, or hands it back when the receiver is gone.
     pub(crate) fn send(&self, cmd: Command) -> Result<(), Command> {
-        {
+        let waker = {
             let mut state = self.0.state();
             if !state.receiving {
                 return Err(cmd);
             }
             state.commands.push_back(cmd);
-            self.0.queued.store(state.commands.len(), Ordering::Release);
+            self.0.queued.store(state.commands.len(), Ordering::SeqCst);
+            self.0.take_waker(&mut state)
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
-        self.0.wake.notify_one();
         Ok(())
     }
 }
 
 impl Clone for CommandSender {
     fn clone(&self) -> Self {
-        self.0.state().senders += 1;
+        // Under the lock, so a receiver that saw no sender left is never contradicted.
+        let _state = self.0.state();
+        self.0.senders.fetch_add(1, Ordering::AcqRel);
         CommandSender(self.0.clone())
     }
 }
 
 impl Drop for CommandSender {
     fn drop(&mut self) {
-        let last = {
+        let waker = {
             let mut state = self.0.state();
-            state.senders -= 1;
-            state.senders == 0
+            let last = self.0.senders.fetch_sub(1, Ordering::AcqRel) == 1;
+            if last {
+                self.0.take_waker(&mut state)
+            } else {
+                None
+            }
         };
-        if last {
-            self.0.wake.notify_one();
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 }
@@ -97,52 +129,86 @@ impl Drop for CommandSender {
 impl std::fmt::Debug for CommandSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CommandSender")
-            .field("queued", &self.0.state().commands.len())
+            .field("queued", &self.0.queued.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
 
 /// The run's end of the queue.
-pub(crate) struct CommandReceiver(Arc<Queue>);
+pub(crate) struct CommandReceiver {
+    queue: Arc<Queue>,
+    /// A copy of the waker last left in the queue.
+    registered: Option<Waker>,
+}
 
 impl CommandReceiver {
     /// The next queued command, without waiting.
     pub(crate) fn try_recv(&mut self) -> Option<Command> {
-        if self.0.queued.load(Ordering::Acquire) == 0 {
+        if self.queue.queued.load(Ordering::SeqCst) == 0 {
             return None;
         }
-        self.0.pop(&mut self.0.state())
+        self.queue.pop(&mut self.queue.state())
     }
 
     /// The next command; `None` once the queue is empty and every sender is gone.
-    pub(crate) async fn recv(&mut self) -> Option<Command> {
-        loop {
+    /// Waiting leaves the task's waker in the queue: nothing to undo when the wait is
+    /// dropped (a stale waker only wakes the run once more, and goes with the receiver),
+    /// and a wait polled again by the same task, with nothing queued, locks nothing.
+    pub(crate) fn recv(&mut self) -> impl Future<Output = Option<Command>> + '_ {
+        std::future::poll_fn(move |cx| {
+            let q = &*self.queue;
+            // Whoever takes the waker (`waiting` false) wakes it: while it is set, the
+            // waker in the queue is the copy here, and it will be woken.
+            if q.queued.load(Ordering::SeqCst) == 0
+                && q.senders.load(Ordering::SeqCst) > 0
+                && q.waiting.load(Ordering::SeqCst)
+                && self
+                    .registered
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
             {
-                let mut state = self.0.state();
-                if let Some(cmd) = self.0.pop(&mut state) {
-                    return Some(cmd);
-                }
-                if state.senders == 0 {
-                    return None;
+                return Poll::Pending;
+            }
+            let mut state = q.state();
+            if let Some(cmd) = q.pop(&mut state) {
+                return Poll::Ready(Some(cmd));
+            }
+            if q.senders.load(Ordering::SeqCst) == 0 {
+                return Poll::Ready(None);
+            }
+            match &state.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => {
+                    let waker = cx.waker().clone();
+                    state.waker = Some(waker.clone());
+                    self.registered = Some(waker);
                 }
             }
-            // A send between the check and this wait left a permit: no wake-up is lost.
-            self.0.wake.notified().await;
-        }
+            q.waiting.store(true, Ordering::SeqCst);
+            Poll::Pending
+        })
     }
 
     /// Whether every sender is gone (commands may still be queued).
     pub(crate) fn is_closed(&self) -> bool {
-        self.0.state().senders == 0
+        self.queue.senders.load(Ordering::SeqCst) == 0
     }
 }
 
 impl Drop for CommandReceiver {
     fn drop(&mut self) {
-        let mut state = self.0.state();
-        state.receiving = false;
-        state.commands.clear();
-        self.0.queued.store(0, Ordering::Release);
+        let q = &*self.queue;
+        let (commands, waker) = {
+            let mut state = q.state();
+            state.receiving = false;
+            q.queued.store(0, Ordering::SeqCst);
+            (
+                std::mem::take(&mut state.commands),
+                q.take_waker(&mut state),
+            )
+        };
+        // Dropped outside the lock: a waker's drop may run arbitrary code.
+        drop((commands, waker));
     }
 }
 
@@ -185,6 +251,59 @@ mod tests {
         tokio::task::yield_now().await;
         drop(tx);
         assert_eq!(waiting.await.unwrap(), (Some(Command::Retry), None));
+    }
+
+    /// A waker that counts its wakes.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Counting>, Waker) {
+        let c = Arc::new(Counting(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    #[test]
+    fn the_latest_wait_is_woken_once_by_a_command_and_once_by_the_last_sender_leaving() {
+        let (tx, mut rx) = queue();
+        let (first, first_waker) = counting();
+        let (second, second_waker) = counting();
+        {
+            let mut wait = std::pin::pin!(rx.recv());
+            let mut cx = std::task::Context::from_waker(&first_waker);
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+            // Polled again by the same task: nothing changes.
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+        }
+        // The dropped wait's waker is replaced by the next wait's.
+        let mut wait = Box::pin(rx.recv());
+        let mut cx = std::task::Context::from_waker(&second_waker);
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        let other = tx.clone();
+        tx.send(Command::Pause).unwrap();
+        assert_eq!(
+            first.0.load(Ordering::SeqCst),
+            0,
+            "a dropped wait is not woken"
+        );
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            wait.as_mut().poll(&mut cx),
+            Poll::Ready(Some(Command::Pause))
+        );
+        drop(wait);
+        let mut wait = Box::pin(rx.recv());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        drop(tx);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1, "a sender is left");
+        assert_eq!(other.0.senders.load(Ordering::SeqCst), 1);
+        drop(other);
+        assert_eq!(second.0.load(Ordering::SeqCst), 2, "the last sender left");
+        assert_eq!(wait.as_mut().poll(&mut cx), Poll::Ready(None));
     }
 
     #[test]

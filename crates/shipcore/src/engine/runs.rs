@@ -4,23 +4,25 @@
 use super::handle::RolloutHandle;
 use crate::model::RolloutStatus;
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-/// How many `Notify`s carry an engine's shutdown signal.
-pub(super) const STOP_SHARDS: usize = 16;
+/// Where one wait for shutdown keeps its task's waker.
+type StopSlot = Mutex<Option<Waker>>;
 
 /// Runs of one engine.
 pub(super) struct Runs {
     /// Set once by `Engine::shutdown`: no run starts, every run stops at its next wait.
     stopping: AtomicBool,
-    /// Wake every run waiting on `stopped` when `stopping` is set. Each wait is registered
-    /// with one of them, in turn: a wait polled again locks its `Notify`, and thousands of
-    /// runs sharing one would queue on that lock. One for a runner, which runs one rollout;
-    /// [`STOP_SHARDS`] for an engine.
-    stop: Box<[Notify]>,
-    next_stop: AtomicUsize,
+    /// Every wait for shutdown ([`Runs::stopped`]), woken when `stopping` is set. Each
+    /// has a slot of its own, registered here once: a wait polled again (at every wait of
+    /// its run) locks only its own slot, not a lock thousands of runs share.
+    waiting: Mutex<BTreeMap<u64, Arc<StopSlot>>>,
+    next_wait: AtomicU64,
     /// At most this many runs drive their rollouts at once (`None`: no limit).
     limit: Option<Arc<Semaphore>>,
     max: usize,
@@ -37,8 +39,8 @@ impl Default for Runs {
     fn default() -> Self {
         Runs {
             stopping: AtomicBool::new(false),
-            stop: Box::new([Notify::new()]),
-            next_stop: AtomicUsize::new(0),
+            waiting: Mutex::new(BTreeMap::new()),
+            next_wait: AtomicU64::new(0),
             limit: None,
             max: usize::MAX,
             active: AtomicUsize::new(0),
@@ -57,6 +59,61 @@ impl std::fmt::Debug for Runs {
             .field("stopping", &self.is_stopping())
             .finish()
     }
+}
+
+/// A wait for shutdown: [`Runs::stopped`]. Registered with the engine the first time it
+/// is polled and still pending, and removed when dropped.
+pub(super) struct Stopped<'a> {
+    runs: &'a Runs,
+    /// Its key in `runs.waiting`, its slot, and a copy of the waker last put there: polled
+    /// again by the same task, it touches nothing but itself and the flag.
+    slot: Option<(u64, Arc<StopSlot>, Waker)>,
+}
+
+impl Future for Stopped<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.runs.is_stopping() {
+            return Poll::Ready(());
+        }
+        match &mut this.slot {
+            // The slot still holds this waker: only a shutdown takes it, and then wakes it.
+            Some((_, _, mine)) if mine.will_wake(cx.waker()) => {}
+            Some((_, slot, mine)) => {
+                *mine = cx.waker().clone();
+                *lock(slot) = Some(mine.clone());
+            }
+            None => {
+                let key = this.runs.next_wait.fetch_add(1, Ordering::Relaxed);
+                let mine = cx.waker().clone();
+                let slot = Arc::new(Mutex::new(Some(mine.clone())));
+                this.runs.waiting().insert(key, slot.clone());
+                this.slot = Some((key, slot, mine));
+            }
+        }
+        // Checked after the waker is in place: a shutdown that set the flag before takes
+        // the waker after, under the same lock (`shut_down`), so it is never missed.
+        if this.runs.is_stopping() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        if let Some((key, _, _)) = self.slot.take() {
+            self.runs.waiting().remove(&key);
+        }
+    }
+}
+
+/// A slot's waker; a panic elsewhere while it was held leaves plain data, still usable.
+fn lock(slot: &StopSlot) -> MutexGuard<'_, Option<Waker>> {
+    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A run driving its rollout: counted while it lives (and holding its permit).
@@ -96,11 +153,6 @@ impl Runs {
         }
     }
 
-    /// Spreads the shutdown signal over `n` `Notify`s (at least one), for many runs.
-    pub(super) fn spread_stop(&mut self, n: usize) {
-        self.stop = (0..n.max(1)).map(|_| Notify::new()).collect();
-    }
-
     /// The concurrency limit, `usize::MAX` when there is none.
     pub(super) fn limit(&self) -> usize {
         self.max
@@ -111,16 +163,18 @@ impl Runs {
     }
 
     /// Resolves once shutdown was asked for.
-    pub(super) async fn stopped(&self) {
-        let shard = self.next_stop.fetch_add(1, Ordering::Relaxed) % self.stop.len();
-        loop {
-            // A future made before the check sees a `notify_waiters` that comes after it.
-            let woken = self.stop[shard].notified();
-            if self.is_stopping() {
-                return;
-            }
-            woken.await;
+    pub(super) fn stopped(&self) -> Stopped<'_> {
+        Stopped {
+            runs: self,
+            slot: None,
         }
+    }
+
+    /// The wait-list; a panic elsewhere while it was held leaves plain data, still usable.
+    fn waiting(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<StopSlot>>> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits for a slot under the limit (none when stopping), then counts the run.
@@ -149,9 +203,13 @@ impl Runs {
     /// Asks every run to stop and waits until none drives a rollout.
     pub(super) async fn shut_down(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        for stop in &self.stop {
-            stop.notify_waiters();
-        }
+        // Taken under the locks, woken outside them (a waker may run arbitrary code).
+        let woken: Vec<Waker> = self
+            .waiting()
+            .values()
+            .filter_map(|slot| lock(slot).take())
+            .collect();
+        woken.into_iter().for_each(Waker::wake);
         loop {
             let idle = self.idle.notified();
             if self.active.load(Ordering::Acquire) == 0 {
@@ -188,5 +246,70 @@ impl Runs {
     /// Where every spawned run stands, in the order they were spawned.
     pub(super) fn statuses(&self) -> Vec<RolloutStatus> {
         self.handles().iter().map(|h| h.status()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    /// A waker that counts its wakes.
+    struct Counting(AtomicUsize);
+
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Counting>, Waker) {
+        let c = Arc::new(Counting(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    #[tokio::test]
+    async fn shutdown_wakes_each_pending_wait_once_with_its_latest_waker() {
+        let runs = Runs::default();
+        let (old, old_waker) = counting();
+        let (new, new_waker) = counting();
+        let (other, other_waker) = counting();
+        let mut wait = Box::pin(runs.stopped());
+        let mut second = Box::pin(runs.stopped());
+        assert!(wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&old_waker))
+            .is_pending());
+        // Polled again by another task: the new waker replaces the old one.
+        assert!(wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&new_waker))
+            .is_pending());
+        assert!(second
+            .as_mut()
+            .poll(&mut Context::from_waker(&other_waker))
+            .is_pending());
+        // A wait never polled, and one dropped, are not registered.
+        let never = runs.stopped();
+        {
+            let mut dropped = Box::pin(runs.stopped());
+            let _ = dropped.as_mut().poll(&mut Context::from_waker(&old_waker));
+        }
+        assert_eq!(runs.waiting().len(), 2);
+        runs.shut_down().await;
+        assert_eq!(old.0.load(Ordering::SeqCst), 0);
+        assert_eq!(new.0.load(Ordering::SeqCst), 1);
+        assert_eq!(other.0.load(Ordering::SeqCst), 1);
+        assert!(wait
+            .as_mut()
+            .poll(&mut Context::from_waker(&new_waker))
+            .is_ready());
+        // A wait made after shutdown ends at once (a test that hung here would fail).
+        tokio::time::timeout(std::time::Duration::from_secs(5), never)
+            .await
+            .expect("a wait after shutdown ends at once");
+        drop((wait, second));
+        assert!(runs.waiting().is_empty(), "dropped waits leave the list");
     }
 }

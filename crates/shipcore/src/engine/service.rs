@@ -19,7 +19,6 @@ use crate::notify::Notifier;
 use crate::validator::Validator;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 /// Runs rollouts: one engine per process (or per driver), many rollouts at once.
 ///
@@ -140,8 +139,7 @@ impl EngineBuilder {
         self
     }
     /// The engine.
-    pub fn build(mut self) -> Engine {
-        self.shared.runs.spread_stop(super::runs::STOP_SHARDS);
+    pub fn build(self) -> Engine {
         Engine {
             shared: self.build_shared(),
         }
@@ -217,10 +215,9 @@ impl Engine {
             return Err(RunError::ShutDown);
         }
         self.preflight(&spec)?;
-        let span = tracing::info_span!("run", id = %spec.id);
         // Boxed: a task keeps what it captured for as long as it runs.
         let spec = Box::new(spec);
-        Ok(self.spawn(journal, span, move |mut runner| async move {
+        Ok(self.spawn(journal, move |mut runner| async move {
             runner.start_boxed(spec, true).await
         }))
     }
@@ -232,15 +229,12 @@ impl Engine {
         if self.shared.runs.is_stopping() {
             return Err(RunError::ShutDown);
         }
-        let span = tracing::info_span!("run", resumed = true);
-        Ok(self.spawn(
-            journal,
-            span,
-            |mut runner| async move { runner.resume().await },
-        ))
+        Ok(self.spawn(journal, |mut runner| async move { runner.resume().await }))
     }
 
-    fn spawn<F, Fut>(&self, journal: Arc<dyn Journal>, span: tracing::Span, go: F) -> RunningRollout
+    /// Spawns `go` on a runner of its own. The runner's `rollout` span covers the whole
+    /// run; the task adds no span of its own.
+    fn spawn<F, Fut>(&self, journal: Arc<dyn Journal>, go: F) -> RunningRollout
     where
         F: FnOnce(Runner) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<RunReport, RunError>> + Send,
@@ -248,14 +242,11 @@ impl Engine {
         let runner = self.runner(journal);
         let handle = runner.handle();
         let listed = self.shared.runs.list(handle.clone());
-        let task = tokio::spawn(
-            async move {
-                let result = go(runner).await;
-                drop(listed);
-                result
-            }
-            .instrument(span),
-        );
+        let task = tokio::spawn(async move {
+            let result = go(runner).await;
+            drop(listed);
+            result
+        });
         RunningRollout { handle, task }
     }
 
