@@ -315,6 +315,17 @@ impl Runner {
         spec: Box<RolloutSpec>,
         preflighted: bool,
     ) -> Result<RunReport, RunError> {
+        // One span for the whole run (an engine's task adds none: each level is read at
+        // every wake of the task).
+        let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
+        self.start_in_span(spec, preflighted).instrument(span).await
+    }
+
+    async fn start_in_span(
+        &mut self,
+        spec: Box<RolloutSpec>,
+        preflighted: bool,
+    ) -> Result<RunReport, RunError> {
         if !preflighted {
             self.preflight(&spec)?;
         }
@@ -336,7 +347,6 @@ impl Runner {
             .preflight(&spec.target, &spec.candidate)
             .await
             .map_err(RunError::Preflight)?;
-        let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment);
         let mut events = if self.shared.keep_events {
             Vec::with_capacity(expected_events(&spec))
         } else {
@@ -361,10 +371,7 @@ impl Runner {
         if let Some(remote) = self.remote.get() {
             queue.publish(&machine, &remote.status_tx);
         }
-        let driven = self
-            .drive(&mut machine, queue, &mut events)
-            .instrument(span)
-            .await;
+        let driven = self.drive(&mut machine, queue, &mut events).await;
         self.report(&machine, events, driven)
     }
 
@@ -375,6 +382,20 @@ impl Runner {
     /// same ones registered under the same names (and the same driver), or `resume` refuses
     /// with [`RunError::UnknownValidator`] / [`RunError::UnknownGate`] before anything runs.
     pub async fn resume(&mut self) -> Result<RunReport, RunError> {
+        use tracing::field::Empty;
+        let span = tracing::info_span!(
+            "rollout",
+            id = Empty,
+            service = Empty,
+            env = Empty,
+            resumed = true
+        );
+        self.resume_in(span.clone()).instrument(span).await
+    }
+
+    /// [`resume`](Self::resume) in `span`, which is told the rollout once it is known.
+    async fn resume_in(&mut self, span: tracing::Span) -> Result<RunReport, RunError> {
+        use tracing::field::display;
         let shared = self.shared.clone();
         let _active = shared.runs.enter().await.ok_or(RunError::ShutDown)?;
         let entries = self.journal.read_all().await?;
@@ -411,15 +432,14 @@ impl Runner {
             // The previous runner may have stopped before telling the gates.
             self.shared.finish_gates(&spec, machine.phase()).await;
         }
-        let span = tracing::info_span!("rollout", id = %spec.id, service = %spec.target.service, env = %spec.target.environment, resumed = true);
+        span.record("id", display(&spec.id));
+        span.record("service", display(&spec.target.service));
+        span.record("env", display(&spec.target.environment));
         let mut queue = Pending::new(self.shown_status());
         if !machine.phase().is_settled() {
             self.feed(&mut machine, Input::Resumed, &mut queue).await?;
         }
-        let driven = self
-            .drive(&mut machine, queue, &mut events)
-            .instrument(span)
-            .await;
+        let driven = self.drive(&mut machine, queue, &mut events).await;
         self.report(&machine, events, driven)
     }
 
