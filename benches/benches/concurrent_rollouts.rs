@@ -12,7 +12,8 @@
 //! so the engine case gives each rollout a progress deadline of a simulated week.
 //! `SHIPCORE_BENCH_ONLY=short_canary/events_streamed` (any part of a case's name) runs only
 //! the matching cases; `SHIPCORE_BENCH_ROLLOUTS=n` runs n at once instead of 10,000 and
-//! `SHIPCORE_BENCH_REPS=n` repeats each case n times (for a profiler).
+//! `SHIPCORE_BENCH_REPS=n` repeats each case n times; `SHIPCORE_BENCH_WEIGH=0` leaves out
+//! the runs that count the heap, so a profiler sees only the timed ones.
 #![allow(clippy::unwrap_used)]
 
 use shipcore::engine::{Engine, Phase, RolloutSpec, Runner};
@@ -302,6 +303,15 @@ fn measure(
     run_all(rt, rollouts / 10, shape); // warm-up: workers, allocator arenas
     let timed: Vec<Figures> = (0..reps).map(|_| run_all(rt, rollouts, shape)).collect();
     ALLOC.set_counting(true);
+    // SHIPCORE_BENCH_WEIGH=0: no counted runs, so a profiler sees only the timed ones (the
+    // heap figures then print as zero).
+    if std::env::var("SHIPCORE_BENCH_WEIGH").is_ok_and(|v| v == "0") {
+        let wall = median(timed.iter().map(|f| f.wall).collect());
+        println!(
+            "concurrent_rollouts/{name}: wall time {wall:.3?}, median of {reps} (not weighed)"
+        );
+        return;
+    }
     let weighed: Vec<Figures> = (0..reps).map(|_| run_all(rt, rollouts, shape)).collect();
     for (rep, (t, w)) in timed.iter().zip(&weighed).enumerate() {
         println!(
