@@ -289,7 +289,7 @@ impl SimMetrics {
     }
 
     fn answer(&self, query: &MetricQuery) -> Result<QueryResult, MetricsError> {
-        let expr = query.expr.trim();
+        let expr = super::sim_query::trim(&query.expr);
         let now = self.driver.now();
         let at = query.at.unwrap_or(now);
         let instant;

@@ -81,7 +81,7 @@ pub fn parse(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
 /// [`LABELS`] at most once.
 pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
     let bad = |msg: String| MetricsError::new(MetricsErrorKind::BadQuery, expr, msg);
-    let s = expr.trim();
+    let s = trim(expr);
     let name_end = name_len(s);
     let name = &s[..name_end];
     if name.is_empty() {
@@ -96,7 +96,7 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
             SimMetric::NAMES
         ))
     })?;
-    let rest = s[name_end..].trim();
+    let rest = trim(&s[name_end..]);
     let mut parsed = QueryRef {
         metric,
         values: [None; LABELS.len()],
@@ -109,7 +109,7 @@ pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
             "expected `{{label=\"value\", ...}}` after {name}, found {rest:?}"
         )));
     };
-    let mut cur = inner.trim();
+    let mut cur = trim(inner);
     while !cur.is_empty() {
         let eq = name_len(cur);
         let label = &cur[..eq];
@@ -172,6 +172,16 @@ fn skip_space(s: &str) -> &str {
     }
 }
 
+/// `s` without leading and trailing whitespace (Unicode's, as [`str::trim`]), with a
+/// fast path for the usual case of none: a string that starts and ends with a visible
+/// ASCII character has none to remove.
+pub(crate) fn trim(s: &str) -> &str {
+    match (s.bytes().next(), s.bytes().next_back()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -203,6 +213,33 @@ mod tests {
         assert!(e.message.contains("after error_rate"), "{}", e.message);
         let e = parse("error_rate{revisioné=\"x\"}").unwrap_err();
         assert!(e.message.contains("expected `=`"), "{}", e.message);
+    }
+
+    #[test]
+    fn trim_and_name_len_agree_with_the_standard_library() {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{a0}a\u{2003}",
+            "a\u{85}",
+            "\u{0b}x",
+            "é",
+            " é ",
+            "x y",
+            "\t{}\n",
+        ] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+        for s in ["", "abc", "ab_9{", "aé", "_x y", "{", "latency_p95 {"] {
+            let by_chars = s
+                .char_indices()
+                .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+                .map_or(s.len(), |(i, _)| i);
+            assert_eq!(name_len(s), by_chars, "{s:?}");
+        }
     }
 
     #[test]
