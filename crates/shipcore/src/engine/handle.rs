@@ -3,8 +3,8 @@
 
 use super::command::Command;
 use super::command_queue::CommandSender;
+use super::status_cell::StatusReceiver;
 use crate::model::RolloutStatus;
-use tokio::sync::watch;
 
 /// The runner has stopped; the command was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,7 +15,7 @@ pub struct HandleClosed(pub Command);
 #[derive(Debug, Clone)]
 pub struct RolloutHandle {
     pub(crate) commands: CommandSender,
-    pub(crate) status: watch::Receiver<RolloutStatus>,
+    pub(crate) status: StatusReceiver,
 }
 
 impl RolloutHandle {
@@ -54,17 +54,17 @@ impl RolloutHandle {
     }
     /// The latest status.
     pub fn status(&self) -> RolloutStatus {
-        self.status.borrow().clone()
+        self.status.get()
     }
     /// Waits until the status satisfies `pred` (or the runner stops: then the last status).
     pub async fn wait_for(&mut self, pred: impl Fn(&RolloutStatus) -> bool) -> RolloutStatus {
         loop {
-            let current = self.status.borrow_and_update().clone();
+            let current = self.status.get_and_update();
             if pred(&current) {
                 return current;
             }
             if self.status.changed().await.is_err() {
-                return self.status.borrow().clone();
+                return self.status.get();
             }
         }
     }

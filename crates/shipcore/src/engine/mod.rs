@@ -21,6 +21,7 @@ mod runs;
 mod service;
 mod shared;
 mod spec;
+mod status_cell;
 
 pub use crate::model::{Phase, RolloutStatus};
 pub use crate::validator::MeasureResult;

@@ -6,8 +6,8 @@
 
 use super::io::{Effect, Stamped};
 use super::machine::Rollout;
+use super::status_cell::StatusSender;
 use crate::model::RolloutStatus;
-use tokio::sync::watch;
 
 /// Effects in order, and the status handles last saw.
 pub(super) struct Pending {
@@ -55,7 +55,7 @@ impl Pending {
 
     /// Shows handles `machine`'s status if it changed since they last saw it: compared here,
     /// without taking the channel's lock, since most inputs change nothing they can see.
-    pub(super) fn publish(&mut self, machine: &Rollout, status: &watch::Sender<RolloutStatus>) {
+    pub(super) fn publish(&mut self, machine: &Rollout, status: &StatusSender) {
         let differs = if self.ours {
             machine.status_moved(&self.published)
         } else {
@@ -104,7 +104,7 @@ mod tests {
 
     #[test]
     fn handles_see_every_change_of_the_rollout_driven_and_nothing_else() {
-        let (tx, mut rx) = watch::channel(RolloutStatus {
+        let (tx, mut rx) = crate::engine::status_cell::channel(RolloutStatus {
             id: String::new(),
             phase: crate::model::Phase::Pending,
             step: 0,
@@ -121,10 +121,10 @@ mod tests {
         };
         let mut p = Pending::new(other);
         p.publish(&machine, &tx);
-        assert_eq!(*rx.borrow_and_update(), machine.status());
+        assert_eq!(rx.get_and_update(), machine.status());
         // Nothing moved: nothing sent.
         p.publish(&machine, &tx);
-        assert!(!rx.has_changed().unwrap());
+        assert!(!rx.has_changed());
         // Each later move of the phase, the step or the reason is shown.
         let mut at = 0;
         for cmd in [Command::Pause, Command::Abort] {
@@ -136,8 +136,8 @@ mod tests {
             );
             p.publish(&machine, &tx);
             assert_ne!(machine.status(), before);
-            assert!(rx.has_changed().unwrap());
-            assert_eq!(*rx.borrow_and_update(), machine.status());
+            assert!(rx.has_changed());
+            assert_eq!(rx.get_and_update(), machine.status());
         }
         assert!(machine.status().reason.is_some(), "{:?}", machine.status());
     }

@@ -12,6 +12,7 @@ use super::pending::Pending;
 use super::run_error::RunError;
 use super::shared::Shared;
 use super::spec::RolloutSpec;
+use super::status_cell::{self, StatusSender};
 use crate::clock::Clock;
 use crate::driver::Driver;
 use crate::gate::{Gate, GateOutcome};
@@ -23,7 +24,6 @@ use crate::time::Timestamp;
 use crate::validator::{ValidationContext, Validator};
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
-use tokio::sync::watch;
 use tracing::Instrument;
 
 /// What a finished (or stopped) run leaves.
@@ -119,14 +119,14 @@ struct Remote {
     /// the channel open (and the runner waiting for a person).
     commands_tx: Option<CommandSender>,
     commands_rx: CommandReceiver,
-    status_tx: watch::Sender<RolloutStatus>,
+    status_tx: StatusSender,
 }
 
 impl Remote {
     /// Channels showing `status`; `live`: commands can still reach a run.
     fn new(status: RolloutStatus, live: bool) -> Self {
         let (tx, commands_rx) = command_queue::queue();
-        let (status_tx, _) = watch::channel(status);
+        let (status_tx, _) = status_cell::channel(status);
         Remote {
             commands_tx: live.then_some(tx),
             commands_rx,
@@ -273,7 +273,7 @@ impl Runner {
     /// Where handles were last shown the rollout (pending when there is no handle).
     fn shown_status(&self) -> RolloutStatus {
         match self.remote.get() {
-            Some(r) => r.status_tx.borrow().clone(),
+            Some(r) => r.status_tx.get(),
             None => pending_status(),
         }
     }

@@ -261,7 +261,7 @@ impl Engine {
             .runs
             .handles()
             .into_iter()
-            .find(|h| h.status.borrow().id == id)
+            .find(|h| h.status.with(|s| s.id == id))
     }
 
     /// How many runs drive a rollout now (spawned or driven through a [`Runner`]).
