@@ -243,6 +243,14 @@ struct GatedClock {
     gate: tokio::sync::watch::Receiver<bool>,
 }
 
+impl GatedClock {
+    async fn wait_for_gate(&self) {
+        let mut gate = self.gate.clone();
+        let _ = gate.wait_for(|open| *open).await;
+        self.open.store(true, Ordering::Release);
+    }
+}
+
 #[shipcore::async_trait]
 impl shipcore::clock::Clock for GatedClock {
     fn now(&self) -> shipcore::time::Timestamp {
@@ -250,9 +258,9 @@ impl shipcore::clock::Clock for GatedClock {
     }
     async fn sleep_until(&self, t: shipcore::time::Timestamp) {
         if !self.open.load(Ordering::Acquire) {
-            let mut gate = self.gate.clone();
-            let _ = gate.wait_for(|open| *open).await;
-            self.open.store(true, Ordering::Release);
+            // Boxed: the wait for the gate happens once per rollout, and its state would
+            // otherwise make every sleep's future four times larger.
+            Box::pin(self.wait_for_gate()).await;
         }
         tokio::task::yield_now().await;
         self.inner.0.advance_to(t);
