@@ -206,8 +206,11 @@ impl SimSnapshot {
     }
 
     fn target_mut(&mut self, target: &Target) -> &mut TargetRun {
+        // The key copied from one built on the stack: one allocation of its size, without
+        // the formatting machinery of `to_string`.
+        let key = with_key(target, str::to_owned);
         self.targets
-            .get_or_insert_with(target.to_string(), || TargetRun::new(target.clone()))
+            .get_or_insert_with(key, || TargetRun::new(target.clone()))
     }
 
     fn new_instances(
