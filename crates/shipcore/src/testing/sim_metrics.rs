@@ -211,8 +211,7 @@ impl SimMetrics {
         snap: &SimSnapshot,
         t: Timestamp,
     ) -> Vec<Series> {
-        // Usually one series (one revision of one target): room for one.
-        let mut out = Vec::with_capacity(1);
+        let mut out = Vec::new();
         let per_revision = q.label("revision").is_some() || q.label("version").is_some();
         // Parsed once per query, not once per revision (an unparsable one matches nothing).
         let want_version = q

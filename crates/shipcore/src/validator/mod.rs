@@ -162,9 +162,6 @@ impl Verdict {
     /// Adds a measurement.
     #[must_use]
     pub fn with(mut self, m: Measurement) -> Self {
-        // Most verdicts carry one measurement: room for one, not the four a first push
-        // makes room for.
-        self.measurements.reserve_exact(1);
         self.measurements.push(m);
         self
     }
