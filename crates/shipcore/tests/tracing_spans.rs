@@ -71,6 +71,14 @@ impl Spans {
     }
 }
 
+/// Spans opened on this thread from now until the guard drops.
+fn capture() -> (Spans, tracing::subscriber::DefaultGuard) {
+    let spans = Spans::default();
+    let guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    (spans, guard)
+}
+
 fn spec(world: &SimWorld) -> RolloutSpec {
     let target = Target::new("web", "production");
     let v1 = Revision::new("web-v1", "1.0.0".parse().unwrap(), "web:1");
@@ -96,9 +104,7 @@ fn spec(world: &SimWorld) -> RolloutSpec {
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_engine_run_has_one_rollout_span_with_its_steps_inside() {
-    let spans = Spans::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let (spans, _guard) = capture();
     let world = SimWorld::new(1);
     let engine = Engine::builder(world.driver_arc(), world.clock_arc()).build();
     let journal = Arc::new(MemoryJournal::new());
@@ -138,9 +144,7 @@ async fn an_engine_run_has_one_rollout_span_with_its_steps_inside() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_runner_opens_the_same_span_as_an_engine() {
-    let spans = Spans::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let (spans, _guard) = capture();
     let world = SimWorld::new(1);
     let mut runner = Runner::builder(
         world.driver_arc(),
