@@ -4,9 +4,10 @@
 //! with a handle, and commands are rare).
 
 use super::command::Command;
+use super::wake_slot::WakeSlot;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
@@ -17,12 +18,11 @@ struct Queue {
     /// How many commands are queued, read without the lock: the run looks for a command
     /// at every turn of its loop, and there almost never is one.
     queued: AtomicUsize,
-    /// How many senders are left, read without the lock by every wait of the run.
+    /// How many senders are left (changed under the lock), read without it by every wait.
     senders: AtomicUsize,
-    /// Whether `state.waker` holds a waker (changed only under the lock): a wait polled
-    /// again by the task that registered it sees this and its own copy of the waker, and
-    /// locks nothing.
-    waiting: AtomicBool,
+    /// The receiver's task while it waits: woken by a command or by the last sender
+    /// leaving.
+    wake: WakeSlot,
     state: Mutex<State>,
 }
 
@@ -30,9 +30,6 @@ struct Queue {
 struct State {
     commands: VecDeque<Command>,
     receiving: bool,
-    /// The receiver's task while it waits: woken by a command or by the last sender
-    /// leaving. The run's own slot, so a wait locks nothing another run touches.
-    waker: Option<Waker>,
 }
 
 impl Queue {
@@ -49,25 +46,18 @@ impl Queue {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    /// Takes the receiver's waker to wake it (outside the lock), under the lock `state`
-    /// holds.
-    fn take_waker(&self, state: &mut State) -> Option<Waker> {
-        self.waiting.store(false, Ordering::SeqCst);
-        state.waker.take()
-    }
 }
 
 /// A new queue: one sender, one receiver.
 pub(crate) fn queue() -> (CommandSender, CommandReceiver) {
     let queue = Arc::new(Queue {
+        queued: AtomicUsize::new(0),
+        senders: AtomicUsize::new(1),
+        wake: WakeSlot::default(),
         state: Mutex::new(State {
             receiving: true,
             ..State::default()
         }),
-        queued: AtomicUsize::new(0),
-        senders: AtomicUsize::new(1),
-        waiting: AtomicBool::new(false),
     });
     (
         CommandSender(queue.clone()),
@@ -84,18 +74,16 @@ pub(crate) struct CommandSender(Arc<Queue>);
 impl CommandSender {
     /// Queues `cmd`, or hands it back when the receiver is gone.
     pub(crate) fn send(&self, cmd: Command) -> Result<(), Command> {
-        let waker = {
+        {
             let mut state = self.0.state();
             if !state.receiving {
                 return Err(cmd);
             }
             state.commands.push_back(cmd);
             self.0.queued.store(state.commands.len(), Ordering::SeqCst);
-            self.0.take_waker(&mut state)
-        };
-        if let Some(w) = waker {
-            w.wake();
         }
+        // After the push: a receiver registers under the lock, after finding nothing.
+        self.0.wake.wake();
         Ok(())
     }
 }
@@ -104,24 +92,19 @@ impl Clone for CommandSender {
     fn clone(&self) -> Self {
         // Under the lock, so a receiver that saw no sender left is never contradicted.
         let _state = self.0.state();
-        self.0.senders.fetch_add(1, Ordering::AcqRel);
+        self.0.senders.fetch_add(1, Ordering::SeqCst);
         CommandSender(self.0.clone())
     }
 }
 
 impl Drop for CommandSender {
     fn drop(&mut self) {
-        let waker = {
-            let mut state = self.0.state();
-            let last = self.0.senders.fetch_sub(1, Ordering::AcqRel) == 1;
-            if last {
-                self.0.take_waker(&mut state)
-            } else {
-                None
-            }
+        let last = {
+            let _state = self.0.state();
+            self.0.senders.fetch_sub(1, Ordering::SeqCst) == 1
         };
-        if let Some(w) = waker {
-            w.wake();
+        if last {
+            self.0.wake.wake();
         }
     }
 }
@@ -157,15 +140,9 @@ impl CommandReceiver {
     pub(crate) fn recv(&mut self) -> impl Future<Output = Option<Command>> + '_ {
         std::future::poll_fn(move |cx| {
             let q = &*self.queue;
-            // Whoever takes the waker (`waiting` false) wakes it: while it is set, the
-            // waker in the queue is the copy here, and it will be woken.
             if q.queued.load(Ordering::SeqCst) == 0
                 && q.senders.load(Ordering::SeqCst) > 0
-                && q.waiting.load(Ordering::SeqCst)
-                && self
-                    .registered
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
+                && q.wake.holds(&self.registered, cx)
             {
                 return Poll::Pending;
             }
@@ -176,15 +153,10 @@ impl CommandReceiver {
             if q.senders.load(Ordering::SeqCst) == 0 {
                 return Poll::Ready(None);
             }
-            match &state.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => {
-                    let waker = cx.waker().clone();
-                    state.waker = Some(waker.clone());
-                    self.registered = Some(waker);
-                }
-            }
-            q.waiting.store(true, Ordering::SeqCst);
+            // Under the lock: a command or the last sender's leaving comes after this,
+            // and finds the waker.
+            q.wake.register(&mut self.registered, cx);
+            drop(state);
             Poll::Pending
         })
     }
@@ -198,23 +170,21 @@ impl CommandReceiver {
 impl Drop for CommandReceiver {
     fn drop(&mut self) {
         let q = &*self.queue;
-        let (commands, waker) = {
+        let commands = {
             let mut state = q.state();
             state.receiving = false;
             q.queued.store(0, Ordering::SeqCst);
-            (
-                std::mem::take(&mut state.commands),
-                q.take_waker(&mut state),
-            )
+            std::mem::take(&mut state.commands)
         };
         // Dropped outside the lock: a waker's drop may run arbitrary code.
-        drop((commands, waker));
+        drop((commands, q.wake.take()));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::wake_slot::tests::counting;
 
     #[tokio::test]
     async fn commands_arrive_in_order_and_the_queue_closes_with_its_last_sender() {
@@ -251,20 +221,6 @@ mod tests {
         tokio::task::yield_now().await;
         drop(tx);
         assert_eq!(waiting.await.unwrap(), (Some(Command::Retry), None));
-    }
-
-    /// A waker that counts its wakes.
-    struct Counting(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for Counting {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counting() -> (Arc<Counting>, Waker) {
-        let c = Arc::new(Counting(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
     }
 
     #[test]

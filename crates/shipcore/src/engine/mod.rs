@@ -22,6 +22,7 @@ mod service;
 mod shared;
 mod spec;
 mod status_cell;
+mod wake_slot;
 
 pub use crate::model::{Phase, RolloutStatus};
 pub use crate::validator::MeasureResult;

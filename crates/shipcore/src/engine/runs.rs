@@ -2,6 +2,7 @@
 //! the shutdown signal every run's waits listen to.
 
 use super::handle::RolloutHandle;
+use super::wake_slot::WakeSlot;
 use crate::model::RolloutStatus;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -11,9 +12,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-/// Where one wait for shutdown keeps its task's waker.
-type StopSlot = Mutex<Option<Waker>>;
-
 /// Runs of one engine.
 pub(super) struct Runs {
     /// Set once by `Engine::shutdown`: no run starts, every run stops at its next wait.
@@ -21,7 +19,7 @@ pub(super) struct Runs {
     /// Every wait for shutdown ([`Runs::stopped`]), woken when `stopping` is set. Each
     /// has a slot of its own, registered here once: a wait polled again (at every wait of
     /// its run) locks only its own slot, not a lock thousands of runs share.
-    waiting: Mutex<BTreeMap<u64, Arc<StopSlot>>>,
+    waiting: Mutex<BTreeMap<u64, Arc<WakeSlot>>>,
     next_wait: AtomicU64,
     /// At most this many runs drive their rollouts at once (`None`: no limit).
     limit: Option<Arc<Semaphore>>,
@@ -65,9 +63,10 @@ impl std::fmt::Debug for Runs {
 /// is polled and still pending, and removed when dropped.
 pub(super) struct Stopped<'a> {
     runs: &'a Runs,
-    /// Its key in `runs.waiting`, its slot, and a copy of the waker last put there: polled
-    /// again by the same task, it touches nothing but itself and the flag.
-    slot: Option<(u64, Arc<StopSlot>, Waker)>,
+    /// Its key in `runs.waiting`, and its slot.
+    slot: Option<(u64, Arc<WakeSlot>)>,
+    /// A copy of the waker last left in the slot.
+    mine: Option<Waker>,
 }
 
 impl Future for Stopped<'_> {
@@ -78,23 +77,18 @@ impl Future for Stopped<'_> {
         if this.runs.is_stopping() {
             return Poll::Ready(());
         }
-        match &mut this.slot {
-            // The slot still holds this waker: only a shutdown takes it, and then wakes it.
-            Some((_, _, mine)) if mine.will_wake(cx.waker()) => {}
-            Some((_, slot, mine)) => {
-                *mine = cx.waker().clone();
-                *lock(slot) = Some(mine.clone());
-            }
+        match &this.slot {
+            Some((_, slot)) => slot.register(&mut this.mine, cx),
             None => {
                 let key = this.runs.next_wait.fetch_add(1, Ordering::Relaxed);
-                let mine = cx.waker().clone();
-                let slot = Arc::new(Mutex::new(Some(mine.clone())));
+                let slot = Arc::new(WakeSlot::default());
+                slot.register(&mut this.mine, cx);
                 this.runs.waiting().insert(key, slot.clone());
-                this.slot = Some((key, slot, mine));
+                this.slot = Some((key, slot));
             }
         }
         // Checked after the waker is in place: a shutdown that set the flag before takes
-        // the waker after, under the same lock (`shut_down`), so it is never missed.
+        // the waker after (`shut_down`), so it is never missed.
         if this.runs.is_stopping() {
             Poll::Ready(())
         } else {
@@ -105,15 +99,10 @@ impl Future for Stopped<'_> {
 
 impl Drop for Stopped<'_> {
     fn drop(&mut self) {
-        if let Some((key, _, _)) = self.slot.take() {
+        if let Some((key, _)) = self.slot.take() {
             self.runs.waiting().remove(&key);
         }
     }
-}
-
-/// A slot's waker; a panic elsewhere while it was held leaves plain data, still usable.
-fn lock(slot: &StopSlot) -> MutexGuard<'_, Option<Waker>> {
-    slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A run driving its rollout: counted while it lives (and holding its permit).
@@ -167,11 +156,12 @@ impl Runs {
         Stopped {
             runs: self,
             slot: None,
+            mine: None,
         }
     }
 
     /// The wait-list; a panic elsewhere while it was held leaves plain data, still usable.
-    fn waiting(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<StopSlot>>> {
+    fn waiting(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<WakeSlot>>> {
         self.waiting
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -207,7 +197,7 @@ impl Runs {
         let woken: Vec<Waker> = self
             .waiting()
             .values()
-            .filter_map(|slot| lock(slot).take())
+            .filter_map(|slot| slot.take())
             .collect();
         woken.into_iter().for_each(Waker::wake);
         loop {
@@ -252,22 +242,7 @@ impl Runs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
-    /// A waker that counts its wakes.
-    struct Counting(AtomicUsize);
-
-    impl Wake for Counting {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn counting() -> (Arc<Counting>, Waker) {
-        let c = Arc::new(Counting(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
-    }
+    use crate::engine::wake_slot::tests::counting;
 
     #[tokio::test]
     async fn shutdown_wakes_each_pending_wait_once_with_its_latest_waker() {

@@ -226,13 +226,38 @@ mod tests {
         }
     }
 
-    #[test]
-    fn nobody_waiting_means_no_notify_and_nothing_pending() {
-        let (tx, rx) = channel(status(Phase::Pending));
+    #[tokio::test]
+    async fn a_change_nobody_waited_for_is_seen_later_and_a_dropped_wait_is_counted_out() {
+        let (tx, mut rx) = channel(status(Phase::Pending));
         tx.send_replace(status(Phase::Progressing));
-        assert_eq!(tx.0.waiting.load(Ordering::SeqCst), 0);
         assert!(rx.has_changed());
         assert_eq!(rx.with(|s| s.phase), Phase::Progressing);
         assert_eq!(tx.get().phase, Phase::Progressing);
+        // Sent while nobody waited: the next wait ends at once, carried by the version.
+        tokio::time::timeout(Duration::from_secs(5), rx.changed())
+            .await
+            .expect("a change sent before the wait ends it at once")
+            .unwrap();
+        assert!(!rx.has_changed());
+        // A wait dropped before any change no longer counts as waiting.
+        {
+            let wait = rx.changed();
+            tokio::pin!(wait);
+            let polled = poll_once(wait.as_mut()).await;
+            assert!(polled.is_none(), "no change yet");
+            assert_eq!(tx.0.waiting.load(Ordering::SeqCst), 1);
+        }
+        assert_eq!(tx.0.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    /// Polls `fut` once: its output if it was ready.
+    async fn poll_once<F: std::future::Future + Unpin>(mut fut: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut fut).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }
