@@ -80,6 +80,54 @@ pub fn parse(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
 /// Parses a query: a metric name, then optionally `{label="value", ...}` with each of
 /// [`LABELS`] at most once.
 pub(crate) fn parse_ref(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
+    match parse_plain(expr) {
+        Some(q) => Ok(q),
+        None => parse_spaced(expr),
+    }
+}
+
+/// The query as a template usually renders it, `name{label="value",...}` with no space and
+/// double quotes, in one pass over its bytes; `None` for anything else (which
+/// [`parse_spaced`] parses, or explains).
+fn parse_plain(expr: &str) -> Option<QueryRef<'_>> {
+    let b = expr.as_bytes();
+    let open = b.iter().position(|&c| c == b'{')?;
+    let metric = SimMetric::from_name(expr.get(..open)?)?;
+    let end = b.len() - 1;
+    if b[end] != b'}' || end <= open {
+        return None;
+    }
+    let mut parsed = QueryRef {
+        metric,
+        values: [None; LABELS.len()],
+    };
+    let mut i = open + 1;
+    while i < end {
+        let eq = i + b.get(i..end)?.iter().position(|&c| c == b'=')?;
+        let index = label_index(expr.get(i..eq)?)?;
+        if b.get(eq + 1) != Some(&b'"') {
+            return None;
+        }
+        let start = eq + 2;
+        let close = start + b.get(start..end)?.iter().position(|&c| c == b'"')?;
+        if parsed.values[index].is_some() {
+            return None;
+        }
+        // Both ends are ASCII bytes, so character boundaries.
+        parsed.values[index] = Some(expr.get(start..close)?);
+        i = close + 1;
+        if i < end {
+            if b[i] != b',' {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    Some(parsed)
+}
+
+/// [`parse_ref`] of any spacing and quoting, with the error that says what is wrong.
+fn parse_spaced(expr: &str) -> Result<QueryRef<'_>, MetricsError> {
     let bad = |msg: String| MetricsError::new(MetricsErrorKind::BadQuery, expr, msg);
     let s = trim(expr);
     let name_end = name_len(s);
@@ -213,6 +261,96 @@ mod tests {
         assert!(e.message.contains("after error_rate"), "{}", e.message);
         let e = parse("error_rate{revisioné=\"x\"}").unwrap_err();
         assert!(e.message.contains("expected `=`"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_plain_form_parses_as_the_general_parser_does() {
+        let plain = [
+            "error_rate{}",
+            "error_rate{revision=\"web-v2\"}",
+            "latency_p99{service=\"wéb\",environment=\"production\",namespace=\"\",revision=\"r-1\"}",
+            "request_rate{version=\"2.0.0\",}",
+            "error_rate{revision=\"a=b,c}d\"}",
+        ];
+        for expr in plain {
+            let fast = parse_plain(expr).unwrap_or_else(|| panic!("{expr} is plain"));
+            assert_eq!(Ok(fast), parse_spaced(expr), "{expr}");
+        }
+        // Anything else goes to the general parser, which accepts or explains it.
+        let other = [
+            "error_rate",
+            " error_rate{revision=\"x\"}",
+            "error_rate {revision=\"x\"}",
+            "error_rate{ revision=\"x\"}",
+            "error_rate{revision = \"x\"}",
+            "error_rate{revision='x'}",
+            "error_rate{revision=\"x\" }",
+            "error_rate{revision=\"x\"}}",
+            "error_rate{revision=\"x\"}garbage",
+            "error_rate{revision=\"a\",revision=\"b\"}",
+            "error_rate{revision!=\"x\"}",
+            "error_rate{revision=x}",
+            "error_rate{revision=\"x}",
+            "error_rate{pod=\"x\"}",
+            "cpu{revision=\"x\"}",
+            "{revision=\"x\"}",
+            "error_rate}",
+            "error_rate{",
+            "{",
+            "}",
+        ];
+        for expr in other {
+            assert_eq!(parse_plain(expr), None, "{expr}");
+            assert_eq!(
+                parse_ref(expr).map_err(|e| e.message),
+                parse_spaced(expr).map_err(|e| e.message),
+                "{expr}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Queries built from names, labels, values, quotes and separators, plain or not:
+        /// the plain parser takes every plain one, and whatever it takes, the general
+        /// parser parses the same way.
+        #[test]
+        fn the_plain_parser_agrees_with_the_general_one(
+            metric in proptest::sample::select(vec!["error_rate", "latency_p95", "cpu", ""]),
+            labels in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["revision", "service", "version", "pod", ""]),
+                    proptest::sample::select(vec!["", "web-v2", "a=b", "x,y}", "é", "a b"]),
+                    proptest::sample::select(vec!["\"", "'", " \"", "\" "]),
+                    proptest::sample::select(vec![",", ", ", " ,", "", ",,"]),
+                ),
+                0..4,
+            ),
+            close in proptest::sample::select(vec!["}", " }", "}}", ""]),
+        ) {
+            let mut expr = format!("{metric}{{");
+            let mut plain = !metric.is_empty() && metric != "cpu" && close == "}";
+            let mut seen = Vec::new();
+            for (i, (label, value, quote, sep)) in labels.iter().enumerate() {
+                let q = quote.trim();
+                expr.push_str(&format!("{label}={quote}{value}{q}"));
+                plain &= ["revision", "service", "version"].contains(label)
+                    && !seen.contains(label)
+                    && *quote == "\"";
+                seen.push(*label);
+                if i + 1 < labels.len() {
+                    expr.push_str(sep);
+                    plain &= *sep == ",";
+                }
+            }
+            expr.push_str(close);
+            let fast = parse_plain(&expr);
+            if plain {
+                proptest::prop_assert!(fast.is_some(), "{} is plain", expr);
+            }
+            if let Some(fast) = fast {
+                proptest::prop_assert_eq!(Ok(fast), parse_spaced(&expr));
+            }
+        }
     }
 
     #[test]
