@@ -365,7 +365,10 @@ impl Runner {
                 capabilities: caps,
             },
         );
-        self.journal.append_encodable(&start).await?;
+        match self.journal.append_now(&start) {
+            Some(appended) => appended?,
+            None => self.journal.append_encodable(&start).await?,
+        };
         drop(start);
         queue.extend(effects);
         if let Some(remote) = self.remote.get() {
@@ -470,7 +473,11 @@ impl Runner {
         queue: &mut Pending,
     ) -> Result<(), RunError> {
         let stamped = Stamped::new(self.clock().now().max(machine.now()), input);
-        self.journal.append_encodable(&stamped).await?;
+        // A journal that can append at once does, without a future for it.
+        match self.journal.append_now(&stamped) {
+            Some(appended) => appended?,
+            None => self.journal.append_encodable(&stamped).await?,
+        };
         queue.handle(machine, &stamped);
         if let Some(remote) = self.remote.get() {
             queue.publish(machine, &remote.status_tx);

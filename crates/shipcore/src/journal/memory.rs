@@ -67,4 +67,7 @@ impl Journal for MemoryJournal {
     ) -> Result<u64, JournalError> {
         self.push(Kept::Encodable(entry.to_kept()))
     }
+    fn append_now(&self, entry: &(dyn Encodable + 'static)) -> Option<Result<u64, JournalError>> {
+        Some(self.push(Kept::Encodable(entry.to_kept())))
+    }
 }

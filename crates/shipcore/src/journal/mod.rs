@@ -93,7 +93,6 @@ pub struct Entry {
 }
 
 /// Append-only durable log.
-#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Journal: Send + Sync {
     /// Appends one payload durably (flushed) and returns its sequence number. `Ok` means the
@@ -104,8 +103,9 @@ pub trait Journal: Send + Sync {
     /// Reads every acknowledged entry, in order.
     async fn read_all(&self) -> Result<Vec<Entry>, JournalError>;
     /// Appends one entry given as a value that encodes itself (what the engine's runner
-    /// calls, with each input). The default encodes it and calls [`Journal::append`]; a
-    /// journal in memory may keep the value and encode it only when read.
+    /// awaits with each input, unless [`append_now`](Journal::append_now) appended it
+    /// already). The default encodes it and calls [`Journal::append`]; a journal in memory
+    /// may keep the value and encode it only when read.
     // The `'static` bound is written out for mockall's generated mock (feature `mock`).
     #[allow(unused_parens)]
     async fn append_encodable(
@@ -114,6 +114,47 @@ pub trait Journal: Send + Sync {
     ) -> Result<u64, JournalError> {
         let payload = entry.encode()?;
         self.append(&payload).await
+    }
+    /// Appends `entry` without waiting, when this journal can: `Some` is exactly what
+    /// [`append_encodable`](Journal::append_encodable) would have answered, with the same
+    /// durability (the entry appended or not, as it says); `None` that this journal cannot,
+    /// and nothing was appended: the caller awaits `append_encodable` instead. The engine's runner asks this first, so a journal that
+    /// keeps entries in memory saves each input a future. The default: `None`.
+    ///
+    /// ```
+    /// use shipcore::journal::{Journal, MemoryJournal};
+    /// # #[derive(Debug, Clone)] struct Tick;
+    /// # impl shipcore::journal::Encodable for Tick {
+    /// #     fn encode(&self) -> Result<serde_json::Value, shipcore::journal::JournalError> {
+    /// #         Ok(serde_json::json!("tick"))
+    /// #     }
+    /// #     fn to_kept(&self) -> Box<dyn shipcore::journal::Encodable> { Box::new(self.clone()) }
+    /// # }
+    /// let journal = MemoryJournal::new();
+    /// assert_eq!(journal.append_now(&Tick).unwrap().unwrap(), 0);
+    /// assert_eq!(journal.append_now(&Tick).unwrap().unwrap(), 1);
+    /// ```
+    fn append_now(&self, entry: &(dyn Encodable + 'static)) -> Option<Result<u64, JournalError>> {
+        let _ = entry;
+        None
+    }
+}
+
+#[cfg(feature = "mock")]
+mockall::mock! {
+    /// A [`Journal`] a test scripts with expectations (feature `mock`). Its
+    /// [`append_now`](Journal::append_now) keeps the default, so a run on it appends
+    /// through `append_encodable`, as with every journal that waits.
+    pub Journal {}
+    #[async_trait]
+    impl Journal for Journal {
+        async fn append(&self, payload: &serde_json::Value) -> Result<u64, JournalError>;
+        async fn read_all(&self) -> Result<Vec<Entry>, JournalError>;
+        #[allow(unused_parens)]
+        async fn append_encodable(
+            &self,
+            entry: &(dyn Encodable + 'static),
+        ) -> Result<u64, JournalError>;
     }
 }
 
