@@ -567,6 +567,12 @@ impl MetricsSource for SimMetrics {
         self.queries.fetch_add(1, Ordering::Relaxed);
         self.answer(query)
     }
+
+    /// Always answers at once: the simulator's metrics are computed in memory.
+    fn query_now(&self, query: &MetricQuery) -> Option<Result<QueryResult, MetricsError>> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        Some(self.answer(query))
+    }
 }
 
 #[cfg(test)]

@@ -413,18 +413,40 @@ fn build_vars(
 /// assert_eq!(NoPreReleases.validate(&ctx).await.unwrap().outcome, Outcome::Fail);
 /// # });
 /// ```
-#[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Validator: Send + Sync {
     /// Name used in plans and records.
     fn name(&self) -> &str;
     /// Take one measurement and judge it.
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError>;
+    /// Takes the measurement without waiting, when this validator can: `Some` is exactly
+    /// what [`validate`](Validator::validate) would have answered, `None` that it cannot,
+    /// and the caller awaits `validate` instead. The engine asks this first, so a validator
+    /// of a source in memory (a [`MetricThreshold`] on the simulator's metrics) measures
+    /// without a future. The default: `None`.
+    fn validate_now(&self, ctx: &ValidationContext) -> Option<Result<Verdict, ValidatorError>> {
+        let _ = ctx;
+        None
+    }
     /// Whether this validator judges what the candidate serves (request rate, error rate,
     /// latency), so it has no data while the candidate has no traffic. Used only to warn
     /// about analyses of a blue-green preview ([`Plan::warnings`](crate::model::Plan::warnings)).
     /// Default `false`; the metric validators (threshold, baseline, judge) say `true`.
     fn measures_traffic(&self) -> bool {
         false
+    }
+}
+
+#[cfg(feature = "mock")]
+mockall::mock! {
+    /// A [`Validator`] a test scripts with expectations (feature `mock`). Its
+    /// [`validate_now`](Validator::validate_now) keeps the default, so the engine always
+    /// measures through `validate`.
+    pub Validator {}
+    #[async_trait]
+    impl Validator for Validator {
+        fn name(&self) -> &str;
+        async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError>;
+        fn measures_traffic(&self) -> bool;
     }
 }

@@ -31,7 +31,7 @@
 
 use super::config::ConfigError;
 use super::{finite, non_empty, num, verr, Num};
-use crate::metrics::{MetricQuery, MetricsSource};
+use crate::metrics::{MetricQuery, MetricsError, MetricsSource, QueryResult};
 use crate::model::FieldError;
 use crate::template::Placement;
 use crate::time::{format_duration, serde_duration};
@@ -199,16 +199,40 @@ impl Validator for MetricThreshold {
     }
 
     async fn validate(&self, ctx: &ValidationContext) -> Result<Verdict, ValidatorError> {
+        let query = self.query(ctx)?;
+        let result = self.source.query(&query).await;
+        self.judge(ctx, &query, result)
+    }
+
+    fn validate_now(&self, ctx: &ValidationContext) -> Option<Result<Verdict, ValidatorError>> {
+        let query = match self.query(ctx) {
+            Ok(query) => query,
+            Err(e) => return Some(Err(e)),
+        };
+        let result = self.source.query_now(&query)?;
+        Some(self.judge(ctx, &query, result))
+    }
+}
+
+impl MetricThreshold {
+    /// The configured query, rendered for `ctx`, at its instant.
+    fn query(&self, ctx: &ValidationContext) -> Result<MetricQuery, ValidatorError> {
         let c = &self.cfg;
         let rendered = (ctx.vars)
             .render(&c.query, Placement::PromQl)
             .map_err(|e| verr(&c.name, e.to_string()))?;
-        let query = MetricQuery::at(rendered, ctx.now);
-        let result = self
-            .source
-            .query(&query)
-            .await
-            .map_err(|e| verr(&c.name, e.to_string()))?;
+        Ok(MetricQuery::at(rendered, ctx.now))
+    }
+
+    /// The verdict on `query`'s answer.
+    fn judge(
+        &self,
+        ctx: &ValidationContext,
+        query: &MetricQuery,
+        result: Result<QueryResult, MetricsError>,
+    ) -> Result<Verdict, ValidatorError> {
+        let c = &self.cfg;
+        let result = result.map_err(|e| verr(&c.name, e.to_string()))?;
         let value = match result.single_value() {
             Ok(v) => v,
             Err(problem) => {
