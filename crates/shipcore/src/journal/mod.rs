@@ -117,9 +117,10 @@ pub trait Journal: Send + Sync {
     }
     /// Appends `entry` without waiting, when this journal can: `Some` is exactly what
     /// [`append_encodable`](Journal::append_encodable) would have answered, with the same
-    /// durability (the entry appended or not, as it says); `None` that this journal cannot,
-    /// and nothing was appended: the caller awaits `append_encodable` instead. The engine's runner asks this first, so a journal that
-    /// keeps entries in memory saves each input a future. The default: `None`.
+    /// durability (the entry appended or not, as it says); `None` that this journal cannot
+    /// and nothing was appended, so the caller awaits `append_encodable` instead. The
+    /// engine's runner asks this first, so a journal that keeps entries in memory saves
+    /// each input a future. The default: `None`.
     ///
     /// ```
     /// use shipcore::journal::{Journal, MemoryJournal};
