@@ -365,10 +365,9 @@ impl Runner {
                 capabilities: caps,
             },
         );
-        match self.journal.append_now(&start) {
-            Some(appended) => appended?,
-            None => self.journal.append_encodable(&start).await?,
-        };
+        if !self.append_now(&start)? {
+            self.journal.append_encodable(&start).await?;
+        }
         drop(start);
         queue.extend(effects);
         if let Some(remote) = self.remote.get() {
@@ -473,11 +472,9 @@ impl Runner {
         queue: &mut Pending,
     ) -> Result<(), RunError> {
         let stamped = Stamped::new(self.clock().now().max(machine.now()), input);
-        // A journal that can append at once does, without a future for it.
-        match self.journal.append_now(&stamped) {
-            Some(appended) => appended?,
-            None => self.journal.append_encodable(&stamped).await?,
-        };
+        if !self.append_now(&stamped)? {
+            self.journal.append_encodable(&stamped).await?;
+        }
         queue.handle(machine, &stamped);
         if let Some(remote) = self.remote.get() {
             queue.publish(machine, &remote.status_tx);
@@ -818,6 +815,16 @@ impl Runner {
         }
         if self.shared.keep_events {
             events.push(ev);
+        }
+    }
+
+    /// Appends `entry` at once if the journal can (true), without a future for it. Only a
+    /// flag comes back, so the journal's answer is not kept across the await of the slow
+    /// path in every run's task.
+    fn append_now(&self, entry: &Stamped) -> Result<bool, crate::journal::JournalError> {
+        match self.journal.append_now(entry) {
+            Some(appended) => appended.map(|_| true),
+            None => Ok(false),
         }
     }
 

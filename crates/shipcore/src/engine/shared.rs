@@ -182,25 +182,19 @@ impl Shared {
         name: &str,
         step_span: &tracing::Span,
     ) -> MeasureResult {
-        match self.validators.get(name) {
-            Some(v) => {
-                // A validator that can measure at once does, in the step's span, without a
-                // future; the others are awaited.
-                let now = step_span.in_scope(|| v.validate_now(ctx));
-                let judged = match now {
-                    Some(judged) => judged,
-                    None => v.validate(ctx).instrument(step_span.clone()).await,
-                };
-                match judged {
-                    Ok(verdict) => MeasureResult::Verdict(verdict),
-                    Err(e) => MeasureResult::Error(e),
-                }
-            }
-            None => MeasureResult::Error(ValidatorError {
+        let Some(v) = self.validators.get(name) else {
+            return MeasureResult::Error(ValidatorError {
                 validator: name.to_owned(),
                 message: "not registered with the runner".into(),
-            }),
+            });
+        };
+        // A validator that can measure at once does, in the step's span, without a future.
+        // Written as an early return so that the answer is not kept across the await below
+        // (a `match` on it would carry a verdict's bytes in every run's task).
+        if let Some(judged) = step_span.in_scope(|| v.validate_now(ctx)) {
+            return measured(judged);
         }
+        measured(v.validate(ctx).instrument(step_span.clone()).await)
     }
 
     /// Asks gate `name`.
@@ -283,5 +277,13 @@ impl Shared {
                 gate.on_finish(&ctx, phase).await;
             }
         }
+    }
+}
+
+/// A validator's answer as the measurement's result.
+fn measured(judged: Result<crate::validator::Verdict, ValidatorError>) -> MeasureResult {
+    match judged {
+        Ok(verdict) => MeasureResult::Verdict(verdict),
+        Err(e) => MeasureResult::Error(e),
     }
 }
