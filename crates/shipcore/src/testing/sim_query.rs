@@ -276,36 +276,42 @@ mod tests {
             let fast = parse_plain(expr).unwrap_or_else(|| panic!("{expr} is plain"));
             assert_eq!(Ok(fast), parse_spaced(expr), "{expr}");
         }
-        // Anything else goes to the general parser, which accepts or explains it.
+        // Anything else goes to the general parser, which accepts it (true) or explains
+        // what is wrong (false).
         let other = [
-            "error_rate",
-            " error_rate{revision=\"x\"}",
-            "error_rate {revision=\"x\"}",
-            "error_rate{ revision=\"x\"}",
-            "error_rate{revision = \"x\"}",
-            "error_rate{revision='x'}",
-            "error_rate{revision=\"x\" }",
-            "error_rate{revision=\"x\"}}",
-            "error_rate{revision=\"x\"}garbage",
-            "error_rate{revision=\"a\",revision=\"b\"}",
-            "error_rate{revision!=\"x\"}",
-            "error_rate{revision=x}",
-            "error_rate{revision=\"x}",
-            "error_rate{pod=\"x\"}",
-            "cpu{revision=\"x\"}",
-            "{revision=\"x\"}",
-            "error_rate}",
-            "error_rate{",
-            "{",
-            "}",
+            ("error_rate", true),
+            (" error_rate{revision=\"x\"}", true),
+            ("error_rate {revision=\"x\"}", true),
+            ("error_rate{ revision=\"x\"}", true),
+            ("error_rate{revision = \"x\"}", true),
+            ("error_rate{revision='x'}", true),
+            ("error_rate{revision=\"x\" }", true),
+            ("error_rate{revision=\"x\"}}", false),
+            ("error_rate{revision=\"x\"}garbage", false),
+            ("error_rate{revision=\"a\",revision=\"b\"}", false),
+            ("error_rate{revision!=\"x\"}", false),
+            ("error_rate{revision=x}", false),
+            ("error_rate{revision=\"x}", false),
+            ("error_rate{pod=\"x\"}", false),
+            ("cpu{revision=\"x\"}", false),
+            ("{revision=\"x\"}", false),
+            ("error_rate}", false),
+            ("error_rate{", false),
+            ("{", false),
+            ("}", false),
         ];
-        for expr in other {
+        for (expr, accepted) in other {
             assert_eq!(parse_plain(expr), None, "{expr}");
-            assert_eq!(
-                parse_ref(expr).map_err(|e| e.message),
-                parse_spaced(expr).map_err(|e| e.message),
-                "{expr}"
-            );
+            match parse_ref(expr) {
+                Ok(q) => {
+                    assert!(accepted, "{expr} was accepted");
+                    assert_eq!(q.metric, SimMetric::ErrorRate, "{expr}");
+                }
+                Err(e) => {
+                    assert!(!accepted, "{expr}: {}", e.message);
+                    assert_eq!(e.kind, MetricsErrorKind::BadQuery, "{expr}");
+                }
+            }
         }
     }
 
