@@ -624,3 +624,31 @@ async fn a_persisting_world_resumes_platform_and_clock() {
     second.advance(secs(10));
     assert_eq!(second.driver.fleet(&web()).ready_of(&v2().id), 1);
 }
+
+/// Observing reads the fleet outside the write lock that counts the call: with many
+/// targets changed and observed at once from several threads, every call is still
+/// counted once and every observation shows its own target's last change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_on_many_targets_are_each_counted_and_observed_in_order() {
+    let (_c, d) = sim(7);
+    let d = Arc::new(d);
+    let tasks: Vec<_> = (0..16u32)
+        .map(|i| {
+            let d = d.clone();
+            tokio::spawn(async move {
+                let target = Target::new(format!("svc{i}"), "production");
+                for replicas in 1..=5 {
+                    d.apply(&target, &deploy(&v1(), replicas)).await.unwrap();
+                    let fleet = d.observe(&target).await.unwrap();
+                    let desired: Vec<u32> = fleet.revisions.iter().map(|r| r.desired).collect();
+                    assert_eq!(desired, [replicas], "{target} after scaling to {replicas}");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let c = d.calls();
+    assert_eq!((c.total, c.observe, c.apply), (160, 80, 80));
+}

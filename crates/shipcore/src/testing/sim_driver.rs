@@ -300,12 +300,12 @@ impl SimDriver {
     /// accepted `action`, persist.
     fn call(
         &self,
+        now: Timestamp,
         kind: CallKind,
         op: impl Fn() -> String,
         action: Option<(&Target, &Action)>,
         body: impl FnOnce(&mut SimSnapshot, Timestamp) -> Result<(), DriverError>,
     ) -> Result<(), DriverError> {
-        let now = self.clock.now();
         let mut guard = self.write();
         let s = &mut guard.snap;
         s.calls.total += 1;
@@ -424,21 +424,23 @@ impl Driver for SimDriver {
     }
 
     async fn observe(&self, target: &Target) -> Result<FleetState, DriverError> {
-        let mut fleet = None;
+        let now = self.clock.now();
+        // Counted (and faulted) under the write lock; the fleet is read under a read lock,
+        // so building it does not hold up every other target's queries and calls. Only
+        // this target's own changes could come between, and a run makes those in order.
         self.call(
+            now,
             CallKind::Observe,
             || format!("observe {target}"),
             None,
-            |s, now| {
-                fleet = Some(s.fleet(target, now));
-                Ok(())
-            },
+            |_, _| Ok(()),
         )?;
-        Ok(fleet.unwrap_or_default())
+        Ok(self.read().snap.fleet(target, now))
     }
 
     async fn apply(&self, target: &Target, action: &Action) -> Result<(), DriverError> {
         self.call(
+            self.clock.now(),
             CallKind::Apply,
             || action.describe(),
             Some((target, action)),
