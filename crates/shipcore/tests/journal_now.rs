@@ -12,20 +12,25 @@ use shipcore::validator::{ThresholdConfig, Validator};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// A memory journal that counts which way each entry came in; with `now: false` it
-/// cannot append at once (the trait's default).
+/// A memory journal that counts which way each entry came in; it appends at once when
+/// `now` says so for the n-th time it is asked (never: the trait's default).
 struct Counting {
     inner: MemoryJournal,
-    now: bool,
+    now: fn(usize) -> bool,
+    asked_now: AtomicUsize,
     appended_now: AtomicUsize,
     awaited: AtomicUsize,
 }
 
 impl Counting {
     fn new(now: bool) -> Arc<Self> {
+        Self::answering(if now { |_| true } else { |_| false })
+    }
+    fn answering(now: fn(usize) -> bool) -> Arc<Self> {
         Arc::new(Counting {
             inner: MemoryJournal::new(),
             now,
+            asked_now: AtomicUsize::new(0),
             appended_now: AtomicUsize::new(0),
             awaited: AtomicUsize::new(0),
         })
@@ -48,7 +53,7 @@ impl Journal for Counting {
         self.inner.append_encodable(entry).await
     }
     fn append_now(&self, entry: &(dyn Encodable + 'static)) -> Option<Result<u64, JournalError>> {
-        if !self.now {
+        if !(self.now)(self.asked_now.fetch_add(1, Ordering::Relaxed)) {
             return None;
         }
         self.appended_now.fetch_add(1, Ordering::Relaxed);
@@ -162,4 +167,31 @@ async fn a_mock_journal_is_appended_to_through_append_encodable() {
     let report = canary(Arc::new(mock)).await;
     assert_eq!(report.status.phase, Phase::Succeeded);
     assert_eq!(calls.load(Ordering::Relaxed), entries);
+}
+
+/// A journal that can append at once only now and then (every third entry awaited): each
+/// entry is offered at once exactly once, taken one way or the other, and the run journals
+/// and records exactly what it does on a journal that always appends at once.
+#[tokio::test]
+async fn a_journal_that_appends_at_once_only_sometimes_gets_every_entry_once_in_order() {
+    let always = Counting::new(true);
+    let sometimes = Counting::answering(|n| n % 3 != 2);
+    let a = canary(always.clone()).await;
+    let b = canary(sometimes.clone()).await;
+    assert_eq!(b.status.phase, Phase::Succeeded);
+    assert_eq!(a.events, b.events);
+    let entries = sometimes.read_all().await.unwrap();
+    assert_eq!(entries, always.read_all().await.unwrap());
+    let (asked, at_once, awaited) = (
+        sometimes.asked_now.load(Ordering::Relaxed),
+        sometimes.appended_now.load(Ordering::Relaxed),
+        sometimes.awaited.load(Ordering::Relaxed),
+    );
+    assert_eq!(
+        asked,
+        entries.len(),
+        "each entry offered at once exactly once"
+    );
+    assert_eq!(at_once + awaited, entries.len());
+    assert_eq!(awaited, entries.len() / 3, "every third one awaited");
 }

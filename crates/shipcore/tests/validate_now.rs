@@ -118,10 +118,12 @@ async fn a_threshold_on_a_source_that_waits_is_awaited() {
     assert_eq!(waits.asked.load(Ordering::Relaxed), 1);
 }
 
-/// A validator that measures at once only when `now`, counting each way.
+/// A validator that measures at once only when `now`, counting each way and every time
+/// it is asked to measure at once.
 struct Counting {
     inner: MetricThreshold,
     now: bool,
+    asked_now: AtomicUsize,
     at_once: AtomicUsize,
     awaited: AtomicUsize,
 }
@@ -136,6 +138,7 @@ impl Validator for Counting {
         self.inner.validate(ctx).await
     }
     fn validate_now(&self, ctx: &ValidationContext) -> Option<Result<Verdict, ValidatorError>> {
+        self.asked_now.fetch_add(1, Ordering::Relaxed);
         if !self.now {
             return None;
         }
@@ -165,6 +168,7 @@ async fn the_engine_measures_at_once_when_it_can_with_the_same_event_log() {
         let counting = Arc::new(Counting {
             inner: threshold("error_rate{revision=\"{{revision}}\"}", world.metrics_arc()),
             now,
+            asked_now: AtomicUsize::new(0),
             at_once: AtomicUsize::new(0),
             awaited: AtomicUsize::new(0),
         });
@@ -185,6 +189,8 @@ async fn the_engine_measures_at_once_when_it_can_with_the_same_event_log() {
         } else {
             assert_eq!((at_once, awaited), (0, measured));
         }
+        // Asked once per measurement either way: a refusal is awaited, not asked again.
+        assert_eq!(counting.asked_now.load(Ordering::Relaxed), measured);
         reports.push(report.events);
     }
     assert_eq!(reports[0], reports[1]);

@@ -26,6 +26,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 use tracing::Instrument;
 
+mod now;
+
 /// What a finished (or stopped) run leaves.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -98,6 +100,9 @@ pub struct Runner {
     /// What the validators were last told, and about which revision: built at the run's
     /// first measurement and reused (only its time changes) until the subject does.
     judging: Option<(Role, Box<ValidationContext>)>,
+    /// The run asked the only validator of the measurement being performed to measure at
+    /// once and it could not: `perform` awaits it without asking again.
+    refused_now: bool,
 }
 
 impl std::fmt::Debug for Runner {
@@ -246,6 +251,7 @@ impl Runner {
             remote: OnceLock::new(),
             ended: None,
             judging: None,
+            refused_now: false,
         }
     }
 
@@ -471,14 +477,22 @@ impl Runner {
         input: Input,
         queue: &mut Pending,
     ) -> Result<(), RunError> {
-        let stamped = Stamped::new(self.clock().now().max(machine.now()), input);
-        if !self.append_now(&stamped)? {
-            self.journal.append_encodable(&stamped).await?;
+        if let Some(stamped) = self.feed_now(machine, input, queue)? {
+            self.feed_stamped(machine, stamped, queue).await?;
         }
-        queue.handle(machine, &stamped);
-        if let Some(remote) = self.remote.get() {
-            queue.publish(machine, &remote.status_tx);
-        }
+        Ok(())
+    }
+
+    /// Journals `stamped`, which the journal could not take at once, then lets the machine
+    /// handle it. Boxed, so every future that may feed holds eight bytes for it.
+    async fn feed_stamped(
+        &self,
+        machine: &mut Rollout,
+        stamped: Box<Stamped>,
+        queue: &mut Pending,
+    ) -> Result<(), RunError> {
+        self.journal.append_encodable(&*stamped).await?;
+        self.handle_journaled(machine, &stamped, queue);
         Ok(())
     }
 
@@ -502,7 +516,13 @@ impl Runner {
         // time a wait is actually pending (a simulated clock's waits never are).
         let stopped = shared.runs.stopped();
         tokio::pin!(stopped);
+        // An input fed without a future whose journal must be awaited: journaled and
+        // handled before anything else happens.
+        let mut unjournaled: Option<Box<Stamped>> = None;
         loop {
+            if let Some(stamped) = unjournaled.take() {
+                self.feed_stamped(machine, stamped, &mut queue).await?;
+            }
             if shared.runs.is_stopping() {
                 return Err(RunError::ShutDown);
             }
@@ -510,6 +530,18 @@ impl Runner {
                 self.feed(machine, Input::Command(cmd), &mut queue).await?;
             }
             if let Some(effect) = queue.pop_front() {
+                // What needs no I/O is performed here, without a future in the run's task.
+                let Some(effect) = self.perform_now(
+                    machine,
+                    effect,
+                    &mut queue,
+                    events,
+                    &mut step_span,
+                    &mut unjournaled,
+                )?
+                else {
+                    continue;
+                };
                 self.perform(machine, effect, &mut queue, events, &mut step_span)
                     .await?;
                 continue;
@@ -586,8 +618,9 @@ impl Runner {
                         Woke::Due => match machine.watched_gate(id).cloned() {
                             Some(w) => self.poll_watch(machine, id, w, &mut queue).await?,
                             None => {
-                                self.feed(machine, Input::TimerFired { id }, &mut queue)
-                                    .await?
+                                // Journaled at once when it can be; else at the loop's top.
+                                unjournaled =
+                                    self.feed_now(machine, Input::TimerFired { id }, &mut queue)?
                             }
                         },
                         Woke::Command(Some(cmd)) => {
@@ -739,18 +772,13 @@ impl Runner {
                 subject,
                 breached_since,
             } => {
-                let ctx = match &mut self.judging {
-                    Some((role, ctx)) if *role == subject => ctx,
-                    judging => {
-                        let ctx = Box::new(Shared::validation_context(&spec, subject));
-                        &mut judging.insert((subject, ctx)).1
-                    }
-                };
+                let ask_now = !std::mem::take(&mut self.refused_now);
+                let ctx = now::judging_ctx(&mut self.judging, &spec, subject);
                 // Not boxed: each validator's future is boxed already (an `async_trait`),
                 // so this one is small, and a box per measurement costs more than it saves.
                 let results = self
                     .shared
-                    .measure(ctx, &validators, &breached_since, step_span)
+                    .measure(ctx, &validators, &breached_since, step_span, ask_now)
                     .await;
                 Some(Input::Measured { id, results })
             }

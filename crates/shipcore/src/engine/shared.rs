@@ -153,46 +153,67 @@ impl Shared {
 
     /// Runs `validators` once against `ctx` (its `now` set to the clock's), in order,
     /// handing each its carried `breached_since` (same position; missing means `None`).
+    /// `ask_now`: whether a validator is asked to measure at once before it is awaited (not
+    /// when the run asked the only one already and it could not).
     pub(super) async fn measure(
         &self,
         ctx: &mut ValidationContext,
         validators: &[String],
         breached_since: &[Option<Timestamp>],
         step_span: &tracing::Span,
+        ask_now: bool,
     ) -> Arc<[MeasureResult]> {
         ctx.now = self.clock().now();
         if let [name] = validators {
             // One validator (the common case): its result goes straight into the shared
             // slice, without a vector copied into it.
             ctx.breached_since = breached_since.first().copied().flatten();
-            return Arc::new([self.measure_one(ctx, name, step_span).await]);
+            return Arc::new([self.measure_one(ctx, name, step_span, ask_now).await]);
         }
         let mut results = Vec::with_capacity(validators.len());
         for (i, name) in validators.iter().enumerate() {
             ctx.breached_since = breached_since.get(i).copied().flatten();
-            results.push(self.measure_one(ctx, name, step_span).await);
+            results.push(self.measure_one(ctx, name, step_span, ask_now).await);
         }
         results.into()
     }
 
-    /// Runs validator `name` once against `ctx`.
+    /// Validator `name`'s measurement against `ctx` (its `now` set to the clock's), if it
+    /// takes it at once; `None` when it must be awaited (nothing was measured).
+    pub(super) fn measure_one_now(
+        &self,
+        ctx: &mut ValidationContext,
+        name: &str,
+        breached_since: Option<Timestamp>,
+        step_span: &tracing::Span,
+    ) -> Option<MeasureResult> {
+        ctx.now = self.clock().now();
+        ctx.breached_since = breached_since;
+        let Some(v) = self.validators.get(name) else {
+            return Some(unregistered(name));
+        };
+        step_span.in_scope(|| v.validate_now(ctx)).map(measured)
+    }
+
+    /// Runs validator `name` once against `ctx`, asking it to measure at once first when
+    /// `ask_now`.
     async fn measure_one(
         &self,
         ctx: &ValidationContext,
         name: &str,
         step_span: &tracing::Span,
+        ask_now: bool,
     ) -> MeasureResult {
         let Some(v) = self.validators.get(name) else {
-            return MeasureResult::Error(ValidatorError {
-                validator: name.to_owned(),
-                message: "not registered with the runner".into(),
-            });
+            return unregistered(name);
         };
         // A validator that can measure at once does, in the step's span, without a future.
         // Written as an early return so that the answer is not kept across the await below
         // (a `match` on it would carry a verdict's bytes in every run's task).
-        if let Some(judged) = step_span.in_scope(|| v.validate_now(ctx)) {
-            return measured(judged);
+        if ask_now {
+            if let Some(judged) = step_span.in_scope(|| v.validate_now(ctx)) {
+                return measured(judged);
+            }
         }
         measured(v.validate(ctx).instrument(step_span.clone()).await)
     }
@@ -281,6 +302,14 @@ impl Shared {
 }
 
 /// A validator's answer as the measurement's result.
+/// The result for a validator the engine does not know.
+fn unregistered(name: &str) -> MeasureResult {
+    MeasureResult::Error(ValidatorError {
+        validator: name.to_owned(),
+        message: "not registered with the runner".into(),
+    })
+}
+
 fn measured(judged: Result<crate::validator::Verdict, ValidatorError>) -> MeasureResult {
     match judged {
         Ok(verdict) => MeasureResult::Verdict(verdict),
