@@ -301,7 +301,6 @@ impl Shared {
     }
 }
 
-/// A validator's answer as the measurement's result.
 /// The result for a validator the engine does not know.
 fn unregistered(name: &str) -> MeasureResult {
     MeasureResult::Error(ValidatorError {
@@ -310,6 +309,7 @@ fn unregistered(name: &str) -> MeasureResult {
     })
 }
 
+/// A validator's answer as the measurement's result.
 fn measured(judged: Result<crate::validator::Verdict, ValidatorError>) -> MeasureResult {
     match judged {
         Ok(verdict) => MeasureResult::Verdict(verdict),
