@@ -100,9 +100,6 @@ pub struct Runner {
     /// What the validators were last told, and about which revision: built at the run's
     /// first measurement and reused (only its time changes) until the subject does.
     judging: Option<(Role, Box<ValidationContext>)>,
-    /// The run asked the only validator of the measurement being performed to measure at
-    /// once and it could not: `perform` awaits it without asking again.
-    refused_now: bool,
 }
 
 impl std::fmt::Debug for Runner {
@@ -251,7 +248,6 @@ impl Runner {
             remote: OnceLock::new(),
             ended: None,
             judging: None,
-            refused_now: false,
         }
     }
 
@@ -702,8 +698,10 @@ impl Runner {
         Ok(())
     }
 
-    /// Performs one effect; a request's answer is fed back to the machine. Rare, large work
-    /// (gates, notifiers) runs in boxed futures so it does not swell every rollout's task.
+    /// Performs one effect that [`perform_now`](Runner::perform_now) handed back (it takes
+    /// whatever needs no I/O, such as gate work without gates); a request's answer is fed
+    /// back to the machine. Rare, large work (gates, notifiers) runs in boxed futures so it
+    /// does not swell every rollout's task.
     async fn perform(
         &mut self,
         machine: &mut Rollout,
@@ -715,30 +713,23 @@ impl Runner {
         let spec = machine.shared_spec();
         let target = &spec.target;
         let answer = match effect {
+            // Taken by `perform_now`; handled the same way should one arrive here.
             Effect::Record(ev) => {
                 self.record(ev, events, step_span);
                 None
             }
+            Effect::RollbackCause { .. } => None,
             Effect::KeepGatesAlive => {
                 let held = machine.held_gates();
-                if self.shared.gates.is_empty() || held.is_empty() {
-                    return Ok(());
-                }
                 let lost = Box::pin(self.shared.keep_gates_alive(&spec, held)).await;
                 lost.map(|(gate, reason)| Input::GateLost { gate, reason })
             }
-            // Nothing to perform: the report takes the causes from the machine.
-            Effect::RollbackCause { .. } => None,
             Effect::FinishGates { phase } => {
-                if !self.shared.gates.is_empty() {
-                    Box::pin(self.shared.finish_gates(&spec, phase)).await;
-                }
+                Box::pin(self.shared.finish_gates(&spec, phase)).await;
                 None
             }
             Effect::Notify(n) => {
-                if !self.shared.notifiers.is_empty() {
-                    Box::pin(self.shared.notify_all(&n)).await;
-                }
+                Box::pin(self.shared.notify_all(&n)).await;
                 None
             }
             Effect::Apply { id, action } => {
@@ -772,7 +763,10 @@ impl Runner {
                 subject,
                 breached_since,
             } => {
-                let ask_now = !std::mem::take(&mut self.refused_now);
+                // Only what `perform_now` hands back gets here: a single validator was
+                // asked to measure at once already and could not, so it is awaited without
+                // being asked again. Several are each asked here first.
+                let ask_now = validators.len() != 1;
                 let ctx = now::judging_ctx(&mut self.judging, &spec, subject);
                 // Not boxed: each validator's future is boxed already (an `async_trait`),
                 // so this one is small, and a box per measurement costs more than it saves.

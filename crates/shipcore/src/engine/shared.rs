@@ -153,8 +153,8 @@ impl Shared {
 
     /// Runs `validators` once against `ctx` (its `now` set to the clock's), in order,
     /// handing each its carried `breached_since` (same position; missing means `None`).
-    /// `ask_now`: whether a validator is asked to measure at once before it is awaited (not
-    /// when the run asked the only one already and it could not).
+    /// `ask_now`: whether each validator is asked to measure at once before it is awaited
+    /// (not when the run already asked the only one and it could not).
     pub(super) async fn measure(
         &self,
         ctx: &mut ValidationContext,

@@ -83,7 +83,6 @@ impl Runner {
                 let Some(result) = measured else {
                     // The validator cannot measure at once: `perform` awaits it, without
                     // asking again.
-                    self.refused_now = true;
                     return Ok(Some(Effect::Measure {
                         id,
                         validators,
